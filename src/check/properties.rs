@@ -1,0 +1,420 @@
+//! The property functions: one generic function per property, `fn name<P: Platform>(Size)`.
+//!
+//! Each function builds its own primitives on `P`, runs tasks on `P`, and panics (with an
+//! `assert!`) when the property is violated. Nothing here knows which engine runs it: the `Os`
+//! tests run them on real threads at [`Size::STRESS`], exploration engines run them at
+//! [`Size::SMALL`].
+//!
+//! Harness data that only the checking code needs (per-round bit masks, for instance) lives in a
+//! `std::sync::Arc` of platform atomics: threads share it, and an engine still sees every access.
+
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::platform::{Atomic, AtomicInt, Platform, Shareable, SharedCell};
+use crate::{Barrier, BoundedSemaphore, Condition, Error, Event, Lock, RLock, Semaphore};
+
+/// How big a property run is: how many tasks, how many operations each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size {
+    /// Tasks that run concurrently (at least 2 for anything to race).
+    pub threads: usize,
+    /// Operations (increments, rounds, items) per task.
+    pub ops: usize,
+    /// Hold every task at a start gate (a [`Barrier`]) until all have been spawned, so that
+    /// they overlap on real threads. Exploration engines leave it off: they interleave anyway,
+    /// and the gate's steps would only grow the space they search.
+    pub start_together: bool,
+}
+
+impl Size {
+    /// Real threads: 4 tasks × 10,000 operations.
+    pub const STRESS: Size = Size {
+        threads: 4,
+        ops: 10_000,
+        start_together: true,
+    };
+    /// Exhaustive exploration: 2 tasks × 2 operations.
+    pub const SMALL: Size = Size {
+        threads: 2,
+        ops: 2,
+        start_together: false,
+    };
+}
+
+/// Runs `body(i)` in `size.threads` new tasks (after a start gate if `size.start_together`) and
+/// joins them all; a panic in any of them is re-raised here.
+fn run_tasks<P: Platform>(size: Size, body: impl Fn(usize) + Send + Sync + 'static) {
+    run_n_tasks::<P>(size.threads, size.start_together, body)
+}
+
+fn run_n_tasks<P: Platform>(n: usize, gate: bool, body: impl Fn(usize) + Send + Sync + 'static) {
+    let body = Arc::new(body);
+    let gate = gate.then(|| Barrier::<P>::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (body, gate) = (Arc::clone(&body), gate.clone());
+            crate::thread::spawn::<P, _, _>(move || {
+                if let Some(gate) = gate {
+                    gate.wait().expect("nobody breaks the start gate");
+                }
+                body(i)
+            })
+        })
+        .collect();
+    for handle in handles {
+        if let Err(error) = handle.join() {
+            panic!("{error}");
+        }
+    }
+}
+
+/// A counter with no atomicity of its own: only a lock makes its increments add up.
+struct Counter<P: Platform> {
+    value: P::Cell<u64>,
+    /// Tasks inside the critical section right now; must never exceed the allowed number.
+    inside: P::AtomicU32,
+    /// The most tasks ever seen inside at once.
+    high_water: P::AtomicU32,
+}
+
+// SAFETY: platform cells and atomics only.
+unsafe impl<P: Platform> Shareable for Counter<P> {}
+
+impl<P: Platform> Counter<P> {
+    fn new() -> Arc<Self> {
+        Arc::new(Counter {
+            value: P::Cell::new(0),
+            inside: P::AtomicU32::new(0),
+            high_water: P::AtomicU32::new(0),
+        })
+    }
+
+    /// One critical section: enter, a non-atomic read-modify-write of the counter, leave.
+    fn critical_section(&self, allowed: u32) {
+        let now = self.inside.fetch_add(1, SeqCst) + 1;
+        assert!(
+            now <= allowed,
+            "{now} tasks inside a section that admits {allowed}"
+        );
+        let mut high = self.high_water.load(Relaxed);
+        while now > high {
+            match self
+                .high_water
+                .compare_exchange_weak(high, now, Relaxed, Relaxed)
+            {
+                Ok(_) => break,
+                Err(seen) => high = seen,
+            }
+        }
+        // SAFETY: callers hold a lock (or a unit of a 1-permit semaphore) around this call, so no
+        // other access to the cell overlaps; for `allowed > 1` only the atomics are used.
+        if allowed == 1 {
+            unsafe { self.value.with_mut(|v| *v += 1) };
+        }
+        self.inside.fetch_sub(1, SeqCst);
+    }
+
+    fn value(&self) -> u64 {
+        // SAFETY: called after every task was joined.
+        unsafe { self.value.with(|v| *v) }
+    }
+}
+
+/// `threads × ops` increments of a non-atomic counter under a `Lock` add up exactly, and no two
+/// tasks are ever inside at once.
+pub fn lock_mutual_exclusion<P: Platform>(size: Size) {
+    let lock = Lock::<P>::new();
+    let counter = Counter::<P>::new();
+    let c = Arc::clone(&counter);
+    run_tasks::<P>(size, move |_| {
+        for _ in 0..size.ops {
+            let _held = lock.lock();
+            c.critical_section(1);
+        }
+    });
+    assert_eq!(counter.value(), (size.threads * size.ops) as u64);
+}
+
+/// As [`lock_mutual_exclusion`] for an `RLock`, entered twice (recursively) per increment.
+pub fn rlock_mutual_exclusion<P: Platform>(size: Size) {
+    let lock = RLock::<P>::new();
+    let counter = Counter::<P>::new();
+    let c = Arc::clone(&counter);
+    run_tasks::<P>(size, move |_| {
+        for _ in 0..size.ops {
+            let _outer = lock.lock();
+            let _inner = lock.lock();
+            c.critical_section(1);
+        }
+    });
+    assert_eq!(counter.value(), (size.threads * size.ops) as u64);
+}
+
+/// As [`lock_mutual_exclusion`] for a `Semaphore(1)` used with acquire/release.
+pub fn semaphore_mutual_exclusion<P: Platform>(size: Size) {
+    let sem = Semaphore::<P>::new(1);
+    let counter = Counter::<P>::new();
+    let c = Arc::clone(&counter);
+    let s = sem.clone();
+    run_tasks::<P>(size, move |_| {
+        for _ in 0..size.ops {
+            s.acquire();
+            c.critical_section(1);
+            s.release().expect("a Semaphore(1) released after acquire");
+        }
+    });
+    assert_eq!(counter.value(), (size.threads * size.ops) as u64);
+    assert_eq!(sem.get_value(), 1);
+}
+
+/// A `Semaphore(k)` never admits more than `k` tasks at once (k = threads − 1, at least 1), and
+/// every unit comes back.
+pub fn semaphore_bound<P: Platform>(size: Size) {
+    let k = (size.threads as u32 - 1).max(1);
+    let sem = Semaphore::<P>::new(k);
+    let counter = Counter::<P>::new();
+    let (c, s) = (Arc::clone(&counter), sem.clone());
+    run_tasks::<P>(size, move |_| {
+        for _ in 0..size.ops {
+            let _unit = s.guard();
+            c.critical_section(k);
+        }
+    });
+    assert!(counter.high_water.load(Relaxed) <= k);
+    assert_eq!(sem.get_value(), k);
+}
+
+/// Racing over-releases of a `BoundedSemaphore` are refused exactly: with one unit out, of
+/// `threads` concurrent releases exactly one succeeds and the others get `ReleasedTooManyTimes`.
+pub fn bounded_semaphore_exact<P: Platform>(size: Size) {
+    let initial = 2;
+    for _ in 0..size.ops.min(100) {
+        let sem = BoundedSemaphore::<P>::new(initial);
+        assert!(sem.try_acquire());
+        let successes = Arc::new(P::AtomicU32::new(0));
+        let (s, ok) = (sem.clone(), Arc::clone(&successes));
+        run_tasks::<P>(size, move |_| match s.release() {
+            Ok(()) => {
+                ok.fetch_add(1, Relaxed);
+            }
+            Err(e) => assert_eq!(
+                e,
+                Error::ReleasedTooManyTimes {
+                    primitive: "BoundedSemaphore"
+                }
+            ),
+        });
+        assert_eq!(successes.load(Relaxed), 1);
+        assert_eq!(sem.get_value(), initial);
+    }
+}
+
+/// Over `ops` rounds of a `Barrier(threads)`, each round hands out exactly the arrival indices
+/// `0..threads`, and the action runs once per round, before anyone of the round is released.
+pub fn barrier_rounds<P: Platform>(size: Size) {
+    assert!(size.threads <= 64, "one bit per party");
+    let rounds = size.ops.min(100);
+    let actions = Arc::new(P::AtomicU64::new(0));
+    let a = Arc::clone(&actions);
+    let barrier = Barrier::<P>::with_action(size.threads, move || {
+        a.fetch_add(1, SeqCst);
+    });
+    let masks: Arc<Vec<P::AtomicU64>> =
+        Arc::new((0..rounds).map(|_| P::AtomicU64::new(0)).collect());
+    let (m, a) = (Arc::clone(&masks), Arc::clone(&actions));
+    run_tasks::<P>(size, move |_| {
+        for (round, mask) in m.iter().enumerate() {
+            let index = barrier.wait().expect("nobody breaks this barrier");
+            assert!(index < 64 && mask.fetch_or(1 << index, SeqCst) & (1 << index) == 0);
+            assert!(
+                a.load(SeqCst) > round as u64,
+                "released before the action of round {round} ran"
+            );
+        }
+    });
+    let full = u64::MAX >> (64 - size.threads);
+    for (round, mask) in masks.iter().enumerate() {
+        assert_eq!(mask.load(SeqCst), full, "indices of round {round}");
+    }
+    assert_eq!(actions.load(SeqCst), rounds as u64);
+}
+
+/// A fixed ring of values guarded by a condition's lock.
+struct Ring<P: Platform> {
+    slots: P::Cell<RingSlots>,
+}
+
+#[derive(Clone, Copy)]
+struct RingSlots {
+    buf: [u64; 4],
+    head: u64,
+    tail: u64,
+}
+
+// SAFETY: plain integers.
+unsafe impl Shareable for RingSlots {}
+// SAFETY: a platform cell of plain integers.
+unsafe impl<P: Platform> Shareable for Ring<P> {}
+
+/// One producer sends `ops` numbered items through a 4-slot ring guarded by a `Condition`
+/// (waiting for space, notifying); one consumer receives every item once, in order.
+pub fn condition_producer_consumer<P: Platform>(size: Size) {
+    let items = size.ops as u64;
+    let cond = Condition::<P>::new();
+    let ring = Arc::new(Ring::<P> {
+        slots: P::Cell::new(RingSlots {
+            buf: [0; 4],
+            head: 0,
+            tail: 0,
+        }),
+    });
+    let (c, r) = (cond.clone(), Arc::clone(&ring));
+    // SAFETY (both closures): the ring is only touched with the condition's lock held.
+    let len = move |r: &Ring<P>| unsafe { r.slots.with(|s| s.tail - s.head) };
+    let producer = crate::thread::spawn::<P, _, _>(move || {
+        for item in 0..items {
+            let _held = c.lock();
+            c.wait_for(|| len(&r) < 4).expect("lock held");
+            // SAFETY: lock held.
+            unsafe {
+                r.slots.with_mut(|s| {
+                    s.buf[(s.tail % 4) as usize] = item;
+                    s.tail += 1;
+                })
+            };
+            c.notify(1).expect("lock held");
+        }
+    });
+    for expected in 0..items {
+        let _held = cond.lock();
+        cond.wait_for(|| len(&ring) > 0).expect("lock held");
+        // SAFETY: lock held.
+        let item = unsafe {
+            ring.slots.with_mut(|s| {
+                let item = s.buf[(s.head % 4) as usize];
+                s.head += 1;
+                item
+            })
+        };
+        assert_eq!(item, expected, "items arrive in order, each once");
+        cond.notify(1).expect("lock held");
+    }
+    producer.join().expect("producer");
+    assert_eq!(len(&ring), 0);
+}
+
+/// `set` releases every task waiting on an `Event`, and a set event stays set.
+pub fn event_wakes_all<P: Platform>(size: Size) {
+    for _ in 0..size.ops.min(100) {
+        let event = Event::<P>::new();
+        let woken = Arc::new(P::AtomicU32::new(0));
+        let (e, w) = (event.clone(), Arc::clone(&woken));
+        let setter = {
+            let event = event.clone();
+            crate::thread::spawn::<P, _, _>(move || event.set())
+        };
+        run_n_tasks::<P>(size.threads - 1, false, move |_| {
+            e.wait();
+            assert!(e.is_set());
+            w.fetch_add(1, Relaxed);
+        });
+        setter.join().expect("setter");
+        assert_eq!(woken.load(Relaxed), size.threads as u32 - 1);
+    }
+}
+
+/// Timed waits: each returns `false` (or breaks the barrier) when nothing happens, and then only
+/// once the clock has reached the deadline; and returns `true` when the awaited thing happens
+/// (here a lock released, an event set, a permit released by another task) before the deadline.
+pub fn timeouts<P: Platform>(_size: Size) {
+    let short = Duration::from_millis(5);
+    let long = Duration::from_secs(3600);
+    let expired = |start: crate::platform::Instant| {
+        assert!(
+            P::now().saturating_duration_since(start) >= short,
+            "returned before the deadline"
+        )
+    };
+
+    // Nothing happens.
+    let lock = Lock::<P>::new();
+    lock.acquire();
+    let start = P::now();
+    let l = lock.clone();
+    let got = crate::thread::spawn::<P, _, _>(move || l.acquire_timeout(short)).join();
+    assert_eq!(got, Ok(false));
+    expired(start);
+
+    let event = Event::<P>::new();
+    let start = P::now();
+    assert!(!event.wait_timeout(short));
+    expired(start);
+
+    let sem = Semaphore::<P>::new(0);
+    let start = P::now();
+    assert!(!sem.acquire_timeout(short));
+    expired(start);
+
+    let cond = Condition::<P>::new();
+    let held = cond.lock();
+    let start = P::now();
+    assert_eq!(cond.wait_timeout(short), Ok(false));
+    assert_eq!(cond.wait_for_timeout(|| false, short), Ok(false));
+    expired(start);
+    drop(held);
+
+    let barrier = Barrier::<P>::new(2);
+    let start = P::now();
+    assert_eq!(barrier.wait_timeout(short), Err(Error::BrokenBarrier));
+    expired(start);
+    assert!(barrier.broken());
+
+    // Something happens before the (long) deadline.
+    let l = lock.clone();
+    let waiter = crate::thread::spawn::<P, _, _>(move || l.acquire_timeout(long));
+    lock.release().expect("held");
+    assert_eq!(waiter.join(), Ok(true));
+
+    let e = event.clone();
+    let waiter = crate::thread::spawn::<P, _, _>(move || e.wait_timeout(long));
+    event.set();
+    assert_eq!(waiter.join(), Ok(true));
+
+    let s = sem.clone();
+    let waiter = crate::thread::spawn::<P, _, _>(move || s.acquire_timeout(long));
+    sem.release().expect("no overflow");
+    assert_eq!(waiter.join(), Ok(true));
+}
+
+/// A property function and where it belongs, for the `check` command and the tests.
+#[derive(Clone, Copy, Debug)]
+pub struct Property {
+    /// The primitive it is about, e.g. `"Lock"`.
+    pub primitive: &'static str,
+    /// The property's name (its function's name).
+    pub name: &'static str,
+    /// The function, instantiated for one platform.
+    pub run: fn(Size),
+}
+
+/// Every property, instantiated for `P`, in a stable order.
+pub fn all<P: Platform>() -> Vec<Property> {
+    macro_rules! list {
+        ($($primitive:literal: $name:ident),* $(,)?) => {
+            vec![$(Property { primitive: $primitive, name: stringify!($name), run: $name::<P> }),*]
+        };
+    }
+    list![
+        "Lock": lock_mutual_exclusion,
+        "RLock": rlock_mutual_exclusion,
+        "Semaphore": semaphore_mutual_exclusion,
+        "Semaphore": semaphore_bound,
+        "BoundedSemaphore": bounded_semaphore_exact,
+        "Barrier": barrier_rounds,
+        "Condition": condition_producer_consumer,
+        "Event": event_wakes_all,
+        "all": timeouts,
+    ]
+}

@@ -1,0 +1,41 @@
+//! # mpcheck
+//!
+//! The synchronization primitives of Python's `multiprocessing` — Lock, RLock, Semaphore,
+//! BoundedSemaphore, Event, Condition, Barrier, and (as they land) queues, pipes, shared values,
+//! processes and pools — for Rust, written **once** against an abstract scheduler, the
+//! [`Platform`] trait, so that the same code runs on the real operating system ([`Os`]) and under
+//! interleaving exploration engines that check it.
+//!
+//! ```
+//! use mpcheck::{Lock, Os};
+//!
+//! // Ticket booking: four sellers, one lock.
+//! let lock = Lock::<Os>::new();
+//! let sellers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let lock = lock.clone();
+//!         mpcheck::thread::spawn::<Os, _, _>(move || {
+//!             let _held = lock.lock();
+//!             // ... sell one ticket ...
+//!         })
+//!     })
+//!     .collect();
+//! for seller in sellers {
+//!     seller.join().unwrap();
+//! }
+//! ```
+//!
+//! See `docs/ARCHITECTURE.md` for the layers and where each thing lives.
+
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+
+pub mod check;
+mod error;
+pub mod platform;
+pub mod sync;
+pub mod thread;
+
+pub use error::Error;
+pub use platform::{Os, Platform};
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

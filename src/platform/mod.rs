@@ -1,0 +1,271 @@
+//! The `Platform` trait: the small, kernel-like surface every primitive is written against.
+//!
+//! A primitive (Lock, Semaphore, Queue, ...) only ever talks to a `P: Platform`. Everything that
+//! differs between running on the real operating system and running under an interleaving
+//! explorer lives in an implementation of this trait:
+//!
+//! - [`Os`]: Linux, real threads, real futexes (shared, not `FUTEX_PRIVATE`).
+//! - the simulator, loom and shuttle engines implement the same trait (see `docs/ARCHITECTURE.md`).
+//!
+//! The trait offers what a kernel offers and nothing more:
+//!
+//! | facility | items |
+//! |---|---|
+//! | atomic words | [`Platform::AtomicU32`], [`Platform::AtomicU64`], [`Platform::AtomicBool`] (std [`Ordering`]) |
+//! | non-atomic shared data | [`Platform::Cell`] (`with` / `with_mut`, so a race detector sees every access) |
+//! | futex | [`Platform::wait`] / [`Platform::wake`] on an `AtomicU32` |
+//! | time | [`Platform::now`], [`Platform::sleep`], [`Platform::yield_now`] |
+//! | tasks | [`Platform::spawn`], [`Platform::join`], [`Platform::current_task`] |
+//! | placement of shared state | [`Platform::share`] and [`Platform::Shared`] |
+//!
+//! Every function is an associated function (no `self`): a platform is a zero-sized type used as
+//! a type parameter, `Lock::<Os>::new()`.
+
+use std::any::Any;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+mod os;
+mod shareable;
+
+pub use os::Os;
+pub use shareable::Shareable;
+
+/// An atomic word of type `V` (`u32`, `u64` or `bool`), with the semantics of the std atomic of
+/// the same width: each method behaves exactly as the std method of the same name.
+///
+/// On the real OS this is the std atomic itself; under an explorer every call is a scheduling
+/// point, and under loom the orderings are checked against the C11 memory model.
+pub trait Atomic<V: Copy>: Send + Sync + Shareable + Sized {
+    /// A new atomic holding `value`.
+    fn new(value: V) -> Self;
+    /// Reads the value (see [`std::sync::atomic::AtomicU32::load`]).
+    fn load(&self, order: Ordering) -> V;
+    /// Writes the value (see [`std::sync::atomic::AtomicU32::store`]).
+    fn store(&self, value: V, order: Ordering);
+    /// Writes the value and returns the previous one.
+    fn swap(&self, value: V, order: Ordering) -> V;
+    /// Writes `new` if the value is `current`; `Ok(previous)` on success, `Err(actual)` otherwise.
+    fn compare_exchange(
+        &self,
+        current: V,
+        new: V,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<V, V>;
+    /// As [`Atomic::compare_exchange`], but may fail spuriously (cheaper in a retry loop).
+    fn compare_exchange_weak(
+        &self,
+        current: V,
+        new: V,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<V, V>;
+}
+
+/// An atomic integer: [`Atomic`] plus wrapping arithmetic, as std's `fetch_*` methods.
+pub trait AtomicInt<V: Copy>: Atomic<V> {
+    /// Adds `value` (wrapping) and returns the previous value.
+    fn fetch_add(&self, value: V, order: Ordering) -> V;
+    /// Subtracts `value` (wrapping) and returns the previous value.
+    fn fetch_sub(&self, value: V, order: Ordering) -> V;
+    /// Bitwise or; returns the previous value.
+    fn fetch_or(&self, value: V, order: Ordering) -> V;
+    /// Bitwise and; returns the previous value.
+    fn fetch_and(&self, value: V, order: Ordering) -> V;
+}
+
+/// A cell holding non-atomic data shared between tasks, like [`std::cell::UnsafeCell`].
+///
+/// Access goes through closures so that an engine can observe every read and write (loom reports
+/// a data race when two accesses, one of them a write, are not ordered by happens-before).
+pub trait SharedCell<T>: Send + Sync + Sized {
+    /// A new cell holding `value`.
+    fn new(value: T) -> Self;
+
+    /// Reads the contents through a shared reference.
+    ///
+    /// # Safety
+    /// No [`SharedCell::with_mut`] on the same cell may run at the same time, in any task
+    /// (typically: the caller holds the lock that guards the cell).
+    unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R;
+
+    /// Reads or writes the contents through an exclusive reference.
+    ///
+    /// # Safety
+    /// No other access ([`SharedCell::with`] or `with_mut`) on the same cell may run at the same
+    /// time, in any task.
+    unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
+}
+
+/// A point on the platform's monotonic clock, in nanoseconds since an arbitrary origin.
+///
+/// On [`Os`] the origin is the system's `CLOCK_MONOTONIC` origin, which every process on the
+/// machine shares, so an `Instant` means the same thing in every process. Under a simulator it is
+/// virtual time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant {
+    nanos: u64,
+}
+
+impl Instant {
+    /// The instant `nanos` nanoseconds after the clock's origin.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Instant { nanos }
+    }
+
+    /// Nanoseconds since the clock's origin.
+    pub const fn as_nanos(self) -> u64 {
+        self.nanos
+    }
+
+    /// `self + d`, or `None` when that is not representable (about 584 years after the origin).
+    /// A timeout that large is treated as "no deadline" by every primitive.
+    pub fn checked_add(self, d: Duration) -> Option<Instant> {
+        let d = u64::try_from(d.as_nanos()).ok()?;
+        self.nanos.checked_add(d).map(Instant::from_nanos)
+    }
+
+    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
+    }
+}
+
+/// Why [`Platform::wait`] returned. The caller must re-check its condition in every case: the
+/// contract allows spurious returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// The word did not hold the expected value when the wait began: nothing was waited for.
+    Mismatch,
+    /// Woken by [`Platform::wake`], or spuriously (a signal, an injected spurious wake-up).
+    Woken,
+    /// The deadline was reached without a wake-up having been delivered to this waiter.
+    TimedOut,
+}
+
+/// The identity of the running task: the process it belongs to and its thread in that process.
+///
+/// Packed into a nonzero `u64` (see [`TaskId::as_u64`]) so that an owner can be stored in one
+/// atomic word; `0` is free to mean "nobody".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskId {
+    /// Process id (on [`Os`], the kernel's pid).
+    pub process: u32,
+    /// Thread id, nonzero (on [`Os`], the kernel's tid, unique on the machine while it runs).
+    pub thread: u32,
+}
+
+impl TaskId {
+    /// The identity packed into one word: `process << 32 | thread`. Never zero, because the
+    /// thread id is never zero.
+    pub const fn as_u64(self) -> u64 {
+        ((self.process as u64) << 32) | self.thread as u64
+    }
+
+    /// Unpacks [`TaskId::as_u64`]; `None` for `0` ("nobody").
+    pub const fn from_u64(word: u64) -> Option<TaskId> {
+        if word as u32 == 0 {
+            None
+        } else {
+            Some(TaskId {
+                process: (word >> 32) as u32,
+                thread: word as u32,
+            })
+        }
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} tid {}", self.process, self.thread)
+    }
+}
+
+/// What a task's panic left behind, as [`std::thread::JoinHandle::join`] returns it.
+pub type PanicPayload = Box<dyn Any + Send + 'static>;
+
+/// The scheduler and kernel that primitives run on. See the [module docs](self).
+///
+/// A platform is a zero-sized marker type; all its functions are associated functions.
+pub trait Platform: Sized + Send + Sync + 'static {
+    /// A short name for reports ("os", "sim", ...). Primitives never look at it.
+    const NAME: &'static str;
+
+    /// How many times a lock's slow path re-reads the lock word before it sleeps. On real
+    /// hardware a short spin saves a system call when the holder is about to release; under an
+    /// explorer every spin step is a scheduling point and only grows the state space, so
+    /// explorers set it to 0. It never changes what a primitive does, only how soon it sleeps.
+    const SPIN_LIMIT: u32;
+
+    /// A 32-bit atomic word; also the word futex operations act on.
+    type AtomicU32: AtomicInt<u32>;
+    /// A 64-bit atomic word (owners, counters that must not wrap).
+    type AtomicU64: AtomicInt<u64>;
+    /// An atomic flag.
+    type AtomicBool: Atomic<bool>;
+
+    /// A cell for non-atomic, position-independent shared data (see [`SharedCell`]).
+    type Cell<T: Shareable + Send>: SharedCell<T> + Shareable;
+
+    /// A handle to a `T` placed where every task of the program can reach it (see
+    /// [`Platform::share`]). Cloning the handle does not clone the `T`; the `T` is dropped when
+    /// the last handle is dropped.
+    type Shared<T: Shareable + Send + Sync>: Clone + Deref<Target = T> + Send + Sync;
+
+    /// The handle [`Platform::spawn`] returns and [`Platform::join`] consumes.
+    type JoinHandle<T: Send + 'static>: Send;
+
+    /// Places `value` where every task can reach it and returns the first handle to it.
+    ///
+    /// Contract: the returned handle, and every clone of it, dereferences to the same `T` from
+    /// every task the platform can run (threads today; processes where the platform supports
+    /// them, which is why `T` must be [`Shareable`]: position-independent, no heap pointers).
+    fn share<T: Shareable + Send + Sync>(value: T) -> Self::Shared<T>;
+
+    /// Futex wait: if `word` still holds `expected`, sleeps until woken by [`Platform::wake`] on
+    /// the same word, or until `deadline` (absolute, on [`Platform::now`]'s clock) if one is given.
+    ///
+    /// Contract:
+    /// - the check of the value and the start of the sleep are atomic with respect to `wake`: a
+    ///   `wake` that follows a change of the word cannot be missed;
+    /// - the call may return spuriously, at any time, with [`WaitOutcome::Woken`]; callers loop
+    ///   and re-check their condition;
+    /// - [`WaitOutcome::TimedOut`] is returned only once `now() >= deadline`, and only if no wake
+    ///   was delivered to this waiter (a wake that reached it is reported as `Woken`, so a caller
+    ///   that consumes a wake-up never drops it because of a timeout).
+    fn wait(word: &Self::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome;
+
+    /// Futex wake: wakes up to `n` tasks waiting on `word` and returns how many were woken.
+    /// `u32::MAX` wakes every waiter.
+    fn wake(word: &Self::AtomicU32, n: u32) -> u32;
+
+    /// The current time on the platform's monotonic clock. Never goes backwards.
+    fn now() -> Instant;
+
+    /// Sleeps for at least `duration` (exactly `duration` of virtual time under a simulator).
+    fn sleep(duration: Duration);
+
+    /// Gives other tasks a chance to run; a scheduling point with no other effect.
+    fn yield_now();
+
+    /// Starts a new task (a thread in the current process) running `f`.
+    fn spawn<F, T>(f: F) -> Self::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static;
+
+    /// Waits for the task to finish; `Err` with the panic payload if it panicked.
+    fn join<T: Send + 'static>(handle: Self::JoinHandle<T>) -> Result<T, PanicPayload>;
+
+    /// The identity of the running task.
+    fn current_task() -> TaskId;
+}
+
+/// The absolute deadline `timeout` from now, or `None` (no deadline) when it is too far away to
+/// be represented, which primitives treat as "wait forever".
+pub(crate) fn deadline_after<P: Platform>(timeout: Duration) -> Option<Instant> {
+    P::now().checked_add(timeout)
+}

@@ -1,0 +1,258 @@
+//! `Os`: the Linux platform. Real threads, real futexes, the real monotonic clock.
+//!
+//! Futex calls are made *without* `FUTEX_PRIVATE_FLAG`: the kernel then keys a waiter by the
+//! physical page and offset of the word rather than by (address space, address), so the same
+//! primitives work between processes once their state is in a shared mapping.
+
+use std::cell::{Cell, UnsafeCell};
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::thread::futex;
+use rustix::time::{clock_gettime, ClockId, Timespec};
+
+use super::{Atomic, AtomicInt, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{WaitOutcome, WaitOutcome::*};
+
+/// The real operating system (Linux): std atomics, `futex(2)` without the private flag,
+/// `CLOCK_MONOTONIC`, OS threads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Os;
+
+macro_rules! std_atomic {
+    ($atomic:ty, $v:ty) => {
+        impl Atomic<$v> for $atomic {
+            #[inline]
+            fn new(value: $v) -> Self {
+                <$atomic>::new(value)
+            }
+            #[inline]
+            fn load(&self, order: Ordering) -> $v {
+                <$atomic>::load(self, order)
+            }
+            #[inline]
+            fn store(&self, value: $v, order: Ordering) {
+                <$atomic>::store(self, value, order)
+            }
+            #[inline]
+            fn swap(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::swap(self, value, order)
+            }
+            #[inline]
+            fn compare_exchange(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange(self, current, new, success, failure)
+            }
+            #[inline]
+            fn compare_exchange_weak(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
+            }
+        }
+    };
+    ($atomic:ty, $v:ty, int) => {
+        std_atomic!($atomic, $v);
+        impl AtomicInt<$v> for $atomic {
+            #[inline]
+            fn fetch_add(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_add(self, value, order)
+            }
+            #[inline]
+            fn fetch_sub(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_sub(self, value, order)
+            }
+            #[inline]
+            fn fetch_or(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_or(self, value, order)
+            }
+            #[inline]
+            fn fetch_and(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_and(self, value, order)
+            }
+        }
+    };
+}
+
+std_atomic!(AtomicU32, u32, int);
+std_atomic!(AtomicU64, u64, int);
+std_atomic!(AtomicBool, bool);
+
+/// [`Os`]'s [`SharedCell`]: an `UnsafeCell`, no checking.
+#[derive(Debug, Default)]
+pub struct OsCell<T>(UnsafeCell<T>);
+
+// SAFETY: `OsCell` hands out `&T`/`&mut T` only inside `unsafe` methods whose callers promise
+// that accesses do not overlap, so sharing it between threads only needs the contents to be
+// `Send` (as for `Mutex<T>`).
+unsafe impl<T: Send> Sync for OsCell<T> {}
+
+// SAFETY: an `UnsafeCell<T>` is laid out as a `T`; shareable when its contents are.
+unsafe impl<T: Shareable> Shareable for OsCell<T> {}
+
+impl<T: Send> SharedCell<T> for OsCell<T> {
+    #[inline]
+    fn new(value: T) -> Self {
+        OsCell(UnsafeCell::new(value))
+    }
+
+    #[inline]
+    unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: the caller guarantees no concurrent `with_mut` (trait contract).
+        f(unsafe { &*self.0.get() })
+    }
+
+    #[inline]
+    unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller guarantees no concurrent access at all (trait contract).
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// [`Os`]'s [`Platform::Shared`] handle. Today the state is on the heap, reachable by every
+/// thread of the process; the process engine moves it into a shared mapping behind this same type.
+#[derive(Debug)]
+pub struct OsShared<T>(Arc<T>);
+
+impl<T> Clone for OsShared<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        OsShared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for OsShared<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+thread_local! {
+    /// This thread's `TaskId::as_u64()`, or 0 before the first look-up. `getpid`/`gettid` are
+    /// system calls; an RLock asks for its caller's identity on every acquire.
+    static IDENTITY: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Forgets the cached identity of the calling thread. A process engine calls it in a child right
+/// after `fork`, where the surviving thread has a new pid and tid but the parent's thread-locals.
+#[allow(dead_code)] // used by the process engine
+pub(crate) fn forget_identity() {
+    IDENTITY.with(|id| id.set(0));
+}
+
+fn timespec(at: Instant) -> Timespec {
+    let nanos = at.as_nanos();
+    Timespec {
+        tv_sec: (nanos / 1_000_000_000) as _,
+        tv_nsec: (nanos % 1_000_000_000) as _,
+    }
+}
+
+/// `FUTEX_BITSET_MATCH_ANY`: a `FUTEX_WAIT_BITSET` that any `FUTEX_WAKE` can wake.
+const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
+
+impl Platform for Os {
+    const NAME: &'static str = "os";
+    const SPIN_LIMIT: u32 = 100;
+
+    type AtomicU32 = AtomicU32;
+    type AtomicU64 = AtomicU64;
+    type AtomicBool = AtomicBool;
+    type Cell<T: Shareable + Send> = OsCell<T>;
+    type Shared<T: Shareable + Send + Sync> = OsShared<T>;
+    type JoinHandle<T: Send + 'static> = std::thread::JoinHandle<T>;
+
+    #[inline]
+    fn share<T: Shareable + Send + Sync>(value: T) -> OsShared<T> {
+        OsShared(Arc::new(value))
+    }
+
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+        // Flags::empty(): a shared futex (see the module docs). With a deadline,
+        // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a retry after a spurious
+        // wake-up needs no recomputation of a relative timeout.
+        let result = match deadline {
+            None => futex::wait(word, futex::Flags::empty(), expected, None),
+            Some(at) => futex::wait_bitset(
+                word,
+                futex::Flags::empty(),
+                expected,
+                Some(&timespec(at)),
+                MATCH_ANY,
+            ),
+        };
+        match result {
+            Ok(()) => Woken,
+            Err(Errno::AGAIN) => Mismatch,
+            Err(Errno::TIMEDOUT) => TimedOut,
+            // EINTR (a signal) is a spurious wake-up by contract; nothing else can happen for a
+            // valid, aligned word.
+            Err(_) => Woken,
+        }
+    }
+
+    #[inline]
+    fn wake(word: &AtomicU32, n: u32) -> u32 {
+        // The kernel takes the count as an int: clamp "everyone" to i32::MAX.
+        let n = n.min(i32::MAX as u32);
+        futex::wake(word, futex::Flags::empty(), n).map_or(0, |woken| woken as u32)
+    }
+
+    #[inline]
+    fn now() -> Instant {
+        let t = clock_gettime(ClockId::Monotonic);
+        Instant::from_nanos(t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64)
+    }
+
+    fn sleep(duration: Duration) {
+        std::thread::sleep(duration)
+    }
+
+    #[inline]
+    fn yield_now() {
+        std::thread::yield_now()
+    }
+
+    fn spawn<F, T>(f: F) -> std::thread::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::thread::spawn(f)
+    }
+
+    fn join<T: Send + 'static>(handle: std::thread::JoinHandle<T>) -> Result<T, PanicPayload> {
+        handle.join()
+    }
+
+    #[inline]
+    fn current_task() -> TaskId {
+        IDENTITY.with(|cached| {
+            let word = cached.get();
+            if let Some(id) = TaskId::from_u64(word) {
+                return id;
+            }
+            let id = TaskId {
+                process: rustix::process::getpid().as_raw_nonzero().get() as u32,
+                thread: rustix::thread::gettid().as_raw_nonzero().get() as u32,
+            };
+            cached.set(id.as_u64());
+            id
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! [`Condition`]: a condition variable bound to a lock (Python's `multiprocessing.Condition`).
+//!
+//! A sequence-counter futex word: `wait` reads the counter while holding the lock, releases the
+//! lock (every recursion level of an RLock), sleeps while the counter is unchanged and takes the
+//! lock back at the same depth. `notify` bumps the counter while holding the lock and wakes
+//! sleepers. A notification after the waiter's read changes the word, so it cannot be lost.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use crate::platform::WaitOutcome;
+use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, Shareable};
+use crate::{Error, Lock, Os, RLock};
+
+pub(crate) struct ConditionState<P: Platform> {
+    seq: P::AtomicU32,
+}
+
+// SAFETY: one platform atomic.
+unsafe impl<P: Platform> Shareable for ConditionState<P> {}
+
+/// The lock a [`Condition`] is bound to: an [`RLock`] (the default, as in Python) or a [`Lock`].
+pub enum ConditionLock<P: Platform = Os> {
+    /// A plain lock. It has no owner, so the condition can only check that *some* task holds
+    /// it (as CPython's `threading.Condition` does for a plain lock).
+    Lock(Lock<P>),
+    /// A recursive lock: the condition checks that the calling task owns it, and `wait`
+    /// releases and restores every recursion level.
+    RLock(RLock<P>),
+}
+
+impl<P: Platform> From<Lock<P>> for ConditionLock<P> {
+    fn from(lock: Lock<P>) -> Self {
+        ConditionLock::Lock(lock)
+    }
+}
+
+impl<P: Platform> From<RLock<P>> for ConditionLock<P> {
+    fn from(lock: RLock<P>) -> Self {
+        ConditionLock::RLock(lock)
+    }
+}
+
+impl<P: Platform> Clone for ConditionLock<P> {
+    fn clone(&self) -> Self {
+        match self {
+            ConditionLock::Lock(l) => ConditionLock::Lock(l.clone()),
+            ConditionLock::RLock(l) => ConditionLock::RLock(l.clone()),
+        }
+    }
+}
+
+/// A condition variable with the semantics of Python's `multiprocessing.Condition`.
+///
+/// `wait` and `notify` must be called with the lock held, else [`Error::NotOwner`].
+///
+/// **Spurious wake-ups:** `wait` may return without a notification (as POSIX condition
+/// variables and `std::sync::Condvar` may, and unlike CPython). `notify(n)` wakes at least
+/// `n` of the waiting tasks if that many wait, and possibly more. Wait in a loop that
+/// re-checks the state, or use [`Condition::wait_for`], which does.
+///
+/// ```
+/// use mpcheck::{Condition, Os};
+/// let cond = Condition::<Os>::new();
+/// let _held = cond.lock();
+/// // Nothing will ever notify: the predicate is what decides, not the wake-up.
+/// assert!(!cond.wait_for_timeout(|| false, std::time::Duration::from_millis(1)).unwrap());
+/// ```
+pub struct Condition<P: Platform = Os> {
+    lock: ConditionLock<P>,
+    state: P::Shared<ConditionState<P>>,
+}
+
+impl<P: Platform> Condition<P> {
+    /// A condition with its own new [`RLock`].
+    pub fn new() -> Self {
+        Self::with_lock(RLock::new())
+    }
+
+    /// A condition bound to `lock` (a [`Lock`] or an [`RLock`]); clones of that lock share it.
+    pub fn with_lock(lock: impl Into<ConditionLock<P>>) -> Self {
+        Condition {
+            lock: lock.into(),
+            state: P::share(ConditionState {
+                seq: P::AtomicU32::new(0),
+            }),
+        }
+    }
+
+    /// Acquires the underlying lock.
+    pub fn acquire(&self) {
+        match &self.lock {
+            ConditionLock::Lock(l) => l.acquire(),
+            ConditionLock::RLock(l) => l.acquire(),
+        }
+    }
+
+    /// Releases the underlying lock (its errors: [`Lock::release`], [`RLock::release`]).
+    pub fn release(&self) -> Result<(), Error> {
+        match &self.lock {
+            ConditionLock::Lock(l) => l.release(),
+            ConditionLock::RLock(l) => l.release(),
+        }
+    }
+
+    /// Acquires the underlying lock and returns a guard that releases it when dropped.
+    pub fn lock(&self) -> ConditionGuard<'_, P> {
+        self.acquire();
+        ConditionGuard {
+            condition: self,
+            _owner_bound: PhantomData,
+        }
+    }
+
+    /// The lock this condition is bound to.
+    pub fn get_lock(&self) -> &ConditionLock<P> {
+        &self.lock
+    }
+
+    fn check_owner(&self, operation: &'static str) -> Result<(), Error> {
+        let held = match &self.lock {
+            ConditionLock::Lock(l) => l.is_locked(),
+            ConditionLock::RLock(l) => l.is_owned(),
+        };
+        if held {
+            Ok(())
+        } else {
+            Err(Error::NotOwner { operation })
+        }
+    }
+
+    /// Releases the lock, waits for a notification (or a spurious wake-up), and takes the lock
+    /// back. [`Error::NotOwner`] if the caller does not hold the lock.
+    pub fn wait(&self) -> Result<(), Error> {
+        self.wait_until(None, "Condition::wait").map(|_| ())
+    }
+
+    /// As [`Condition::wait`], giving up after `timeout`: `Ok(false)` if the timeout expired,
+    /// `Ok(true)` otherwise.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        self.wait_until(deadline_after::<P>(timeout), "Condition::wait_timeout")
+    }
+
+    /// The wait of every `wait*` method, to an absolute deadline; `Ok(false)` on timeout.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        operation: &'static str,
+    ) -> Result<bool, Error> {
+        self.check_owner(operation)?;
+        let seq = &self.state.seq;
+        let seen = seq.load(Relaxed);
+        let outcome = match &self.lock {
+            ConditionLock::Lock(l) => {
+                l.release()?;
+                let outcome = P::wait(seq, seen, deadline);
+                l.acquire();
+                outcome
+            }
+            ConditionLock::RLock(l) => {
+                let depth = l.release_all();
+                let outcome = P::wait(seq, seen, deadline);
+                l.restore(depth);
+                outcome
+            }
+        };
+        Ok(outcome != WaitOutcome::TimedOut)
+    }
+
+    /// Waits until `predicate()` is true (checked with the lock held, before every wait).
+    /// Always `Ok(true)`; [`Error::NotOwner`] if the caller does not hold the lock.
+    pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> Result<bool, Error> {
+        self.check_owner("Condition::wait_for")?;
+        while !predicate() {
+            self.wait_until(None, "Condition::wait_for")?;
+        }
+        Ok(true)
+    }
+
+    /// Waits at most `timeout` for `predicate()` to become true; returns the predicate's last
+    /// value (as Python does).
+    pub fn wait_for_timeout(
+        &self,
+        mut predicate: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        self.check_owner("Condition::wait_for_timeout")?;
+        let deadline = deadline_after::<P>(timeout);
+        loop {
+            if predicate() {
+                return Ok(true);
+            }
+            if !self.wait_until(deadline, "Condition::wait_for_timeout")? {
+                return Ok(predicate());
+            }
+        }
+    }
+
+    /// Wakes at least `n` waiting tasks (all of them if fewer wait).
+    /// [`Error::NotOwner`] if the caller does not hold the lock.
+    pub fn notify(&self, n: u32) -> Result<(), Error> {
+        self.check_owner("Condition::notify")?;
+        self.state.seq.fetch_add(1, Relaxed);
+        P::wake(&self.state.seq, n);
+        Ok(())
+    }
+
+    /// Wakes every waiting task. [`Error::NotOwner`] if the caller does not hold the lock.
+    pub fn notify_all(&self) -> Result<(), Error> {
+        self.notify(u32::MAX)
+    }
+}
+
+impl<P: Platform> Default for Condition<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform> Clone for Condition<P> {
+    fn clone(&self) -> Self {
+        Condition {
+            lock: self.lock.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<P: Platform> fmt::Debug for Condition<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.lock {
+            ConditionLock::Lock(_) => "Lock",
+            ConditionLock::RLock(_) => "RLock",
+        };
+        f.debug_struct("Condition").field("lock", &kind).finish()
+    }
+}
+
+/// Holds a [`Condition`]'s lock; releases it when dropped. Made by [`Condition::lock`].
+/// Call `wait`/`notify` on the condition while the guard lives.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ConditionGuard<'a, P: Platform = Os> {
+    condition: &'a Condition<P>,
+    /// Not `Send`: an RLock must be released by the task that owns it.
+    _owner_bound: PhantomData<*const ()>,
+}
+
+impl<P: Platform> Drop for ConditionGuard<'_, P> {
+    fn drop(&mut self) {
+        // The guard's task holds the lock; an error means it was released by hand meanwhile.
+        let _ = self.condition.release();
+    }
+}
+
+impl<P: Platform> fmt::Debug for ConditionGuard<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConditionGuard")
+    }
+}

@@ -1,0 +1,138 @@
+//! [`Lock`]: a non-recursive lock without an owner (Python's `multiprocessing.Lock`).
+
+use std::fmt;
+use std::time::Duration;
+
+use super::raw;
+use crate::platform::{deadline_after, Atomic, Platform, Shareable};
+use crate::{Error, Os};
+
+pub(crate) struct LockState<P: Platform> {
+    word: P::AtomicU32,
+}
+
+// SAFETY: one platform atomic, which is Shareable by the `Atomic` bound.
+unsafe impl<P: Platform> Shareable for LockState<P> {}
+
+/// A lock (mutex) with the semantics of Python's `multiprocessing.Lock`.
+///
+/// - Not recursive: a task that acquires it twice without releasing waits forever (a
+///   self-deadlock, which the simulator reports).
+/// - No owner: any task may release it, as in Python.
+/// - Releasing an unlocked lock is an error, [`Error::ReleasedTooManyTimes`].
+///
+/// `Lock` is a handle: clones refer to the same lock.
+///
+/// ```
+/// use mpcheck::Lock;
+/// let lock = Lock::<mpcheck::Os>::new();
+/// {
+///     let _guard = lock.lock();
+///     assert!(lock.is_locked());
+/// }
+/// assert!(!lock.is_locked());
+/// assert!(lock.release().is_err());
+/// ```
+pub struct Lock<P: Platform = Os> {
+    state: P::Shared<LockState<P>>,
+}
+
+impl<P: Platform> Lock<P> {
+    /// A new, unlocked lock.
+    pub fn new() -> Self {
+        Lock {
+            state: P::share(LockState {
+                word: P::AtomicU32::new(raw::UNLOCKED),
+            }),
+        }
+    }
+
+    /// Waits until the lock is free and takes it.
+    #[inline]
+    pub fn acquire(&self) {
+        raw::lock::<P>(&self.state.word, None);
+    }
+
+    /// Takes the lock if it is free; never blocks. `true` if it was taken.
+    #[inline]
+    pub fn try_acquire(&self) -> bool {
+        raw::try_lock::<P>(&self.state.word)
+    }
+
+    /// Waits at most `timeout` for the lock. `true` if it was taken, `false` on timeout.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        raw::lock::<P>(&self.state.word, deadline_after::<P>(timeout))
+    }
+
+    /// Releases the lock (any task may). [`Error::ReleasedTooManyTimes`] if it was not locked.
+    #[inline]
+    pub fn release(&self) -> Result<(), Error> {
+        if raw::unlock::<P>(&self.state.word) {
+            Ok(())
+        } else {
+            Err(Error::ReleasedTooManyTimes { primitive: "Lock" })
+        }
+    }
+
+    /// Acquires the lock and returns a guard that releases it when dropped.
+    #[inline]
+    pub fn lock(&self) -> LockGuard<'_, P> {
+        self.acquire();
+        LockGuard { lock: self }
+    }
+
+    /// Acquires the lock if it is free, returning a guard; `None` if it is held.
+    pub fn try_lock(&self) -> Option<LockGuard<'_, P>> {
+        self.try_acquire().then_some(LockGuard { lock: self })
+    }
+
+    /// `true` if some task holds the lock.
+    pub fn is_locked(&self) -> bool {
+        raw::is_locked::<P>(&self.state.word)
+    }
+}
+
+impl<P: Platform> Default for Lock<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform> Clone for Lock<P> {
+    fn clone(&self) -> Self {
+        Lock {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<P: Platform> fmt::Debug for Lock<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.is_locked())
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped. Made by [`Lock::lock`].
+///
+/// Releasing the lock by hand while a guard exists makes the guard's drop release it again,
+/// possibly from under another task that took it meanwhile (a `Lock` has no owner to check).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a, P: Platform = Os> {
+    lock: &'a Lock<P>,
+}
+
+impl<P: Platform> Drop for LockGuard<'_, P> {
+    #[inline]
+    fn drop(&mut self) {
+        // The guard proves the lock was taken; an error here means the user released it by hand.
+        let _ = self.lock.release();
+    }
+}
+
+impl<P: Platform> fmt::Debug for LockGuard<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockGuard")
+    }
+}
