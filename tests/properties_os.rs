@@ -1,0 +1,45 @@
+//! Every property function of `mpcheck::check::properties`, on real threads at stress size
+//! (4 threads × 10,000 operations). The same functions run under the exploration engines.
+
+use mpcheck::check::properties::{self, Size};
+use mpcheck::Os;
+
+macro_rules! os_properties {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                properties::$name::<Os>(Size::STRESS);
+            }
+        )*
+
+        /// A property added to the registry without a test here fails this test.
+        #[test]
+        fn every_registered_property_has_a_test() {
+            let tested = [$(stringify!($name)),*];
+            for p in properties::all::<Os>() {
+                assert!(tested.contains(&p.name), "no Os test for property {}", p.name);
+            }
+            assert_eq!(tested.len(), properties::all::<Os>().len());
+        }
+    };
+}
+
+os_properties!(
+    lock_mutual_exclusion,
+    rlock_mutual_exclusion,
+    semaphore_mutual_exclusion,
+    semaphore_bound,
+    bounded_semaphore_exact,
+    barrier_rounds,
+    condition_producer_consumer,
+    event_wakes_all,
+    timeouts,
+);
+
+#[test]
+fn properties_also_pass_at_exploration_size() {
+    for p in properties::all::<Os>() {
+        (p.run)(Size::SMALL);
+    }
+}
