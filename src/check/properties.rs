@@ -326,8 +326,8 @@ pub fn event_wakes_all<P: Platform>(size: Size) {
 }
 
 /// Timed waits: each returns `false` (or breaks the barrier) when nothing happens, and then only
-/// once the clock has reached the deadline; and returns `true` when the awaited thing happens
-/// (here a lock released, an event set, a permit released by another task) before the deadline.
+/// once the clock has reached the deadline; and returns `true` when the awaited thing (a lock
+/// released, an event set, a permit released by another task) happens before the deadline.
 pub fn timeouts<P: Platform>(_size: Size) {
     let short = Duration::from_millis(5);
     let long = Duration::from_secs(3600);
@@ -371,21 +371,36 @@ pub fn timeouts<P: Platform>(_size: Size) {
     expired(start);
     assert!(barrier.broken());
 
-    // Something happens before the (long) deadline.
+    // Something happens: the waiter returns `true` unless its deadline had passed before the
+    // awaited thing was done (which an engine with virtual time may choose to let happen).
     let l = lock.clone();
-    let waiter = crate::thread::spawn::<P, _, _>(move || l.acquire_timeout(long));
+    let waiter = crate::thread::spawn::<P, _, _>(move || (P::now(), l.acquire_timeout(long)));
     lock.release().expect("held");
-    assert_eq!(waiter.join(), Ok(true));
+    assert_woken::<P>(waiter.join(), long);
 
     let e = event.clone();
-    let waiter = crate::thread::spawn::<P, _, _>(move || e.wait_timeout(long));
+    let waiter = crate::thread::spawn::<P, _, _>(move || (P::now(), e.wait_timeout(long)));
     event.set();
-    assert_eq!(waiter.join(), Ok(true));
+    assert_woken::<P>(waiter.join(), long);
 
     let s = sem.clone();
-    let waiter = crate::thread::spawn::<P, _, _>(move || s.acquire_timeout(long));
+    let waiter = crate::thread::spawn::<P, _, _>(move || (P::now(), s.acquire_timeout(long)));
     sem.release().expect("no overflow");
-    assert_eq!(waiter.join(), Ok(true));
+    assert_woken::<P>(waiter.join(), long);
+}
+
+/// `joined` is `(when the waiter started, what its timed wait returned)`; the awaited thing has
+/// just been done. `false` is only right if the deadline had already passed.
+fn assert_woken<P: Platform>(
+    joined: Result<(crate::platform::Instant, bool), Error>,
+    timeout: Duration,
+) {
+    let done = P::now();
+    let (start, got) = joined.expect("the waiter does not panic");
+    assert!(
+        got || done.saturating_duration_since(start) >= timeout,
+        "a timed wait returned false although it was satisfied before its deadline"
+    );
 }
 
 /// A property function and where it belongs, for the `check` command and the tests.
