@@ -33,9 +33,10 @@
 pub mod check;
 mod error;
 pub mod platform;
+pub mod sim;
 pub mod sync;
 pub mod thread;
 
 pub use error::Error;
-pub use platform::{Os, Platform};
+pub use platform::{Os, Platform, Sim};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -29,9 +29,11 @@ use std::time::Duration;
 
 mod os;
 mod shareable;
+mod sim;
 
 pub use os::Os;
 pub use shareable::Shareable;
+pub use sim::Sim;
 
 /// An atomic word of type `V` (`u32`, `u64` or `bool`), with the semantics of the std atomic of
 /// the same width: each method behaves exactly as the std method of the same name.
@@ -63,6 +65,13 @@ pub trait Atomic<V: Copy>: Send + Sync + Shareable + Sized {
         success: Ordering,
         failure: Ordering,
     ) -> Result<V, V>;
+
+    /// Names the word for traces and deadlock reports ("Lock", "Semaphore", ...). A hint that
+    /// costs nothing where nobody reports: the default does nothing.
+    #[inline]
+    fn label(&self, name: &'static str) {
+        let _ = name;
+    }
 }
 
 /// An atomic integer: [`Atomic`] plus wrapping arithmetic, as std's `fetch_*` methods.

@@ -70,13 +70,16 @@ impl<P: Platform> Barrier<P> {
     /// A barrier for `parties` tasks. `wait` on a barrier for 0 parties is
     /// [`Error::InvalidArgument`].
     pub fn new(parties: usize) -> Self {
+        let state: P::Shared<BarrierState<P>> = P::share(BarrierState {
+            phase: P::AtomicU32::new(FILLING),
+            count: P::AtomicU64::new(0),
+            parties: parties as u64,
+        });
+        state.phase.label("Barrier.phase");
+        state.count.label("Barrier.count");
         Barrier {
             cond: Condition::with_lock(Lock::new()),
-            state: P::share(BarrierState {
-                phase: P::AtomicU32::new(FILLING),
-                count: P::AtomicU64::new(0),
-                parties: parties as u64,
-            }),
+            state,
             action: None,
         }
     }

@@ -81,11 +81,13 @@ impl<P: Platform> Condition<P> {
 
     /// A condition bound to `lock` (a [`Lock`] or an [`RLock`]); clones of that lock share it.
     pub fn with_lock(lock: impl Into<ConditionLock<P>>) -> Self {
+        let state: P::Shared<ConditionState<P>> = P::share(ConditionState {
+            seq: P::AtomicU32::new(0),
+        });
+        state.seq.label("Condition");
         Condition {
             lock: lock.into(),
-            state: P::share(ConditionState {
-                seq: P::AtomicU32::new(0),
-            }),
+            state,
         }
     }
 

@@ -49,11 +49,11 @@ pub struct Event<P: Platform = Os> {
 impl<P: Platform> Event<P> {
     /// A new event, not set.
     pub fn new() -> Self {
-        Event {
-            state: P::share(EventState {
-                word: P::AtomicU32::new(0),
-            }),
-        }
+        let state: P::Shared<EventState<P>> = P::share(EventState {
+            word: P::AtomicU32::new(0),
+        });
+        state.word.label("Event");
+        Event { state }
     }
 
     /// `true` if the flag is set.

@@ -40,11 +40,11 @@ pub struct Lock<P: Platform = Os> {
 impl<P: Platform> Lock<P> {
     /// A new, unlocked lock.
     pub fn new() -> Self {
-        Lock {
-            state: P::share(LockState {
-                word: P::AtomicU32::new(raw::UNLOCKED),
-            }),
-        }
+        let state: P::Shared<LockState<P>> = P::share(LockState {
+            word: P::AtomicU32::new(raw::UNLOCKED),
+        });
+        state.word.label("Lock");
+        Lock { state }
     }
 
     /// Waits until the lock is free and takes it.

@@ -45,13 +45,15 @@ pub struct RLock<P: Platform = Os> {
 impl<P: Platform> RLock<P> {
     /// A new, free lock.
     pub fn new() -> Self {
-        RLock {
-            state: P::share(RLockState {
-                word: P::AtomicU32::new(raw::UNLOCKED),
-                owner: P::AtomicU64::new(0),
-                count: P::AtomicU64::new(0),
-            }),
-        }
+        let state: P::Shared<RLockState<P>> = P::share(RLockState {
+            word: P::AtomicU32::new(raw::UNLOCKED),
+            owner: P::AtomicU64::new(0),
+            count: P::AtomicU64::new(0),
+        });
+        state.word.label("RLock");
+        state.owner.label("RLock.owner");
+        state.count.label("RLock.depth");
+        RLock { state }
     }
 
     /// Acquires the lock, waiting while another task holds it; re-enters if the caller holds it.

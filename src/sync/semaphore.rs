@@ -33,12 +33,15 @@ pub(crate) struct SemState<P: Platform> {
 unsafe impl<P: Platform> Shareable for SemState<P> {}
 
 impl<P: Platform> SemState<P> {
-    fn new(value: u32, max: u32) -> Self {
-        SemState {
+    fn new(value: u32, max: u32, name: &'static str) -> P::Shared<Self> {
+        let state: P::Shared<Self> = P::share(SemState {
             count: P::AtomicU32::new(value),
             waiters: P::AtomicU32::new(0),
             max,
-        }
+        });
+        state.count.label(name);
+        state.waiters.label("Semaphore.waiters");
+        state
     }
 
     #[inline]
@@ -112,7 +115,7 @@ macro_rules! semaphore {
             #[doc = concat!("A new ", stringify!($name), " whose count starts at `value`.")]
             pub fn new($value: u32) -> Self {
                 $name {
-                    state: P::share(SemState::new($value, $max)),
+                    state: SemState::<P>::new($value, $max, stringify!($name)),
                 }
             }
 

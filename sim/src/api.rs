@@ -1,0 +1,340 @@
+//! What code under test uses: atomics, a cell, futex wait/wake, tasks, the virtual clock and
+//! data choices. Every operation is a scheduling point of the current execution; outside an
+//! execution they act directly, as plain single-threaded operations.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::sync::atomic::Ordering::{self, Relaxed};
+use std::time::Duration;
+
+use crate::rt::{self, ObjCell, Op, WaitOutcome};
+
+macro_rules! atomic {
+    ($name:ident, $std:ty, $v:ty, $to:expr, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// Sequentially consistent whatever the `Ordering` argument: every operation is one
+        /// atomic step of the simulation.
+        #[derive(Default)]
+        pub struct $name {
+            value: $std,
+            obj: ObjCell,
+        }
+
+        impl $name {
+            /// A new atomic holding `value`.
+            pub const fn new(value: $v) -> Self {
+                $name {
+                    value: <$std>::new(value),
+                    obj: ObjCell::new(),
+                }
+            }
+
+            /// Names the object in traces and deadlock reports.
+            pub fn label(&self, name: &'static str) {
+                self.obj.label(name)
+            }
+
+            /// Atomic load.
+            #[track_caller]
+            pub fn load(&self, _order: Ordering) -> $v {
+                let to = $to;
+                rt::step(Op::Load, &self.obj, Location::caller(), || {
+                    let v = self.value.load(Relaxed);
+                    (Some(to(v)), None, v)
+                })
+            }
+
+            /// Atomic store.
+            #[track_caller]
+            pub fn store(&self, value: $v, _order: Ordering) {
+                let to = $to;
+                rt::step(Op::Store, &self.obj, Location::caller(), || {
+                    self.value.store(value, Relaxed);
+                    (None, Some(to(value)), ())
+                })
+            }
+
+            /// Atomic swap; returns the previous value.
+            #[track_caller]
+            pub fn swap(&self, value: $v, _order: Ordering) -> $v {
+                let to = $to;
+                rt::step(Op::Swap, &self.obj, Location::caller(), || {
+                    let old = self.value.swap(value, Relaxed);
+                    (Some(to(old)), Some(to(value)), old)
+                })
+            }
+
+            /// Atomic compare-and-exchange.
+            #[track_caller]
+            pub fn compare_exchange(
+                &self,
+                current: $v,
+                new: $v,
+                _success: Ordering,
+                _failure: Ordering,
+            ) -> Result<$v, $v> {
+                let to = $to;
+                rt::step(
+                    Op::CompareExchange,
+                    &self.obj,
+                    Location::caller(),
+                    || match self.value.compare_exchange(current, new, Relaxed, Relaxed) {
+                        Ok(old) => (Some(to(old)), Some(to(new)), Ok(old)),
+                        Err(actual) => (Some(to(actual)), None, Err(actual)),
+                    },
+                )
+            }
+
+            /// As `compare_exchange` (never fails spuriously in the simulation).
+            #[track_caller]
+            pub fn compare_exchange_weak(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                self.compare_exchange(current, new, success, failure)
+            }
+
+            /// The value, read without a scheduling point (for debugging output only).
+            pub fn peek(&self) -> $v {
+                self.value.load(Relaxed)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.peek(), f)
+            }
+        }
+    };
+}
+
+macro_rules! atomic_int {
+    ($name:ident, $v:ty) => {
+        impl $name {
+            /// Wrapping add; returns the previous value.
+            #[track_caller]
+            pub fn fetch_add(&self, value: $v, _order: Ordering) -> $v {
+                rt::step(Op::FetchAdd, &self.obj, Location::caller(), || {
+                    let old = self.value.fetch_add(value, Relaxed);
+                    (Some(old as u64), Some(old.wrapping_add(value) as u64), old)
+                })
+            }
+
+            /// Wrapping subtract; returns the previous value.
+            #[track_caller]
+            pub fn fetch_sub(&self, value: $v, _order: Ordering) -> $v {
+                rt::step(Op::FetchSub, &self.obj, Location::caller(), || {
+                    let old = self.value.fetch_sub(value, Relaxed);
+                    (Some(old as u64), Some(old.wrapping_sub(value) as u64), old)
+                })
+            }
+
+            /// Bitwise or; returns the previous value.
+            #[track_caller]
+            pub fn fetch_or(&self, value: $v, _order: Ordering) -> $v {
+                rt::step(Op::FetchOr, &self.obj, Location::caller(), || {
+                    let old = self.value.fetch_or(value, Relaxed);
+                    (Some(old as u64), Some((old | value) as u64), old)
+                })
+            }
+
+            /// Bitwise and; returns the previous value.
+            #[track_caller]
+            pub fn fetch_and(&self, value: $v, _order: Ordering) -> $v {
+                rt::step(Op::FetchAnd, &self.obj, Location::caller(), || {
+                    let old = self.value.fetch_and(value, Relaxed);
+                    (Some(old as u64), Some((old & value) as u64), old)
+                })
+            }
+        }
+    };
+}
+
+atomic!(
+    AtomicU32,
+    std::sync::atomic::AtomicU32,
+    u32,
+    |v: u32| v as u64,
+    "A simulated `AtomicU32`; also the word of [`futex_wait`] and [`futex_wake`]."
+);
+atomic!(
+    AtomicU64,
+    std::sync::atomic::AtomicU64,
+    u64,
+    |v: u64| v,
+    "A simulated `AtomicU64`."
+);
+atomic!(
+    AtomicBool,
+    std::sync::atomic::AtomicBool,
+    bool,
+    |v: bool| v as u64,
+    "A simulated `AtomicBool`."
+);
+atomic_int!(AtomicU32, u32);
+atomic_int!(AtomicU64, u64);
+
+/// A cell for non-atomic shared data; every access is a scheduling point, recorded in the trace.
+#[derive(Default)]
+pub struct Cell<T> {
+    value: UnsafeCell<T>,
+    obj: ObjCell,
+}
+
+// SAFETY: the simulation runs every task on one OS thread, one step at a time, and the access
+// methods are `unsafe` with the same contract as `UnsafeCell`: sharing only needs `T: Send`.
+unsafe impl<T: Send> Sync for Cell<T> {}
+
+impl<T> Cell<T> {
+    /// A new cell.
+    pub const fn new(value: T) -> Self {
+        Cell {
+            value: UnsafeCell::new(value),
+            obj: ObjCell::new(),
+        }
+    }
+
+    /// Reads through a shared reference.
+    ///
+    /// # Safety
+    /// No `with_mut` of this cell may be running (the caller holds the lock that guards it).
+    #[track_caller]
+    pub unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        rt::step(Op::CellRead, &self.obj, Location::caller(), || {
+            // SAFETY: the caller rules out a concurrent `with_mut`.
+            (None, None, f(unsafe { &*self.value.get() }))
+        })
+    }
+
+    /// Reads or writes through an exclusive reference.
+    ///
+    /// # Safety
+    /// No other access of this cell may be running.
+    #[track_caller]
+    pub unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        rt::step(Op::CellWrite, &self.obj, Location::caller(), || {
+            // SAFETY: the caller rules out any concurrent access.
+            (None, None, f(unsafe { &mut *self.value.get() }))
+        })
+    }
+}
+
+impl<T> fmt::Debug for Cell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cell")
+    }
+}
+
+/// Futex wait on `word`: if it holds `expected`, sleeps until a [`futex_wake`], a spurious
+/// wake-up (when the configuration allows them), or `deadline` (virtual nanoseconds).
+#[track_caller]
+pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> WaitOutcome {
+    rt::futex_wait(
+        &word.obj,
+        || word.value.load(Relaxed),
+        expected,
+        deadline,
+        Location::caller(),
+    )
+}
+
+/// Futex wake: wakes up to `n` tasks waiting on `word`; returns how many.
+#[track_caller]
+pub fn futex_wake(word: &AtomicU32, n: u32) -> u32 {
+    rt::futex_wake(&word.obj, n, Location::caller())
+}
+
+/// The virtual clock, in nanoseconds since the start of the execution. A scheduling point.
+#[track_caller]
+pub fn now() -> u64 {
+    rt::plain_step(Op::Now, Location::caller());
+    rt::clock()
+}
+
+/// Sleeps for `duration` of virtual time (instantly, in real time).
+#[track_caller]
+pub fn sleep(duration: Duration) {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    rt::sleep(nanos, Location::caller())
+}
+
+/// A scheduling point with no other effect.
+#[track_caller]
+pub fn yield_now() {
+    rt::plain_step(Op::Yield, Location::caller())
+}
+
+/// A nondeterministic choice of a value in `0..n` (`n ≥ 1`): every strategy treats it like a
+/// scheduling choice, so exhaustive search tries every value. 0 outside an execution.
+#[track_caller]
+pub fn choose(n: u32) -> u32 {
+    rt::choose(n.max(1), Location::caller())
+}
+
+/// The index of the running task (0 for the main task), or `None` outside an execution.
+pub fn current_task() -> Option<u32> {
+    rt::current_task()
+}
+
+/// Starts a new task running `f`.
+///
+/// # Panics
+/// Outside an execution: tasks exist only inside [`explore`](crate::explore).
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let task = rt::spawn(
+        Box::new(move || Box::new(f()) as Box<dyn Any>),
+        Location::caller(),
+    );
+    JoinHandle {
+        task,
+        _result: PhantomData,
+    }
+}
+
+/// A task started by [`spawn`].
+pub struct JoinHandle<T> {
+    task: u32,
+    _result: PhantomData<fn() -> T>,
+}
+
+// SAFETY: a handle is an index; the result it yields is moved out on the one simulation thread.
+unsafe impl<T> Send for JoinHandle<T> {}
+
+impl<T: 'static> JoinHandle<T> {
+    /// Waits for the task to finish and returns its result. (A panic in any task fails the
+    /// whole execution, so there is no error case.)
+    ///
+    /// # Panics
+    /// If called outside the execution that spawned the task.
+    #[track_caller]
+    pub fn join(self) -> T {
+        let result = rt::join(self.task, Location::caller())
+            .expect("mpcheck-sim: join outside the execution that spawned the task");
+        *result
+            .downcast::<T>()
+            .expect("a task's result has the type it was spawned with")
+    }
+
+    /// The task's index.
+    pub fn task(&self) -> u32 {
+        self.task
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JoinHandle(task {})", self.task)
+    }
+}

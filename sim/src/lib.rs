@@ -1,0 +1,568 @@
+//! # mpcheck-sim
+//!
+//! A deterministic simulator for concurrent Rust code. Tasks are stackful coroutines on one OS
+//! thread; every operation on shared state (atomics, cells, futex wait/wake, the clock, spawn,
+//! join, yield, data choices) is a *scheduling point*, where a strategy decides what happens
+//! next. An execution is fully determined by its sequence of choices, so every failure comes
+//! with a file that replays it exactly.
+//!
+//! - Strategies ([`strategy`]): seeded random walk, PCT, exhaustive DFS with iterative
+//!   preemption bounding, and replay.
+//! - Virtual time: sleeps and deadlines are exact and instant; a timed wait may time out while
+//!   other tasks run, so both outcomes are explored.
+//! - Faults: spurious futex wake-ups, on demand ([`Config::spurious_wakeups`]).
+//! - Failures: a panic in any task, deadlock (with who waits for what and who took it), a step
+//!   bound (livelock), nondeterminism. Each is shrunk to fewer preemptions, written as a JSON
+//!   replay file and shown as a trace with one column per task.
+//!
+//! This crate knows nothing about the primitives it checks; `mpcheck`'s `Sim` platform adapts it.
+//!
+//! ```
+//! use mpcheck_sim::{explore, spawn, AtomicU32, Config};
+//! use std::sync::{atomic::Ordering::SeqCst, Arc};
+//!
+//! // A racy increment: load, then store. Two tasks can both read 0.
+//! let result = explore(Config::dfs().no_files(), || {
+//!     let n = Arc::new(AtomicU32::new(0));
+//!     let m = n.clone();
+//!     let t = spawn(move || { let v = m.load(SeqCst); m.store(v + 1, SeqCst); });
+//!     let v = n.load(SeqCst);
+//!     n.store(v + 1, SeqCst);
+//!     t.join();
+//!     assert_eq!(n.load(SeqCst), 2, "lost update");
+//! });
+//! let failure = result.unwrap_err();
+//! assert!(failure.message().contains("lost update"));
+//! assert_eq!(failure.preemptions(), 1);
+//! ```
+
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+
+mod api;
+mod hook;
+mod report;
+mod rt;
+mod schedule;
+pub mod strategy;
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+pub use api::{
+    choose, current_task, futex_wait, futex_wake, now, sleep, spawn, yield_now, AtomicBool,
+    AtomicU32, AtomicU64, Cell, JoinHandle,
+};
+pub use report::{Blocked, Failure, FailureKind, Report};
+pub use rt::{in_execution, Op, Step, WaitOutcome};
+pub use schedule::{Choice, Schedule};
+
+use report::{digest, render_trace, FailureFile, FORMAT};
+use rt::{run_execution, Outcome, Settings};
+use strategy::{Dfs, Guided, Pct, Random, Strategy};
+
+/// The engine's name and version, written into replay files.
+pub const ENGINE: &str = concat!("mpcheck-sim ", env!("CARGO_PKG_VERSION"));
+
+/// When a timed wait may time out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeouts {
+    /// At any point: a timed wait races with everything else, so both "woken" and "timed out"
+    /// are explored. The default.
+    Race,
+    /// Only when no task can run: the clock jumps to the earliest deadline. Smaller search
+    /// space; misses early timeouts.
+    WhenIdle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Random,
+    Pct(u32),
+    Dfs,
+}
+
+/// How to explore: strategy, budget, seed, faults, where failures go.
+#[derive(Clone, Debug)]
+pub struct Config {
+    kind: Kind,
+    iterations: u64,
+    seed: u64,
+    preemption_bound: Option<u32>,
+    max_steps: usize,
+    spurious_wakeups: u32,
+    timeouts: Timeouts,
+    failure_dir: Option<PathBuf>,
+    write_files: bool,
+    shrink: bool,
+    check_determinism: bool,
+    stack_size: usize,
+    name: String,
+    use_env: bool,
+}
+
+impl Config {
+    fn with(kind: Kind, iterations: u64) -> Self {
+        Config {
+            kind,
+            iterations,
+            seed: 0x6d70_6368_6563_6b21,
+            preemption_bound: None,
+            max_steps: 100_000,
+            spurious_wakeups: 0,
+            timeouts: Timeouts::Race,
+            failure_dir: None,
+            write_files: true,
+            shrink: true,
+            check_determinism: false,
+            stack_size: 256 * 1024,
+            name: "failure".to_owned(),
+            use_env: true,
+        }
+    }
+
+    /// `iterations` executions of a seeded random walk.
+    pub fn random(iterations: u64) -> Self {
+        Self::with(Kind::Random, iterations)
+    }
+
+    /// `iterations` executions of PCT for bugs of depth `depth` (see [`strategy::Pct`]).
+    pub fn pct(depth: u32, iterations: u64) -> Self {
+        Self::with(Kind::Pct(depth.max(1)), iterations)
+    }
+
+    /// Exhaustive depth-first search in increasing order of preemptions (see
+    /// [`strategy::Dfs`]); stops when the space is covered.
+    pub fn dfs() -> Self {
+        Self::with(Kind::Dfs, u64::MAX)
+    }
+
+    /// The seed of the random strategies (overridden by `MPCHECK_SEED`).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The most executions to run (overridden by `MPCHECK_ITERATIONS`).
+    pub fn iterations(mut self, iterations: u64) -> Self {
+        self.iterations = iterations;
+        self
+    }
+
+    /// DFS: explore at most this many preemptions per execution; the report says bounded if
+    /// that cut anything.
+    pub fn preemption_bound(mut self, bound: u32) -> Self {
+        self.preemption_bound = Some(bound);
+        self
+    }
+
+    /// The most steps one execution may take before it fails as a livelock (default 100,000).
+    pub fn max_steps(mut self, steps: usize) -> Self {
+        self.max_steps = steps.max(1);
+        self
+    }
+
+    /// Up to `n` spurious futex wake-ups per execution, each at a point the strategy chooses
+    /// (default 0).
+    pub fn spurious_wakeups(mut self, n: u32) -> Self {
+        self.spurious_wakeups = n;
+        self
+    }
+
+    /// When timed waits may time out (default [`Timeouts::Race`]).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Where replay files go (overridden by `MPCHECK_FAILURE_DIR`; default
+    /// `target/mpcheck/failures`).
+    pub fn failure_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.failure_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes no replay file (for failures that are expected, in tests).
+    pub fn no_files(mut self) -> Self {
+        self.write_files = false;
+        self
+    }
+
+    /// Reports the failing schedule as found, without shrinking it.
+    pub fn no_shrink(mut self) -> Self {
+        self.shrink = false;
+        self
+    }
+
+    /// Runs every execution twice and fails with [`FailureKind::Nondeterminism`] if the two
+    /// traces differ.
+    pub fn check_determinism(mut self, on: bool) -> Self {
+        self.check_determinism = on;
+        self
+    }
+
+    /// The stack size of every task (default 256 KiB).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes.max(16 * 1024);
+        self
+    }
+
+    /// A name for replay files (`<name>-<kind>-<digest>.json`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Ignores the `MPCHECK_*` environment variables.
+    pub fn ignore_env(mut self) -> Self {
+        self.use_env = false;
+        self
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            max_steps: self.max_steps,
+            spurious_wakeups: self.spurious_wakeups,
+            timeouts_race: self.timeouts == Timeouts::Race,
+            stack_size: self.stack_size,
+        }
+    }
+
+    fn strategy(&self) -> Box<dyn Strategy> {
+        match self.kind {
+            Kind::Random => Box::new(Random::new(self.seed)),
+            Kind::Pct(depth) => Box::new(Pct::new(depth, self.seed)),
+            Kind::Dfs => Box::new(Dfs::new(self.preemption_bound)),
+        }
+    }
+
+    /// Applies `MPCHECK_SEED`, `MPCHECK_ITERATIONS` and `MPCHECK_FAILURE_DIR`.
+    fn with_env(mut self) -> Result<Self, Failure> {
+        if !self.use_env {
+            return Ok(self);
+        }
+        if let Some(seed) = env_number("MPCHECK_SEED")? {
+            self.seed = seed;
+        }
+        if let Some(n) = env_number("MPCHECK_ITERATIONS")? {
+            self.iterations = n;
+        }
+        if let Some(dir) = std::env::var_os("MPCHECK_FAILURE_DIR") {
+            self.failure_dir = Some(dir.into());
+        }
+        Ok(self)
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.failure_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/mpcheck/failures"))
+    }
+}
+
+fn env_number(name: &str) -> Result<Option<u64>, Failure> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            invalid_input(format!(
+                "{name}={text:?} is not a whole number (0 to {})",
+                u64::MAX
+            ))
+        }),
+    }
+}
+
+fn invalid_input(message: String) -> Failure {
+    Failure(Box::new(report::FailureInner {
+        kind: FailureKind::InvalidInput,
+        message,
+        execution: 0,
+        strategy: String::new(),
+        seed: 0,
+        schedule: Vec::new(),
+        preemptions: 0,
+        trace: Vec::new(),
+        labels: Vec::new(),
+        blocked: Vec::new(),
+        file: None,
+    }))
+}
+
+/// Explores executions of `f` (the main task) as `config` says. `Ok` with a [`Report`] if none
+/// failed; `Err` with the (shrunk) [`Failure`] of the first that did, after writing its replay
+/// file. With `MPCHECK_REPLAY=<file>` set, replays that file instead (see [`replay`]).
+pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failure> {
+    let config = config.with_env()?;
+    if config.use_env {
+        if let Some(file) = std::env::var_os("MPCHECK_REPLAY") {
+            return replay(file, f);
+        }
+    }
+    let body: Rc<dyn Fn()> = Rc::new(f);
+    let settings = config.settings();
+    let mut strategy = config.strategy();
+    let start = Instant::now();
+    let (mut executions, mut steps) = (0u64, 0u64);
+    while executions < config.iterations && strategy.begin() {
+        executions += 1;
+        let outcome = run_execution(body.clone(), &mut *strategy, &settings);
+        steps += outcome.trace.len() as u64;
+        strategy.end(&outcome.schedule);
+        let outcome = if config.check_determinism && outcome.failure.is_none() {
+            determinism_check(&body, &settings, outcome)
+        } else {
+            outcome
+        };
+        if outcome.failure.is_some() {
+            return Err(failure(
+                &config,
+                &settings,
+                &body,
+                outcome,
+                executions,
+                strategy.name(),
+            ));
+        }
+    }
+    Ok(Report {
+        executions,
+        complete: strategy.complete(),
+        steps,
+        elapsed: start.elapsed(),
+        strategy: strategy.name(),
+    })
+}
+
+/// As [`explore`], but panics with the failure's trace: for use as a test body.
+#[track_caller]
+pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
+    match explore(config, f) {
+        Ok(report) => report,
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// Runs the execution recorded in `file` again. `Err` with the failure if it happens again
+/// (its trace identical to the recorded one, else [`FailureKind::Nondeterminism`]); `Ok` if the
+/// execution now passes (the bug was fixed); `Err` of kind [`FailureKind::InvalidInput`] if the
+/// file cannot be read.
+pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
+    let path = file.as_ref();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid_input(format!("cannot read replay file {}: {e}", path.display())))?;
+    let recorded: FailureFile = serde_json::from_str(&text).map_err(|e| {
+        invalid_input(format!(
+            "{} is not an mpcheck-sim replay file: {e}",
+            path.display()
+        ))
+    })?;
+    if recorded.format != FORMAT {
+        return Err(invalid_input(format!(
+            "{} has format {}, this engine reads format {FORMAT}",
+            path.display(),
+            recorded.format
+        )));
+    }
+    let settings = Settings {
+        max_steps: recorded.max_steps,
+        spurious_wakeups: recorded.spurious_wakeups,
+        timeouts_race: recorded.timeouts != "when-idle",
+        stack_size: 256 * 1024,
+    };
+    let body: Rc<dyn Fn()> = Rc::new(f);
+    let start = Instant::now();
+    let mut strategy = Guided::strict(recorded.schedule.0.clone());
+    strategy.begin();
+    let outcome = run_execution(body, &mut strategy, &settings);
+    let steps = outcome.trace.len() as u64;
+    let Some((kind, _)) = &outcome.failure else {
+        return Ok(Report {
+            executions: 1,
+            complete: false,
+            steps,
+            elapsed: start.elapsed(),
+            strategy: "replay".to_owned(),
+        });
+    };
+    let kind = *kind;
+    let mut failure = make_failure(
+        outcome,
+        recorded.execution,
+        "replay".to_owned(),
+        recorded.seed,
+    );
+    failure.0.file = Some(path.to_owned());
+    let now = digest(&failure.trace_text());
+    if kind != recorded.kind || now != recorded.trace_digest {
+        failure.0.message = format!(
+            "the replay of {} diverged from the recorded execution (recorded: {} with trace \
+             {}; now: {} with trace {now}). The program depends on something outside the \
+             simulation.\n{}",
+            path.display(),
+            recorded.kind,
+            recorded.trace_digest,
+            kind,
+            failure.0.message
+        );
+        failure.0.kind = FailureKind::Nondeterminism;
+    }
+    Err(failure)
+}
+
+fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Outcome) -> Outcome {
+    let mut again = Guided::strict(first.schedule.clone());
+    again.begin();
+    let mut second = run_execution(body.clone(), &mut again, settings);
+    if second.failure.is_none() && second.trace != first.trace {
+        let at = first
+            .trace
+            .iter()
+            .zip(&second.trace)
+            .position(|(a, b)| a != b)
+            .unwrap_or(first.trace.len().min(second.trace.len()));
+        second.failure = Some((
+            FailureKind::Nondeterminism,
+            format!(
+                "the same schedule gave a different trace (first difference at step {}): the \
+                 program depends on something outside the simulation",
+                at + 1
+            ),
+        ));
+        return second;
+    }
+    first
+}
+
+/// Shrinks, self-checks and writes the failure of `outcome`.
+fn failure(
+    config: &Config,
+    settings: &Settings,
+    body: &Rc<dyn Fn()>,
+    outcome: Outcome,
+    execution: u64,
+    strategy: String,
+) -> Failure {
+    let kind = outcome
+        .failure
+        .as_ref()
+        .map(|f| f.0)
+        .expect("a failed outcome");
+    let outcome = if config.shrink && kind != FailureKind::Nondeterminism {
+        shrink(body, settings, kind, outcome)
+    } else {
+        outcome
+    };
+    let mut failure = make_failure(outcome, execution, strategy, config.seed);
+    if config.write_files {
+        failure.0.file = write_file(config, settings, &failure);
+    }
+    failure
+}
+
+fn make_failure(outcome: Outcome, execution: u64, strategy: String, seed: u64) -> Failure {
+    let (kind, message) = outcome.failure.expect("a failed outcome");
+    Failure(Box::new(report::FailureInner {
+        kind,
+        message,
+        execution,
+        strategy,
+        seed,
+        schedule: outcome.schedule,
+        preemptions: outcome.preemptions,
+        trace: outcome.trace,
+        labels: outcome.labels,
+        blocked: outcome.blocked,
+        file: None,
+    }))
+}
+
+/// Removes preemptions from a failing schedule while it keeps failing the same way: each
+/// preemption in turn is replaced by letting the running task go on, the rest of the schedule is
+/// followed where it still fits (Zeller's delta debugging, one preemption at a time).
+fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Outcome) -> Outcome {
+    let mut best = found;
+    let mut budget = 400u32;
+    'improve: loop {
+        for i in 0..best.schedule.len() {
+            let Some(current) = best.currents[i] else {
+                continue;
+            };
+            if best.schedule[i] == Choice::Run(current) {
+                continue;
+            }
+            if budget == 0 {
+                break 'improve;
+            }
+            budget -= 1;
+            let mut candidate = best.schedule[..i].to_vec();
+            candidate.push(Choice::Run(current));
+            candidate.extend_from_slice(&best.schedule[i + 1..]);
+            let mut guide = Guided::loose(candidate);
+            guide.begin();
+            let outcome = run_execution(body.clone(), &mut guide, settings);
+            let same_kind = outcome.failure.as_ref().is_some_and(|f| f.0 == kind);
+            if same_kind
+                && (outcome.preemptions < best.preemptions
+                    || (outcome.preemptions == best.preemptions
+                        && outcome.trace.len() < best.trace.len()))
+            {
+                best = outcome;
+                continue 'improve;
+            }
+        }
+        break;
+    }
+    // The shrunk schedule, replayed strictly, must give the same trace: the file will rely on it.
+    let mut again = Guided::strict(best.schedule.clone());
+    again.begin();
+    let replayed = run_execution(body.clone(), &mut again, settings);
+    if replayed.trace != best.trace {
+        let mut diverged = replayed;
+        diverged.failure = Some((
+            FailureKind::Nondeterminism,
+            "the failing schedule, run again, gave a different trace: the program depends on \
+             something outside the simulation"
+                .to_owned(),
+        ));
+        return diverged;
+    }
+    best
+}
+
+fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option<PathBuf> {
+    let trace_text = render_trace(&failure.0.trace, &failure.0.labels);
+    let trace_digest = digest(&trace_text);
+    let record = FailureFile {
+        format: FORMAT,
+        engine: ENGINE.to_owned(),
+        strategy: failure.0.strategy.clone(),
+        seed: failure.0.seed,
+        execution: failure.0.execution,
+        kind: failure.0.kind,
+        message: failure.0.message.clone(),
+        max_steps: settings.max_steps,
+        spurious_wakeups: settings.spurious_wakeups,
+        timeouts: if settings.timeouts_race {
+            "race"
+        } else {
+            "when-idle"
+        }
+        .to_owned(),
+        preemptions: failure.0.preemptions,
+        steps: failure.0.trace.len(),
+        trace_digest: trace_digest.clone(),
+        schedule: Schedule(failure.0.schedule.clone()),
+    };
+    let dir = config.dir();
+    let kind = format!("{:?}", failure.0.kind).to_lowercase();
+    let path = dir.join(format!(
+        "{}-{kind}-{}.json",
+        config.name,
+        &trace_digest[..8]
+    ));
+    let json = serde_json::to_string_pretty(&record).ok()?;
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::write(&path, json + "\n").ok()?;
+    Some(path)
+}

@@ -1,0 +1,368 @@
+//! What an exploration returns: a [`Report`] when nothing failed, a [`Failure`] (with its
+//! readable trace and its replay file) when something did.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rt::{object_name, Op, Step};
+use crate::schedule::{Choice, Schedule};
+
+/// The kind of a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// A task panicked (an `assert!` failed, say).
+    Panic,
+    /// Every task is blocked and no timer is pending.
+    Deadlock,
+    /// The execution took more steps than the configured bound (a livelock, or a bound too low).
+    StepBound,
+    /// The program did not follow a recorded schedule: it depends on something outside the
+    /// simulation.
+    Nondeterminism,
+    /// The exploration could not start: a replay file that cannot be read, a bad `MPCHECK_*`
+    /// environment variable.
+    InvalidInput,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureKind::Panic => "panic",
+            FailureKind::Deadlock => "deadlock",
+            FailureKind::StepBound => "step bound exceeded",
+            FailureKind::Nondeterminism => "nondeterminism",
+            FailureKind::InvalidInput => "invalid input",
+        })
+    }
+}
+
+/// A task stuck in a deadlock: what it waits for, and who last took that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// The blocked task.
+    pub task: u32,
+    /// What it waits on ("Lock#3", "task 2 to finish").
+    pub waits_for: String,
+    /// Where it waits (source location).
+    pub at: String,
+    /// The task that last took the object (changed it from zero), and where.
+    pub holder: Option<(u32, String)>,
+}
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task {} waits for {} at {}",
+            self.task, self.waits_for, self.at
+        )?;
+        if let Some((holder, at)) = &self.holder {
+            write!(f, "; held by task {holder} (taken at {at})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of an exploration that found nothing.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(crate) executions: u64,
+    pub(crate) complete: bool,
+    pub(crate) steps: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) strategy: String,
+}
+
+impl Report {
+    /// How many executions ran.
+    pub fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    /// `true` if the whole space of executions was covered (exhaustive search that finished
+    /// without cutting anything); `false` means bounded: what ran passed, more exists.
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Steps taken over all executions.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Wall-clock time of the exploration.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The strategy's description.
+    pub fn strategy(&self) -> &str {
+        &self.strategy
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} executions, {} steps in {:.3} s, {}",
+            self.strategy,
+            self.executions,
+            self.steps,
+            self.elapsed.as_secs_f64(),
+            if self.complete { "complete" } else { "bounded" }
+        )
+    }
+}
+
+/// A failing execution: what went wrong, its schedule (shrunk), and its trace.
+#[derive(Clone)]
+pub struct Failure(pub(crate) Box<FailureInner>);
+
+#[derive(Clone)]
+pub(crate) struct FailureInner {
+    pub(crate) kind: FailureKind,
+    pub(crate) message: String,
+    pub(crate) execution: u64,
+    pub(crate) strategy: String,
+    pub(crate) seed: u64,
+    pub(crate) schedule: Vec<Choice>,
+    pub(crate) preemptions: u32,
+    pub(crate) trace: Vec<Step>,
+    pub(crate) labels: Vec<Option<&'static str>>,
+    pub(crate) blocked: Vec<Blocked>,
+    pub(crate) file: Option<PathBuf>,
+}
+
+impl Failure {
+    /// What kind of failure.
+    pub fn kind(&self) -> FailureKind {
+        self.0.kind
+    }
+
+    /// The failure's message (the panic message, the deadlock picture, ...).
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The 1-based index of the failing execution in the exploration.
+    pub fn execution(&self) -> u64 {
+        self.0.execution
+    }
+
+    /// The replay file written for it, if one was written.
+    pub fn file(&self) -> Option<&Path> {
+        self.0.file.as_deref()
+    }
+
+    /// The schedule that reproduces it.
+    pub fn schedule(&self) -> &[Choice] {
+        &self.0.schedule
+    }
+
+    /// Preemptions in that schedule (after shrinking).
+    pub fn preemptions(&self) -> u32 {
+        self.0.preemptions
+    }
+
+    /// The steps of the failing execution.
+    pub fn steps(&self) -> &[Step] {
+        &self.0.trace
+    }
+
+    /// For a deadlock: every blocked task, what it waits for and who holds it.
+    pub fn blocked(&self) -> &[Blocked] {
+        &self.0.blocked
+    }
+
+    /// The trace as text: one column per task (or one line per step with many tasks).
+    pub fn trace_text(&self) -> String {
+        render_trace(&self.0.trace, &self.0.labels)
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("execution", &self.0.execution)
+            .field("file", &self.0.file)
+            .finish()
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "mpcheck-sim found a {} in execution {} ({}, seed {}); schedule of {} choices with {} \
+             preemption(s):",
+            self.0.kind,
+            self.0.execution,
+            self.0.strategy,
+            self.0.seed,
+            self.0.schedule.len(),
+            self.0.preemptions
+        )?;
+        writeln!(f, "{}\n", self.0.message)?;
+        f.write_str(&self.trace_text())?;
+        if let Some(file) = &self.0.file {
+            writeln!(
+                f,
+                "\nreplay: MPCHECK_REPLAY={} cargo test ..., or mpcheck::sim::replay({:?}, ...)",
+                file.display(),
+                file.display().to_string()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn describe(step: &Step, labels: &[Option<&'static str>]) -> String {
+    let obj = if step.obj == 0 {
+        String::new()
+    } else {
+        object_name(
+            step.obj,
+            labels.get(step.obj as usize - 1).copied().flatten(),
+        )
+    };
+    let what = match (step.op, step.read, step.wrote) {
+        (Op::Load, Some(r), _) => format!("load {obj} → {r}"),
+        (Op::Store, _, Some(w)) => format!("store {obj} ← {w}"),
+        (Op::CompareExchange, Some(r), Some(w)) => format!("cas {obj} {r} → {w}"),
+        (Op::CompareExchange, Some(r), None) => format!("cas {obj} fails (is {r})"),
+        (Op::Swap | Op::FetchAdd | Op::FetchSub | Op::FetchOr | Op::FetchAnd, Some(r), Some(w)) => {
+            format!("{} {obj} {r} → {w}", step.op.name())
+        }
+        (Op::FutexWait, Some(v), _) => format!("futex_wait {obj} (is {v})"),
+        (Op::WaitReturn, _, Some(code)) => {
+            let how = ["mismatch", "woken", "timed out"][code.min(2) as usize];
+            if obj.is_empty() {
+                format!("wakes ({how})")
+            } else {
+                format!("wait on {obj} returns: {how}")
+            }
+        }
+        (Op::FutexWake, _, Some(n)) => format!("futex_wake {obj}: woke {n}"),
+        (Op::Spawn, _, Some(t)) => format!("spawn task {t}"),
+        (Op::Join, _, Some(t)) => format!("join task {t}"),
+        (Op::Sleep, _, Some(ns)) => format!("sleep {:?}", Duration::from_nanos(ns)),
+        (Op::Choose, _, Some(v)) => format!("choose → {v}"),
+        (op, _, _) if obj.is_empty() => op.name().to_owned(),
+        (op, _, _) => format!("{} {obj}", op.name()),
+    };
+    format!(
+        "{what}  {}:{}",
+        short_path(step.loc.file()),
+        step.loc.line()
+    )
+}
+
+/// The path from the crate's `src/` on (or the file name), to keep columns narrow.
+fn short_path(file: &str) -> &str {
+    match file.rfind("src/") {
+        Some(i) => &file[i..],
+        None => file.rsplit('/').next().unwrap_or(file),
+    }
+}
+
+/// Renders a trace: with at most 4 tasks, one column per task; else one line per step.
+pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> String {
+    use std::fmt::Write as _;
+    let tasks = trace
+        .iter()
+        .map(|s| s.task)
+        .max()
+        .map_or(1, |m| m as usize + 1);
+    let columns = tasks <= 4;
+    let width = 48;
+    let mut out = String::new();
+    if columns {
+        let _ = write!(out, "{:>5} {:>10} ", "step", "time");
+        for t in 0..tasks {
+            let _ = write!(out, "| {:<width$}", format!("task {t}"));
+        }
+        out.push('\n');
+    }
+    // Very long traces: the beginning and the end, where failures are.
+    let (head, tail) = if trace.len() > 400 {
+        (40, 300)
+    } else {
+        (trace.len(), 0)
+    };
+    let mut previous: Option<u32> = None;
+    for (i, step) in trace.iter().enumerate() {
+        if i == head && tail > 0 {
+            let _ = writeln!(out, "  ... {} steps ...", trace.len() - head - tail);
+        }
+        if i >= head && i < trace.len() - tail {
+            continue;
+        }
+        if previous.is_some_and(|p| p != step.task) && step.op != Op::Start {
+            let _ = writeln!(out, "{:>17} --- switch to task {} ---", "", step.task);
+        }
+        previous = Some(step.task);
+        let text = describe(step, labels);
+        let time = format!("{:?}", Duration::from_nanos(step.time));
+        if columns {
+            let _ = write!(out, "{:>5} {:>10} ", i + 1, time);
+            for t in 0..tasks {
+                if t == step.task as usize {
+                    let _ = write!(out, "| {text:<width$}");
+                } else {
+                    let _ = write!(out, "| {:<width$}", "");
+                }
+            }
+            out.push('\n');
+        } else {
+            let _ = writeln!(
+                out,
+                "{:>5} {:>10} task {:<3} {text}",
+                i + 1,
+                time,
+                step.task
+            );
+        }
+    }
+    out
+}
+
+/// The replay file: everything needed to run the failing execution again, bit for bit.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct FailureFile {
+    pub(crate) format: u32,
+    pub(crate) engine: String,
+    pub(crate) strategy: String,
+    pub(crate) seed: u64,
+    pub(crate) execution: u64,
+    pub(crate) kind: FailureKind,
+    pub(crate) message: String,
+    pub(crate) max_steps: usize,
+    pub(crate) spurious_wakeups: u32,
+    pub(crate) timeouts: String,
+    pub(crate) preemptions: u32,
+    pub(crate) steps: usize,
+    /// FNV-1a of the rendered trace: a replay must reproduce it exactly.
+    pub(crate) trace_digest: String,
+    pub(crate) schedule: Schedule,
+}
+
+pub(crate) const FORMAT: u32 = 1;
+
+/// FNV-1a, 64 bits, as 16 hex digits.
+pub(crate) fn digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

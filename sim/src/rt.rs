@@ -1,0 +1,963 @@
+//! The runtime of one execution: tasks as coroutines on this OS thread, the scheduling points,
+//! futex queues, the virtual clock, and the record of every step.
+//!
+//! # How control moves
+//!
+//! Every operation a task performs on shared state goes through [`schedule`] first. There the
+//! task *announces* the operation (kind, object, source location) and the runtime asks the
+//! strategy which of the possible next events happens. If the answer is "this task goes on", the
+//! call returns at once, without a context switch. Otherwise the task records who runs next and
+//! suspends to the driver loop ([`run_execution`]), which resumes that task's coroutine. A task
+//! is only ever resumed to perform the operation it announced, so an execution is fully
+//! determined by the sequence of choices (the *schedule*).
+//!
+//! The execution state lives in a thread-local; a borrow of it is never held across a suspend or
+//! a resume.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::report::{Blocked, FailureKind};
+use crate::schedule::Choice;
+use crate::strategy::{PickContext, Strategy};
+
+/// A source location, from `#[track_caller]`.
+pub(crate) type Loc = &'static Location<'static>;
+
+/// A task's body, boxed: it returns its result type-erased.
+pub(crate) type Body = Box<dyn FnOnce() -> Box<dyn Any>>;
+
+type TaskCoroutine = Coroutine<(), (), (), DefaultStack>;
+
+/// What a step does. Announced before the step runs and recorded after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// A task's first step.
+    Start,
+    /// Atomic load.
+    Load,
+    /// Atomic store.
+    Store,
+    /// Atomic swap.
+    Swap,
+    /// Atomic compare-and-exchange (strong or weak; weak never fails spuriously here).
+    CompareExchange,
+    /// Atomic fetch-and-add.
+    FetchAdd,
+    /// Atomic fetch-and-subtract.
+    FetchSub,
+    /// Atomic fetch-and-or.
+    FetchOr,
+    /// Atomic fetch-and-and.
+    FetchAnd,
+    /// Read of a cell.
+    CellRead,
+    /// Write (or read-modify-write) of a cell.
+    CellWrite,
+    /// Futex wait: the value check, and the start of the sleep if it matched.
+    FutexWait,
+    /// Return from a futex wait or a sleep (woken, spuriously woken, or timed out).
+    WaitReturn,
+    /// Futex wake.
+    FutexWake,
+    /// Spawning a task.
+    Spawn,
+    /// Joining a task (enabled once it has finished).
+    Join,
+    /// Reading the clock.
+    Now,
+    /// Sleeping on the virtual clock.
+    Sleep,
+    /// Yielding.
+    Yield,
+    /// A data choice (`choose(n)`).
+    Choose,
+    /// A task's last step.
+    Finish,
+}
+
+impl Op {
+    /// The operation's name in traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Load => "load",
+            Op::Store => "store",
+            Op::Swap => "swap",
+            Op::CompareExchange => "cas",
+            Op::FetchAdd => "fetch_add",
+            Op::FetchSub => "fetch_sub",
+            Op::FetchOr => "fetch_or",
+            Op::FetchAnd => "fetch_and",
+            Op::CellRead => "cell read",
+            Op::CellWrite => "cell write",
+            Op::FutexWait => "futex_wait",
+            Op::WaitReturn => "wait returns",
+            Op::FutexWake => "futex_wake",
+            Op::Spawn => "spawn",
+            Op::Join => "join",
+            Op::Now => "now",
+            Op::Sleep => "sleep",
+            Op::Yield => "yield",
+            Op::Choose => "choose",
+            Op::Finish => "finish",
+        }
+    }
+}
+
+/// How a futex wait or sleep ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// The word did not hold the expected value: no sleep.
+    Mismatch,
+    /// Woken by a wake, or spuriously.
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// One executed step, as the trace shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The task that took the step.
+    pub task: u32,
+    /// What it did.
+    pub op: Op,
+    /// The object it touched (0: none).
+    pub obj: u32,
+    /// The value read, if any.
+    pub read: Option<u64>,
+    /// The value written (or the result, for wakes, spawns and choices), if any.
+    pub wrote: Option<u64>,
+    /// Where in the source.
+    pub loc: Loc,
+    /// Virtual time when the step ran, in nanoseconds.
+    pub time: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Runnable,
+    /// In a futex wait on `obj` (0: a sleep), until `deadline` if any.
+    Blocked {
+        obj: u32,
+        deadline: Option<u64>,
+    },
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub(crate) op: Op,
+    /// The object the step will touch: what partial-order reduction will compare.
+    #[allow(dead_code)]
+    pub(crate) obj: u32,
+    /// The task a `Join` waits for.
+    pub(crate) arg: u32,
+    pub(crate) loc: Loc,
+}
+
+pub(crate) struct TaskRec {
+    pub(crate) state: State,
+    pub(crate) pending: Pending,
+    pub(crate) outcome: WaitOutcome,
+    yielder: *const Yielder<(), ()>,
+    result: Option<Box<dyn Any>>,
+}
+
+#[derive(Default)]
+pub(crate) struct ObjRec {
+    pub(crate) label: Option<&'static str>,
+    /// Tasks sleeping in a futex wait on this object, in arrival order.
+    pub(crate) waiters: Vec<u32>,
+    /// The last task that changed the value from zero to non-zero (took a lock, say), and where.
+    pub(crate) taken_by: Option<(u32, Loc)>,
+}
+
+/// Settings that shape an execution (not the strategy).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) max_steps: usize,
+    pub(crate) spurious_wakeups: u32,
+    pub(crate) timeouts_race: bool,
+    pub(crate) stack_size: usize,
+}
+
+/// What is left of an execution once it is over.
+pub(crate) struct Outcome {
+    pub(crate) schedule: Vec<Choice>,
+    /// For each choice, the task that could have gone on (see `PickContext::current`).
+    pub(crate) currents: Vec<Option<u32>>,
+    pub(crate) trace: Vec<Step>,
+    pub(crate) labels: Vec<Option<&'static str>>,
+    pub(crate) failure: Option<(FailureKind, String)>,
+    pub(crate) blocked: Vec<Blocked>,
+    pub(crate) preemptions: u32,
+}
+
+pub(crate) struct Exec {
+    serial: u32,
+    pub(crate) tasks: Vec<TaskRec>,
+    current: u32,
+    next: u32,
+    pub(crate) clock: u64,
+    pub(crate) objects: Vec<ObjRec>,
+    schedule: Vec<Choice>,
+    currents: Vec<Option<u32>>,
+    trace: Vec<Step>,
+    settings: Settings,
+    spurious_left: u32,
+    preemptions: u32,
+    strategy: *mut dyn Strategy,
+    failure: Option<(FailureKind, String)>,
+    blocked: Vec<Blocked>,
+    over: bool,
+    teardown: bool,
+    new_tasks: Vec<(u32, Body)>,
+    options: Vec<Choice>,
+}
+
+thread_local! {
+    static EXEC: RefCell<Option<Box<Exec>>> = const { RefCell::new(None) };
+    static COROUTINES: RefCell<Vec<Option<TaskCoroutine>>> =
+        const { RefCell::new(Vec::new()) };
+    static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+    /// True while this thread runs an execution: the panic hook stays quiet then.
+    pub(crate) static IN_SIM: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic in a task happened (the hook records it).
+    pub(crate) static PANIC_LOCATION: Cell<Option<(&'static str, u32)>> = const { Cell::new(None) };
+}
+
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Runs `f` on the current execution, unless there is none or it is being torn down.
+#[inline]
+fn with_exec<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
+    EXEC.with(|e| {
+        let mut e = e.borrow_mut();
+        match e.as_mut() {
+            Some(exec) if !exec.teardown => Some(f(exec)),
+            _ => None,
+        }
+    })
+}
+
+/// `true` if the calling code runs inside an execution (and not in its teardown).
+pub fn in_execution() -> bool {
+    with_exec(|_| ()).is_some()
+}
+
+/// The identity of an object (an atomic, a cell) within the current execution: assigned on first
+/// use, in the order of first use, so it is the same in every execution that follows the same
+/// schedule.
+#[derive(Debug, Default)]
+pub struct ObjCell {
+    meta: AtomicU64,
+}
+
+impl ObjCell {
+    /// An object with no identity yet.
+    pub const fn new() -> Self {
+        ObjCell {
+            meta: AtomicU64::new(0),
+        }
+    }
+
+    fn id(&self, exec: &mut Exec) -> u32 {
+        let meta = self.meta.load(Relaxed);
+        if (meta >> 32) as u32 == exec.serial {
+            return meta as u32;
+        }
+        exec.objects.push(ObjRec::default());
+        let id = exec.objects.len() as u32;
+        self.meta
+            .store(((exec.serial as u64) << 32) | id as u64, Relaxed);
+        id
+    }
+
+    /// Gives the object a name for traces and deadlock reports ("Lock", "Semaphore"...).
+    pub fn label(&self, name: &'static str) {
+        with_exec(|e| {
+            let id = self.id(e);
+            e.objects[id as usize - 1].label = Some(name);
+        });
+    }
+}
+
+/// What the deciding task does next.
+enum Next {
+    /// Keep running: it was chosen.
+    Continue,
+    /// Suspend: another task runs, or the execution is over.
+    Suspend,
+}
+
+impl Exec {
+    fn strategy(&mut self) -> &mut dyn Strategy {
+        // SAFETY: `strategy` points to the strategy that `run_execution` borrows mutably for the
+        // whole execution; this `Exec` lives only within that call, and the strategy is reached
+        // only through here, one call at a time.
+        unsafe { &mut *self.strategy }
+    }
+
+    fn fail(&mut self, kind: FailureKind, message: String) {
+        if self.failure.is_none() {
+            self.failure = Some((kind, message));
+        }
+    }
+
+    fn enabled(&self, t: usize) -> bool {
+        let task = &self.tasks[t];
+        match task.state {
+            State::Runnable => {
+                task.pending.op != Op::Join
+                    || self.tasks[task.pending.arg as usize].state == State::Finished
+            }
+            _ => false,
+        }
+    }
+
+    /// Fills `self.options` with every event that may happen next, in canonical order: tasks
+    /// that can run, then timeouts, then spurious wake-ups.
+    fn collect_options(&mut self) {
+        let mut options = std::mem::take(&mut self.options);
+        options.clear();
+        for t in 0..self.tasks.len() {
+            if self.enabled(t) {
+                options.push(Choice::Run(t as u32));
+            }
+        }
+        let any_runnable = !options.is_empty();
+        if self.settings.timeouts_race || !any_runnable {
+            // Racing: any timed wait may time out now. Idle: the earliest deadline fires.
+            let earliest = self
+                .tasks
+                .iter()
+                .filter_map(|t| match t.state {
+                    State::Blocked {
+                        deadline: Some(d), ..
+                    } => Some(d),
+                    _ => None,
+                })
+                .min();
+            for (t, task) in self.tasks.iter().enumerate() {
+                if let State::Blocked {
+                    deadline: Some(d), ..
+                } = task.state
+                {
+                    if self.settings.timeouts_race || Some(d) == earliest {
+                        options.push(Choice::Timeout(t as u32));
+                    }
+                }
+            }
+        }
+        if self.spurious_left > 0 {
+            for (t, task) in self.tasks.iter().enumerate() {
+                if let State::Blocked { obj, .. } = task.state {
+                    if obj != 0 {
+                        options.push(Choice::Spurious(t as u32));
+                    }
+                }
+            }
+        }
+        self.options = options;
+    }
+
+    /// The scheduling decision, taken by task `cur` (which has announced its next step, blocked,
+    /// or finished).
+    fn decide(&mut self, cur: u32) -> Next {
+        if self.failure.is_some() || self.over {
+            return Next::Suspend;
+        }
+        if self.trace.len() >= self.settings.max_steps {
+            let max = self.settings.max_steps;
+            self.fail(
+                FailureKind::StepBound,
+                format!("the execution took more than {max} steps (a livelock?)"),
+            );
+            return Next::Suspend;
+        }
+        self.collect_options();
+        if self.options.is_empty() {
+            self.report_deadlock();
+            return Next::Suspend;
+        }
+        let current_runs = self.enabled(cur as usize);
+        let ctx = PickContext {
+            current: current_runs.then_some(cur),
+            decisions: self.schedule.len(),
+        };
+        let options = std::mem::take(&mut self.options);
+        let picked = self.strategy().pick(&options, &ctx);
+        let choice = match picked {
+            Some(i) => options[i],
+            None => {
+                self.options = options;
+                self.fail(
+                    FailureKind::Nondeterminism,
+                    format!(
+                        "at decision {} the recorded schedule asks for an event that cannot happen \
+                         (the program behaved differently this time: it must not depend on \
+                         anything outside the simulation, such as real time, real threads, \
+                         I/O or a randomly seeded hash map)",
+                        self.schedule.len() + 1
+                    ),
+                );
+                return Next::Suspend;
+            }
+        };
+        self.options = options;
+        self.schedule.push(choice);
+        self.currents.push(ctx.current);
+        if current_runs && choice != Choice::Run(cur) {
+            self.preemptions += 1;
+        }
+        let t = self.apply(choice);
+        if t == cur {
+            Next::Continue
+        } else {
+            self.next = t;
+            Next::Suspend
+        }
+    }
+
+    /// Makes `choice` happen; returns the task that runs next.
+    fn apply(&mut self, choice: Choice) -> u32 {
+        match choice {
+            Choice::Run(t) => t,
+            Choice::Timeout(t) => {
+                if let State::Blocked {
+                    deadline: Some(d), ..
+                } = self.tasks[t as usize].state
+                {
+                    self.clock = self.clock.max(d);
+                }
+                self.unblock(t, WaitOutcome::TimedOut);
+                t
+            }
+            Choice::Spurious(t) => {
+                self.spurious_left -= 1;
+                self.unblock(t, WaitOutcome::Woken);
+                t
+            }
+            Choice::Value(_) => unreachable!("value choices are not scheduling events"),
+        }
+    }
+
+    fn unblock(&mut self, t: u32, outcome: WaitOutcome) {
+        if let State::Blocked { obj, .. } = self.tasks[t as usize].state {
+            if obj != 0 {
+                let waiters = &mut self.objects[obj as usize - 1].waiters;
+                waiters.retain(|&w| w != t);
+            }
+        }
+        let task = &mut self.tasks[t as usize];
+        task.state = State::Runnable;
+        task.outcome = outcome;
+    }
+
+    fn report_deadlock(&mut self) {
+        let mut blocked = Vec::new();
+        for (t, task) in self.tasks.iter().enumerate() {
+            let entry = match task.state {
+                State::Blocked { obj, .. } => {
+                    let rec = &self.objects[obj as usize - 1];
+                    Blocked {
+                        task: t as u32,
+                        waits_for: self.object_name(obj),
+                        at: task.pending.loc.to_string(),
+                        holder: rec.taken_by.map(|(h, loc)| (h, loc.to_string())),
+                    }
+                }
+                State::Runnable if task.pending.op == Op::Join => Blocked {
+                    task: t as u32,
+                    waits_for: format!("task {} to finish", task.pending.arg),
+                    at: task.pending.loc.to_string(),
+                    holder: None,
+                },
+                _ => continue,
+            };
+            blocked.push(entry);
+        }
+        let lines: Vec<String> = blocked.iter().map(|b| b.to_string()).collect();
+        self.blocked = blocked;
+        self.fail(
+            FailureKind::Deadlock,
+            format!(
+                "deadlock: every task is blocked and no timer is pending\n  {}",
+                lines.join("\n  ")
+            ),
+        );
+    }
+
+    pub(crate) fn object_name(&self, obj: u32) -> String {
+        object_name(
+            obj,
+            self.objects.get(obj as usize - 1).and_then(|o| o.label),
+        )
+    }
+
+    /// A value choice among `n` (n ≥ 1), recorded in the schedule.
+    fn pick_value(&mut self, n: u32) -> u32 {
+        if n <= 1 {
+            return 0;
+        }
+        let mut options = std::mem::take(&mut self.options);
+        options.clear();
+        options.extend((0..n).map(Choice::Value));
+        let ctx = PickContext {
+            current: None,
+            decisions: self.schedule.len(),
+        };
+        let picked = self.strategy().pick(&options, &ctx);
+        self.options = options;
+        match picked {
+            Some(i) => {
+                self.schedule.push(Choice::Value(i as u32));
+                self.currents.push(None);
+                i as u32
+            }
+            None => {
+                self.fail(
+                    FailureKind::Nondeterminism,
+                    format!(
+                        "at decision {} the recorded schedule does not fit a choice among {n} \
+                         values (the program behaved differently this time)",
+                        self.schedule.len() + 1
+                    ),
+                );
+                0
+            }
+        }
+    }
+
+    fn record(&mut self, op: Op, obj: u32, read: Option<u64>, wrote: Option<u64>, loc: Loc) {
+        let task = self.current;
+        if obj != 0 && read == Some(0) && matches!(wrote, Some(w) if w != 0) {
+            self.objects[obj as usize - 1].taken_by = Some((task, loc));
+        }
+        self.trace.push(Step {
+            task,
+            op,
+            obj,
+            read,
+            wrote,
+            loc,
+            time: self.clock,
+        });
+    }
+}
+
+/// `Lock#3`, or `object#3` without a label.
+pub(crate) fn object_name(obj: u32, label: Option<&'static str>) -> String {
+    format!("{}#{obj}", label.unwrap_or("object"))
+}
+
+/// Suspends the running task to the driver loop.
+fn suspend() {
+    let yielder = EXEC.with(|e| {
+        let e = e.borrow();
+        let exec = e.as_ref().expect("suspend inside an execution");
+        exec.tasks[exec.current as usize].yielder
+    });
+    // SAFETY: the pointer was stored by this task's coroutine body from the `&Yielder` it was
+    // given, and that body is still running (we are inside it), so the yielder is alive.
+    unsafe { (*yielder).suspend(()) }
+}
+
+/// A scheduling point: task announces `op` on `obj`; returns when it may perform it.
+/// Returns `None` (perform directly, no record) outside an execution or during teardown.
+#[inline]
+fn announce(op: Op, obj: Option<&ObjCell>, arg: u32, loc: Loc) -> Option<u32> {
+    let (id, next) = with_exec(|e| {
+        let id = obj.map_or(0, |o| o.id(e));
+        let cur = e.current;
+        e.tasks[cur as usize].pending = Pending {
+            op,
+            obj: id,
+            arg,
+            loc,
+        };
+        (id, e.decide(cur))
+    })?;
+    if let Next::Suspend = next {
+        suspend();
+    }
+    Some(id)
+}
+
+/// Performs one step: announce, wait to be scheduled, run `perform` (which returns the values
+/// read and written for the trace, and the result), and record it.
+#[inline]
+pub(crate) fn step<R>(
+    op: Op,
+    obj: &ObjCell,
+    loc: Loc,
+    perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
+) -> R {
+    match announce(op, Some(obj), 0, loc) {
+        None => perform().2,
+        Some(id) => {
+            let (read, wrote, result) = perform();
+            with_exec(|e| e.record(op, id, read, wrote, loc));
+            result
+        }
+    }
+}
+
+/// A scheduling point on no object (yield, clock): announce and record.
+pub(crate) fn plain_step(op: Op, loc: Loc) {
+    if announce(op, None, 0, loc).is_some() {
+        with_exec(|e| e.record(op, 0, None, None, loc));
+    }
+}
+
+/// The virtual clock, in nanoseconds (0 outside an execution).
+pub(crate) fn clock() -> u64 {
+    with_exec(|e| e.clock).unwrap_or(0)
+}
+
+/// Futex wait on `obj`, whose current value `read` returns.
+pub(crate) fn futex_wait(
+    obj: &ObjCell,
+    read: impl Fn() -> u32,
+    expected: u32,
+    deadline: Option<u64>,
+    loc: Loc,
+) -> WaitOutcome {
+    let Some(id) = announce(Op::FutexWait, Some(obj), 0, loc) else {
+        // Outside an execution nothing can wake us, and during teardown nobody may block.
+        return if read() == expected {
+            WaitOutcome::TimedOut
+        } else {
+            WaitOutcome::Mismatch
+        };
+    };
+    let value = read();
+    let blocked = with_exec(|e| {
+        e.record(Op::FutexWait, id, Some(value as u64), None, loc);
+        if value != expected {
+            return None;
+        }
+        if deadline.is_some_and(|d| d <= e.clock) {
+            return Some((Next::Continue, true));
+        }
+        let cur = e.current;
+        e.objects[id as usize - 1].waiters.push(cur);
+        let task = &mut e.tasks[cur as usize];
+        task.state = State::Blocked { obj: id, deadline };
+        task.pending = Pending {
+            op: Op::WaitReturn,
+            obj: id,
+            arg: 0,
+            loc,
+        };
+        Some((e.decide(cur), false))
+    })
+    .flatten();
+    let outcome = match blocked {
+        None => return WaitOutcome::Mismatch,
+        Some((_, true)) => WaitOutcome::TimedOut,
+        Some((next, false)) => {
+            if let Next::Suspend = next {
+                suspend();
+            }
+            match with_exec(|e| e.tasks[e.current as usize].outcome) {
+                Some(outcome) => outcome,
+                // Torn down while asleep: unwinding follows.
+                None => WaitOutcome::Woken,
+            }
+        }
+    };
+    with_exec(|e| {
+        let code = match outcome {
+            WaitOutcome::Mismatch => 0,
+            WaitOutcome::Woken => 1,
+            WaitOutcome::TimedOut => 2,
+        };
+        e.record(Op::WaitReturn, id, None, Some(code), loc)
+    });
+    outcome
+}
+
+/// Futex wake of up to `n` waiters on `obj`; returns how many were woken. When more tasks wait
+/// than are woken, which ones is a choice the strategy makes.
+pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
+    let Some(id) = announce(Op::FutexWake, Some(obj), 0, loc) else {
+        return 0;
+    };
+    with_exec(|e| {
+        let mut woken = 0;
+        while woken < n {
+            let waiting = e.objects[id as usize - 1].waiters.len() as u32;
+            if waiting == 0 {
+                break;
+            }
+            let index = if waiting > n - woken {
+                e.pick_value(waiting)
+            } else {
+                0
+            };
+            let t = e.objects[id as usize - 1].waiters[index as usize];
+            e.unblock(t, WaitOutcome::Woken);
+            woken += 1;
+        }
+        e.record(Op::FutexWake, id, None, Some(woken as u64), loc);
+        woken
+    })
+    .unwrap_or(0)
+}
+
+/// Sleeps `nanos` of virtual time.
+pub(crate) fn sleep(nanos: u64, loc: Loc) {
+    if announce(Op::Sleep, None, 0, loc).is_none() {
+        return;
+    }
+    let next = with_exec(|e| {
+        e.record(Op::Sleep, 0, None, Some(nanos), loc);
+        let cur = e.current;
+        let task = &mut e.tasks[cur as usize];
+        task.state = State::Blocked {
+            obj: 0,
+            deadline: Some(e.clock.saturating_add(nanos)),
+        };
+        task.pending = Pending {
+            op: Op::WaitReturn,
+            obj: 0,
+            arg: 0,
+            loc,
+        };
+        e.decide(cur)
+    });
+    if let Some(Next::Suspend) = next {
+        suspend();
+    }
+}
+
+/// Spawns a task running `body`; returns its index.
+pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
+    announce(Op::Spawn, None, 0, loc).expect("mpcheck-sim: spawn outside an execution");
+    with_exec(|e| {
+        let t = e.tasks.len() as u32;
+        e.tasks.push(TaskRec {
+            state: State::Runnable,
+            pending: Pending {
+                op: Op::Start,
+                obj: 0,
+                arg: 0,
+                loc,
+            },
+            outcome: WaitOutcome::Woken,
+            yielder: std::ptr::null(),
+            result: None,
+        });
+        e.new_tasks.push((t, body));
+        e.record(Op::Spawn, 0, None, Some(t as u64), loc);
+        t
+    })
+    .expect("mpcheck-sim: spawn outside an execution")
+}
+
+/// Waits for task `t` to finish and takes its result.
+pub(crate) fn join(t: u32, loc: Loc) -> Option<Box<dyn Any>> {
+    announce(Op::Join, None, t, loc)?;
+    with_exec(|e| {
+        e.record(Op::Join, 0, None, Some(t as u64), loc);
+        e.tasks[t as usize].result.take()
+    })
+    .flatten()
+}
+
+/// A data choice among `n` values.
+pub(crate) fn choose(n: u32, loc: Loc) -> u32 {
+    with_exec(|e| {
+        let v = e.pick_value(n);
+        e.record(Op::Choose, 0, None, Some(v as u64), loc);
+        v
+    })
+    .unwrap_or(0)
+}
+
+/// The running task's index.
+pub(crate) fn current_task() -> Option<u32> {
+    with_exec(|e| e.current)
+}
+
+fn take_stack(size: usize) -> DefaultStack {
+    STACKS
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| DefaultStack::new(size).expect("mpcheck-sim: cannot allocate a stack"))
+}
+
+fn give_back(co: TaskCoroutine) {
+    let stack = co.into_stack();
+    STACKS.with(|s| s.borrow_mut().push(stack));
+}
+
+fn make_coroutine(t: u32, body: Body, stack_size: usize) -> TaskCoroutine {
+    Coroutine::with_stack(
+        take_stack(stack_size),
+        move |yielder: &Yielder<(), ()>, ()| {
+            let loc = with_exec(|e| {
+                e.tasks[t as usize].yielder = yielder as *const _;
+                let loc = e.tasks[t as usize].pending.loc;
+                e.record(Op::Start, 0, None, None, loc);
+                loc
+            });
+            let Some(loc) = loc else { return };
+            let result = catch_unwind(AssertUnwindSafe(body));
+            with_exec(|e| match result {
+                Ok(value) => {
+                    e.record(Op::Finish, 0, None, None, loc);
+                    let task = &mut e.tasks[t as usize];
+                    task.result = Some(value);
+                    task.state = State::Finished;
+                    if t == 0 {
+                        e.over = true;
+                    } else {
+                        // Whoever runs next is decided here; the driver resumes it.
+                        e.decide(t);
+                    }
+                }
+                Err(payload) => {
+                    let message = panic_message(&*payload);
+                    let place = PANIC_LOCATION
+                        .with(|p| p.take())
+                        .map(|(file, line)| format!(" at {file}:{line}"))
+                        .unwrap_or_default();
+                    e.fail(
+                        FailureKind::Panic,
+                        format!("task {t} panicked{place}: {message}"),
+                    );
+                }
+            });
+        },
+    )
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+/// Runs one execution of `body` as task 0, with `strategy` making every choice.
+pub(crate) fn run_execution(
+    body: Rc<dyn Fn()>,
+    strategy: &mut dyn Strategy,
+    settings: &Settings,
+) -> Outcome {
+    crate::hook::install();
+    let serial = SERIAL.fetch_add(1, Relaxed) as u32;
+    let main: Body = Box::new(move || {
+        body();
+        Box::new(())
+    });
+    let here = Location::caller();
+    let exec = Box::new(Exec {
+        serial,
+        tasks: vec![TaskRec {
+            state: State::Runnable,
+            pending: Pending {
+                op: Op::Start,
+                obj: 0,
+                arg: 0,
+                loc: here,
+            },
+            outcome: WaitOutcome::Woken,
+            yielder: std::ptr::null(),
+            result: None,
+        }],
+        current: 0,
+        next: 0,
+        clock: 0,
+        objects: Vec::new(),
+        schedule: Vec::new(),
+        currents: Vec::new(),
+        trace: Vec::new(),
+        settings: settings.clone(),
+        spurious_left: settings.spurious_wakeups,
+        preemptions: 0,
+        // SAFETY: erases the borrow's lifetime; the pointer is used only while this function
+        // runs (the Exec is taken out of the thread-local before it returns).
+        strategy: unsafe {
+            std::mem::transmute::<*mut (dyn Strategy + '_), *mut (dyn Strategy + 'static)>(
+                strategy as *mut dyn Strategy,
+            )
+        },
+        failure: None,
+        blocked: Vec::new(),
+        over: false,
+        teardown: false,
+        new_tasks: vec![(0, main)],
+        options: Vec::new(),
+    });
+    EXEC.with(|e| *e.borrow_mut() = Some(exec));
+    IN_SIM.with(|s| s.set(true));
+
+    let mut next = 0u32;
+    loop {
+        let new_tasks = with_exec(|e| std::mem::take(&mut e.new_tasks)).unwrap_or_default();
+        if !new_tasks.is_empty() {
+            COROUTINES.with(|c| {
+                let mut c = c.borrow_mut();
+                for (t, body) in new_tasks {
+                    if c.len() <= t as usize {
+                        c.resize_with(t as usize + 1, || None);
+                    }
+                    c[t as usize] = Some(make_coroutine(t, body, settings.stack_size));
+                }
+            });
+        }
+        with_exec(|e| e.current = next);
+        let mut co = COROUTINES
+            .with(|c| c.borrow_mut()[next as usize].take())
+            .expect("the chosen task has a coroutine");
+        let result = co.resume(());
+        match result {
+            CoroutineResult::Yield(()) => {
+                COROUTINES.with(|c| c.borrow_mut()[next as usize] = Some(co))
+            }
+            CoroutineResult::Return(()) => give_back(co),
+        }
+        let stop = with_exec(|e| {
+            next = e.next;
+            e.over || e.failure.is_some()
+        })
+        .unwrap_or(true);
+        if stop {
+            break;
+        }
+    }
+
+    // Teardown: unwind every task still suspended; their destructors run without scheduling.
+    with_exec(|e| e.teardown = true);
+    let coroutines = COROUTINES.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    for mut co in coroutines.into_iter().flatten() {
+        co.force_unwind();
+        give_back(co);
+    }
+    IN_SIM.with(|s| s.set(false));
+    let exec = EXEC
+        .with(|e| e.borrow_mut().take())
+        .expect("the execution is still installed");
+    Outcome {
+        schedule: exec.schedule,
+        currents: exec.currents,
+        trace: exec.trace,
+        labels: exec.objects.iter().map(|o| o.label).collect(),
+        failure: exec.failure,
+        blocked: exec.blocked,
+        preemptions: exec.preemptions,
+    }
+}

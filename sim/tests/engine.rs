@@ -1,0 +1,195 @@
+//! The engine on small programs written directly against its API.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpcheck_sim::{
+    explore, futex_wait, futex_wake, now, sleep, spawn, AtomicU32, Choice, Config, FailureKind,
+    WaitOutcome,
+};
+
+fn racy_increment() {
+    let n = Arc::new(AtomicU32::new(0));
+    let m = n.clone();
+    let t = spawn(move || {
+        let v = m.load(SeqCst);
+        m.store(v + 1, SeqCst);
+    });
+    let v = n.load(SeqCst);
+    n.store(v + 1, SeqCst);
+    t.join();
+    assert_eq!(n.load(SeqCst), 2, "lost update");
+}
+
+fn atomic_increment() {
+    let n = Arc::new(AtomicU32::new(0));
+    let m = n.clone();
+    let t = spawn(move || {
+        m.fetch_add(1, SeqCst);
+    });
+    n.fetch_add(1, SeqCst);
+    t.join();
+    assert_eq!(n.load(SeqCst), 2);
+}
+
+#[test]
+fn dfs_finds_the_lost_update_and_shows_it() {
+    let failure = explore(Config::dfs().no_files(), racy_increment).unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Panic);
+    assert_eq!(failure.preemptions(), 1);
+    let text = failure.to_string();
+    println!("{text}");
+    assert!(text.contains("lost update"));
+    assert!(text.contains("task 1"));
+    assert!(text.contains("switch to task"));
+}
+
+#[test]
+fn dfs_covers_a_correct_program_completely() {
+    let report = explore(Config::dfs(), atomic_increment).unwrap();
+    assert!(report.complete(), "{report}");
+    assert!(report.executions() > 1);
+}
+
+#[test]
+fn random_and_pct_find_the_lost_update() {
+    for config in [Config::random(1000), Config::pct(2, 1000)] {
+        let failure = explore(config.no_files(), racy_increment).unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::Panic);
+        assert!(failure.execution() <= 1000);
+    }
+}
+
+#[test]
+fn failure_file_replays_to_the_identical_trace() {
+    let dir = std::env::temp_dir().join(format!("mpcheck-sim-test-{}", std::process::id()));
+    let failure = explore(Config::random(1000).failure_dir(&dir), racy_increment).unwrap_err();
+    let file = failure.file().expect("a replay file").to_owned();
+    let again = mpcheck_sim::replay(&file, racy_increment).unwrap_err();
+    assert_eq!(again.kind(), FailureKind::Panic);
+    assert_eq!(again.trace_text(), failure.trace_text());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn deadlock_is_reported_with_the_waiter() {
+    let failure = explore(Config::dfs().no_files(), || {
+        let w = AtomicU32::new(0);
+        w.label("Gate");
+        futex_wait(&w, 0, None);
+    })
+    .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Deadlock);
+    assert!(
+        failure.message().contains("Gate#1"),
+        "{}",
+        failure.message()
+    );
+}
+
+#[test]
+fn virtual_time_is_exact_and_instant() {
+    let report = explore(Config::dfs(), || {
+        let t0 = now();
+        sleep(Duration::from_secs(3600));
+        assert_eq!(now() - t0, 3_600_000_000_000);
+    })
+    .unwrap();
+    assert!(report.complete());
+    assert!(report.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_timed_wait_is_explored_both_woken_and_timed_out() {
+    let outcomes = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let seen = outcomes.clone();
+    let report = explore(Config::dfs(), move || {
+        let w = Arc::new(AtomicU32::new(0));
+        let v = w.clone();
+        let t = spawn(move || {
+            v.store(1, SeqCst);
+            futex_wake(&v, 1);
+        });
+        let deadline = now() + 1_000_000;
+        let outcome = futex_wait(&w, 0, Some(deadline));
+        seen.lock().unwrap().insert(format!("{outcome:?}"));
+        if outcome == WaitOutcome::TimedOut {
+            assert!(now() >= deadline);
+        }
+        t.join();
+    })
+    .unwrap();
+    assert!(report.complete());
+    let outcomes = outcomes.lock().unwrap();
+    for o in ["Mismatch", "Woken", "TimedOut"] {
+        assert!(outcomes.contains(o), "{o} never happened: {outcomes:?}");
+    }
+}
+
+#[test]
+fn spurious_wakeups_happen_only_when_enabled() {
+    let body = || {
+        let w = Arc::new(AtomicU32::new(0));
+        let v = w.clone();
+        let t = spawn(move || {
+            v.store(1, SeqCst);
+            futex_wake(&v, 1);
+        });
+        if futex_wait(&w, 0, None) == WaitOutcome::Woken {
+            assert_eq!(w.load(SeqCst), 1, "woken spuriously");
+        }
+        t.join();
+    };
+    assert!(explore(Config::dfs(), body).is_ok());
+    let failure = explore(Config::dfs().spurious_wakeups(1).no_files(), body).unwrap_err();
+    assert!(failure.message().contains("woken spuriously"));
+    assert!(failure
+        .schedule()
+        .iter()
+        .any(|c| matches!(c, Choice::Spurious(_))));
+}
+
+#[test]
+fn many_tasks() {
+    let report = explore(Config::random(3), || {
+        let n = Arc::new(AtomicU32::new(0));
+        let handles: Vec<_> = (0..200)
+            .map(|_| {
+                let n = n.clone();
+                spawn(move || {
+                    n.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join();
+        }
+        assert_eq!(n.load(SeqCst), 200);
+    })
+    .unwrap();
+    assert_eq!(report.executions(), 3);
+}
+
+#[test]
+fn step_bound_catches_a_livelock() {
+    let failure = explore(Config::random(1).max_steps(1000).no_files(), || {
+        let w = AtomicU32::new(0);
+        while w.load(SeqCst) == 0 {}
+    })
+    .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::StepBound);
+}
+
+#[test]
+fn same_seed_same_executions() {
+    let run = |seed| {
+        explore(
+            Config::random(200).seed(seed).no_files().no_shrink(),
+            racy_increment,
+        )
+        .unwrap_err()
+        .trace_text()
+    };
+    assert_eq!(run(11), run(11));
+}

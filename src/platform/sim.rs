@@ -1,0 +1,206 @@
+//! `Sim`: the platform of our deterministic simulator, `mpcheck-sim`.
+//!
+//! Every platform call is a scheduling point of the current simulated execution: the atomics are
+//! `mpcheck_sim`'s (sequentially consistent, each operation one step), the futex is its futex
+//! (with virtual-time deadlines and, when configured, spurious wake-ups), tasks are its
+//! coroutines. Shared state lives on the heap: every task runs in one OS thread.
+//!
+//! Run code on it with [`crate::sim::explore`] / [`crate::sim::check`].
+
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpcheck_sim as engine;
+
+use super::WaitOutcome;
+use super::{Atomic, AtomicInt, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+
+/// The simulator platform: use `Lock::<Sim>`, `Semaphore::<Sim>`, ... inside
+/// [`crate::sim::explore`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sim;
+
+macro_rules! sim_atomic {
+    ($atomic:ty, $v:ty) => {
+        // SAFETY: a simulated atomic holds its value inline plus an object number; no pointers.
+        unsafe impl Shareable for $atomic {}
+
+        impl Atomic<$v> for $atomic {
+            fn new(value: $v) -> Self {
+                <$atomic>::new(value)
+            }
+            #[track_caller]
+            fn load(&self, order: Ordering) -> $v {
+                <$atomic>::load(self, order)
+            }
+            #[track_caller]
+            fn store(&self, value: $v, order: Ordering) {
+                <$atomic>::store(self, value, order)
+            }
+            #[track_caller]
+            fn swap(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::swap(self, value, order)
+            }
+            #[track_caller]
+            fn compare_exchange(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange(self, current, new, success, failure)
+            }
+            #[track_caller]
+            fn compare_exchange_weak(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
+            }
+            fn label(&self, name: &'static str) {
+                <$atomic>::label(self, name)
+            }
+        }
+    };
+    ($atomic:ty, $v:ty, int) => {
+        sim_atomic!($atomic, $v);
+
+        impl AtomicInt<$v> for $atomic {
+            #[track_caller]
+            fn fetch_add(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_add(self, value, order)
+            }
+            #[track_caller]
+            fn fetch_sub(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_sub(self, value, order)
+            }
+            #[track_caller]
+            fn fetch_or(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_or(self, value, order)
+            }
+            #[track_caller]
+            fn fetch_and(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_and(self, value, order)
+            }
+        }
+    };
+}
+
+sim_atomic!(engine::AtomicU32, u32, int);
+sim_atomic!(engine::AtomicU64, u64, int);
+sim_atomic!(engine::AtomicBool, bool);
+
+/// [`Sim`]'s cell: every access is a recorded step.
+#[derive(Debug)]
+pub struct SimCell<T>(engine::Cell<T>);
+
+// SAFETY: the engine's cell holds its value inline; shareable when the value is.
+unsafe impl<T: Shareable> Shareable for SimCell<T> {}
+
+impl<T: Send> SharedCell<T> for SimCell<T> {
+    fn new(value: T) -> Self {
+        SimCell(engine::Cell::new(value))
+    }
+
+    #[track_caller]
+    unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: the caller upholds the trait's contract, which is the engine cell's.
+        unsafe { self.0.with(f) }
+    }
+
+    #[track_caller]
+    unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: as above.
+        unsafe { self.0.with_mut(f) }
+    }
+}
+
+/// [`Sim`]'s shared-state handle: an `Arc` (all tasks run in one OS thread).
+#[derive(Debug)]
+pub struct SimShared<T>(Arc<T>);
+
+impl<T> Clone for SimShared<T> {
+    fn clone(&self) -> Self {
+        SimShared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for SimShared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl Platform for Sim {
+    const NAME: &'static str = "sim";
+    const SPIN_LIMIT: u32 = 0;
+
+    type AtomicU32 = engine::AtomicU32;
+    type AtomicU64 = engine::AtomicU64;
+    type AtomicBool = engine::AtomicBool;
+    type Cell<T: Shareable + Send> = SimCell<T>;
+    type Shared<T: Shareable + Send + Sync> = SimShared<T>;
+    type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
+
+    fn share<T: Shareable + Send + Sync>(value: T) -> SimShared<T> {
+        SimShared(Arc::new(value))
+    }
+
+    #[track_caller]
+    fn wait(word: &engine::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+        match engine::futex_wait(word, expected, deadline.map(Instant::as_nanos)) {
+            engine::WaitOutcome::Mismatch => WaitOutcome::Mismatch,
+            engine::WaitOutcome::Woken => WaitOutcome::Woken,
+            engine::WaitOutcome::TimedOut => WaitOutcome::TimedOut,
+        }
+    }
+
+    #[track_caller]
+    fn wake(word: &engine::AtomicU32, n: u32) -> u32 {
+        engine::futex_wake(word, n)
+    }
+
+    #[track_caller]
+    fn now() -> Instant {
+        Instant::from_nanos(engine::now())
+    }
+
+    #[track_caller]
+    fn sleep(duration: Duration) {
+        engine::sleep(duration)
+    }
+
+    #[track_caller]
+    fn yield_now() {
+        engine::yield_now()
+    }
+
+    #[track_caller]
+    fn spawn<F, T>(f: F) -> engine::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        engine::spawn(f)
+    }
+
+    #[track_caller]
+    fn join<T: Send + 'static>(handle: engine::JoinHandle<T>) -> Result<T, PanicPayload> {
+        // A panic in any task fails the execution before anyone can join it.
+        Ok(handle.join())
+    }
+
+    fn current_task() -> TaskId {
+        TaskId {
+            process: 1,
+            thread: engine::current_task().map_or(1, |t| t + 1),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Our deterministic simulator: run a scenario on the [`Sim`] platform under controlled
+//! interleavings.
+//!
+//! ```
+//! use mpcheck::sim::{self, Config, Sim};
+//! use mpcheck::Lock;
+//!
+//! let report = sim::check(Config::dfs(), || {
+//!     let lock = Lock::<Sim>::new();
+//!     let l = lock.clone();
+//!     let t = mpcheck::thread::spawn::<Sim, _, _>(move || drop(l.lock()));
+//!     drop(lock.lock());
+//!     t.join().unwrap();
+//! });
+//! assert!(report.complete());
+//! ```
+//!
+//! See `docs/sim.md` for strategies, traces and replay.
+
+pub use crate::platform::Sim;
+pub use mpcheck_sim::{
+    check, explore, replay, strategy, Blocked, Choice, Config, Failure, FailureKind, Report, Step,
+    Timeouts,
+};
