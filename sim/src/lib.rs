@@ -40,6 +40,8 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 mod api;
+mod dfs;
+mod footprint;
 mod hook;
 mod report;
 mod rt;
@@ -54,13 +56,14 @@ pub use api::{
     choose, current_task, futex_wait, futex_wake, now, sleep, spawn, yield_now, AtomicBool,
     AtomicU32, AtomicU64, Cell, JoinHandle,
 };
+pub use footprint::{Access, Footprint};
 pub use report::{Blocked, Failure, FailureKind, Report};
 pub use rt::{in_execution, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
 
 use report::{digest, render_trace, FailureFile, FORMAT};
 use rt::{run_execution, Outcome, Settings};
-use strategy::{Dfs, Guided, Pct, Random, Strategy};
+use strategy::{Dfs, Execution, Guided, Pct, Random, Strategy};
 
 /// The engine's name and version, written into replay files.
 pub const ENGINE: &str = concat!("mpcheck-sim ", env!("CARGO_PKG_VERSION"));
@@ -90,6 +93,7 @@ pub struct Config {
     iterations: u64,
     seed: u64,
     preemption_bound: Option<u32>,
+    reduction: bool,
     max_steps: usize,
     spurious_wakeups: u32,
     timeouts: Timeouts,
@@ -109,6 +113,7 @@ impl Config {
             iterations,
             seed: 0x6d70_6368_6563_6b21,
             preemption_bound: None,
+            reduction: true,
             max_steps: 100_000,
             spurious_wakeups: 0,
             timeouts: Timeouts::Race,
@@ -154,6 +159,13 @@ impl Config {
     /// that cut anything.
     pub fn preemption_bound(mut self, bound: u32) -> Self {
         self.preemption_bound = Some(bound);
+        self
+    }
+
+    /// DFS: partial-order reduction on (the default) or off (every interleaving, as plain
+    /// depth-first search explores them).
+    pub fn reduction(mut self, on: bool) -> Self {
+        self.reduction = on;
         self
     }
 
@@ -220,8 +232,10 @@ impl Config {
         self
     }
 
+    #[track_caller]
     fn settings(&self) -> Settings {
         Settings {
+            entry: std::panic::Location::caller(),
             max_steps: self.max_steps,
             spurious_wakeups: self.spurious_wakeups,
             timeouts_race: self.timeouts == Timeouts::Race,
@@ -233,7 +247,7 @@ impl Config {
         match self.kind {
             Kind::Random => Box::new(Random::new(self.seed)),
             Kind::Pct(depth) => Box::new(Pct::new(depth, self.seed)),
-            Kind::Dfs => Box::new(Dfs::new(self.preemption_bound)),
+            Kind::Dfs => Box::new(Dfs::new(self.preemption_bound, self.reduction)),
         }
     }
 
@@ -292,6 +306,7 @@ fn invalid_input(message: String) -> Failure {
 /// Explores executions of `f` (the main task) as `config` says. `Ok` with a [`Report`] if none
 /// failed; `Err` with the (shrunk) [`Failure`] of the first that did, after writing its replay
 /// file. With `MPCHECK_REPLAY=<file>` set, replays that file instead (see [`replay`]).
+#[track_caller]
 pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failure> {
     let config = config.with_env()?;
     if config.use_env {
@@ -303,12 +318,18 @@ pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failur
     let settings = config.settings();
     let mut strategy = config.strategy();
     let start = Instant::now();
-    let (mut executions, mut steps) = (0u64, 0u64);
+    let (mut executions, mut steps, mut abandoned) = (0u64, 0u64, 0u64);
     while executions < config.iterations && strategy.begin() {
         executions += 1;
         let outcome = run_execution(body.clone(), &mut *strategy, &settings);
         steps += outcome.trace.len() as u64;
-        strategy.end(&outcome.schedule);
+        abandoned += outcome.abandoned as u64;
+        strategy.end(&Execution {
+            schedule: &outcome.schedule,
+            effects: &outcome.effects,
+            wakes: &outcome.wakes,
+            abandoned: outcome.abandoned,
+        });
         let outcome = if config.check_determinism && outcome.failure.is_none() {
             determinism_check(&body, &settings, outcome)
         } else {
@@ -327,6 +348,7 @@ pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failur
     }
     Ok(Report {
         executions,
+        abandoned,
         complete: strategy.complete(),
         steps,
         elapsed: start.elapsed(),
@@ -347,6 +369,7 @@ pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
 /// (its trace identical to the recorded one, else [`FailureKind::Nondeterminism`]); `Ok` if the
 /// execution now passes (the bug was fixed); `Err` of kind [`FailureKind::InvalidInput`] if the
 /// file cannot be read.
+#[track_caller]
 pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
     let path = file.as_ref();
     let text = std::fs::read_to_string(path)
@@ -369,6 +392,7 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
         spurious_wakeups: recorded.spurious_wakeups,
         timeouts_race: recorded.timeouts != "when-idle",
         stack_size: 256 * 1024,
+        entry: std::panic::Location::caller(),
     };
     let body: Rc<dyn Fn()> = Rc::new(f);
     let start = Instant::now();
@@ -379,6 +403,7 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
     let Some((kind, _)) = &outcome.failure else {
         return Ok(Report {
             executions: 1,
+            abandoned: 0,
             complete: false,
             steps,
             elapsed: start.elapsed(),
@@ -414,19 +439,22 @@ fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Outcome) -
     let mut again = Guided::strict(first.schedule.clone());
     again.begin();
     let mut second = run_execution(body.clone(), &mut again, settings);
-    if second.failure.is_none() && second.trace != first.trace {
+    if second.failure.is_some() || second.trace != first.trace {
         let at = first
             .trace
             .iter()
             .zip(&second.trace)
             .position(|(a, b)| a != b)
             .unwrap_or(first.trace.len().min(second.trace.len()));
+        let what = match &second.failure {
+            Some((kind, message)) => format!("a {kind} ({message})"),
+            None => format!("a different trace (first difference at step {})", at + 1),
+        };
         second.failure = Some((
             FailureKind::Nondeterminism,
             format!(
-                "the same schedule gave a different trace (first difference at step {}): the \
-                 program depends on something outside the simulation",
-                at + 1
+                "the same schedule, run again, gave {what}: the program depends on something \
+                 outside the simulation"
             ),
         ));
         return second;

@@ -71,6 +71,7 @@ impl fmt::Display for Blocked {
 #[derive(Clone, Debug)]
 pub struct Report {
     pub(crate) executions: u64,
+    pub(crate) abandoned: u64,
     pub(crate) complete: bool,
     pub(crate) steps: u64,
     pub(crate) elapsed: Duration,
@@ -81,6 +82,12 @@ impl Report {
     /// How many executions ran.
     pub fn executions(&self) -> u64 {
         self.executions
+    }
+
+    /// Executions the partial-order reduction stopped early as redundant (included in
+    /// [`Report::executions`]).
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned
     }
 
     /// `true` if the whole space of executions was covered (exhaustive search that finished
@@ -109,9 +116,10 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} executions, {} steps in {:.3} s, {}",
+            "{}: {} executions ({} abandoned as redundant), {} steps in {:.3} s, {}",
             self.strategy,
             self.executions,
+            self.abandoned,
             self.steps,
             self.elapsed.as_secs_f64(),
             if self.complete { "complete" } else { "bounded" }
@@ -226,6 +234,11 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 fn describe(step: &Step, labels: &[Option<&'static str>]) -> String {
+    if step.op == Op::Start && step.task == 0 {
+        // Where the exploration was called from is not part of the execution: a replay from
+        // another place must give the same trace.
+        return "start (main task)".to_owned();
+    }
     let obj = if step.obj == 0 {
         String::new()
     } else {
@@ -242,9 +255,11 @@ fn describe(step: &Step, labels: &[Option<&'static str>]) -> String {
         (Op::Swap | Op::FetchAdd | Op::FetchSub | Op::FetchOr | Op::FetchAnd, Some(r), Some(w)) => {
             format!("{} {obj} {r} → {w}", step.op.name())
         }
-        (Op::FutexWait, Some(v), _) => format!("futex_wait {obj} (is {v})"),
+        (Op::FutexWait, Some(v), None) => format!("futex_wait {obj}: is {v}, no sleep"),
+        (Op::FutexWait, Some(v), Some(1)) => format!("futex_wait {obj}: is {v}, sleeps"),
+        (Op::FutexWait, Some(v), _) => format!("futex_wait {obj}: is {v}, deadline passed"),
         (Op::WaitReturn, _, Some(code)) => {
-            let how = ["mismatch", "woken", "timed out"][code.min(2) as usize];
+            let how = ["mismatch", "woken", "timed out", "woken spuriously"][code.min(3) as usize];
             if obj.is_empty() {
                 format!("wakes ({how})")
             } else {

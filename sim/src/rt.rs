@@ -23,9 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+use crate::footprint::Footprint;
 use crate::report::{Blocked, FailureKind};
 use crate::schedule::Choice;
-use crate::strategy::{PickContext, Strategy};
+use crate::strategy::{Pick, PickContext, Strategy};
 
 /// A source location, from `#[track_caller]`.
 pub(crate) type Loc = &'static Location<'static>;
@@ -83,6 +84,20 @@ pub enum Op {
 }
 
 impl Op {
+    /// `true` for operations that write the value of an atomic.
+    fn writes_value(self) -> bool {
+        matches!(
+            self,
+            Op::Store
+                | Op::Swap
+                | Op::CompareExchange
+                | Op::FetchAdd
+                | Op::FetchSub
+                | Op::FetchOr
+                | Op::FetchAnd
+        )
+    }
+
     /// The operation's name in traces.
     pub fn name(self) -> &'static str {
         match self {
@@ -139,6 +154,9 @@ pub struct Step {
     pub loc: Loc,
     /// Virtual time when the step ran, in nanoseconds.
     pub time: u64,
+    /// The index of the choice that let this step happen (`None` for steps a task takes
+    /// without a choice: its start as the main task, its finish).
+    pub decision: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +176,7 @@ pub(crate) struct Pending {
     /// The object the step will touch: what partial-order reduction will compare.
     #[allow(dead_code)]
     pub(crate) obj: u32,
-    /// The task a `Join` waits for.
+    /// The task a `Join` waits for; 1 for a `FutexWait` with a deadline.
     pub(crate) arg: u32,
     pub(crate) loc: Loc,
 }
@@ -167,6 +185,10 @@ pub(crate) struct TaskRec {
     pub(crate) state: State,
     pub(crate) pending: Pending,
     pub(crate) outcome: WaitOutcome,
+    /// The choice whose event (a futex wake) woke this task, for its return from the wait.
+    woken_by: Option<u32>,
+    /// The current wait ended with a spurious wake-up (for the trace).
+    spurious: bool,
     yielder: *const Yielder<(), ()>,
     result: Option<Box<dyn Any>>,
 }
@@ -187,6 +209,8 @@ pub(crate) struct Settings {
     pub(crate) spurious_wakeups: u32,
     pub(crate) timeouts_race: bool,
     pub(crate) stack_size: usize,
+    /// Where the exploration was started: the main task's "start" in traces.
+    pub(crate) entry: Loc,
 }
 
 /// What is left of an execution once it is over.
@@ -199,6 +223,12 @@ pub(crate) struct Outcome {
     pub(crate) failure: Option<(FailureKind, String)>,
     pub(crate) blocked: Vec<Blocked>,
     pub(crate) preemptions: u32,
+    /// For each choice, what the event it let happen touched.
+    pub(crate) effects: Vec<Footprint>,
+    /// (choice, task): the event of that choice woke that task.
+    pub(crate) wakes: Vec<(u32, u32)>,
+    /// The strategy stopped the execution early (it was redundant).
+    pub(crate) abandoned: bool,
 }
 
 pub(crate) struct Exec {
@@ -217,6 +247,14 @@ pub(crate) struct Exec {
     strategy: *mut dyn Strategy,
     failure: Option<(FailureKind, String)>,
     blocked: Vec<Blocked>,
+    /// Per task: the choice that released its next step, until that step is recorded.
+    release: Vec<Option<u32>>,
+    effects: Vec<Footprint>,
+    /// (choice, task): the event of that choice woke that task from a futex wait.
+    wakes: Vec<(u32, u32)>,
+    wants_footprints: bool,
+    footprints: Vec<Footprint>,
+    abandoned: bool,
     over: bool,
     teardown: bool,
     new_tasks: Vec<(u32, Body)>,
@@ -389,15 +427,36 @@ impl Exec {
             return Next::Suspend;
         }
         let current_runs = self.enabled(cur as usize);
+        let options = std::mem::take(&mut self.options);
+        let mut footprints = std::mem::take(&mut self.footprints);
+        footprints.clear();
+        if self.wants_footprints {
+            footprints.extend(options.iter().map(|&c| {
+                let t = c.task().expect("scheduling choices name a task") as usize;
+                let pending = self.tasks[t].pending;
+                let obj = match self.tasks[t].state {
+                    State::Blocked { obj, .. } => obj,
+                    _ => pending.obj,
+                };
+                Footprint::pending(c, pending.op, obj, pending.arg)
+            }));
+        }
         let ctx = PickContext {
             current: current_runs.then_some(cur),
             decisions: self.schedule.len(),
+            footprints: &footprints,
         };
-        let options = std::mem::take(&mut self.options);
         let picked = self.strategy().pick(&options, &ctx);
+        self.footprints = footprints;
         let choice = match picked {
-            Some(i) => options[i],
-            None => {
+            Pick::Take(i) => options[i],
+            Pick::Abandon => {
+                self.options = options;
+                self.abandoned = true;
+                self.over = true;
+                return Next::Suspend;
+            }
+            Pick::Diverged => {
                 self.options = options;
                 self.fail(
                     FailureKind::Nondeterminism,
@@ -413,12 +472,15 @@ impl Exec {
             }
         };
         self.options = options;
+        let decision = self.schedule.len() as u32;
         self.schedule.push(choice);
-        self.currents.push(ctx.current);
+        self.currents.push(current_runs.then_some(cur));
+        self.effects.push(Footprint::default());
         if current_runs && choice != Choice::Run(cur) {
             self.preemptions += 1;
         }
         let t = self.apply(choice);
+        self.release[t as usize] = Some(decision);
         if t == cur {
             Next::Continue
         } else {
@@ -444,6 +506,7 @@ impl Exec {
             Choice::Spurious(t) => {
                 self.spurious_left -= 1;
                 self.unblock(t, WaitOutcome::Woken);
+                self.tasks[t as usize].spurious = true;
                 t
             }
             Choice::Value(_) => unreachable!("value choices are not scheduling events"),
@@ -514,16 +577,18 @@ impl Exec {
         let ctx = PickContext {
             current: None,
             decisions: self.schedule.len(),
+            footprints: &[],
         };
         let picked = self.strategy().pick(&options, &ctx);
         self.options = options;
         match picked {
-            Some(i) => {
+            Pick::Take(i) => {
                 self.schedule.push(Choice::Value(i as u32));
                 self.currents.push(None);
+                self.effects.push(Footprint::default());
                 i as u32
             }
-            None => {
+            Pick::Diverged | Pick::Abandon => {
                 self.fail(
                     FailureKind::Nondeterminism,
                     format!(
@@ -539,10 +604,16 @@ impl Exec {
 
     fn record(&mut self, op: Op, obj: u32, read: Option<u64>, wrote: Option<u64>, loc: Loc) {
         let task = self.current;
-        if obj != 0 && read == Some(0) && matches!(wrote, Some(w) if w != 0) {
-            self.objects[obj as usize - 1].taken_by = Some((task, loc));
+        if obj != 0 && op.writes_value() {
+            let rec = &mut self.objects[obj as usize - 1];
+            match (read, wrote) {
+                (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc)),
+                (_, Some(0)) => rec.taken_by = None,
+                _ => {}
+            }
         }
-        self.trace.push(Step {
+        let decision = self.release.get_mut(task as usize).and_then(Option::take);
+        let step = Step {
             task,
             op,
             obj,
@@ -550,7 +621,17 @@ impl Exec {
             wrote,
             loc,
             time: self.clock,
-        });
+            decision,
+        };
+        if let Some(d) = decision {
+            let arg = self.tasks[task as usize].pending.arg;
+            let mut effect = Footprint::executed(self.schedule[d as usize], &step, arg);
+            if op == Op::WaitReturn && self.schedule[d as usize] == Choice::Run(task) {
+                effect.after = self.tasks[task as usize].woken_by.take();
+            }
+            self.effects[d as usize] = effect;
+        }
+        self.trace.push(step);
     }
 }
 
@@ -631,7 +712,7 @@ pub(crate) fn futex_wait(
     deadline: Option<u64>,
     loc: Loc,
 ) -> WaitOutcome {
-    let Some(id) = announce(Op::FutexWait, Some(obj), 0, loc) else {
+    let Some(id) = announce(Op::FutexWait, Some(obj), deadline.is_some() as u32, loc) else {
         // Outside an execution nothing can wake us, and during teardown nobody may block.
         return if read() == expected {
             WaitOutcome::TimedOut
@@ -641,11 +722,14 @@ pub(crate) fn futex_wait(
     };
     let value = read();
     let blocked = with_exec(|e| {
-        e.record(Op::FutexWait, id, Some(value as u64), None, loc);
+        // wrote: None = mismatch, 1 = goes to sleep, 2 = deadline already passed.
+        let expired = deadline.is_some_and(|d| d <= e.clock);
+        let effect = (value == expected).then_some(if expired { 2 } else { 1 });
+        e.record(Op::FutexWait, id, Some(value as u64), effect, loc);
         if value != expected {
             return None;
         }
-        if deadline.is_some_and(|d| d <= e.clock) {
+        if expired {
             return Some((Next::Continue, true));
         }
         let cur = e.current;
@@ -676,8 +760,10 @@ pub(crate) fn futex_wait(
         }
     };
     with_exec(|e| {
+        let spurious = std::mem::take(&mut e.tasks[e.current as usize].spurious);
         let code = match outcome {
             WaitOutcome::Mismatch => 0,
+            WaitOutcome::Woken if spurious => 3,
             WaitOutcome::Woken => 1,
             WaitOutcome::TimedOut => 2,
         };
@@ -706,6 +792,11 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
             };
             let t = e.objects[id as usize - 1].waiters[index as usize];
             e.unblock(t, WaitOutcome::Woken);
+            let by = e.release[e.current as usize];
+            e.tasks[t as usize].woken_by = by;
+            if let Some(d) = by {
+                e.wakes.push((d, t));
+            }
             woken += 1;
         }
         e.record(Op::FutexWake, id, None, Some(woken as u64), loc);
@@ -754,10 +845,13 @@ pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
                 loc,
             },
             outcome: WaitOutcome::Woken,
+            woken_by: None,
+            spurious: false,
             yielder: std::ptr::null(),
             result: None,
         });
         e.new_tasks.push((t, body));
+        e.release.push(None);
         e.record(Op::Spawn, 0, None, Some(t as u64), loc);
         t
     })
@@ -863,7 +957,7 @@ pub(crate) fn run_execution(
         body();
         Box::new(())
     });
-    let here = Location::caller();
+    let here = settings.entry;
     let exec = Box::new(Exec {
         serial,
         tasks: vec![TaskRec {
@@ -875,6 +969,8 @@ pub(crate) fn run_execution(
                 loc: here,
             },
             outcome: WaitOutcome::Woken,
+            woken_by: None,
+            spurious: false,
             yielder: std::ptr::null(),
             result: None,
         }],
@@ -897,6 +993,12 @@ pub(crate) fn run_execution(
         },
         failure: None,
         blocked: Vec::new(),
+        release: vec![None],
+        effects: Vec::new(),
+        wakes: Vec::new(),
+        wants_footprints: strategy.wants_footprints(),
+        footprints: Vec::new(),
+        abandoned: false,
         over: false,
         teardown: false,
         new_tasks: vec![(0, main)],
@@ -959,5 +1061,8 @@ pub(crate) fn run_execution(
         failure: exec.failure,
         blocked: exec.blocked,
         preemptions: exec.preemptions,
+        effects: exec.effects,
+        wakes: exec.wakes,
+        abandoned: exec.abandoned,
     }
 }

@@ -4,21 +4,50 @@
 //! point with the possible events in a canonical order; an execution is reproduced exactly by
 //! feeding the same picks back ([`Guided`]).
 
-use std::collections::VecDeque;
-
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::footprint::Footprint;
 use crate::schedule::Choice;
+
+pub use crate::dfs::Dfs;
 
 /// What the runtime tells a strategy at a choice point besides the options.
 #[derive(Clone, Copy, Debug)]
-pub struct PickContext {
+pub struct PickContext<'a> {
     /// The task that was running, if it could go on (choosing anything else is a preemption).
     /// `None` at value choices and when the running task blocked or finished.
     pub current: Option<u32>,
     /// How many choices this execution has made so far.
     pub decisions: usize,
+    /// What each option's event may touch (only for strategies that ask, see
+    /// [`Strategy::wants_footprints`]; empty otherwise and at value choices).
+    pub footprints: &'a [Footprint],
+}
+
+/// A strategy's answer at a choice point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The option at this index happens.
+    Take(usize),
+    /// The strategy cannot follow the program (a recorded schedule does not fit it).
+    Diverged,
+    /// The rest of this execution is redundant: stop it (partial-order reduction).
+    Abandon,
+}
+
+/// An execution as the strategy sees it once it is over.
+#[derive(Clone, Copy, Debug)]
+pub struct Execution<'a> {
+    /// Every choice made.
+    pub schedule: &'a [Choice],
+    /// For each choice, what the event it let happen touched (default for value choices).
+    pub effects: &'a [Footprint],
+    /// (choice, task): the event of that choice woke that task from a futex wait (which
+    /// disabled the task's timeout and spurious wake-up at that point).
+    pub wakes: &'a [(u32, u32)],
+    /// The strategy abandoned it.
+    pub abandoned: bool,
 }
 
 /// A way of exploring executions.
@@ -27,11 +56,14 @@ pub trait Strategy {
     fn name(&self) -> String;
     /// Prepares the next execution; `false` when there is nothing left to explore.
     fn begin(&mut self) -> bool;
-    /// Picks one of `options` (never empty); `None` if the strategy cannot follow the program
-    /// (a replayed schedule that no longer fits: nondeterminism).
-    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Option<usize>;
-    /// The execution is over; `schedule` is every choice it made.
-    fn end(&mut self, schedule: &[Choice]);
+    /// Picks one of `options` (never empty).
+    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick;
+    /// The execution is over.
+    fn end(&mut self, execution: &Execution);
+    /// `true` if [`PickContext::footprints`] should be filled in (it costs a little).
+    fn wants_footprints(&self) -> bool {
+        false
+    }
     /// `true` once the strategy has covered every execution (exhaustive strategies only).
     fn complete(&self) -> bool {
         false
@@ -84,11 +116,11 @@ impl Strategy for Random {
         true
     }
 
-    fn pick(&mut self, options: &[Choice], _ctx: &PickContext) -> Option<usize> {
-        Some(below(&mut self.rng, options.len()))
+    fn pick(&mut self, options: &[Choice], _ctx: &PickContext) -> Pick {
+        Pick::Take(below(&mut self.rng, options.len()))
     }
 
-    fn end(&mut self, _schedule: &[Choice]) {}
+    fn end(&mut self, _execution: &Execution) {}
 }
 
 /// Probabilistic Concurrency Testing: Burckhardt, Kothari, Musuvathi, Nagarakatte, "A
@@ -167,9 +199,9 @@ impl Strategy for Pct {
         true
     }
 
-    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Option<usize> {
+    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick {
         if let Choice::Value(_) = options[0] {
-            return Some(below(&mut self.rng, options.len()));
+            return Pick::Take(below(&mut self.rng, options.len()));
         }
         let decision = ctx.decisions + 1;
         if let Some(i) = self.change_points.iter().position(|&p| p == decision) {
@@ -188,11 +220,11 @@ impl Strategy for Pct {
                 best_priority = p;
             }
         }
-        Some(best)
+        Pick::Take(best)
     }
 
-    fn end(&mut self, schedule: &[Choice]) {
-        self.longest = self.longest.max(schedule.len());
+    fn end(&mut self, execution: &Execution) {
+        self.longest = self.longest.max(execution.schedule.len());
     }
 }
 
@@ -239,209 +271,18 @@ impl Strategy for Guided {
         self.runs == 1
     }
 
-    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Option<usize> {
+    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick {
         let wanted = self.choices.get(self.position).copied();
         self.position += 1;
         match wanted {
-            None => Some(default_pick(options, ctx)),
+            None => Pick::Take(default_pick(options, ctx)),
             Some(w) => match options.iter().position(|&o| o == w) {
-                Some(i) => Some(i),
-                None if self.strict => None,
-                None => Some(default_pick(options, ctx)),
+                Some(i) => Pick::Take(i),
+                None if self.strict => Pick::Diverged,
+                None => Pick::Take(default_pick(options, ctx)),
             },
         }
     }
 
-    fn end(&mut self, _schedule: &[Choice]) {}
-}
-
-/// A choice point of the depth-first search below the current work item's prefix.
-#[derive(Debug)]
-struct Node {
-    options: Vec<Choice>,
-    /// Option indices in exploration order: the non-preemptive one first.
-    order: Vec<usize>,
-    /// Position in `order` of the option taken now.
-    at: usize,
-    /// The task that could have gone on, if any (other options preempt it).
-    current: Option<u32>,
-    /// Preemptions on the path before this node.
-    preemptions: u32,
-}
-
-impl Node {
-    fn preempts(&self, option: usize) -> bool {
-        self.current
-            .is_some_and(|c| self.options[option] != Choice::Run(c))
-    }
-}
-
-/// Exhaustive depth-first search with iterative preemption bounding (Musuvathi & Qadeer,
-/// "Iterative Context Bounding for Systematic Testing of Multithreaded Programs", PLDI 2007).
-///
-/// Round `b` explores every execution with exactly the preemption budget `b`: executions that
-/// need more are cut at the preemption that exceeds the budget, and that point becomes a work
-/// item of round `b + 1`. So every execution runs exactly once, in increasing order of
-/// preemptions, and a bug that needs few preemptions is found early however large the space is.
-/// The search is complete when a round cuts nothing.
-#[derive(Debug)]
-pub struct Dfs {
-    bound: u32,
-    max_bound: Option<u32>,
-    /// The forced prefix of the current work item.
-    prefix: Vec<Choice>,
-    items: VecDeque<Vec<Choice>>,
-    next_round: Vec<Vec<Choice>>,
-    stack: Vec<Node>,
-    depth: usize,
-    preemptions: u32,
-    /// Set when a choice that exceeds `max_bound` was cut: the search is not complete.
-    cut_for_good: bool,
-    max_items: usize,
-    finished: bool,
-    started: bool,
-}
-
-impl Dfs {
-    /// Exhaustive search; `max_bound` stops it after that many preemptions (the report then
-    /// says bounded if anything was cut).
-    pub fn new(max_bound: Option<u32>) -> Self {
-        Dfs {
-            bound: 0,
-            max_bound,
-            prefix: Vec::new(),
-            items: VecDeque::new(),
-            next_round: Vec::new(),
-            stack: Vec::new(),
-            depth: 0,
-            preemptions: 0,
-            cut_for_good: false,
-            max_items: 4_000_000,
-            finished: false,
-            started: false,
-        }
-    }
-
-    /// The path to `node`'s option `option`, as a work item.
-    fn cut(&mut self, node: usize, option: usize) {
-        if self.max_bound.is_some_and(|m| self.bound >= m)
-            || self.next_round.len() >= self.max_items
-        {
-            self.cut_for_good = true;
-            return;
-        }
-        let mut path = self.prefix.clone();
-        for n in &self.stack[..node] {
-            path.push(n.options[n.order[n.at]]);
-        }
-        path.push(self.stack[node].options[option]);
-        self.next_round.push(path);
-    }
-
-    /// Moves to the next execution within this work item; `false` if it is exhausted.
-    fn backtrack(&mut self) -> bool {
-        while let Some(last) = self.stack.len().checked_sub(1) {
-            loop {
-                let node = &mut self.stack[last];
-                node.at += 1;
-                if node.at >= node.order.len() {
-                    break;
-                }
-                let option = node.order[node.at];
-                if node.preemptions + node.preempts(option) as u32 <= self.bound {
-                    return true;
-                }
-                self.cut(last, option);
-            }
-            self.stack.pop();
-        }
-        false
-    }
-}
-
-impl Strategy for Dfs {
-    fn name(&self) -> String {
-        match self.max_bound {
-            Some(b) => format!("dfs(preemption bound {b})"),
-            None => "dfs".to_owned(),
-        }
-    }
-
-    fn begin(&mut self) -> bool {
-        if self.finished {
-            return false;
-        }
-        if !self.started {
-            self.started = true;
-            return true;
-        }
-        if self.backtrack() {
-            return true;
-        }
-        loop {
-            if let Some(prefix) = self.items.pop_front() {
-                self.prefix = prefix;
-                self.stack.clear();
-                return true;
-            }
-            if self.next_round.is_empty() {
-                self.finished = true;
-                return false;
-            }
-            self.bound += 1;
-            self.items = std::mem::take(&mut self.next_round).into();
-        }
-    }
-
-    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Option<usize> {
-        let d = ctx.decisions;
-        if d == 0 {
-            self.depth = 0;
-            self.preemptions = 0;
-        }
-        let (chosen, preempting) = if d < self.prefix.len() {
-            let i = options.iter().position(|&o| o == self.prefix[d])?;
-            (i, ctx.current.is_some_and(|c| options[i] != Choice::Run(c)))
-        } else {
-            let level = d - self.prefix.len();
-            if level < self.stack.len() {
-                let node = &self.stack[level];
-                if node.options != options {
-                    return None;
-                }
-                let i = node.order[node.at];
-                (i, node.preempts(i))
-            } else {
-                let first = default_pick(options, ctx);
-                let mut order = vec![first];
-                order.extend((0..options.len()).filter(|&i| i != first));
-                let current = match options[0] {
-                    Choice::Value(_) => None,
-                    _ => ctx.current,
-                };
-                self.stack.push(Node {
-                    options: options.to_vec(),
-                    order,
-                    at: 0,
-                    current,
-                    preemptions: self.preemptions,
-                });
-                (first, false)
-            }
-        };
-        self.depth = d + 1;
-        self.preemptions += preempting as u32;
-        Some(chosen)
-    }
-
-    fn end(&mut self, _schedule: &[Choice]) {
-        // A node created below the depth this execution reached cannot exist: executions follow
-        // the stack exactly, so nothing to trim.
-        self.stack
-            .truncate(self.depth.saturating_sub(self.prefix.len()));
-    }
-
-    fn complete(&self) -> bool {
-        self.finished && !self.cut_for_good
-    }
+    fn end(&mut self, _execution: &Execution) {}
 }

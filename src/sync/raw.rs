@@ -53,18 +53,21 @@ fn lock_contended<P: Platform>(word: &P::AtomicU32, deadline: Option<Instant>) -
     }
 }
 
-/// Re-reads the word while it is `LOCKED` (held, nobody sleeping), at most `P::SPIN_LIMIT` times.
+/// Re-reads the word while it is `LOCKED` (held, nobody sleeping), at most `P::SPIN_LIMIT`
+/// times, and returns what it saw last. With no spinning (`SPIN_LIMIT = 0`, as explorers set
+/// it) it reads nothing and answers `LOCKED`: the caller then goes straight to the swap, which
+/// is what it would do after an unsuccessful spin anyway.
 #[inline]
 fn spin<P: Platform>(word: &P::AtomicU32) -> u32 {
-    let mut spins = P::SPIN_LIMIT;
-    loop {
-        let state = word.load(Relaxed);
-        if state != LOCKED || spins == 0 {
-            return state;
+    let mut state = LOCKED;
+    for _ in 0..P::SPIN_LIMIT {
+        state = word.load(Relaxed);
+        if state != LOCKED {
+            break;
         }
         std::hint::spin_loop();
-        spins -= 1;
     }
+    state
 }
 
 /// Releases the lock; `false` (and nothing changed) if it was not locked.

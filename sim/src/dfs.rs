@@ -1,0 +1,430 @@
+//! Exhaustive search: depth-first, stateless (every execution re-runs the program from the
+//! start along a recorded path), with dynamic partial-order reduction and preemption bounding.
+//!
+//! **Reduction.** Source-DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, "Optimal
+//! Dynamic Partial Order Reduction", POPL 2014, Algorithm 1). After each execution, every pair of
+//! *racing* events — by different tasks, dependent (a common object, one writes: see
+//! [`Footprint`]), and not ordered by happens-before through other events — asks for the
+//! reversed order to be tried: at the state before the first event, one *initial* of the
+//! events that do not depend on it (followed by the second event) is added to that node's
+//! backtrack set, unless one is there already. Sleep sets keep an explored branch from being
+//! explored again through an equivalent order. Happens-before is tracked with vector clocks;
+//! spawn and join add their edges.
+//!
+//! **Bounding.** The search runs in rounds with a growing preemption bound (Musuvathi &
+//! Qadeer, PLDI 2007): first 0, then 1, then 2 preemptions, then unbounded (or up to the
+//! configured bound). Early rounds are cheap, so bugs that need few preemptions are found after
+//! few executions however large the whole space is. Reduction inside a bounded round can miss
+//! executions within the bound (Coons, Musuvathi, McKinley, OOPSLA 2013): bounded rounds are a
+//! bug-finding heuristic, and only a round that cut nothing proves the space covered. A round
+//! that cuts nothing ends the search as complete.
+
+use std::collections::HashMap;
+
+use crate::footprint::Footprint;
+use crate::schedule::Choice;
+use crate::strategy::{default_pick, Execution, Pick, PickContext, Strategy};
+
+/// A choice point on the current path.
+#[derive(Debug)]
+struct Node {
+    options: Vec<Choice>,
+    /// What each option's event may touch (from the announced operations).
+    footprints: Vec<Footprint>,
+    /// A value choice (`choose`, which waiter a wake reaches): every value is explored.
+    value: bool,
+    /// The task that could have gone on (other options preempt it).
+    current: Option<u32>,
+    /// Preemptions on the path before this node.
+    preemptions: u32,
+    /// The option taken now.
+    chosen: usize,
+    /// Options to explore.
+    backtrack: Vec<bool>,
+    /// Options explored (their subtrees finished).
+    done: Vec<bool>,
+    /// Options cut by the preemption bound of this round.
+    cut: Vec<bool>,
+    /// Options whose events were explored from an ancestor and are independent of everything
+    /// since: exploring them here would repeat an equivalent execution.
+    sleep: Vec<(Choice, Footprint)>,
+}
+
+impl Node {
+    fn preempts(&self, option: usize) -> bool {
+        self.current
+            .is_some_and(|c| self.options[option] != Choice::Run(c))
+    }
+
+    /// Asks for `option` to be explored. A blocked task's timeout and spurious wake-up are two
+    /// outcomes of one event (how its wait ends), so asking for one asks for both.
+    fn mark(&mut self, option: usize) {
+        self.backtrack[option] = true;
+        let twin = match self.options[option] {
+            Choice::Timeout(t) => Choice::Spurious(t),
+            Choice::Spurious(t) => Choice::Timeout(t),
+            _ => return,
+        };
+        if let Some(k) = self.options.iter().position(|&o| o == twin) {
+            self.backtrack[k] = true;
+        }
+    }
+
+    /// Asks for the ways task `t`'s wait could have ended here other than by the wake that
+    /// ended it: the wake disabled them, so they never race with anything later.
+    fn mark_disabled_by_wake(&mut self, t: u32) {
+        for k in 0..self.options.len() {
+            if matches!(self.options[k], Choice::Timeout(u) | Choice::Spurious(u) if u == t) {
+                self.backtrack[k] = true;
+            }
+        }
+    }
+
+    fn asleep(&self, option: usize) -> bool {
+        self.sleep.iter().any(|(c, _)| *c == self.options[option])
+    }
+
+    /// The sleep set of the child reached through the chosen option: what slept here or was
+    /// explored here before, and is independent of the chosen event.
+    fn child_sleep(&self) -> Vec<(Choice, Footprint)> {
+        if self.value {
+            return self.sleep.clone();
+        }
+        let taken = &self.footprints[self.chosen];
+        let mut sleep: Vec<_> = self
+            .sleep
+            .iter()
+            .filter(|(_, f)| !f.dependent(taken))
+            .copied()
+            .collect();
+        for (i, &done) in self.done.iter().enumerate() {
+            if done && i != self.chosen && !self.footprints[i].dependent(taken) {
+                sleep.push((self.options[i], self.footprints[i]));
+            }
+        }
+        sleep
+    }
+}
+
+/// Exhaustive depth-first search; see the [module docs](self).
+#[derive(Debug)]
+pub struct Dfs {
+    reduction: bool,
+    /// The preemption bound of each round; `None` is unbounded.
+    rounds: Vec<Option<u32>>,
+    round: usize,
+    stack: Vec<Node>,
+    preemptions: u32,
+    /// The bound cut something in this round.
+    cut: bool,
+    started: bool,
+    finished: bool,
+    complete: bool,
+}
+
+impl Dfs {
+    /// Exhaustive search with reduction (`reduction = false`: every interleaving). Rounds with
+    /// preemption bounds 0, 1, 2, then unbounded; or 0 ..= `max_bound` if one is given.
+    pub fn new(max_bound: Option<u32>, reduction: bool) -> Self {
+        let rounds = match max_bound {
+            Some(b) => (0..=b).map(Some).collect(),
+            None => vec![Some(0), Some(1), Some(2), None],
+        };
+        Dfs {
+            reduction,
+            rounds,
+            round: 0,
+            stack: Vec::new(),
+            preemptions: 0,
+            cut: false,
+            started: false,
+            finished: false,
+            complete: false,
+        }
+    }
+
+    fn bound(&self) -> Option<u32> {
+        self.rounds[self.round]
+    }
+
+    /// The next option to explore at the deepest node that has one; `false` if none is left.
+    fn backtrack(&mut self) -> bool {
+        let bound = self.bound();
+        while let Some(node) = self.stack.last_mut() {
+            node.done[node.chosen] = true;
+            for k in 0..node.options.len() {
+                if !node.backtrack[k] || node.done[k] || node.cut[k] {
+                    continue;
+                }
+                if self.reduction && node.asleep(k) {
+                    continue;
+                }
+                if bound.is_some_and(|b| node.preemptions + node.preempts(k) as u32 > b) {
+                    node.cut[k] = true;
+                    self.cut = true;
+                    continue;
+                }
+                node.chosen = k;
+                return true;
+            }
+            self.stack.pop();
+        }
+        false
+    }
+
+    /// Race analysis of a finished execution (see the module docs).
+    fn analyze(&mut self, execution: &Execution) {
+        let schedule = execution.schedule;
+        let n = schedule.len().min(self.stack.len());
+        let task = |j: usize| schedule[j].task().map(|t| t as usize);
+        let mut task_clock: Vec<Option<Clock>> = Vec::new();
+        let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
+        let mut event_clock: Vec<Clock> = vec![Clock::default(); n];
+        // Per object: the last write, and the reads since.
+        let mut objects: HashMap<u32, (Option<usize>, Vec<usize>)> = HashMap::new();
+        for &(d, t) in execution.wakes {
+            if let Some(node) = self.stack.get_mut(d as usize) {
+                node.mark_disabled_by_wake(t);
+            }
+        }
+        let mut races = Vec::new();
+        for j in 0..n {
+            let Some(p) = task(j) else { continue };
+            let effect = execution.effects[j];
+            if task_clock.len() <= p {
+                task_clock.resize(p + 1, None);
+            }
+            let mut clock = task_clock[p]
+                .clone()
+                .or_else(|| spawn_clock.get(&p).cloned())
+                .unwrap_or_default();
+            let mut joins = Vec::new();
+            for access in effect.accesses() {
+                let (last_write, reads) = objects.entry(access.obj).or_default();
+                let mut conflicts: Vec<usize> = last_write.iter().copied().collect();
+                if access.write {
+                    conflicts.extend(reads.iter().copied());
+                }
+                for i in conflicts {
+                    let q = task(i).expect("events have tasks");
+                    if q != p && !event_clock[i].before(q, &clock) {
+                        races.push(i);
+                    }
+                    joins.push(i);
+                }
+            }
+            for i in joins {
+                clock.join(&event_clock[i]);
+            }
+            if let Some(d) = effect.after {
+                if let Some(c) = event_clock.get(d as usize) {
+                    clock.join(&c.clone());
+                }
+            }
+            if let Some(t) = effect.join {
+                if let Some(Some(c)) = task_clock.get(t as usize) {
+                    clock.join(&c.clone());
+                }
+            }
+            clock.tick(p);
+            event_clock[j] = clock.clone();
+            task_clock[p] = Some(clock.clone());
+            if let Some(child) = effect.spawn {
+                spawn_clock.insert(child as usize, clock);
+            }
+            for access in effect.accesses() {
+                let (last_write, reads) = objects.entry(access.obj).or_default();
+                if access.write {
+                    *last_write = Some(j);
+                    reads.clear();
+                } else {
+                    reads.push(j);
+                }
+            }
+            for i in races.drain(..) {
+                self.reverse(i, j, schedule, &event_clock);
+            }
+        }
+    }
+
+    /// Events `i` and `j` race: make sure the node before `i` will try an initial of
+    /// `notdep(i).j` (the events after `i` that do not depend on it, then `j`).
+    fn reverse(&mut self, i: usize, j: usize, schedule: &[Choice], clocks: &[Clock]) {
+        let task = |k: usize| schedule[k].task().map(|t| t as usize);
+        let q = task(i).expect("events have tasks");
+        let after_i = |k: usize| clocks[i].before(q, &clocks[k]);
+        let v: Vec<usize> = (i + 1..j)
+            .filter(|&k| task(k).is_some() && !after_i(k))
+            .chain([j])
+            .collect();
+        let mut initials = Vec::new();
+        let mut seen = Vec::new();
+        for (x, &k) in v.iter().enumerate() {
+            let r = task(k).expect("events have tasks");
+            if seen.contains(&r) {
+                continue;
+            }
+            seen.push(r);
+            let preceded = v[..x].iter().any(|&m| {
+                let tm = task(m).expect("events have tasks");
+                clocks[m].before(tm, &clocks[k])
+            });
+            if !preceded {
+                initials.push(schedule[k]);
+            }
+        }
+        let node = &mut self.stack[i];
+        let index = |c: &Choice| node.options.iter().position(|o| o == c);
+        if initials
+            .iter()
+            .any(|c| index(c).is_some_and(|ix| node.backtrack[ix]))
+        {
+            return;
+        }
+        let wanted = initials
+            .iter()
+            .find(|&&c| c == schedule[j])
+            .or(initials.first())
+            .copied();
+        match wanted.and_then(|c| index(&c)) {
+            Some(ix) => node.mark(ix),
+            // The initial cannot run from that state (it was blocked there): try everything.
+            None => node.backtrack.iter_mut().for_each(|b| *b = true),
+        }
+    }
+}
+
+/// A vector clock: events of each task seen.
+#[derive(Clone, Debug, Default)]
+struct Clock(Vec<u32>);
+
+impl Clock {
+    fn get(&self, t: usize) -> u32 {
+        self.0.get(t).copied().unwrap_or(0)
+    }
+
+    /// `true` if the event with this clock, by task `t`, happens before a point with clock
+    /// `other`.
+    fn before(&self, t: usize, other: &Clock) -> bool {
+        self.get(t) <= other.get(t)
+    }
+
+    fn join(&mut self, other: &Clock) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, &b) in self.0.iter_mut().zip(&other.0) {
+            *a = (*a).max(b);
+        }
+    }
+
+    fn tick(&mut self, t: usize) {
+        if self.0.len() <= t {
+            self.0.resize(t + 1, 0);
+        }
+        self.0[t] += 1;
+    }
+}
+
+impl Strategy for Dfs {
+    fn name(&self) -> String {
+        let reduction = if self.reduction { "dpor" } else { "dfs" };
+        match self.rounds.last() {
+            Some(Some(b)) => format!("{reduction}(preemption bound {b})"),
+            _ => reduction.to_owned(),
+        }
+    }
+
+    fn begin(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        if !self.started {
+            self.started = true;
+            return true;
+        }
+        if self.backtrack() {
+            return true;
+        }
+        // The round is over.
+        if !self.cut {
+            self.finished = true;
+            self.complete = true;
+            return false;
+        }
+        if self.round + 1 < self.rounds.len() {
+            self.round += 1;
+            self.cut = false;
+            return true;
+        }
+        self.finished = true;
+        false
+    }
+
+    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick {
+        let d = ctx.decisions;
+        if d == 0 {
+            self.preemptions = 0;
+        }
+        let chosen = if d < self.stack.len() {
+            let node = &self.stack[d];
+            if node.options != options {
+                return Pick::Diverged;
+            }
+            node.chosen
+        } else {
+            let n = options.len();
+            let value = matches!(options[0], Choice::Value(_));
+            let sleep = match self.stack.last() {
+                Some(parent) if self.reduction => parent.child_sleep(),
+                _ => Vec::new(),
+            };
+            let footprints = if value || ctx.footprints.len() != n {
+                vec![Footprint::default(); n]
+            } else {
+                ctx.footprints.to_vec()
+            };
+            let mut node = Node {
+                options: options.to_vec(),
+                footprints,
+                value,
+                current: if value { None } else { ctx.current },
+                preemptions: self.preemptions,
+                chosen: 0,
+                backtrack: vec![!self.reduction || value; n],
+                done: vec![false; n],
+                cut: vec![false; n],
+                sleep,
+            };
+            let first = default_pick(options, ctx);
+            let Some(chosen) = std::iter::once(first)
+                .chain(0..n)
+                .find(|&k| !node.asleep(k))
+            else {
+                // Every option sleeps: whatever follows is equivalent to something explored.
+                return Pick::Abandon;
+            };
+            node.chosen = chosen;
+            node.mark(chosen);
+            self.stack.push(node);
+            chosen
+        };
+        self.preemptions += self.stack[d].preempts(chosen) as u32;
+        Pick::Take(chosen)
+    }
+
+    fn end(&mut self, execution: &Execution) {
+        self.stack.truncate(execution.schedule.len());
+        if self.reduction {
+            self.analyze(execution);
+        }
+    }
+
+    fn wants_footprints(&self) -> bool {
+        self.reduction
+    }
+
+    fn complete(&self) -> bool {
+        self.complete
+    }
+}

@@ -1,0 +1,141 @@
+//! Footprints: which objects an event reads and writes, and so which events are *dependent*
+//! (they touch a common object and one of them writes it). Partial-order reduction explores one
+//! order of independent events only.
+//!
+//! Besides the atomics and cells themselves, two kinds of hidden objects carry dependences:
+//! the futex queue of each word (wait blocks onto it, wake and timeouts take tasks off it) and
+//! the virtual clock (timeouts advance it, `now` and `sleep` read it). Spawn and join are not
+//! dependences but happens-before edges (a child starts after its spawn, a join ends after the
+//! joined task), carried in `spawn` and `join`; so is a wake for the return of the wait it
+//! ends (`after`): the return cannot happen before the wake, so the two never race.
+
+use crate::rt::{Op, Step};
+use crate::schedule::Choice;
+
+/// The futex queue of object `o`.
+pub(crate) const fn queue(obj: u32) -> u32 {
+    obj | 1 << 30
+}
+
+/// The virtual clock.
+pub(crate) const CLOCK: u32 = u32::MAX;
+
+/// One access: an object (0: none) and whether it is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The object.
+    pub obj: u32,
+    /// `true` for a write (or read-modify-write).
+    pub write: bool,
+}
+
+/// What one event touches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Up to three accesses.
+    pub accesses: [Access; 3],
+    /// The task this event joins (happens-after its end).
+    pub join: Option<u32>,
+    /// The task this event spawns (which happens-after it).
+    pub spawn: Option<u32>,
+    /// The choice whose event this one happens after without depending on it (the futex wake
+    /// that a wait's return follows).
+    pub after: Option<u32>,
+}
+
+impl Footprint {
+    fn one(obj: u32, write: bool) -> Self {
+        Footprint {
+            accesses: [Access { obj, write }, Access::default(), Access::default()],
+            ..Footprint::default()
+        }
+    }
+
+    fn two(a: Access, b: Access) -> Self {
+        Footprint {
+            accesses: [a, b, Access::default()],
+            ..Footprint::default()
+        }
+    }
+
+    /// The accesses that touch an object.
+    pub fn accesses(&self) -> impl Iterator<Item = Access> + '_ {
+        self.accesses.iter().copied().filter(|a| a.obj != 0)
+    }
+
+    /// `true` if the two events must not be reordered: a common object, one write.
+    pub fn dependent(&self, other: &Footprint) -> bool {
+        self.accesses().any(|a| {
+            other
+                .accesses()
+                .any(|b| a.obj == b.obj && (a.write || b.write))
+        })
+    }
+
+    /// What the event of `choice` may touch, before it runs, judged from the announced
+    /// operation (conservatively: a compare-and-swap may write).
+    /// `timed` is set for a futex wait with a deadline (which reads the clock: whether the
+    /// deadline has passed decides if it sleeps).
+    pub(crate) fn pending(choice: Choice, op: Op, obj: u32, timed: u32) -> Footprint {
+        let read = |o| Access {
+            obj: o,
+            write: false,
+        };
+        let write = |o| Access {
+            obj: o,
+            write: true,
+        };
+        match choice {
+            Choice::Timeout(_) if obj != 0 => Footprint::two(write(queue(obj)), write(CLOCK)),
+            Choice::Timeout(_) => Footprint::one(CLOCK, true),
+            Choice::Spurious(_) => Footprint::one(queue(obj), true),
+            Choice::Value(_) => Footprint::default(),
+            Choice::Run(_) => match op {
+                Op::Load | Op::CellRead => Footprint::one(obj, false),
+                Op::Store
+                | Op::Swap
+                | Op::CompareExchange
+                | Op::FetchAdd
+                | Op::FetchSub
+                | Op::FetchOr
+                | Op::FetchAnd
+                | Op::CellWrite => Footprint::one(obj, true),
+                Op::FutexWait if timed != 0 => Footprint {
+                    accesses: [read(obj), write(queue(obj)), read(CLOCK)],
+                    ..Footprint::default()
+                },
+                Op::FutexWait => Footprint::two(read(obj), write(queue(obj))),
+                Op::FutexWake => Footprint::one(queue(obj), true),
+                Op::Now | Op::Sleep => Footprint::one(CLOCK, false),
+                Op::WaitReturn
+                | Op::Start
+                | Op::Spawn
+                | Op::Join
+                | Op::Yield
+                | Op::Choose
+                | Op::Finish => Footprint::default(),
+            },
+        }
+    }
+
+    /// What the event of `choice` touched, from the step it ran: the same conservative
+    /// footprint as [`Footprint::pending`] (a failed compare-and-swap counts as a write, a futex
+    /// wait that did not sleep as one that did), plus the spawn and join edges.
+    ///
+    /// Conservative on purpose: when a race is reversed, an event may do more than it did here
+    /// (the compare-and-swap succeeds, the wait sleeps), and the choice of which task to try
+    /// first at the reversal point must already account for that, or an ordering is lost.
+    pub(crate) fn executed(choice: Choice, step: &Step, timed: u32) -> Footprint {
+        match (choice, step.op) {
+            (Choice::Run(_), Op::Spawn) => Footprint {
+                spawn: step.wrote.map(|t| t as u32),
+                ..Footprint::default()
+            },
+            (Choice::Run(_), Op::Join) => Footprint {
+                join: step.wrote.map(|t| t as u32),
+                ..Footprint::default()
+            },
+            _ => Footprint::pending(choice, step.op, step.obj, timed),
+        }
+    }
+}
