@@ -477,6 +477,10 @@ fn failure(
         .map(|f| f.0)
         .expect("a failed outcome");
     let outcome = if config.shrink && kind != FailureKind::Nondeterminism {
+        let outcome = match outcome.preemptions {
+            0 => outcome,
+            p => fewer_preemptions(body, settings, kind, p).unwrap_or(outcome),
+        };
         shrink(body, settings, kind, outcome)
     } else {
         outcome
@@ -505,9 +509,41 @@ fn make_failure(outcome: Outcome, execution: u64, strategy: String, seed: u64) -
     }))
 }
 
-/// Removes preemptions from a failing schedule while it keeps failing the same way: each
-/// preemption in turn is replaced by letting the running task go on, the rest of the schedule is
-/// followed where it still fits (Zeller's delta debugging, one preemption at a time).
+/// Searches for the same kind of failure with fewer than `preemptions` preemptions: the
+/// exhaustive search in rounds of growing preemption bound, up to `preemptions - 1`, stopped
+/// after a budget of executions. The first failure it meets has the fewest preemptions it can
+/// find.
+fn fewer_preemptions(
+    body: &Rc<dyn Fn()>,
+    settings: &Settings,
+    kind: FailureKind,
+    preemptions: u32,
+) -> Option<Outcome> {
+    let mut search = Dfs::new(Some(preemptions - 1), true);
+    let mut budget = 20_000u32;
+    while budget > 0 && search.begin() {
+        budget -= 1;
+        let outcome = run_execution(body.clone(), &mut search, settings);
+        search.end(&Execution {
+            schedule: &outcome.schedule,
+            effects: &outcome.effects,
+            wakes: &outcome.wakes,
+            abandoned: outcome.abandoned,
+        });
+        if outcome.failure.as_ref().is_some_and(|f| f.0 == kind) {
+            return Some(outcome);
+        }
+    }
+    None
+}
+
+/// Removes preemptions from a failing schedule while it keeps failing the same way (Zeller's
+/// delta debugging, one preemption at a time). For each preemption — task `a` switched out
+/// while it could go on — two candidates are tried, the rest of the schedule followed where it
+/// still fits:
+/// 1. `a`'s next run of choices is moved up to where it was preempted, so `a` goes on until it
+///    blocks or finishes and the tasks that preempted it run afterwards, unchanged;
+/// 2. the one choice is replaced by letting `a` go on.
 fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Outcome) -> Outcome {
     let mut best = found;
     let mut budget = 400u32;
@@ -519,24 +555,29 @@ fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Ou
             if best.schedule[i] == Choice::Run(current) {
                 continue;
             }
-            if budget == 0 {
-                break 'improve;
-            }
-            budget -= 1;
-            let mut candidate = best.schedule[..i].to_vec();
-            candidate.push(Choice::Run(current));
-            candidate.extend_from_slice(&best.schedule[i + 1..]);
-            let mut guide = Guided::loose(candidate);
-            guide.begin();
-            let outcome = run_execution(body.clone(), &mut guide, settings);
-            let same_kind = outcome.failure.as_ref().is_some_and(|f| f.0 == kind);
-            if same_kind
-                && (outcome.preemptions < best.preemptions
-                    || (outcome.preemptions == best.preemptions
-                        && outcome.trace.len() < best.trace.len()))
+            for candidate in [
+                move_up_next_run(&best.schedule, i, current),
+                Some(replace_one(&best.schedule, i, current)),
+            ]
+            .into_iter()
+            .flatten()
             {
-                best = outcome;
-                continue 'improve;
+                if budget == 0 {
+                    break 'improve;
+                }
+                budget -= 1;
+                let mut guide = Guided::loose(candidate);
+                guide.begin();
+                let outcome = run_execution(body.clone(), &mut guide, settings);
+                let same_kind = outcome.failure.as_ref().is_some_and(|f| f.0 == kind);
+                if same_kind
+                    && (outcome.preemptions < best.preemptions
+                        || (outcome.preemptions == best.preemptions
+                            && outcome.trace.len() < best.trace.len()))
+                {
+                    best = outcome;
+                    continue 'improve;
+                }
             }
         }
         break;
@@ -556,6 +597,41 @@ fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Ou
         return diverged;
     }
     best
+}
+
+/// The task a choice belongs to; a value belongs to the task whose step made it.
+fn owners(schedule: &[Choice]) -> Vec<Option<u32>> {
+    let mut last = None;
+    schedule
+        .iter()
+        .map(|c| {
+            if let Some(t) = c.task() {
+                last = Some(t);
+            }
+            last
+        })
+        .collect()
+}
+
+/// `schedule` with task `a`'s next run of choices after position `i` moved to position `i`.
+fn move_up_next_run(schedule: &[Choice], i: usize, a: u32) -> Option<Vec<Choice>> {
+    let owner = owners(schedule);
+    let start = (i..schedule.len()).find(|&k| owner[k] == Some(a))?;
+    let end = (start..schedule.len())
+        .find(|&k| owner[k] != Some(a))
+        .unwrap_or(schedule.len());
+    let mut moved = schedule[..i].to_vec();
+    moved.extend_from_slice(&schedule[start..end]);
+    moved.extend_from_slice(&schedule[i..start]);
+    moved.extend_from_slice(&schedule[end..]);
+    Some(moved)
+}
+
+/// `schedule` with the choice at `i` replaced by letting task `a` go on.
+fn replace_one(schedule: &[Choice], i: usize, a: u32) -> Vec<Choice> {
+    let mut replaced = schedule.to_vec();
+    replaced[i] = Choice::Run(a);
+    replaced
 }
 
 fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option<PathBuf> {

@@ -193,3 +193,38 @@ fn same_seed_same_executions() {
     };
     assert_eq!(run(11), run(11));
 }
+
+#[test]
+fn dfs_explores_how_a_lone_timed_wait_can_end() {
+    // Nothing races with the wait; its ends (timeout, spurious wake-up) must still both be tried.
+    let failure = explore(Config::dfs().spurious_wakeups(1).no_files(), || {
+        let w = AtomicU32::new(0);
+        assert_eq!(futex_wait(&w, 0, Some(1_000)), WaitOutcome::TimedOut);
+    })
+    .unwrap_err();
+    assert!(failure.trace_text().contains("woken spuriously"));
+}
+
+#[test]
+fn a_sleeping_waiter_is_not_reported_as_the_holder() {
+    let failure = explore(Config::dfs().no_files(), || {
+        let w = AtomicU32::new(0);
+        w.label("Gate");
+        futex_wait(&w, 0, None);
+    })
+    .unwrap_err();
+    assert!(
+        !failure.message().contains("held by"),
+        "{}",
+        failure.message()
+    );
+}
+
+#[test]
+fn shrinking_brings_a_random_failure_down_to_one_preemption() {
+    for seed in 0..20 {
+        let failure =
+            explore(Config::random(1000).seed(seed).no_files(), racy_increment).unwrap_err();
+        assert_eq!(failure.preemptions(), 1, "seed {seed}:\n{failure}");
+    }
+}
