@@ -1,11 +1,13 @@
 //! `mpcheck`: the command-line front of the verification matrix.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mpcheck::check::{self, properties, Size};
-use mpcheck::{Os, Platform};
+use mpcheck::check::{self, properties, Property, Row, Size};
+use mpcheck::sim::{self, Config, Sim};
+use mpcheck::Os;
 
 #[derive(Parser)]
 #[command(
@@ -20,31 +22,51 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every property function under the chosen engine and print a table; exit status 1 if
-    /// any property fails or hangs.
+    /// Run every property function under the chosen engines and print a table; exit status 1
+    /// if any property fails or hangs.
     Check(CheckArgs),
+    /// Run the failing execution recorded in a replay file again and print its trace; exit
+    /// status 1 if it fails again, 0 if it now passes.
+    Replay(ReplayArgs),
 }
 
 #[derive(clap::Args)]
 struct CheckArgs {
-    /// The engine that runs the properties.
-    #[arg(long, value_enum, default_value_t = Engine::Os)]
+    /// The engine: real threads (os), our simulator (sim), or both (all).
+    #[arg(long, value_enum, default_value_t = Engine::All)]
     engine: Engine,
-    /// How many times each property runs.
+    /// The simulator's strategy; by default both exhaustive search (dfs) and PCT.
+    #[arg(long, value_enum)]
+    strategy: Option<Strategy>,
+    /// How many times each property runs on real threads.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Tasks per property.
-    #[arg(long, default_value_t = Size::STRESS.threads, value_parser = parse_threads)]
-    threads: usize,
-    /// Operations per task.
-    #[arg(long, default_value_t = Size::STRESS.ops, value_parser = parse_ops)]
-    ops: usize,
+    /// Executions per property for the simulator's random and PCT strategies.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Seed of the simulator's random and PCT strategies.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Tasks per property (default: 4 on real threads and for sampling strategies; the
+    /// property's own exhaustive size for dfs).
+    #[arg(long, value_parser = parse_threads)]
+    threads: Option<usize>,
+    /// Operations per task (default: 10,000 on real threads, 2 for sampling strategies, the
+    /// property's own exhaustive size for dfs).
+    #[arg(long, value_parser = parse_ops)]
+    ops: Option<usize>,
     /// Only properties whose primitive or name contains this text.
     #[arg(long)]
     filter: Option<String>,
     /// Seconds a property may run (all its runs) before it is reported as hung.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     time_limit: u64,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The replay file (written by a failing `mpcheck check --engine sim`).
+    file: PathBuf,
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -61,51 +83,134 @@ fn parse_ops(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The engines `check` can run on. The exploration engines join this list as they land.
-#[derive(Clone, Copy, ValueEnum)]
+/// The engines `check` can run on.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Engine {
     /// Real threads on the real operating system.
     Os,
+    /// Our deterministic simulator.
+    Sim,
+    /// Both.
+    All,
+}
+
+/// The simulator's strategies.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Strategy {
+    /// Exhaustive search with partial-order reduction.
+    Dfs,
+    /// Probabilistic concurrency testing, depth 3.
+    Pct,
+    /// Random walk.
+    Random,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check_command(args),
+        Command::Replay(args) => replay_command(args),
+    }
+}
+
+fn selected(props: Vec<Property>, filter: &Option<String>) -> Vec<Property> {
+    props
+        .into_iter()
+        .filter(|p| match filter {
+            Some(f) => p.primitive.contains(f.as_str()) || p.name.contains(f.as_str()),
+            None => true,
+        })
+        .collect()
+}
+
+fn sized(default: Size, args: &CheckArgs) -> Size {
+    Size {
+        threads: args.threads.unwrap_or(default.threads),
+        ops: args.ops.unwrap_or(default.ops),
+        start_together: default.start_together,
     }
 }
 
 fn check_command(args: CheckArgs) -> ExitCode {
-    let size = Size {
-        threads: args.threads,
-        ops: args.ops,
-        start_together: true,
-    };
-    let (engine, props) = match args.engine {
-        Engine::Os => (Os::NAME, properties::all::<Os>()),
-    };
-    let selected: Vec<_> = props
-        .into_iter()
-        .filter(|p| match &args.filter {
-            Some(f) => p.primitive.contains(f.as_str()) || p.name.contains(f.as_str()),
-            None => true,
-        })
-        .collect();
-    if selected.is_empty() {
+    let limit = Duration::from_secs(args.time_limit);
+    let mut rows: Vec<Row> = Vec::new();
+    // Failures are reported in the table, with their messages; keep panics off stderr.
+    std::panic::set_hook(Box::new(|_| {}));
+    if matches!(args.engine, Engine::Os | Engine::All) {
+        let size = sized(Size::STRESS, &args);
+        for p in selected(properties::all::<Os>(), &args.filter) {
+            rows.push(check::run(p, size, args.runs, limit));
+        }
+    }
+    if matches!(args.engine, Engine::Sim | Engine::All) {
+        let strategies = match args.strategy {
+            Some(s) => vec![s],
+            None => vec![Strategy::Dfs, Strategy::Pct],
+        };
+        for strategy in strategies {
+            for p in selected(properties::all::<Sim>(), &args.filter) {
+                let (config, name, size) = match strategy {
+                    Strategy::Dfs => (Config::dfs(), "dfs", sized(p.exhaustive, &args)),
+                    Strategy::Pct => (
+                        Config::pct(3, args.iterations),
+                        "pct",
+                        sized(Size::SAMPLED, &args),
+                    ),
+                    Strategy::Random => (
+                        Config::random(args.iterations),
+                        "random",
+                        sized(Size::SAMPLED, &args),
+                    ),
+                };
+                let config = match args.seed {
+                    Some(seed) => config.seed(seed),
+                    None => config,
+                };
+                rows.push(check::explore(p, size, config, name, limit));
+            }
+        }
+    }
+    if rows.is_empty() {
         eprintln!("mpcheck check: no property matches the filter");
         return ExitCode::from(2);
     }
-    // Failures are reported in the table, with their messages; keep panics off stderr.
-    std::panic::set_hook(Box::new(|_| {}));
-    let limit = Duration::from_secs(args.time_limit);
-    let rows: Vec<_> = selected
-        .into_iter()
-        .map(|p| check::run(engine, p, size, args.runs, limit))
-        .collect();
     print!("{}", check::table(&rows));
     if rows.iter().all(|r| r.verdict.passed()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn replay_command(args: ReplayArgs) -> ExitCode {
+    let recorded = match sim::inspect(&args.file) {
+        Ok(recorded) => recorded,
+        Err(failure) => {
+            eprintln!("mpcheck replay: {}", failure.message());
+            return ExitCode::from(2);
+        }
+    };
+    let Some((property, size)) = check::parse_replay_name(&recorded.name) else {
+        eprintln!(
+            "mpcheck replay: {} records a failure of {:?}, which is not a property of \
+             `mpcheck check`; replay it from its own test with mpcheck::sim::replay",
+            args.file.display(),
+            recorded.name
+        );
+        return ExitCode::from(2);
+    };
+    let f = property.run;
+    match sim::replay(&args.file, move || f(size)) {
+        Ok(report) => {
+            println!(
+                "{} / {}: the recorded {} no longer happens ({report})",
+                property.primitive, property.name, recorded.kind
+            );
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            println!("{failure}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -14,7 +14,7 @@ fn mpcheck(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn check_runs_every_property_and_succeeds() {
-    let out = mpcheck(&["check", "--runs", "1", "--ops", "200"]);
+    let out = mpcheck(&["check", "--engine", "os", "--runs", "1", "--ops", "200"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     for p in check::properties::all::<mpcheck::Os>() {
@@ -30,7 +30,9 @@ fn check_runs_every_property_and_succeeds() {
 
 #[test]
 fn check_filter_selects_properties() {
-    let out = mpcheck(&["check", "--runs", "1", "--ops", "10", "--filter", "Barrier"]);
+    let out = mpcheck(&[
+        "check", "--engine", "os", "--runs", "1", "--ops", "10", "--filter", "Barrier",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(stdout.contains("barrier_rounds"));
@@ -52,6 +54,9 @@ fn check_rejects_bad_arguments() {
         &["check", "--runs", "0"],
         &["check", "--ops", "0"],
         &["check", "--engine", "nonsense"],
+        &["check", "--strategy", "nonsense"],
+        &["check", "--iterations", "0"],
+        &["replay"],
     ] {
         let out = mpcheck(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -75,13 +80,13 @@ fn prop(name: &'static str, run: fn(Size)) -> Property {
         primitive: "Test",
         name,
         run,
+        exhaustive: Size::SMALL,
     }
 }
 
 #[test]
 fn runner_reports_a_failure_with_its_message() {
     let row = check::run(
-        "os",
         prop("failing", failing),
         Size::SMALL,
         3,
@@ -91,14 +96,13 @@ fn runner_reports_a_failure_with_its_message() {
     assert_eq!(row.runs, 0);
     let table = check::table(&[row]);
     assert!(table.contains("FAILED"));
-    assert!(table.contains("Test / failing: deliberately broken"));
+    assert!(table.contains("os Test / failing: deliberately broken"));
     assert!(table.contains("0 passed, 1 failed"));
 }
 
 #[test]
 fn runner_reports_a_hang() {
     let row = check::run(
-        "os",
         prop("hanging", hanging),
         Size::SMALL,
         1,
@@ -111,7 +115,6 @@ fn runner_reports_a_hang() {
 #[test]
 fn runner_counts_passing_runs() {
     let row = check::run(
-        "os",
         prop("passing", passing),
         Size::SMALL,
         5,
@@ -119,4 +122,60 @@ fn runner_counts_passing_runs() {
     );
     assert_eq!(row.verdict, Verdict::Pass);
     assert_eq!(row.runs, 5);
+}
+
+#[test]
+fn check_on_the_simulator_covers_the_lock_completely() {
+    let out = mpcheck(&["check", "--engine", "sim", "--filter", "Lock"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("sim/dfs"), "{stdout}");
+    assert!(stdout.contains("sim/pct"), "{stdout}");
+    assert!(stdout.contains("2x2 complete"), "{stdout}");
+}
+
+fn failing_at_once(_: Size) {
+    panic!("broken from the start");
+}
+
+#[test]
+fn explore_reports_a_failure_and_replay_runs_its_file() {
+    let dir = std::env::temp_dir().join(format!("mpcheck-cli-{}", std::process::id()));
+    // A stand-in that fails under the name of a real property: its replay file names that
+    // property, which passes when replayed.
+    let standin = Property {
+        primitive: "Lock",
+        name: "lock_mutual_exclusion",
+        run: failing_at_once,
+        exhaustive: Size::SMALL,
+    };
+    let config = mpcheck::sim::Config::dfs().ignore_env().failure_dir(&dir);
+    let row = check::explore(standin, Size::SMALL, config, "dfs", Duration::from_secs(60));
+    let Verdict::Fail(message) = &row.verdict else {
+        panic!("{row:?}");
+    };
+    assert!(message.contains("broken from the start"), "{message}");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(file
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("lock_mutual_exclusion@2x2"));
+    let out = mpcheck(&["replay", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no longer happens"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn replay_of_a_missing_file_exits_2() {
+    let out = mpcheck(&["replay", "/nonexistent/replay.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read replay file"));
 }

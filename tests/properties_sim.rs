@@ -14,42 +14,28 @@ fn complete(name: &str, run: fn(Size), size: Size) {
     assert!(report.complete(), "{name}: {report}");
 }
 
-/// PCT of depth 3, 10,000 executions, 4 tasks.
-fn pct(name: &str, run: fn(Size), ops: usize) {
-    let size = Size {
-        threads: 4,
-        ops,
-        start_together: false,
-    };
+/// PCT of depth 3, 10,000 executions, 4 tasks × 2 operations.
+fn pct(name: &str, run: fn(Size)) {
     sim::check(Config::pct(3, 10_000).ignore_env().name(name), move || {
-        run(size)
+        run(Size::SAMPLED)
     });
 }
 
-const TWO_BY_TWO: Size = Size::SMALL;
-/// Barrier rounds and the Condition ring have many more steps per operation (a Lock, a
-/// Condition and their bookkeeping per round or item): one operation each keeps exhaustive
-/// search to about a thousand executions; PCT covers longer runs.
-const TWO_BY_ONE: Size = Size {
-    threads: 2,
-    ops: 1,
-    start_together: false,
-};
-
 macro_rules! sim_properties {
-    ($($name:ident: $size:expr),* $(,)?) => {
+    ($($name:ident),* $(,)?) => {
         $(
             mod $name {
                 use super::*;
 
                 #[test]
                 fn dfs_complete() {
-                    complete(stringify!($name), properties::$name::<Sim>, $size);
+                    let size = properties::find::<Sim>(stringify!($name)).unwrap().exhaustive;
+                    complete(stringify!($name), properties::$name::<Sim>, size);
                 }
 
                 #[test]
                 fn pct_depth_3() {
-                    pct(stringify!($name), properties::$name::<Sim>, 2);
+                    pct(stringify!($name), properties::$name::<Sim>);
                 }
             }
         )*
@@ -66,13 +52,13 @@ macro_rules! sim_properties {
 }
 
 sim_properties!(
-    lock_mutual_exclusion: TWO_BY_TWO,
-    rlock_mutual_exclusion: TWO_BY_TWO,
-    semaphore_mutual_exclusion: TWO_BY_TWO,
-    semaphore_bound: TWO_BY_TWO,
-    bounded_semaphore_exact: TWO_BY_TWO,
-    barrier_rounds: TWO_BY_ONE,
-    condition_producer_consumer: TWO_BY_ONE,
-    event_wakes_all: TWO_BY_TWO,
-    timeouts: TWO_BY_TWO,
+    lock_mutual_exclusion,
+    rlock_mutual_exclusion,
+    semaphore_mutual_exclusion,
+    semaphore_bound,
+    bounded_semaphore_exact,
+    barrier_rounds,
+    condition_producer_consumer,
+    event_wakes_all,
+    timeouts,
 );

@@ -372,21 +372,7 @@ pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
 #[track_caller]
 pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
     let path = file.as_ref();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid_input(format!("cannot read replay file {}: {e}", path.display())))?;
-    let recorded: FailureFile = serde_json::from_str(&text).map_err(|e| {
-        invalid_input(format!(
-            "{} is not an mpcheck-sim replay file: {e}",
-            path.display()
-        ))
-    })?;
-    if recorded.format != FORMAT {
-        return Err(invalid_input(format!(
-            "{} has format {}, this engine reads format {FORMAT}",
-            path.display(),
-            recorded.format
-        )));
-    }
+    let recorded = read_file(path)?;
     let settings = Settings {
         max_steps: recorded.max_steps,
         spurious_wakeups: recorded.spurious_wakeups,
@@ -433,6 +419,52 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
         failure.0.kind = FailureKind::Nondeterminism;
     }
     Err(failure)
+}
+
+fn read_file(path: &Path) -> Result<FailureFile, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid_input(format!("cannot read replay file {}: {e}", path.display())))?;
+    let recorded: FailureFile = serde_json::from_str(&text).map_err(|e| {
+        invalid_input(format!(
+            "{} is not an mpcheck-sim replay file: {e}",
+            path.display()
+        ))
+    })?;
+    if recorded.format != FORMAT {
+        return Err(invalid_input(format!(
+            "{} has format {}, this engine reads format {FORMAT}",
+            path.display(),
+            recorded.format
+        )));
+    }
+    Ok(recorded)
+}
+
+/// What a replay file says about the failure it holds, without running anything.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The exploration's name ([`Config::name`]): which scenario failed.
+    pub name: String,
+    /// The kind of failure.
+    pub kind: FailureKind,
+    /// Its message.
+    pub message: String,
+    /// The strategy that found it.
+    pub strategy: String,
+    /// The strategy's seed.
+    pub seed: u64,
+}
+
+/// Reads a replay file's description ([`FailureKind::InvalidInput`] if it cannot be read).
+pub fn inspect(file: impl AsRef<Path>) -> Result<Recorded, Failure> {
+    let recorded = read_file(file.as_ref())?;
+    Ok(Recorded {
+        name: recorded.name,
+        kind: recorded.kind,
+        message: recorded.message,
+        strategy: recorded.strategy,
+        seed: recorded.seed,
+    })
 }
 
 fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Outcome) -> Outcome {
@@ -640,6 +672,7 @@ fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option
     let record = FailureFile {
         format: FORMAT,
         engine: ENGINE.to_owned(),
+        name: config.name.clone(),
         strategy: failure.0.strategy.clone(),
         seed: failure.0.seed,
         execution: failure.0.execution,

@@ -355,6 +355,8 @@ pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> S
 pub(crate) struct FailureFile {
     pub(crate) format: u32,
     pub(crate) engine: String,
+    /// The exploration's name (`Config::name`): which scenario this is a failure of.
+    pub(crate) name: String,
     pub(crate) strategy: String,
     pub(crate) seed: u64,
     pub(crate) execution: u64,

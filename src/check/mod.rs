@@ -1,13 +1,18 @@
 //! The verification matrix: run property functions under an engine and report a verdict each.
 //!
-//! [`properties`] holds the property functions; [`run`] runs one of them, catching a panic as a
-//! failure and a run that outlives its time limit as a hang; [`Row`] and [`table`] are what the
-//! `mpcheck check` command prints.
+//! [`properties`] holds the property functions. [`run`] runs one on real threads a number of
+//! times; [`explore`] explores one under the simulator; both run it on a thread of its own,
+//! catching a panic as a failure and a run that outlives its time limit as a hang. [`Row`] and
+//! [`table`] are what the `mpcheck check` command prints.
 
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use crate::platform::Os;
+use crate::sim::{self, Config, Sim};
+use crate::Platform;
 
 pub mod properties;
 
@@ -18,7 +23,7 @@ pub use properties::{Property, Size};
 pub enum Verdict {
     /// Every run passed.
     Pass,
-    /// A run panicked; the panic message.
+    /// A run failed; the panic message, or the simulator's report with its trace.
     Fail(String),
     /// A run did not finish within the time limit (a deadlock or a livelock).
     Hang,
@@ -34,67 +39,141 @@ impl Verdict {
 /// One line of the report.
 #[derive(Clone, Debug)]
 pub struct Row {
-    /// The engine it ran on (`Platform::NAME`).
-    pub engine: &'static str,
+    /// The engine it ran on, with the strategy for the simulator (`os`, `sim/dfs`, ...).
+    pub engine: String,
     /// The primitive the property is about.
     pub primitive: &'static str,
     /// The property's name.
     pub property: &'static str,
-    /// Runs completed (all of them when it passed).
-    pub runs: u32,
+    /// Runs on real threads, or executions explored by the simulator.
+    pub runs: u64,
+    /// Coverage: `complete` when exhaustive search covered every execution, `bounded` when it
+    /// stopped short; the size that ran.
+    pub note: String,
     /// The outcome.
     pub verdict: Verdict,
-    /// Wall-clock time of all runs.
+    /// Wall-clock time.
     pub elapsed: Duration,
 }
 
-/// Runs `property` `runs` times at `size` on its own thread, stopping at the first failure.
-/// A run still going after `limit` is reported as [`Verdict::Hang`] (its thread is left behind;
-/// the caller should exit soon after).
-pub fn run(
-    engine: &'static str,
-    property: Property,
-    size: Size,
-    runs: u32,
+/// What a job that passed reports.
+struct Passed {
+    runs: u64,
+    note: String,
+}
+
+/// Runs `job` on a thread of its own with a time limit, and makes a row of the outcome.
+fn run_job(
+    engine: String,
+    property: &Property,
     limit: Duration,
+    job: impl FnOnce() -> Result<Passed, String> + Send + 'static,
 ) -> Row {
     let start = Instant::now();
     let (done, outcome) = mpsc::channel();
     let worker = std::thread::Builder::new()
         .name(format!("check {}", property.name))
         .spawn(move || {
-            for run in 0..runs {
-                let result = catch_unwind(AssertUnwindSafe(|| (property.run)(size)));
-                let failed = result.is_err();
-                let _ = done.send((run, result.map_err(|p| panic_message(&*p))));
-                if failed {
-                    return;
-                }
-            }
+            let result = catch_unwind(AssertUnwindSafe(job))
+                .unwrap_or_else(|payload| Err(panic_message(&*payload)));
+            let _ = done.send(result);
         });
-    let (mut completed, mut verdict) = (0, Verdict::Pass);
-    if let Err(e) = worker {
-        verdict = Verdict::Fail(format!("could not start a thread: {e}"));
-    }
-    while completed < runs && verdict.passed() {
-        let left = limit.saturating_sub(start.elapsed());
-        match outcome.recv_timeout(left) {
-            Ok((_, Ok(()))) => completed += 1,
-            Ok((_, Err(message))) => verdict = Verdict::Fail(message),
-            Err(mpsc::RecvTimeoutError::Timeout) => verdict = Verdict::Hang,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                verdict = Verdict::Fail("the checking thread vanished".to_owned())
+    let (mut runs, mut note, verdict) = (0, String::new(), Verdict::Pass);
+    let verdict = match worker {
+        Err(e) => Verdict::Fail(format!("could not start a thread: {e}")),
+        Ok(_) => match outcome.recv_timeout(limit) {
+            Ok(Ok(passed)) => {
+                runs = passed.runs;
+                note = passed.note;
+                verdict
             }
-        }
-    }
+            Ok(Err(message)) => Verdict::Fail(message),
+            Err(mpsc::RecvTimeoutError::Timeout) => Verdict::Hang,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Verdict::Fail("the checking thread vanished".to_owned())
+            }
+        },
+    };
     Row {
         engine,
         primitive: property.primitive,
         property: property.name,
-        runs: completed,
+        runs,
+        note,
         verdict,
         elapsed: start.elapsed(),
     }
+}
+
+fn size_note(size: Size) -> String {
+    format!("{}x{}", size.threads, size.ops)
+}
+
+/// Runs `property` (instantiated for [`Os`]) `runs` times at `size` on real threads, stopping
+/// at the first failure. A run still going after `limit` is reported as [`Verdict::Hang`] (its
+/// thread is left behind; the caller should exit soon after).
+pub fn run(property: Property, size: Size, runs: u32, limit: Duration) -> Row {
+    let f = property.run;
+    run_job(Os::NAME.to_owned(), &property, limit, move || {
+        for _ in 0..runs {
+            catch_unwind(|| f(size)).map_err(|payload| panic_message(&*payload))?;
+        }
+        Ok(Passed {
+            runs: runs.into(),
+            note: size_note(size),
+        })
+    })
+}
+
+/// Explores `property` (instantiated for [`Sim`]) at `size` under the simulator as `config`
+/// says. The replay file of a failure is named after the property and the size, so that
+/// `mpcheck replay` can run it again.
+pub fn explore(
+    property: Property,
+    size: Size,
+    config: Config,
+    strategy: &str,
+    limit: Duration,
+) -> Row {
+    let f = property.run;
+    let config = config.name(replay_name(property.name, size));
+    run_job(
+        format!("{}/{strategy}", Sim::NAME),
+        &property,
+        limit,
+        move || match sim::explore(config, move || f(size)) {
+            Ok(report) => Ok(Passed {
+                runs: report.executions(),
+                note: format!(
+                    "{} {}",
+                    size_note(size),
+                    if report.complete() {
+                        "complete"
+                    } else {
+                        "bounded"
+                    }
+                ),
+            }),
+            Err(failure) => Err(failure.to_string()),
+        },
+    )
+}
+
+/// The name of a replay file's scenario: `<property>@<threads>x<ops>`.
+pub fn replay_name(property: &str, size: Size) -> String {
+    format!("{property}@{}x{}", size.threads, size.ops)
+}
+
+/// The property and size that [`replay_name`] names, if it names one.
+pub fn parse_replay_name(name: &str) -> Option<(Property, Size)> {
+    let (property, size) = name.split_once('@')?;
+    let (threads, ops) = size.split_once('x')?;
+    let size = Size {
+        threads: threads.parse().ok()?,
+        ops: ops.parse().ok()?,
+        start_together: false,
+    };
+    Some((properties::find::<Sim>(property)?, size))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -104,10 +183,16 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The report as a text table: engine, primitive, property, runs, verdict, time; failures'
-/// messages follow the table.
+/// The report as a text table: engine, primitive, property, runs, verdict, coverage, time;
+/// failures' messages follow the table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
+    let w_eng = rows
+        .iter()
+        .map(|r| r.engine.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let w_prim = rows
         .iter()
         .map(|r| r.primitive.len())
@@ -120,10 +205,11 @@ pub fn table(rows: &[Row]) -> String {
         .max()
         .unwrap_or(0)
         .max(8);
+    let w_note = rows.iter().map(|r| r.note.len()).max().unwrap_or(0).max(8);
     let _ = writeln!(
         out,
-        "{:<6} {:<w_prim$} {:<w_prop$} {:>6} {:<7} {:>10}",
-        "engine", "primitive", "property", "runs", "verdict", "time"
+        "{:<w_eng$} {:<w_prim$} {:<w_prop$} {:>8} {:<7} {:<w_note$} {:>10}",
+        "engine", "primitive", "property", "runs", "verdict", "coverage", "time"
     );
     for r in rows {
         let verdict = match r.verdict {
@@ -133,25 +219,30 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<6} {:<w_prim$} {:<w_prop$} {:>6} {:<7} {:>8.3} s",
+            "{:<w_eng$} {:<w_prim$} {:<w_prop$} {:>8} {:<7} {:<w_note$} {:>8.3} s",
             r.engine,
             r.primitive,
             r.property,
             r.runs,
             verdict,
+            r.note,
             r.elapsed.as_secs_f64()
         );
     }
     for r in rows {
         match &r.verdict {
             Verdict::Fail(message) => {
-                let _ = writeln!(out, "\n{} / {}: {message}", r.primitive, r.property);
+                let _ = writeln!(
+                    out,
+                    "\n{} {} / {}: {message}",
+                    r.engine, r.primitive, r.property
+                );
             }
             Verdict::Hang => {
                 let _ = writeln!(
                     out,
-                    "\n{} / {}: still running at the time limit (deadlock or livelock?)",
-                    r.primitive, r.property
+                    "\n{} {} / {}: still running at the time limit (deadlock or livelock?)",
+                    r.engine, r.primitive, r.property
                 );
             }
             Verdict::Pass => {}

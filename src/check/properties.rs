@@ -41,6 +41,18 @@ impl Size {
         ops: 2,
         start_together: false,
     };
+    /// Exhaustive exploration of the properties with many steps per operation: 2 tasks × 1.
+    pub const TINY: Size = Size {
+        threads: 2,
+        ops: 1,
+        start_together: false,
+    };
+    /// Randomized exploration (PCT, random walk): 4 tasks × 2 operations.
+    pub const SAMPLED: Size = Size {
+        threads: 4,
+        ops: 2,
+        start_together: false,
+    };
 }
 
 /// Runs `body(i)` in `size.threads` new tasks (after a start gate if `size.start_together`) and
@@ -412,24 +424,38 @@ pub struct Property {
     pub name: &'static str,
     /// The function, instantiated for one platform.
     pub run: fn(Size),
+    /// The size at which exhaustive search covers the property completely in about a second:
+    /// [`Size::SMALL`], or [`Size::TINY`] for the properties with many steps per operation
+    /// (a Barrier round or a Condition item is a Lock, a Condition and their bookkeeping).
+    pub exhaustive: Size,
 }
 
 /// Every property, instantiated for `P`, in a stable order.
 pub fn all<P: Platform>() -> Vec<Property> {
     macro_rules! list {
-        ($($primitive:literal: $name:ident),* $(,)?) => {
-            vec![$(Property { primitive: $primitive, name: stringify!($name), run: $name::<P> }),*]
+        ($($primitive:literal: $name:ident @ $size:expr),* $(,)?) => {
+            vec![$(Property {
+                primitive: $primitive,
+                name: stringify!($name),
+                run: $name::<P>,
+                exhaustive: $size,
+            }),*]
         };
     }
     list![
-        "Lock": lock_mutual_exclusion,
-        "RLock": rlock_mutual_exclusion,
-        "Semaphore": semaphore_mutual_exclusion,
-        "Semaphore": semaphore_bound,
-        "BoundedSemaphore": bounded_semaphore_exact,
-        "Barrier": barrier_rounds,
-        "Condition": condition_producer_consumer,
-        "Event": event_wakes_all,
-        "all": timeouts,
+        "Lock": lock_mutual_exclusion @ Size::SMALL,
+        "RLock": rlock_mutual_exclusion @ Size::SMALL,
+        "Semaphore": semaphore_mutual_exclusion @ Size::SMALL,
+        "Semaphore": semaphore_bound @ Size::SMALL,
+        "BoundedSemaphore": bounded_semaphore_exact @ Size::SMALL,
+        "Barrier": barrier_rounds @ Size::TINY,
+        "Condition": condition_producer_consumer @ Size::TINY,
+        "Event": event_wakes_all @ Size::SMALL,
+        "all": timeouts @ Size::SMALL,
     ]
+}
+
+/// The property called `name`, instantiated for `P`.
+pub fn find<P: Platform>(name: &str) -> Option<Property> {
+    all::<P>().into_iter().find(|p| p.name == name)
 }
