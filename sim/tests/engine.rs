@@ -228,3 +228,29 @@ fn shrinking_brings_a_random_failure_down_to_one_preemption() {
         assert_eq!(failure.preemptions(), 1, "seed {seed}:\n{failure}");
     }
 }
+
+#[test]
+fn a_one_preemption_bug_in_a_huge_space_is_found_early() {
+    // Eight tasks doing 4 atomic increments each (an enormous space of interleavings), and one
+    // pair racing on a lost update: the rounds of growing preemption bound find it in round 1.
+    let failure = explore(Config::dfs().no_files(), || {
+        let busy = Arc::new(AtomicU32::new(0));
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let busy = busy.clone();
+                spawn(move || {
+                    for _ in 0..4 {
+                        busy.fetch_add(1, SeqCst);
+                    }
+                })
+            })
+            .collect();
+        racy_increment();
+        for w in workers {
+            w.join();
+        }
+    })
+    .unwrap_err();
+    assert!(failure.message().contains("lost update"));
+    assert!(failure.execution() <= 300, "found after {} executions", failure.execution());
+}
