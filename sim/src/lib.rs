@@ -345,6 +345,7 @@ pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failur
                 strategy.name(),
             ));
         }
+        rt::recycle(outcome);
     }
     Ok(Report {
         executions,

@@ -263,8 +263,6 @@ pub(crate) struct Exec {
 
 thread_local! {
     static EXEC: RefCell<Option<Box<Exec>>> = const { RefCell::new(None) };
-    static COROUTINES: RefCell<Vec<Option<TaskCoroutine>>> =
-        const { RefCell::new(Vec::new()) };
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// True while this thread runs an execution: the panic hook stays quiet then.
     pub(crate) static IN_SIM: Cell<bool> = const { Cell::new(false) };
@@ -273,6 +271,42 @@ thread_local! {
 }
 
 static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Buffers of finished executions, reused by the next one (an exploration runs hundreds of
+/// thousands of executions; allocating them afresh each time is a measurable cost).
+#[derive(Default)]
+struct Spare {
+    tasks: Vec<TaskRec>,
+    objects: Vec<ObjRec>,
+    schedule: Vec<Choice>,
+    currents: Vec<Option<u32>>,
+    trace: Vec<Step>,
+    release: Vec<Option<u32>>,
+    effects: Vec<Footprint>,
+    wakes: Vec<(u32, u32)>,
+    options: Vec<Choice>,
+    footprints: Vec<Footprint>,
+}
+
+thread_local! {
+    static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+}
+
+/// Gives the buffers of a finished execution's outcome back for the next execution.
+pub(crate) fn recycle(outcome: Outcome) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        fn take<T>(mut v: Vec<T>) -> Vec<T> {
+            v.clear();
+            v
+        }
+        s.schedule = take(outcome.schedule);
+        s.currents = take(outcome.currents);
+        s.trace = take(outcome.trace);
+        s.effects = take(outcome.effects);
+        s.wakes = take(outcome.wakes);
+    });
+}
 
 /// Runs `f` on the current execution, unless there is none or it is being torn down.
 #[inline]
@@ -366,13 +400,26 @@ impl Exec {
     fn collect_options(&mut self) {
         let mut options = std::mem::take(&mut self.options);
         options.clear();
-        for t in 0..self.tasks.len() {
-            if self.enabled(t) {
-                options.push(Choice::Run(t as u32));
+        let mut timed = false;
+        let mut blocked = false;
+        for (t, task) in self.tasks.iter().enumerate() {
+            match task.state {
+                State::Runnable => {
+                    if task.pending.op != Op::Join
+                        || self.tasks[task.pending.arg as usize].state == State::Finished
+                    {
+                        options.push(Choice::Run(t as u32));
+                    }
+                }
+                State::Blocked { obj, deadline } => {
+                    timed |= deadline.is_some();
+                    blocked |= obj != 0;
+                }
+                State::Finished => {}
             }
         }
         let any_runnable = !options.is_empty();
-        if self.settings.timeouts_race || !any_runnable {
+        if timed && (self.settings.timeouts_race || !any_runnable) {
             // Racing: any timed wait may time out now. Idle: the earliest deadline fires.
             let earliest = self
                 .tasks
@@ -395,7 +442,7 @@ impl Exec {
                 }
             }
         }
-        if self.spurious_left > 0 {
+        if blocked && self.spurious_left > 0 {
             for (t, task) in self.tasks.iter().enumerate() {
                 if let State::Blocked { obj, .. } = task.state {
                     if obj != 0 {
@@ -623,7 +670,7 @@ impl Exec {
             time: self.clock,
             decision,
         };
-        if let Some(d) = decision {
+        if let Some(d) = decision.filter(|_| self.wants_footprints) {
             let arg = self.tasks[task as usize].pending.arg;
             let mut effect = Footprint::executed(self.schedule[d as usize], &step, arg);
             if op == Op::WaitReturn && self.schedule[d as usize] == Choice::Run(task) {
@@ -958,29 +1005,35 @@ pub(crate) fn run_execution(
         Box::new(())
     });
     let here = settings.entry;
+    let mut spare = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    spare.tasks.clear();
+    spare.objects.clear();
+    spare.release.clear();
+    spare.release.push(None);
+    spare.tasks.push(TaskRec {
+        state: State::Runnable,
+        pending: Pending {
+            op: Op::Start,
+            obj: 0,
+            arg: 0,
+            loc: here,
+        },
+        outcome: WaitOutcome::Woken,
+        woken_by: None,
+        spurious: false,
+        yielder: std::ptr::null(),
+        result: None,
+    });
     let exec = Box::new(Exec {
         serial,
-        tasks: vec![TaskRec {
-            state: State::Runnable,
-            pending: Pending {
-                op: Op::Start,
-                obj: 0,
-                arg: 0,
-                loc: here,
-            },
-            outcome: WaitOutcome::Woken,
-            woken_by: None,
-            spurious: false,
-            yielder: std::ptr::null(),
-            result: None,
-        }],
+        tasks: spare.tasks,
         current: 0,
         next: 0,
         clock: 0,
-        objects: Vec::new(),
-        schedule: Vec::new(),
-        currents: Vec::new(),
-        trace: Vec::new(),
+        objects: spare.objects,
+        schedule: spare.schedule,
+        currents: spare.currents,
+        trace: spare.trace,
         settings: settings.clone(),
         spurious_left: settings.spurious_wakeups,
         preemptions: 0,
@@ -993,47 +1046,47 @@ pub(crate) fn run_execution(
         },
         failure: None,
         blocked: Vec::new(),
-        release: vec![None],
-        effects: Vec::new(),
-        wakes: Vec::new(),
+        release: spare.release,
+        effects: spare.effects,
+        wakes: spare.wakes,
         wants_footprints: strategy.wants_footprints(),
-        footprints: Vec::new(),
+        footprints: spare.footprints,
         abandoned: false,
         over: false,
         teardown: false,
-        new_tasks: vec![(0, main)],
-        options: Vec::new(),
+        new_tasks: Vec::new(),
+        options: spare.options,
     });
     EXEC.with(|e| *e.borrow_mut() = Some(exec));
     IN_SIM.with(|s| s.set(true));
 
+    // The coroutines live here, outside the thread-local, so that a running task can borrow
+    // the execution state; tasks spawned meanwhile wait in `new_tasks`.
+    let mut coroutines: Vec<Option<TaskCoroutine>> = Vec::new();
     let mut next = 0u32;
+    let mut new_tasks = vec![(0, main)];
     loop {
-        let new_tasks = with_exec(|e| std::mem::take(&mut e.new_tasks)).unwrap_or_default();
-        if !new_tasks.is_empty() {
-            COROUTINES.with(|c| {
-                let mut c = c.borrow_mut();
-                for (t, body) in new_tasks {
-                    if c.len() <= t as usize {
-                        c.resize_with(t as usize + 1, || None);
-                    }
-                    c[t as usize] = Some(make_coroutine(t, body, settings.stack_size));
-                }
-            });
-        }
-        with_exec(|e| e.current = next);
-        let mut co = COROUTINES
-            .with(|c| c.borrow_mut()[next as usize].take())
-            .expect("the chosen task has a coroutine");
-        let result = co.resume(());
-        match result {
-            CoroutineResult::Yield(()) => {
-                COROUTINES.with(|c| c.borrow_mut()[next as usize] = Some(co))
+        for (t, body) in new_tasks.drain(..) {
+            let t = t as usize;
+            if coroutines.len() <= t {
+                coroutines.resize_with(t + 1, || None);
             }
+            coroutines[t] = Some(make_coroutine(t as u32, body, settings.stack_size));
+        }
+        let mut co = coroutines[next as usize]
+            .take()
+            .expect("the chosen task has a coroutine");
+        match co.resume(()) {
+            CoroutineResult::Yield(()) => coroutines[next as usize] = Some(co),
             CoroutineResult::Return(()) => give_back(co),
         }
+        // One look at the state: who runs next, and who was spawned.
         let stop = with_exec(|e| {
             next = e.next;
+            e.current = next;
+            if !e.new_tasks.is_empty() {
+                std::mem::swap(&mut new_tasks, &mut e.new_tasks);
+            }
             e.over || e.failure.is_some()
         })
         .unwrap_or(true);
@@ -1044,20 +1097,27 @@ pub(crate) fn run_execution(
 
     // Teardown: unwind every task still suspended; their destructors run without scheduling.
     with_exec(|e| e.teardown = true);
-    let coroutines = COROUTINES.with(|c| std::mem::take(&mut *c.borrow_mut()));
     for mut co in coroutines.into_iter().flatten() {
         co.force_unwind();
         give_back(co);
     }
     IN_SIM.with(|s| s.set(false));
-    let exec = EXEC
+    let mut exec = EXEC
         .with(|e| e.borrow_mut().take())
         .expect("the execution is still installed");
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.tasks = std::mem::take(&mut exec.tasks);
+        s.objects = std::mem::take(&mut exec.objects);
+        s.release = std::mem::take(&mut exec.release);
+        s.options = std::mem::take(&mut exec.options);
+        s.footprints = std::mem::take(&mut exec.footprints);
+    });
     Outcome {
         schedule: exec.schedule,
         currents: exec.currents,
         trace: exec.trace,
-        labels: exec.objects.iter().map(|o| o.label).collect(),
+        labels: SPARE.with(|s| s.borrow().objects.iter().map(|o| o.label).collect()),
         failure: exec.failure,
         blocked: exec.blocked,
         preemptions: exec.preemptions,

@@ -252,5 +252,9 @@ fn a_one_preemption_bug_in_a_huge_space_is_found_early() {
     })
     .unwrap_err();
     assert!(failure.message().contains("lost update"));
-    assert!(failure.execution() <= 300, "found after {} executions", failure.execution());
+    assert!(
+        failure.execution() <= 300,
+        "found after {} executions",
+        failure.execution()
+    );
 }
