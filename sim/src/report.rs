@@ -157,6 +157,16 @@ impl Failure {
         &self.0.message
     }
 
+    /// The strategy that found the failure ("random", "pct(depth 3)", "dpor", "replay", ...).
+    pub fn strategy(&self) -> &str {
+        &self.0.strategy
+    }
+
+    /// The seed of the exploration that found it.
+    pub fn seed(&self) -> u64 {
+        self.0.seed
+    }
+
     /// The 1-based index of the failing execution in the exploration.
     pub fn execution(&self) -> u64 {
         self.0.execution
@@ -325,7 +335,12 @@ pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> S
             let _ = writeln!(out, "{:>17} --- switch to task {} ---", "", step.task);
         }
         previous = Some(step.task);
-        let text = describe(step, labels);
+        let mut text = describe(step, labels);
+        if columns && text.chars().count() > width {
+            // Keep the columns straight: the end (the source line) matters most.
+            let tail: String = text.chars().rev().take(width - 1).collect();
+            text = format!("…{}", tail.chars().rev().collect::<String>());
+        }
         let time = format!("{:?}", Duration::from_nanos(step.time));
         if columns {
             let _ = write!(out, "{:>5} {:>10} ", i + 1, time);

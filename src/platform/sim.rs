@@ -197,6 +197,8 @@ impl Platform for Sim {
         Ok(handle.join())
     }
 
+    /// Process 1 (one simulated process); thread = the engine's task index + 1, since thread
+    /// 0 means "nobody" (so task 2 of a trace is `TaskId { process: 1, thread: 3 }`).
     fn current_task() -> TaskId {
         TaskId {
             process: 1,
