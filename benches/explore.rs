@@ -32,6 +32,9 @@
 //!   `Runner` with `max_time` as the cap (wrapped to learn whether it was exhausted), `Sim`
 //!   `Config::dfs()` capped by `iterations` (calibrated from a short run to take about the cap).
 //!   `dfs-pb2`: the same with a preemption bound of 2 (loom and `Sim`, `sem2x4` only).
+//! - `loom-Lock` against `sim-Lock`, `dfs-pb2/3/4`: mpcheck's real `Lock` run by both engines (the
+//!   `Loom` platform and the `Sim` platform), at equal preemption bounds: the same algorithm, so
+//!   the executions each engine needs compare like for like.
 //!
 //! Arguments: words filter the measurements (each word must occur in the workload, the engine or
 //! the mode: `cargo bench --bench explore -- lock3x2 sim`); `--cap=SECONDS` replaces every cap;
@@ -186,6 +189,35 @@ mod on_loom {
     use std::sync::atomic::Ordering::SeqCst;
 
     use super::{execution_starts, LOCK_ROUNDS, LOCK_THREADS, SEM_PERMITS, SEM_THREADS};
+
+    /// `lock3x2` with mpcheck's real `Lock` on the `Loom` platform: the same code as
+    /// `on_sim::lock3x2_lock` runs on `Sim`, so the two engines explore the same algorithm.
+    pub fn lock3x2_lock() {
+        use mpcheck::loom::Loom;
+        use mpcheck::platform::SharedCell;
+        use mpcheck::{Lock, Platform};
+        execution_starts();
+        let lock = Lock::<Loom>::new();
+        let counter = Arc::new(<Loom as Platform>::Cell::<u64>::new(0));
+        let threads: Vec<_> = (0..LOCK_THREADS)
+            .map(|_| {
+                let (lock, counter) = (lock.clone(), counter.clone());
+                mpcheck::thread::spawn::<Loom, _, _>(move || {
+                    for _ in 0..LOCK_ROUNDS {
+                        let _held = lock.lock();
+                        // SAFETY: the lock is held.
+                        unsafe { counter.with_mut(|c| *c += 1) };
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+        let _held = lock.lock();
+        // SAFETY: the lock is held.
+        assert_eq!(unsafe { counter.with(|c| *c) }, LOCK_THREADS * LOCK_ROUNDS);
+    }
 
     pub fn lock3x2() {
         execution_starts();
@@ -560,6 +592,8 @@ enum Mode {
     Random,
     Dfs,
     DfsBound2,
+    DfsBound3,
+    DfsBound4,
 }
 
 impl Mode {
@@ -568,6 +602,18 @@ impl Mode {
             Mode::Random => "random",
             Mode::Dfs => "dfs",
             Mode::DfsBound2 => "dfs-pb2",
+            Mode::DfsBound3 => "dfs-pb3",
+            Mode::DfsBound4 => "dfs-pb4",
+        }
+    }
+
+    /// The preemption bound of a bounded exhaustive mode.
+    fn bound(self) -> Option<u32> {
+        match self {
+            Mode::DfsBound2 => Some(2),
+            Mode::DfsBound3 => Some(3),
+            Mode::DfsBound4 => Some(4),
+            _ => None,
         }
     }
 }
@@ -633,6 +679,25 @@ fn measurements() -> Vec<Measurement> {
         m("sem2x4", "sim-Semaphore", DfsBound2, 30.0, |c| {
             sim_dfs(on_sim::sem2x4, Some(2), c)
         }),
+        // The same code on both engines: mpcheck's `Lock` on the `Loom` platform and on `Sim`.
+        m("lock3x2", "loom-Lock", DfsBound2, 30.0, |c| {
+            loom_dfs(on_loom::lock3x2_lock, Some(2), c)
+        }),
+        m("lock3x2", "sim-Lock", DfsBound2, 30.0, |c| {
+            sim_dfs(on_sim::lock3x2_lock, Some(2), c)
+        }),
+        m("lock3x2", "loom-Lock", DfsBound3, 30.0, |c| {
+            loom_dfs(on_loom::lock3x2_lock, Some(3), c)
+        }),
+        m("lock3x2", "sim-Lock", DfsBound3, 30.0, |c| {
+            sim_dfs(on_sim::lock3x2_lock, Some(3), c)
+        }),
+        m("lock3x2", "loom-Lock", DfsBound4, 60.0, |c| {
+            loom_dfs(on_loom::lock3x2_lock, Some(4), c)
+        }),
+        m("lock3x2", "sim-Lock", DfsBound4, 30.0, |c| {
+            sim_dfs(on_sim::lock3x2_lock, Some(4), c)
+        }),
     ]
 }
 
@@ -696,7 +761,9 @@ fn thousands(n: u64) -> String {
 fn result_text(m: &Measurement, o: &Outcome) -> String {
     match o.complete {
         None => "-".to_owned(),
-        Some(true) if m.mode == Mode::DfsBound2 => "**covered** (bound 2)".to_owned(),
+        Some(true) if m.mode.bound().is_some() => {
+            format!("**covered** (bound {})", m.mode.bound().unwrap_or(0))
+        }
         Some(true) => "**complete**".to_owned(),
         Some(false) => format!("not exhausted ({})", o.cap),
     }

@@ -32,6 +32,8 @@
 
 pub mod check;
 mod error;
+#[cfg(feature = "loom")]
+pub mod loom;
 pub mod platform;
 pub mod sim;
 pub mod sync;

@@ -27,10 +27,14 @@ use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+#[cfg(feature = "loom")]
+mod loom;
 mod os;
 mod shareable;
 mod sim;
 
+#[cfg(feature = "loom")]
+pub use self::loom::Loom;
 pub use os::Os;
 pub use shareable::Shareable;
 pub use sim::Sim;
@@ -250,6 +254,11 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// Futex wake: wakes up to `n` tasks waiting on `word` and returns how many were woken.
     /// `u32::MAX` wakes every waiter.
     fn wake(word: &Self::AtomicU32, n: u32) -> u32;
+
+    /// A memory fence, as [`std::sync::atomic::fence`]. The store-then-load pairings of the
+    /// primitives (a waiter registers, then checks; a releaser publishes, then checks for
+    /// waiters) use `fence(SeqCst)` between the two, the form every engine models exactly.
+    fn fence(order: Ordering);
 
     /// The current time on the platform's monotonic clock. Never goes backwards.
     fn now() -> Instant;

@@ -214,6 +214,11 @@ impl Platform for Os {
     }
 
     #[inline]
+    fn fence(order: Ordering) {
+        std::sync::atomic::fence(order)
+    }
+
+    #[inline]
     fn now() -> Instant {
         let t = clock_gettime(ClockId::Monotonic);
         Instant::from_nanos(t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64)

@@ -167,6 +167,9 @@ impl Platform for Sim {
         engine::futex_wake(word, n)
     }
 
+    /// Every simulated atomic operation is sequentially consistent: nothing to do.
+    fn fence(_order: Ordering) {}
+
     #[track_caller]
     fn now() -> Instant {
         Instant::from_nanos(engine::now())

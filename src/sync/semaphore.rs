@@ -6,14 +6,16 @@
 //! increments the count and wakes one sleeper only if `waiters` says someone may sleep, so an
 //! uncontended release makes no system call.
 //!
-//! Why no wake-up is lost: the waiter's increment of `waiters` and the releaser's increment of
-//! `count` are both SeqCst, and so is the releaser's read of `waiters` (a store-load "Dekker"
-//! pattern). Either the releaser sees the waiter registered and wakes it, or the waiter's futex
-//! wait sees the new count and does not sleep.
+//! Why no wake-up is lost: a store-then-load ("Dekker") pairing with a `fence(SeqCst)` in each
+//! half. The waiter increments `waiters`, fences, then (in the futex wait) reads `count`; the
+//! releaser increments `count`, fences, then reads `waiters`. Of the two fences one comes first
+//! in the single total order of SeqCst fences, so either the releaser sees the waiter and wakes
+//! it, or the waiter sees the new count and does not sleep. (SeqCst *accesses* alone would do in
+//! C11 too, but loom models only the fences exactly, and the fences say what is meant.)
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Duration;
 
 use crate::platform::WaitOutcome;
@@ -64,7 +66,8 @@ impl<P: Platform> SemState<P> {
             return true;
         }
         loop {
-            self.waiters.fetch_add(1, SeqCst);
+            self.waiters.fetch_add(1, Relaxed);
+            P::fence(SeqCst);
             let outcome = P::wait(&self.count, 0, deadline);
             self.waiters.fetch_sub(1, Relaxed);
             // Try before looking at the outcome: a wake-up that reached us is ours to use even if
@@ -87,13 +90,14 @@ impl<P: Platform> SemState<P> {
             }
             match self
                 .count
-                .compare_exchange_weak(count, count + 1, SeqCst, Relaxed)
+                .compare_exchange_weak(count, count + 1, AcqRel, Relaxed)
             {
                 Ok(_) => break,
                 Err(now) => count = now,
             }
         }
-        if self.waiters.load(SeqCst) > 0 {
+        P::fence(SeqCst);
+        if self.waiters.load(Relaxed) > 0 {
             P::wake(&self.count, 1);
         }
         Ok(())

@@ -1,0 +1,266 @@
+//! `Loom`: the platform of the loom model checker (C11 memory model, exhaustive search).
+//!
+//! Atomics and cells are loom's, so loom checks every memory ordering the primitives use. The
+//! futex is emulated with one loom `Mutex` and a `Condvar` per word: the value check and the
+//! sleep happen under the mutex, and so does every wake, so no wake-up is lost. loom has no
+//! clock: a timed wait that would sleep times out at once, moving a per-execution logical
+//! clock to its deadline.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::Ordering::{self, Relaxed, SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+
+use super::WaitOutcome;
+use super::{Atomic, AtomicInt, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+
+/// The loom platform: use `Lock::<Loom>` ... inside [`crate::loom::model`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Loom;
+
+macro_rules! loom_atomic {
+    ($atomic:ty, $v:ty) => {
+        // SAFETY: loom's atomics are values with an object handle into the current execution;
+        // they never cross processes (loom runs one process), so position does not matter.
+        unsafe impl Shareable for $atomic {}
+
+        impl Atomic<$v> for $atomic {
+            fn new(value: $v) -> Self {
+                <$atomic>::new(value)
+            }
+            #[track_caller]
+            fn load(&self, order: Ordering) -> $v {
+                <$atomic>::load(self, order)
+            }
+            #[track_caller]
+            fn store(&self, value: $v, order: Ordering) {
+                <$atomic>::store(self, value, order)
+            }
+            #[track_caller]
+            fn swap(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::swap(self, value, order)
+            }
+            #[track_caller]
+            fn compare_exchange(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange(self, current, new, success, failure)
+            }
+            #[track_caller]
+            fn compare_exchange_weak(
+                &self,
+                current: $v,
+                new: $v,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
+            }
+        }
+    };
+    ($atomic:ty, $v:ty, int) => {
+        loom_atomic!($atomic, $v);
+
+        impl AtomicInt<$v> for $atomic {
+            #[track_caller]
+            fn fetch_add(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_add(self, value, order)
+            }
+            #[track_caller]
+            fn fetch_sub(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_sub(self, value, order)
+            }
+            #[track_caller]
+            fn fetch_or(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_or(self, value, order)
+            }
+            #[track_caller]
+            fn fetch_and(&self, value: $v, order: Ordering) -> $v {
+                <$atomic>::fetch_and(self, value, order)
+            }
+        }
+    };
+}
+
+loom_atomic!(AtomicU32, u32, int);
+loom_atomic!(AtomicU64, u64, int);
+loom_atomic!(AtomicBool, bool);
+
+/// [`Loom`]'s cell: loom's `UnsafeCell`, which reports unsynchronized accesses as data races.
+#[derive(Debug)]
+pub struct LoomCell<T>(loom::cell::UnsafeCell<T>);
+
+// SAFETY: accesses go through `unsafe` methods whose callers rule out overlap (and loom checks
+// that claim); sharing needs only `T: Send`.
+unsafe impl<T: Send> Sync for LoomCell<T> {}
+
+// SAFETY: the value is inline; loom runs one process.
+unsafe impl<T: Shareable> Shareable for LoomCell<T> {}
+
+impl<T: Send> SharedCell<T> for LoomCell<T> {
+    fn new(value: T) -> Self {
+        LoomCell(loom::cell::UnsafeCell::new(value))
+    }
+
+    #[track_caller]
+    unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: the caller guarantees no concurrent `with_mut`.
+        self.0.with(|p| f(unsafe { &*p }))
+    }
+
+    #[track_caller]
+    unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller guarantees no concurrent access.
+        self.0.with_mut(|p| f(unsafe { &mut *p }))
+    }
+}
+
+/// [`Loom`]'s shared-state handle: an `Arc` (loom runs one process).
+#[derive(Debug)]
+pub struct LoomShared<T>(Arc<T>);
+
+impl<T> Clone for LoomShared<T> {
+    fn clone(&self) -> Self {
+        LoomShared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for LoomShared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The emulated futex of one execution.
+struct Futex {
+    lock: loom::sync::Mutex<()>,
+    /// Per word address: its condition variable and how many sleep on it.
+    words: std::sync::Mutex<HashMap<usize, (Arc<loom::sync::Condvar>, u32)>>,
+    /// The logical clock, in nanoseconds.
+    clock: std::sync::atomic::AtomicU64,
+    next_task: std::sync::atomic::AtomicU32,
+}
+
+loom::lazy_static! {
+    static ref FUTEX: Futex = Futex {
+        lock: loom::sync::Mutex::new(()),
+        words: std::sync::Mutex::new(HashMap::new()),
+        clock: std::sync::atomic::AtomicU64::new(0),
+        next_task: std::sync::atomic::AtomicU32::new(1),
+    };
+}
+
+loom::thread_local! {
+    static TASK: u32 = FUTEX.next_task.fetch_add(1, Relaxed);
+}
+
+impl Futex {
+    fn condvar(&self, addr: usize, sleepers: i32) -> Arc<loom::sync::Condvar> {
+        let mut words = self.words.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = words
+            .entry(addr)
+            .or_insert_with(|| (Arc::new(loom::sync::Condvar::new()), 0));
+        entry.1 = entry.1.saturating_add_signed(sleepers);
+        Arc::clone(&entry.0)
+    }
+
+    fn sleepers(&self, addr: usize) -> u32 {
+        let words = self.words.lock().unwrap_or_else(|e| e.into_inner());
+        words.get(&addr).map_or(0, |e| e.1)
+    }
+}
+
+impl Platform for Loom {
+    const NAME: &'static str = "loom";
+    const SPIN_LIMIT: u32 = 0;
+
+    type AtomicU32 = AtomicU32;
+    type AtomicU64 = AtomicU64;
+    type AtomicBool = AtomicBool;
+    type Cell<T: Shareable + Send> = LoomCell<T>;
+    type Shared<T: Shareable + Send + Sync> = LoomShared<T>;
+    type JoinHandle<T: Send + 'static> = loom::thread::JoinHandle<T>;
+
+    fn share<T: Shareable + Send + Sync>(value: T) -> LoomShared<T> {
+        LoomShared(Arc::new(value))
+    }
+
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+        let futex = &*FUTEX;
+        let guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if word.load(SeqCst) != expected {
+            return WaitOutcome::Mismatch;
+        }
+        if let Some(at) = deadline {
+            futex.clock.fetch_max(at.as_nanos(), Relaxed);
+            return WaitOutcome::TimedOut;
+        }
+        let addr = word as *const AtomicU32 as usize;
+        let condvar = futex.condvar(addr, 1);
+        drop(condvar.wait(guard).unwrap_or_else(|e| e.into_inner()));
+        futex.condvar(addr, -1);
+        WaitOutcome::Woken
+    }
+
+    fn wake(word: &AtomicU32, n: u32) -> u32 {
+        let futex = &*FUTEX;
+        let _guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = word as *const AtomicU32 as usize;
+        let sleepers = futex.sleepers(addr);
+        if sleepers == 0 {
+            return 0;
+        }
+        let condvar = futex.condvar(addr, 0);
+        if n == 1 {
+            condvar.notify_one();
+        } else {
+            condvar.notify_all();
+        }
+        n.min(sleepers)
+    }
+
+    fn fence(order: Ordering) {
+        loom::sync::atomic::fence(order)
+    }
+
+    fn now() -> Instant {
+        Instant::from_nanos(FUTEX.clock.load(Relaxed))
+    }
+
+    fn sleep(duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        FUTEX.clock.fetch_add(nanos, Relaxed);
+        loom::thread::yield_now();
+    }
+
+    fn yield_now() {
+        loom::thread::yield_now();
+    }
+
+    fn spawn<F, T>(f: F) -> loom::thread::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        loom::thread::spawn(f)
+    }
+
+    fn join<T: Send + 'static>(handle: loom::thread::JoinHandle<T>) -> Result<T, PanicPayload> {
+        handle.join()
+    }
+
+    fn current_task() -> TaskId {
+        TaskId {
+            process: 1,
+            thread: TASK.with(|t| *t),
+        }
+    }
+}
