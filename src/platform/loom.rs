@@ -15,83 +15,23 @@ use std::time::Duration;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use super::WaitOutcome;
-use super::{Atomic, AtomicInt, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
 /// The loom platform: use `Lock::<Loom>` ... inside [`crate::loom::model`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Loom;
 
-macro_rules! loom_atomic {
-    ($atomic:ty, $v:ty) => {
-        // SAFETY: loom's atomics are values with an object handle into the current execution;
-        // they never cross processes (loom runs one process), so position does not matter.
-        unsafe impl Shareable for $atomic {}
+// SAFETY: loom's atomics are values with a handle into the current execution; loom runs one
+// process, so where they live does not matter.
+unsafe impl Shareable for AtomicU32 {}
+// SAFETY: as above.
+unsafe impl Shareable for AtomicU64 {}
+// SAFETY: as above.
+unsafe impl Shareable for AtomicBool {}
 
-        impl Atomic<$v> for $atomic {
-            fn new(value: $v) -> Self {
-                <$atomic>::new(value)
-            }
-            #[track_caller]
-            fn load(&self, order: Ordering) -> $v {
-                <$atomic>::load(self, order)
-            }
-            #[track_caller]
-            fn store(&self, value: $v, order: Ordering) {
-                <$atomic>::store(self, value, order)
-            }
-            #[track_caller]
-            fn swap(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::swap(self, value, order)
-            }
-            #[track_caller]
-            fn compare_exchange(
-                &self,
-                current: $v,
-                new: $v,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$v, $v> {
-                <$atomic>::compare_exchange(self, current, new, success, failure)
-            }
-            #[track_caller]
-            fn compare_exchange_weak(
-                &self,
-                current: $v,
-                new: $v,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$v, $v> {
-                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
-            }
-        }
-    };
-    ($atomic:ty, $v:ty, int) => {
-        loom_atomic!($atomic, $v);
-
-        impl AtomicInt<$v> for $atomic {
-            #[track_caller]
-            fn fetch_add(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_add(self, value, order)
-            }
-            #[track_caller]
-            fn fetch_sub(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_sub(self, value, order)
-            }
-            #[track_caller]
-            fn fetch_or(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_or(self, value, order)
-            }
-            #[track_caller]
-            fn fetch_and(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_and(self, value, order)
-            }
-        }
-    };
-}
-
-loom_atomic!(AtomicU32, u32, int);
-loom_atomic!(AtomicU64, u64, int);
-loom_atomic!(AtomicBool, bool);
+forward_atomic!(AtomicU32, u32, int, #[track_caller]);
+forward_atomic!(AtomicU64, u64, int, #[track_caller]);
+forward_atomic!(AtomicBool, bool, #[track_caller]);
 
 /// [`Loom`]'s cell: loom's `UnsafeCell`, which reports unsynchronized accesses as data races.
 #[derive(Debug)]

@@ -27,6 +27,80 @@ use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Implements [`Atomic`] (and, with `int`, [`AtomicInt`]) for an atomic type whose inherent
+/// methods have std's names and signatures, by forwarding every call. `$attr` goes on every
+/// method (`#[inline]` for the real OS, `#[track_caller]` for engines that report source lines);
+/// `label = method` forwards [`Atomic::label`] too.
+macro_rules! forward_atomic {
+    ($atomic:ty, $v:ty, #[$attr:meta] $(, label = $label:ident)?) => {
+        impl $crate::platform::Atomic<$v> for $atomic {
+            #[$attr]
+            fn new(value: $v) -> Self {
+                <$atomic>::new(value)
+            }
+            #[$attr]
+            fn load(&self, order: ::std::sync::atomic::Ordering) -> $v {
+                <$atomic>::load(self, order)
+            }
+            #[$attr]
+            fn store(&self, value: $v, order: ::std::sync::atomic::Ordering) {
+                <$atomic>::store(self, value, order)
+            }
+            #[$attr]
+            fn swap(&self, value: $v, order: ::std::sync::atomic::Ordering) -> $v {
+                <$atomic>::swap(self, value, order)
+            }
+            #[$attr]
+            fn compare_exchange(
+                &self,
+                current: $v,
+                new: $v,
+                success: ::std::sync::atomic::Ordering,
+                failure: ::std::sync::atomic::Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange(self, current, new, success, failure)
+            }
+            #[$attr]
+            fn compare_exchange_weak(
+                &self,
+                current: $v,
+                new: $v,
+                success: ::std::sync::atomic::Ordering,
+                failure: ::std::sync::atomic::Ordering,
+            ) -> Result<$v, $v> {
+                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
+            }
+            $(
+                fn label(&self, name: &'static str) {
+                    <$atomic>::$label(self, name)
+                }
+            )?
+        }
+    };
+    ($atomic:ty, $v:ty, int, #[$attr:meta] $(, label = $label:ident)?) => {
+        forward_atomic!($atomic, $v, #[$attr] $(, label = $label)?);
+
+        impl $crate::platform::AtomicInt<$v> for $atomic {
+            #[$attr]
+            fn fetch_add(&self, value: $v, order: ::std::sync::atomic::Ordering) -> $v {
+                <$atomic>::fetch_add(self, value, order)
+            }
+            #[$attr]
+            fn fetch_sub(&self, value: $v, order: ::std::sync::atomic::Ordering) -> $v {
+                <$atomic>::fetch_sub(self, value, order)
+            }
+            #[$attr]
+            fn fetch_or(&self, value: $v, order: ::std::sync::atomic::Ordering) -> $v {
+                <$atomic>::fetch_or(self, value, order)
+            }
+            #[$attr]
+            fn fetch_and(&self, value: $v, order: ::std::sync::atomic::Ordering) -> $v {
+                <$atomic>::fetch_and(self, value, order)
+            }
+        }
+    };
+}
+
 #[cfg(feature = "loom")]
 mod loom;
 mod os;

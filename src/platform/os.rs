@@ -15,7 +15,7 @@ use rustix::io::Errno;
 use rustix::thread::futex;
 use rustix::time::{clock_gettime, ClockId, Timespec};
 
-use super::{Atomic, AtomicInt, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 use super::{WaitOutcome, WaitOutcome::*};
 
 /// The real operating system (Linux): std atomics, `futex(2)` without the private flag,
@@ -23,73 +23,9 @@ use super::{WaitOutcome, WaitOutcome::*};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Os;
 
-macro_rules! std_atomic {
-    ($atomic:ty, $v:ty) => {
-        impl Atomic<$v> for $atomic {
-            #[inline]
-            fn new(value: $v) -> Self {
-                <$atomic>::new(value)
-            }
-            #[inline]
-            fn load(&self, order: Ordering) -> $v {
-                <$atomic>::load(self, order)
-            }
-            #[inline]
-            fn store(&self, value: $v, order: Ordering) {
-                <$atomic>::store(self, value, order)
-            }
-            #[inline]
-            fn swap(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::swap(self, value, order)
-            }
-            #[inline]
-            fn compare_exchange(
-                &self,
-                current: $v,
-                new: $v,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$v, $v> {
-                <$atomic>::compare_exchange(self, current, new, success, failure)
-            }
-            #[inline]
-            fn compare_exchange_weak(
-                &self,
-                current: $v,
-                new: $v,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$v, $v> {
-                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
-            }
-        }
-    };
-    ($atomic:ty, $v:ty, int) => {
-        std_atomic!($atomic, $v);
-        impl AtomicInt<$v> for $atomic {
-            #[inline]
-            fn fetch_add(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_add(self, value, order)
-            }
-            #[inline]
-            fn fetch_sub(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_sub(self, value, order)
-            }
-            #[inline]
-            fn fetch_or(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_or(self, value, order)
-            }
-            #[inline]
-            fn fetch_and(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_and(self, value, order)
-            }
-        }
-    };
-}
-
-std_atomic!(AtomicU32, u32, int);
-std_atomic!(AtomicU64, u64, int);
-std_atomic!(AtomicBool, bool);
+forward_atomic!(AtomicU32, u32, int, #[inline]);
+forward_atomic!(AtomicU64, u64, int, #[inline]);
+forward_atomic!(AtomicBool, bool, #[inline]);
 
 /// [`Os`]'s [`SharedCell`]: an `UnsafeCell`, no checking.
 #[derive(Debug, Default)]

@@ -15,86 +15,23 @@ use std::time::Duration;
 use mpcheck_sim as engine;
 
 use super::WaitOutcome;
-use super::{Atomic, AtomicInt, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
 /// The simulator platform: use `Lock::<Sim>`, `Semaphore::<Sim>`, ... inside
 /// [`crate::sim::explore`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sim;
 
-macro_rules! sim_atomic {
-    ($atomic:ty, $v:ty) => {
-        // SAFETY: a simulated atomic holds its value inline plus an object number; no pointers.
-        unsafe impl Shareable for $atomic {}
+// SAFETY: a simulated atomic holds its value inline plus an object number; no pointers.
+unsafe impl Shareable for engine::AtomicU32 {}
+// SAFETY: as above.
+unsafe impl Shareable for engine::AtomicU64 {}
+// SAFETY: as above.
+unsafe impl Shareable for engine::AtomicBool {}
 
-        impl Atomic<$v> for $atomic {
-            fn new(value: $v) -> Self {
-                <$atomic>::new(value)
-            }
-            #[track_caller]
-            fn load(&self, order: Ordering) -> $v {
-                <$atomic>::load(self, order)
-            }
-            #[track_caller]
-            fn store(&self, value: $v, order: Ordering) {
-                <$atomic>::store(self, value, order)
-            }
-            #[track_caller]
-            fn swap(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::swap(self, value, order)
-            }
-            #[track_caller]
-            fn compare_exchange(
-                &self,
-                current: $v,
-                new: $v,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$v, $v> {
-                <$atomic>::compare_exchange(self, current, new, success, failure)
-            }
-            #[track_caller]
-            fn compare_exchange_weak(
-                &self,
-                current: $v,
-                new: $v,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$v, $v> {
-                <$atomic>::compare_exchange_weak(self, current, new, success, failure)
-            }
-            fn label(&self, name: &'static str) {
-                <$atomic>::label(self, name)
-            }
-        }
-    };
-    ($atomic:ty, $v:ty, int) => {
-        sim_atomic!($atomic, $v);
-
-        impl AtomicInt<$v> for $atomic {
-            #[track_caller]
-            fn fetch_add(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_add(self, value, order)
-            }
-            #[track_caller]
-            fn fetch_sub(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_sub(self, value, order)
-            }
-            #[track_caller]
-            fn fetch_or(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_or(self, value, order)
-            }
-            #[track_caller]
-            fn fetch_and(&self, value: $v, order: Ordering) -> $v {
-                <$atomic>::fetch_and(self, value, order)
-            }
-        }
-    };
-}
-
-sim_atomic!(engine::AtomicU32, u32, int);
-sim_atomic!(engine::AtomicU64, u64, int);
-sim_atomic!(engine::AtomicBool, bool);
+forward_atomic!(engine::AtomicU32, u32, int, #[track_caller], label = label);
+forward_atomic!(engine::AtomicU64, u64, int, #[track_caller], label = label);
+forward_atomic!(engine::AtomicBool, bool, #[track_caller], label = label);
 
 /// [`Sim`]'s cell: every access is a recorded step.
 #[derive(Debug)]
