@@ -35,6 +35,8 @@ mod error;
 #[cfg(feature = "loom")]
 pub mod loom;
 pub mod platform;
+#[cfg(feature = "shuttle")]
+pub mod shuttle;
 pub mod sim;
 pub mod sync;
 pub mod thread;

@@ -105,10 +105,14 @@ macro_rules! forward_atomic {
 mod loom;
 mod os;
 mod shareable;
+#[cfg(feature = "shuttle")]
+mod shuttle;
 mod sim;
 
 #[cfg(feature = "loom")]
 pub use self::loom::Loom;
+#[cfg(feature = "shuttle")]
+pub use self::shuttle::Shuttle;
 pub use os::Os;
 pub use shareable::Shareable;
 pub use sim::Sim;

@@ -28,6 +28,7 @@ mod event_clear_races_set;
 mod lock_forgets_wake;
 mod lock_load_store;
 mod lock_order_inversion;
+mod lock_relaxed;
 mod self_deadlock;
 mod semaphore_check_then_decrement;
 mod timed_wait_restarts_timeout;

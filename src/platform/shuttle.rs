@@ -1,0 +1,217 @@
+//! `Shuttle`: the platform of the shuttle randomized scheduler (random walk, PCT, DFS).
+//!
+//! Atomics are shuttle's (sequentially consistent, each a scheduling point). The futex is
+//! emulated as on loom: one shuttle `Mutex` per execution and a `Condvar` per word, so the value
+//! check, the sleep and every wake are ordered and no wake-up is lost. Time is a per-execution
+//! logical clock. A timed wait is a loop of scheduler-controlled choices (shuttle's `thread_rng`,
+//! which its schedulers drive): either time out now — the clock moves to the deadline — or give
+//! the other tasks a turn and look at the word again; a changed word ends the wait as woken. So
+//! both outcomes of a timed wait get explored, and a wait nobody ends still ends.
+
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::Ordering::{self, Relaxed, SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shuttle::rand::Rng;
+use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+
+use super::WaitOutcome;
+use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+
+/// The shuttle platform: use `Lock::<Shuttle>` ... inside [`crate::shuttle::check_random`],
+/// [`crate::shuttle::check_pct`] or [`crate::shuttle::check_dfs`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shuttle;
+
+// SAFETY: shuttle's atomics hold their value and an object handle of the current execution;
+// shuttle runs one process.
+unsafe impl Shareable for AtomicU32 {}
+// SAFETY: as above.
+unsafe impl Shareable for AtomicU64 {}
+// SAFETY: as above.
+unsafe impl Shareable for AtomicBool {}
+
+forward_atomic!(AtomicU32, u32, int, #[track_caller]);
+forward_atomic!(AtomicU64, u64, int, #[track_caller]);
+forward_atomic!(AtomicBool, bool, #[track_caller]);
+
+/// [`Shuttle`]'s cell: an `UnsafeCell` (shuttle does not check data races).
+#[derive(Debug)]
+pub struct ShuttleCell<T>(UnsafeCell<T>);
+
+// SAFETY: accesses go through `unsafe` methods whose callers rule out overlap; sharing needs
+// only `T: Send`.
+unsafe impl<T: Send> Sync for ShuttleCell<T> {}
+
+// SAFETY: the value is inline; shuttle runs one process.
+unsafe impl<T: Shareable> Shareable for ShuttleCell<T> {}
+
+impl<T: Send> SharedCell<T> for ShuttleCell<T> {
+    fn new(value: T) -> Self {
+        ShuttleCell(UnsafeCell::new(value))
+    }
+
+    unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: the caller guarantees no concurrent `with_mut`.
+        f(unsafe { &*self.0.get() })
+    }
+
+    unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller guarantees no concurrent access.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// [`Shuttle`]'s shared-state handle: an `Arc` (shuttle runs one process).
+#[derive(Debug)]
+pub struct ShuttleShared<T>(Arc<T>);
+
+impl<T> Clone for ShuttleShared<T> {
+    fn clone(&self) -> Self {
+        ShuttleShared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for ShuttleShared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The emulated futex and clock of one execution.
+struct Futex {
+    lock: shuttle::sync::Mutex<()>,
+    /// Per word address: its condition variable and how many sleep on it.
+    words: std::sync::Mutex<HashMap<usize, (Arc<shuttle::sync::Condvar>, u32)>>,
+    clock: std::sync::atomic::AtomicU64,
+    next_task: std::sync::atomic::AtomicU32,
+}
+
+shuttle::lazy_static! {
+    static ref FUTEX: Futex = Futex {
+        lock: shuttle::sync::Mutex::new(()),
+        words: std::sync::Mutex::new(HashMap::new()),
+        clock: std::sync::atomic::AtomicU64::new(0),
+        next_task: std::sync::atomic::AtomicU32::new(1),
+    };
+}
+
+shuttle::thread_local! {
+    static TASK: u32 = FUTEX.next_task.fetch_add(1, Relaxed);
+}
+
+impl Futex {
+    fn condvar(&self, addr: usize, sleepers: i32) -> Arc<shuttle::sync::Condvar> {
+        let mut words = self.words.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = words
+            .entry(addr)
+            .or_insert_with(|| (Arc::new(shuttle::sync::Condvar::new()), 0));
+        entry.1 = entry.1.saturating_add_signed(sleepers);
+        Arc::clone(&entry.0)
+    }
+
+    fn sleepers(&self, addr: usize) -> u32 {
+        let words = self.words.lock().unwrap_or_else(|e| e.into_inner());
+        words.get(&addr).map_or(0, |e| e.1)
+    }
+}
+
+impl Platform for Shuttle {
+    const NAME: &'static str = "shuttle";
+    const SPIN_LIMIT: u32 = 0;
+
+    type AtomicU32 = AtomicU32;
+    type AtomicU64 = AtomicU64;
+    type AtomicBool = AtomicBool;
+    type Cell<T: Shareable + Send> = ShuttleCell<T>;
+    type Shared<T: Shareable + Send + Sync> = ShuttleShared<T>;
+    type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
+
+    fn share<T: Shareable + Send + Sync>(value: T) -> ShuttleShared<T> {
+        ShuttleShared(Arc::new(value))
+    }
+
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+        let futex = &*FUTEX;
+        if let Some(at) = deadline {
+            // A scheduler-driven choice at every look: time out now, or let others run.
+            loop {
+                if word.load(SeqCst) != expected {
+                    return WaitOutcome::Woken;
+                }
+                if shuttle::rand::thread_rng().gen::<bool>() {
+                    futex.clock.fetch_max(at.as_nanos(), Relaxed);
+                    return WaitOutcome::TimedOut;
+                }
+                shuttle::thread::yield_now();
+            }
+        }
+        let guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if word.load(SeqCst) != expected {
+            return WaitOutcome::Mismatch;
+        }
+        let addr = word as *const AtomicU32 as usize;
+        let condvar = futex.condvar(addr, 1);
+        drop(condvar.wait(guard).unwrap_or_else(|e| e.into_inner()));
+        futex.condvar(addr, -1);
+        WaitOutcome::Woken
+    }
+
+    fn wake(word: &AtomicU32, n: u32) -> u32 {
+        let futex = &*FUTEX;
+        let _guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = word as *const AtomicU32 as usize;
+        let sleepers = futex.sleepers(addr);
+        if sleepers == 0 {
+            return 0;
+        }
+        let condvar = futex.condvar(addr, 0);
+        if n == 1 {
+            condvar.notify_one();
+        } else {
+            condvar.notify_all();
+        }
+        n.min(sleepers)
+    }
+
+    fn fence(order: Ordering) {
+        shuttle::sync::atomic::fence(order)
+    }
+
+    fn now() -> Instant {
+        Instant::from_nanos(FUTEX.clock.load(Relaxed))
+    }
+
+    fn sleep(duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        FUTEX.clock.fetch_add(nanos, Relaxed);
+        shuttle::thread::yield_now();
+    }
+
+    fn yield_now() {
+        shuttle::thread::yield_now();
+    }
+
+    fn spawn<F, T>(f: F) -> shuttle::thread::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        shuttle::thread::spawn(f)
+    }
+
+    fn join<T: Send + 'static>(handle: shuttle::thread::JoinHandle<T>) -> Result<T, PanicPayload> {
+        handle.join()
+    }
+
+    fn current_task() -> TaskId {
+        TaskId {
+            process: 1,
+            thread: TASK.with(|t| *t),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The shuttle engine: run a scenario on the [`Shuttle`] platform under shuttle's schedulers.
+//! Shuttle's warnings about `lazy_static` drop order are silenced: the futex table of the
+//! platform is one, and its drop at the end of an execution is intended.
+
+pub use crate::platform::Shuttle;
+
+fn config() -> ::shuttle::Config {
+    let mut config = ::shuttle::Config::new();
+    config.silence_warnings = true;
+    config
+}
+
+/// `iterations` executions of shuttle's random scheduler; panics on failure.
+pub fn check_random<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize) {
+    let scheduler = ::shuttle::scheduler::RandomScheduler::new(iterations);
+    ::shuttle::Runner::new(scheduler, config()).run(f);
+}
+
+/// `iterations` executions of shuttle's PCT scheduler for bugs of depth `depth`.
+pub fn check_pct<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize, depth: usize) {
+    let scheduler = ::shuttle::scheduler::PctScheduler::new(depth, iterations);
+    ::shuttle::Runner::new(scheduler, config()).run(f);
+}
+
+/// Shuttle's depth-first search (no reduction), at most `max_iterations` executions if given.
+/// The timed waits' choices are not part of the search: they come from a seeded generator.
+pub fn check_dfs<F: Fn() + Send + Sync + 'static>(f: F, max_iterations: Option<usize>) {
+    let scheduler = ::shuttle::scheduler::DfsScheduler::new(max_iterations, true);
+    ::shuttle::Runner::new(scheduler, config()).run(f);
+}

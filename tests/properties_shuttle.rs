@@ -1,0 +1,48 @@
+//! Every property function under shuttle (the `Shuttle` platform): its random scheduler and its
+//! PCT scheduler (depth 3), 4 tasks × 2 operations, 1,000 executions each.
+
+use mpcheck::check::properties::{self, Size};
+use mpcheck::shuttle::{check_pct, check_random, Shuttle};
+
+const EXECUTIONS: usize = 1_000;
+
+macro_rules! shuttle_properties {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[test]
+                fn random() {
+                    check_random(|| properties::$name::<Shuttle>(Size::SAMPLED), EXECUTIONS);
+                }
+
+                #[test]
+                fn pct_depth_3() {
+                    check_pct(|| properties::$name::<Shuttle>(Size::SAMPLED), EXECUTIONS, 3);
+                }
+            }
+        )*
+
+        /// A property added to the registry without a test here fails this test.
+        #[test]
+        fn every_registered_property_has_a_test() {
+            let tested = [$(stringify!($name)),*];
+            for p in properties::all::<Shuttle>() {
+                assert!(tested.contains(&p.name), "no shuttle test for property {}", p.name);
+            }
+        }
+    };
+}
+
+shuttle_properties!(
+    lock_mutual_exclusion,
+    rlock_mutual_exclusion,
+    semaphore_mutual_exclusion,
+    semaphore_bound,
+    bounded_semaphore_exact,
+    barrier_rounds,
+    condition_producer_consumer,
+    event_wakes_all,
+    timeouts,
+);
