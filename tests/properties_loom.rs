@@ -22,10 +22,7 @@ macro_rules! loom_properties {
         /// A property added to the registry without a test here fails this test.
         #[test]
         fn every_registered_property_has_a_test() {
-            let tested = [$(stringify!($name)),*];
-            for p in properties::all::<Loom>() {
-                assert!(tested.contains(&p.name), "no loom test for property {}", p.name);
-            }
+            properties::assert_all_tested("loom", &[$(stringify!($name)),*]);
         }
     };
 }

@@ -16,11 +16,7 @@ macro_rules! os_properties {
         /// A property added to the registry without a test here fails this test.
         #[test]
         fn every_registered_property_has_a_test() {
-            let tested = [$(stringify!($name)),*];
-            for p in properties::all::<Os>() {
-                assert!(tested.contains(&p.name), "no Os test for property {}", p.name);
-            }
-            assert_eq!(tested.len(), properties::all::<Os>().len());
+            properties::assert_all_tested("Os", &[$(stringify!($name)),*]);
         }
     };
 }

@@ -27,10 +27,7 @@ macro_rules! shuttle_properties {
         /// A property added to the registry without a test here fails this test.
         #[test]
         fn every_registered_property_has_a_test() {
-            let tested = [$(stringify!($name)),*];
-            for p in properties::all::<Shuttle>() {
-                assert!(tested.contains(&p.name), "no shuttle test for property {}", p.name);
-            }
+            properties::assert_all_tested("shuttle", &[$(stringify!($name)),*]);
         }
     };
 }

@@ -43,10 +43,7 @@ macro_rules! sim_properties {
         /// A property added to the registry without a test here fails this test.
         #[test]
         fn every_registered_property_has_a_test() {
-            let tested = [$(stringify!($name)),*];
-            for p in properties::all::<Sim>() {
-                assert!(tested.contains(&p.name), "no Sim test for property {}", p.name);
-            }
+            properties::assert_all_tested("Sim", &[$(stringify!($name)),*]);
         }
     };
 }

@@ -455,6 +455,18 @@ pub fn all<P: Platform>() -> Vec<Property> {
     ]
 }
 
+/// Panics naming every registered property that `tested` (a test file's list of the
+/// properties it runs on `engine`) leaves out: a property added to the registry without a test
+/// on every engine fails the suite.
+pub fn assert_all_tested(engine: &str, tested: &[&str]) {
+    let missing: Vec<_> = all::<crate::Os>()
+        .into_iter()
+        .map(|p| p.name)
+        .filter(|name| !tested.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "no {engine} test for {missing:?}");
+}
+
 /// The property called `name`, instantiated for `P`.
 pub fn find<P: Platform>(name: &str) -> Option<Property> {
     all::<P>().into_iter().find(|p| p.name == name)

@@ -6,14 +6,13 @@
 //! clock: a timed wait that would sleep times out at once, moving a per-execution logical
 //! clock to its deadline.
 
-use std::collections::HashMap;
-use std::ops::Deref;
-use std::sync::atomic::Ordering::{self, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{self, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
+use super::emulated::Emulated;
 use super::WaitOutcome;
 use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
@@ -62,60 +61,21 @@ impl<T: Send> SharedCell<T> for LoomCell<T> {
     }
 }
 
-/// [`Loom`]'s shared-state handle: an `Arc` (loom runs one process).
-#[derive(Debug)]
-pub struct LoomShared<T>(Arc<T>);
-
-impl<T> Clone for LoomShared<T> {
-    fn clone(&self) -> Self {
-        LoomShared(Arc::clone(&self.0))
-    }
-}
-
-impl<T> Deref for LoomShared<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// The emulated futex of one execution.
+/// The emulated futex of one execution: the engine mutex, and the shared bookkeeping.
 struct Futex {
     lock: loom::sync::Mutex<()>,
-    /// Per word address: its condition variable and how many sleep on it.
-    words: std::sync::Mutex<HashMap<usize, (Arc<loom::sync::Condvar>, u32)>>,
-    /// The logical clock, in nanoseconds.
-    clock: std::sync::atomic::AtomicU64,
-    next_task: std::sync::atomic::AtomicU32,
+    table: Emulated<loom::sync::Condvar>,
 }
 
 loom::lazy_static! {
     static ref FUTEX: Futex = Futex {
         lock: loom::sync::Mutex::new(()),
-        words: std::sync::Mutex::new(HashMap::new()),
-        clock: std::sync::atomic::AtomicU64::new(0),
-        next_task: std::sync::atomic::AtomicU32::new(1),
+        table: Emulated::new(),
     };
 }
 
 loom::thread_local! {
-    static TASK: u32 = FUTEX.next_task.fetch_add(1, Relaxed);
-}
-
-impl Futex {
-    fn condvar(&self, addr: usize, sleepers: i32) -> Arc<loom::sync::Condvar> {
-        let mut words = self.words.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = words
-            .entry(addr)
-            .or_insert_with(|| (Arc::new(loom::sync::Condvar::new()), 0));
-        entry.1 = entry.1.saturating_add_signed(sleepers);
-        Arc::clone(&entry.0)
-    }
-
-    fn sleepers(&self, addr: usize) -> u32 {
-        let words = self.words.lock().unwrap_or_else(|e| e.into_inner());
-        words.get(&addr).map_or(0, |e| e.1)
-    }
+    static TASK: u32 = FUTEX.table.next_task();
 }
 
 impl Platform for Loom {
@@ -126,11 +86,11 @@ impl Platform for Loom {
     type AtomicU64 = AtomicU64;
     type AtomicBool = AtomicBool;
     type Cell<T: Shareable + Send> = LoomCell<T>;
-    type Shared<T: Shareable + Send + Sync> = LoomShared<T>;
+    type Shared<T: Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = loom::thread::JoinHandle<T>;
 
-    fn share<T: Shareable + Send + Sync>(value: T) -> LoomShared<T> {
-        LoomShared(Arc::new(value))
+    fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
+        Arc::new(value)
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
@@ -140,13 +100,13 @@ impl Platform for Loom {
             return WaitOutcome::Mismatch;
         }
         if let Some(at) = deadline {
-            futex.clock.fetch_max(at.as_nanos(), Relaxed);
+            futex.table.advance_to(at);
             return WaitOutcome::TimedOut;
         }
         let addr = word as *const AtomicU32 as usize;
-        let condvar = futex.condvar(addr, 1);
+        let condvar = futex.table.condvar(addr, 1, loom::sync::Condvar::new);
         drop(condvar.wait(guard).unwrap_or_else(|e| e.into_inner()));
-        futex.condvar(addr, -1);
+        futex.table.condvar(addr, -1, loom::sync::Condvar::new);
         WaitOutcome::Woken
     }
 
@@ -154,11 +114,11 @@ impl Platform for Loom {
         let futex = &*FUTEX;
         let _guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
         let addr = word as *const AtomicU32 as usize;
-        let sleepers = futex.sleepers(addr);
+        let sleepers = futex.table.sleepers(addr);
         if sleepers == 0 {
             return 0;
         }
-        let condvar = futex.condvar(addr, 0);
+        let condvar = futex.table.condvar(addr, 0, loom::sync::Condvar::new);
         if n == 1 {
             condvar.notify_one();
         } else {
@@ -172,12 +132,12 @@ impl Platform for Loom {
     }
 
     fn now() -> Instant {
-        Instant::from_nanos(FUTEX.clock.load(Relaxed))
+        FUTEX.table.now()
     }
 
     fn sleep(duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        FUTEX.clock.fetch_add(nanos, Relaxed);
+        FUTEX.table.advance_by(nanos);
         loom::thread::yield_now();
     }
 

@@ -101,6 +101,8 @@ macro_rules! forward_atomic {
     };
 }
 
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+mod emulated;
 #[cfg(feature = "loom")]
 mod loom;
 mod os;

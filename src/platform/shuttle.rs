@@ -9,15 +9,14 @@
 //! both outcomes of a timed wait get explored, and a wait nobody ends still ends.
 
 use std::cell::UnsafeCell;
-use std::collections::HashMap;
-use std::ops::Deref;
-use std::sync::atomic::Ordering::{self, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{self, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use shuttle::rand::Rng;
 use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
+use super::emulated::Emulated;
 use super::WaitOutcome;
 use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
@@ -65,59 +64,21 @@ impl<T: Send> SharedCell<T> for ShuttleCell<T> {
     }
 }
 
-/// [`Shuttle`]'s shared-state handle: an `Arc` (shuttle runs one process).
-#[derive(Debug)]
-pub struct ShuttleShared<T>(Arc<T>);
-
-impl<T> Clone for ShuttleShared<T> {
-    fn clone(&self) -> Self {
-        ShuttleShared(Arc::clone(&self.0))
-    }
-}
-
-impl<T> Deref for ShuttleShared<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// The emulated futex and clock of one execution.
+/// The emulated futex of one execution: the engine mutex, and the shared bookkeeping.
 struct Futex {
     lock: shuttle::sync::Mutex<()>,
-    /// Per word address: its condition variable and how many sleep on it.
-    words: std::sync::Mutex<HashMap<usize, (Arc<shuttle::sync::Condvar>, u32)>>,
-    clock: std::sync::atomic::AtomicU64,
-    next_task: std::sync::atomic::AtomicU32,
+    table: Emulated<shuttle::sync::Condvar>,
 }
 
 shuttle::lazy_static! {
     static ref FUTEX: Futex = Futex {
         lock: shuttle::sync::Mutex::new(()),
-        words: std::sync::Mutex::new(HashMap::new()),
-        clock: std::sync::atomic::AtomicU64::new(0),
-        next_task: std::sync::atomic::AtomicU32::new(1),
+        table: Emulated::new(),
     };
 }
 
 shuttle::thread_local! {
-    static TASK: u32 = FUTEX.next_task.fetch_add(1, Relaxed);
-}
-
-impl Futex {
-    fn condvar(&self, addr: usize, sleepers: i32) -> Arc<shuttle::sync::Condvar> {
-        let mut words = self.words.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = words
-            .entry(addr)
-            .or_insert_with(|| (Arc::new(shuttle::sync::Condvar::new()), 0));
-        entry.1 = entry.1.saturating_add_signed(sleepers);
-        Arc::clone(&entry.0)
-    }
-
-    fn sleepers(&self, addr: usize) -> u32 {
-        let words = self.words.lock().unwrap_or_else(|e| e.into_inner());
-        words.get(&addr).map_or(0, |e| e.1)
-    }
+    static TASK: u32 = FUTEX.table.next_task();
 }
 
 impl Platform for Shuttle {
@@ -128,11 +89,11 @@ impl Platform for Shuttle {
     type AtomicU64 = AtomicU64;
     type AtomicBool = AtomicBool;
     type Cell<T: Shareable + Send> = ShuttleCell<T>;
-    type Shared<T: Shareable + Send + Sync> = ShuttleShared<T>;
+    type Shared<T: Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
 
-    fn share<T: Shareable + Send + Sync>(value: T) -> ShuttleShared<T> {
-        ShuttleShared(Arc::new(value))
+    fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
+        Arc::new(value)
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
@@ -144,7 +105,7 @@ impl Platform for Shuttle {
                     return WaitOutcome::Woken;
                 }
                 if shuttle::rand::thread_rng().gen::<bool>() {
-                    futex.clock.fetch_max(at.as_nanos(), Relaxed);
+                    futex.table.advance_to(at);
                     return WaitOutcome::TimedOut;
                 }
                 shuttle::thread::yield_now();
@@ -155,9 +116,9 @@ impl Platform for Shuttle {
             return WaitOutcome::Mismatch;
         }
         let addr = word as *const AtomicU32 as usize;
-        let condvar = futex.condvar(addr, 1);
+        let condvar = futex.table.condvar(addr, 1, shuttle::sync::Condvar::new);
         drop(condvar.wait(guard).unwrap_or_else(|e| e.into_inner()));
-        futex.condvar(addr, -1);
+        futex.table.condvar(addr, -1, shuttle::sync::Condvar::new);
         WaitOutcome::Woken
     }
 
@@ -165,11 +126,11 @@ impl Platform for Shuttle {
         let futex = &*FUTEX;
         let _guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
         let addr = word as *const AtomicU32 as usize;
-        let sleepers = futex.sleepers(addr);
+        let sleepers = futex.table.sleepers(addr);
         if sleepers == 0 {
             return 0;
         }
-        let condvar = futex.condvar(addr, 0);
+        let condvar = futex.table.condvar(addr, 0, shuttle::sync::Condvar::new);
         if n == 1 {
             condvar.notify_one();
         } else {
@@ -183,12 +144,12 @@ impl Platform for Shuttle {
     }
 
     fn now() -> Instant {
-        Instant::from_nanos(FUTEX.clock.load(Relaxed))
+        FUTEX.table.now()
     }
 
     fn sleep(duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        FUTEX.clock.fetch_add(nanos, Relaxed);
+        FUTEX.table.advance_by(nanos);
         shuttle::thread::yield_now();
     }
 

@@ -7,7 +7,6 @@
 //!
 //! Run code on it with [`crate::sim::explore`] / [`crate::sim::check`].
 
-use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,23 +57,6 @@ impl<T: Send> SharedCell<T> for SimCell<T> {
     }
 }
 
-/// [`Sim`]'s shared-state handle: an `Arc` (all tasks run in one OS thread).
-#[derive(Debug)]
-pub struct SimShared<T>(Arc<T>);
-
-impl<T> Clone for SimShared<T> {
-    fn clone(&self) -> Self {
-        SimShared(Arc::clone(&self.0))
-    }
-}
-
-impl<T> Deref for SimShared<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 impl Platform for Sim {
     const NAME: &'static str = "sim";
     const SPIN_LIMIT: u32 = 0;
@@ -83,11 +65,11 @@ impl Platform for Sim {
     type AtomicU64 = engine::AtomicU64;
     type AtomicBool = engine::AtomicBool;
     type Cell<T: Shareable + Send> = SimCell<T>;
-    type Shared<T: Shareable + Send + Sync> = SimShared<T>;
+    type Shared<T: Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
 
-    fn share<T: Shareable + Send + Sync>(value: T) -> SimShared<T> {
-        SimShared(Arc::new(value))
+    fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
+        Arc::new(value)
     }
 
     #[track_caller]
