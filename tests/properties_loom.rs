@@ -1,21 +1,37 @@
 //! Every property function under loom (the `Loom` platform): loom explores interleavings and
-//! the C11 memory model exhaustively, up to a preemption bound that keeps this file fast.
+//! the C11 memory model exhaustively, up to the preemption bound the registry gives each
+//! property (`Property::loom_bound`; `None` is unbounded, a complete search). Together they
+//! take about 40 s of CPU in a debug build.
 //!
-//! This is the first step of the loom engine: the platform and `mpcheck::loom::model_bounded`.
+//! `MPCHECK_LOOM_BOUND=N` (or `none`) replaces every property's bound, to measure or to search
+//! deeper: `MPCHECK_LOOM_BOUND=6 cargo test --release --test properties_loom`.
 
 use mpcheck::check::properties::{self, Size};
-use mpcheck::loom::{model_bounded, Loom};
+use mpcheck::loom::{model, model_bounded, Loom};
 
-/// Preemption bound: 2 covers every property here in well under a second each.
-const BOUND: usize = 2;
+/// The bound for `property`: the registry's, unless `MPCHECK_LOOM_BOUND` says otherwise.
+fn bound(property: &properties::Property) -> Option<usize> {
+    match std::env::var("MPCHECK_LOOM_BOUND") {
+        Ok(b) if b == "none" => None,
+        Ok(b) => Some(
+            b.parse()
+                .unwrap_or_else(|_| panic!("MPCHECK_LOOM_BOUND={b}: a number or `none`")),
+        ),
+        Err(_) => property.loom_bound,
+    }
+}
 
 macro_rules! loom_properties {
     ($($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                let size = properties::find::<Loom>(stringify!($name)).unwrap().exhaustive;
-                model_bounded(BOUND, move || properties::$name::<Loom>(size));
+                let property = properties::find::<Loom>(stringify!($name)).unwrap();
+                let size = property.exhaustive;
+                match bound(&property) {
+                    Some(b) => model_bounded(b, move || properties::$name::<Loom>(size)),
+                    None => model(move || properties::$name::<Loom>(size)),
+                }
             }
         )*
 

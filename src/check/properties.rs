@@ -428,30 +428,46 @@ pub struct Property {
     /// [`Size::SMALL`], or [`Size::TINY`] for the properties with many steps per operation
     /// (a Barrier round or a Condition item is a Lock, a Condition and their bookkeeping).
     pub exhaustive: Size,
+    /// loom's preemption bound for this property at its exhaustive size (`None`: unbounded,
+    /// loom covers it completely), chosen so that every property together stays within about
+    /// a minute on 2 cores in a debug build. Measured with
+    /// `MPCHECK_LOOM_BOUND=N cargo nextest run --test properties_loom` (see docs/engines.md).
+    pub loom_bound: Option<usize>,
 }
 
 /// Every property, instantiated for `P`, in a stable order.
 pub fn all<P: Platform>() -> Vec<Property> {
     macro_rules! list {
-        ($($primitive:literal: $name:ident @ $size:expr),* $(,)?) => {
+        ($($primitive:literal: $name:ident @ $size:expr, loom $bound:expr;)*) => {
             vec![$(Property {
                 primitive: $primitive,
                 name: stringify!($name),
                 run: $name::<P>,
                 exhaustive: $size,
+                loom_bound: $bound,
             }),*]
         };
     }
+    // loom, debug build, 2 cores: the seconds each takes at bound 4 / 5 / 6 / unbounded.
     list![
-        "Lock": lock_mutual_exclusion @ Size::SMALL,
-        "RLock": rlock_mutual_exclusion @ Size::SMALL,
-        "Semaphore": semaphore_mutual_exclusion @ Size::SMALL,
-        "Semaphore": semaphore_bound @ Size::SMALL,
-        "BoundedSemaphore": bounded_semaphore_exact @ Size::SMALL,
-        "Barrier": barrier_rounds @ Size::TINY,
-        "Condition": condition_producer_consumer @ Size::TINY,
-        "Event": event_wakes_all @ Size::SMALL,
-        "all": timeouts @ Size::SMALL,
+        // 0.14 / - / 0.99 / 9.5
+        "Lock": lock_mutual_exclusion @ Size::SMALL, loom None;
+        // 4.5 / 18.8 / 72 / -
+        "RLock": rlock_mutual_exclusion @ Size::SMALL, loom Some(4);
+        // 5.0 / 19.3 / 69 / -
+        "Semaphore": semaphore_mutual_exclusion @ Size::SMALL, loom Some(4);
+        // 4.8 / 19.7 / 72 / -
+        "Semaphore": semaphore_bound @ Size::SMALL, loom Some(4);
+        // 0.17 / - / 0.29 / 0.08 (complete)
+        "BoundedSemaphore": bounded_semaphore_exact @ Size::SMALL, loom None;
+        // 0.60 / - / 5.3 / -
+        "Barrier": barrier_rounds @ Size::TINY, loom Some(6);
+        // 0.75 / - / 5.0 / -
+        "Condition": condition_producer_consumer @ Size::TINY, loom Some(6);
+        // 0.48 / - / 2.2 / 0.72
+        "Event": event_wakes_all @ Size::SMALL, loom None;
+        // 1.3 / - / 7.6 / 33
+        "all": timeouts @ Size::SMALL, loom Some(6);
     ]
 }
 
