@@ -81,6 +81,7 @@ fn prop(name: &'static str, run: fn(Size)) -> Property {
         name,
         run,
         exhaustive: Size::SMALL,
+        loom_bound: Some(2),
     }
 }
 
@@ -148,6 +149,7 @@ fn explore_reports_a_failure_and_replay_runs_its_file() {
         name: "lock_mutual_exclusion",
         run: failing_at_once,
         exhaustive: Size::SMALL,
+        loom_bound: Some(2),
     };
     let config = mpcheck::sim::Config::dfs().ignore_env().failure_dir(&dir);
     let row = check::explore(standin, Size::SMALL, config, "dfs", Duration::from_secs(60));
