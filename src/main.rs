@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mpcheck::check::{self, properties, Property, Row, Size};
+use mpcheck::check::{self, properties, Property, Row, ShuttleStrategy, Size};
+use mpcheck::loom::Loom;
+use mpcheck::shuttle::Shuttle;
 use mpcheck::sim::{self, Config, Sim};
 use mpcheck::Os;
 
@@ -32,19 +34,24 @@ enum Command {
 
 #[derive(clap::Args)]
 struct CheckArgs {
-    /// The engine: real threads (os), our simulator (sim), or both (all).
+    /// The engine: real threads (os), our simulator (sim), loom, shuttle, or all of them.
     #[arg(long, value_enum, default_value_t = Engine::All)]
     engine: Engine,
-    /// The simulator's strategy; by default both exhaustive search (dfs) and PCT.
+    /// The strategy of the simulator (by default dfs and pct) and of shuttle (by default
+    /// random and pct; shuttle runs no dfs here). loom always searches exhaustively.
     #[arg(long, value_enum)]
     strategy: Option<Strategy>,
+    /// Preemption bound of exhaustive search: the simulator's dfs (default: unbounded) and
+    /// loom (default: each property's own bound, from the registry).
+    #[arg(long)]
+    preemption_bound: Option<usize>,
     /// How many times each property runs on real threads.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Executions per property for the simulator's random and PCT strategies.
+    /// Executions per property for the random and PCT strategies (simulator and shuttle).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     iterations: u64,
-    /// Seed of the simulator's random and PCT strategies.
+    /// Seed of the random and PCT strategies (simulator and shuttle).
     #[arg(long)]
     seed: Option<u64>,
     /// Tasks per property (default: 4 on real threads and for sampling strategies; the
@@ -90,7 +97,11 @@ enum Engine {
     Os,
     /// Our deterministic simulator.
     Sim,
-    /// Both.
+    /// The loom model checker (C11 memory model), on the same primitives.
+    Loom,
+    /// The shuttle randomized checker, on the same primitives.
+    Shuttle,
+    /// Every engine.
     All,
 }
 
@@ -166,7 +177,34 @@ fn check_command(args: CheckArgs) -> ExitCode {
                     Some(seed) => config.seed(seed),
                     None => config,
                 };
+                let config = match (strategy, args.preemption_bound) {
+                    (Strategy::Dfs, Some(b)) => config.preemption_bound(b as u32),
+                    _ => config,
+                };
                 rows.push(check::explore(p, size, config, name, limit));
+            }
+        }
+    }
+    if matches!(args.engine, Engine::Loom | Engine::All) {
+        for p in selected(properties::all::<Loom>(), &args.filter) {
+            let size = sized(p.exhaustive, &args);
+            let bound = args.preemption_bound.or(p.loom_bound);
+            rows.push(check::loom(p, size, bound, limit));
+        }
+    }
+    if matches!(args.engine, Engine::Shuttle | Engine::All) {
+        let strategies = match args.strategy {
+            Some(Strategy::Random) => vec![ShuttleStrategy::Random],
+            Some(Strategy::Pct) => vec![ShuttleStrategy::Pct],
+            Some(Strategy::Dfs) => vec![],
+            None => vec![ShuttleStrategy::Random, ShuttleStrategy::Pct],
+        };
+        let iterations = usize::try_from(args.iterations).unwrap_or(usize::MAX);
+        for strategy in strategies {
+            for p in selected(properties::all::<Shuttle>(), &args.filter) {
+                let size = sized(Size::SAMPLED, &args);
+                let seed = args.seed.unwrap_or(0);
+                rows.push(check::shuttle(p, size, strategy, iterations, seed, limit));
             }
         }
     }

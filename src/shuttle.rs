@@ -16,9 +16,27 @@ pub fn check_random<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize) {
     ::shuttle::Runner::new(scheduler, config()).run(f);
 }
 
+/// As [`check_random`], with the scheduler's seed given: the same seed explores the same
+/// executions.
+pub fn check_random_with_seed<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize, seed: u64) {
+    let scheduler = ::shuttle::scheduler::RandomScheduler::new_from_seed(seed, iterations);
+    ::shuttle::Runner::new(scheduler, config()).run(f);
+}
+
 /// `iterations` executions of shuttle's PCT scheduler for bugs of depth `depth`.
 pub fn check_pct<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize, depth: usize) {
     let scheduler = ::shuttle::scheduler::PctScheduler::new(depth, iterations);
+    ::shuttle::Runner::new(scheduler, config()).run(f);
+}
+
+/// As [`check_pct`], with the scheduler's seed given.
+pub fn check_pct_with_seed<F: Fn() + Send + Sync + 'static>(
+    f: F,
+    iterations: usize,
+    depth: usize,
+    seed: u64,
+) {
+    let scheduler = ::shuttle::scheduler::PctScheduler::new_from_seed(seed, depth, iterations);
     ::shuttle::Runner::new(scheduler, config()).run(f);
 }
 

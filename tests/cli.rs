@@ -181,3 +181,91 @@ fn replay_of_a_missing_file_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read replay file"));
 }
+
+#[test]
+fn check_runs_loom_and_shuttle_on_the_same_properties() {
+    let out = mpcheck(&["check", "--engine", "loom", "--filter", "Event"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("loom"), "{stdout}");
+    assert!(stdout.contains("event_wakes_all"), "{stdout}");
+    assert!(stdout.contains("2x2 complete"), "{stdout}");
+
+    let out = mpcheck(&[
+        "check",
+        "--engine",
+        "shuttle",
+        "--strategy",
+        "pct",
+        "--iterations",
+        "200",
+        "--filter",
+        "BoundedSemaphore",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("shuttle/pct"), "{stdout}");
+    assert!(!stdout.contains("shuttle/random"), "{stdout}");
+    assert!(stdout.contains(" 200 "), "{stdout}");
+}
+
+#[test]
+fn check_takes_a_preemption_bound() {
+    let out = mpcheck(&[
+        "check",
+        "--engine",
+        "loom",
+        "--preemption-bound",
+        "1",
+        "--filter",
+        "lock_mutual",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("bounded (pb 1)"), "{stdout}");
+    let out = mpcheck(&["check", "--preemption-bound", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn loom_and_shuttle_rows_report_failures() {
+    let limit = Duration::from_secs(60);
+    let row = check::loom(prop("failing", failing), Size::SMALL, Some(1), limit);
+    assert!(
+        matches!(&row.verdict, Verdict::Fail(m) if m.contains("deliberately broken")),
+        "{:?}",
+        row.verdict
+    );
+    for strategy in [check::ShuttleStrategy::Random, check::ShuttleStrategy::Pct] {
+        let row = check::shuttle(
+            prop("failing", failing),
+            Size::SMALL,
+            strategy,
+            10,
+            1,
+            limit,
+        );
+        assert!(
+            matches!(&row.verdict, Verdict::Fail(m) if m.contains("deliberately broken")),
+            "{:?}",
+            row.verdict
+        );
+    }
+}
+
+fn loom_self_deadlock(_: Size) {
+    let lock = mpcheck::Lock::<mpcheck::loom::Loom>::new();
+    lock.acquire();
+    lock.acquire();
+}
+
+#[test]
+fn loom_reports_a_deadlock_as_a_failure() {
+    let row = check::loom(
+        prop("self-deadlock", loom_self_deadlock),
+        Size::SMALL,
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(matches!(row.verdict, Verdict::Fail(_)), "{:?}", row.verdict);
+}

@@ -159,6 +159,85 @@ pub fn explore(
     )
 }
 
+/// Counts the executions an engine runs of `f(size)`: the count, and `f` wrapped to bump it.
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+fn counted(
+    f: fn(Size),
+    size: Size,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    impl Fn() + Send + Sync + 'static,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
+    let body = move || {
+        counter.fetch_add(1, Relaxed);
+        f(size)
+    };
+    (count, body)
+}
+
+/// Explores `property` (instantiated for [`Loom`](crate::loom::Loom)) at `size` with loom,
+/// up to `bound` preemptions (`None`: loom's complete search).
+#[cfg(feature = "loom")]
+pub fn loom(property: Property, size: Size, bound: Option<usize>, limit: Duration) -> Row {
+    let (count, body) = counted(property.run, size);
+    run_job("loom".to_owned(), &property, limit, move || {
+        match bound {
+            Some(b) => crate::loom::model_bounded(b, body),
+            None => crate::loom::model(body),
+        }
+        Ok(Passed {
+            runs: count.load(std::sync::atomic::Ordering::Relaxed),
+            note: match bound {
+                Some(b) => format!("{} bounded (pb {b})", size_note(size)),
+                None => format!("{} complete", size_note(size)),
+            },
+        })
+    })
+}
+
+/// How shuttle explores in [`shuttle`].
+#[cfg(feature = "shuttle")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShuttleStrategy {
+    /// Shuttle's random scheduler.
+    Random,
+    /// Shuttle's PCT scheduler, depth 3.
+    Pct,
+}
+
+/// Runs `property` (instantiated for [`Shuttle`](crate::shuttle::Shuttle)) at `size` for
+/// `iterations` executions of shuttle's `strategy`, seeded with `seed`.
+#[cfg(feature = "shuttle")]
+pub fn shuttle(
+    property: Property,
+    size: Size,
+    strategy: ShuttleStrategy,
+    iterations: usize,
+    seed: u64,
+    limit: Duration,
+) -> Row {
+    let (count, body) = counted(property.run, size);
+    let engine = match strategy {
+        ShuttleStrategy::Random => "shuttle/random",
+        ShuttleStrategy::Pct => "shuttle/pct",
+    };
+    run_job(engine.to_owned(), &property, limit, move || {
+        match strategy {
+            ShuttleStrategy::Random => {
+                crate::shuttle::check_random_with_seed(body, iterations, seed)
+            }
+            ShuttleStrategy::Pct => crate::shuttle::check_pct_with_seed(body, iterations, 3, seed),
+        }
+        Ok(Passed {
+            runs: count.load(std::sync::atomic::Ordering::Relaxed),
+            note: format!("{} sampled", size_note(size)),
+        })
+    })
+}
+
 /// The name of a replay file's scenario: `<property>@<threads>x<ops>`.
 pub fn replay_name(property: &str, size: Size) -> String {
     format!("{property}@{}x{}", size.threads, size.ops)
