@@ -42,6 +42,7 @@
 //! measurements. Without `--bench` (as `cargo test --benches` runs it) every cap is 1 s and
 //! every random run 0.1 s: a smoke test.
 
+use mpcheck::check::thousands;
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -744,18 +745,6 @@ fn selected(m: &Measurement, filters: &[String]) -> bool {
             .iter()
             .any(|field| field.to_lowercase().contains(f.as_str()))
     })
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn result_text(m: &Measurement, o: &Outcome) -> String {

@@ -1,7 +1,7 @@
 //! Every property function under loom (the `Loom` platform): loom explores interleavings and
 //! the C11 memory model exhaustively, up to the preemption bound the registry gives each
-//! property (`Property::loom_bound`; `None` is unbounded, a complete search). Together they
-//! take about 40 s of CPU in a debug build.
+//! property (`Property::loom_bound`; `None` is unbounded, a complete search: every property but
+//! RLock's and Semaphore's, which run at bound 6). Together they take about a minute of CPU.
 //!
 //! `MPCHECK_LOOM_BOUND=N` (or `none`) replaces every property's bound, to measure or to search
 //! deeper: `MPCHECK_LOOM_BOUND=6 cargo test --release --test properties_loom`.

@@ -106,6 +106,39 @@ pub struct Config {
     use_env: bool,
 }
 
+/// The strategy and its budget, then every exploration setting that differs from the
+/// default: `dfs, preemption bound 2, timeouts when idle`.
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let default = Config::with(self.kind, self.iterations);
+        match self.kind {
+            Kind::Random => write!(f, "random, {} runs", self.iterations)?,
+            Kind::Pct(d) => write!(f, "pct d={d}, {} runs", self.iterations)?,
+            Kind::Dfs if self.iterations == u64::MAX => f.write_str("dfs")?,
+            Kind::Dfs => write!(f, "dfs, at most {} runs", self.iterations)?,
+        }
+        if self.kind != Kind::Dfs && self.seed != default.seed {
+            write!(f, ", seed {}", self.seed)?;
+        }
+        if let Some(b) = self.preemption_bound {
+            write!(f, ", preemption bound {b}")?;
+        }
+        if !self.reduction {
+            f.write_str(", no reduction")?;
+        }
+        if self.spurious_wakeups != 0 {
+            write!(f, ", {} spurious wake-up(s)", self.spurious_wakeups)?;
+        }
+        if self.timeouts == Timeouts::WhenIdle {
+            f.write_str(", timeouts when idle")?;
+        }
+        if self.max_steps != default.max_steps {
+            write!(f, ", at most {} steps", self.max_steps)?;
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     fn with(kind: Kind, iterations: u64) -> Self {
         Config {

@@ -105,6 +105,19 @@ fn run_job(
     }
 }
 
+/// `1234567` as `1,234,567`, for reports and generated tables.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn size_note(size: Size) -> String {
     format!("{}x{}", size.threads, size.ops)
 }

@@ -429,9 +429,8 @@ pub struct Property {
     /// (a Barrier round or a Condition item is a Lock, a Condition and their bookkeeping).
     pub exhaustive: Size,
     /// loom's preemption bound for this property at its exhaustive size (`None`: unbounded,
-    /// loom covers it completely), chosen so that every property together stays within about
-    /// a minute on 2 cores in a debug build. Measured with
-    /// `MPCHECK_LOOM_BOUND=N cargo nextest run --test properties_loom` (see docs/engines.md).
+    /// loom covers it completely), chosen so that every property together takes about a
+    /// minute of CPU in the test suite (well within its 5-minute budget on 2 cores).
     pub loom_bound: Option<usize>,
 }
 
@@ -448,26 +447,28 @@ pub fn all<P: Platform>() -> Vec<Property> {
             }),*]
         };
     }
-    // loom, debug build, 2 cores: the seconds each takes at bound 4 / 5 / 6 / unbounded.
+    // Seconds under loom in the test suite's build (loom optimised), 2 cores, at preemption
+    // bound 4 / 5 / 6 / unbounded: `MPCHECK_LOOM_BOUND=N cargo nextest run --test
+    // properties_loom`. Unbounded (a complete search) wherever it takes under 15 s.
     list![
-        // 0.14 / - / 0.99 / 9.5
+        // - / - / - / 2.2
         "Lock": lock_mutual_exclusion @ Size::SMALL, loom None;
-        // 4.5 / 18.8 / 72 / -
-        "RLock": rlock_mutual_exclusion @ Size::SMALL, loom Some(4);
-        // 5.0 / 19.3 / 69 / -
-        "Semaphore": semaphore_mutual_exclusion @ Size::SMALL, loom Some(4);
-        // 4.8 / 19.7 / 72 / -
-        "Semaphore": semaphore_bound @ Size::SMALL, loom Some(4);
-        // 0.17 / - / 0.29 / 0.08 (complete)
+        // 0.55 / 2.7 / 10.5 / -
+        "RLock": rlock_mutual_exclusion @ Size::SMALL, loom Some(6);
+        // 0.90 / 3.4 / 12.0 / -
+        "Semaphore": semaphore_mutual_exclusion @ Size::SMALL, loom Some(6);
+        // 0.84 / 3.4 / 12.6 / -
+        "Semaphore": semaphore_bound @ Size::SMALL, loom Some(6);
+        // - / - / - / 0.04
         "BoundedSemaphore": bounded_semaphore_exact @ Size::SMALL, loom None;
-        // 0.60 / - / 5.3 / -
-        "Barrier": barrier_rounds @ Size::TINY, loom Some(6);
-        // 0.75 / - / 5.0 / -
-        "Condition": condition_producer_consumer @ Size::TINY, loom Some(6);
-        // 0.48 / - / 2.2 / 0.72
+        // - / 0.47 / 1.1 / 14.8
+        "Barrier": barrier_rounds @ Size::TINY, loom None;
+        // - / 0.48 / 1.0 / 9.5
+        "Condition": condition_producer_consumer @ Size::TINY, loom None;
+        // - / - / - / 0.25
         "Event": event_wakes_all @ Size::SMALL, loom None;
-        // 1.3 / - / 7.6 / 33
-        "all": timeouts @ Size::SMALL, loom Some(6);
+        // - / 0.68 / 1.6 / 6.8
+        "all": timeouts @ Size::SMALL, loom None;
     ]
 }
 

@@ -94,11 +94,16 @@ pub fn rounds<P: Platform, B: TestBarrier<P>>() {
     }
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs().preemption_bound(2)
+}
+
 #[test]
 fn barrier_without_generation_confuses_rounds() {
     let failure = kill(
         "barrier_without_generation",
-        Config::dfs().preemption_bound(2),
+        sim_config(),
         rounds::<Sim, GateBarrier<Sim>>,
         rounds::<Sim, Barrier<Sim>>,
     );

@@ -59,6 +59,11 @@ pub fn handoff<P: Platform, const RECHECK: bool>() {
     consumer.join().expect("the consumer");
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::random(1000).spurious_wakeups(1)
+}
+
 #[test]
 fn if_instead_of_while_fails_only_with_spurious_wakeups() {
     // Without spurious wake-ups the mutant is indistinguishable from the correct version:
@@ -74,7 +79,7 @@ fn if_instead_of_while_fails_only_with_spurious_wakeups() {
     // spurious wake-up unless some race asks for it, so it can miss this one.
     let failure = kill(
         "condition_if_not_while",
-        Config::random(1000).spurious_wakeups(1),
+        sim_config(),
         handoff::<Sim, false>,
         handoff::<Sim, true>,
     );

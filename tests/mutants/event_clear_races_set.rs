@@ -80,13 +80,18 @@ pub fn pulse_releases_waiter<P: Platform, E: TestEvent<P>>() {
     waiter.join().expect("the waiter");
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs()
+        .preemption_bound(2)
+        .timeouts(Timeouts::WhenIdle)
+}
+
 #[test]
 fn clear_right_after_set_loses_the_wakeup() {
     let failure = kill(
         "event_clear_races_set",
-        Config::dfs()
-            .preemption_bound(2)
-            .timeouts(Timeouts::WhenIdle),
+        sim_config(),
         pulse_releases_waiter::<Sim, NaiveEvent<Sim>>,
         pulse_releases_waiter::<Sim, Event<Sim>>,
     );

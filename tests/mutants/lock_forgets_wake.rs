@@ -40,11 +40,16 @@ impl<P: Platform> TestLock<P> for ForgetfulLock<P> {
     }
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs().preemption_bound(2)
+}
+
 #[test]
 fn unlock_without_wake_deadlocks() {
     let failure = kill(
         "lock_forgets_wake",
-        Config::dfs().preemption_bound(2),
+        sim_config(),
         mutual_exclusion::<Sim, ForgetfulLock<Sim>>,
         mutual_exclusion::<Sim, Lock<Sim>>,
     );

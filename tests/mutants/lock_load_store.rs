@@ -40,11 +40,16 @@ impl<P: Platform> TestLock<P> for LoadStoreLock<P> {
     }
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs().preemption_bound(2)
+}
+
 #[test]
 fn load_then_store_lock_admits_two() {
     let failure = kill(
         "lock_load_store",
-        Config::dfs().preemption_bound(2),
+        sim_config(),
         mutual_exclusion::<Sim, LoadStoreLock<Sim>>,
         mutual_exclusion::<Sim, Lock<Sim>>,
     );

@@ -26,11 +26,16 @@ pub fn two_locks<P: Platform, const INVERTED: bool>() {
     second.join().expect("task 2");
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs().preemption_bound(2)
+}
+
 #[test]
 fn lock_order_inversion_deadlocks() {
     let failure = kill(
         "lock_order_inversion",
-        Config::dfs().preemption_bound(2),
+        sim_config(),
         two_locks::<Sim, true>,
         two_locks::<Sim, false>,
     );

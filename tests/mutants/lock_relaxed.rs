@@ -49,7 +49,7 @@ impl<P: Platform> TestLock<P> for RelaxedLock<P> {
 }
 
 /// Two tasks each add one to a non-atomic counter (a platform cell) under `L`.
-fn guarded_counter<P: Platform, L: TestLock<P>>() {
+pub fn guarded_counter<P: Platform, L: TestLock<P>>() {
     let lock = Arc::new(L::new());
     let counter = Arc::new(P::Cell::<u64>::new(0));
     let other = {
@@ -72,6 +72,11 @@ fn guarded_counter<P: Platform, L: TestLock<P>>() {
     lock.release();
 }
 
+/// The simulator configuration that tries (and fails) to catch this mutant.
+pub fn sim_config() -> Config {
+    Config::dfs()
+}
+
 #[test]
 fn relaxed_lock_is_caught_by_loom_only() {
     // loom: the mutant's accesses to the cell are not ordered by happens-before.
@@ -89,7 +94,7 @@ fn relaxed_lock_is_caught_by_loom_only() {
     model_bounded(2, guarded_counter::<Loom, Lock<Loom>>);
     // Sim: sequentially consistent, so the mutant is indistinguishable from a correct lock.
     let report = sim::explore(
-        Config::dfs().ignore_env().no_files(),
+        sim_config().ignore_env().no_files(),
         guarded_counter::<Sim, RelaxedLock<Sim>>,
     )
     .expect("Sim cannot see a missing Acquire/Release");

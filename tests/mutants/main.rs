@@ -24,6 +24,7 @@ use mpcheck::{Lock, Platform};
 mod barrier_without_generation;
 mod condition_if_not_while;
 mod determinism;
+mod engines;
 mod event_clear_races_set;
 mod lock_forgets_wake;
 mod lock_load_store;

@@ -22,10 +22,15 @@ pub fn acquire_twice<P: Platform, const RECURSIVE: bool>() {
     task.join().expect("the task");
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs()
+}
+
 #[test]
 fn acquiring_a_lock_twice_deadlocks() {
-    let failure = caught("self_deadlock", Config::dfs(), acquire_twice::<Sim, false>);
-    passes("self_deadlock", Config::dfs(), acquire_twice::<Sim, true>);
+    let failure = caught("self_deadlock", sim_config(), acquire_twice::<Sim, false>);
+    passes("self_deadlock", sim_config(), acquire_twice::<Sim, true>);
     assert_eq!(failure.kind(), FailureKind::Deadlock);
     assert!(
         failure.message().contains("task 1 waits for Lock#1 at "),

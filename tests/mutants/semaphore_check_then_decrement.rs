@@ -78,11 +78,16 @@ pub fn at_most_k_inside<P: Platform, S: TestSemaphore<P>>() {
     }
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::dfs().preemption_bound(3)
+}
+
 #[test]
 fn check_then_decrement_admits_too_many() {
     let failure = kill(
         "semaphore_check_then_decrement",
-        Config::dfs().preemption_bound(3),
+        sim_config(),
         at_most_k_inside::<Sim, CheckThenDecrement<Sim>>,
         at_most_k_inside::<Sim, Semaphore<Sim>>,
     );

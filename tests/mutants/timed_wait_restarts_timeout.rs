@@ -110,15 +110,20 @@ pub fn timed_acquire_keeps_deadline<P: Platform, L: TimedLock<P>>() {
     lock.release();
 }
 
+/// The simulator configuration that catches this mutant (also used by `engines.rs`).
+pub fn sim_config() -> Config {
+    Config::random(300)
+        .spurious_wakeups(1)
+        .timeouts(Timeouts::WhenIdle)
+}
+
 #[test]
 fn timed_acquire_that_restarts_its_timeout_overruns_it() {
     // A random walk rather than DFS: the DFS's partial-order reduction does not explore a
     // spurious wake-up unless some race asks for it, and here none does.
     let failure = kill(
         "timed_wait_restarts_timeout",
-        Config::random(300)
-            .spurious_wakeups(1)
-            .timeouts(Timeouts::WhenIdle),
+        sim_config(),
         timed_acquire_keeps_deadline::<Sim, RestartingTimeoutLock<Sim>>,
         timed_acquire_keeps_deadline::<Sim, Lock<Sim>>,
     );
