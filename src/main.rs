@@ -65,6 +65,11 @@ struct CheckArgs {
     /// Only properties whose primitive or name contains this text.
     #[arg(long)]
     filter: Option<String>,
+    /// How many exploration rows (sim, loom, shuttle) run at once. More than one helps the
+    /// simulator's and shuttle's rows, but loom's slow down side by side (each of its
+    /// executions maps fresh thread stacks, and the kernel serialises that).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    jobs: u32,
     /// Seconds a property may run (all its runs) before it is reported as hung.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     time_limit: u64,
@@ -146,13 +151,16 @@ fn check_command(args: CheckArgs) -> ExitCode {
     let limit = Duration::from_secs(args.time_limit);
     let mut rows: Vec<Row> = Vec::new();
     // Failures are reported in the table, with their messages; keep panics off stderr.
-    std::panic::set_hook(Box::new(|_| {}));
+    check::quiet_panics();
     if matches!(args.engine, Engine::Os | Engine::All) {
         let size = sized(Size::STRESS, &args);
         for p in selected(properties::all::<Os>(), &args.filter) {
             rows.push(check::run(p, size, args.runs, limit));
         }
     }
+    // The exploration engines' rows run side by side on `--jobs` threads (after the real
+    // threads' rows, which want the machine to themselves).
+    let mut jobs: Vec<check::Job> = Vec::new();
     if matches!(args.engine, Engine::Sim | Engine::All) {
         let strategies = match args.strategy {
             Some(s) => vec![s],
@@ -181,7 +189,9 @@ fn check_command(args: CheckArgs) -> ExitCode {
                     (Strategy::Dfs, Some(b)) => config.preemption_bound(b as u32),
                     _ => config,
                 };
-                rows.push(check::explore(p, size, config, name, limit));
+                jobs.push(Box::new(move || {
+                    check::explore(p, size, config, name, limit)
+                }));
             }
         }
     }
@@ -189,7 +199,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
         for p in selected(properties::all::<Loom>(), &args.filter) {
             let size = sized(p.exhaustive, &args);
             let bound = args.preemption_bound.or(p.loom_bound);
-            rows.push(check::loom(p, size, bound, limit));
+            jobs.push(Box::new(move || check::loom(p, size, bound, limit)));
         }
     }
     if matches!(args.engine, Engine::Shuttle | Engine::All) {
@@ -204,10 +214,13 @@ fn check_command(args: CheckArgs) -> ExitCode {
             for p in selected(properties::all::<Shuttle>(), &args.filter) {
                 let size = sized(Size::SAMPLED, &args);
                 let seed = args.seed.unwrap_or(0);
-                rows.push(check::shuttle(p, size, strategy, iterations, seed, limit));
+                jobs.push(Box::new(move || {
+                    check::shuttle(p, size, strategy, iterations, seed, limit)
+                }));
             }
         }
     }
+    rows.extend(check::run_jobs(jobs, args.jobs));
     if rows.is_empty() {
         eprintln!("mpcheck check: no property matches the filter");
         return ExitCode::from(2);

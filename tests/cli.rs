@@ -269,3 +269,40 @@ fn loom_reports_a_deadlock_as_a_failure() {
     );
     assert!(matches!(row.verdict, Verdict::Fail(_)), "{:?}", row.verdict);
 }
+
+#[test]
+fn jobs_run_side_by_side_and_keep_the_order() {
+    let passing_row = |name: &'static str| -> check::Job {
+        Box::new(move || check::run(prop(name, passing), Size::SMALL, 1, Duration::from_secs(60)))
+    };
+    let jobs: Vec<check::Job> = ["a", "b", "c", "d", "e"]
+        .into_iter()
+        .map(passing_row)
+        .collect();
+    let rows = check::run_jobs(jobs, 3);
+    let names: Vec<_> = rows.iter().map(|r| r.property).collect();
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert!(check::run_jobs(Vec::new(), 2).is_empty());
+    let out = mpcheck(&["check", "--jobs", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_with_jobs_prints_the_same_rows() {
+    let out = mpcheck(&[
+        "check",
+        "--engine",
+        "sim",
+        "--jobs",
+        "2",
+        "--filter",
+        "Event",
+        "--iterations",
+        "100",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let dfs = stdout.find("sim/dfs").expect("a dfs row");
+    let pct = stdout.find("sim/pct").expect("a pct row");
+    assert!(dfs < pct, "{stdout}");
+}

@@ -251,6 +251,60 @@ pub fn shuttle(
     })
 }
 
+/// Keeps panics off stderr for the rest of the process: the report carries failures'
+/// messages. shuttle and loom (through its `generator` crate) each wrap the panic hook once,
+/// when first used; run after the other's, shuttle's would print every control-flow panic
+/// loom uses to cancel its threads at the end of an execution (hundreds of thousands of lines
+/// when they run side by side). So both are made to install theirs first, here, and are then
+/// replaced by a silent hook. The simulator wraps it later, when it first runs.
+pub fn quiet_panics() {
+    #[cfg(feature = "shuttle")]
+    crate::shuttle::check_random(|| {}, 1);
+    #[cfg(feature = "loom")]
+    crate::loom::model(|| {
+        ::loom::thread::spawn(|| {})
+            .join()
+            .expect("an empty thread");
+    });
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// A row to compute: one property under one engine.
+pub type Job = Box<dyn FnOnce() -> Row + Send>;
+
+/// Runs `jobs` on `threads` threads at once and returns their rows in the order of `jobs`.
+/// Every engine keeps its state per thread, so explorations run side by side unaffected.
+pub fn run_jobs(jobs: Vec<Job>, threads: u32) -> Vec<Row> {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Mutex;
+    let n = jobs.len();
+    let queue: Vec<Mutex<Option<Job>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let rows: Vec<Mutex<Option<Row>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..(threads.max(1) as usize).min(n) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Relaxed);
+                let Some(job) = queue.get(i).and_then(|j| lock(j).take()) else {
+                    break;
+                };
+                *lock(&rows[i]) = Some(job());
+            });
+        }
+    });
+    rows.into_iter()
+        .map(|r| {
+            r.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job ran")
+        })
+        .collect()
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The name of a replay file's scenario: `<property>@<threads>x<ops>`.
 pub fn replay_name(property: &str, size: Size) -> String {
     format!("{property}@{}x{}", size.threads, size.ops)
