@@ -41,6 +41,25 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// An index past the end of an `Array` (Python: `IndexError`).
+    #[error("index {index} is out of range for an array of length {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+
+    /// An operation that needs the lock of a `Value` or `Array` on one made without it
+    /// (`Value::raw`, `Array::raw`) (Python: `AttributeError`, a raw value has no `get_lock`).
+    #[error("{operation} needs a lock, and this {what} was made without one (raw)")]
+    NoLock {
+        /// The operation, e.g. `"Value::update"`.
+        operation: &'static str,
+        /// `"Value"` or `"Array"`.
+        what: &'static str,
+    },
+
     /// A task panicked; the payload's message is kept.
     #[error("the task panicked: {message}")]
     Panicked {

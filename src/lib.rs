@@ -35,6 +35,7 @@ mod error;
 #[cfg(feature = "loom")]
 pub mod loom;
 pub mod platform;
+pub mod shared;
 #[cfg(feature = "shuttle")]
 pub mod shuttle;
 pub mod sim;
@@ -43,4 +44,5 @@ pub mod thread;
 
 pub use error::Error;
 pub use platform::{Os, Platform, Sim};
+pub use shared::{Array, Value};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

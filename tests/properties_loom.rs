@@ -52,6 +52,8 @@ loom_properties!(
     barrier_rounds,
     condition_producer_consumer,
     event_wakes_all,
+    value_update_atomic,
+    array_transfer_keeps_sum,
     timeouts,
 );
 

@@ -57,5 +57,7 @@ sim_properties!(
     barrier_rounds,
     condition_producer_consumer,
     event_wakes_all,
+    value_update_atomic,
+    array_transfer_keeps_sum,
     timeouts,
 );

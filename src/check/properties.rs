@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::platform::{Atomic, AtomicInt, Platform, Shareable, SharedCell};
-use crate::{Barrier, BoundedSemaphore, Condition, Error, Event, Lock, RLock, Semaphore};
+use crate::{
+    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, RLock, Semaphore, Value,
+};
 
 /// How big a property run is: how many tasks, how many operations each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -415,6 +417,44 @@ fn assert_woken<P: Platform>(
     );
 }
 
+/// `threads × ops` increments of a `Value<u64>` through `update` (read, add, write back under
+/// its lock) add up exactly: no update is lost to another.
+pub fn value_update_atomic<P: Platform>(size: Size) {
+    let value = Value::<u64, P>::new(0);
+    let v = value.clone();
+    run_tasks::<P>(size, move |_| {
+        for _ in 0..size.ops {
+            v.update(|n| *n += 1)
+                .expect("a Value made with new has a lock");
+        }
+    });
+    assert_eq!(value.get(), (size.threads * size.ops) as u64);
+}
+
+/// Tasks move units from one element of an `Array` to the other, each move one step under the
+/// lock (`locked`): every snapshot (`to_vec`, also under the lock) sees the total unchanged,
+/// and at the end every unit has moved.
+pub fn array_transfer_keeps_sum<P: Platform>(size: Size) {
+    let total = (size.threads * size.ops) as u32;
+    let array = Array::<u32, P>::from_slice(&[total, 0]);
+    let a = array.clone();
+    run_tasks::<P>(size, move |_| {
+        for _ in 0..size.ops {
+            {
+                let view = a
+                    .locked()
+                    .expect("an Array made with from_slice has a lock");
+                let from = view.get(0).expect("in range");
+                let to = view.get(1).expect("in range");
+                view.set(0, from - 1).expect("in range");
+                view.set(1, to + 1).expect("in range");
+            }
+            let seen = a.to_vec();
+            assert_eq!(seen[0] + seen[1], total, "a snapshot saw a move half done");
+        }
+    });
+    assert_eq!(array.to_vec(), [0, total]);
+}
 /// A property function and where it belongs, for the `check` command and the tests.
 #[derive(Clone, Copy, Debug)]
 pub struct Property {
@@ -467,6 +507,10 @@ pub fn all<P: Platform>() -> Vec<Property> {
         "Condition": condition_producer_consumer @ Size::TINY, loom None;
         // - / - / - / 0.25
         "Event": event_wakes_all @ Size::SMALL, loom None;
+        // 1.7 / - / 29 / > 200
+        "Value": value_update_atomic @ Size::SMALL, loom Some(4);
+        // 1.8 / - / 30 / > 200 (at 2x2; 2x1 since, for the simulator's complete search)
+        "Array": array_transfer_keeps_sum @ Size::TINY, loom Some(4);
         // - / 0.68 / 1.6 / 6.8
         "all": timeouts @ Size::SMALL, loom None;
     ]

@@ -306,7 +306,7 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// A handle to a `T` placed where every task of the program can reach it (see
     /// [`Platform::share`]). Cloning the handle does not clone the `T`; the `T` is dropped when
     /// the last handle is dropped.
-    type Shared<T: Shareable + Send + Sync>: Clone + Deref<Target = T> + Send + Sync;
+    type Shared<T: ?Sized + Shareable + Send + Sync>: Clone + Deref<Target = T> + Send + Sync;
 
     /// The handle [`Platform::spawn`] returns and [`Platform::join`] consumes.
     type JoinHandle<T: Send + 'static>: Send;
@@ -317,6 +317,13 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// every task the platform can run (threads today; processes where the platform supports
     /// them, which is why `T` must be [`Shareable`]: position-independent, no heap pointers).
     fn share<T: Shareable + Send + Sync>(value: T) -> Self::Shared<T>;
+
+    /// As [`Platform::share`], for `len` values made by `init(0)`, `init(1)`, ...: a slice whose
+    /// length is known only at run time (an `Array`'s elements).
+    fn share_slice<T: Shareable + Send + Sync>(
+        len: usize,
+        init: impl FnMut(usize) -> T,
+    ) -> Self::Shared<[T]>;
 
     /// Futex wait: if `word` still holds `expected`, sleeps until woken by [`Platform::wake`] on
     /// the same word, or until `deadline` (absolute, on [`Platform::now`]'s clock) if one is given.

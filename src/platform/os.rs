@@ -61,16 +61,16 @@ impl<T: Send> SharedCell<T> for OsCell<T> {
 /// [`Os`]'s [`Platform::Shared`] handle. Today the state is on the heap, reachable by every
 /// thread of the process; the process engine moves it into a shared mapping behind this same type.
 #[derive(Debug)]
-pub struct OsShared<T>(Arc<T>);
+pub struct OsShared<T: ?Sized>(Arc<T>);
 
-impl<T> Clone for OsShared<T> {
+impl<T: ?Sized> Clone for OsShared<T> {
     #[inline]
     fn clone(&self) -> Self {
         OsShared(Arc::clone(&self.0))
     }
 }
 
-impl<T> Deref for OsShared<T> {
+impl<T: ?Sized> Deref for OsShared<T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -110,12 +110,19 @@ impl Platform for Os {
     type AtomicU64 = AtomicU64;
     type AtomicBool = AtomicBool;
     type Cell<T: Shareable + Send> = OsCell<T>;
-    type Shared<T: Shareable + Send + Sync> = OsShared<T>;
+    type Shared<T: ?Sized + Shareable + Send + Sync> = OsShared<T>;
     type JoinHandle<T: Send + 'static> = std::thread::JoinHandle<T>;
 
     #[inline]
     fn share<T: Shareable + Send + Sync>(value: T) -> OsShared<T> {
         OsShared(Arc::new(value))
+    }
+
+    fn share_slice<T: Shareable + Send + Sync>(
+        len: usize,
+        init: impl FnMut(usize) -> T,
+    ) -> OsShared<[T]> {
+        OsShared((0..len).map(init).collect())
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

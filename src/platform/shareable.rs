@@ -51,3 +51,6 @@ shareable!(
 
 // SAFETY: an array of shareable values is laid out inline, with no pointers of its own.
 unsafe impl<T: Shareable, const N: usize> Shareable for [T; N] {}
+
+// SAFETY: as for arrays: the elements, inline, and nothing else.
+unsafe impl<T: Shareable> Shareable for [T] {}

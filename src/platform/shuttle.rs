@@ -89,11 +89,18 @@ impl Platform for Shuttle {
     type AtomicU64 = AtomicU64;
     type AtomicBool = AtomicBool;
     type Cell<T: Shareable + Send> = ShuttleCell<T>;
-    type Shared<T: Shareable + Send + Sync> = Arc<T>;
+    type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
 
     fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
         Arc::new(value)
+    }
+
+    fn share_slice<T: Shareable + Send + Sync>(
+        len: usize,
+        init: impl FnMut(usize) -> T,
+    ) -> Arc<[T]> {
+        (0..len).map(init).collect()
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

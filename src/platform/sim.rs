@@ -65,11 +65,18 @@ impl Platform for Sim {
     type AtomicU64 = engine::AtomicU64;
     type AtomicBool = engine::AtomicBool;
     type Cell<T: Shareable + Send> = SimCell<T>;
-    type Shared<T: Shareable + Send + Sync> = Arc<T>;
+    type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
 
     fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
         Arc::new(value)
+    }
+
+    fn share_slice<T: Shareable + Send + Sync>(
+        len: usize,
+        init: impl FnMut(usize) -> T,
+    ) -> Arc<[T]> {
+        (0..len).map(init).collect()
     }
 
     #[track_caller]

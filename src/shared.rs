@@ -1,0 +1,364 @@
+//! [`Value`] and [`Array`]: plain-old-data in shared memory, with the semantics of Python's
+//! `multiprocessing.Value` / `Array` (locked) and `RawValue` / `RawArray` (the `raw`
+//! constructors).
+//!
+//! The data lives in platform atomic words, 8 bytes each, an element spanning as many words as
+//! its size needs: so an access is never a data race, whatever the platform (real threads,
+//! processes later, or an explorer that checks every access), and the engines see every word
+//! read and written. The words are read and written with `Relaxed`: what orders them is the
+//! lock (the value's own, or any other synchronization the program uses with a raw value).
+//! A raw value of more than 8 bytes read while another task writes it may come out torn, as in
+//! Python; a locked one never does.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytemuck::Pod;
+
+use crate::platform::{Atomic, Platform};
+use crate::sync::RLockGuard;
+use crate::{Error, Os, RLock};
+
+/// Bytes per storage word.
+const WORD: usize = 8;
+
+/// Storage words an element of `T` takes.
+const fn words_per<T>() -> usize {
+    std::mem::size_of::<T>().div_ceil(WORD)
+}
+
+/// Reads one element from its words.
+fn read<T: Pod, P: Platform>(words: &[P::AtomicU64]) -> T {
+    let mut value = T::zeroed();
+    let bytes = bytemuck::bytes_of_mut(&mut value);
+    for (chunk, word) in bytes.chunks_mut(WORD).zip(words) {
+        let w = word.load(Relaxed).to_ne_bytes();
+        chunk.copy_from_slice(&w[..chunk.len()]);
+    }
+    value
+}
+
+/// Writes one element into its words.
+fn write<T: Pod, P: Platform>(words: &[P::AtomicU64], value: &T) {
+    for (chunk, word) in bytemuck::bytes_of(value).chunks(WORD).zip(words) {
+        let mut w = [0u8; WORD];
+        w[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_ne_bytes(w), Relaxed);
+    }
+}
+
+/// The words of `values`, each labelled `label` for traces.
+fn storage<T: Pod, P: Platform>(
+    len: usize,
+    value: impl Fn(usize) -> T,
+    label: &'static str,
+) -> P::Shared<[P::AtomicU64]> {
+    let per = words_per::<T>();
+    let words = P::share_slice(len * per, |_| P::AtomicU64::new(0));
+    for (i, element) in words.chunks(per.max(1)).enumerate().take(len) {
+        write::<T, P>(element, &value(i));
+    }
+    for word in words.iter() {
+        word.label(label);
+    }
+    words
+}
+
+/// One `T` in shared memory, guarded by an [`RLock`] unless made with [`Value::raw`]
+/// (Python's `multiprocessing.Value` and `RawValue`).
+///
+/// `T` is any plain-old-data type (`bytemuck::Pod`): integers, floats, arrays of them, and
+/// `#[repr(C)]` structs of them deriving `Pod`. Clones are handles to the same value.
+///
+/// ```
+/// use mpcheck::{Os, Value};
+/// let hits = Value::<u64, Os>::new(0);
+/// let h = hits.clone();
+/// std::thread::spawn(move || h.update(|n| *n += 1).unwrap()).join().unwrap();
+/// assert_eq!(hits.get(), 1);
+/// ```
+pub struct Value<T: Pod, P: Platform = Os> {
+    words: P::Shared<[P::AtomicU64]>,
+    lock: Option<RLock<P>>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: Pod, P: Platform> Value<T, P> {
+    /// A value guarded by a lock of its own: `get`, `set` and `update` take it.
+    pub fn new(value: T) -> Self {
+        Value {
+            words: storage::<T, P>(1, |_| value, "Value"),
+            lock: Some(RLock::new()),
+            _value: PhantomData,
+        }
+    }
+
+    /// A value without a lock (Python's `RawValue`): reads and writes are single accesses,
+    /// ordered only by whatever synchronization the program uses around them; `update` and
+    /// `get_lock` return [`Error::NoLock`].
+    pub fn raw(value: T) -> Self {
+        Value {
+            words: storage::<T, P>(1, |_| value, "RawValue"),
+            lock: None,
+            _value: PhantomData,
+        }
+    }
+
+    /// The value (under the lock, if there is one).
+    pub fn get(&self) -> T {
+        let _held = self.lock.as_ref().map(RLock::lock);
+        read::<T, P>(&self.words)
+    }
+
+    /// Replaces the value (under the lock, if there is one).
+    pub fn set(&self, value: T) {
+        let _held = self.lock.as_ref().map(RLock::lock);
+        write::<T, P>(&self.words, &value);
+    }
+
+    /// Reads, changes and writes back the value as one step under its lock, and returns what
+    /// `f` returns: `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        let lock = self.lock.as_ref().ok_or(Error::NoLock {
+            operation: "Value::update",
+            what: "Value",
+        })?;
+        let _held = lock.lock();
+        let mut value = read::<T, P>(&self.words);
+        let result = f(&mut value);
+        write::<T, P>(&self.words, &value);
+        Ok(result)
+    }
+
+    /// The lock that guards the value (a handle to it), to make several operations one step;
+    /// [`Error::NoLock`] for a raw value.
+    pub fn get_lock(&self) -> Result<RLock<P>, Error> {
+        self.lock.clone().ok_or(Error::NoLock {
+            operation: "Value::get_lock",
+            what: "Value",
+        })
+    }
+
+    /// `true` if the value has a lock (it was made with [`Value::new`]).
+    pub fn has_lock(&self) -> bool {
+        self.lock.is_some()
+    }
+}
+
+impl<T: Pod, P: Platform> Clone for Value<T, P> {
+    fn clone(&self) -> Self {
+        Value {
+            words: self.words.clone(),
+            lock: self.lock.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T: Pod + fmt::Debug, P: Platform> fmt::Debug for Value<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Value")
+            .field("value", &self.get())
+            .field("lock", &self.lock.is_some())
+            .finish()
+    }
+}
+
+/// A fixed number of `T`s in shared memory, guarded by an [`RLock`] unless made with
+/// [`Array::raw`] (Python's `multiprocessing.Array` and `RawArray`).
+///
+/// Every access is bounds-checked: an index past the end is [`Error::IndexOutOfRange`], never a
+/// panic. [`Array::locked`] holds the lock across several accesses. Clones are handles to the
+/// same array.
+///
+/// ```
+/// use mpcheck::{Array, Os};
+/// let a = Array::<f64, Os>::from_slice(&[1.0, 2.0, 3.0]);
+/// a.set(1, 20.0).unwrap();
+/// assert_eq!(a.to_vec(), [1.0, 20.0, 3.0]);
+/// assert!(a.get(3).is_err());
+/// ```
+pub struct Array<T: Pod, P: Platform = Os> {
+    words: P::Shared<[P::AtomicU64]>,
+    len: usize,
+    lock: Option<RLock<P>>,
+    _element: PhantomData<fn() -> T>,
+}
+
+impl<T: Pod, P: Platform> Array<T, P> {
+    /// `len` zeroed elements, guarded by a lock of their own (Python's `Array(typecode, len)`).
+    /// [`Error::InvalidArgument`] if the array would not fit in memory's address range.
+    pub fn new(len: usize) -> Result<Self, Error> {
+        Self::make(len, |_| T::zeroed(), true)
+    }
+
+    /// The elements of `items`, guarded by a lock of their own.
+    pub fn from_slice(items: &[T]) -> Self {
+        Self::make(items.len(), |i| items[i], true).expect("a slice fits in memory")
+    }
+
+    /// `len` zeroed elements without a lock (Python's `RawArray`).
+    pub fn raw(len: usize) -> Result<Self, Error> {
+        Self::make(len, |_| T::zeroed(), false)
+    }
+
+    /// The elements of `items`, without a lock.
+    pub fn raw_from_slice(items: &[T]) -> Self {
+        Self::make(items.len(), |i| items[i], false).expect("a slice fits in memory")
+    }
+
+    fn make(len: usize, value: impl Fn(usize) -> T, locked: bool) -> Result<Self, Error> {
+        let fits = len
+            .checked_mul(words_per::<T>() * WORD)
+            .is_some_and(|bytes| bytes <= isize::MAX as usize);
+        if !fits {
+            return Err(Error::InvalidArgument(format!(
+                "an array of {len} elements of {} bytes does not fit in memory",
+                std::mem::size_of::<T>()
+            )));
+        }
+        let label = if locked { "Array" } else { "RawArray" };
+        Ok(Array {
+            words: storage::<T, P>(len, value, label),
+            len,
+            lock: locked.then(RLock::new),
+            _element: PhantomData,
+        })
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` for an array of no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Element `index` (under the lock, if there is one).
+    pub fn get(&self, index: usize) -> Result<T, Error> {
+        let _held = self.lock.as_ref().map(RLock::lock);
+        self.read(index)
+    }
+
+    /// Replaces element `index` (under the lock, if there is one).
+    pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
+        let _held = self.lock.as_ref().map(RLock::lock);
+        self.write(index, value)
+    }
+
+    /// Every element, read under the lock (if there is one) as one consistent snapshot.
+    pub fn to_vec(&self) -> Vec<T> {
+        let _held = self.lock.as_ref().map(RLock::lock);
+        self.snapshot()
+    }
+
+    /// Holds the lock until the returned view is dropped: reads and writes through it are one
+    /// step for every other task that uses the lock. [`Error::NoLock`] for a raw array.
+    pub fn locked(&self) -> Result<ArrayGuard<'_, T, P>, Error> {
+        let lock = self.lock.as_ref().ok_or(Error::NoLock {
+            operation: "Array::locked",
+            what: "Array",
+        })?;
+        Ok(ArrayGuard {
+            array: self,
+            _held: lock.lock(),
+        })
+    }
+
+    /// The lock that guards the array (a handle to it); [`Error::NoLock`] for a raw array.
+    pub fn get_lock(&self) -> Result<RLock<P>, Error> {
+        self.lock.clone().ok_or(Error::NoLock {
+            operation: "Array::get_lock",
+            what: "Array",
+        })
+    }
+
+    /// `true` if the array has a lock (it was made with [`Array::new`] or
+    /// [`Array::from_slice`]).
+    pub fn has_lock(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// The words of element `index`, or [`Error::IndexOutOfRange`].
+    fn element(&self, index: usize) -> Result<&[P::AtomicU64], Error> {
+        if index >= self.len {
+            return Err(Error::IndexOutOfRange {
+                index,
+                len: self.len,
+            });
+        }
+        let per = words_per::<T>();
+        Ok(&self.words[index * per..(index + 1) * per])
+    }
+
+    fn read(&self, index: usize) -> Result<T, Error> {
+        Ok(read::<T, P>(self.element(index)?))
+    }
+
+    fn write(&self, index: usize, value: T) -> Result<(), Error> {
+        write::<T, P>(self.element(index)?, &value);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Vec<T> {
+        (0..self.len)
+            .map(|i| self.read(i).expect("every index below len is in range"))
+            .collect()
+    }
+}
+
+impl<T: Pod, P: Platform> Clone for Array<T, P> {
+    fn clone(&self) -> Self {
+        Array {
+            words: self.words.clone(),
+            len: self.len,
+            lock: self.lock.clone(),
+            _element: PhantomData,
+        }
+    }
+}
+
+impl<T: Pod + fmt::Debug, P: Platform> fmt::Debug for Array<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Array")
+            .field("elements", &self.to_vec())
+            .field("lock", &self.lock.is_some())
+            .finish()
+    }
+}
+
+/// An [`Array`] with its lock held (from [`Array::locked`]); the lock is released on drop.
+pub struct ArrayGuard<'a, T: Pod, P: Platform = Os> {
+    array: &'a Array<T, P>,
+    _held: RLockGuard<'a, P>,
+}
+
+impl<T: Pod, P: Platform> ArrayGuard<'_, T, P> {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.array.len
+    }
+
+    /// `true` for an array of no elements.
+    pub fn is_empty(&self) -> bool {
+        self.array.len == 0
+    }
+
+    /// Element `index`.
+    pub fn get(&self, index: usize) -> Result<T, Error> {
+        self.array.read(index)
+    }
+
+    /// Replaces element `index`.
+    pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
+        self.array.write(index, value)
+    }
+
+    /// Every element.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.array.snapshot()
+    }
+}
