@@ -35,6 +35,7 @@ mod error;
 #[cfg(feature = "loom")]
 pub mod loom;
 pub mod platform;
+mod queue;
 pub mod shared;
 #[cfg(feature = "shuttle")]
 pub mod shuttle;

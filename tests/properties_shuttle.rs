@@ -41,6 +41,7 @@ shuttle_properties!(
     barrier_rounds,
     condition_producer_consumer,
     event_wakes_all,
+    ring_fifo_exactly_once,
     value_update_atomic,
     array_transfer_keeps_sum,
     timeouts,

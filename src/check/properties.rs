@@ -417,6 +417,59 @@ fn assert_woken<P: Platform>(
     );
 }
 
+/// Closes a ring when dropped during a panic.
+struct CloseOnPanic<P: Platform>(crate::queue::ring::Ring<P>);
+
+impl<P: Platform> Drop for CloseOnPanic<P> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.close();
+        }
+    }
+}
+
+/// The byte ring under the queues: `threads` producers each put `ops` frames of 2, 6 or 10
+/// bytes into a ring of 4 words (so puts wait for room and frames wrap around), while one
+/// consumer takes them all: every frame arrives exactly once, intact, in each producer's order.
+pub fn ring_fifo_exactly_once<P: Platform>(size: Size) {
+    use crate::queue::ring::{Ring, Wait};
+    let ring = Ring::<P>::new(32, 3).expect("a valid ring");
+    let producers = size.threads;
+    let ops = size.ops;
+    // Producer (1 byte), sequence number (4 bytes), then 1, 5 or 9 bytes of padding.
+    let frame = |producer: usize, seq: usize| -> Vec<u8> {
+        let mut f = vec![producer as u8];
+        f.extend_from_slice(&(seq as u32).to_le_bytes());
+        f.resize(6 + (seq % 3) * 4, 0xA0 | producer as u8);
+        f
+    };
+    run_n_tasks::<P>(producers + 1, size.start_together, move |i| {
+        if i < producers {
+            for seq in 0..ops {
+                ring.put(&frame(i, seq), Wait::Forever)
+                    .expect("the ring is open and the frame fits");
+            }
+            return;
+        }
+        // If a check fails, close the ring so that the producers stop instead of waiting.
+        let _close = CloseOnPanic(ring.clone());
+        let mut next = vec![0usize; producers];
+        for _ in 0..producers * ops {
+            let got = ring.get(Wait::Forever).expect("the ring is open");
+            let producer = got[0] as usize;
+            let seq = u32::from_le_bytes([got[1], got[2], got[3], got[4]]) as usize;
+            assert!(producer < producers, "a frame from nowhere: {got:?}");
+            assert_eq!(
+                seq, next[producer],
+                "producer {producer}'s frames out of order"
+            );
+            assert_eq!(got, frame(producer, seq), "a frame changed in the ring");
+            next[producer] += 1;
+        }
+        assert_eq!(ring.len(), 0);
+    });
+}
+
 /// `threads × ops` increments of a `Value<u64>` through `update` (read, add, write back under
 /// its lock) add up exactly: no update is lost to another.
 pub fn value_update_atomic<P: Platform>(size: Size) {
@@ -507,6 +560,8 @@ pub fn all<P: Platform>() -> Vec<Property> {
         "Condition": condition_producer_consumer @ Size::TINY, loom None;
         // - / - / - / 0.25
         "Event": event_wakes_all @ Size::SMALL, loom None;
+        // measured below
+        "Queue": ring_fifo_exactly_once @ Size { threads: 1, ops: 1, start_together: false }, loom Some(3);
         // 1.7 / - / 29 / > 200
         "Value": value_update_atomic @ Size::SMALL, loom Some(4);
         // 1.8 / - / 30 / > 200 (at 2x2; 2x1 since, for the simulator's complete search)

@@ -1,0 +1,327 @@
+//! [`Ring`]: a bounded FIFO of byte frames in shared memory, the core of every queue.
+//!
+//! The bytes live in platform atomic words (8 bytes each, as for `Value`/`Array`), so the ring is
+//! position-independent and every engine sees each word. A frame is one header word (its length
+//! in bytes) and its payload, padded to whole words; frames wrap around the end of the words.
+//! One `Lock` guards the cursors and the words; two `Condition`s on it wake getters when a frame
+//! arrives and putters when room frees up. The ring is bounded twice: by its byte capacity and by
+//! a number of frames (a queue's `maxsize`).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable};
+use crate::sync::LockGuard;
+use crate::{Condition, Error, Lock};
+
+/// Bytes per storage word.
+const WORD: usize = 8;
+
+/// Words a frame of `len` payload bytes takes: its header and its padded payload.
+fn frame_words(len: usize) -> usize {
+    1 + len.div_ceil(WORD)
+}
+
+/// Why a put or a get did not happen.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// No room (put) or no frame (get), and the caller would not wait, or its time ran out.
+    WouldBlock,
+    /// The ring was closed.
+    Closed,
+    /// The frame can never fit, however long the put waits.
+    TooLarge {
+        /// The frame's payload bytes.
+        len: usize,
+        /// The largest payload the ring holds.
+        max: usize,
+    },
+}
+
+/// How long a put or get may wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// Not at all.
+    No,
+    /// Until the operation can happen.
+    Forever,
+    /// Until this instant (on the platform's clock).
+    Until(Instant),
+}
+
+/// The cursors, counted in words and frames since creation (so `tail - head` is the words in
+/// use, without a wrap-around ambiguity).
+struct Cursors<P: Platform> {
+    head: P::AtomicU64,
+    tail: P::AtomicU64,
+    frames: P::AtomicU64,
+    closed: P::AtomicBool,
+}
+
+// SAFETY: platform atomics only.
+unsafe impl<P: Platform> Shareable for Cursors<P> {}
+
+/// A bounded FIFO of byte frames; clones are handles to the same ring.
+pub(crate) struct Ring<P: Platform> {
+    words: P::Shared<[P::AtomicU64]>,
+    cursors: P::Shared<Cursors<P>>,
+    max_frames: u64,
+    lock: Lock<P>,
+    not_empty: Condition<P>,
+    not_full: Condition<P>,
+}
+
+impl<P: Platform> Clone for Ring<P> {
+    fn clone(&self) -> Self {
+        Ring {
+            words: self.words.clone(),
+            cursors: self.cursors.clone(),
+            max_frames: self.max_frames,
+            lock: self.lock.clone(),
+            not_empty: self.not_empty.clone(),
+            not_full: self.not_full.clone(),
+        }
+    }
+}
+
+impl<P: Platform> Ring<P> {
+    /// A ring of `capacity` bytes (rounded up to whole words; at least one frame header and
+    /// one word of payload) holding at most `max_frames` frames (at least 1).
+    pub(crate) fn new(capacity: usize, max_frames: usize) -> Result<Self, Error> {
+        if max_frames == 0 {
+            return Err(Error::InvalidArgument(
+                "a queue must hold at least one item".to_owned(),
+            ));
+        }
+        let words = capacity.div_ceil(WORD).max(2);
+        if words
+            .checked_mul(WORD)
+            .is_none_or(|b| b > isize::MAX as usize)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a ring of {capacity} bytes does not fit in memory"
+            )));
+        }
+        let data = P::share_slice(words, |_| P::AtomicU64::new(0));
+        for w in data.iter() {
+            w.label("Ring.data");
+        }
+        let cursors: P::Shared<Cursors<P>> = P::share(Cursors {
+            head: P::AtomicU64::new(0),
+            tail: P::AtomicU64::new(0),
+            frames: P::AtomicU64::new(0),
+            closed: P::AtomicBool::new(false),
+        });
+        cursors.head.label("Ring.head");
+        cursors.tail.label("Ring.tail");
+        cursors.frames.label("Ring.frames");
+        cursors.closed.label("Ring.closed");
+        let lock = Lock::new();
+        Ok(Ring {
+            words: data,
+            cursors,
+            max_frames: max_frames as u64,
+            not_empty: Condition::with_lock(lock.clone()),
+            not_full: Condition::with_lock(lock.clone()),
+            lock,
+        })
+    }
+
+    /// The largest payload a frame may have.
+    pub(crate) fn max_payload(&self) -> usize {
+        (self.words.len() - 1) * WORD
+    }
+
+    fn capacity_words(&self) -> u64 {
+        self.words.len() as u64
+    }
+
+    /// Frames in the ring now.
+    pub(crate) fn len(&self) -> usize {
+        let _held = self.lock.lock();
+        self.cursors.frames.load(Relaxed) as usize
+    }
+
+    /// `true` if no frame could be put now without waiting (for the frame count; a large frame
+    /// may also wait for bytes).
+    pub(crate) fn is_full(&self) -> bool {
+        let _held = self.lock.lock();
+        self.cursors.frames.load(Relaxed) >= self.max_frames
+    }
+
+    /// Closes the ring: every put and get from now on, and every one waiting, is refused with
+    /// [`Refused::Closed`].
+    pub(crate) fn close(&self) {
+        let _held = self.lock.lock();
+        self.cursors.closed.store(true, Relaxed);
+        self.not_empty.notify_all().expect("the lock is held");
+        self.not_full.notify_all().expect("the lock is held");
+    }
+
+    /// `true` once closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        let _held = self.lock.lock();
+        self.cursors.closed.load(Relaxed)
+    }
+
+    /// Appends `frame`, waiting for room as `wait` allows.
+    pub(crate) fn put(&self, frame: &[u8], wait: Wait) -> Result<(), Refused> {
+        let max = self.max_payload();
+        if frame.len() > max {
+            return Err(Refused::TooLarge {
+                len: frame.len(),
+                max,
+            });
+        }
+        let need = frame_words(frame.len()) as u64;
+        let held = self.lock.lock();
+        let c = &*self.cursors;
+        let _held = self.wait_for(held, &self.not_full, wait, || {
+            let used = c.tail.load(Relaxed) - c.head.load(Relaxed);
+            c.frames.load(Relaxed) < self.max_frames && used + need <= self.capacity_words()
+        })?;
+        let tail = c.tail.load(Relaxed);
+        let n = self.capacity_words();
+        let at = |k: u64| &self.words[((tail + k) % n) as usize];
+        at(0).store(frame.len() as u64, Relaxed);
+        for (k, chunk) in frame.chunks(WORD).enumerate() {
+            let mut w = [0u8; WORD];
+            w[..chunk.len()].copy_from_slice(chunk);
+            at(1 + k as u64).store(u64::from_ne_bytes(w), Relaxed);
+        }
+        c.tail.store(tail + need, Relaxed);
+        c.frames.fetch_add(1, Relaxed);
+        self.not_empty.notify(1).expect("the lock is held");
+        Ok(())
+    }
+
+    /// Removes and returns the oldest frame, waiting for one as `wait` allows.
+    pub(crate) fn get(&self, wait: Wait) -> Result<Vec<u8>, Refused> {
+        let held = self.lock.lock();
+        let c = &*self.cursors;
+        let _held = self.wait_for(held, &self.not_empty, wait, || c.frames.load(Relaxed) > 0)?;
+        let head = c.head.load(Relaxed);
+        let n = self.capacity_words();
+        let at = |k: u64| &self.words[((head + k) % n) as usize];
+        let len = at(0).load(Relaxed) as usize;
+        let mut frame = Vec::with_capacity(len);
+        for k in 0..len.div_ceil(WORD) {
+            let w = at(1 + k as u64).load(Relaxed).to_ne_bytes();
+            let take = (len - k * WORD).min(WORD);
+            frame.extend_from_slice(&w[..take]);
+        }
+        c.head.store(head + frame_words(len) as u64, Relaxed);
+        c.frames.fetch_sub(1, Relaxed);
+        // Room for one frame may be room for several small ones: wake every putter, each
+        // re-checks.
+        self.not_full.notify_all().expect("the lock is held");
+        Ok(frame)
+    }
+
+    /// Waits on `cond` (whose lock `held` is) until `ready()`, as `wait` allows; refuses once
+    /// the ring is closed.
+    fn wait_for<'a>(
+        &self,
+        held: LockGuard<'a, P>,
+        cond: &Condition<P>,
+        wait: Wait,
+        ready: impl Fn() -> bool,
+    ) -> Result<LockGuard<'a, P>, Refused> {
+        loop {
+            if self.cursors.closed.load(Relaxed) {
+                return Err(Refused::Closed);
+            }
+            if ready() {
+                return Ok(held);
+            }
+            match wait {
+                Wait::No => return Err(Refused::WouldBlock),
+                Wait::Forever => cond.wait().expect("the lock is held"),
+                Wait::Until(deadline) => {
+                    let left = deadline.saturating_duration_since(P::now());
+                    if left == Duration::ZERO {
+                        return Err(Refused::WouldBlock);
+                    }
+                    cond.wait_timeout(left).expect("the lock is held");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::deadline_after;
+    use crate::Os;
+
+    #[test]
+    fn frames_come_out_in_order_and_intact_across_the_wrap() {
+        // 5 words: the two frames (2 + 3 words) fill it, and land at a new offset each round.
+        let ring = Ring::<Os>::new(40, 8).unwrap();
+        for round in 0..20u8 {
+            let a = vec![round; (round % 7) as usize];
+            let b = vec![round ^ 0xFF; 9];
+            ring.put(&a, Wait::No).unwrap();
+            ring.put(&b, Wait::No).unwrap();
+            assert_eq!(ring.len(), 2);
+            assert_eq!(ring.get(Wait::No).unwrap(), a);
+            assert_eq!(ring.get(Wait::No).unwrap(), b);
+        }
+        assert_eq!(ring.len(), 0);
+    }
+
+    #[test]
+    fn refusals() {
+        let ring = Ring::<Os>::new(32, 2).unwrap();
+        assert_eq!(ring.max_payload(), 24);
+        assert_eq!(
+            ring.put(&[0; 25], Wait::Forever),
+            Err(Refused::TooLarge { len: 25, max: 24 })
+        );
+        assert_eq!(ring.get(Wait::No), Err(Refused::WouldBlock));
+        ring.put(b"a", Wait::No).unwrap();
+        ring.put(b"b", Wait::No).unwrap();
+        assert!(ring.is_full(), "two frames is the most it holds");
+        assert_eq!(ring.put(b"c", Wait::No), Err(Refused::WouldBlock));
+        let soon = deadline_after::<Os>(Duration::from_millis(1)).unwrap();
+        assert_eq!(ring.put(b"c", Wait::Until(soon)), Err(Refused::WouldBlock));
+        ring.close();
+        assert!(ring.is_closed());
+        assert_eq!(ring.put(b"d", Wait::Forever), Err(Refused::Closed));
+        assert_eq!(ring.get(Wait::Forever), Err(Refused::Closed));
+    }
+
+    #[test]
+    fn bytes_bound_puts_too() {
+        // 4 words: one frame of 17..=24 bytes (4 words) fills it.
+        let ring = Ring::<Os>::new(32, 10).unwrap();
+        ring.put(&[1; 20], Wait::No).unwrap();
+        assert_eq!(ring.put(&[], Wait::No), Err(Refused::WouldBlock));
+        assert_eq!(ring.get(Wait::No).unwrap(), [1; 20]);
+        ring.put(&[], Wait::No).unwrap();
+        assert_eq!(ring.get(Wait::No).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn close_wakes_a_waiting_getter() {
+        let ring = Ring::<Os>::new(64, 4).unwrap();
+        let r = ring.clone();
+        let getter = std::thread::spawn(move || r.get(Wait::Forever));
+        // Whether the getter is already asleep or not, it must end with Closed.
+        ring.close();
+        assert_eq!(getter.join().unwrap(), Err(Refused::Closed));
+    }
+
+    #[test]
+    fn invalid_rings() {
+        assert!(matches!(
+            Ring::<Os>::new(64, 0),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            Ring::<Os>::new(usize::MAX, 1),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}
