@@ -21,20 +21,7 @@ macro_rules! os_properties {
     };
 }
 
-os_properties!(
-    lock_mutual_exclusion,
-    rlock_mutual_exclusion,
-    semaphore_mutual_exclusion,
-    semaphore_bound,
-    bounded_semaphore_exact,
-    barrier_rounds,
-    condition_producer_consumer,
-    event_wakes_all,
-    ring_fifo_exactly_once,
-    value_update_atomic,
-    array_transfer_keeps_sum,
-    timeouts,
-);
+mpcheck::for_each_property!(os_properties);
 
 #[test]
 fn properties_also_pass_at_exploration_size() {

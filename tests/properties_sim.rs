@@ -48,17 +48,4 @@ macro_rules! sim_properties {
     };
 }
 
-sim_properties!(
-    lock_mutual_exclusion,
-    rlock_mutual_exclusion,
-    semaphore_mutual_exclusion,
-    semaphore_bound,
-    bounded_semaphore_exact,
-    barrier_rounds,
-    condition_producer_consumer,
-    event_wakes_all,
-    ring_fifo_exactly_once,
-    value_update_atomic,
-    array_transfer_keeps_sum,
-    timeouts,
-);
+mpcheck::for_each_property!(sim_properties);

@@ -527,6 +527,30 @@ pub struct Property {
     pub loom_bound: Option<usize>,
 }
 
+/// Invokes the macro `$m` once with the name of every registered property (the functions of
+/// this module), so that each engine's test file runs them all from one list:
+/// `mpcheck::for_each_property!(sim_properties);`. [`assert_all_tested`] checks it against
+/// [`all`].
+#[macro_export]
+macro_rules! for_each_property {
+    ($m:ident) => {
+        $m!(
+            lock_mutual_exclusion,
+            rlock_mutual_exclusion,
+            semaphore_mutual_exclusion,
+            semaphore_bound,
+            bounded_semaphore_exact,
+            barrier_rounds,
+            condition_producer_consumer,
+            event_wakes_all,
+            ring_fifo_exactly_once,
+            value_update_atomic,
+            array_transfer_keeps_sum,
+            timeouts,
+        );
+    };
+}
+
 /// Every property, instantiated for `P`, in a stable order.
 pub fn all<P: Platform>() -> Vec<Property> {
     macro_rules! list {
