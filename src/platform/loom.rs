@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
-use super::emulated::Emulated;
+use super::emulated::{Emulated, EngineSync};
 use super::WaitOutcome;
 use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
@@ -61,21 +61,46 @@ impl<T: Send> SharedCell<T> for LoomCell<T> {
     }
 }
 
-/// The emulated futex of one execution: the engine mutex, and the shared bookkeeping.
-struct Futex {
-    lock: loom::sync::Mutex<()>,
-    table: Emulated<loom::sync::Condvar>,
+/// [`Loom`]'s mutex and condition variable, for the emulated futex.
+struct LoomSync;
+
+impl EngineSync for LoomSync {
+    type Mutex = loom::sync::Mutex<()>;
+    type Guard<'a> = loom::sync::MutexGuard<'a, ()>;
+    type Condvar = loom::sync::Condvar;
+
+    fn mutex() -> Self::Mutex {
+        loom::sync::Mutex::new(())
+    }
+
+    fn condvar() -> Self::Condvar {
+        loom::sync::Condvar::new()
+    }
+
+    fn lock(mutex: &Self::Mutex) -> Self::Guard<'_> {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(condvar: &Self::Condvar, guard: Self::Guard<'a>) -> Self::Guard<'a> {
+        condvar.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(condvar: &Self::Condvar, all: bool) {
+        if all {
+            condvar.notify_all();
+        } else {
+            condvar.notify_one();
+        }
+    }
 }
 
 loom::lazy_static! {
-    static ref FUTEX: Futex = Futex {
-        lock: loom::sync::Mutex::new(()),
-        table: Emulated::new(),
-    };
+    /// The emulated futex of one execution.
+    static ref FUTEX: Emulated<LoomSync> = Emulated::new();
 }
 
 loom::thread_local! {
-    static TASK: u32 = FUTEX.table.next_task();
+    static TASK: u32 = FUTEX.next_task();
 }
 
 impl Platform for Loom {
@@ -101,37 +126,13 @@ impl Platform for Loom {
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
-        let futex = &*FUTEX;
-        let guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if word.load(SeqCst) != expected {
-            return WaitOutcome::Mismatch;
-        }
-        if let Some(at) = deadline {
-            futex.table.advance_to(at);
-            return WaitOutcome::TimedOut;
-        }
+        // loom has no clock: a timed wait that would sleep times out at once.
         let addr = word as *const AtomicU32 as usize;
-        let condvar = futex.table.condvar(addr, 1, loom::sync::Condvar::new);
-        drop(condvar.wait(guard).unwrap_or_else(|e| e.into_inner()));
-        futex.table.condvar(addr, -1, loom::sync::Condvar::new);
-        WaitOutcome::Woken
+        FUTEX.wait(addr, || word.load(SeqCst), expected, deadline)
     }
 
     fn wake(word: &AtomicU32, n: u32) -> u32 {
-        let futex = &*FUTEX;
-        let _guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let addr = word as *const AtomicU32 as usize;
-        let sleepers = futex.table.sleepers(addr);
-        if sleepers == 0 {
-            return 0;
-        }
-        let condvar = futex.table.condvar(addr, 0, loom::sync::Condvar::new);
-        if n == 1 {
-            condvar.notify_one();
-        } else {
-            condvar.notify_all();
-        }
-        n.min(sleepers)
+        FUTEX.wake(word as *const AtomicU32 as usize, n)
     }
 
     fn fence(order: Ordering) {
@@ -139,12 +140,12 @@ impl Platform for Loom {
     }
 
     fn now() -> Instant {
-        FUTEX.table.now()
+        FUTEX.now()
     }
 
     fn sleep(duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        FUTEX.table.advance_by(nanos);
+        FUTEX.advance_by(nanos);
         loom::thread::yield_now();
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use shuttle::rand::Rng;
 use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
-use super::emulated::Emulated;
+use super::emulated::{Emulated, EngineSync};
 use super::WaitOutcome;
 use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
@@ -64,21 +64,46 @@ impl<T: Send> SharedCell<T> for ShuttleCell<T> {
     }
 }
 
-/// The emulated futex of one execution: the engine mutex, and the shared bookkeeping.
-struct Futex {
-    lock: shuttle::sync::Mutex<()>,
-    table: Emulated<shuttle::sync::Condvar>,
+/// [`Shuttle`]'s mutex and condition variable, for the emulated futex.
+struct ShuttleSync;
+
+impl EngineSync for ShuttleSync {
+    type Mutex = shuttle::sync::Mutex<()>;
+    type Guard<'a> = shuttle::sync::MutexGuard<'a, ()>;
+    type Condvar = shuttle::sync::Condvar;
+
+    fn mutex() -> Self::Mutex {
+        shuttle::sync::Mutex::new(())
+    }
+
+    fn condvar() -> Self::Condvar {
+        shuttle::sync::Condvar::new()
+    }
+
+    fn lock(mutex: &Self::Mutex) -> Self::Guard<'_> {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(condvar: &Self::Condvar, guard: Self::Guard<'a>) -> Self::Guard<'a> {
+        condvar.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(condvar: &Self::Condvar, all: bool) {
+        if all {
+            condvar.notify_all();
+        } else {
+            condvar.notify_one();
+        }
+    }
 }
 
 shuttle::lazy_static! {
-    static ref FUTEX: Futex = Futex {
-        lock: shuttle::sync::Mutex::new(()),
-        table: Emulated::new(),
-    };
+    /// The emulated futex of one execution.
+    static ref FUTEX: Emulated<ShuttleSync> = Emulated::new();
 }
 
 shuttle::thread_local! {
-    static TASK: u32 = FUTEX.table.next_task();
+    static TASK: u32 = FUTEX.next_task();
 }
 
 impl Platform for Shuttle {
@@ -104,7 +129,6 @@ impl Platform for Shuttle {
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
-        let futex = &*FUTEX;
         if let Some(at) = deadline {
             // A scheduler-driven choice at every look: time out now, or let others run.
             loop {
@@ -112,38 +136,18 @@ impl Platform for Shuttle {
                     return WaitOutcome::Woken;
                 }
                 if shuttle::rand::thread_rng().gen::<bool>() {
-                    futex.table.advance_to(at);
+                    FUTEX.advance_to(at);
                     return WaitOutcome::TimedOut;
                 }
                 shuttle::thread::yield_now();
             }
         }
-        let guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if word.load(SeqCst) != expected {
-            return WaitOutcome::Mismatch;
-        }
         let addr = word as *const AtomicU32 as usize;
-        let condvar = futex.table.condvar(addr, 1, shuttle::sync::Condvar::new);
-        drop(condvar.wait(guard).unwrap_or_else(|e| e.into_inner()));
-        futex.table.condvar(addr, -1, shuttle::sync::Condvar::new);
-        WaitOutcome::Woken
+        FUTEX.wait(addr, || word.load(SeqCst), expected, None)
     }
 
     fn wake(word: &AtomicU32, n: u32) -> u32 {
-        let futex = &*FUTEX;
-        let _guard = futex.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let addr = word as *const AtomicU32 as usize;
-        let sleepers = futex.table.sleepers(addr);
-        if sleepers == 0 {
-            return 0;
-        }
-        let condvar = futex.table.condvar(addr, 0, shuttle::sync::Condvar::new);
-        if n == 1 {
-            condvar.notify_one();
-        } else {
-            condvar.notify_all();
-        }
-        n.min(sleepers)
+        FUTEX.wake(word as *const AtomicU32 as usize, n)
     }
 
     fn fence(order: Ordering) {
@@ -151,12 +155,12 @@ impl Platform for Shuttle {
     }
 
     fn now() -> Instant {
-        FUTEX.table.now()
+        FUTEX.now()
     }
 
     fn sleep(duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        FUTEX.table.advance_by(nanos);
+        FUTEX.advance_by(nanos);
         shuttle::thread::yield_now();
     }
 
