@@ -2,8 +2,9 @@
 //! `multiprocessing.Value` / `Array` (locked) and `RawValue` / `RawArray` (the `raw`
 //! constructors).
 //!
-//! The data lives in platform atomic words, 8 bytes each, an element spanning as many words as
-//! its size needs: so an access is never a data race, whatever the platform (real threads,
+//! The data lives in platform atomic words, 8 bytes each, the elements packed back to back (an
+//! element may share a word with its neighbours, or span several): so an access is never a data
+//! race, whatever the platform (real threads,
 //! processes later, or an explorer that checks every access), and the engines see every word
 //! read and written. The words are read and written with `Relaxed`: what orders them is the
 //! lock (the value's own, or any other synchronization the program uses with a raw value).
@@ -23,46 +24,76 @@ use crate::{Error, Os, RLock};
 /// Bytes per storage word.
 const WORD: usize = 8;
 
-/// Storage words an element of `T` takes.
-const fn words_per<T>() -> usize {
-    std::mem::size_of::<T>().div_ceil(WORD)
+/// Storage words for `len` elements of `T`, packed back to back (an `Array<u8>` of 16 elements
+/// takes 2 words).
+fn words_for<T>(len: usize) -> Option<usize> {
+    Some(len.checked_mul(std::mem::size_of::<T>())?.div_ceil(WORD))
 }
 
-/// Reads one element from its words.
-fn read<T: Pod, P: Platform>(words: &[P::AtomicU64]) -> T {
+/// The words that bytes `start..start + len` of the packed storage fall in, each with the
+/// range of its bytes inside the word and the range inside the element.
+fn spans(start: usize, len: usize) -> impl Iterator<Item = (usize, std::ops::Range<usize>, usize)> {
+    let end = start + len;
+    (start / WORD..end.div_ceil(WORD)).map(move |w| {
+        let from = start.max(w * WORD);
+        let to = end.min((w + 1) * WORD);
+        (w, from - w * WORD..to - w * WORD, from - start)
+    })
+}
+
+/// Reads element `index`.
+fn read<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize) -> T {
     let mut value = T::zeroed();
     let bytes = bytemuck::bytes_of_mut(&mut value);
-    for (chunk, word) in bytes.chunks_mut(WORD).zip(words) {
-        let w = word.load(Relaxed).to_ne_bytes();
-        chunk.copy_from_slice(&w[..chunk.len()]);
+    let size = bytes.len();
+    for (w, inside, at) in spans(index * size, size) {
+        let word = words[w].load(Relaxed).to_ne_bytes();
+        bytes[at..at + inside.len()].copy_from_slice(&word[inside]);
     }
     value
 }
 
-/// Writes one element into its words.
-fn write<T: Pod, P: Platform>(words: &[P::AtomicU64], value: &T) {
-    for (chunk, word) in bytemuck::bytes_of(value).chunks(WORD).zip(words) {
-        let mut w = [0u8; WORD];
-        w[..chunk.len()].copy_from_slice(chunk);
-        word.store(u64::from_ne_bytes(w), Relaxed);
+/// Writes element `index`. A word the element shares with its neighbours is changed by a
+/// compare-and-swap that keeps their bytes, so a write never disturbs another element, even
+/// in a raw array written by several tasks at once.
+fn write<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize, value: &T) {
+    let bytes = bytemuck::bytes_of(value);
+    let size = bytes.len();
+    for (w, inside, at) in spans(index * size, size) {
+        let mut new = [0u8; WORD];
+        new[inside.clone()].copy_from_slice(&bytes[at..at + inside.len()]);
+        let new = u64::from_ne_bytes(new);
+        if inside.len() == WORD {
+            words[w].store(new, Relaxed);
+            continue;
+        }
+        let mut mask = [0u8; WORD];
+        mask[inside].fill(0xFF);
+        let mask = u64::from_ne_bytes(mask);
+        let mut old = words[w].load(Relaxed);
+        while let Err(now) =
+            words[w].compare_exchange_weak(old, old & !mask | new, Relaxed, Relaxed)
+        {
+            old = now;
+        }
     }
 }
 
-/// The words of `values`, each labelled `label` for traces.
+/// The packed words of `len` elements made by `value`, each word labelled `label` for traces.
 fn storage<T: Pod, P: Platform>(
+    words: usize,
     len: usize,
     value: impl Fn(usize) -> T,
     label: &'static str,
 ) -> P::Shared<[P::AtomicU64]> {
-    let per = words_per::<T>();
-    let words = P::share_slice(len * per, |_| P::AtomicU64::new(0));
-    for (i, element) in words.chunks(per.max(1)).enumerate().take(len) {
-        write::<T, P>(element, &value(i));
+    let storage = P::share_slice(words, |_| P::AtomicU64::new(0));
+    for i in 0..len {
+        write::<T, P>(&storage, i, &value(i));
     }
-    for word in words.iter() {
+    for word in storage.iter() {
         word.label(label);
     }
-    words
+    storage
 }
 
 /// One `T` in shared memory, guarded by an [`RLock`] unless made with [`Value::raw`]
@@ -85,10 +116,12 @@ pub struct Value<T: Pod, P: Platform = Os> {
 }
 
 impl<T: Pod, P: Platform> Value<T, P> {
+    const WORDS: usize = std::mem::size_of::<T>().div_ceil(WORD);
+
     /// A value guarded by a lock of its own: `get`, `set` and `update` take it.
     pub fn new(value: T) -> Self {
         Value {
-            words: storage::<T, P>(1, |_| value, "Value"),
+            words: storage::<T, P>(Self::WORDS, 1, |_| value, "Value"),
             lock: Some(RLock::new()),
             _value: PhantomData,
         }
@@ -99,7 +132,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// `get_lock` return [`Error::NoLock`].
     pub fn raw(value: T) -> Self {
         Value {
-            words: storage::<T, P>(1, |_| value, "RawValue"),
+            words: storage::<T, P>(Self::WORDS, 1, |_| value, "RawValue"),
             lock: None,
             _value: PhantomData,
         }
@@ -108,13 +141,13 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// The value (under the lock, if there is one).
     pub fn get(&self) -> T {
         let _held = self.lock.as_ref().map(RLock::lock);
-        read::<T, P>(&self.words)
+        read::<T, P>(&self.words, 0)
     }
 
     /// Replaces the value (under the lock, if there is one).
     pub fn set(&self, value: T) {
         let _held = self.lock.as_ref().map(RLock::lock);
-        write::<T, P>(&self.words, &value);
+        write::<T, P>(&self.words, 0, &value);
     }
 
     /// Reads, changes and writes back the value as one step under its lock, and returns what
@@ -125,9 +158,9 @@ impl<T: Pod, P: Platform> Value<T, P> {
             what: "Value",
         })?;
         let _held = lock.lock();
-        let mut value = read::<T, P>(&self.words);
+        let mut value = read::<T, P>(&self.words, 0);
         let result = f(&mut value);
-        write::<T, P>(&self.words, &value);
+        write::<T, P>(&self.words, 0, &value);
         Ok(result)
     }
 
@@ -209,18 +242,15 @@ impl<T: Pod, P: Platform> Array<T, P> {
     }
 
     fn make(len: usize, value: impl Fn(usize) -> T, locked: bool) -> Result<Self, Error> {
-        let fits = len
-            .checked_mul(words_per::<T>() * WORD)
-            .is_some_and(|bytes| bytes <= isize::MAX as usize);
-        if !fits {
+        let Some(words) = words_for::<T>(len).filter(|&w| w <= isize::MAX as usize / WORD) else {
             return Err(Error::InvalidArgument(format!(
                 "an array of {len} elements of {} bytes does not fit in memory",
                 std::mem::size_of::<T>()
             )));
-        }
+        };
         let label = if locked { "Array" } else { "RawArray" };
         Ok(Array {
-            words: storage::<T, P>(len, value, label),
+            words: storage::<T, P>(words, len, value, label),
             len,
             lock: locked.then(RLock::new),
             _element: PhantomData,
@@ -282,24 +312,24 @@ impl<T: Pod, P: Platform> Array<T, P> {
         self.lock.is_some()
     }
 
-    /// The words of element `index`, or [`Error::IndexOutOfRange`].
-    fn element(&self, index: usize) -> Result<&[P::AtomicU64], Error> {
-        if index >= self.len {
-            return Err(Error::IndexOutOfRange {
+    /// `index`, or [`Error::IndexOutOfRange`].
+    fn check(&self, index: usize) -> Result<usize, Error> {
+        if index < self.len {
+            Ok(index)
+        } else {
+            Err(Error::IndexOutOfRange {
                 index,
                 len: self.len,
-            });
+            })
         }
-        let per = words_per::<T>();
-        Ok(&self.words[index * per..(index + 1) * per])
     }
 
     fn read(&self, index: usize) -> Result<T, Error> {
-        Ok(read::<T, P>(self.element(index)?))
+        Ok(read::<T, P>(&self.words, self.check(index)?))
     }
 
     fn write(&self, index: usize, value: T) -> Result<(), Error> {
-        write::<T, P>(self.element(index)?, &value);
+        write::<T, P>(&self.words, self.check(index)?, &value);
         Ok(())
     }
 

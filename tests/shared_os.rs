@@ -226,3 +226,39 @@ fn array_debug_shows_the_elements() {
     let a = Array::<u8, Os>::from_slice(&[1, 2]);
     assert_eq!(format!("{a:?}"), "Array { elements: [1, 2], lock: true }");
 }
+
+#[test]
+fn small_elements_are_packed_and_keep_their_neighbours() {
+    // 3-byte elements straddle word boundaries: element 2 is bytes 6..9.
+    let a = Array::<[u8; 3], Os>::new(11).unwrap();
+    for i in 0..11u8 {
+        a.set(i as usize, [i, i + 100, i + 200]).unwrap();
+    }
+    for i in 0..11u8 {
+        assert_eq!(a.get(i as usize), Ok([i, i + 100, i + 200]));
+    }
+    a.set(2, [0; 3]).unwrap();
+    assert_eq!(a.get(1), Ok([1, 101, 201]));
+    assert_eq!(a.get(3), Ok([3, 103, 203]));
+}
+
+#[test]
+fn raw_byte_array_writes_from_many_threads_do_not_disturb_each_other() {
+    // Eight bytes share one word; each thread owns one and rewrites it over and over.
+    let a = Array::<u8, Os>::raw(8).unwrap();
+    let threads: Vec<_> = (0..4u8)
+        .map(|t| {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                for round in 0..2_000u32 {
+                    a.set(t as usize, (round % 250) as u8 + t).unwrap();
+                }
+                a.set(t as usize, 10 + t).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(a.to_vec(), [10, 11, 12, 13, 0, 0, 0, 0]);
+}
