@@ -60,6 +60,91 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A put on a full queue that would not wait (`try_put`), or whose timeout ran out
+    /// (`put_timeout`) (Python: `queue.Full`). The item is handed back, still encoded:
+    /// [`Unsent::decode`] returns it, so a refused put never loses data.
+    #[error("the queue is full (the item, {} bytes encoded, is handed back)", item.len())]
+    Full {
+        /// The item that was not put.
+        item: Unsent,
+    },
+
+    /// A get on an empty queue that would not wait (`try_get`), or whose timeout ran out
+    /// (`get_timeout`) (Python: `queue.Empty`).
+    #[error("the queue is empty")]
+    Empty,
+
+    /// The queue or connection was closed; every later operation on it, and every one that was
+    /// waiting, fails with this (Python: `ValueError` / `OSError`).
+    #[error("{what} is closed")]
+    Closed {
+        /// `"queue"` or `"connection"`.
+        what: &'static str,
+    },
+
+    /// A `recv` with no message left and every writing end closed (or its process gone)
+    /// (Python: `EOFError`).
+    #[error("end of file: every writing end of the pipe is closed")]
+    Eof,
+
+    /// A `send` whose peer end is closed (Python: `BrokenPipeError`).
+    #[error("broken pipe: the receiving end is closed")]
+    BrokenPipe,
+
+    /// A `send` on the receiving end of a one-way pipe (Python: `OSError`, "connection is
+    /// read-only").
+    #[error("this connection is read-only (the receiving end of a one-way pipe)")]
+    ReadOnly,
+
+    /// A `recv` or `poll` on the sending end of a one-way pipe (Python: `OSError`, "connection
+    /// is write-only").
+    #[error("this connection is write-only (the sending end of a one-way pipe)")]
+    WriteOnly,
+
+    /// An item or message larger than the queue or pipe can ever carry; refused at once, never
+    /// a hang (Python: a queue hangs or its feeder thread fails silently).
+    #[error("{what} of {len} bytes is larger than the {max} bytes this {what} can hold")]
+    TooLarge {
+        /// `"item"` or `"message"`.
+        what: &'static str,
+        /// Its encoded size in bytes.
+        len: usize,
+        /// The largest size accepted.
+        max: usize,
+    },
+
+    /// An item could not be encoded (serde/postcard); nothing was sent (Python: `PicklingError`,
+    /// raised later in a feeder thread, where it is lost).
+    #[error("could not encode the item: {0}")]
+    Encode(String),
+
+    /// Received bytes do not decode as the expected type (Python: `UnpicklingError`).
+    #[error("could not decode the received bytes: {0}")]
+    Decode(String),
+
+    /// A message cut off: the peer closed or died in the middle of sending it. The partial
+    /// message is discarded, never returned.
+    #[error("a message was cut off after {got} of its {expected} bytes (the sender closed or died mid-message)")]
+    Truncated {
+        /// Bytes that arrived.
+        got: usize,
+        /// Bytes the message's header announced.
+        expected: usize,
+    },
+
+    /// `JoinableQueue::task_done` called more times than items were put (Python: `ValueError`).
+    #[error("task_done() called more times than there were items put")]
+    TaskDoneTooManyTimes,
+
+    /// An operating-system call failed in a way no other variant describes.
+    #[error("I/O error in {operation}: {message}")]
+    Io {
+        /// The call, e.g. `"socketpair"`.
+        operation: &'static str,
+        /// The system's message.
+        message: String,
+    },
+
     /// A task panicked; the payload's message is kept.
     #[error("the task panicked: {message}")]
     Panicked {
@@ -79,5 +164,40 @@ impl Error {
             "<non-string panic payload>".to_owned()
         };
         Error::Panicked { message }
+    }
+}
+
+/// An item a queue refused to take ([`Error::Full`]), handed back in its encoded form.
+///
+/// Queues encode an item inside `put` (so that an encoding error reaches the caller), which is
+/// why the refused item comes back as bytes: [`Unsent::decode`] turns them back into the item.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Unsent(pub(crate) Vec<u8>);
+
+impl Unsent {
+    /// The item, decoded as a `T` (the queue's item type).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        postcard::from_bytes(&self.0).map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    /// The encoded bytes (postcard).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// The encoded size in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `true` for an item that encodes to no bytes (a `()`).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Unsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Unsent({} bytes)", self.0.len())
     }
 }

@@ -43,7 +43,7 @@ pub mod sim;
 pub mod sync;
 pub mod thread;
 
-pub use error::Error;
+pub use error::{Error, Unsent};
 pub use platform::{Os, Platform, Sim};
 pub use shared::{Array, Value};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -106,6 +106,8 @@ mod emulated;
 #[cfg(feature = "loom")]
 mod loom;
 mod os;
+mod os_pipe;
+mod pipe;
 mod shareable;
 #[cfg(feature = "shuttle")]
 mod shuttle;
@@ -116,6 +118,8 @@ pub use self::loom::Loom;
 #[cfg(feature = "shuttle")]
 pub use self::shuttle::Shuttle;
 pub use os::Os;
+pub use os_pipe::OsPipeEnd;
+pub use pipe::PipeEnd;
 pub use shareable::Shareable;
 pub use sim::Sim;
 
