@@ -35,7 +35,7 @@ mod error;
 #[cfg(feature = "loom")]
 pub mod loom;
 pub mod platform;
-mod queue;
+pub mod queue;
 pub mod shared;
 #[cfg(feature = "shuttle")]
 pub mod shuttle;
@@ -45,5 +45,6 @@ pub mod thread;
 
 pub use error::{Error, Unsent};
 pub use platform::{Os, Platform, Sim};
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, Value};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

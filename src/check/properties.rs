@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::platform::{Atomic, AtomicInt, Platform, Shareable, SharedCell};
 use crate::{
-    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, RLock, Semaphore, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Error, Event, JoinableQueue, Lock, Queue, RLock,
+    Semaphore, Value,
 };
 
 /// How big a property run is: how many tasks, how many operations each.
@@ -417,10 +418,11 @@ fn assert_woken<P: Platform>(
     );
 }
 
-/// Closes a ring when dropped during a panic.
-struct CloseOnPanic<P: Platform>(crate::queue::ring::Ring<P>);
+/// Closes a queue when dropped during a panic, so that the tasks waiting on it stop instead of
+/// hanging the run.
+struct CloseOnPanic<'a, T, P: Platform>(&'a Queue<T, P>);
 
-impl<P: Platform> Drop for CloseOnPanic<P> {
+impl<T, P: Platform> Drop for CloseOnPanic<'_, T, P> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.close();
@@ -428,46 +430,177 @@ impl<P: Platform> Drop for CloseOnPanic<P> {
     }
 }
 
-/// The byte ring under the queues: `threads` producers each put `ops` frames of 2, 6 or 10
-/// bytes into a ring of 4 words (so puts wait for room and frames wrap around), while one
-/// consumer takes them all: every frame arrives exactly once, intact, in each producer's order.
-pub fn ring_fifo_exactly_once<P: Platform>(size: Size) {
-    use crate::queue::ring::{Ring, Wait};
-    let ring = Ring::<P>::new(32, 3).expect("a valid ring");
-    let producers = size.threads;
-    let ops = size.ops;
-    // Producer (1 byte), sequence number (4 bytes), then 1, 5 or 9 bytes of padding.
-    let frame = |producer: usize, seq: usize| -> Vec<u8> {
-        let mut f = vec![producer as u8];
-        f.extend_from_slice(&(seq as u32).to_le_bytes());
-        f.resize(6 + (seq % 3) * 4, 0xA0 | producer as u8);
-        f
-    };
-    run_n_tasks::<P>(producers + 1, size.start_together, move |i| {
+/// A queue item: who put it, its number, and 0, 4 or 8 bytes of padding, so that items take
+/// 2 or 3 words of the ring and wrap around its end at varying offsets.
+type Item = (u8, u32, Vec<u8>);
+
+fn item(producer: usize, seq: usize) -> Item {
+    (
+        producer as u8,
+        seq as u32,
+        vec![0xA0 | producer as u8; (seq % 3) * 4],
+    )
+}
+
+/// `threads` producers each put `ops` items into a queue of `maxsize` 2 and 48 bytes (so puts
+/// wait for a free item slot or for bytes, and items wrap around the ring), while consumers (2,
+/// or 1 for an odd number of producers) take them all. Every item arrives exactly once and
+/// intact; each consumer sees each producer's items in the order they were put; the queue
+/// never holds more than `maxsize`; at the end it is empty.
+pub fn queue_mpmc_exactly_once<P: Platform>(size: Size) {
+    const MAXSIZE: usize = 2;
+    let queue = Queue::<Item, P>::with_capacity(Some(MAXSIZE), 48).expect("a valid queue");
+    let (producers, ops) = (size.threads, size.ops);
+    let consumers = if producers % 2 == 0 { 2 } else { 1 };
+    let seen: Arc<Vec<P::AtomicU32>> =
+        Arc::new((0..producers * ops).map(|_| P::AtomicU32::new(0)).collect());
+    let (q, s) = (queue.clone(), Arc::clone(&seen));
+    run_n_tasks::<P>(producers + consumers, size.start_together, move |i| {
         if i < producers {
             for seq in 0..ops {
-                ring.put(&frame(i, seq), Wait::Forever)
-                    .expect("the ring is open and the frame fits");
+                q.put(item(i, seq))
+                    .expect("the queue is open and the item fits");
             }
             return;
         }
-        // If a check fails, close the ring so that the producers stop instead of waiting.
-        let _close = CloseOnPanic(ring.clone());
+        let _close = CloseOnPanic(&q);
         let mut next = vec![0usize; producers];
-        for _ in 0..producers * ops {
-            let got = ring.get(Wait::Forever).expect("the ring is open");
-            let producer = got[0] as usize;
-            let seq = u32::from_le_bytes([got[1], got[2], got[3], got[4]]) as usize;
-            assert!(producer < producers, "a frame from nowhere: {got:?}");
-            assert_eq!(
-                seq, next[producer],
-                "producer {producer}'s frames out of order"
+        for _ in 0..producers * ops / consumers {
+            let got = q.get().expect("the queue is open");
+            let (producer, seq) = (got.0 as usize, got.1 as usize);
+            assert!(producer < producers, "an item from nowhere: {got:?}");
+            assert!(
+                seq >= next[producer],
+                "producer {producer}'s items out of order"
             );
-            assert_eq!(got, frame(producer, seq), "a frame changed in the ring");
-            next[producer] += 1;
+            assert_eq!(got, item(producer, seq), "an item changed in the queue");
+            assert_eq!(
+                s[producer * ops + seq].swap(1, Relaxed),
+                0,
+                "item {seq} of producer {producer} delivered twice"
+            );
+            next[producer] = seq + 1;
+            assert!(q.qsize() <= MAXSIZE, "more than maxsize items in the queue");
         }
-        assert_eq!(ring.len(), 0);
     });
+    assert!(
+        seen.iter().all(|s| s.load(Relaxed) == 1),
+        "an item was lost"
+    );
+    assert!(queue.empty());
+}
+
+/// A `JoinableQueue`: one producer puts `threads × ops` jobs while `threads` workers take them,
+/// count each, and mark each done. Once the producer is finished, `join` returns only after
+/// every job was counted; one more `task_done` is refused.
+pub fn joinable_join_waits_for_task_done<P: Platform>(size: Size) {
+    let jobs = JoinableQueue::<u32, P>::with_capacity(None, 64).expect("a valid queue");
+    let total = size.threads * size.ops;
+    let done: Arc<P::AtomicU32> = Arc::new(P::AtomicU32::new(0));
+    let producer = {
+        let jobs = jobs.clone();
+        crate::thread::spawn::<P, _, _>(move || {
+            for job in 0..total as u32 {
+                jobs.put(job).expect("the queue is open");
+            }
+        })
+    };
+    let workers = {
+        let (jobs, done) = (jobs.clone(), Arc::clone(&done));
+        crate::thread::spawn::<P, _, _>(move || {
+            run_tasks::<P>(size, move |_| {
+                for _ in 0..size.ops {
+                    jobs.get().expect("the queue is open");
+                    done.fetch_add(1, Relaxed);
+                    jobs.task_done().expect("one task_done per job taken");
+                }
+            })
+        })
+    };
+    producer.join().expect("the producer does not panic");
+    jobs.join();
+    assert_eq!(
+        done.load(Relaxed) as usize,
+        total,
+        "join returned before every job was done"
+    );
+    workers.join().expect("the workers do not panic");
+    assert_eq!(jobs.task_done(), Err(Error::TaskDoneTooManyTimes));
+}
+
+/// Queue timeouts and refusals: a timed get on an empty queue and a timed put on a full one
+/// give up (`Empty`, `Full` with the item handed back) only once the clock reached the
+/// deadline; a timed get that an item reaches before its deadline returns it; `try_put` /
+/// `try_get` never wait.
+pub fn queue_timeouts<P: Platform>(_size: Size) {
+    let short = Duration::from_millis(5);
+    let long = Duration::from_secs(3600);
+    let queue = Queue::<u32, P>::with_capacity(Some(1), 32).expect("a valid queue");
+
+    let start = P::now();
+    assert_eq!(queue.get_timeout(short), Err(Error::Empty));
+    assert!(P::now().saturating_duration_since(start) >= short);
+    assert_eq!(queue.try_get(), Err(Error::Empty));
+
+    queue.try_put(7).expect("room for one");
+    let start = P::now();
+    match queue.put_timeout(8, short) {
+        Err(Error::Full { item }) => assert_eq!(item.decode::<u32>(), Ok(8)),
+        other => panic!("a put on a full queue gave {other:?}"),
+    }
+    assert!(P::now().saturating_duration_since(start) >= short);
+    assert!(matches!(queue.try_put(9), Err(Error::Full { .. })));
+    assert_eq!(queue.try_get(), Ok(7));
+
+    let q = queue.clone();
+    let getter = crate::thread::spawn::<P, _, _>(move || (P::now(), q.get_timeout(long)));
+    queue.put(10).expect("room for one");
+    let done = P::now();
+    let (start, got) = getter.join().expect("the getter does not panic");
+    match got {
+        Ok(got) => assert_eq!(got, 10),
+        Err(Error::Empty) => assert!(done.saturating_duration_since(start) >= long),
+        Err(e) => panic!("a timed get gave {e}"),
+    }
+
+    queue.close();
+    assert_eq!(queue.put(11), Err(Error::Closed { what: "queue" }));
+}
+
+/// `close` wakes a waiting putter and loses nothing. A putter waits on a full queue while
+/// another task closes it: its item is either refused (`Closed`) or kept, and gets then return
+/// exactly the items put, in order, before `Closed`.
+pub fn queue_close_keeps_items<P: Platform>(_size: Size) {
+    let full = Queue::<u32, P>::with_capacity(Some(1), 32).expect("a valid queue");
+    full.put(1).expect("room for one");
+    let q = full.clone();
+    let putter = crate::thread::spawn::<P, _, _>(move || q.put(2));
+    full.close();
+    let put = putter.join().expect("the putter does not panic");
+    let mut got = Vec::new();
+    let end = loop {
+        match full.get() {
+            Ok(item) => got.push(item),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(end, Error::Closed { what: "queue" });
+    match put {
+        Ok(()) => assert_eq!(got, [1, 2], "an item put before the close was lost"),
+        Err(e) => {
+            assert_eq!(e, Error::Closed { what: "queue" });
+            assert_eq!(got, [1]);
+        }
+    }
+}
+
+/// `close` wakes a getter waiting on an empty queue, with `Closed`.
+pub fn queue_close_wakes_getter<P: Platform>(_size: Size) {
+    let empty = Queue::<u32, P>::with_capacity(Some(1), 32).expect("a valid queue");
+    let q = empty.clone();
+    let getter = crate::thread::spawn::<P, _, _>(move || q.get());
+    empty.close();
+    assert_eq!(getter.join(), Ok(Err(Error::Closed { what: "queue" })));
 }
 
 /// `threads × ops` increments of a `Value<u64>` through `update` (read, add, write back under
@@ -543,7 +676,11 @@ macro_rules! for_each_property {
             barrier_rounds,
             condition_producer_consumer,
             event_wakes_all,
-            ring_fifo_exactly_once,
+            queue_mpmc_exactly_once,
+            joinable_join_waits_for_task_done,
+            queue_timeouts,
+            queue_close_keeps_items,
+            queue_close_wakes_getter,
             value_update_atomic,
             array_transfer_keeps_sum,
             timeouts,
@@ -584,8 +721,16 @@ pub fn all<P: Platform>() -> Vec<Property> {
         "Condition": condition_producer_consumer @ Size::TINY, loom None;
         // - / - / - / 0.25
         "Event": event_wakes_all @ Size::SMALL, loom None;
-        // measured below
-        "Queue": ring_fifo_exactly_once @ Size { threads: 1, ops: 1, start_together: false }, loom Some(3);
+        // `mpcheck check --engine loom` (release) for the queues: complete in 1.8 s
+        "Queue": queue_mpmc_exactly_once @ Size { threads: 1, ops: 1, start_together: false }, loom None;
+        // bound 4: 2.2 s; unbounded: > 120 s
+        "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom Some(4);
+        // complete: 2.9 s
+        "Queue": queue_timeouts @ Size::SMALL, loom None;
+        // complete: 0.6 s
+        "Queue": queue_close_keeps_items @ Size::SMALL, loom None;
+        // complete: 3.2 s
+        "Queue": queue_close_wakes_getter @ Size::SMALL, loom None;
         // 1.7 / - / 29 / > 200
         "Value": value_update_atomic @ Size::SMALL, loom Some(4);
         // 1.8 / - / 30 / > 200 (at 2x2; 2x1 since, for the simulator's complete search)

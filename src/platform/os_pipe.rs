@@ -1,5 +1,483 @@
-//! [`OsPipeEnd`]: [`Os`](super::Os)'s pipe, a Unix socket pair. (Being written.)
+//! [`OsPipeEnd`]: [`Os`](super::Os)'s pipe, a Unix socket pair.
+//!
+//! Both kinds of pipe are a `socketpair(AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC)`, as in Python's
+//! `multiprocessing.Pipe` for duplex pipes. A one-way pipe is a socket pair too, not `pipe(2)`:
+//! writes go through `send(MSG_NOSIGNAL)`, which reports a closed reader as `EPIPE` and never
+//! raises `SIGPIPE` (a `write(2)` on a pipe does raise it, and a library must not kill or
+//! disturb its host process through a signal handler it does not own). The direction of a
+//! one-way pair is enforced by the kernel as well: the receiving end's write direction and the
+//! sending end's read direction are `shutdown(2)` when the pair is made, so a wrong-direction
+//! `write` on the receiving end fails with [`Error::BrokenPipe`] and a wrong-direction `read` on
+//! the sending end returns `Ok(0)` (end of file) at once, never blocking. (`Connection` checks
+//! the direction before calling, so neither is reached through it.)
+//!
+//! # Closing
+//!
+//! An end holds its descriptor as `Mutex<Option<Arc<OwnedFd>>>`. Every operation clones the
+//! `Arc` out under the mutex and makes its system call without it; [`PipeEnd::close`] takes the
+//! `Option`, so every later operation fails with `Error::Closed { what: "connection" }`, and the
+//! descriptor is really closed when the last operation still in flight drops its `Arc`. A
+//! descriptor number is therefore never closed while a thread of this process is still using it
+//! (which could otherwise make that thread read from or write to whatever file next reuses the
+//! number). The consequences:
+//!
+//! - A thread blocked in `read` (or `write`, or `poll` without a deadline) on an end that another
+//!   thread closes stays blocked until data or end of file arrive (or room, or the deadline), as
+//!   with `close(2)` on Linux; the peer sees the end closed only once that operation returns.
+//! - Closing an end (or dropping it) closes this process's descriptor only. An end inherited by
+//!   a forked child is a second descriptor of the same socket: the kernel counts descriptors, so
+//!   the peer sees end of file (or a broken pipe) once every process's copy is closed. Closing
+//!   never calls `shutdown(2)`, which would act on the socket shared by every process.
 
-/// One end of an [`Os`](super::Os) pipe.
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
+
+use super::{Instant, PipeEnd};
+use crate::{Error, Platform};
+
+/// One end of an [`Os`](super::Os) pipe: a Unix stream socket of a `socketpair(2)`.
+///
+/// Writes use `send(MSG_NOSIGNAL)`, so a closed reader is an [`Error::BrokenPipe`], never a
+/// `SIGPIPE`. Shared by reference between threads; any thread may close it, and dropping it
+/// closes it. [`PipeEnd::close`] makes every later operation fail with `Error::Closed`, but the
+/// descriptor stays open until the operations already in flight on this end return (a thread
+/// blocked in `read` stays blocked until data or end of file arrive, as with `close(2)` on
+/// Linux), so a descriptor number still in use is never closed and reused. Closing only closes
+/// this process's descriptor: a copy inherited by a forked child keeps the socket open.
 #[derive(Debug)]
-pub struct OsPipeEnd {}
+pub struct OsPipeEnd {
+    /// The socket; `None` once closed. Operations clone the `Arc` and call without the lock.
+    fd: Mutex<Option<Arc<OwnedFd>>>,
+}
+
+/// A new pipe: `(first, second)`, a connected Unix stream socket pair (close-on-exec).
+///
+/// Duplex: both ends read and write. One-way (`duplex == false`): the first end only receives,
+/// the second only sends; the other direction of each is shut down in the kernel.
+// Used once `Os` offers pipes (issue 5); until then only by the tests.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn os_pipe(duplex: bool) -> Result<(OsPipeEnd, OsPipeEnd), Error> {
+    let (first, second) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| io_error("socketpair", e))?;
+    if !duplex {
+        // On Linux either call alone shuts both (a Unix socket mirrors its shutdown onto its
+        // peer); both are made so that each end's own state says what it is.
+        rustix::net::shutdown(&first, Shutdown::Write).map_err(|e| io_error("shutdown", e))?;
+        rustix::net::shutdown(&second, Shutdown::Read).map_err(|e| io_error("shutdown", e))?;
+    }
+    Ok((OsPipeEnd::new(first), OsPipeEnd::new(second)))
+}
+
+impl OsPipeEnd {
+    fn new(fd: OwnedFd) -> Self {
+        OsPipeEnd {
+            fd: Mutex::new(Some(Arc::new(fd))),
+        }
+    }
+
+    /// The descriptor, kept open for the caller's operation; `Closed` once closed.
+    fn fd(&self) -> Result<Arc<OwnedFd>, Error> {
+        // Nothing panics while the lock is held, but a poisoned lock still holds a valid `Option`.
+        let guard = self.fd.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.clone().ok_or(Error::Closed { what: "connection" })
+    }
+}
+
+fn io_error(operation: &'static str, errno: Errno) -> Error {
+    Error::Io {
+        operation,
+        message: errno.to_string(),
+    }
+}
+
+impl PipeEnd for OsPipeEnd {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let fd = self.fd()?;
+        loop {
+            match rustix::net::recv(&*fd, &mut *buf, RecvFlags::empty()) {
+                Ok((n, _)) => return Ok(n),
+                Err(Errno::INTR) => continue,
+                // A Unix stream socket whose peer closed with bytes of ours unread reports
+                // ECONNRESET once, and only when our own receive queue is empty: end of file,
+                // nothing lost (the next `recv` returns 0).
+                Err(Errno::CONNRESET) => return Ok(0),
+                Err(e) => return Err(io_error("recv", e)),
+            }
+        }
+    }
+
+    fn write(&self, buf: &[u8]) -> Result<usize, Error> {
+        let fd = self.fd()?;
+        loop {
+            match rustix::net::send(&*fd, buf, SendFlags::NOSIGNAL) {
+                Ok(n) => return Ok(n),
+                Err(Errno::INTR) => continue,
+                Err(Errno::PIPE | Errno::CONNRESET) => return Err(Error::BrokenPipe),
+                Err(e) => return Err(io_error("send", e)),
+            }
+        }
+    }
+
+    fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let fd = self.fd()?;
+        loop {
+            // Recomputed on every round: a signal or an early wake-up only shortens the wait.
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(<crate::Os as Platform>::now());
+                    // `left` is below 2^64 ns (an `Instant` difference), so its seconds fit.
+                    Some(Timespec {
+                        tv_sec: left.as_secs() as i64,
+                        tv_nsec: left.subsec_nanos() as _,
+                    })
+                }
+            };
+            let mut fds = [PollFd::new(&*fd, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => {
+                    // POLLHUP: no writer remains, a read returns end of file at once. POLLERR:
+                    // a pending error, which a read returns at once.
+                    let ready = PollFlags::IN | PollFlags::HUP | PollFlags::ERR;
+                    if fds[0].revents().intersects(ready) {
+                        return Ok(true);
+                    }
+                }
+                // Interrupted by a signal: poll again (also when this was the final check).
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(io_error("poll", e)),
+            }
+            // Not readable: done if this was the check at (or after) the deadline.
+            if let Some(Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }) = timeout
+            {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn close(&self) {
+        let taken = self
+            .fd
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Dropped outside the lock: closes the descriptor unless an operation still uses it.
+        drop(taken);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+
+    use super::*;
+
+    const CLOSED: Error = Error::Closed { what: "connection" };
+
+    /// Writes all of `buf`.
+    fn write_all(end: &OsPipeEnd, mut buf: &[u8]) {
+        while !buf.is_empty() {
+            let n = end.write(buf).unwrap();
+            assert!(n >= 1 && n <= buf.len());
+            buf = &buf[n..];
+        }
+    }
+
+    /// Reads until end of file.
+    fn read_to_end(end: &OsPipeEnd) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4093];
+        loop {
+            match end.read(&mut buf).unwrap() {
+                0 => return out,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Blocks until the thread `tid` of this process sleeps in the kernel (state `S`), which a
+    /// thread about to block in a system call reaches only once it blocks there.
+    fn wait_until_sleeping(tid: i32) {
+        let path = format!("/proc/self/task/{tid}/stat");
+        loop {
+            let stat = std::fs::read_to_string(&path).unwrap();
+            // The state follows the command name, which is in parentheses.
+            let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
+            if state == 'S' {
+                return;
+            }
+            thread::yield_now();
+        }
+    }
+
+    fn past() -> Option<Instant> {
+        Some(Instant::from_nanos(0))
+    }
+
+    #[test]
+    fn bytes_arrive_in_order_across_many_writes() {
+        for duplex in [true, false] {
+            let (rx, tx) = os_pipe(duplex).unwrap();
+            let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+            let expected = data.clone();
+            let writer = thread::spawn(move || {
+                let mut chunks = [1usize, 7, 4099, 65537, 3].into_iter().cycle();
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let n = chunks.next().unwrap().min(rest.len());
+                    write_all(&tx, &rest[..n]);
+                    rest = &rest[n..];
+                }
+                // Dropped here: end of file for the reader.
+            });
+            assert_eq!(read_to_end(&rx), expected);
+            writer.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn duplex_carries_both_ways() {
+        let (a, b) = os_pipe(true).unwrap();
+        write_all(&a, b"ping");
+        let mut buf = [0u8; 16];
+        assert_eq!(b.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+        write_all(&b, b"pong");
+        assert_eq!(a.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"pong");
+    }
+
+    #[test]
+    fn end_of_file_after_the_writer_closes_or_is_dropped() {
+        for drop_it in [false, true] {
+            let (rx, tx) = os_pipe(false).unwrap();
+            write_all(&tx, b"last words");
+            if drop_it {
+                drop(tx);
+            } else {
+                tx.close();
+                tx.close(); // idempotent
+            }
+            // Bytes written before the close still come out, then end of file, again and again.
+            assert_eq!(read_to_end(&rx), b"last words");
+            assert_eq!(rx.read(&mut [0u8; 8]), Ok(0));
+            assert_eq!(rx.poll(None), Ok(true));
+        }
+    }
+
+    #[test]
+    fn broken_pipe_after_the_reader_closes() {
+        for duplex in [true, false] {
+            let (rx, tx) = os_pipe(duplex).unwrap();
+            rx.close();
+            let chunk = vec![0u8; 65536];
+            // The first writes may land in the socket buffer; the error comes at the latest once
+            // it is full. Bounded so that a missing error fails instead of hanging.
+            let mut result = Ok(0);
+            for _ in 0..1000 {
+                result = tx.write(&chunk);
+                if result.is_err() {
+                    break;
+                }
+            }
+            assert_eq!(result, Err(Error::BrokenPipe));
+            assert_eq!(tx.write(b"x"), Err(Error::BrokenPipe));
+        }
+    }
+
+    #[test]
+    fn broken_pipe_when_the_reader_closes_while_the_writer_is_blocked() {
+        let (rx, tx) = os_pipe(false).unwrap();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let writer = thread::spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let chunk = vec![0u8; 65536];
+            loop {
+                if let Err(e) = tx.write(&chunk) {
+                    return e;
+                }
+            }
+        });
+        // Once the writer sleeps, the socket buffer is full and it is blocked in `send`.
+        wait_until_sleeping(tid_rx.recv().unwrap());
+        rx.close();
+        assert_eq!(writer.join().unwrap(), Error::BrokenPipe);
+    }
+
+    #[test]
+    fn end_of_file_when_the_peer_closes_with_our_bytes_unread() {
+        // Linux reports ECONNRESET to the survivor here; it reads as end of file.
+        let (a, b) = os_pipe(true).unwrap();
+        write_all(&a, b"never read");
+        write_all(&b, b"read");
+        drop(b);
+        assert_eq!(a.poll(past()), Ok(true));
+        assert_eq!(read_to_end(&a), b"read");
+        assert_eq!(a.read(&mut [0u8; 8]), Ok(0));
+        assert_eq!(a.write(b"x"), Err(Error::BrokenPipe));
+    }
+
+    #[test]
+    fn one_way_ends_refuse_the_wrong_direction() {
+        let (rx, tx) = os_pipe(false).unwrap();
+        // The receiving end cannot send: its write direction is shut down.
+        assert_eq!(rx.write(b"x"), Err(Error::BrokenPipe));
+        // The sending end cannot receive: its read direction is shut down, so a read is at end
+        // of file at once (it never blocks), and poll says so.
+        assert_eq!(tx.read(&mut [0u8; 8]), Ok(0));
+        assert_eq!(tx.poll(None), Ok(true));
+        // The right direction still works, and no wrong-direction byte reached anyone.
+        write_all(&tx, b"ok");
+        assert_eq!(rx.poll(past()), Ok(true));
+        let mut buf = [0u8; 8];
+        assert_eq!(rx.read(&mut buf), Ok(2));
+        assert_eq!(&buf[..2], b"ok");
+        assert_eq!(tx.read(&mut buf), Ok(0));
+    }
+
+    #[test]
+    fn poll_reports_data_end_of_file_and_deadlines() {
+        let (rx, tx) = os_pipe(false).unwrap();
+        // Nothing there and a deadline in the past (or now): false, at once.
+        assert_eq!(rx.poll(past()), Ok(false));
+        assert_eq!(rx.poll(Some(<crate::Os as Platform>::now())), Ok(false));
+        // Data there: true, whatever the deadline, and poll consumes nothing.
+        write_all(&tx, b"abc");
+        assert_eq!(rx.poll(past()), Ok(true));
+        assert_eq!(rx.poll(None), Ok(true));
+        let mut buf = [0u8; 8];
+        assert_eq!(rx.read(&mut buf), Ok(3));
+        assert_eq!(rx.poll(past()), Ok(false));
+        // End of file: true.
+        tx.close();
+        assert_eq!(rx.poll(past()), Ok(true));
+        assert_eq!(rx.poll(None), Ok(true));
+    }
+
+    #[test]
+    fn poll_without_deadline_wakes_when_data_arrives() {
+        let (rx, tx) = os_pipe(false).unwrap();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let poller = thread::spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let far =
+                <crate::Os as Platform>::now().checked_add(std::time::Duration::from_secs(3600));
+            (rx.poll(far), rx.poll(None), rx)
+        });
+        wait_until_sleeping(tid_rx.recv().unwrap());
+        write_all(&tx, b"!");
+        let (with_deadline, without, rx) = poller.join().unwrap();
+        assert_eq!((with_deadline, without), (Ok(true), Ok(true)));
+        assert_eq!(rx.read(&mut [0u8; 8]), Ok(1));
+    }
+
+    #[test]
+    fn every_operation_after_close_is_closed() {
+        for duplex in [true, false] {
+            let (a, b) = os_pipe(duplex).unwrap();
+            for end in [&a, &b] {
+                end.close();
+                assert_eq!(end.read(&mut [0u8; 8]), Err(CLOSED));
+                assert_eq!(end.write(b"x"), Err(CLOSED));
+                assert_eq!(end.poll(None), Err(CLOSED));
+                assert_eq!(end.poll(past()), Err(CLOSED));
+                end.close();
+                assert_eq!(end.read(&mut [0u8; 8]), Err(CLOSED));
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_reader_wakes_with_end_of_file_when_the_writer_closes() {
+        for duplex in [true, false] {
+            let (rx, tx) = os_pipe(duplex).unwrap();
+            let (tid_tx, tid_rx) = mpsc::channel();
+            let reader = thread::spawn(move || {
+                tid_tx
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                rx.read(&mut [0u8; 8])
+            });
+            wait_until_sleeping(tid_rx.recv().unwrap());
+            tx.close();
+            assert_eq!(reader.join().unwrap(), Ok(0));
+        }
+    }
+
+    #[test]
+    fn closing_an_end_a_thread_is_blocked_reading_keeps_its_descriptor_until_it_returns() {
+        let (a, b) = os_pipe(true).unwrap();
+        let a = Arc::new(a);
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let reader = thread::spawn({
+            let a = Arc::clone(&a);
+            move || {
+                tid_tx
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                let mut buf = [0u8; 8];
+                let n = a.read(&mut buf).unwrap();
+                buf[..n].to_vec()
+            }
+        });
+        wait_until_sleeping(tid_rx.recv().unwrap());
+        a.close();
+        // New operations see the end closed at once...
+        assert_eq!(a.read(&mut [0u8; 8]), Err(CLOSED));
+        assert_eq!(a.write(b"x"), Err(CLOSED));
+        // ...while the blocked read keeps the socket open (the peer can still send to it) and
+        // returns what arrives.
+        write_all(&b, b"late");
+        assert_eq!(reader.join().unwrap(), b"late");
+        // That read has returned: the descriptor is closed now, and the peer sees it.
+        assert_eq!(b.read(&mut [0u8; 8]), Ok(0));
+        assert_eq!(b.write(b"x"), Err(Error::BrokenPipe));
+    }
+
+    #[test]
+    fn ends_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<OsPipeEnd>();
+        // Several writers through one shared end: every byte arrives exactly once.
+        let (rx, tx) = os_pipe(false).unwrap();
+        let tx = Arc::new(tx);
+        let writers: Vec<_> = (0..4u8)
+            .map(|id| {
+                let tx = Arc::clone(&tx);
+                thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        write_all(&tx, &[id]);
+                    }
+                })
+            })
+            .collect();
+        let reader = thread::spawn(move || read_to_end(&rx));
+        for w in writers {
+            w.join().unwrap();
+        }
+        tx.close();
+        let got = reader.join().unwrap();
+        let mut counts = [0usize; 4];
+        for byte in got {
+            counts[usize::from(byte)] += 1;
+        }
+        assert_eq!(counts, [10_000; 4]);
+    }
+}

@@ -1,6 +1,404 @@
-//! Queues (issue 5, under construction): the shared-memory ring of byte frames that `Queue`,
-//! `SimpleQueue` and `JoinableQueue` will be built on.
+//! [`Queue`], [`SimpleQueue`] and [`JoinableQueue`]: `multiprocessing`'s queues, on one ring of
+//! byte frames in shared memory (`ring::Ring`).
+//!
+//! Items are any `Serialize + DeserializeOwned` type. An item is encoded with postcard inside
+//! `put`, in the calling task, so an encoding error reaches the caller (CPython pickles in a
+//! feeder thread, where the error is printed and the item lost), and its decoded form comes out
+//! of `get`. The semantics are CPython 3.11's, except where CPython loses data or hangs:
+//!
+//! | situation | CPython | mpcheck |
+//! |---|---|---|
+//! | item larger than the pipe | `put` succeeds, feeder blocks forever | `Error::TooLarge` at once |
+//! | item that cannot be encoded | printed by the feeder thread, item lost | `Error::Encode` from `put` |
+//! | `put` on a full queue, no wait | `queue.Full`, item gone | `Error::Full`, item handed back |
+//! | `qsize()` | approximate (`NotImplementedError` on macOS) | exact, under the queue's lock |
+//! | `close()` | this process stops feeding | every handle: puts refused, getters drain what is left, then `Error::Closed` |
+//!
+//! A queue is bounded twice: by `maxsize` items (none for [`Queue::new`]) and by its byte
+//! capacity ([`DEFAULT_CAPACITY`] unless [`Queue::with_capacity`] says otherwise), the size of its
+//! shared memory. A `put` waits while either bound is reached.
 
-// Parts of the ring only the queues (next) and the tests use yet.
-#[allow(dead_code)]
 pub(crate) mod ring;
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use self::ring::{Refused, Ring, Wait};
+use crate::error::Unsent;
+use crate::platform::deadline_after;
+use crate::{Error, Platform};
+
+/// The byte capacity of a queue made by [`Queue::new`] or [`Queue::bounded`]: 64 KiB, the size
+/// of a Linux pipe's buffer, which is what bounds a CPython queue's feeder. Every item is
+/// encoded in at most this many bytes, less 8 (its frame's header).
+pub const DEFAULT_CAPACITY: usize = 64 * 1024;
+
+/// A multi-producer, multi-consumer FIFO queue of `T`s between tasks (threads, and processes
+/// once they share memory), like `multiprocessing.Queue`. Clones are handles to the same queue.
+///
+/// ```
+/// use mpcheck::{Os, Queue};
+///
+/// let q = Queue::<String, Os>::bounded(2)?;
+/// let producer = {
+///     let q = q.clone();
+///     mpcheck::thread::spawn::<Os, _, _>(move || {
+///         for i in 0..5 {
+///             q.put(format!("ticket {i}")).unwrap();
+///         }
+///     })
+/// };
+/// for i in 0..5 {
+///     assert_eq!(q.get()?, format!("ticket {i}"));
+/// }
+/// producer.join().unwrap();
+/// assert!(q.empty());
+/// # Ok::<(), mpcheck::Error>(())
+/// ```
+pub struct Queue<T, P: Platform> {
+    ring: Ring<P>,
+    maxsize: Option<usize>,
+    // Items cross tasks only as bytes, so the queue is `Send + Sync` whatever `T` is.
+    item: PhantomData<fn(T) -> T>,
+}
+
+impl<T, P: Platform> Clone for Queue<T, P> {
+    fn clone(&self) -> Self {
+        Queue {
+            ring: self.ring.clone(),
+            maxsize: self.maxsize,
+            item: PhantomData,
+        }
+    }
+}
+
+impl<T, P: Platform> std::fmt::Debug for Queue<T, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("maxsize", &self.maxsize)
+            .field("capacity", &self.ring.max_payload())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> Default for Queue<T, P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How long an operation waits: `None` forever, else until `timeout` from now.
+fn wait_for<P: Platform>(timeout: Option<Duration>) -> Wait {
+    match timeout.map(deadline_after::<P>) {
+        None | Some(None) => Wait::Forever,
+        Some(Some(deadline)) => Wait::Until(deadline),
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
+    /// A queue with no `maxsize` (Python's `Queue()`), of [`DEFAULT_CAPACITY`] bytes.
+    pub fn new() -> Self {
+        Self::with_capacity(None, DEFAULT_CAPACITY).expect("the default capacity is valid")
+    }
+
+    /// A queue holding at most `maxsize` items (Python's `Queue(maxsize)`), of
+    /// [`DEFAULT_CAPACITY`] bytes. `Error::InvalidArgument` for 0 (Python reads `maxsize <= 0`
+    /// as "no bound"; use [`Queue::new`] for that).
+    pub fn bounded(maxsize: usize) -> Result<Self, Error> {
+        Self::with_capacity(Some(maxsize), DEFAULT_CAPACITY)
+    }
+
+    /// A queue holding at most `maxsize` items (`None`: no bound on the count) in `capacity`
+    /// bytes of shared memory (rounded up to whole 8-byte words; each item takes an 8-byte header
+    /// and its encoding padded to whole words). `Error::InvalidArgument` for a `maxsize` of 0 or
+    /// a capacity that cannot be allocated.
+    pub fn with_capacity(maxsize: Option<usize>, capacity: usize) -> Result<Self, Error> {
+        Ok(Self::from_ring(
+            Ring::new(capacity, maxsize.unwrap_or(usize::MAX))?,
+            maxsize,
+        ))
+    }
+
+    fn from_ring(ring: Ring<P>, maxsize: Option<usize>) -> Self {
+        Queue {
+            ring,
+            maxsize,
+            item: PhantomData,
+        }
+    }
+
+    /// Puts `item` at the back, waiting as long as the queue is full.
+    ///
+    /// Errors: `Encode` (nothing was put), `TooLarge` (the item's encoding can never fit),
+    /// `Closed`.
+    pub fn put(&self, item: T) -> Result<(), Error> {
+        self.put_waiting(item, Wait::Forever)
+    }
+
+    /// As [`Queue::put`], waiting at most `timeout` for room; `Error::Full` (with the item handed
+    /// back) when the time runs out.
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Error> {
+        self.put_waiting(item, wait_for::<P>(Some(timeout)))
+    }
+
+    /// As [`Queue::put`], without waiting (Python's `put_nowait`): `Error::Full`, with the item
+    /// handed back, if there is no room now.
+    pub fn try_put(&self, item: T) -> Result<(), Error> {
+        self.put_waiting(item, Wait::No)
+    }
+
+    fn put_waiting(&self, item: T, wait: Wait) -> Result<(), Error> {
+        let bytes = postcard::to_allocvec(&item).map_err(|e| Error::Encode(e.to_string()))?;
+        self.ring
+            .put(&bytes, wait)
+            .map_err(|refused| match refused {
+                Refused::WouldBlock => Error::Full {
+                    item: Unsent(bytes),
+                },
+                Refused::Closed => Error::Closed { what: "queue" },
+                Refused::TooLarge { len, max } => Error::TooLarge {
+                    what: "item",
+                    len,
+                    max,
+                },
+            })
+    }
+
+    /// Removes and returns the item at the front, waiting as long as the queue is empty.
+    ///
+    /// Errors: `Closed` (closed, and no item left), `Decode` (the bytes are not a `T`: a queue
+    /// shared between programs that disagree on its type; the item is consumed).
+    pub fn get(&self) -> Result<T, Error> {
+        self.get_waiting(Wait::Forever)
+    }
+
+    /// As [`Queue::get`], waiting at most `timeout`; `Error::Empty` when the time runs out.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
+        self.get_waiting(wait_for::<P>(Some(timeout)))
+    }
+
+    /// As [`Queue::get`], without waiting (Python's `get_nowait`): `Error::Empty` if the queue
+    /// is empty now.
+    pub fn try_get(&self) -> Result<T, Error> {
+        self.get_waiting(Wait::No)
+    }
+
+    fn get_waiting(&self, wait: Wait) -> Result<T, Error> {
+        let bytes = self.ring.get(wait).map_err(|refused| match refused {
+            Refused::WouldBlock => Error::Empty,
+            Refused::Closed => Error::Closed { what: "queue" },
+            Refused::TooLarge { .. } => unreachable!("a get has no size"),
+        })?;
+        decode(&bytes)
+    }
+}
+
+impl<T, P: Platform> Queue<T, P> {
+    /// The number of items in the queue now (exact).
+    pub fn qsize(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// `true` if the queue holds no item now.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// `true` if the queue holds `maxsize` items now (always `false` without a `maxsize`; a put
+    /// may still wait for bytes when the capacity is what runs out).
+    pub fn full(&self) -> bool {
+        self.ring.is_full()
+    }
+
+    /// The bound on the item count, if any.
+    pub fn maxsize(&self) -> Option<usize> {
+        self.maxsize
+    }
+
+    /// The largest encoded item the queue takes, in bytes.
+    pub fn max_item_len(&self) -> usize {
+        self.ring.max_payload()
+    }
+
+    /// Closes the queue, for every handle: puts from now on, and puts waiting, fail with
+    /// `Error::Closed`; gets still return the items left, then fail with `Error::Closed` too.
+    /// Idempotent.
+    pub fn close(&self) {
+        self.ring.close();
+    }
+
+    /// `true` once [`Queue::close`] was called on any handle.
+    pub fn is_closed(&self) -> bool {
+        self.ring.is_closed()
+    }
+}
+
+/// Decodes one whole item; bytes left over are an error too (not a `T`).
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((item, [])) => Ok(item),
+        Ok((_, rest)) => Err(Error::Decode(format!(
+            "{} bytes left over after the item",
+            rest.len()
+        ))),
+        Err(e) => Err(Error::Decode(e.to_string())),
+    }
+}
+
+/// `multiprocessing.SimpleQueue`: an unbounded queue with only `put`, `get`, `empty` and
+/// `close` (of [`DEFAULT_CAPACITY`] bytes; a `put` waits while they are in use).
+pub struct SimpleQueue<T, P: Platform>(Queue<T, P>);
+
+impl<T, P: Platform> Clone for SimpleQueue<T, P> {
+    fn clone(&self) -> Self {
+        SimpleQueue(self.0.clone())
+    }
+}
+
+impl<T, P: Platform> std::fmt::Debug for SimpleQueue<T, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SimpleQueue").field(&self.0).finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> Default for SimpleQueue<T, P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> SimpleQueue<T, P> {
+    /// An empty queue.
+    pub fn new() -> Self {
+        SimpleQueue(Queue::new())
+    }
+
+    /// As [`Queue::put`].
+    pub fn put(&self, item: T) -> Result<(), Error> {
+        self.0.put(item)
+    }
+
+    /// As [`Queue::get`].
+    pub fn get(&self) -> Result<T, Error> {
+        self.0.get()
+    }
+
+    /// As [`Queue::empty`].
+    pub fn empty(&self) -> bool {
+        self.0.empty()
+    }
+
+    /// As [`Queue::close`].
+    pub fn close(&self) {
+        self.0.close()
+    }
+}
+
+/// `multiprocessing.JoinableQueue`: a [`Queue`] (all its methods, through `Deref`) that also
+/// counts unfinished items. Every `put` counts one; [`JoinableQueue::task_done`] marks one
+/// finished; [`JoinableQueue::join`] waits until none is unfinished.
+///
+/// ```
+/// use mpcheck::{JoinableQueue, Os};
+///
+/// let jobs = JoinableQueue::<u32, Os>::new();
+/// let worker = {
+///     let jobs = jobs.clone();
+///     mpcheck::thread::spawn::<Os, _, _>(move || {
+///         while let Ok(job) = jobs.get() {
+///             let _ = job * 2; // the work
+///             jobs.task_done().unwrap();
+///         }
+///     })
+/// };
+/// for job in 0..10 {
+///     jobs.put(job)?;
+/// }
+/// jobs.join(); // every job was done
+/// jobs.close(); // the worker's next get fails: it ends
+/// worker.join().unwrap();
+/// # Ok::<(), mpcheck::Error>(())
+/// ```
+pub struct JoinableQueue<T, P: Platform>(Queue<T, P>);
+
+impl<T, P: Platform> Clone for JoinableQueue<T, P> {
+    fn clone(&self) -> Self {
+        JoinableQueue(self.0.clone())
+    }
+}
+
+impl<T, P: Platform> std::fmt::Debug for JoinableQueue<T, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JoinableQueue").field(&self.0).finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> Default for JoinableQueue<T, P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, P: Platform> Deref for JoinableQueue<T, P> {
+    type Target = Queue<T, P>;
+    fn deref(&self) -> &Queue<T, P> {
+        &self.0
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> JoinableQueue<T, P> {
+    /// As [`Queue::new`].
+    pub fn new() -> Self {
+        Self::with_capacity(None, DEFAULT_CAPACITY).expect("the default capacity is valid")
+    }
+
+    /// As [`Queue::bounded`].
+    pub fn bounded(maxsize: usize) -> Result<Self, Error> {
+        Self::with_capacity(Some(maxsize), DEFAULT_CAPACITY)
+    }
+
+    /// As [`Queue::with_capacity`].
+    pub fn with_capacity(maxsize: Option<usize>, capacity: usize) -> Result<Self, Error> {
+        let ring = Ring::joinable(capacity, maxsize.unwrap_or(usize::MAX))?;
+        Ok(JoinableQueue(Queue::from_ring(ring, maxsize)))
+    }
+
+    /// Marks one item finished. `Error::TaskDoneTooManyTimes` if every item put is already
+    /// marked (nothing changes then).
+    pub fn task_done(&self) -> Result<(), Error> {
+        if self.0.ring.task_done() {
+            Ok(())
+        } else {
+            Err(Error::TaskDoneTooManyTimes)
+        }
+    }
+
+    /// Waits until every item put has been marked finished by [`JoinableQueue::task_done`].
+    pub fn join(&self) {
+        self.0.ring.join()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Os;
+
+    #[test]
+    fn leftover_and_foreign_bytes_do_not_decode() {
+        // Two programs that disagree on the item type: the bytes of a (u8, u8) read as a u8.
+        let q = Queue::<(u8, u8), Os>::new();
+        let misread: Queue<u8, Os> = Queue::from_ring(q.ring.clone(), None);
+        q.put((1, 2)).unwrap();
+        assert!(matches!(misread.get(), Err(Error::Decode(m)) if m.contains("1 bytes left over")));
+        // A truncated encoding: a String that claims more bytes than there are.
+        let strings: Queue<String, Os> = Queue::from_ring(q.ring.clone(), None);
+        misread.put(200).unwrap(); // the byte 0xC8: a varint length cut off after its first byte
+        assert!(matches!(strings.get(), Err(Error::Decode(_))));
+        assert!(q.empty(), "a bad item is consumed, not stuck at the front");
+    }
+}

@@ -6,6 +6,12 @@
 //! One `Lock` guards the cursors and the words; two `Condition`s on it wake getters when a frame
 //! arrives and putters when room frees up. The ring is bounded twice: by its byte capacity and by
 //! a number of frames (a queue's `maxsize`).
+//!
+//! Closing refuses every later put at once; getters still receive the frames already in the
+//! ring, and are refused only once it is empty, so a close never throws data away.
+//!
+//! A joinable ring also counts unfinished frames (put, not yet marked done by
+//! [`Ring::task_done`]) under the same lock, so a frame is counted before any getter can see it.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -55,6 +61,8 @@ struct Cursors<P: Platform> {
     head: P::AtomicU64,
     tail: P::AtomicU64,
     frames: P::AtomicU64,
+    /// Frames put and not yet marked done (joinable rings only).
+    unfinished: P::AtomicU64,
     closed: P::AtomicBool,
 }
 
@@ -66,9 +74,18 @@ pub(crate) struct Ring<P: Platform> {
     words: P::Shared<[P::AtomicU64]>,
     cursors: P::Shared<Cursors<P>>,
     max_frames: u64,
+    joinable: bool,
     lock: Lock<P>,
     not_empty: Condition<P>,
     not_full: Condition<P>,
+    all_done: Condition<P>,
+}
+
+/// What a waiting operation finds when it (re)checks the ring.
+enum Check {
+    Ready,
+    Closed,
+    Wait,
 }
 
 impl<P: Platform> Clone for Ring<P> {
@@ -77,9 +94,11 @@ impl<P: Platform> Clone for Ring<P> {
             words: self.words.clone(),
             cursors: self.cursors.clone(),
             max_frames: self.max_frames,
+            joinable: self.joinable,
             lock: self.lock.clone(),
             not_empty: self.not_empty.clone(),
             not_full: self.not_full.clone(),
+            all_done: self.all_done.clone(),
         }
     }
 }
@@ -88,6 +107,15 @@ impl<P: Platform> Ring<P> {
     /// A ring of `capacity` bytes (rounded up to whole words; at least one frame header and
     /// one word of payload) holding at most `max_frames` frames (at least 1).
     pub(crate) fn new(capacity: usize, max_frames: usize) -> Result<Self, Error> {
+        Self::make(capacity, max_frames, false)
+    }
+
+    /// As [`Ring::new`], counting unfinished frames for [`Ring::task_done`] and [`Ring::join`].
+    pub(crate) fn joinable(capacity: usize, max_frames: usize) -> Result<Self, Error> {
+        Self::make(capacity, max_frames, true)
+    }
+
+    fn make(capacity: usize, max_frames: usize, joinable: bool) -> Result<Self, Error> {
         if max_frames == 0 {
             return Err(Error::InvalidArgument(
                 "a queue must hold at least one item".to_owned(),
@@ -110,19 +138,23 @@ impl<P: Platform> Ring<P> {
             head: P::AtomicU64::new(0),
             tail: P::AtomicU64::new(0),
             frames: P::AtomicU64::new(0),
+            unfinished: P::AtomicU64::new(0),
             closed: P::AtomicBool::new(false),
         });
         cursors.head.label("Ring.head");
         cursors.tail.label("Ring.tail");
         cursors.frames.label("Ring.frames");
+        cursors.unfinished.label("Ring.unfinished");
         cursors.closed.label("Ring.closed");
         let lock = Lock::new();
         Ok(Ring {
             words: data,
             cursors,
             max_frames: max_frames as u64,
+            joinable,
             not_empty: Condition::with_lock(lock.clone()),
             not_full: Condition::with_lock(lock.clone()),
+            all_done: Condition::with_lock(lock.clone()),
             lock,
         })
     }
@@ -149,8 +181,8 @@ impl<P: Platform> Ring<P> {
         self.cursors.frames.load(Relaxed) >= self.max_frames
     }
 
-    /// Closes the ring: every put and get from now on, and every one waiting, is refused with
-    /// [`Refused::Closed`].
+    /// Closes the ring: every put from now on, and every one waiting, is refused with
+    /// [`Refused::Closed`]; gets still take the frames left, and are refused once none is.
     pub(crate) fn close(&self) {
         let _held = self.lock.lock();
         self.cursors.closed.store(true, Relaxed);
@@ -177,8 +209,15 @@ impl<P: Platform> Ring<P> {
         let held = self.lock.lock();
         let c = &*self.cursors;
         let _held = self.wait_for(held, &self.not_full, wait, || {
+            if c.closed.load(Relaxed) {
+                return Check::Closed;
+            }
             let used = c.tail.load(Relaxed) - c.head.load(Relaxed);
-            c.frames.load(Relaxed) < self.max_frames && used + need <= self.capacity_words()
+            if c.frames.load(Relaxed) < self.max_frames && used + need <= self.capacity_words() {
+                Check::Ready
+            } else {
+                Check::Wait
+            }
         })?;
         let tail = c.tail.load(Relaxed);
         let n = self.capacity_words();
@@ -191,6 +230,9 @@ impl<P: Platform> Ring<P> {
         }
         c.tail.store(tail + need, Relaxed);
         c.frames.fetch_add(1, Relaxed);
+        if self.joinable {
+            c.unfinished.fetch_add(1, Relaxed);
+        }
         self.not_empty.notify(1).expect("the lock is held");
         Ok(())
     }
@@ -199,7 +241,15 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn get(&self, wait: Wait) -> Result<Vec<u8>, Refused> {
         let held = self.lock.lock();
         let c = &*self.cursors;
-        let _held = self.wait_for(held, &self.not_empty, wait, || c.frames.load(Relaxed) > 0)?;
+        let _held = self.wait_for(held, &self.not_empty, wait, || {
+            if c.frames.load(Relaxed) > 0 {
+                Check::Ready
+            } else if c.closed.load(Relaxed) {
+                Check::Closed
+            } else {
+                Check::Wait
+            }
+        })?;
         let head = c.head.load(Relaxed);
         let n = self.capacity_words();
         let at = |k: u64| &self.words[((head + k) % n) as usize];
@@ -218,21 +268,49 @@ impl<P: Platform> Ring<P> {
         Ok(frame)
     }
 
-    /// Waits on `cond` (whose lock `held` is) until `ready()`, as `wait` allows; refuses once
-    /// the ring is closed.
+    /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
+    pub(crate) fn task_done(&self) -> bool {
+        let _held = self.lock.lock();
+        let c = &*self.cursors;
+        let left = c.unfinished.load(Relaxed);
+        if left == 0 {
+            return false;
+        }
+        c.unfinished.store(left - 1, Relaxed);
+        if left == 1 {
+            self.all_done.notify_all().expect("the lock is held");
+        }
+        true
+    }
+
+    /// Waits until every frame put has been marked done (joinable rings).
+    pub(crate) fn join(&self) {
+        let held = self.lock.lock();
+        let c = &*self.cursors;
+        let never_closed = self.wait_for(held, &self.all_done, Wait::Forever, || {
+            if c.unfinished.load(Relaxed) == 0 {
+                Check::Ready
+            } else {
+                Check::Wait
+            }
+        });
+        debug_assert!(never_closed.is_ok());
+    }
+
+    /// Waits on `cond` (whose lock `held` is) until `check()` says ready or closed, as `wait`
+    /// allows.
     fn wait_for<'a>(
         &self,
         held: LockGuard<'a, P>,
         cond: &Condition<P>,
         wait: Wait,
-        ready: impl Fn() -> bool,
+        check: impl Fn() -> Check,
     ) -> Result<LockGuard<'a, P>, Refused> {
         loop {
-            if self.cursors.closed.load(Relaxed) {
-                return Err(Refused::Closed);
-            }
-            if ready() {
-                return Ok(held);
+            match check() {
+                Check::Ready => return Ok(held),
+                Check::Closed => return Err(Refused::Closed),
+                Check::Wait => {}
             }
             match wait {
                 Wait::No => return Err(Refused::WouldBlock),
@@ -289,6 +367,9 @@ mod tests {
         ring.close();
         assert!(ring.is_closed());
         assert_eq!(ring.put(b"d", Wait::Forever), Err(Refused::Closed));
+        // The frames put before the close are still delivered, then the ring refuses.
+        assert_eq!(ring.get(Wait::Forever).unwrap(), b"a");
+        assert_eq!(ring.get(Wait::Forever).unwrap(), b"b");
         assert_eq!(ring.get(Wait::Forever), Err(Refused::Closed));
     }
 
@@ -311,6 +392,25 @@ mod tests {
         // Whether the getter is already asleep or not, it must end with Closed.
         ring.close();
         assert_eq!(getter.join().unwrap(), Err(Refused::Closed));
+    }
+
+    #[test]
+    fn joinable_counts_unfinished_frames() {
+        let ring = Ring::<Os>::joinable(64, 4).unwrap();
+        assert!(!ring.task_done(), "nothing was put");
+        ring.join(); // nothing unfinished: returns at once
+        ring.put(b"x", Wait::No).unwrap();
+        ring.put(b"y", Wait::No).unwrap();
+        ring.get(Wait::No).unwrap();
+        assert!(ring.task_done());
+        let r = ring.clone();
+        let worker = std::thread::spawn(move || {
+            r.get(Wait::Forever).unwrap();
+            assert!(r.task_done());
+        });
+        ring.join();
+        worker.join().unwrap();
+        assert!(!ring.task_done(), "both were marked done");
     }
 
     #[test]
