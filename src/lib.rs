@@ -34,6 +34,7 @@ pub mod check;
 mod error;
 #[cfg(feature = "loom")]
 pub mod loom;
+pub mod pipe;
 pub mod platform;
 pub mod queue;
 pub mod shared;
@@ -44,6 +45,7 @@ pub mod sync;
 pub mod thread;
 
 pub use error::{Error, Unsent};
+pub use pipe::{pipe, Connection};
 pub use platform::{Os, Platform, Sim};
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, Value};

@@ -603,6 +603,95 @@ pub fn queue_close_wakes_getter<P: Platform>(_size: Size) {
     assert_eq!(getter.join(), Ok(Err(Error::Closed { what: "queue" })));
 }
 
+/// A pipe message: who sent it, its number, and padding making it 3, 13 or 70 bytes encoded
+/// (70 is more than an emulated pipe holds, so the third message is written in parts).
+fn message(sender: usize, seq: usize) -> Item {
+    (
+        sender as u8,
+        seq as u32,
+        vec![0xB0 | sender as u8; [0, 9, 66][seq % 3]],
+    )
+}
+
+/// A one-way pipe: `threads` senders share the sending end and each send `ops` messages (the
+/// first larger than an emulated pipe's buffer); the receiver gets every message whole, each
+/// sender's in order, and then, once every sending handle is gone, `Eof` (repeatedly). (From
+/// 3 operations on, a message is larger than an emulated pipe's buffer.)
+pub fn pipe_keeps_messages_whole_then_eof<P: Platform>(size: Size) {
+    let (rx, tx) = crate::pipe::<Item, P>(false).expect("a pipe");
+    let senders = size.threads;
+    let ops = size.ops;
+    let handles: Vec<_> = (0..senders)
+        .map(|i| {
+            let tx = tx.clone();
+            crate::thread::spawn::<P, _, _>(move || {
+                for seq in 0..ops {
+                    tx.send(&message(i, seq)).expect("the receiver is open");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut next = vec![0usize; senders];
+    for _ in 0..senders * ops {
+        let got = rx.recv().expect("a message");
+        let (sender, seq) = (got.0 as usize, got.1 as usize);
+        assert!(sender < senders, "a message from nowhere: {got:?}");
+        assert_eq!(seq, next[sender], "sender {sender}'s messages out of order");
+        assert_eq!(got, message(sender, seq), "a message changed in the pipe");
+        next[sender] += 1;
+    }
+    for handle in handles {
+        handle.join().expect("the senders do not panic");
+    }
+    assert_eq!(rx.recv(), Err(Error::Eof));
+    assert_eq!(rx.poll(None), Ok(true), "end of file is readable");
+    assert_eq!(rx.recv(), Err(Error::Eof));
+}
+
+/// A duplex pipe: a worker echoes `ops` messages back, then leaves (its end is dropped). The
+/// echoes come back whole and in order; afterwards a send is `BrokenPipe` and a receive `Eof`.
+pub fn pipe_duplex_echo_then_broken_pipe<P: Platform>(size: Size) {
+    let (here, there) = crate::pipe::<Item, P>(true).expect("a pipe");
+    let ops = size.ops;
+    let worker = crate::thread::spawn::<P, _, _>(move || {
+        for _ in 0..ops {
+            let m = there.recv().expect("a message");
+            there.send(&m).expect("the other end is open");
+        }
+    });
+    for seq in 0..ops {
+        here.send(&message(0, seq)).expect("the worker is there");
+        assert_eq!(here.recv(), Ok(message(0, seq)), "a wrong echo");
+    }
+    worker.join().expect("the worker does not panic");
+    assert_eq!(here.send(&message(0, 0)), Err(Error::BrokenPipe));
+    assert_eq!(here.recv(), Err(Error::Eof));
+}
+
+/// `poll` with a timeout: on a pipe where nothing comes, `false` only once the clock reached
+/// the deadline; with a sender, `true` unless the deadline passed first; `Some(ZERO)` never
+/// waits.
+pub fn pipe_poll_timeout<P: Platform>(_size: Size) {
+    let short = Duration::from_millis(5);
+    let long = Duration::from_secs(3600);
+    let (rx, tx) = crate::pipe::<u32, P>(false).expect("a pipe");
+    let start = P::now();
+    assert_eq!(rx.poll(Some(short)), Ok(false));
+    assert!(P::now().saturating_duration_since(start) >= short);
+    assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
+    let sender = crate::thread::spawn::<P, _, _>(move || tx.send(&7));
+    let start = P::now();
+    let ready = rx.poll(Some(long)).expect("the receiving end");
+    assert!(
+        ready || P::now().saturating_duration_since(start) >= long,
+        "poll gave up before its deadline although a message came"
+    );
+    assert_eq!(sender.join(), Ok(Ok(())));
+    assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(true));
+    assert_eq!(rx.recv(), Ok(7));
+}
+
 /// `threads × ops` increments of a `Value<u64>` through `update` (read, add, write back under
 /// its lock) add up exactly: no update is lost to another.
 pub fn value_update_atomic<P: Platform>(size: Size) {
@@ -681,6 +770,9 @@ macro_rules! for_each_property {
             queue_timeouts,
             queue_close_keeps_items,
             queue_close_wakes_getter,
+            pipe_keeps_messages_whole_then_eof,
+            pipe_duplex_echo_then_broken_pipe,
+            pipe_poll_timeout,
             value_update_atomic,
             array_transfer_keeps_sum,
             timeouts,
@@ -731,6 +823,12 @@ pub fn all<P: Platform>() -> Vec<Property> {
         "Queue": queue_close_keeps_items @ Size::SMALL, loom None;
         // complete: 3.2 s
         "Queue": queue_close_wakes_getter @ Size::SMALL, loom None;
+        // pipes (loom runs the lock-based emulated pipe): bound 2: 0.39 s; 3: 8.1 s
+        "Pipe": pipe_keeps_messages_whole_then_eof @ Size::TINY, loom Some(2);
+        // bound 4: 3.8 s; 5: 38 s; unbounded: > 60 s
+        "Pipe": pipe_duplex_echo_then_broken_pipe @ Size { threads: 1, ops: 1, start_together: false }, loom Some(4);
+        // bound 4: 0.44 s; 5: 2.4 s; unbounded: > 60 s
+        "Pipe": pipe_poll_timeout @ Size::SMALL, loom Some(5);
         // 1.7 / - / 29 / > 200
         "Value": value_update_atomic @ Size::SMALL, loom Some(4);
         // 1.8 / - / 30 / > 200 (at 2x2; 2x1 since, for the simulator's complete search)

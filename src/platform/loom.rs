@@ -113,6 +113,7 @@ impl Platform for Loom {
     type Cell<T: Shareable + Send> = LoomCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = loom::thread::JoinHandle<T>;
+    type PipeEnd = super::EmulatedPipeEnd<Self>;
 
     fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
         Arc::new(value)
@@ -123,6 +124,10 @@ impl Platform for Loom {
         init: impl FnMut(usize) -> T,
     ) -> Arc<[T]> {
         (0..len).map(init).collect()
+    }
+
+    fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {
+        Ok(super::EmulatedPipeEnd::pair(duplex))
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

@@ -17,6 +17,7 @@
 //! | time | [`Platform::now`], [`Platform::sleep`], [`Platform::yield_now`] |
 //! | tasks | [`Platform::spawn`], [`Platform::join`], [`Platform::current_task`] |
 //! | placement of shared state | [`Platform::share`] and [`Platform::Shared`] |
+//! | byte pipes | [`Platform::pipe`] and [`Platform::PipeEnd`] |
 //!
 //! Every function is an associated function (no `self`): a platform is a zero-sized type used as
 //! a type parameter, `Lock::<Os>::new()`.
@@ -103,6 +104,7 @@ macro_rules! forward_atomic {
 
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 mod emulated;
+mod kernel_pipe;
 #[cfg(feature = "loom")]
 mod loom;
 mod os;
@@ -117,6 +119,7 @@ mod sim;
 pub use self::loom::Loom;
 #[cfg(feature = "shuttle")]
 pub use self::shuttle::Shuttle;
+pub use kernel_pipe::{EmulatedPipeEnd, SteppedPipeEnd, EMULATED_PIPE_CAPACITY};
 pub use os::Os;
 pub use os_pipe::OsPipeEnd;
 pub use pipe::PipeEnd;
@@ -312,6 +315,9 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// the last handle is dropped.
     type Shared<T: ?Sized + Shareable + Send + Sync>: Clone + Deref<Target = T> + Send + Sync;
 
+    /// One end of a byte pipe made by [`Platform::pipe`].
+    type PipeEnd: PipeEnd;
+
     /// The handle [`Platform::spawn`] returns and [`Platform::join`] consumes.
     type JoinHandle<T: Send + 'static>: Send;
 
@@ -328,6 +334,10 @@ pub trait Platform: Sized + Send + Sync + 'static {
         len: usize,
         init: impl FnMut(usize) -> T,
     ) -> Self::Shared<[T]>;
+
+    /// A kernel byte pipe (see [`PipeEnd`] for the contract): with `duplex`, each end reads
+    /// what the other writes; otherwise the first end only reads and the second only writes.
+    fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error>;
 
     /// Futex wait: if `word` still holds `expected`, sleeps until woken by [`Platform::wake`] on
     /// the same word, or until `deadline` (absolute, on [`Platform::now`]'s clock) if one is given.

@@ -112,6 +112,7 @@ impl Platform for Os {
     type Cell<T: Shareable + Send> = OsCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = OsShared<T>;
     type JoinHandle<T: Send + 'static> = std::thread::JoinHandle<T>;
+    type PipeEnd = super::OsPipeEnd;
 
     #[inline]
     fn share<T: Shareable + Send + Sync>(value: T) -> OsShared<T> {
@@ -123,6 +124,10 @@ impl Platform for Os {
         init: impl FnMut(usize) -> T,
     ) -> OsShared<[T]> {
         OsShared((0..len).map(init).collect())
+    }
+
+    fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {
+        super::os_pipe::os_pipe(duplex)
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

@@ -58,8 +58,6 @@ pub struct OsPipeEnd {
 ///
 /// Duplex: both ends read and write. One-way (`duplex == false`): the first end only receives,
 /// the second only sends; the other direction of each is shut down in the kernel.
-// Used once `Os` offers pipes (issue 5); until then only by the tests.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn os_pipe(duplex: bool) -> Result<(OsPipeEnd, OsPipeEnd), Error> {
     let (first, second) = rustix::net::socketpair(
         AddressFamily::UNIX,

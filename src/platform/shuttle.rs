@@ -116,6 +116,7 @@ impl Platform for Shuttle {
     type Cell<T: Shareable + Send> = ShuttleCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
+    type PipeEnd = super::SteppedPipeEnd<Self>;
 
     fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
         Arc::new(value)
@@ -126,6 +127,10 @@ impl Platform for Shuttle {
         init: impl FnMut(usize) -> T,
     ) -> Arc<[T]> {
         (0..len).map(init).collect()
+    }
+
+    fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {
+        Ok(super::SteppedPipeEnd::pair(duplex))
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

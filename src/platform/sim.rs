@@ -67,6 +67,7 @@ impl Platform for Sim {
     type Cell<T: Shareable + Send> = SimCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
     type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
+    type PipeEnd = super::SteppedPipeEnd<Self>;
 
     fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
         Arc::new(value)
@@ -80,6 +81,10 @@ impl Platform for Sim {
     }
 
     #[track_caller]
+    fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {
+        Ok(super::SteppedPipeEnd::pair(duplex))
+    }
+
     fn wait(word: &engine::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
         match engine::futex_wait(word, expected, deadline.map(Instant::as_nanos)) {
             engine::WaitOutcome::Mismatch => WaitOutcome::Mismatch,

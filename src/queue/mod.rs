@@ -238,7 +238,7 @@ impl<T, P: Platform> Queue<T, P> {
 }
 
 /// Decodes one whole item; bytes left over are an error too (not a `T`).
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     match postcard::take_from_bytes(bytes) {
         Ok((item, [])) => Ok(item),
         Ok((_, rest)) => Err(Error::Decode(format!(

@@ -28,8 +28,11 @@ use crate::lock_forgets_wake::{self as forgets_wake, ForgetfulLock};
 use crate::lock_load_store::{self as load_store, LoadStoreLock};
 use crate::lock_order_inversion as inversion;
 use crate::lock_relaxed::{self as relaxed, RelaxedLock};
+use crate::queue_forgets_putter as forgets_putter;
+use crate::queue_reads_before_count as reads_before_count;
 use crate::self_deadlock;
 use crate::semaphore_check_then_decrement::{self as semaphore, CheckThenDecrement};
+use crate::task_done_unchecked as task_done;
 use crate::timed_wait_restarts_timeout::{self as timed, RestartingTimeoutLock};
 use crate::{mutual_exclusion, Scenario};
 
@@ -141,6 +144,27 @@ fn mutants() -> Vec<Mutant> {
             sim_config: self_deadlock::sim_config,
             mutant: per_engine!(P => self_deadlock::acquire_twice::<P, false>),
             correct: per_engine!(P => self_deadlock::acquire_twice::<P, true>),
+        },
+        Mutant {
+            name: "queue_forgets_putter",
+            bug: "a queue whose get frees room but never notifies `not_full`",
+            sim_config: forgets_putter::sim_config,
+            mutant: per_engine!(P => forgets_putter::put_waits_for_room::<P, false>),
+            correct: per_engine!(P => forgets_putter::put_waits_for_room::<P, true>),
+        },
+        Mutant {
+            name: "queue_reads_before_count",
+            bug: "a queue whose get reads the head slot before waiting for an item",
+            sim_config: reads_before_count::sim_config,
+            mutant: per_engine!(P => reads_before_count::fifo_exactly_once::<P, false>),
+            correct: per_engine!(P => reads_before_count::fifo_exactly_once::<P, true>),
+        },
+        Mutant {
+            name: "task_done_unchecked",
+            bug: "a joinable queue whose task_done decrements without checking for 0",
+            sim_config: task_done::sim_config,
+            mutant: per_engine!(P => task_done::join_waits_for_the_work::<P, false>),
+            correct: per_engine!(P => task_done::join_waits_for_the_work::<P, true>),
         },
     ]
 }

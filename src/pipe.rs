@@ -1,0 +1,315 @@
+//! [`pipe`] and [`Connection`]: `multiprocessing.Pipe`, messages over a platform byte pipe.
+//!
+//! The platform gives a kernel byte stream per direction ([`Platform::pipe`]: a Unix socket pair
+//! on [`Os`](crate::Os), an emulated pipe under the explorers). A `Connection` frames it into
+//! messages, written once here for every platform:
+//!
+//! - a message is a 4-byte little-endian length and that many bytes; items are encoded with
+//!   postcard (`send`/`recv`), raw bytes go as they are (`send_bytes`/`recv_bytes`);
+//! - each end has a send lock and a receive lock, so tasks sharing a `Connection` never
+//!   interleave their messages' bytes (CPython leaves that to the user);
+//! - `recv` at a message boundary with every writer gone is `Error::Eof`; a message cut off by a
+//!   writer that closed or died in the middle of it is `Error::Truncated`, never a partial value;
+//! - sending to a closed peer is `Error::BrokenPipe` (no `SIGPIPE`); the wrong direction of a
+//!   one-way pipe is `Error::ReadOnly` / `Error::WriteOnly`; after `close`, `Error::Closed`.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::platform::{deadline_after, PipeEnd};
+use crate::{Error, Lock, Platform};
+
+/// The largest message a connection sends or accepts: 256 MiB.
+pub const MAX_MESSAGE_LEN: usize = 256 << 20;
+
+/// Bytes of a message's length header.
+const HEADER: usize = 4;
+
+/// The two ends [`pipe`] returns.
+pub type Ends<T, P> = (Connection<T, P>, Connection<T, P>);
+
+/// A pipe between tasks, like `multiprocessing.Pipe(duplex)`: two connected ends.
+///
+/// With `duplex`, each end sends to and receives from the other. Otherwise the pipe is one-way,
+/// and, as in Python, the **first** end only receives and the second only sends.
+///
+/// ```
+/// use mpcheck::{pipe, Os};
+///
+/// let (parent, child) = pipe::<String, Os>(true)?;
+/// let worker = mpcheck::thread::spawn::<Os, _, _>(move || {
+///     let order = child.recv().unwrap();
+///     child.send(&format!("{order}: done")).unwrap();
+/// });
+/// parent.send(&"ticket 7".to_owned())?;
+/// assert_eq!(parent.recv()?, "ticket 7: done");
+/// worker.join().unwrap();
+/// // The child's end was dropped with its thread: nothing more will come.
+/// assert_eq!(parent.recv(), Err(mpcheck::Error::Eof));
+/// # Ok::<(), mpcheck::Error>(())
+/// ```
+pub fn pipe<T, P: Platform>(duplex: bool) -> Result<Ends<T, P>, Error> {
+    let (first, second) = P::pipe(duplex)?;
+    Ok((
+        Connection::new(first, true, duplex),
+        Connection::new(second, duplex, true),
+    ))
+}
+
+struct Inner<P: Platform> {
+    end: P::PipeEnd,
+    readable: bool,
+    writable: bool,
+    send_lock: Lock<P>,
+    recv_lock: Lock<P>,
+}
+
+/// One end of a [`pipe`], sending and receiving `T`s (or raw byte messages). Clones are handles
+/// to the same end; tasks may share it (messages stay whole). Dropping the last handle closes the
+/// end.
+pub struct Connection<T, P: Platform> {
+    inner: Arc<Inner<P>>,
+    // Items cross as bytes: the connection is `Send + Sync` whatever `T` is.
+    item: PhantomData<fn(T) -> T>,
+}
+
+impl<T, P: Platform> Clone for Connection<T, P> {
+    fn clone(&self) -> Self {
+        Connection {
+            inner: Arc::clone(&self.inner),
+            item: PhantomData,
+        }
+    }
+}
+
+impl<T, P: Platform> std::fmt::Debug for Connection<T, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("readable", &self.inner.readable)
+            .field("writable", &self.inner.writable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, P: Platform> Connection<T, P> {
+    fn new(end: P::PipeEnd, readable: bool, writable: bool) -> Self {
+        Connection {
+            inner: Arc::new(Inner {
+                end,
+                readable,
+                writable,
+                send_lock: Lock::new(),
+                recv_lock: Lock::new(),
+            }),
+            item: PhantomData,
+        }
+    }
+
+    /// `true` if this end can receive (Python's `readable`).
+    pub fn readable(&self) -> bool {
+        self.inner.readable
+    }
+
+    /// `true` if this end can send (Python's `writable`).
+    pub fn writable(&self) -> bool {
+        self.inner.writable
+    }
+
+    /// Sends `bytes` as one message.
+    ///
+    /// Errors: `ReadOnly` (the receiving end of a one-way pipe),
+    /// `TooLarge` (over [`MAX_MESSAGE_LEN`]), `BrokenPipe` (the peer is closed; part of the
+    /// message may have been written, which the peer can no longer read), `Closed`.
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
+        if !self.inner.writable {
+            return Err(Error::ReadOnly);
+        }
+        if bytes.len() > MAX_MESSAGE_LEN {
+            return Err(Error::TooLarge {
+                what: "message",
+                len: bytes.len(),
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        let mut message = Vec::with_capacity(HEADER + bytes.len());
+        message.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        message.extend_from_slice(bytes);
+        let _held = self.inner.send_lock.lock();
+        let mut sent = 0;
+        while sent < message.len() {
+            sent += self.inner.end.write(&message[sent..])?;
+        }
+        Ok(())
+    }
+
+    /// Receives one message's bytes, waiting for it.
+    ///
+    /// Errors: `WriteOnly` (the sending end of a one-way pipe), `Eof` (no message left and every
+    /// writing end closed), `Truncated` (the writer went away in the middle of a message; its
+    /// bytes are discarded), `TooLarge` (a header announcing more than [`MAX_MESSAGE_LEN`]: not a
+    /// connection's stream), `Closed`.
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, Error> {
+        if !self.inner.readable {
+            return Err(Error::WriteOnly);
+        }
+        let _held = self.inner.recv_lock.lock();
+        let mut header = [0; HEADER];
+        match self.read_exact(&mut header)? {
+            0 => return Err(Error::Eof),
+            HEADER => {}
+            got => {
+                return Err(Error::Truncated {
+                    got,
+                    expected: HEADER,
+                })
+            }
+        }
+        let len = u32::from_le_bytes(header) as usize;
+        if len > MAX_MESSAGE_LEN {
+            return Err(Error::TooLarge {
+                what: "message",
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        let mut message = vec![0; len];
+        let got = self.read_exact(&mut message)?;
+        if got < len {
+            return Err(Error::Truncated { got, expected: len });
+        }
+        Ok(message)
+    }
+
+    /// Fills `buf` unless end of file comes first; returns the bytes read.
+    fn read_exact(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inner.end.read(&mut buf[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Ok(got)
+    }
+
+    /// `true` as soon as a `recv` would not wait (a message, or end of file, is there), `false`
+    /// once `timeout` passed without that; `None` waits as long as it takes, `Some(ZERO)` does
+    /// not wait at all. Errors: `WriteOnly`, `Closed`.
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, Error> {
+        if !self.inner.readable {
+            return Err(Error::WriteOnly);
+        }
+        // A timeout too far away to be a deadline waits as long as it takes.
+        self.inner.end.poll(timeout.and_then(deadline_after::<P>))
+    }
+
+    /// Closes this end, for every handle: later operations on it fail with `Closed`; the peer
+    /// receives what was sent, then `Eof`, and its sends fail with `BrokenPipe`. Idempotent.
+    pub fn close(&self) {
+        self.inner.end.close();
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
+    /// Sends `item` as one message (postcard-encoded here, so an `Encode` error reaches the
+    /// caller and nothing is sent). Other errors as [`Connection::send_bytes`].
+    pub fn send(&self, item: &T) -> Result<(), Error> {
+        if !self.inner.writable {
+            return Err(Error::ReadOnly);
+        }
+        let bytes = postcard::to_allocvec(item).map_err(|e| Error::Encode(e.to_string()))?;
+        self.send_bytes(&bytes)
+    }
+
+    /// Receives one item, waiting for it. Errors as [`Connection::recv_bytes`], plus `Decode`
+    /// (the message is not a `T`: sent by `send_bytes`, or by a program with another type; the
+    /// message is consumed).
+    pub fn recv(&self) -> Result<T, Error> {
+        crate::queue::decode(&self.recv_bytes()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{explore, Config};
+    use crate::{Os, Sim};
+
+    /// A reading connection on the first end of a one-way pipe, and its raw sending end: a
+    /// writer that dies in the middle of a message (as a killed process would) is simulated by
+    /// writing part of a frame and dropping the end.
+    fn raw<P: Platform>() -> (Connection<u8, P>, P::PipeEnd) {
+        let (first, second) = P::pipe(false).expect("a pipe");
+        (Connection::new(first, true, false), second)
+    }
+
+    fn write_all<P: Platform>(end: &P::PipeEnd, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            bytes = &bytes[end.write(bytes).expect("the reader is open")..];
+        }
+    }
+
+    /// Cut-off messages and impossible headers, on platform `P`.
+    fn cut_off<P: Platform>() {
+        // The payload cut off: 2 of 10 bytes.
+        let (rx, tx) = raw::<P>();
+        write_all::<P>(&tx, &[10, 0, 0, 0, 1, 2]);
+        drop(tx);
+        assert_eq!(
+            rx.recv_bytes(),
+            Err(Error::Truncated {
+                got: 2,
+                expected: 10
+            })
+        );
+        assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+
+        // The header cut off.
+        let (rx, tx) = raw::<P>();
+        write_all::<P>(&tx, &[1, 0]);
+        tx.close();
+        assert_eq!(
+            rx.recv(),
+            Err(Error::Truncated {
+                got: 2,
+                expected: HEADER
+            })
+        );
+
+        // A header no connection writes: refused, nothing allocated.
+        let (rx, tx) = raw::<P>();
+        write_all::<P>(&tx, &u32::MAX.to_le_bytes());
+        assert_eq!(
+            rx.recv_bytes(),
+            Err(Error::TooLarge {
+                what: "message",
+                len: u32::MAX as usize,
+                max: MAX_MESSAGE_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn a_message_cut_off_is_an_error_never_a_partial_value_on_os() {
+        cut_off::<Os>();
+        let error = Error::Truncated {
+            got: 2,
+            expected: 10,
+        };
+        assert!(
+            error.to_string().contains("after 2 of its 10 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_message_cut_off_is_an_error_never_a_partial_value_under_the_simulator() {
+        let report = explore(Config::dfs().ignore_env(), cut_off::<Sim>)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete());
+    }
+}

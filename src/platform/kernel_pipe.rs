@@ -1,0 +1,482 @@
+//! [`EmulatedPipeEnd`]: the kernel pipe of the exploring platforms (the simulator, loom,
+//! shuttle), built from the platform's own lock, conditions and cells.
+//!
+//! Each direction is a byte ring of [`EMULATED_PIPE_CAPACITY`] bytes in a platform cell, with
+//! the number of ends open for reading and for writing it, guarded by a [`Lock`] of its own (so
+//! that an explorer sees the two directions of a duplex pipe as independent); a reader waits on
+//! the direction's `readable` condition, a writer on its `writable` one. So
+//! every step of a pipe operation is a step the explorer schedules, and a full pipe blocks its
+//! writer exactly as a kernel pipe does (only sooner: the capacity is small, so that partial
+//! reads and writes and a full pipe happen in the few steps an explorer can afford).
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+use super::{Atomic, AtomicInt, Instant, PipeEnd, Platform, Shareable, SharedCell};
+use crate::{Condition, Error, Lock};
+
+/// Bytes an emulated pipe holds per direction before a write blocks.
+pub const EMULATED_PIPE_CAPACITY: usize = 64;
+
+/// One direction: the bytes in flight and who can still read and write them.
+struct Stream {
+    data: [u8; EMULATED_PIPE_CAPACITY],
+    head: usize,
+    len: usize,
+    readers: u32,
+    writers: u32,
+}
+
+// SAFETY: plain bytes and integers, no pointers.
+unsafe impl Shareable for Stream {}
+
+/// What both ends share.
+struct Core<P: Platform> {
+    streams: [P::Cell<Stream>; 2],
+    locks: [Lock<P>; 2],
+    readable: [Condition<P>; 2],
+    writable: [Condition<P>; 2],
+}
+
+/// One end of an emulated pipe (see the [module docs](self)); [`PipeEnd`]'s contract.
+pub struct EmulatedPipeEnd<P: Platform> {
+    core: Arc<Core<P>>,
+    /// The direction this end reads, if any.
+    reads: Option<usize>,
+    /// The direction this end writes, if any.
+    writes: Option<usize>,
+    /// Set by `close` before it takes the locks, so a task that checked it under a direction's
+    /// lock before that and went to sleep is woken by `close`'s notification.
+    closed: P::AtomicBool,
+}
+
+impl<P: Platform> std::fmt::Debug for EmulatedPipeEnd<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatedPipeEnd")
+            .field("reads", &self.reads)
+            .field("writes", &self.writes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform> EmulatedPipeEnd<P> {
+    /// A pipe: two ends that each read what the other writes (`duplex`), or a one-way pipe
+    /// whose first end reads what its second end writes.
+    pub(crate) fn pair(duplex: bool) -> (Self, Self) {
+        let stream = |open: u32| {
+            P::Cell::new(Stream {
+                data: [0; EMULATED_PIPE_CAPACITY],
+                head: 0,
+                len: 0,
+                readers: open,
+                writers: open,
+            })
+        };
+        let locks = [Lock::<P>::new(), Lock::<P>::new()];
+        let condition = |d: usize| Condition::with_lock(locks[d].clone());
+        let core = Arc::new(Core {
+            // Direction 0 goes from the second end to the first; direction 1 the other way (in a
+            // duplex pipe only).
+            streams: [stream(1), stream(u32::from(duplex))],
+            readable: [condition(0), condition(1)],
+            writable: [condition(0), condition(1)],
+            locks,
+        });
+        let end = |reads, writes| EmulatedPipeEnd {
+            core: Arc::clone(&core),
+            reads,
+            writes,
+            closed: P::AtomicBool::new(false),
+        };
+        let first = end(Some(0), duplex.then_some(1));
+        let second = end(duplex.then_some(1), Some(0));
+        (first, second)
+    }
+
+    fn closed_error() -> Error {
+        Error::Closed { what: "connection" }
+    }
+
+    /// Runs `f` on direction `d`'s stream. The caller holds the direction's lock.
+    fn stream<R>(&self, d: usize, f: impl FnOnce(&mut Stream) -> R) -> R {
+        // SAFETY: every access to a stream happens with its direction's lock held, so none
+        // overlaps another.
+        unsafe { self.core.streams[d].with_mut(f) }
+    }
+}
+
+impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let Some(d) = self.reads else {
+            // The sending end of a one-way pipe: end of file at once, as the Os pipe.
+            return Ok(0);
+        };
+        let _held = self.core.locks[d].lock();
+        loop {
+            if self.closed.load(SeqCst) {
+                return Err(Self::closed_error());
+            }
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let (n, eof) = self.stream(d, |s| {
+                let n = s.len.min(buf.len());
+                for (k, byte) in buf[..n].iter_mut().enumerate() {
+                    *byte = s.data[(s.head + k) % EMULATED_PIPE_CAPACITY];
+                }
+                s.head = (s.head + n) % EMULATED_PIPE_CAPACITY;
+                s.len -= n;
+                (n, s.writers == 0)
+            });
+            if n > 0 {
+                self.core.writable[d]
+                    .notify_all()
+                    .expect("the lock is held");
+                return Ok(n);
+            }
+            if eof {
+                return Ok(0);
+            }
+            self.core.readable[d].wait().expect("the lock is held");
+        }
+    }
+
+    fn write(&self, buf: &[u8]) -> Result<usize, Error> {
+        let Some(d) = self.writes else {
+            // The receiving end of a one-way pipe: nobody reads what it would write.
+            return Err(Error::BrokenPipe);
+        };
+        let _held = self.core.locks[d].lock();
+        loop {
+            if self.closed.load(SeqCst) {
+                return Err(Self::closed_error());
+            }
+            let (n, broken) = self.stream(d, |s| {
+                if s.readers == 0 {
+                    return (0, true);
+                }
+                let n = (EMULATED_PIPE_CAPACITY - s.len).min(buf.len());
+                let tail = s.head + s.len;
+                for (k, byte) in buf[..n].iter().enumerate() {
+                    s.data[(tail + k) % EMULATED_PIPE_CAPACITY] = *byte;
+                }
+                s.len += n;
+                (n, false)
+            });
+            if broken {
+                return Err(Error::BrokenPipe);
+            }
+            if n > 0 || buf.is_empty() {
+                self.core.readable[d]
+                    .notify_all()
+                    .expect("the lock is held");
+                return Ok(n);
+            }
+            self.core.writable[d].wait().expect("the lock is held");
+        }
+    }
+
+    fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let Some(d) = self.reads else {
+            return Ok(true);
+        };
+        let _held = self.core.locks[d].lock();
+        loop {
+            if self.closed.load(SeqCst) {
+                return Err(Self::closed_error());
+            }
+            if self.stream(d, |s| s.len > 0 || s.writers == 0) {
+                return Ok(true);
+            }
+            match deadline {
+                None => self.core.readable[d].wait().expect("the lock is held"),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(P::now());
+                    if left.is_zero() {
+                        return Ok(false);
+                    }
+                    self.core.readable[d]
+                        .wait_timeout(left)
+                        .expect("the lock is held");
+                }
+            }
+        }
+    }
+
+    fn close(&self) {
+        if self.closed.swap(true, SeqCst) {
+            return;
+        }
+        // Everyone waiting on a direction this end touches re-checks: its own tasks see the
+        // close, the peer's see end of file or a broken pipe.
+        for (d, reading) in [(self.reads, true), (self.writes, false)] {
+            let Some(d) = d else { continue };
+            let _held = self.core.locks[d].lock();
+            self.stream(d, |s| {
+                if reading {
+                    s.readers -= 1;
+                } else {
+                    s.writers -= 1;
+                }
+            });
+            self.core.readable[d]
+                .notify_all()
+                .expect("the lock is held");
+            self.core.writable[d]
+                .notify_all()
+                .expect("the lock is held");
+        }
+    }
+}
+
+impl<P: Platform> Drop for EmulatedPipeEnd<P> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// One direction of a [`SteppedPipeEnd`]: the bytes, and whether its two ends are open.
+struct SteppedStream {
+    data: [u8; EMULATED_PIPE_CAPACITY],
+    head: usize,
+    len: usize,
+    reader_open: bool,
+    writer_open: bool,
+}
+
+// SAFETY: plain bytes and flags, no pointers.
+unsafe impl Shareable for SteppedStream {}
+
+/// What both ends of a [`SteppedPipeEnd`] share: per direction, the stream and an event word
+/// that is bumped (and woken) after every change of the stream.
+struct SteppedCore<P: Platform> {
+    streams: [P::Cell<SteppedStream>; 2],
+    events: [P::AtomicU32; 2],
+}
+
+/// One end of a pipe whose every operation is **one step** of the explorer, as a system call
+/// is one step for a program: the check and the update of a direction happen inside a single
+/// access to its cell, and a task that must wait sleeps on the direction's event word (futex).
+///
+/// Only for platforms that run a cell access without switching tasks in the middle of it and
+/// do not report unsynchronized cell accesses: the simulator and shuttle (loom reports such
+/// accesses as races; it uses [`EmulatedPipeEnd`]). Compared with [`EmulatedPipeEnd`], a small
+/// message costs an explorer a handful of steps instead of a lock's and a condition's dozens,
+/// so complete searches of pipe programs stay within reach.
+pub struct SteppedPipeEnd<P: Platform> {
+    core: Arc<SteppedCore<P>>,
+    reads: Option<usize>,
+    writes: Option<usize>,
+}
+
+impl<P: Platform> std::fmt::Debug for SteppedPipeEnd<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SteppedPipeEnd")
+            .field("reads", &self.reads)
+            .field("writes", &self.writes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one step on a stream found.
+enum Step {
+    /// Done, with this many bytes moved; the stream changed.
+    Moved(usize),
+    /// Done without a change (end of file, a zero-length call).
+    Unchanged(usize),
+    /// Nothing to do yet: wait for the next change.
+    Wait,
+    Fail(Error),
+}
+
+impl<P: Platform> SteppedPipeEnd<P> {
+    /// As [`EmulatedPipeEnd::pair`].
+    pub(crate) fn pair(duplex: bool) -> (Self, Self) {
+        let stream = |open: bool| {
+            P::Cell::new(SteppedStream {
+                data: [0; EMULATED_PIPE_CAPACITY],
+                head: 0,
+                len: 0,
+                reader_open: open,
+                writer_open: open,
+            })
+        };
+        let events = [P::AtomicU32::new(0), P::AtomicU32::new(0)];
+        events[0].label("Pipe.events[0]");
+        events[1].label("Pipe.events[1]");
+        let core = Arc::new(SteppedCore {
+            streams: [stream(true), stream(duplex)],
+            events,
+        });
+        let first = SteppedPipeEnd {
+            core: Arc::clone(&core),
+            reads: Some(0),
+            writes: duplex.then_some(1),
+        };
+        let second = SteppedPipeEnd {
+            core,
+            reads: duplex.then_some(1),
+            writes: Some(0),
+        };
+        (first, second)
+    }
+
+    /// One step on direction `d`'s stream.
+    fn step<R>(&self, d: usize, f: impl FnOnce(&mut SteppedStream) -> R) -> R {
+        // SAFETY: the platforms this type is for run the closure without a task switch (see
+        // the type's docs), so no other access to the cell overlaps it.
+        unsafe { self.core.streams[d].with_mut(f) }
+    }
+
+    /// Signals a change of direction `d` to every task waiting on it.
+    fn changed(&self, d: usize) {
+        self.core.events[d].fetch_add(1, SeqCst);
+        P::wake(&self.core.events[d], u32::MAX);
+    }
+
+    /// Repeats `attempt` on direction `d` until it is done, sleeping between attempts until the
+    /// direction changes (or `deadline`: then `on_timeout`).
+    fn until_done(
+        &self,
+        d: usize,
+        deadline: Option<Instant>,
+        on_timeout: usize,
+        mut attempt: impl FnMut(&mut SteppedStream) -> Step,
+    ) -> Result<usize, Error> {
+        loop {
+            let seen = self.core.events[d].load(SeqCst);
+            match self.step(d, &mut attempt) {
+                Step::Moved(n) => {
+                    self.changed(d);
+                    return Ok(n);
+                }
+                Step::Unchanged(n) => return Ok(n),
+                Step::Fail(e) => return Err(e),
+                Step::Wait => {
+                    if P::wait(&self.core.events[d], seen, deadline) == super::WaitOutcome::TimedOut
+                        && self.core.events[d].load(SeqCst) == seen
+                    {
+                        return Ok(on_timeout);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `true` once this end was closed (a step on a stream it touches).
+    fn is_closed(&self) -> bool {
+        match (self.reads, self.writes) {
+            (Some(d), _) => !self.step(d, |s| s.reader_open),
+            (None, Some(d)) => !self.step(d, |s| s.writer_open),
+            (None, None) => true,
+        }
+    }
+}
+
+impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let Some(d) = self.reads else {
+            return if self.is_closed() {
+                Err(EmulatedPipeEnd::<P>::closed_error())
+            } else {
+                Ok(0)
+            };
+        };
+        self.until_done(d, None, 0, |s| {
+            if !s.reader_open {
+                return Step::Fail(EmulatedPipeEnd::<P>::closed_error());
+            }
+            if buf.is_empty() {
+                return Step::Unchanged(0);
+            }
+            let n = s.len.min(buf.len());
+            if n == 0 {
+                return if s.writer_open {
+                    Step::Wait
+                } else {
+                    Step::Unchanged(0)
+                };
+            }
+            for (k, byte) in buf[..n].iter_mut().enumerate() {
+                *byte = s.data[(s.head + k) % EMULATED_PIPE_CAPACITY];
+            }
+            s.head = (s.head + n) % EMULATED_PIPE_CAPACITY;
+            s.len -= n;
+            Step::Moved(n)
+        })
+    }
+
+    fn write(&self, buf: &[u8]) -> Result<usize, Error> {
+        let Some(d) = self.writes else {
+            return Err(if self.is_closed() {
+                EmulatedPipeEnd::<P>::closed_error()
+            } else {
+                Error::BrokenPipe
+            });
+        };
+        self.until_done(d, None, 0, |s| {
+            if !s.writer_open {
+                return Step::Fail(EmulatedPipeEnd::<P>::closed_error());
+            }
+            if !s.reader_open {
+                return Step::Fail(Error::BrokenPipe);
+            }
+            if buf.is_empty() {
+                return Step::Unchanged(0);
+            }
+            let n = (EMULATED_PIPE_CAPACITY - s.len).min(buf.len());
+            if n == 0 {
+                return Step::Wait;
+            }
+            let tail = s.head + s.len;
+            for (k, byte) in buf[..n].iter().enumerate() {
+                s.data[(tail + k) % EMULATED_PIPE_CAPACITY] = *byte;
+            }
+            s.len += n;
+            Step::Moved(n)
+        })
+    }
+
+    fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let Some(d) = self.reads else {
+            return if self.is_closed() {
+                Err(EmulatedPipeEnd::<P>::closed_error())
+            } else {
+                Ok(true)
+            };
+        };
+        self.until_done(d, deadline, 0, |s| {
+            if !s.reader_open {
+                Step::Fail(EmulatedPipeEnd::<P>::closed_error())
+            } else if s.len > 0 || !s.writer_open {
+                Step::Unchanged(1)
+            } else {
+                Step::Wait
+            }
+        })
+        .map(|ready| ready == 1)
+    }
+
+    fn close(&self) {
+        for (d, reading) in [(self.reads, true), (self.writes, false)] {
+            let Some(d) = d else { continue };
+            let was_open = self.step(d, |s| {
+                let open = if reading {
+                    &mut s.reader_open
+                } else {
+                    &mut s.writer_open
+                };
+                std::mem::replace(open, false)
+            });
+            if was_open {
+                self.changed(d);
+            }
+        }
+    }
+}
+
+impl<P: Platform> Drop for SteppedPipeEnd<P> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
