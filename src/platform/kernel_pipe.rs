@@ -18,7 +18,7 @@ use crate::{Condition, Error, Lock};
 /// Bytes an emulated pipe holds per direction before a write blocks.
 pub const EMULATED_PIPE_CAPACITY: usize = 64;
 
-/// One direction: the bytes in flight and who can still read and write them.
+/// One direction: the bytes in flight and how many ends can still read and write them.
 struct Stream {
     data: [u8; EMULATED_PIPE_CAPACITY],
     head: usize,
@@ -29,6 +29,41 @@ struct Stream {
 
 // SAFETY: plain bytes and integers, no pointers.
 unsafe impl Shareable for Stream {}
+
+impl Stream {
+    /// An empty stream with `open` reading and `open` writing ends.
+    fn new(open: u32) -> Self {
+        Stream {
+            data: [0; EMULATED_PIPE_CAPACITY],
+            head: 0,
+            len: 0,
+            readers: open,
+            writers: open,
+        }
+    }
+
+    /// Moves the oldest bytes into `buf`, as many as there are and fit; returns how many.
+    fn take(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.len.min(buf.len());
+        for (k, byte) in buf[..n].iter_mut().enumerate() {
+            *byte = self.data[(self.head + k) % EMULATED_PIPE_CAPACITY];
+        }
+        self.head = (self.head + n) % EMULATED_PIPE_CAPACITY;
+        self.len -= n;
+        n
+    }
+
+    /// Appends a prefix of `buf`, as much as there is room for; returns how many bytes.
+    fn put(&mut self, buf: &[u8]) -> usize {
+        let n = (EMULATED_PIPE_CAPACITY - self.len).min(buf.len());
+        let tail = self.head + self.len;
+        for (k, byte) in buf[..n].iter().enumerate() {
+            self.data[(tail + k) % EMULATED_PIPE_CAPACITY] = *byte;
+        }
+        self.len += n;
+        n
+    }
+}
 
 /// What both ends share.
 struct Core<P: Platform> {
@@ -63,15 +98,7 @@ impl<P: Platform> EmulatedPipeEnd<P> {
     /// A pipe: two ends that each read what the other writes (`duplex`), or a one-way pipe
     /// whose first end reads what its second end writes.
     pub(crate) fn pair(duplex: bool) -> (Self, Self) {
-        let stream = |open: u32| {
-            P::Cell::new(Stream {
-                data: [0; EMULATED_PIPE_CAPACITY],
-                head: 0,
-                len: 0,
-                readers: open,
-                writers: open,
-            })
-        };
+        let stream = |open: u32| P::Cell::new(Stream::new(open));
         let locks = [Lock::<P>::new(), Lock::<P>::new()];
         let condition = |d: usize| Condition::with_lock(locks[d].clone());
         let core = Arc::new(Core {
@@ -119,15 +146,7 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
             if buf.is_empty() {
                 return Ok(0);
             }
-            let (n, eof) = self.stream(d, |s| {
-                let n = s.len.min(buf.len());
-                for (k, byte) in buf[..n].iter_mut().enumerate() {
-                    *byte = s.data[(s.head + k) % EMULATED_PIPE_CAPACITY];
-                }
-                s.head = (s.head + n) % EMULATED_PIPE_CAPACITY;
-                s.len -= n;
-                (n, s.writers == 0)
-            });
+            let (n, eof) = self.stream(d, |s| (s.take(buf), s.writers == 0));
             if n > 0 {
                 self.core.writable[d]
                     .notify_all()
@@ -155,13 +174,7 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
                 if s.readers == 0 {
                     return (0, true);
                 }
-                let n = (EMULATED_PIPE_CAPACITY - s.len).min(buf.len());
-                let tail = s.head + s.len;
-                for (k, byte) in buf[..n].iter().enumerate() {
-                    s.data[(tail + k) % EMULATED_PIPE_CAPACITY] = *byte;
-                }
-                s.len += n;
-                (n, false)
+                (s.put(buf), false)
             });
             if broken {
                 return Err(Error::BrokenPipe);
@@ -235,22 +248,10 @@ impl<P: Platform> Drop for EmulatedPipeEnd<P> {
     }
 }
 
-/// One direction of a [`SteppedPipeEnd`]: the bytes, and whether its two ends are open.
-struct SteppedStream {
-    data: [u8; EMULATED_PIPE_CAPACITY],
-    head: usize,
-    len: usize,
-    reader_open: bool,
-    writer_open: bool,
-}
-
-// SAFETY: plain bytes and flags, no pointers.
-unsafe impl Shareable for SteppedStream {}
-
 /// What both ends of a [`SteppedPipeEnd`] share: per direction, the stream and an event word
 /// that is bumped (and woken) after every change of the stream.
 struct SteppedCore<P: Platform> {
-    streams: [P::Cell<SteppedStream>; 2],
+    streams: [P::Cell<Stream>; 2],
     events: [P::AtomicU32; 2],
 }
 
@@ -292,15 +293,8 @@ enum Step {
 impl<P: Platform> SteppedPipeEnd<P> {
     /// As [`EmulatedPipeEnd::pair`].
     pub(crate) fn pair(duplex: bool) -> (Self, Self) {
-        let stream = |open: bool| {
-            P::Cell::new(SteppedStream {
-                data: [0; EMULATED_PIPE_CAPACITY],
-                head: 0,
-                len: 0,
-                reader_open: open,
-                writer_open: open,
-            })
-        };
+        // Each direction has one reading and one writing end: the counts are 0 or 1.
+        let stream = |open: bool| P::Cell::new(Stream::new(u32::from(open)));
         let events = [P::AtomicU32::new(0), P::AtomicU32::new(0)];
         events[0].label("Pipe.events[0]");
         events[1].label("Pipe.events[1]");
@@ -322,7 +316,7 @@ impl<P: Platform> SteppedPipeEnd<P> {
     }
 
     /// One step on direction `d`'s stream.
-    fn step<R>(&self, d: usize, f: impl FnOnce(&mut SteppedStream) -> R) -> R {
+    fn step<R>(&self, d: usize, f: impl FnOnce(&mut Stream) -> R) -> R {
         // SAFETY: the platforms this type is for run the closure without a task switch (see
         // the type's docs), so no other access to the cell overlaps it.
         unsafe { self.core.streams[d].with_mut(f) }
@@ -341,7 +335,7 @@ impl<P: Platform> SteppedPipeEnd<P> {
         d: usize,
         deadline: Option<Instant>,
         on_timeout: usize,
-        mut attempt: impl FnMut(&mut SteppedStream) -> Step,
+        mut attempt: impl FnMut(&mut Stream) -> Step,
     ) -> Result<usize, Error> {
         loop {
             let seen = self.core.events[d].load(SeqCst);
@@ -366,8 +360,8 @@ impl<P: Platform> SteppedPipeEnd<P> {
     /// `true` once this end was closed (a step on a stream it touches).
     fn is_closed(&self) -> bool {
         match (self.reads, self.writes) {
-            (Some(d), _) => !self.step(d, |s| s.reader_open),
-            (None, Some(d)) => !self.step(d, |s| s.writer_open),
+            (Some(d), _) => self.step(d, |s| s.readers == 0),
+            (None, Some(d)) => self.step(d, |s| s.writers == 0),
             (None, None) => true,
         }
     }
@@ -383,26 +377,14 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             };
         };
         self.until_done(d, None, 0, |s| {
-            if !s.reader_open {
+            if s.readers == 0 {
                 return Step::Fail(EmulatedPipeEnd::<P>::closed_error());
             }
-            if buf.is_empty() {
-                return Step::Unchanged(0);
+            match s.take(buf) {
+                0 if !buf.is_empty() && s.writers > 0 => Step::Wait,
+                0 => Step::Unchanged(0),
+                n => Step::Moved(n),
             }
-            let n = s.len.min(buf.len());
-            if n == 0 {
-                return if s.writer_open {
-                    Step::Wait
-                } else {
-                    Step::Unchanged(0)
-                };
-            }
-            for (k, byte) in buf[..n].iter_mut().enumerate() {
-                *byte = s.data[(s.head + k) % EMULATED_PIPE_CAPACITY];
-            }
-            s.head = (s.head + n) % EMULATED_PIPE_CAPACITY;
-            s.len -= n;
-            Step::Moved(n)
         })
     }
 
@@ -415,25 +397,17 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             });
         };
         self.until_done(d, None, 0, |s| {
-            if !s.writer_open {
+            if s.writers == 0 {
                 return Step::Fail(EmulatedPipeEnd::<P>::closed_error());
             }
-            if !s.reader_open {
+            if s.readers == 0 {
                 return Step::Fail(Error::BrokenPipe);
             }
-            if buf.is_empty() {
-                return Step::Unchanged(0);
+            match s.put(buf) {
+                0 if !buf.is_empty() => Step::Wait,
+                0 => Step::Unchanged(0),
+                n => Step::Moved(n),
             }
-            let n = (EMULATED_PIPE_CAPACITY - s.len).min(buf.len());
-            if n == 0 {
-                return Step::Wait;
-            }
-            let tail = s.head + s.len;
-            for (k, byte) in buf[..n].iter().enumerate() {
-                s.data[(tail + k) % EMULATED_PIPE_CAPACITY] = *byte;
-            }
-            s.len += n;
-            Step::Moved(n)
         })
     }
 
@@ -446,9 +420,9 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             };
         };
         self.until_done(d, deadline, 0, |s| {
-            if !s.reader_open {
+            if s.readers == 0 {
                 Step::Fail(EmulatedPipeEnd::<P>::closed_error())
-            } else if s.len > 0 || !s.writer_open {
+            } else if s.len > 0 || s.writers == 0 {
                 Step::Unchanged(1)
             } else {
                 Step::Wait
@@ -462,11 +436,11 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             let Some(d) = d else { continue };
             let was_open = self.step(d, |s| {
                 let open = if reading {
-                    &mut s.reader_open
+                    &mut s.readers
                 } else {
-                    &mut s.writer_open
+                    &mut s.writers
                 };
-                std::mem::replace(open, false)
+                std::mem::replace(open, 0) > 0
             });
             if was_open {
                 self.changed(d);
