@@ -37,3 +37,100 @@ pub trait PipeEnd: Send + Sync + Sized + 'static {
     /// Closes this end.
     fn close(&self);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::{deadline_after, Platform};
+    use crate::{Os, Sim};
+
+    fn write_all<E: PipeEnd>(end: &E, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            bytes = &bytes[end.write(bytes).expect("the reader is open")..];
+        }
+    }
+
+    fn read_exactly<E: PipeEnd>(end: &E, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        let mut at = 0;
+        while at < n {
+            match end.read(&mut got[at..]).expect("open") {
+                0 => panic!("end of file after {at} of {n} bytes"),
+                k => at += k,
+            }
+        }
+        got
+    }
+
+    /// The [`PipeEnd`] contract, single-task parts, on platform `P`: the same results on every
+    /// platform.
+    fn contract<P: Platform>() {
+        let closed = Error::Closed { what: "connection" };
+        let past = Some(crate::platform::Instant::from_nanos(0));
+
+        // One-way: bytes in order; the wrong directions; end of file after the writer closes.
+        let (rx, tx) = P::pipe(false).expect("a pipe");
+        assert_eq!(rx.poll(past), Ok(false), "nothing written yet");
+        write_all(&tx, b"hello");
+        assert_eq!(tx.write(&[]), Ok(0));
+        assert_eq!(rx.poll(None), Ok(true));
+        assert_eq!(rx.read(&mut []), Ok(0));
+        assert_eq!(read_exactly(&rx, 5), b"hello");
+        assert_eq!(rx.write(b"x"), Err(Error::BrokenPipe), "the receiving end");
+        assert_eq!(tx.read(&mut [0; 4]), Ok(0), "the sending end");
+        write_all(&tx, b"bye");
+        tx.close();
+        tx.close();
+        assert_eq!(tx.write(b"x"), Err(closed.clone()));
+        assert_eq!(read_exactly(&rx, 3), b"bye", "bytes outlive their writer");
+        assert_eq!(rx.read(&mut [0; 4]), Ok(0));
+        assert_eq!(rx.poll(past), Ok(true), "end of file is readable");
+        drop(tx);
+        rx.close();
+        assert_eq!(rx.read(&mut [0; 4]), Err(closed.clone()));
+        assert_eq!(rx.poll(None), Err(closed.clone()));
+
+        // Duplex: both ways; a closed reader breaks the pipe; dropping an end closes it.
+        let (a, b) = P::pipe(true).expect("a pipe");
+        write_all(&a, b"ab");
+        write_all(&b, b"ba");
+        assert_eq!(read_exactly(&b, 2), b"ab");
+        assert_eq!(read_exactly(&a, 2), b"ba");
+        b.close();
+        assert_eq!(a.write(b"x"), Err(Error::BrokenPipe));
+        assert_eq!(a.read(&mut [0; 1]), Ok(0));
+        assert_eq!(b.write(b"x"), Err(closed.clone()));
+        assert_eq!(
+            b.poll(deadline_after::<P>(std::time::Duration::ZERO)),
+            Err(closed)
+        );
+        let (a, b) = P::pipe(true).expect("a pipe");
+        drop(b);
+        assert_eq!(a.write(b"x"), Err(Error::BrokenPipe));
+        assert_eq!(a.read(&mut [0; 1]), Ok(0));
+    }
+
+    #[test]
+    fn contract_on_os() {
+        contract::<Os>();
+    }
+
+    #[test]
+    fn contract_under_the_simulator() {
+        let report = crate::sim::explore(crate::sim::Config::dfs().ignore_env(), contract::<Sim>)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete());
+    }
+
+    #[cfg(feature = "loom")]
+    #[test]
+    fn contract_under_loom() {
+        crate::loom::model(contract::<crate::loom::Loom>);
+    }
+
+    #[cfg(feature = "shuttle")]
+    #[test]
+    fn contract_under_shuttle() {
+        crate::shuttle::check_random(contract::<crate::shuttle::Shuttle>, 10);
+    }
+}
