@@ -17,8 +17,8 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
-use mpcheck::platform::{Atomic, AtomicInt, Shareable};
-use mpcheck::sim::{explore, replay, Config, Failure, Report};
+use mpcheck::platform::{Atomic, AtomicInt};
+use mpcheck::sim::{explore, replay, Config, Failure, FailureKind, Report};
 use mpcheck::{Lock, Platform};
 
 mod barrier_without_generation;
@@ -34,6 +34,7 @@ mod queue_forgets_putter;
 mod queue_reads_before_count;
 mod self_deadlock;
 mod semaphore_check_then_decrement;
+mod slot_queue;
 mod task_done_unchecked;
 mod timed_wait_restarts_timeout;
 
@@ -115,6 +116,13 @@ pub fn kill(name: &str, config: Config, mutant: Scenario, correct: Scenario) -> 
     failure
 }
 
+/// Checks that `failure` is of `kind` and that its message contains `says`.
+#[track_caller]
+pub fn assert_failure(failure: &Failure, kind: FailureKind, says: &str) {
+    assert_eq!(failure.kind(), kind, "{failure}");
+    assert!(failure.message().contains(says), "{failure}");
+}
+
 /// Spawns a task on `P`.
 pub fn spawn<P: Platform, T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
@@ -186,64 +194,5 @@ pub fn mutual_exclusion<P: Platform, L: TestLock<P>>() {
         .collect();
     for task in tasks {
         task.join().expect("a task of the scenario");
-    }
-}
-
-/// The plain state of the hand-written queues of the queue mutants: `CAP` slots used as a ring,
-/// the slot of the oldest item, and how many items there are. Not synchronized: a queue keeps
-/// it in a platform cell and touches it only under its lock.
-pub struct Slots<const CAP: usize> {
-    items: [u32; CAP],
-    head: usize,
-    count: usize,
-}
-
-// SAFETY: integers only, inline: no pointers, no handles.
-unsafe impl<const CAP: usize> Shareable for Slots<CAP> {}
-
-impl<const CAP: usize> Default for Slots<CAP> {
-    /// No items; every slot holds 0, which no scenario puts.
-    fn default() -> Self {
-        Slots {
-            items: [0; CAP],
-            head: 0,
-            count: 0,
-        }
-    }
-}
-
-impl<const CAP: usize> Slots<CAP> {
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.count == CAP
-    }
-
-    /// Appends `item`; the caller has checked there is room.
-    pub fn push(&mut self, item: u32) {
-        assert!(!self.is_full(), "push on a full ring");
-        self.items[(self.head + self.count) % CAP] = item;
-        self.count += 1;
-    }
-
-    /// What the head slot holds: the oldest item, if there is one; else whatever it held last.
-    pub fn front(&self) -> u32 {
-        self.items[self.head]
-    }
-
-    /// Drops the oldest item; the caller has checked there is one.
-    pub fn advance(&mut self) {
-        assert!(!self.is_empty(), "advance on an empty ring");
-        self.head = (self.head + 1) % CAP;
-        self.count -= 1;
-    }
-
-    /// Removes and returns the oldest item; the caller has checked there is one.
-    pub fn pop(&mut self) -> u32 {
-        let item = self.front();
-        self.advance();
-        item
     }
 }

@@ -8,69 +8,40 @@ use std::sync::Arc;
 
 use mpcheck::platform::SharedCell;
 use mpcheck::sim::{Config, FailureKind, Sim};
-use mpcheck::{Condition, Lock, Platform};
+use mpcheck::Platform;
 
-use crate::{kill, spawn, Slots};
+use crate::slot_queue::{SlotQueue, Slots};
+use crate::{assert_failure, kill, spawn};
 
 /// One slot: a second put waits until the first item has been got.
 const CAP: usize = 1;
 
-/// A bounded queue of `CAP` items. With `NOTIFY` a get notifies `not_full` (correct); without,
-/// it does not (the mutant).
-pub struct BoundedQueue<P: Platform, const NOTIFY: bool> {
-    lock: Lock<P>,
-    not_empty: Condition<P>,
-    not_full: Condition<P>,
-    slots: P::Cell<Slots<CAP>>,
-}
-
-impl<P: Platform, const NOTIFY: bool> BoundedQueue<P, NOTIFY> {
-    fn new() -> Self {
-        let lock = Lock::new();
-        BoundedQueue {
-            not_empty: Condition::with_lock(lock.clone()),
-            not_full: Condition::with_lock(lock.clone()),
-            lock,
-            slots: P::Cell::new(Slots::default()),
-        }
+/// A get from `queue`. With `NOTIFY` it notifies `not_full` (correct); without, it does not (the
+/// mutant).
+fn get<P: Platform, const NOTIFY: bool>(queue: &SlotQueue<P, CAP>) -> u32 {
+    let _held = queue.lock.lock();
+    queue.wait_for_an_item();
+    // SAFETY: under the lock.
+    let item = unsafe { queue.slots.with_mut(Slots::pop) };
+    if NOTIFY {
+        queue.not_full.notify(1).expect("lock held");
     }
-
-    fn put(&self, item: u32) {
-        let _held = self.lock.lock();
-        // SAFETY (every access to `slots`): under the lock.
-        while unsafe { self.slots.with(Slots::is_full) } {
-            self.not_full.wait().expect("lock held");
-        }
-        unsafe { self.slots.with_mut(|s| s.push(item)) };
-        self.not_empty.notify(1).expect("lock held");
-    }
-
-    fn get(&self) -> u32 {
-        let _held = self.lock.lock();
-        while unsafe { self.slots.with(Slots::is_empty) } {
-            self.not_empty.wait().expect("lock held");
-        }
-        let item = unsafe { self.slots.with_mut(Slots::pop) };
-        if NOTIFY {
-            self.not_full.notify(1).expect("lock held");
-        }
-        // BUG (without NOTIFY): a putter asleep on the full queue is never told about the room.
-        item
-    }
+    // BUG (without NOTIFY): a putter asleep on the full queue is never told about the room.
+    item
 }
 
 /// A put on a full queue returns once a get has made room: a producer puts 1 and 2 into a
 /// queue of one slot; the main task gets 1, waits for the producer to finish, then gets 2.
 pub fn put_waits_for_room<P: Platform, const NOTIFY: bool>() {
-    let queue = Arc::new(BoundedQueue::<P, NOTIFY>::new());
+    let queue = Arc::new(SlotQueue::<P, CAP>::new());
     let q = Arc::clone(&queue);
     let producer = spawn::<P, _>(move || {
         q.put(1);
         q.put(2);
     });
-    assert_eq!(queue.get(), 1);
+    assert_eq!(get::<P, NOTIFY>(&queue), 1);
     producer.join().expect("the producer");
-    assert_eq!(queue.get(), 2);
+    assert_eq!(get::<P, NOTIFY>(&queue), 2);
 }
 
 /// The simulator configuration that catches this mutant (also used by `engines.rs`).
@@ -86,12 +57,10 @@ fn get_without_notify_strands_a_putter() {
         put_waits_for_room::<Sim, false>,
         put_waits_for_room::<Sim, true>,
     );
-    assert_eq!(failure.kind(), FailureKind::Deadlock);
-    assert!(
-        failure
-            .message()
-            .contains("task 0 waits for task 1 to finish"),
-        "{failure}"
+    assert_failure(
+        &failure,
+        FailureKind::Deadlock,
+        "task 0 waits for task 1 to finish",
     );
     // The producer sleeps on a condition (the public API cannot give a `Condition` a label of
     // its own, so it shows as `Condition#n`): `not_full`, which nobody ever took from zero, that

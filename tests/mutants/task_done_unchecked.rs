@@ -8,11 +8,12 @@
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
-use mpcheck::platform::{Atomic, AtomicInt, SharedCell};
+use mpcheck::platform::{Atomic, AtomicInt};
 use mpcheck::sim::{Config, FailureKind, Sim};
-use mpcheck::{Condition, Error, Lock, Platform};
+use mpcheck::{Error, Lock, Platform};
 
-use crate::{kill, spawn, Slots};
+use crate::slot_queue::SlotQueue;
+use crate::{assert_failure, kill, spawn};
 
 const CAP: usize = 1;
 
@@ -20,10 +21,7 @@ const CAP: usize = 1;
 /// `CHECKED` a `task_done` with nothing unfinished is refused (correct); without, it decrements
 /// anyway (the mutant).
 pub struct JoinableQueue<P: Platform, const CHECKED: bool> {
-    lock: Lock<P>,
-    not_empty: Condition<P>,
-    not_full: Condition<P>,
-    slots: P::Cell<Slots<CAP>>,
+    queue: SlotQueue<P, CAP>,
     /// Items put and not yet marked done; `join` sleeps on it until it is 0.
     unfinished: P::AtomicU32,
 }
@@ -34,34 +32,20 @@ impl<P: Platform, const CHECKED: bool> JoinableQueue<P, CHECKED> {
         let unfinished = P::AtomicU32::new(0);
         unfinished.label("JoinableQueue.unfinished");
         JoinableQueue {
-            not_empty: Condition::with_lock(lock.clone()),
-            not_full: Condition::with_lock(lock.clone()),
-            lock,
-            slots: P::Cell::new(Slots::default()),
+            queue: SlotQueue::with_lock(lock),
             unfinished,
         }
     }
 
     fn put(&self, item: u32) {
-        let _held = self.lock.lock();
-        // SAFETY (every access to `slots`): under the lock.
-        while unsafe { self.slots.with(Slots::is_full) } {
-            self.not_full.wait().expect("lock held");
-        }
-        unsafe { self.slots.with_mut(|s| s.push(item)) };
         // Counted before any getter can see the item.
-        self.unfinished.fetch_add(1, SeqCst);
-        self.not_empty.notify(1).expect("lock held");
+        self.queue.put_then(item, || {
+            self.unfinished.fetch_add(1, SeqCst);
+        });
     }
 
     fn get(&self) -> u32 {
-        let _held = self.lock.lock();
-        while unsafe { self.slots.with(Slots::is_empty) } {
-            self.not_empty.wait().expect("lock held");
-        }
-        let item = unsafe { self.slots.with_mut(Slots::pop) };
-        self.not_full.notify(1).expect("lock held");
-        item
+        self.queue.get()
     }
 
     /// Marks one item got as processed.
@@ -146,11 +130,9 @@ fn unchecked_task_done_lets_join_return_early() {
         join_waits_for_the_work::<Sim, false>,
         join_waits_for_the_work::<Sim, true>,
     );
-    assert_eq!(failure.kind(), FailureKind::Panic);
-    assert!(
-        failure
-            .message()
-            .contains("join returned before the item put was processed"),
-        "{failure}"
+    assert_failure(
+        &failure,
+        FailureKind::Panic,
+        "join returned before the item put was processed",
     );
 }
