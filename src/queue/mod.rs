@@ -152,20 +152,28 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     }
 
     fn put_waiting(&self, item: T, wait: Wait) -> Result<(), Error> {
-        let bytes = postcard::to_allocvec(&item).map_err(|e| Error::Encode(e.to_string()))?;
-        self.ring
-            .put(&bytes, wait)
-            .map_err(|refused| match refused {
-                Refused::WouldBlock => Error::Full {
-                    item: Unsent(bytes),
-                },
-                Refused::Closed => Error::Closed { what: "queue" },
-                Refused::TooLarge { len, max } => Error::TooLarge {
-                    what: "item",
-                    len,
-                    max,
-                },
-            })
+        // Small items are encoded on the stack: no allocation on the way in.
+        let mut small = [0u8; 256];
+        let large;
+        let bytes: &[u8] = match postcard::to_slice(&item, &mut small) {
+            Ok(bytes) => bytes,
+            Err(postcard::Error::SerializeBufferFull) => {
+                large = postcard::to_allocvec(&item).map_err(|e| Error::Encode(e.to_string()))?;
+                &large
+            }
+            Err(e) => return Err(Error::Encode(e.to_string())),
+        };
+        self.ring.put(bytes, wait).map_err(|refused| match refused {
+            Refused::WouldBlock => Error::Full {
+                item: Unsent(bytes.to_vec()),
+            },
+            Refused::Closed => Error::Closed { what: "queue" },
+            Refused::TooLarge { len, max } => Error::TooLarge {
+                what: "item",
+                len,
+                max,
+            },
+        })
     }
 
     /// Removes and returns the item at the front, waiting as long as the queue is empty.
@@ -188,12 +196,13 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     }
 
     fn get_waiting(&self, wait: Wait) -> Result<T, Error> {
-        let bytes = self.ring.get(wait).map_err(|refused| match refused {
-            Refused::WouldBlock => Error::Empty,
-            Refused::Closed => Error::Closed { what: "queue" },
-            Refused::TooLarge { .. } => unreachable!("a get has no size"),
-        })?;
-        decode(&bytes)
+        self.ring
+            .get_with(wait, decode)
+            .map_err(|refused| match refused {
+                Refused::WouldBlock => Error::Empty,
+                Refused::Closed => Error::Closed { what: "queue" },
+                Refused::TooLarge { .. } => unreachable!("a get has no size"),
+            })?
     }
 }
 

@@ -206,6 +206,9 @@ impl<P: Platform> Ring<P> {
             });
         }
         let need = frame_words(frame.len()) as u64;
+        if !matches!(wait, Wait::No) {
+            self.spin_until(|c| c.frames.load(Relaxed) < self.max_frames);
+        }
         let held = self.lock.lock();
         let c = &*self.cursors;
         let _held = self.wait_for(held, &self.not_full, wait, || {
@@ -220,13 +223,13 @@ impl<P: Platform> Ring<P> {
             }
         })?;
         let tail = c.tail.load(Relaxed);
-        let n = self.capacity_words();
-        let at = |k: u64| &self.words[((tail + k) % n) as usize];
-        at(0).store(frame.len() as u64, Relaxed);
+        let start = self.slot(tail);
+        self.word(start, 0).store(frame.len() as u64, Relaxed);
         for (k, chunk) in frame.chunks(WORD).enumerate() {
             let mut w = [0u8; WORD];
             w[..chunk.len()].copy_from_slice(chunk);
-            at(1 + k as u64).store(u64::from_ne_bytes(w), Relaxed);
+            self.word(start, 1 + k)
+                .store(u64::from_ne_bytes(w), Relaxed);
         }
         c.tail.store(tail + need, Relaxed);
         c.frames.fetch_add(1, Relaxed);
@@ -238,34 +241,79 @@ impl<P: Platform> Ring<P> {
     }
 
     /// Removes and returns the oldest frame, waiting for one as `wait` allows.
+    #[cfg(test)]
     pub(crate) fn get(&self, wait: Wait) -> Result<Vec<u8>, Refused> {
-        let held = self.lock.lock();
-        let c = &*self.cursors;
-        let _held = self.wait_for(held, &self.not_empty, wait, || {
-            if c.frames.load(Relaxed) > 0 {
-                Check::Ready
-            } else if c.closed.load(Relaxed) {
-                Check::Closed
-            } else {
-                Check::Wait
-            }
-        })?;
-        let head = c.head.load(Relaxed);
-        let n = self.capacity_words();
-        let at = |k: u64| &self.words[((head + k) % n) as usize];
-        let len = at(0).load(Relaxed) as usize;
-        let mut frame = Vec::with_capacity(len);
-        for k in 0..len.div_ceil(WORD) {
-            let w = at(1 + k as u64).load(Relaxed).to_ne_bytes();
-            let take = (len - k * WORD).min(WORD);
-            frame.extend_from_slice(&w[..take]);
+        self.get_with(wait, <[u8]>::to_vec)
+    }
+
+    /// Removes the oldest frame, waiting for one as `wait` allows, and returns what `f` makes
+    /// of its bytes. `f` runs after the lock is released, on a copy (on the stack for a small
+    /// frame: no allocation).
+    pub(crate) fn get_with<R>(&self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, Refused> {
+        const SMALL: usize = 256;
+        if !matches!(wait, Wait::No) {
+            self.spin_until(|c| c.frames.load(Relaxed) > 0 || c.closed.load(Relaxed));
         }
-        c.head.store(head + frame_words(len) as u64, Relaxed);
-        c.frames.fetch_sub(1, Relaxed);
-        // Room for one frame may be room for several small ones: wake every putter, each
-        // re-checks.
-        self.not_full.notify_all().expect("the lock is held");
-        Ok(frame)
+        let mut small = [0u8; SMALL];
+        let mut large = Vec::new();
+        let len = {
+            let held = self.lock.lock();
+            let c = &*self.cursors;
+            let _held = self.wait_for(held, &self.not_empty, wait, || {
+                if c.frames.load(Relaxed) > 0 {
+                    Check::Ready
+                } else if c.closed.load(Relaxed) {
+                    Check::Closed
+                } else {
+                    Check::Wait
+                }
+            })?;
+            let head = c.head.load(Relaxed);
+            let start = self.slot(head);
+            let len = self.word(start, 0).load(Relaxed) as usize;
+            let bytes = if len <= SMALL {
+                &mut small[..len]
+            } else {
+                large.resize(len, 0);
+                &mut large[..]
+            };
+            for (k, chunk) in bytes.chunks_mut(WORD).enumerate() {
+                let w = self.word(start, 1 + k).load(Relaxed).to_ne_bytes();
+                chunk.copy_from_slice(&w[..chunk.len()]);
+            }
+            c.head.store(head + frame_words(len) as u64, Relaxed);
+            c.frames.fetch_sub(1, Relaxed);
+            // Room for one frame may be room for several small ones: wake every putter, each
+            // re-checks.
+            self.not_full.notify_all().expect("the lock is held");
+            len
+        };
+        Ok(f(if len <= SMALL { &small[..len] } else { &large }))
+    }
+
+    /// The index in `words` of the word at `cursor` (a count of words since creation).
+    fn slot(&self, cursor: u64) -> usize {
+        (cursor % self.capacity_words()) as usize
+    }
+
+    /// The word `k` words after index `start`, wrapping around the end.
+    fn word(&self, start: usize, k: usize) -> &P::AtomicU64 {
+        let n = self.words.len();
+        let at = start + k;
+        &self.words[if at >= n { at - n } else { at }]
+    }
+
+    /// Before taking the lock to wait: re-reads the cursors up to `P::SPIN_LIMIT` times while
+    /// `ready` says the operation would wait, so that a partner about to put or get saves both
+    /// sides a sleep and a wake-up. Only a hint (the caller checks again under the lock); no
+    /// step at all on the explorers, whose limit is 0.
+    fn spin_until(&self, ready: impl Fn(&Cursors<P>) -> bool) {
+        for _ in 0..P::SPIN_LIMIT {
+            if ready(&self.cursors) {
+                return;
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.

@@ -1,9 +1,12 @@
 //! [`Condition`]: a condition variable bound to a lock (Python's `multiprocessing.Condition`).
 //!
-//! A sequence-counter futex word: `wait` reads the counter while holding the lock, releases the
-//! lock (every recursion level of an RLock), sleeps while the counter is unchanged and takes the
-//! lock back at the same depth. `notify` bumps the counter while holding the lock and wakes
-//! sleepers. A notification after the waiter's read changes the word, so it cannot be lost.
+//! A sequence-counter futex word and a count of waiters, both changed only with the lock held:
+//! `wait` counts itself in and reads the counter, releases the lock (every recursion level of an
+//! RLock), sleeps while the counter is unchanged, takes the lock back at the same depth and
+//! counts itself out. `notify` bumps the counter and wakes sleepers — only if some task waits:
+//! with nobody counted in, no task holds a counter value to invalidate, and the notification is
+//! a single read (no system call). A notification after the waiter's read changes the word, so
+//! it cannot be lost.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -16,9 +19,11 @@ use crate::{Error, Lock, Os, RLock};
 
 pub(crate) struct ConditionState<P: Platform> {
     seq: P::AtomicU32,
+    /// Tasks between counting themselves in and out of `wait` (changed under the lock).
+    waiters: P::AtomicU32,
 }
 
-// SAFETY: one platform atomic.
+// SAFETY: platform atomics only.
 unsafe impl<P: Platform> Shareable for ConditionState<P> {}
 
 /// The lock a [`Condition`] is bound to: an [`RLock`] (the default, as in Python) or a [`Lock`].
@@ -83,8 +88,10 @@ impl<P: Platform> Condition<P> {
     pub fn with_lock(lock: impl Into<ConditionLock<P>>) -> Self {
         let state: P::Shared<ConditionState<P>> = P::share(ConditionState {
             seq: P::AtomicU32::new(0),
+            waiters: P::AtomicU32::new(0),
         });
         state.seq.label("Condition");
+        state.waiters.label("Condition.waiters");
         Condition {
             lock: lock.into(),
             state,
@@ -153,10 +160,16 @@ impl<P: Platform> Condition<P> {
     ) -> Result<bool, Error> {
         self.check_owner(operation)?;
         let seq = &self.state.seq;
+        let waiters = &self.state.waiters;
+        // Under the lock, as `notify`'s read of the count: it sees every task counted in.
+        waiters.fetch_add(1, Relaxed);
         let seen = seq.load(Relaxed);
         let outcome = match &self.lock {
             ConditionLock::Lock(l) => {
-                l.release()?;
+                if let Err(e) = l.release() {
+                    waiters.fetch_sub(1, Relaxed);
+                    return Err(e);
+                }
                 let outcome = P::wait(seq, seen, deadline);
                 l.acquire();
                 outcome
@@ -168,6 +181,7 @@ impl<P: Platform> Condition<P> {
                 outcome
             }
         };
+        waiters.fetch_sub(1, Relaxed);
         Ok(outcome != WaitOutcome::TimedOut)
     }
 
@@ -204,8 +218,10 @@ impl<P: Platform> Condition<P> {
     /// [`Error::NotOwner`] if the caller does not hold the lock.
     pub fn notify(&self, n: u32) -> Result<(), Error> {
         self.check_owner("Condition::notify")?;
-        self.state.seq.fetch_add(1, Relaxed);
-        P::wake(&self.state.seq, n);
+        if self.state.waiters.load(Relaxed) > 0 {
+            self.state.seq.fetch_add(1, Relaxed);
+            P::wake(&self.state.seq, n);
+        }
         Ok(())
     }
 
