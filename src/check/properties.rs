@@ -490,25 +490,17 @@ pub fn queue_mpmc_exactly_once<P: Platform>(size: Size) {
     assert!(queue.empty());
 }
 
-/// A `JoinableQueue`: one producer puts `threads × ops` jobs while `threads` workers take them,
-/// count each, and mark each done. Once the producer is finished, `join` returns only after
-/// every job was counted; one more `task_done` is refused.
+/// A `JoinableQueue`: `threads` workers take jobs, count each and mark each done, while the
+/// main task puts `threads × ops` jobs and then joins the queue: `join` returns only after every
+/// job was counted; one more `task_done` is refused.
 pub fn joinable_join_waits_for_task_done<P: Platform>(size: Size) {
     let jobs = JoinableQueue::<u32, P>::with_capacity(None, 64).expect("a valid queue");
     let total = size.threads * size.ops;
     let done: Arc<P::AtomicU32> = Arc::new(P::AtomicU32::new(0));
-    let producer = {
-        let jobs = jobs.clone();
-        crate::thread::spawn::<P, _, _>(move || {
-            for job in 0..total as u32 {
-                jobs.put(job).expect("the queue is open");
-            }
-        })
-    };
-    let workers = {
-        let (jobs, done) = (jobs.clone(), Arc::clone(&done));
-        crate::thread::spawn::<P, _, _>(move || {
-            run_tasks::<P>(size, move |_| {
+    let workers: Vec<_> = (0..size.threads)
+        .map(|_| {
+            let (jobs, done) = (jobs.clone(), Arc::clone(&done));
+            crate::thread::spawn::<P, _, _>(move || {
                 for _ in 0..size.ops {
                     jobs.get().expect("the queue is open");
                     done.fetch_add(1, Relaxed);
@@ -516,15 +508,19 @@ pub fn joinable_join_waits_for_task_done<P: Platform>(size: Size) {
                 }
             })
         })
-    };
-    producer.join().expect("the producer does not panic");
+        .collect();
+    for job in 0..total as u32 {
+        jobs.put(job).expect("the queue is open");
+    }
     jobs.join();
     assert_eq!(
         done.load(Relaxed) as usize,
         total,
         "join returned before every job was done"
     );
-    workers.join().expect("the workers do not panic");
+    for worker in workers {
+        worker.join().expect("the workers do not panic");
+    }
     assert_eq!(jobs.task_done(), Err(Error::TaskDoneTooManyTimes));
 }
 
@@ -815,8 +811,8 @@ pub fn all<P: Platform>() -> Vec<Property> {
         "Event": event_wakes_all @ Size::SMALL, loom None;
         // `mpcheck check --engine loom` (release) for the queues: complete in 1.8 s
         "Queue": queue_mpmc_exactly_once @ Size { threads: 1, ops: 1, start_together: false }, loom None;
-        // bound 4: 2.2 s; unbounded: > 120 s
-        "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom Some(4);
+        // bound 4: 0.18 s; 5: 0.81 s; 6: 3.3 s; unbounded: > 120 s
+        "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom Some(5);
         // complete: 2.9 s
         "Queue": queue_timeouts @ Size::SMALL, loom None;
         // complete: 0.6 s
