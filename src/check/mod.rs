@@ -211,7 +211,7 @@ pub fn loom(property: Property, size: Size, bound: Option<usize>, limit: Duratio
     })
 }
 
-/// How shuttle explores in [`shuttle`].
+/// How shuttle explores in [`shuttle()`].
 #[cfg(feature = "shuttle")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShuttleStrategy {

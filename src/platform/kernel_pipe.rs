@@ -73,7 +73,8 @@ struct Core<P: Platform> {
     writable: [Condition<P>; 2],
 }
 
-/// One end of an emulated pipe (see the [module docs](self)); [`PipeEnd`]'s contract.
+/// One end of an emulated pipe: per direction, a byte ring of [`EMULATED_PIPE_CAPACITY`] bytes
+/// in a platform cell, guarded by a [`Lock`] with two [`Condition`]s; [`PipeEnd`]'s contract.
 pub struct EmulatedPipeEnd<P: Platform> {
     core: Arc<Core<P>>,
     /// The direction this end reads, if any.
