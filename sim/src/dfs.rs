@@ -106,7 +106,7 @@ impl Node {
     }
 }
 
-/// Exhaustive depth-first search; see the [module docs](self).
+/// Exhaustive depth-first search with partial-order reduction and preemption bounding.
 #[derive(Debug)]
 pub struct Dfs {
     reduction: bool,

@@ -229,7 +229,7 @@ impl Strategy for Pct {
 }
 
 /// Follows a recorded schedule. Strict: a recorded choice that is not possible is
-/// nondeterminism. Loose (for shrinking): it is replaced by [`default_pick`]. Past the end of
+/// nondeterminism. Loose (for shrinking): it is replaced by `default_pick`. Past the end of
 /// the recording (a fixed program may run further than the failing one did), both apply the
 /// default.
 #[derive(Debug)]
