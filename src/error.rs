@@ -177,7 +177,7 @@ pub struct Unsent(pub(crate) Vec<u8>);
 impl Unsent {
     /// The item, decoded as a `T` (the queue's item type).
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        postcard::from_bytes(&self.0).map_err(|e| Error::Decode(e.to_string()))
+        crate::queue::decode(&self.0)
     }
 
     /// The encoded bytes (postcard).

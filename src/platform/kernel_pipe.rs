@@ -18,6 +18,11 @@ use crate::{Condition, Error, Lock};
 /// Bytes an emulated pipe holds per direction before a write blocks.
 pub const EMULATED_PIPE_CAPACITY: usize = 64;
 
+/// What every operation on a closed end returns.
+fn closed() -> Error {
+    Error::Closed { what: "connection" }
+}
+
 /// One direction: the bytes in flight and how many ends can still read and write them.
 struct Stream {
     data: [u8; EMULATED_PIPE_CAPACITY],
@@ -121,10 +126,6 @@ impl<P: Platform> EmulatedPipeEnd<P> {
         (first, second)
     }
 
-    fn closed_error() -> Error {
-        Error::Closed { what: "connection" }
-    }
-
     /// Runs `f` on direction `d`'s stream. The caller holds the direction's lock.
     fn stream<R>(&self, d: usize, f: impl FnOnce(&mut Stream) -> R) -> R {
         // SAFETY: every access to a stream happens with its direction's lock held, so none
@@ -142,7 +143,7 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
         let _held = self.core.locks[d].lock();
         loop {
             if self.closed.load(SeqCst) {
-                return Err(Self::closed_error());
+                return Err(closed());
             }
             if buf.is_empty() {
                 return Ok(0);
@@ -169,7 +170,7 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
         let _held = self.core.locks[d].lock();
         loop {
             if self.closed.load(SeqCst) {
-                return Err(Self::closed_error());
+                return Err(closed());
             }
             let (n, broken) = self.stream(d, |s| {
                 if s.readers == 0 {
@@ -197,7 +198,7 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
         let _held = self.core.locks[d].lock();
         loop {
             if self.closed.load(SeqCst) {
-                return Err(Self::closed_error());
+                return Err(closed());
             }
             if self.stream(d, |s| s.len > 0 || s.writers == 0) {
                 return Ok(true);
@@ -284,8 +285,8 @@ impl<P: Platform> std::fmt::Debug for SteppedPipeEnd<P> {
 enum Step {
     /// Done, with this many bytes moved; the stream changed.
     Moved(usize),
-    /// Done without a change (end of file, a zero-length call).
-    Unchanged(usize),
+    /// Done without moving a byte (end of file, a zero-length call, a `poll` that is ready).
+    Unchanged,
     /// Nothing to do yet: wait for the next change.
     Wait,
     Fail(Error),
@@ -330,28 +331,27 @@ impl<P: Platform> SteppedPipeEnd<P> {
     }
 
     /// Repeats `attempt` on direction `d` until it is done, sleeping between attempts until the
-    /// direction changes (or `deadline`: then `on_timeout`).
+    /// direction changes; `Ok(None)` once `deadline` passed with nothing done.
     fn until_done(
         &self,
         d: usize,
         deadline: Option<Instant>,
-        on_timeout: usize,
         mut attempt: impl FnMut(&mut Stream) -> Step,
-    ) -> Result<usize, Error> {
+    ) -> Result<Option<usize>, Error> {
         loop {
             let seen = self.core.events[d].load(SeqCst);
             match self.step(d, &mut attempt) {
                 Step::Moved(n) => {
                     self.changed(d);
-                    return Ok(n);
+                    return Ok(Some(n));
                 }
-                Step::Unchanged(n) => return Ok(n),
+                Step::Unchanged => return Ok(Some(0)),
                 Step::Fail(e) => return Err(e),
                 Step::Wait => {
                     if P::wait(&self.core.events[d], seen, deadline) == super::WaitOutcome::TimedOut
                         && self.core.events[d].load(SeqCst) == seen
                     {
-                        return Ok(on_timeout);
+                        return Ok(None);
                     }
                 }
             }
@@ -372,64 +372,68 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let Some(d) = self.reads else {
             return if self.is_closed() {
-                Err(EmulatedPipeEnd::<P>::closed_error())
+                Err(closed())
             } else {
                 Ok(0)
             };
         };
-        self.until_done(d, None, 0, |s| {
+        // Without a deadline there is no timeout: the result is always `Some`.
+        self.until_done(d, None, |s| {
             if s.readers == 0 {
-                return Step::Fail(EmulatedPipeEnd::<P>::closed_error());
+                return Step::Fail(closed());
             }
             match s.take(buf) {
                 0 if !buf.is_empty() && s.writers > 0 => Step::Wait,
-                0 => Step::Unchanged(0),
+                0 => Step::Unchanged,
                 n => Step::Moved(n),
             }
         })
+        .map(|n| n.unwrap_or(0))
     }
 
     fn write(&self, buf: &[u8]) -> Result<usize, Error> {
         let Some(d) = self.writes else {
             return Err(if self.is_closed() {
-                EmulatedPipeEnd::<P>::closed_error()
+                closed()
             } else {
                 Error::BrokenPipe
             });
         };
-        self.until_done(d, None, 0, |s| {
+        // Without a deadline there is no timeout: the result is always `Some`.
+        self.until_done(d, None, |s| {
             if s.writers == 0 {
-                return Step::Fail(EmulatedPipeEnd::<P>::closed_error());
+                return Step::Fail(closed());
             }
             if s.readers == 0 {
                 return Step::Fail(Error::BrokenPipe);
             }
             match s.put(buf) {
                 0 if !buf.is_empty() => Step::Wait,
-                0 => Step::Unchanged(0),
+                0 => Step::Unchanged,
                 n => Step::Moved(n),
             }
         })
+        .map(|n| n.unwrap_or(0))
     }
 
     fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error> {
         let Some(d) = self.reads else {
             return if self.is_closed() {
-                Err(EmulatedPipeEnd::<P>::closed_error())
+                Err(closed())
             } else {
                 Ok(true)
             };
         };
-        self.until_done(d, deadline, 0, |s| {
+        self.until_done(d, deadline, |s| {
             if s.readers == 0 {
-                Step::Fail(EmulatedPipeEnd::<P>::closed_error())
+                Step::Fail(closed())
             } else if s.len > 0 || s.writers == 0 {
-                Step::Unchanged(1)
+                Step::Unchanged
             } else {
                 Step::Wait
             }
         })
-        .map(|ready| ready == 1)
+        .map(|ready| ready.is_some())
     }
 
     fn close(&self) {
