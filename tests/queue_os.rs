@@ -57,7 +57,8 @@ fn sizes_that_cannot_work_are_invalid_arguments() {
 fn default_capacity_and_unbounded_count() {
     let q = Queue::<u8, Os>::new();
     assert_eq!(q.maxsize(), None);
-    assert_eq!(q.max_item_len(), DEFAULT_CAPACITY - 8);
+    // Every byte but the 3 of the item's length (a varint) in the ring.
+    assert_eq!(q.max_item_len(), DEFAULT_CAPACITY - 3);
     // Far more items than any maxsize would allow: only the bytes bound an unbounded queue.
     for i in 0..1000 {
         q.try_put((i % 256) as u8).unwrap();
@@ -102,8 +103,8 @@ fn gets_on_an_empty_queue() {
 fn an_item_too_large_is_refused_at_once_not_hung() {
     let q = Queue::<Vec<u8>, Os>::with_capacity(None, 64).unwrap();
     let max = q.max_item_len();
-    assert_eq!(max, 56);
-    // A Vec<u8> encodes as a 1-byte length and its bytes: 55 bytes fit exactly.
+    assert_eq!(max, 63, "64 bytes, less the encoded item's 1-byte length in the ring");
+    // A Vec<u8> encodes as a 1-byte length and its bytes: 62 bytes fit exactly.
     q.put(vec![7; max - 1]).unwrap();
     assert_eq!(q.get().unwrap(), vec![7; max - 1]);
     // `put` would wait forever for room that can never exist: it refuses instead.
@@ -116,7 +117,7 @@ fn an_item_too_large_is_refused_at_once_not_hung() {
             max
         }
     );
-    assert!(error.to_string().contains("57 bytes"), "{error}");
+    assert!(error.to_string().contains("64 bytes"), "{error}");
     assert!(q.empty());
 }
 

@@ -430,26 +430,27 @@ impl<T, P: Platform> Drop for CloseOnPanic<'_, T, P> {
     }
 }
 
-/// A queue item: who put it, its number, and 0, 4 or 8 bytes of padding, so that items take
-/// 2 or 3 words of the ring and wrap around its end at varying offsets.
+/// A queue item: who put it, its number, and 24, 0 or 4 bytes of padding, so that it is
+/// encoded in 27, 3 or 7 bytes: with its length byte, the first item of each producer takes all
+/// four 8-byte slots of the ring of [`queue_mpmc_exactly_once`], the others one.
 type Item = (u8, u32, Vec<u8>);
 
 fn item(producer: usize, seq: usize) -> Item {
     (
         producer as u8,
         seq as u32,
-        vec![0xA0 | producer as u8; (seq % 3) * 4],
+        vec![0xA0 | producer as u8; [24, 0, 4][seq % 3]],
     )
 }
 
-/// `threads` producers each put `ops` items into a queue of `maxsize` 2 and 48 bytes (so puts
-/// wait for a free item slot or for bytes, and items wrap around the ring), while consumers (2,
-/// or 1 for an odd number of producers) take them all. Every item arrives exactly once and
-/// intact; each consumer sees each producer's items in the order they were put; the queue
-/// never holds more than `maxsize`; at the end it is empty.
+/// `threads` producers each put `ops` items into a queue of `maxsize` 2 and 32 bytes (four
+/// slots: puts wait for a place or for slots; the first item needs the whole ring), while
+/// consumers (2, or 1 for an odd number of producers) take them all. Every item arrives exactly
+/// once and intact; each consumer sees each producer's items in the order they were put; the
+/// queue never holds more than `maxsize`; at the end it is empty.
 pub fn queue_mpmc_exactly_once<P: Platform>(size: Size) {
     const MAXSIZE: usize = 2;
-    let queue = Queue::<Item, P>::with_capacity(Some(MAXSIZE), 48).expect("a valid queue");
+    let queue = Queue::<Item, P>::with_capacity(Some(MAXSIZE), 32).expect("a valid queue");
     let (producers, ops) = (size.threads, size.ops);
     let consumers = if producers % 2 == 0 { 2 } else { 1 };
     let seen: Arc<Vec<P::AtomicU32>> =
@@ -809,15 +810,17 @@ pub fn all<P: Platform>() -> Vec<Property> {
         "Condition": condition_producer_consumer @ Size::TINY, loom None;
         // - / - / - / 0.25
         "Event": event_wakes_all @ Size::SMALL, loom None;
-        // `mpcheck check --engine loom` (release) for the queues: complete in 1.8 s
-        "Queue": queue_mpmc_exactly_once @ Size { threads: 1, ops: 1, start_together: false }, loom None;
-        // bound 4: 0.18 s; 5: 0.81 s; 6: 3.3 s; unbounded: > 120 s
-        "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom Some(5);
-        // complete: 2.9 s
+        // The queues, on the lock-free slot ring, `mpcheck check --engine loom` (release), 1x2:
+        // bound 2: 0.08 s; 3: 0.58 s; 4: 3.3 s; unbounded: > 100 s. Sim: 1x2 complete in 7,031
+        // executions (0.2 s); 2x1 does not finish
+        "Queue": queue_mpmc_exactly_once @ Size { threads: 1, ops: 2, start_together: false }, loom Some(4);
+        // complete: 1.1 s (26,542 executions)
+        "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom None;
+        // complete: 0.04 s
         "Queue": queue_timeouts @ Size::SMALL, loom None;
-        // complete: 0.6 s
+        // complete: 0.002 s
         "Queue": queue_close_keeps_items @ Size::SMALL, loom None;
-        // complete: 3.2 s
+        // complete: 0.002 s
         "Queue": queue_close_wakes_getter @ Size::SMALL, loom None;
         // pipes (loom runs the lock-based emulated pipe): bound 2: 0.39 s; 3: 8.1 s
         "Pipe": pipe_keeps_messages_whole_then_eof @ Size::TINY, loom Some(2);

@@ -1,5 +1,5 @@
-//! [`Queue`], [`SimpleQueue`] and [`JoinableQueue`]: `multiprocessing`'s queues, on one ring of
-//! byte frames in shared memory (`ring::Ring`).
+//! [`Queue`], [`SimpleQueue`] and [`JoinableQueue`]: `multiprocessing`'s queues, on one
+//! lock-free ring of byte frames in shared memory (`ring::Ring`).
 //!
 //! Items are any `Serialize + DeserializeOwned` type. An item is encoded with postcard inside
 //! `put`, in the calling task, so an encoding error reaches the caller (CPython pickles in a
@@ -11,12 +11,20 @@
 //! | item larger than the pipe | `put` succeeds, feeder blocks forever | `Error::TooLarge` at once |
 //! | item that cannot be encoded | printed by the feeder thread, item lost | `Error::Encode` from `put` |
 //! | `put` on a full queue, no wait | `queue.Full`, item gone | `Error::Full`, item handed back |
-//! | `qsize()` | approximate (`NotImplementedError` on macOS) | exact, under the queue's lock |
+//! | `qsize()` | approximate (`NotImplementedError` on macOS) | exact whenever no put or get is under way |
 //! | `close()` | this process stops feeding | every handle: puts refused, getters drain what is left, then `Error::Closed` |
 //!
 //! A queue is bounded twice: by `maxsize` items (none for [`Queue::new`]) and by its byte
-//! capacity ([`DEFAULT_CAPACITY`] unless [`Queue::with_capacity`] says otherwise), the size of its
-//! shared memory. A `put` waits while either bound is reached.
+//! capacity ([`DEFAULT_CAPACITY`] unless [`Queue::with_capacity`] says otherwise). A `put` waits
+//! while either bound is reached.
+//!
+//! The capacity is divided into slots: `maxsize` slots of `capacity / maxsize` bytes (at least
+//! 16), or slots of 16 bytes without a `maxsize` (or with one so large that the capacity holds
+//! fewer 16-byte slots). An item whose encoding fits in a slot takes one, so `maxsize` is exact
+//! for them; a larger item takes as many consecutive slots as it needs (fewer items fit then:
+//! the capacity is what bounds). The largest item is the whole capacity. Puts and gets take no
+//! lock: one compare-and-swap of a cursor reserves or claims a slot; a task sleeps (on a futex)
+//! only when it has to wait, and is woken only then.
 
 pub(crate) mod ring;
 
@@ -34,7 +42,7 @@ use crate::{Error, Platform};
 
 /// The byte capacity of a queue made by [`Queue::new`] or [`Queue::bounded`]: 64 KiB, the size
 /// of a Linux pipe's buffer, which is what bounds a CPython queue's feeder. Every item is
-/// encoded in at most this many bytes, less 8 (its frame's header).
+/// encoded in at most this many bytes.
 pub const DEFAULT_CAPACITY: usize = 64 * 1024;
 
 /// A multi-producer, multi-consumer FIFO queue of `T`s between tasks (threads, and processes
@@ -113,9 +121,9 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     }
 
     /// A queue holding at most `maxsize` items (`None`: no bound on the count) in `capacity`
-    /// bytes of shared memory (rounded up to whole 8-byte words; each item takes an 8-byte header
-    /// and its encoding padded to whole words). `Error::InvalidArgument` for a `maxsize` of 0 or
-    /// a capacity that cannot be allocated.
+    /// bytes of shared memory (rounded up to whole slots, as the module documentation says;
+    /// [`Queue::max_item_len`] gives the result). `Error::InvalidArgument` for a `maxsize` of 0
+    /// or a capacity that cannot be allocated.
     pub fn with_capacity(maxsize: Option<usize>, capacity: usize) -> Result<Self, Error> {
         Ok(Self::from_ring(
             Ring::new(capacity, maxsize.unwrap_or(usize::MAX))?,
@@ -153,7 +161,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 
     fn put_waiting(&self, item: T, wait: Wait) -> Result<(), Error> {
         // Small items are encoded on the stack: no allocation on the way in.
-        let mut small = [0u8; 256];
+        let mut small = [0u8; 64];
         let large;
         let bytes: &[u8] = match postcard::to_slice(&item, &mut small) {
             Ok(bytes) => bytes,
@@ -207,7 +215,9 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 }
 
 impl<T, P: Platform> Queue<T, P> {
-    /// The number of items in the queue now (exact).
+    /// The number of items in the queue now: exact whenever no put or get is under way (a put
+    /// counts from the moment it has room, a get until it has its item), never more than
+    /// `maxsize`.
     pub fn qsize(&self) -> usize {
         self.ring.len()
     }

@@ -1,31 +1,90 @@
 //! [`Ring`]: a bounded FIFO of byte frames in shared memory, the core of every queue.
 //!
-//! The bytes live in platform atomic words (8 bytes each, as for `Value`/`Array`), so the ring is
-//! position-independent and every engine sees each word. A frame is one header word (its length
-//! in bytes) and its payload, padded to whole words; frames wrap around the end of the words.
-//! One `Lock` guards the cursors and the words; two `Condition`s on it wake getters when a frame
-//! arrives and putters when room frees up. The ring is bounded twice: by its byte capacity and by
-//! a number of frames (a queue's `maxsize`).
+//! A lock-free array of slots after D. Vyukov's bounded MPMC queue, in platform atomic words
+//! (position-independent, and every engine sees each word); tasks sleep on futex event words
+//! only when they have to wait.
 //!
-//! Closing refuses every later put at once; getters still receive the frames already in the
-//! ring, and are refused only once it is empty, so a close never throws data away.
+//! **Slots.** The ring has `n` slots of two words: a *stamp* and 8 bytes of data, four slots to
+//! a cache line (what decides the speed: each line crosses between cores a few times per lap,
+//! so the more frames a line holds, the fewer crossings per frame). Positions `p = 0, 1, 2, ...`
+//! count slots since creation and map to slot `p mod n`. The stamp says which position the
+//! slot is ready for:
+//!
+//! - `2p`: free, for position `p`;
+//! - `2p + 1`: holds the (published) data of position `p`;
+//! - `2(p + n)`: emptied, so free for position `p + n` of the next lap.
+//!
+//! (Vyukov's stamps are `p` / `p + 1` / `p + n`; with `n = 1`, "holds p" and "free for p + 1"
+//! would be the same stamp and a putter would overwrite unread data. The low bit keeps them
+//! apart.) A frame is its length (a LEB128 varint) followed by its bytes, spread over as many
+//! consecutive positions as it needs: a frame of up to 7 bytes takes one slot.
+//!
+//! **Put**: take a *ticket* (the count of frames in the ring, or on their way in, must stay
+//! below `max_frames`: that is `maxsize`, exact whatever the frames' sizes); reserve the
+//! frame's `m` positions by one compare-and-swap of the *tail* (`t → t + m`) after checking
+//! that their stamps say free; write the data; publish the stamps (the first one last, with
+//! Release, so a getter acquires one word). **Get**: read the stamp at the *head*; if it says
+//! published, claim the frame by one compare-and-swap of the head (`h → h + m`), give the
+//! ticket back, copy the bytes out, and free the stamps for the next lap (Release, after the
+//! reads).
+//!
+//! **Closing** sets a bit in the tail word. A reservation is a compare-and-swap of that same word,
+//! so every put either reserved before the close (and will publish: getters wait for it) or sees
+//! the bit and is refused. A getter is refused once the ring is closed *and* the head has caught
+//! up with the tail: nothing is left, nothing is on its way.
+//!
+//! **Sleeping.** Each side has an event word, `seq << 1 | waiters`. A task about to sleep sets
+//! the waiters bit, issues a SeqCst fence, checks again, and waits on the word; a task that
+//! published (or freed) slots issues a SeqCst fence and reads the other side's word: only if the
+//! bit is set does it clear the bit and bump `seq` (one compare-and-swap; only its winner makes
+//! the system call) and wake every sleeper, each of which re-checks. Either the sleeper's check
+//! sees the change or the notifier sees the bit (the two fences order them). Before sleeping,
+//! a task spins and yields a little (crossbeam's backoff; none on the explorers, whose
+//! `SPIN_LIMIT` is 0), which saves most sleeps and wake-ups when the other side is running.
 //!
 //! A joinable ring also counts unfinished frames (put, not yet marked done by
-//! [`Ring::task_done`]) under the same lock, so a frame is counted before any getter can see it.
+//! [`Ring::task_done`]): a put counts its frame before publishing it, so no getter can see an
+//! uncounted frame, and `join` sleeps on a third event word until the count is 0.
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::hint::spin_loop;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable};
-use crate::sync::LockGuard;
-use crate::{Condition, Error, Lock};
+use crate::Error;
 
-/// Bytes per storage word.
+/// Bytes of data per slot.
 const WORD: usize = 8;
 
-/// Words a frame of `len` payload bytes takes: its header and its padded payload.
-fn frame_words(len: usize) -> usize {
-    1 + len.div_ceil(WORD)
+/// Words per slot: the stamp and the data.
+const SLOT_WORDS: usize = 2;
+
+/// Words per cache line.
+const WORDS_PER_LINE: usize = 8;
+
+/// Frames up to this many bytes are copied out through the stack, without an allocation.
+const STACK_FRAME: usize = 64;
+
+/// The tail word's bit that says the ring is closed (positions stay far below it).
+const CLOSED: u64 = 1 << 63;
+
+/// The stamp of a slot free for position `p`.
+const fn free(p: u64) -> u64 {
+    p << 1
+}
+
+/// The stamp of a slot holding the published data of position `p`.
+const fn full(p: u64) -> u64 {
+    (p << 1) | 1
+}
+
+/// The bytes of `len` as a LEB128 varint.
+fn varint_len(len: usize) -> usize {
+    (usize::BITS - (len | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// The positions a frame of `len` bytes takes: its varint length and its bytes, in 8-byte slots.
+fn slots_for(len: usize) -> u64 {
+    (varint_len(len) + len).div_ceil(WORD) as u64
 }
 
 /// Why a put or a get did not happen.
@@ -55,57 +114,112 @@ pub(crate) enum Wait {
     Until(Instant),
 }
 
-/// The cursors, counted in words and frames since creation (so `tail - head` is the words in
-/// use, without a wrap-around ambiguity).
-struct Cursors<P: Platform> {
-    head: P::AtomicU64,
-    tail: P::AtomicU64,
-    frames: P::AtomicU64,
+impl Wait {
+    /// The deadline to sleep until, or `Err` if the caller must not wait (any more).
+    fn deadline<P: Platform>(self) -> Result<Option<Instant>, Refused> {
+        match self {
+            Wait::No => Err(Refused::WouldBlock),
+            Wait::Forever => Ok(None),
+            Wait::Until(deadline) if P::now() >= deadline => Err(Refused::WouldBlock),
+            Wait::Until(deadline) => Ok(Some(deadline)),
+        }
+    }
+}
+
+/// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers pair
+/// them), so that words written by different sides do not bounce one line between cores.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+// SAFETY: a `T` and padding, nothing else.
+unsafe impl<T: Shareable> Shareable for Padded<T> {}
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Eight words on one cache line of their own: the slots' storage, four slots to a line, none
+/// straddling two.
+#[repr(C, align(64))]
+struct Line<W>([W; WORDS_PER_LINE]);
+
+// SAFETY: words, inline.
+unsafe impl<W: Shareable> Shareable for Line<W> {}
+
+/// The ring's cursors, counters and event words.
+struct Control<P: Platform> {
+    /// The position of the next frame to take (written by getters only).
+    head: Padded<P::AtomicU64>,
+    /// The position of the next slot to reserve, `| CLOSED` once closed (written by putters and
+    /// `close` only).
+    tail: Padded<P::AtomicU64>,
+    /// Frames in the ring or on their way in (the tickets taken): at most `max_frames`.
+    count: Padded<P::AtomicU64>,
+    /// Getters sleep here for a frame: `seq << 1 | waiters`.
+    not_empty: Padded<P::AtomicU32>,
+    /// Putters sleep here for a ticket or for slots: `seq << 1 | waiters`.
+    not_full: Padded<P::AtomicU32>,
     /// Frames put and not yet marked done (joinable rings only).
     unfinished: P::AtomicU64,
-    closed: P::AtomicBool,
+    /// `join` sleeps here for `unfinished` to reach 0: `seq << 1 | waiters`.
+    all_done: P::AtomicU32,
 }
 
 // SAFETY: platform atomics only.
-unsafe impl<P: Platform> Shareable for Cursors<P> {}
+unsafe impl<P: Platform> Shareable for Control<P> {}
 
 /// A bounded FIFO of byte frames; clones are handles to the same ring.
 pub(crate) struct Ring<P: Platform> {
-    words: P::Shared<[P::AtomicU64]>,
-    cursors: P::Shared<Cursors<P>>,
+    control: P::Shared<Control<P>>,
+    /// `n` slots of two words each, in whole lines.
+    lines: P::Shared<[Line<P::AtomicU64>]>,
+    /// The number of slots.
+    n: u64,
+    /// At most this many frames at once (a queue's `maxsize`, or `u64::MAX`).
     max_frames: u64,
     joinable: bool,
-    lock: Lock<P>,
-    not_empty: Condition<P>,
-    not_full: Condition<P>,
-    all_done: Condition<P>,
-}
-
-/// What a waiting operation finds when it (re)checks the ring.
-enum Check {
-    Ready,
-    Closed,
-    Wait,
 }
 
 impl<P: Platform> Clone for Ring<P> {
     fn clone(&self) -> Self {
         Ring {
-            words: self.words.clone(),
-            cursors: self.cursors.clone(),
+            control: self.control.clone(),
+            lines: self.lines.clone(),
+            n: self.n,
             max_frames: self.max_frames,
             joinable: self.joinable,
-            lock: self.lock.clone(),
-            not_empty: self.not_empty.clone(),
-            not_full: self.not_full.clone(),
-            all_done: self.all_done.clone(),
         }
     }
 }
 
+/// Crossbeam's backoff: spin 1, 2, 4, ... 64 times, then yield the processor 4 times; after
+/// that, or at once on a platform that does not spin (the explorers), it is time to sleep.
+struct Backoff(u32);
+
+impl Backoff {
+    /// Waits a little and returns `true`, or returns `false` when the caller should sleep.
+    fn snooze<P: Platform>(&mut self) -> bool {
+        if P::SPIN_LIMIT == 0 || self.0 > 10 {
+            return false;
+        }
+        if self.0 <= 6 {
+            for _ in 0..1u32 << self.0 {
+                spin_loop();
+            }
+        } else {
+            P::yield_now();
+        }
+        self.0 += 1;
+        true
+    }
+}
+
 impl<P: Platform> Ring<P> {
-    /// A ring of `capacity` bytes (rounded up to whole words; at least one frame header and
-    /// one word of payload) holding at most `max_frames` frames (at least 1).
+    /// A ring of `capacity` bytes of data (rounded up to whole 8-byte slots; frames also store
+    /// their length) holding at most `max_frames` frames (at least 1).
     pub(crate) fn new(capacity: usize, max_frames: usize) -> Result<Self, Error> {
         Self::make(capacity, max_frames, false)
     }
@@ -121,79 +235,119 @@ impl<P: Platform> Ring<P> {
                 "a queue must hold at least one item".to_owned(),
             ));
         }
-        let words = capacity.div_ceil(WORD).max(2);
-        if words
-            .checked_mul(WORD)
-            .is_none_or(|b| b > isize::MAX as usize)
-        {
+        let n = capacity.div_ceil(WORD).max(1);
+        let lines = n
+            .checked_mul(SLOT_WORDS * WORD)
+            .filter(|&bytes| bytes <= isize::MAX as usize)
+            .map(|_| (n * SLOT_WORDS).div_ceil(WORDS_PER_LINE));
+        let Some(lines) = lines else {
             return Err(Error::InvalidArgument(format!(
                 "a ring of {capacity} bytes does not fit in memory"
             )));
-        }
-        let data = P::share_slice(words, |_| P::AtomicU64::new(0));
-        for w in data.iter() {
-            w.label("Ring.data");
-        }
-        let cursors: P::Shared<Cursors<P>> = P::share(Cursors {
-            head: P::AtomicU64::new(0),
-            tail: P::AtomicU64::new(0),
-            frames: P::AtomicU64::new(0),
-            unfinished: P::AtomicU64::new(0),
-            closed: P::AtomicBool::new(false),
+        };
+        let lines = P::share_slice(lines, |line| {
+            Line(std::array::from_fn(|j| {
+                let i = line * WORDS_PER_LINE + j;
+                P::AtomicU64::new(if i % SLOT_WORDS == 0 {
+                    free((i / SLOT_WORDS) as u64)
+                } else {
+                    0
+                })
+            }))
         });
-        cursors.head.label("Ring.head");
-        cursors.tail.label("Ring.tail");
-        cursors.frames.label("Ring.frames");
-        cursors.unfinished.label("Ring.unfinished");
-        cursors.closed.label("Ring.closed");
-        let lock = Lock::new();
+        for (i, word) in lines.iter().flat_map(|line| &line.0).enumerate() {
+            word.label(if i % SLOT_WORDS == 0 {
+                "Queue.stamp"
+            } else {
+                "Queue.data"
+            });
+        }
+        let control: P::Shared<Control<P>> = P::share(Control {
+            head: Padded(P::AtomicU64::new(0)),
+            tail: Padded(P::AtomicU64::new(0)),
+            count: Padded(P::AtomicU64::new(0)),
+            not_empty: Padded(P::AtomicU32::new(0)),
+            not_full: Padded(P::AtomicU32::new(0)),
+            unfinished: P::AtomicU64::new(0),
+            all_done: P::AtomicU32::new(0),
+        });
+        control.head.label("Queue.head");
+        control.tail.label("Queue.tail");
+        control.count.label("Queue.count");
+        control.not_empty.label("Queue.not_empty");
+        control.not_full.label("Queue.not_full");
+        control.unfinished.label("Queue.unfinished");
+        control.all_done.label("Queue.all_done");
         Ok(Ring {
-            words: data,
-            cursors,
+            control,
+            lines,
+            n: n as u64,
             max_frames: max_frames as u64,
             joinable,
-            not_empty: Condition::with_lock(lock.clone()),
-            not_full: Condition::with_lock(lock.clone()),
-            all_done: Condition::with_lock(lock.clone()),
-            lock,
         })
     }
 
-    /// The largest payload a frame may have.
+    /// The largest payload a frame may have: the slots' bytes, less its varint length.
     pub(crate) fn max_payload(&self) -> usize {
-        (self.words.len() - 1) * WORD
+        let bytes = self.n as usize * WORD;
+        let mut len = bytes - 1;
+        while len + varint_len(len) > bytes {
+            len -= 1;
+        }
+        len
     }
 
-    fn capacity_words(&self) -> u64 {
-        self.words.len() as u64
+    /// The index in the storage of the stamp of position `p`'s slot (its data word is next).
+    #[inline]
+    fn slot(&self, p: u64) -> usize {
+        let i = if self.n.is_power_of_two() {
+            p & (self.n - 1)
+        } else {
+            p % self.n
+        };
+        i as usize * SLOT_WORDS
     }
 
-    /// Frames in the ring now.
+    /// The word at index `i` of the slots' storage.
+    #[inline]
+    fn word(&self, i: usize) -> &P::AtomicU64 {
+        &self.lines[i / WORDS_PER_LINE].0[i % WORDS_PER_LINE]
+    }
+
+    #[inline]
+    fn stamp(&self, p: u64) -> &P::AtomicU64 {
+        self.word(self.slot(p))
+    }
+
+    #[inline]
+    fn data(&self, p: u64) -> &P::AtomicU64 {
+        self.word(self.slot(p) + 1)
+    }
+
+    /// Frames in the ring now, counting puts under way from the moment they have a place and
+    /// gets until they have their frame: exact whenever none is under way; never more than
+    /// `max_frames`.
     pub(crate) fn len(&self) -> usize {
-        let _held = self.lock.lock();
-        self.cursors.frames.load(Relaxed) as usize
+        self.control.count.load(Acquire) as usize
     }
 
-    /// `true` if no frame could be put now without waiting (for the frame count; a large frame
-    /// may also wait for bytes).
+    /// `true` if the ring holds its `max_frames` frames now.
     pub(crate) fn is_full(&self) -> bool {
-        let _held = self.lock.lock();
-        self.cursors.frames.load(Relaxed) >= self.max_frames
+        self.control.count.load(Acquire) >= self.max_frames
     }
 
     /// Closes the ring: every put from now on, and every one waiting, is refused with
     /// [`Refused::Closed`]; gets still take the frames left, and are refused once none is.
     pub(crate) fn close(&self) {
-        let _held = self.lock.lock();
-        self.cursors.closed.store(true, Relaxed);
-        self.not_empty.notify_all().expect("the lock is held");
-        self.not_full.notify_all().expect("the lock is held");
+        let c = &*self.control;
+        c.tail.fetch_or(CLOSED, SeqCst);
+        notify::<P>(&c.not_empty);
+        notify::<P>(&c.not_full);
     }
 
     /// `true` once closed.
     pub(crate) fn is_closed(&self) -> bool {
-        let _held = self.lock.lock();
-        self.cursors.closed.load(Relaxed)
+        self.control.tail.load(Acquire) & CLOSED != 0
     }
 
     /// Appends `frame`, waiting for room as `wait` allows.
@@ -205,39 +359,139 @@ impl<P: Platform> Ring<P> {
                 max,
             });
         }
-        let need = frame_words(frame.len()) as u64;
-        if !matches!(wait, Wait::No) {
-            self.spin_until(|c| c.frames.load(Relaxed) < self.max_frames);
-        }
-        let held = self.lock.lock();
-        let c = &*self.cursors;
-        let _held = self.wait_for(held, &self.not_full, wait, || {
-            if c.closed.load(Relaxed) {
-                return Check::Closed;
+        let m = slots_for(frame.len());
+        let c = &*self.control;
+        let mut backoff = Backoff(0);
+        while !self.take_ticket()? {
+            let deadline = wait.deadline::<P>()?;
+            if !backoff.snooze::<P>() {
+                backoff = Backoff(0);
+                sleep::<P>(&c.not_full, deadline, || {
+                    self.is_closed() || c.count.load(Acquire) < self.max_frames
+                });
             }
-            let used = c.tail.load(Relaxed) - c.head.load(Relaxed);
-            if c.frames.load(Relaxed) < self.max_frames && used + need <= self.capacity_words() {
-                Check::Ready
-            } else {
-                Check::Wait
-            }
-        })?;
-        let tail = c.tail.load(Relaxed);
-        let start = self.slot(tail);
-        self.word(start, 0).store(frame.len() as u64, Relaxed);
-        for (k, chunk) in frame.chunks(WORD).enumerate() {
-            let mut w = [0u8; WORD];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.word(start, 1 + k)
-                .store(u64::from_ne_bytes(w), Relaxed);
         }
-        c.tail.store(tail + need, Relaxed);
-        c.frames.fetch_add(1, Relaxed);
+        let mut backoff = Backoff(0);
+        loop {
+            let refused = match self.reserve(m) {
+                Ok(Some(t)) => {
+                    self.publish(t, m, frame);
+                    return Ok(());
+                }
+                Ok(None) => match wait.deadline::<P>() {
+                    Ok(deadline) => {
+                        if !backoff.snooze::<P>() {
+                            backoff = Backoff(0);
+                            sleep::<P>(&c.not_full, deadline, || self.can_put(m));
+                        }
+                        continue;
+                    }
+                    Err(refused) => refused,
+                },
+                Err(refused) => refused,
+            };
+            // Give the ticket back, and wake a putter that may be waiting for one.
+            c.count.fetch_sub(1, Relaxed);
+            notify::<P>(&c.not_full);
+            return Err(refused);
+        }
+    }
+
+    /// Takes a ticket: `true` if there was one (`count < max_frames`), `Closed` if the ring
+    /// is closed.
+    #[inline]
+    fn take_ticket(&self) -> Result<bool, Refused> {
+        let c = &*self.control;
+        if self.is_closed() {
+            return Err(Refused::Closed);
+        }
+        if self.max_frames == u64::MAX {
+            c.count.fetch_add(1, Relaxed);
+            return Ok(true);
+        }
+        let mut count = c.count.load(Relaxed);
+        while count < self.max_frames {
+            match c.count.compare_exchange(count, count + 1, Relaxed, Relaxed) {
+                Ok(_) => return Ok(true),
+                Err(now) => count = now,
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reserves `m` positions at the tail: `Some(first)`, or `None` when the slots are full.
+    #[inline]
+    fn reserve(&self, m: u64) -> Result<Option<u64>, Refused> {
+        let tail = &self.control.tail;
+        let mut t = tail.load(Relaxed);
+        'retry: loop {
+            if t & CLOSED != 0 {
+                return Err(Refused::Closed);
+            }
+            for i in 0..m {
+                let lag = self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64;
+                if lag != 0 {
+                    let now = tail.load(Relaxed);
+                    if lag < 0 && now == t {
+                        // The slot still holds data of the previous lap: full.
+                        return Ok(None);
+                    }
+                    // Another putter took the position: try again at the new tail.
+                    t = now;
+                    continue 'retry;
+                }
+            }
+            match tail.compare_exchange(t, t + m, Relaxed, Relaxed) {
+                Ok(_) => return Ok(Some(t)),
+                Err(now) => t = now,
+            }
+        }
+    }
+
+    /// Writes `frame` (its varint length, then its bytes) into the reserved positions
+    /// `t .. t + m` and publishes it.
+    #[inline]
+    fn publish(&self, t: u64, m: u64, frame: &[u8]) {
+        let c = &*self.control;
+        let mut first = [0u8; WORD];
+        let mut len = frame.len();
+        let mut at = 0;
+        loop {
+            let more = len >= 0x80;
+            first[at] = (len as u8 & 0x7F) | if more { 0x80 } else { 0 };
+            at += 1;
+            len >>= 7;
+            if !more {
+                break;
+            }
+        }
+        let (head, rest) = frame.split_at(frame.len().min(WORD - at));
+        first[at..at + head.len()].copy_from_slice(head);
+        self.data(t).store(u64::from_ne_bytes(first), Relaxed);
+        for (i, chunk) in rest.chunks(WORD).enumerate() {
+            let mut bytes = [0u8; WORD];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            self.data(t + 1 + i as u64)
+                .store(u64::from_ne_bytes(bytes), Relaxed);
+        }
         if self.joinable {
+            // Counted before a getter can see it (the stamp's Release orders it first).
             c.unfinished.fetch_add(1, Relaxed);
         }
-        self.not_empty.notify(1).expect("the lock is held");
-        Ok(())
+        for i in (1..m).rev() {
+            self.stamp(t + i).store(full(t + i), Release);
+        }
+        self.stamp(t).store(full(t), Release);
+        notify::<P>(&c.not_empty);
+    }
+
+    /// Is there room for `m` positions at the tail now, or is the ring closed (a putter's check
+    /// before it sleeps)? Reads the tail by a read-modify-write, which sees the latest value.
+    fn can_put(&self, m: u64) -> bool {
+        let t = self.control.tail.fetch_add(0, AcqRel);
+        t & CLOSED != 0
+            || (0..m)
+                .all(|i| (self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64) >= 0)
     }
 
     /// Removes and returns the oldest frame, waiting for one as `wait` allows.
@@ -247,131 +501,171 @@ impl<P: Platform> Ring<P> {
     }
 
     /// Removes the oldest frame, waiting for one as `wait` allows, and returns what `f` makes
-    /// of its bytes. `f` runs after the lock is released, on a copy (on the stack for a small
-    /// frame: no allocation).
+    /// of its bytes. `f` runs on a copy (on the stack for a small frame: no allocation), after
+    /// the frame's slots were freed.
     pub(crate) fn get_with<R>(&self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, Refused> {
-        const SMALL: usize = 256;
-        if !matches!(wait, Wait::No) {
-            self.spin_until(|c| c.frames.load(Relaxed) > 0 || c.closed.load(Relaxed));
-        }
-        let mut small = [0u8; SMALL];
-        let mut large = Vec::new();
-        let len = {
-            let held = self.lock.lock();
-            let c = &*self.cursors;
-            let _held = self.wait_for(held, &self.not_empty, wait, || {
-                if c.frames.load(Relaxed) > 0 {
-                    Check::Ready
-                } else if c.closed.load(Relaxed) {
-                    Check::Closed
-                } else {
-                    Check::Wait
-                }
-            })?;
-            let head = c.head.load(Relaxed);
-            let start = self.slot(head);
-            let len = self.word(start, 0).load(Relaxed) as usize;
-            let bytes = if len <= SMALL {
-                &mut small[..len]
-            } else {
-                large.resize(len, 0);
-                &mut large[..]
-            };
-            for (k, chunk) in bytes.chunks_mut(WORD).enumerate() {
-                let w = self.word(start, 1 + k).load(Relaxed).to_ne_bytes();
-                chunk.copy_from_slice(&w[..chunk.len()]);
+        let c = &*self.control;
+        let mut backoff = Backoff(0);
+        let (h, m, first) = loop {
+            if let Some(claimed) = self.claim()? {
+                break claimed;
             }
-            c.head.store(head + frame_words(len) as u64, Relaxed);
-            c.frames.fetch_sub(1, Relaxed);
-            // Room for one frame may be room for several small ones: wake every putter, each
-            // re-checks.
-            self.not_full.notify_all().expect("the lock is held");
-            len
+            let deadline = wait.deadline::<P>()?;
+            if !backoff.snooze::<P>() {
+                backoff = Backoff(0);
+                sleep::<P>(&c.not_empty, deadline, || self.can_get());
+            }
         };
-        Ok(f(if len <= SMALL { &small[..len] } else { &large }))
-    }
-
-    /// The index in `words` of the word at `cursor` (a count of words since creation).
-    fn slot(&self, cursor: u64) -> usize {
-        (cursor % self.capacity_words()) as usize
-    }
-
-    /// The word `k` words after index `start`, wrapping around the end.
-    fn word(&self, start: usize, k: usize) -> &P::AtomicU64 {
-        let n = self.words.len();
-        let at = start + k;
-        &self.words[if at >= n { at - n } else { at }]
-    }
-
-    /// Before taking the lock to wait: re-reads the cursors up to `P::SPIN_LIMIT` times while
-    /// `ready` says the operation would wait, so that a partner about to put or get saves both
-    /// sides a sleep and a wake-up. Only a hint (the caller checks again under the lock); no
-    /// step at all on the explorers, whose limit is 0.
-    fn spin_until(&self, ready: impl Fn(&Cursors<P>) -> bool) {
-        for _ in 0..P::SPIN_LIMIT {
-            if ready(&self.cursors) {
-                return;
-            }
-            std::hint::spin_loop();
+        c.count.fetch_sub(1, Relaxed);
+        let (len, at) = read_varint(&first);
+        let mut small = [0u8; STACK_FRAME];
+        let mut large = Vec::new();
+        let bytes: &mut [u8] = if len <= STACK_FRAME {
+            &mut small[..len]
+        } else {
+            large.resize(len, 0);
+            &mut large[..]
+        };
+        let (head, rest) = bytes.split_at_mut(len.min(WORD - at));
+        head.copy_from_slice(&first[at..at + head.len()]);
+        for (i, chunk) in rest.chunks_mut(WORD).enumerate() {
+            let word = self.data(h + 1 + i as u64).load(Relaxed).to_ne_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
         }
+        // Free the slots for the next lap, after the reads (Release).
+        for i in (0..m).rev() {
+            self.stamp(h + i).store(free(h + i + self.n), Release);
+        }
+        notify::<P>(&c.not_full);
+        Ok(f(bytes))
+    }
+
+    /// Claims the frame at the head: `Some((position, slots, first data word))`, `None` if no
+    /// frame is published there, `Closed` if the ring is closed and nothing is left or on its
+    /// way.
+    #[inline]
+    fn claim(&self) -> Result<Option<(u64, u64, [u8; WORD])>, Refused> {
+        let c = &*self.control;
+        let mut h = c.head.load(Relaxed);
+        loop {
+            let lag = self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64;
+            if lag == 0 {
+                // Published: its data (and every later slot of the frame) is visible.
+                let first = self.data(h).load(Relaxed).to_ne_bytes();
+                let m = slots_for(read_varint(&first).0);
+                match c.head.compare_exchange(h, h + m, Relaxed, Relaxed) {
+                    Ok(_) => return Ok(Some((h, m, first))),
+                    Err(now) => h = now,
+                }
+            } else if lag < 0 {
+                // Nothing published at h (yet): empty, unless the head moved meanwhile.
+                let now = c.head.load(Relaxed);
+                if now != h {
+                    h = now;
+                    continue;
+                }
+                let tail = c.tail.load(Acquire);
+                // Closed, and no put reserved a position before the close that is still to
+                // come: nothing will ever be published at h.
+                if tail & CLOSED != 0 && tail & !CLOSED == h {
+                    return Err(Refused::Closed);
+                }
+                return Ok(None);
+            } else {
+                // Another getter took position h: try again at the new head.
+                h = c.head.load(Relaxed);
+            }
+        }
+    }
+
+    /// Is a frame published at the head, or is the ring closed (a getter's check before it
+    /// sleeps)? Reads the head by a read-modify-write, which sees the latest value.
+    fn can_get(&self) -> bool {
+        let c = &*self.control;
+        let h = c.head.fetch_add(0, AcqRel);
+        c.tail.load(Acquire) & CLOSED != 0
+            || (self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64) >= 0
     }
 
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
     pub(crate) fn task_done(&self) -> bool {
-        let _held = self.lock.lock();
-        let c = &*self.cursors;
-        let left = c.unfinished.load(Relaxed);
-        if left == 0 {
-            return false;
+        let c = &*self.control;
+        let mut left = c.unfinished.load(Relaxed);
+        loop {
+            if left == 0 {
+                return false;
+            }
+            match c
+                .unfinished
+                .compare_exchange(left, left - 1, AcqRel, Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => left = now,
+            }
         }
-        c.unfinished.store(left - 1, Relaxed);
         if left == 1 {
-            self.all_done.notify_all().expect("the lock is held");
+            notify::<P>(&c.all_done);
         }
         true
     }
 
     /// Waits until every frame put has been marked done (joinable rings).
     pub(crate) fn join(&self) {
-        let held = self.lock.lock();
-        let c = &*self.cursors;
-        let never_closed = self.wait_for(held, &self.all_done, Wait::Forever, || {
-            if c.unfinished.load(Relaxed) == 0 {
-                Check::Ready
-            } else {
-                Check::Wait
-            }
-        });
-        debug_assert!(never_closed.is_ok());
-    }
-
-    /// Waits on `cond` (whose lock `held` is) until `check()` says ready or closed, as `wait`
-    /// allows.
-    fn wait_for<'a>(
-        &self,
-        held: LockGuard<'a, P>,
-        cond: &Condition<P>,
-        wait: Wait,
-        check: impl Fn() -> Check,
-    ) -> Result<LockGuard<'a, P>, Refused> {
-        loop {
-            match check() {
-                Check::Ready => return Ok(held),
-                Check::Closed => return Err(Refused::Closed),
-                Check::Wait => {}
-            }
-            match wait {
-                Wait::No => return Err(Refused::WouldBlock),
-                Wait::Forever => cond.wait().expect("the lock is held"),
-                Wait::Until(deadline) => {
-                    let left = deadline.saturating_duration_since(P::now());
-                    if left == Duration::ZERO {
-                        return Err(Refused::WouldBlock);
-                    }
-                    cond.wait_timeout(left).expect("the lock is held");
-                }
-            }
+        let c = &*self.control;
+        while c.unfinished.load(Acquire) != 0 {
+            sleep::<P>(&c.all_done, None, || c.unfinished.load(Acquire) == 0);
         }
+    }
+}
+
+/// A frame's length and the bytes it takes, from the start of its first data word (written by
+/// [`Ring::publish`]: at most 8 bytes, as lengths stay below 2^56).
+fn read_varint(first: &[u8; WORD]) -> (usize, usize) {
+    let mut len = 0usize;
+    for (at, byte) in first.iter().enumerate() {
+        len |= usize::from(byte & 0x7F) << (7 * at);
+        if byte & 0x80 == 0 {
+            return (len, at + 1);
+        }
+    }
+    (len, WORD)
+}
+
+/// Wakes the tasks sleeping on `event`, if any: after a SeqCst fence (ordering what the caller
+/// just wrote before the read of the waiters bit), the first notifier to see the bit clears it
+/// and bumps the sequence, and only it makes the system call.
+#[inline]
+fn notify<P: Platform>(event: &P::AtomicU32) {
+    P::fence(SeqCst);
+    let mut seen = event.load(Relaxed);
+    if seen & 1 != 0 {
+        wake_sleepers::<P>(event, &mut seen);
+    }
+}
+
+#[cold]
+fn wake_sleepers<P: Platform>(event: &P::AtomicU32, seen: &mut u32) {
+    while *seen & 1 != 0 {
+        match event.compare_exchange(*seen, seen.wrapping_add(2) & !1, Release, Relaxed) {
+            Ok(_) => {
+                P::wake(event, u32::MAX);
+                return;
+            }
+            Err(now) => *seen = now,
+        }
+    }
+}
+
+/// Sleeps on `event` (until `deadline` at most) unless `ready()` holds once the waiters bit is
+/// set: the bit, a SeqCst fence, the check, then the futex wait on the word as it was (a
+/// notifier changes it, so a wake-up between the check and the wait is not lost). May return
+/// early; the caller checks again.
+#[cold]
+fn sleep<P: Platform>(event: &P::AtomicU32, deadline: Option<Instant>, ready: impl Fn() -> bool) {
+    let seen = event.fetch_or(1, Relaxed) | 1;
+    P::fence(SeqCst);
+    if !ready() {
+        P::wait(event, seen, deadline);
     }
 }
 
@@ -380,14 +674,43 @@ mod tests {
     use super::*;
     use crate::platform::deadline_after;
     use crate::Os;
+    use std::time::Duration;
+
+    #[test]
+    fn varints() {
+        for len in [0, 1, 6, 7, 8, 127, 128, 16383, 16384, 1 << 40] {
+            let mut first = [0u8; WORD];
+            let ring = Ring::<Os>::new(8, 1).unwrap();
+            // Through a real frame when it fits, else through the encoder's arithmetic only.
+            if len < 8 {
+                ring.put(&vec![9; len], Wait::No).unwrap();
+                first = ring.data(0).load(Relaxed).to_ne_bytes();
+                assert_eq!(read_varint(&first), (len, 1));
+                assert_eq!(ring.get(Wait::No).unwrap(), vec![9; len]);
+            } else {
+                assert_eq!(
+                    varint_len(len),
+                    (usize::BITS - len.leading_zeros()).div_ceil(7) as usize
+                );
+                let _ = first;
+            }
+        }
+        assert_eq!((varint_len(0), varint_len(127), varint_len(128)), (1, 1, 2));
+        assert_eq!(
+            (slots_for(0), slots_for(7), slots_for(8), slots_for(15)),
+            (1, 1, 2, 2)
+        );
+    }
 
     #[test]
     fn frames_come_out_in_order_and_intact_across_the_wrap() {
-        // 5 words: the two frames (2 + 3 words) fill it, and land at a new offset each round.
-        let ring = Ring::<Os>::new(40, 8).unwrap();
-        for round in 0..20u8 {
-            let a = vec![round; (round % 7) as usize];
-            let b = vec![round ^ 0xFF; 9];
+        // 7 slots: frames of 0..=7 bytes take one, 8..=15 two, ..., and land at a new offset
+        // each round, often wrapping the end.
+        let ring = Ring::<Os>::new(56, 8).unwrap();
+        assert_eq!(ring.n, 7);
+        for round in 0..40u8 {
+            let a = vec![round; (round % 8) as usize];
+            let b = vec![round ^ 0xFF; 8 + round as usize % 15];
             ring.put(&a, Wait::No).unwrap();
             ring.put(&b, Wait::No).unwrap();
             assert_eq!(ring.len(), 2);
@@ -398,12 +721,38 @@ mod tests {
     }
 
     #[test]
+    fn one_slot_never_overwrites_its_frame() {
+        let ring = Ring::<Os>::new(8, usize::MAX).unwrap();
+        assert_eq!(ring.n, 1);
+        for i in 0..5u8 {
+            ring.put(&[i], Wait::No).unwrap();
+            assert_eq!(ring.put(&[99], Wait::No), Err(Refused::WouldBlock));
+            assert_eq!(ring.len(), 1, "the refused put gave its ticket back");
+            assert_eq!(ring.get(Wait::No).unwrap(), [i]);
+        }
+    }
+
+    #[test]
+    fn maxsize_is_exact_whatever_the_frame_sizes() {
+        let ring = Ring::<Os>::new(64 * 1024, 3).unwrap();
+        assert_eq!(ring.max_payload(), 64 * 1024 - 3);
+        ring.put(&[1; 1000], Wait::No).unwrap();
+        ring.put(&[], Wait::No).unwrap();
+        ring.put(&[3; 20], Wait::No).unwrap();
+        assert!(ring.is_full());
+        assert_eq!(ring.put(&[4], Wait::No), Err(Refused::WouldBlock));
+        assert_eq!(ring.get(Wait::No).unwrap(), [1; 1000]);
+        ring.put(&[4], Wait::No).unwrap();
+        assert_eq!(ring.len(), 3);
+    }
+
+    #[test]
     fn refusals() {
         let ring = Ring::<Os>::new(32, 2).unwrap();
-        assert_eq!(ring.max_payload(), 24);
+        assert_eq!(ring.max_payload(), 31);
         assert_eq!(
-            ring.put(&[0; 25], Wait::Forever),
-            Err(Refused::TooLarge { len: 25, max: 24 })
+            ring.put(&[0; 32], Wait::Forever),
+            Err(Refused::TooLarge { len: 32, max: 31 })
         );
         assert_eq!(ring.get(Wait::No), Err(Refused::WouldBlock));
         ring.put(b"a", Wait::No).unwrap();
@@ -419,17 +768,25 @@ mod tests {
         assert_eq!(ring.get(Wait::Forever).unwrap(), b"a");
         assert_eq!(ring.get(Wait::Forever).unwrap(), b"b");
         assert_eq!(ring.get(Wait::Forever), Err(Refused::Closed));
+        assert_eq!(ring.len(), 0);
     }
 
     #[test]
-    fn bytes_bound_puts_too() {
-        // 4 words: one frame of 17..=24 bytes (4 words) fills it.
-        let ring = Ring::<Os>::new(32, 10).unwrap();
+    fn a_large_frame_waits_for_enough_slots() {
+        // 8 slots: a 60-byte frame (and its 1-byte length) needs all of them.
+        let ring = Ring::<Os>::new(64, usize::MAX).unwrap();
         ring.put(&[1; 20], Wait::No).unwrap();
-        assert_eq!(ring.put(&[], Wait::No), Err(Refused::WouldBlock));
+        assert_eq!(ring.put(&[2; 60], Wait::No), Err(Refused::WouldBlock));
+        assert_eq!(ring.len(), 1, "the refused put gave its ticket back");
         assert_eq!(ring.get(Wait::No).unwrap(), [1; 20]);
-        ring.put(&[], Wait::No).unwrap();
-        assert_eq!(ring.get(Wait::No).unwrap(), Vec::<u8>::new());
+        ring.put(&[2; 60], Wait::No).unwrap();
+        assert_eq!(ring.put(&[], Wait::No), Err(Refused::WouldBlock));
+        assert_eq!(ring.get(Wait::No).unwrap(), [2; 60]);
+        // Longer than the stack buffer, and with a 2-byte length.
+        let ring = Ring::<Os>::new(1024, usize::MAX).unwrap();
+        let big: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        ring.put(&big, Wait::No).unwrap();
+        assert_eq!(ring.get(Wait::No).unwrap(), big);
     }
 
     #[test]
