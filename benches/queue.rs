@@ -15,8 +15,8 @@
 //! Each group has six rows, one unbounded and one bounded channel of each kind:
 //!
 //! - `mpcheck_Queue/unbounded` is `Queue::<u64, Os>::new()`: no `maxsize`, but still bounded by
-//!   its 64 KiB of ring ([`mpcheck::queue::DEFAULT_CAPACITY`]), i.e. about 4,000 small items
-//!   (an item takes a header word and one word of postcard varint);
+//!   its 64 KiB of ring ([`mpcheck::queue::DEFAULT_CAPACITY`]), i.e. 8,192 small items (an
+//!   item below 2^49 takes one 8-byte slot: its length byte and its postcard varint);
 //!   `mpcheck_Queue/bounded_1024` is `Queue::bounded(1024)`.
 //! - `std_mpsc/channel` is `std::sync::mpsc::channel()`, `std_mpsc/sync_channel_1024` is
 //!   `sync_channel(1024)`.
