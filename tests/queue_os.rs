@@ -103,7 +103,10 @@ fn gets_on_an_empty_queue() {
 fn an_item_too_large_is_refused_at_once_not_hung() {
     let q = Queue::<Vec<u8>, Os>::with_capacity(None, 64).unwrap();
     let max = q.max_item_len();
-    assert_eq!(max, 63, "64 bytes, less the encoded item's 1-byte length in the ring");
+    assert_eq!(
+        max, 63,
+        "64 bytes, less the encoded item's 1-byte length in the ring"
+    );
     // A Vec<u8> encodes as a 1-byte length and its bytes: 62 bytes fit exactly.
     q.put(vec![7; max - 1]).unwrap();
     assert_eq!(q.get().unwrap(), vec![7; max - 1]);
