@@ -324,16 +324,39 @@ impl<P: Platform> Ring<P> {
         self.word(self.slot(p) + 1)
     }
 
-    /// Frames in the ring now, counting puts under way from the moment they have a place and
-    /// gets until they have their frame: exact whenever none is under way; never more than
-    /// `max_frames`.
+    /// `true` if the ring counts tickets: it has a frame bound.
+    #[inline]
+    fn counted(&self) -> bool {
+        self.max_frames != u64::MAX
+    }
+
+    /// Frames in the ring now: exact whenever no put or get is under way; never more than
+    /// `max_frames`. With a frame bound, the tickets taken (a put counts from the moment it has
+    /// a place, a get until it has its frame); without one, the frames between the head and the
+    /// tail, walked from one frame's start to the next (a frame still being written counts one
+    /// per slot).
     pub(crate) fn len(&self) -> usize {
-        self.control.count.load(Acquire) as usize
+        let c = &*self.control;
+        if self.counted() {
+            return c.count.load(Acquire) as usize;
+        }
+        let mut p = c.head.load(Acquire);
+        let tail = c.tail.load(Acquire) & !CLOSED;
+        let mut frames = 0;
+        while p < tail {
+            frames += 1;
+            p += if self.stamp(p).load(Acquire) == full(p) {
+                slots_for(read_varint(&self.data(p).load(Relaxed).to_ne_bytes()).0)
+            } else {
+                1
+            };
+        }
+        frames
     }
 
     /// `true` if the ring holds its `max_frames` frames now.
     pub(crate) fn is_full(&self) -> bool {
-        self.control.count.load(Acquire) >= self.max_frames
+        self.counted() && self.control.count.load(Acquire) >= self.max_frames
     }
 
     /// Closes the ring: every put from now on, and every one waiting, is refused with
@@ -390,23 +413,24 @@ impl<P: Platform> Ring<P> {
                 },
                 Err(refused) => refused,
             };
-            // Give the ticket back, and wake a putter that may be waiting for one.
-            c.count.fetch_sub(1, Relaxed);
-            notify::<P>(&c.not_full);
+            if self.counted() {
+                // Give the ticket back, and wake a putter that may be waiting for one.
+                c.count.fetch_sub(1, Relaxed);
+                notify::<P>(&c.not_full);
+            }
             return Err(refused);
         }
     }
 
-    /// Takes a ticket: `true` if there was one (`count < max_frames`), `Closed` if the ring
-    /// is closed.
+    /// Takes a ticket: `true` if there was one (`count < max_frames`; always, without a frame
+    /// bound), `Closed` if the ring is closed.
     #[inline]
     fn take_ticket(&self) -> Result<bool, Refused> {
         let c = &*self.control;
         if self.is_closed() {
             return Err(Refused::Closed);
         }
-        if self.max_frames == u64::MAX {
-            c.count.fetch_add(1, Relaxed);
+        if !self.counted() {
             return Ok(true);
         }
         let mut count = c.count.load(Relaxed);
@@ -507,16 +531,24 @@ impl<P: Platform> Ring<P> {
         let c = &*self.control;
         let mut backoff = Backoff(0);
         let (h, m, first) = loop {
-            if let Some(claimed) = self.claim()? {
+            if let Some(claimed) = self.claim() {
                 break claimed;
             }
-            let deadline = wait.deadline::<P>()?;
-            if !backoff.snooze::<P>() {
-                backoff = Backoff(0);
-                sleep::<P>(&c.not_empty, deadline, || self.can_get());
+            // While spinning, only the slot is read: the tail (the putters' line) only once it
+            // is time to give up or sleep.
+            if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
+                continue;
             }
+            if self.drained(c.head.load(Relaxed)) {
+                return Err(Refused::Closed);
+            }
+            let deadline = wait.deadline::<P>()?;
+            backoff = Backoff(0);
+            sleep::<P>(&c.not_empty, deadline, || self.can_get());
         };
-        c.count.fetch_sub(1, Relaxed);
+        if self.counted() {
+            c.count.fetch_sub(1, Relaxed);
+        }
         let (len, at) = read_varint(&first);
         let mut small = [0u8; STACK_FRAME];
         let mut large = Vec::new();
@@ -540,11 +572,10 @@ impl<P: Platform> Ring<P> {
         Ok(f(bytes))
     }
 
-    /// Claims the frame at the head: `Some((position, slots, first data word))`, `None` if no
-    /// frame is published there, `Closed` if the ring is closed and nothing is left or on its
-    /// way.
+    /// Claims the frame at the head: `Some((position, slots, first data word))`, or `None` if
+    /// no frame is published there.
     #[inline]
-    fn claim(&self) -> Result<Option<(u64, u64, [u8; WORD])>, Refused> {
+    fn claim(&self) -> Option<(u64, u64, [u8; WORD])> {
         let c = &*self.control;
         let mut h = c.head.load(Relaxed);
         loop {
@@ -554,23 +585,16 @@ impl<P: Platform> Ring<P> {
                 let first = self.data(h).load(Relaxed).to_ne_bytes();
                 let m = slots_for(read_varint(&first).0);
                 match c.head.compare_exchange(h, h + m, Relaxed, Relaxed) {
-                    Ok(_) => return Ok(Some((h, m, first))),
+                    Ok(_) => return Some((h, m, first)),
                     Err(now) => h = now,
                 }
             } else if lag < 0 {
                 // Nothing published at h (yet): empty, unless the head moved meanwhile.
                 let now = c.head.load(Relaxed);
-                if now != h {
-                    h = now;
-                    continue;
+                if now == h {
+                    return None;
                 }
-                let tail = c.tail.load(Acquire);
-                // Closed, and no put reserved a position before the close that is still to
-                // come: nothing will ever be published at h.
-                if tail & CLOSED != 0 && tail & !CLOSED == h {
-                    return Err(Refused::Closed);
-                }
-                return Ok(None);
+                h = now;
             } else {
                 // Another getter took position h: try again at the new head.
                 h = c.head.load(Relaxed);
@@ -578,13 +602,22 @@ impl<P: Platform> Ring<P> {
         }
     }
 
-    /// Is a frame published at the head, or is the ring closed (a getter's check before it
-    /// sleeps)? Reads the head by a read-modify-write, which sees the latest value.
+    /// Is the ring closed with the head at `h` caught up with its tail: nothing left, and no put
+    /// that reserved before the close still to publish? Then nothing will ever be published at
+    /// `h`. (A closed tail never moves again, so a stale `h` only makes this `false`, and the
+    /// caller tries again.)
+    fn drained(&self, h: u64) -> bool {
+        let tail = self.control.tail.load(Acquire);
+        tail & CLOSED != 0 && tail & !CLOSED == h
+    }
+
+    /// Is a frame published at the head (or did the head move), or is the ring drained (a
+    /// getter's check before it sleeps)? Reads the head by a read-modify-write, which sees the
+    /// latest value. A closed ring that still waits for a put's frame is not ready: that put's
+    /// publication wakes the getter.
     fn can_get(&self) -> bool {
-        let c = &*self.control;
-        let h = c.head.fetch_add(0, AcqRel);
-        c.tail.load(Acquire) & CLOSED != 0
-            || (self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64) >= 0
+        let h = self.control.head.fetch_add(0, AcqRel);
+        (self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64) >= 0 || self.drained(h)
     }
 
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
