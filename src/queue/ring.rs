@@ -156,8 +156,13 @@ struct Control<P: Platform> {
     /// The position of the next slot to reserve, `| CLOSED` once closed (written by putters and
     /// `close` only).
     tail: Padded<P::AtomicU64>,
-    /// Frames in the ring or on their way in (the tickets taken): at most `max_frames`.
-    count: Padded<P::AtomicU64>,
+    /// Tickets taken by putters since creation, less those given back (rings with a frame
+    /// bound only; written by putters only).
+    puts: Padded<P::AtomicU64>,
+    /// Frames claimed by getters since creation (rings with a frame bound only; written by
+    /// getters only). `puts - gets` is the frames in the ring or on their way in: at most
+    /// `max_frames`.
+    gets: Padded<P::AtomicU64>,
     /// Getters sleep here for a frame: `seq << 1 | waiters`.
     not_empty: Padded<P::AtomicU32>,
     /// Putters sleep here for a ticket or for slots: `seq << 1 | waiters`.
@@ -181,6 +186,11 @@ pub(crate) struct Ring<P: Platform> {
     /// At most this many frames at once (a queue's `maxsize`, or `u64::MAX`).
     max_frames: u64,
     joinable: bool,
+    /// The last value of `gets` this handle read: `gets` only grows, so `puts - gets_seen`
+    /// bounds the frames in the ring from above, and a putter reads the getters' counter (a
+    /// cache line they write) only when this bound says the ring may be full. Local to the
+    /// handle (a hint, not shared state: any value at most `gets` is correct).
+    gets_seen: std::sync::atomic::AtomicU64,
 }
 
 impl<P: Platform> Clone for Ring<P> {
@@ -191,6 +201,7 @@ impl<P: Platform> Clone for Ring<P> {
             n: self.n,
             max_frames: self.max_frames,
             joinable: self.joinable,
+            gets_seen: self.gets_seen.load(Relaxed).into(),
         }
     }
 }
@@ -265,7 +276,8 @@ impl<P: Platform> Ring<P> {
         let control: P::Shared<Control<P>> = P::share(Control {
             head: Padded(P::AtomicU64::new(0)),
             tail: Padded(P::AtomicU64::new(0)),
-            count: Padded(P::AtomicU64::new(0)),
+            puts: Padded(P::AtomicU64::new(0)),
+            gets: Padded(P::AtomicU64::new(0)),
             not_empty: Padded(P::AtomicU32::new(0)),
             not_full: Padded(P::AtomicU32::new(0)),
             unfinished: P::AtomicU64::new(0),
@@ -273,7 +285,8 @@ impl<P: Platform> Ring<P> {
         });
         control.head.label("Queue.head");
         control.tail.label("Queue.tail");
-        control.count.label("Queue.count");
+        control.puts.label("Queue.puts");
+        control.gets.label("Queue.gets");
         control.not_empty.label("Queue.not_empty");
         control.not_full.label("Queue.not_full");
         control.unfinished.label("Queue.unfinished");
@@ -284,6 +297,7 @@ impl<P: Platform> Ring<P> {
             n: n as u64,
             max_frames: max_frames as u64,
             joinable,
+            gets_seen: 0.into(),
         })
     }
 
@@ -338,7 +352,7 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn len(&self) -> usize {
         let c = &*self.control;
         if self.counted() {
-            return c.count.load(Acquire) as usize;
+            return self.tickets() as usize;
         }
         let mut p = c.head.load(Acquire);
         let tail = c.tail.load(Acquire) & !CLOSED;
@@ -356,7 +370,7 @@ impl<P: Platform> Ring<P> {
 
     /// `true` if the ring holds its `max_frames` frames now.
     pub(crate) fn is_full(&self) -> bool {
-        self.counted() && self.control.count.load(Acquire) >= self.max_frames
+        self.counted() && self.tickets() >= self.max_frames
     }
 
     /// Closes the ring: every put from now on, and every one waiting, is refused with
@@ -390,7 +404,7 @@ impl<P: Platform> Ring<P> {
             if !backoff.snooze::<P>() {
                 backoff = Backoff(0);
                 sleep::<P>(&c.not_full, deadline, || {
-                    self.is_closed() || c.count.load(Acquire) < self.max_frames
+                    self.is_closed() || self.tickets() < self.max_frames
                 });
             }
         }
@@ -415,7 +429,7 @@ impl<P: Platform> Ring<P> {
             };
             if self.counted() {
                 // Give the ticket back, and wake a putter that may be waiting for one.
-                c.count.fetch_sub(1, Relaxed);
+                c.puts.fetch_sub(1, Relaxed);
                 notify::<P>(&c.not_full);
             }
             return Err(refused);
@@ -433,14 +447,30 @@ impl<P: Platform> Ring<P> {
         if !self.counted() {
             return Ok(true);
         }
-        let mut count = c.count.load(Relaxed);
-        while count < self.max_frames {
-            match c.count.compare_exchange(count, count + 1, Relaxed, Relaxed) {
+        let mut puts = c.puts.load(Relaxed);
+        let mut gets = self.gets_seen.load(Relaxed);
+        loop {
+            if puts.saturating_sub(gets) >= self.max_frames {
+                // Full by what this handle last saw: look at the getters' counter.
+                gets = c.gets.load(Acquire);
+                self.gets_seen.fetch_max(gets, Relaxed);
+                if puts.saturating_sub(gets) >= self.max_frames {
+                    return Ok(false);
+                }
+            }
+            match c.puts.compare_exchange(puts, puts + 1, Relaxed, Relaxed) {
                 Ok(_) => return Ok(true),
-                Err(now) => count = now,
+                Err(now) => puts = now,
             }
         }
-        Ok(false)
+    }
+
+    /// The tickets held now (`puts - gets`; read in that order, so never more than
+    /// `max_frames`).
+    fn tickets(&self) -> u64 {
+        let c = &*self.control;
+        let puts = c.puts.load(Acquire);
+        puts.saturating_sub(c.gets.load(Acquire))
     }
 
     /// Reserves `m` positions at the tail: `Some(first)`, or `None` when the slots are full.
@@ -547,7 +577,7 @@ impl<P: Platform> Ring<P> {
             sleep::<P>(&c.not_empty, deadline, || self.can_get());
         };
         if self.counted() {
-            c.count.fetch_sub(1, Relaxed);
+            c.gets.fetch_add(1, Relaxed);
         }
         let (len, at) = read_varint(&first);
         let mut small = [0u8; STACK_FRAME];
