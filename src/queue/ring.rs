@@ -87,6 +87,33 @@ fn slots_for(len: usize) -> u64 {
     (varint_len(len) + len).div_ceil(WORD) as u64
 }
 
+/// Up to 8 bytes as a word (zero-padded), without a call to `memcpy` for a short slice.
+#[inline]
+fn pack(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; WORD];
+    if let Ok(whole) = <[u8; WORD]>::try_from(bytes) {
+        word = whole;
+    } else {
+        for (to, from) in word.iter_mut().zip(bytes) {
+            *to = *from;
+        }
+    }
+    u64::from_ne_bytes(word)
+}
+
+/// The first `out.len()` (at most 8) bytes of `word` into `out`, as [`pack`] put them.
+#[inline]
+fn unpack(word: u64, out: &mut [u8]) {
+    let word = word.to_ne_bytes();
+    if let Ok(whole) = <&mut [u8; WORD]>::try_from(&mut *out) {
+        *whole = word;
+    } else {
+        for (to, from) in out.iter_mut().zip(word) {
+            *to = from;
+        }
+    }
+}
+
 /// Why a put or a get did not happen.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -185,6 +212,8 @@ pub(crate) struct Ring<P: Platform> {
     n: u64,
     /// At most this many frames at once (a queue's `maxsize`, or `u64::MAX`).
     max_frames: u64,
+    /// The largest payload a frame may have: the slots' bytes, less its varint length.
+    max_payload: usize,
     joinable: bool,
     /// The last value of `gets` this handle read: `gets` only grows, so `puts - gets_seen`
     /// bounds the frames in the ring from above, and a putter reads the getters' counter (a
@@ -200,6 +229,7 @@ impl<P: Platform> Clone for Ring<P> {
             lines: self.lines.clone(),
             n: self.n,
             max_frames: self.max_frames,
+            max_payload: self.max_payload,
             joinable: self.joinable,
             gets_seen: self.gets_seen.load(Relaxed).into(),
         }
@@ -296,6 +326,14 @@ impl<P: Platform> Ring<P> {
             lines,
             n: n as u64,
             max_frames: max_frames as u64,
+            max_payload: {
+                let bytes = n * WORD;
+                let mut len = bytes - 1;
+                while len + varint_len(len) > bytes {
+                    len -= 1;
+                }
+                len
+            },
             joinable,
             gets_seen: 0.into(),
         })
@@ -303,12 +341,7 @@ impl<P: Platform> Ring<P> {
 
     /// The largest payload a frame may have: the slots' bytes, less its varint length.
     pub(crate) fn max_payload(&self) -> usize {
-        let bytes = self.n as usize * WORD;
-        let mut len = bytes - 1;
-        while len + varint_len(len) > bytes {
-            len -= 1;
-        }
-        len
+        self.max_payload
     }
 
     /// The index in the storage of the stamp of position `p`'s slot (its data word is next).
@@ -520,13 +553,12 @@ impl<P: Platform> Ring<P> {
             }
         }
         let (head, rest) = frame.split_at(frame.len().min(WORD - at));
-        first[at..at + head.len()].copy_from_slice(head);
+        for (to, from) in first[at..].iter_mut().zip(head) {
+            *to = *from;
+        }
         self.data(t).store(u64::from_ne_bytes(first), Relaxed);
         for (i, chunk) in rest.chunks(WORD).enumerate() {
-            let mut bytes = [0u8; WORD];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            self.data(t + 1 + i as u64)
-                .store(u64::from_ne_bytes(bytes), Relaxed);
+            self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
         }
         if self.joinable {
             // Counted before a getter can see it (the stamp's Release orders it first).
@@ -589,10 +621,11 @@ impl<P: Platform> Ring<P> {
             &mut large[..]
         };
         let (head, rest) = bytes.split_at_mut(len.min(WORD - at));
-        head.copy_from_slice(&first[at..at + head.len()]);
+        for (to, from) in head.iter_mut().zip(&first[at..]) {
+            *to = *from;
+        }
         for (i, chunk) in rest.chunks_mut(WORD).enumerate() {
-            let word = self.data(h + 1 + i as u64).load(Relaxed).to_ne_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
+            unpack(self.data(h + 1 + i as u64).load(Relaxed), chunk);
         }
         // Free the slots for the next lap, after the reads (Release).
         for i in (0..m).rev() {
@@ -683,7 +716,11 @@ impl<P: Platform> Ring<P> {
 
 /// A frame's length and the bytes it takes, from the start of its first data word (written by
 /// [`Ring::publish`]: at most 8 bytes, as lengths stay below 2^56).
+#[inline]
 fn read_varint(first: &[u8; WORD]) -> (usize, usize) {
+    if first[0] < 0x80 {
+        return (usize::from(first[0]), 1);
+    }
     let mut len = 0usize;
     for (at, byte) in first.iter().enumerate() {
         len |= usize::from(byte & 0x7F) << (7 * at);
