@@ -12,7 +12,8 @@
 //! last thread's end (as in `benches/sync.rs`). Outside the timing, the consumers' sum is
 //! checked: every item arrived exactly once.
 //!
-//! Each group has six rows, one unbounded and one bounded channel of each kind:
+//! Each group has seven rows, one unbounded and one bounded channel of each kind, and
+//! crossbeam's bounded channel doing mpcheck's encoding work too:
 //!
 //! - `mpcheck_Queue/unbounded` is `Queue::<u64, Os>::new()`: no `maxsize`, but still bounded by
 //!   its 64 KiB of ring ([`mpcheck::queue::DEFAULT_CAPACITY`]), i.e. 8,192 small items (an
@@ -22,6 +23,9 @@
 //!   `sync_channel(1024)`.
 //! - `crossbeam/unbounded` is `crossbeam_channel::unbounded()`, `crossbeam/bounded_1024` is
 //!   `bounded(1024)`.
+//! - `crossbeam_postcard/bounded_1024` is `bounded(1024)` of 10-byte arrays, each item encoded
+//!   with postcard before `send` and decoded after `recv`: the serialisation mpcheck's `Queue`
+//!   does (it carries bytes, so that it can work between processes), on crossbeam's transfer.
 //!
 //! Groups:
 //!
@@ -124,6 +128,37 @@ impl Recv64 for crossbeam_channel::Receiver<u64> {
     }
 }
 
+/// A `u64` encoded with postcard (a varint of at most 10 bytes), as a fixed-size message.
+type Encoded = [u8; 10];
+
+/// crossbeam's channel doing the work mpcheck's `Queue` does around the transfer: each item
+/// encoded with postcard on the way in and decoded on the way out (the reference for how much
+/// of the gap is serialisation, which a queue between processes cannot skip).
+#[derive(Clone)]
+struct EncodingSender(crossbeam_channel::Sender<Encoded>);
+
+impl Send64 for EncodingSender {
+    #[inline]
+    fn send64(&self, item: u64) {
+        let mut message = [0u8; 10];
+        postcard::to_slice(&item, &mut message).unwrap();
+        self.0.send(message).unwrap()
+    }
+}
+
+/// The receiving side of [`EncodingSender`].
+#[derive(Clone)]
+struct DecodingReceiver(crossbeam_channel::Receiver<Encoded>);
+
+impl Recv64 for DecodingReceiver {
+    fn recv_sum(&self, n: u64) -> u64 {
+        (0..n).fold(0, |sum, _| {
+            let message = self.0.recv().unwrap();
+            sum.wrapping_add(postcard::take_from_bytes::<u64>(&message).unwrap().0)
+        })
+    }
+}
+
 /// The bench's configuration: the machine has 2 cores and is noisy, so few, short samples (the
 /// whole bench takes about a minute and a half; 4 s of measurement is what 20 samples of the
 /// slowest rows, about 10 ms an iteration, need).
@@ -201,7 +236,7 @@ fn bench_transfer<S: Send64, R: Recv64>(
     });
 }
 
-/// The six rows of a group, with `producers` and `consumers` threads.
+/// The seven rows of a group, with `producers` and `consumers` threads.
 fn transfers(c: &mut Criterion, name: &str, threads: (u64, u64)) {
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(ITEMS));
@@ -253,6 +288,13 @@ fn transfers(c: &mut Criterion, name: &str, threads: (u64, u64)) {
         &mut group,
         "crossbeam/bounded_1024",
         crossbeam_channel::bounded(BOUND),
+        threads,
+    );
+    let (tx, rx) = crossbeam_channel::bounded(BOUND);
+    bench_transfer(
+        &mut group,
+        "crossbeam_postcard/bounded_1024",
+        (EncodingSender(tx), DecodingReceiver(rx)),
         threads,
     );
 
