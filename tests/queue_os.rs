@@ -313,3 +313,67 @@ fn queues_are_send_and_sync_whatever_the_item() {
     send_sync::<JoinableQueue<std::cell::Cell<u8>, Os>>();
     send_sync::<SimpleQueue<std::rc::Rc<u8>, Os>>();
 }
+
+/// 4 producers and 4 consumers through `q`, each item a producer, a sequence number and
+/// `padding(seq)` bytes derived from both: every item arrives exactly once, intact, and in
+/// its producer's order at each consumer.
+fn stress(q: Queue<(u8, u32, Vec<u8>), Os>, each: u32, padding: fn(u32) -> usize) {
+    const PRODUCERS: u8 = 4;
+    const CONSUMERS: u32 = 4;
+    let item = move |p: u8, seq: u32| (p, seq, vec![p ^ seq as u8; padding(seq)]);
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let q = q.clone();
+            spawn::<Os, _, _>(move || {
+                for seq in 0..each {
+                    q.put(item(p, seq)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let q = q.clone();
+            spawn::<Os, _, _>(move || {
+                let mut got = Vec::new();
+                let mut last = [None; PRODUCERS as usize];
+                for _ in 0..u32::from(PRODUCERS) * each / CONSUMERS {
+                    let got_item = q.get().unwrap();
+                    let (p, seq) = (got_item.0, got_item.1);
+                    assert_eq!(got_item, item(p, seq), "an item changed in the queue");
+                    assert!(last[p as usize] < Some(seq), "producer {p} out of order");
+                    last[p as usize] = Some(seq);
+                    got.push((p, seq));
+                }
+                got
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut all: Vec<_> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    let expected: Vec<_> = (0..PRODUCERS)
+        .flat_map(|p| (0..each).map(move |s| (p, s)))
+        .collect();
+    assert_eq!(all, expected);
+    assert!(q.empty());
+    assert_eq!(q.qsize(), 0);
+}
+
+#[test]
+fn items_of_many_slots_through_small_rings_arrive_whole() {
+    // Items of 3 to 45 encoded bytes (1 to 6 slots of 8 bytes with their length), through a
+    // ring of 6 slots (the largest item needs all of them), with and without a maxsize.
+    let padding = |seq: u32| (seq as usize * 7) % 40;
+    stress(Queue::with_capacity(None, 48).unwrap(), 2_000, padding);
+    stress(Queue::with_capacity(Some(2), 48).unwrap(), 2_000, padding);
+    // One slot, one-slot items: the ring where "published" and "free for the next lap" would
+    // be one stamp without the published bit.
+    stress(Queue::with_capacity(None, 8).unwrap(), 2_000, |_| 0);
+    stress(Queue::with_capacity(Some(1), 8).unwrap(), 2_000, |_| 0);
+}
