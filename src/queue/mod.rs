@@ -18,13 +18,13 @@
 //! capacity ([`DEFAULT_CAPACITY`] unless [`Queue::with_capacity`] says otherwise). A `put` waits
 //! while either bound is reached.
 //!
-//! The capacity is divided into slots: `maxsize` slots of `capacity / maxsize` bytes (at least
-//! 16), or slots of 16 bytes without a `maxsize` (or with one so large that the capacity holds
-//! fewer 16-byte slots). An item whose encoding fits in a slot takes one, so `maxsize` is exact
-//! for them; a larger item takes as many consecutive slots as it needs (fewer items fit then:
-//! the capacity is what bounds). The largest item is the whole capacity. Puts and gets take no
-//! lock: one compare-and-swap of a cursor reserves or claims a slot; a task sleeps (on a futex)
-//! only when it has to wait, and is woken only then.
+//! The capacity is divided into slots of 8 bytes (each with a word of its own that says whether
+//! it is free or holds data: the shared memory is twice the capacity). An item takes its
+//! encoding and a 1–3 byte length in as many consecutive slots as they need: up to 7 encoded
+//! bytes, one slot. `maxsize` is counted apart from the slots, so it is exact whatever the items'
+//! sizes; the largest item is the capacity less its length's bytes ([`Queue::max_item_len`]).
+//! Puts and gets take no lock: one compare-and-swap of a cursor reserves or claims the slots;
+//! a task sleeps (on a futex) only when it has to wait, and is woken only then.
 
 pub(crate) mod ring;
 
@@ -42,7 +42,7 @@ use crate::{Error, Platform};
 
 /// The byte capacity of a queue made by [`Queue::new`] or [`Queue::bounded`]: 64 KiB, the size
 /// of a Linux pipe's buffer, which is what bounds a CPython queue's feeder. Every item is
-/// encoded in at most this many bytes.
+/// encoded in at most this many bytes, less 3 (its length, in the ring).
 pub const DEFAULT_CAPACITY: usize = 64 * 1024;
 
 /// A multi-producer, multi-consumer FIFO queue of `T`s between tasks (threads, and processes
@@ -121,8 +121,8 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     }
 
     /// A queue holding at most `maxsize` items (`None`: no bound on the count) in `capacity`
-    /// bytes of shared memory (rounded up to whole slots, as the module documentation says;
-    /// [`Queue::max_item_len`] gives the result). `Error::InvalidArgument` for a `maxsize` of 0
+    /// bytes (rounded up to whole 8-byte slots, as the module documentation says;
+    /// [`Queue::max_item_len`] gives the largest item). `Error::InvalidArgument` for a `maxsize` of 0
     /// or a capacity that cannot be allocated.
     pub fn with_capacity(maxsize: Option<usize>, capacity: usize) -> Result<Self, Error> {
         Ok(Self::from_ring(
