@@ -474,11 +474,12 @@ impl<P: Platform> Ring<P> {
     #[inline]
     fn take_ticket(&self) -> Result<bool, Refused> {
         let c = &*self.control;
+        if !self.counted() {
+            // Nothing to take; the reservation sees a close.
+            return Ok(true);
+        }
         if self.is_closed() {
             return Err(Refused::Closed);
-        }
-        if !self.counted() {
-            return Ok(true);
         }
         let mut puts = c.puts.load(Relaxed);
         let mut gets = self.gets_seen.load(Relaxed);
@@ -778,28 +779,25 @@ mod tests {
 
     #[test]
     fn varints() {
-        for len in [0, 1, 6, 7, 8, 127, 128, 16383, 16384, 1 << 40] {
-            let mut first = [0u8; WORD];
-            let ring = Ring::<Os>::new(8, 1).unwrap();
-            // Through a real frame when it fits, else through the encoder's arithmetic only.
-            if len < 8 {
-                ring.put(&vec![9; len], Wait::No).unwrap();
-                first = ring.data(0).load(Relaxed).to_ne_bytes();
-                assert_eq!(read_varint(&first), (len, 1));
-                assert_eq!(ring.get(Wait::No).unwrap(), vec![9; len]);
-            } else {
-                assert_eq!(
-                    varint_len(len),
-                    (usize::BITS - len.leading_zeros()).div_ceil(7) as usize
-                );
-                let _ = first;
-            }
-        }
-        assert_eq!((varint_len(0), varint_len(127), varint_len(128)), (1, 1, 2));
         assert_eq!(
-            (slots_for(0), slots_for(7), slots_for(8), slots_for(15)),
-            (1, 1, 2, 2)
+            [0, 127, 128, 16_383, 16_384, (1 << 21) - 1, 1 << 21, 1 << 40].map(varint_len),
+            [1, 1, 2, 2, 3, 3, 4, 6]
         );
+        assert_eq!(
+            [0, 7, 8, 15, 127, 128].map(slots_for),
+            [1, 1, 2, 2, 16, 17],
+            "the length's bytes count: 128 bytes and a 2-byte length take 17 slots"
+        );
+        // Each length as the first data word holds it, and each frame back whole.
+        let ring = Ring::<Os>::new(32 * 1024, usize::MAX).unwrap();
+        for len in [0, 1, 6, 7, 8, 127, 128, 16_383, 16_384] {
+            let frame: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5A).collect();
+            ring.put(&frame, Wait::No).unwrap();
+            let head = ring.control.head.load(Relaxed);
+            let first = ring.data(head).load(Relaxed).to_ne_bytes();
+            assert_eq!(read_varint(&first), (len, varint_len(len)), "length {len}");
+            assert_eq!(ring.get(Wait::No).unwrap(), frame);
+        }
     }
 
     #[test]
