@@ -124,3 +124,43 @@ fn join_reports_a_panic() {
     let payload = Os::join(handle).unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside"));
 }
+
+/// The asymmetric fence pair is a full Dekker pairing: of two threads that each store to one
+/// word and then load the other's, one with a light fence in between and one with a heavy
+/// fence, at least one sees the other's store (store buffering, the one reordering x86 allows,
+/// is forbidden). Many rounds, each started from a barrier so the two race.
+#[test]
+fn light_and_heavy_fences_forbid_store_buffering() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Barrier;
+    const ROUNDS: u64 = 50_000;
+    let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
+    let barrier = Barrier::new(2);
+    let (x, y, barrier) = (&x, &y, &barrier);
+    std::thread::scope(|s| {
+        let frequent = s.spawn(move || {
+            let mut saw = Vec::with_capacity(ROUNDS as usize);
+            for round in 1..=ROUNDS {
+                barrier.wait();
+                x.store(round, Relaxed);
+                Os::light_fence();
+                saw.push(y.load(Relaxed));
+            }
+            saw
+        });
+        let mut saw = Vec::with_capacity(ROUNDS as usize);
+        for round in 1..=ROUNDS {
+            barrier.wait();
+            y.store(round, Relaxed);
+            Os::heavy_fence();
+            saw.push(x.load(Relaxed));
+        }
+        let frequent = frequent.join().unwrap();
+        for (round, (a, b)) in (1..=ROUNDS).zip(frequent.into_iter().zip(saw)) {
+            assert!(
+                a >= round || b >= round,
+                "round {round}: neither thread saw the other's store ({a}, {b})"
+            );
+        }
+    });
+}

@@ -361,6 +361,27 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// waiters) use `fence(SeqCst)` between the two, the form every engine models exactly.
     fn fence(order: Ordering);
 
+    /// The frequent half of an asymmetric fence pair. For a store-then-load pairing whose one
+    /// side runs on every operation (a releaser publishes, then checks for waiters) and whose
+    /// other side runs only on a slow path (a waiter registers, then checks), the frequent side
+    /// calls `light_fence` and the rare side [`Platform::heavy_fence`]: whenever one task
+    /// issues a light fence and another a heavy fence, the two are ordered as if both had issued
+    /// `fence(SeqCst)` (so at least one of the two sees the other's store).
+    ///
+    /// By default both halves are `fence(SeqCst)`, which is how every explorer models the pair.
+    /// [`Os`](super::Os) makes the light half a compiler fence only, and the heavy half a
+    /// `membarrier(2)` that orders every running thread at once (where the kernel offers it).
+    #[inline]
+    fn light_fence() {
+        Self::fence(Ordering::SeqCst)
+    }
+
+    /// The rare half of an asymmetric fence pair: see [`Platform::light_fence`].
+    #[inline]
+    fn heavy_fence() {
+        Self::fence(Ordering::SeqCst)
+    }
+
     /// The current time on the platform's monotonic clock. Never goes backwards.
     fn now() -> Instant;
 

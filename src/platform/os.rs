@@ -7,12 +7,14 @@
 use std::cell::{Cell, UnsafeCell};
 use std::num::NonZeroU32;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::io::Errno;
-use rustix::thread::futex;
+use rustix::thread::{futex, membarrier, membarrier_query, MembarrierCommand};
 use rustix::time::{clock_gettime, ClockId, Timespec};
 
 use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
@@ -91,6 +93,46 @@ pub(crate) fn forget_identity() {
     IDENTITY.with(|id| id.set(0));
 }
 
+/// Whether this process is registered for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, so that
+/// [`Platform::light_fence`] may be a compiler fence: [`UNASKED`], [`REGISTERED`] or
+/// [`UNAVAILABLE`].
+static MEMBARRIER: AtomicU8 = AtomicU8::new(UNASKED);
+const UNASKED: u8 = 0;
+const REGISTERED: u8 = 1;
+const UNAVAILABLE: u8 = 2;
+
+/// `true` once this process is registered for expedited global memory barriers (registering
+/// it on the first call). Registration is per address space: a thread that reads
+/// [`REGISTERED`] is covered. Every process that uses the primitives registers before its first
+/// light fence, so a heavy fence in any of them reaches every thread that relies on it.
+#[inline]
+fn membarrier_registered() -> bool {
+    match MEMBARRIER.load(Ordering::Acquire) {
+        REGISTERED => true,
+        UNAVAILABLE => false,
+        _ => register_membarrier(),
+    }
+}
+
+#[cold]
+fn register_membarrier() -> bool {
+    let registered = membarrier_query().contains_command(MembarrierCommand::GlobalExpedited)
+        && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+    MEMBARRIER.store(
+        if registered { REGISTERED } else { UNAVAILABLE },
+        Ordering::Release,
+    );
+    registered
+}
+
+/// Forgets whether this process is registered for membarrier: a process engine calls it in a
+/// child right after `fork` (the child's address space is new, and registers on first use;
+/// registering twice is harmless).
+#[allow(dead_code)] // used by the process engine
+pub(crate) fn forget_membarrier() {
+    MEMBARRIER.store(UNASKED, Ordering::Release);
+}
+
 fn timespec(at: Instant) -> Timespec {
     let nanos = at.as_nanos();
     Timespec {
@@ -164,6 +206,28 @@ impl Platform for Os {
     #[inline]
     fn fence(order: Ordering) {
         std::sync::atomic::fence(order)
+    }
+
+    #[inline]
+    fn light_fence() {
+        if membarrier_registered() {
+            // The heavy half orders this thread, wherever it is, by an interrupt: only the
+            // compiler must keep the store before the load.
+            compiler_fence(Ordering::SeqCst)
+        } else {
+            fence(Ordering::SeqCst)
+        }
+    }
+
+    fn heavy_fence() {
+        // The fence orders this thread's own accesses; the system call orders every other
+        // running thread of every registered process (a thread that is not running has no
+        // access in flight), as if each had issued a SeqCst fence at some point of the call.
+        fence(Ordering::SeqCst);
+        if membarrier_registered() {
+            let done = membarrier(MembarrierCommand::GlobalExpedited);
+            debug_assert!(done.is_ok(), "membarrier after registration: {done:?}");
+        }
     }
 
     #[inline]
