@@ -87,24 +87,32 @@ fn slots_for(len: usize) -> u64 {
     (varint_len(len) + len).div_ceil(WORD) as u64
 }
 
-/// Up to 8 bytes as a word (zero-padded), without a call to `memcpy` for a short slice.
+/// Up to 8 bytes as a little-endian word (zero-padded), read as at most two overlapping loads
+/// of 4 or 2 bytes: no byte-by-byte copy through the stack (whose narrow stores a wide load
+/// could not forward from, stalling until they reach the cache).
 #[inline]
 fn pack(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; WORD];
+    let n = bytes.len();
+    debug_assert!(n <= WORD);
     if let Ok(whole) = <[u8; WORD]>::try_from(bytes) {
-        word = whole;
+        u64::from_le_bytes(whole)
+    } else if n >= 4 {
+        let low = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let high = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+        u64::from(low) | u64::from(high) << (8 * (n - 4))
+    } else if n >= 2 {
+        let low = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let high = u16::from_le_bytes([bytes[n - 2], bytes[n - 1]]);
+        u64::from(low) | u64::from(high) << (8 * (n - 2))
     } else {
-        for (to, from) in word.iter_mut().zip(bytes) {
-            *to = *from;
-        }
+        bytes.first().map_or(0, |&byte| u64::from(byte))
     }
-    u64::from_ne_bytes(word)
 }
 
 /// The first `out.len()` (at most 8) bytes of `word` into `out`, as [`pack`] put them.
 #[inline]
 fn unpack(word: u64, out: &mut [u8]) {
-    let word = word.to_ne_bytes();
+    let word = word.to_le_bytes();
     if let Ok(whole) = <&mut [u8; WORD]>::try_from(&mut *out) {
         *whole = word;
     } else {
@@ -215,6 +223,12 @@ pub(crate) struct Ring<P: Platform> {
     /// The largest payload a frame may have: the slots' bytes, less its varint length.
     max_payload: usize,
     joinable: bool,
+    /// How many free places a putter that found the ring full waits for while it spins (see
+    /// [`Ring::put`]): a sixteenth of `max_frames`, between 1 and 64.
+    batch: u64,
+    /// How many free slots beyond its frame's a putter that found the slots full waits for
+    /// while it spins: a sixteenth of the slots, at most 64.
+    batch_slots: u64,
     /// The last value of `gets` this handle read: `gets` only grows, so `puts - gets_seen`
     /// bounds the frames in the ring from above, and a putter reads the getters' counter (a
     /// cache line they write) only when this bound says the ring may be full. Local to the
@@ -231,6 +245,8 @@ impl<P: Platform> Clone for Ring<P> {
             max_frames: self.max_frames,
             max_payload: self.max_payload,
             joinable: self.joinable,
+            batch: self.batch,
+            batch_slots: self.batch_slots,
             gets_seen: self.gets_seen.load(Relaxed).into(),
         }
     }
@@ -335,6 +351,8 @@ impl<P: Platform> Ring<P> {
                 len
             },
             joinable,
+            batch: (max_frames as u64 / 16).clamp(1, 64),
+            batch_slots: (n as u64 / 16).min(64),
             gets_seen: 0.into(),
         })
     }
@@ -393,7 +411,7 @@ impl<P: Platform> Ring<P> {
         while p < tail {
             frames += 1;
             p += if self.stamp(p).load(Acquire) == full(p) {
-                slots_for(read_varint(&self.data(p).load(Relaxed).to_ne_bytes()).0)
+                slots_for(read_varint(&self.data(p).load(Relaxed).to_le_bytes()).0)
             } else {
                 1
             };
@@ -432,26 +450,48 @@ impl<P: Platform> Ring<P> {
         let m = slots_for(frame.len());
         let c = &*self.control;
         let mut backoff = Backoff(0);
-        while !self.take_ticket()? {
-            let deadline = wait.deadline::<P>()?;
-            if !backoff.snooze::<P>() {
-                backoff = Backoff(0);
-                sleep::<P>(&c.not_full, deadline, || {
-                    self.is_closed() || self.tickets() < self.max_frames
-                });
+        let mut room = 1;
+        loop {
+            if self.take_ticket(room)? {
+                break;
             }
+            let deadline = wait.deadline::<P>()?;
+            // While it spins, a putter that found the ring full waits for a batch of free
+            // places, not one: it then reads the getters' counter once per batch instead of
+            // once per frame, and each read takes the counter's cache line from the getter
+            // that is about to write it.
+            if backoff.snooze::<P>() {
+                room = self.batch;
+                continue;
+            }
+            // Done spinning: one free place will do, and it sleeps if there is none.
+            backoff = Backoff(0);
+            if room > 1 && self.take_ticket(1)? {
+                break;
+            }
+            room = 1;
+            sleep::<P>(&c.not_full, deadline, || {
+                self.is_closed() || self.tickets() < self.max_frames
+            });
         }
         let mut backoff = Backoff(0);
+        let mut spare = 0;
         loop {
-            let refused = match self.reserve(m) {
+            let refused = match self.reserve(m, spare) {
                 Ok(Some(t)) => {
                     self.publish(t, m, frame);
                     return Ok(());
                 }
                 Ok(None) => match wait.deadline::<P>() {
                     Ok(deadline) => {
-                        if !backoff.snooze::<P>() {
+                        // As for tickets: while it spins, a putter waits for a batch of free
+                        // slots beyond its frame's, so that it writes lines the getters have
+                        // left rather than the one they are freeing.
+                        if backoff.snooze::<P>() {
+                            spare = self.batch_slots;
+                        } else {
                             backoff = Backoff(0);
+                            spare = 0;
                             sleep::<P>(&c.not_full, deadline, || self.can_put(m));
                         }
                         continue;
@@ -469,10 +509,10 @@ impl<P: Platform> Ring<P> {
         }
     }
 
-    /// Takes a ticket: `true` if there was one (`count < max_frames`; always, without a frame
-    /// bound), `Closed` if the ring is closed.
+    /// Takes a ticket if at least `room` are free: `true` if it took one (`count < max_frames`;
+    /// always, without a frame bound), `Closed` if the ring is closed.
     #[inline]
-    fn take_ticket(&self) -> Result<bool, Refused> {
+    fn take_ticket(&self, room: u64) -> Result<bool, Refused> {
         let c = &*self.control;
         if !self.counted() {
             // Nothing to take; the reservation sees a close.
@@ -484,11 +524,11 @@ impl<P: Platform> Ring<P> {
         let mut puts = c.puts.load(Relaxed);
         let mut gets = self.gets_seen.load(Relaxed);
         loop {
-            if puts.saturating_sub(gets) >= self.max_frames {
-                // Full by what this handle last saw: look at the getters' counter.
+            if puts.saturating_sub(gets) + room > self.max_frames {
+                // Too full by what this handle last saw: look at the getters' counter.
                 gets = c.gets.load(Acquire);
                 self.gets_seen.fetch_max(gets, Relaxed);
-                if puts.saturating_sub(gets) >= self.max_frames {
+                if puts.saturating_sub(gets) + room > self.max_frames {
                     return Ok(false);
                 }
             }
@@ -507,14 +547,22 @@ impl<P: Platform> Ring<P> {
         puts.saturating_sub(c.gets.load(Acquire))
     }
 
-    /// Reserves `m` positions at the tail: `Some(first)`, or `None` when the slots are full.
+    /// Reserves `m` positions at the tail: `Some(first)`, or `None` when the slots are full, or
+    /// when the `spare` positions after them are not free too.
     #[inline]
-    fn reserve(&self, m: u64) -> Result<Option<u64>, Refused> {
+    fn reserve(&self, m: u64, spare: u64) -> Result<Option<u64>, Refused> {
         let tail = &self.control.tail;
         let mut t = tail.load(Relaxed);
         'retry: loop {
             if t & CLOSED != 0 {
                 return Err(Refused::Closed);
+            }
+            if spare > 0 && m + spare <= self.n {
+                // Getters free slots in order, near enough: the last spare one stands for all.
+                let last = t + m + spare - 1;
+                if self.stamp(last).load(Relaxed) != free(last) {
+                    return Ok(None);
+                }
             }
             for i in 0..m {
                 let lag = self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64;
@@ -541,12 +589,13 @@ impl<P: Platform> Ring<P> {
     #[inline]
     fn publish(&self, t: u64, m: u64, frame: &[u8]) {
         let c = &*self.control;
-        let mut first = [0u8; WORD];
-        let mut len = frame.len();
+        // The first word: the varint length, then as many of the frame's bytes as fit.
+        let mut first = 0u64;
+        let mut len = frame.len() as u64;
         let mut at = 0;
         loop {
             let more = len >= 0x80;
-            first[at] = (len as u8 & 0x7F) | if more { 0x80 } else { 0 };
+            first |= ((len & 0x7F) | if more { 0x80 } else { 0 }) << (8 * at);
             at += 1;
             len >>= 7;
             if !more {
@@ -554,10 +603,10 @@ impl<P: Platform> Ring<P> {
             }
         }
         let (head, rest) = frame.split_at(frame.len().min(WORD - at));
-        for (to, from) in first[at..].iter_mut().zip(head) {
-            *to = *from;
+        if !head.is_empty() {
+            first |= pack(head) << (8 * at);
         }
-        self.data(t).store(u64::from_ne_bytes(first), Relaxed);
+        self.data(t).store(first, Relaxed);
         for (i, chunk) in rest.chunks(WORD).enumerate() {
             self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
         }
@@ -609,9 +658,6 @@ impl<P: Platform> Ring<P> {
             backoff = Backoff(0);
             sleep::<P>(&c.not_empty, deadline, || self.can_get());
         };
-        if self.counted() {
-            c.gets.fetch_add(1, Relaxed);
-        }
         let (len, at) = read_varint(&first);
         let mut small = [0u8; STACK_FRAME];
         let mut large = Vec::new();
@@ -628,9 +674,13 @@ impl<P: Platform> Ring<P> {
         for (i, chunk) in rest.chunks_mut(WORD).enumerate() {
             unpack(self.data(h + 1 + i as u64).load(Relaxed), chunk);
         }
-        // Free the slots for the next lap, after the reads (Release).
+        // Free the slots for the next lap, after the reads (Release); then give the ticket
+        // back (a putter that takes it finds the slots free).
         for i in (0..m).rev() {
             self.stamp(h + i).store(free(h + i + self.n), Release);
+        }
+        if self.counted() {
+            c.gets.fetch_add(1, Relaxed);
         }
         notify::<P>(&c.not_full);
         Ok(f(bytes))
@@ -646,7 +696,7 @@ impl<P: Platform> Ring<P> {
             let lag = self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64;
             if lag == 0 {
                 // Published: its data (and every later slot of the frame) is visible.
-                let first = self.data(h).load(Relaxed).to_ne_bytes();
+                let first = self.data(h).load(Relaxed).to_le_bytes();
                 let m = slots_for(read_varint(&first).0);
                 match c.head.compare_exchange(h, h + m, Relaxed, Relaxed) {
                     Ok(_) => return Some((h, m, first)),
@@ -737,7 +787,7 @@ fn read_varint(first: &[u8; WORD]) -> (usize, usize) {
 /// and bumps the sequence, and only it makes the system call.
 #[inline]
 fn notify<P: Platform>(event: &P::AtomicU32) {
-    P::fence(SeqCst);
+    P::light_fence();
     let mut seen = event.load(Relaxed);
     if seen & 1 != 0 {
         wake_sleepers::<P>(event, &mut seen);
@@ -764,7 +814,7 @@ fn wake_sleepers<P: Platform>(event: &P::AtomicU32, seen: &mut u32) {
 #[cold]
 fn sleep<P: Platform>(event: &P::AtomicU32, deadline: Option<Instant>, ready: impl Fn() -> bool) {
     let seen = event.fetch_or(1, Relaxed) | 1;
-    P::fence(SeqCst);
+    P::heavy_fence();
     if !ready() {
         P::wait(event, seen, deadline);
     }
@@ -794,7 +844,7 @@ mod tests {
             let frame: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5A).collect();
             ring.put(&frame, Wait::No).unwrap();
             let head = ring.control.head.load(Relaxed);
-            let first = ring.data(head).load(Relaxed).to_ne_bytes();
+            let first = ring.data(head).load(Relaxed).to_le_bytes();
             assert_eq!(read_varint(&first), (len, varint_len(len)), "length {len}");
             assert_eq!(ring.get(Wait::No).unwrap(), frame);
         }
@@ -885,6 +935,31 @@ mod tests {
         let big: Vec<u8> = (0..=255).cycle().take(1000).collect();
         ring.put(&big, Wait::No).unwrap();
         assert_eq!(ring.get(Wait::No).unwrap(), big);
+    }
+
+    /// A putter blocked on a full ring waits, while it spins, for a batch of free places; one
+    /// get must still be enough to let it through, whether the ring is full by its frame bound
+    /// (tickets) or by its slots.
+    #[test]
+    fn one_free_place_lets_a_waiting_putter_in() {
+        // Full by tickets: 64 frames (a batch of 4 while spinning).
+        let by_tickets = Ring::<Os>::new(1024, 64).unwrap();
+        // Full by slots: 64 one-slot frames fill 64 slots (a batch of 4 more while spinning).
+        let by_slots = Ring::<Os>::new(64 * WORD, usize::MAX).unwrap();
+        for ring in [by_tickets, by_slots] {
+            assert!(ring.batch > 1 || ring.batch_slots > 0);
+            for i in 0..64u8 {
+                ring.put(&[i], Wait::No).unwrap();
+            }
+            assert_eq!(ring.put(&[64], Wait::No), Err(Refused::WouldBlock));
+            let r = ring.clone();
+            let putter = std::thread::spawn(move || r.put(&[64], Wait::Forever));
+            assert_eq!(ring.get(Wait::No).unwrap(), [0]);
+            assert_eq!(putter.join().unwrap(), Ok(()));
+            for i in 1..=64u8 {
+                assert_eq!(ring.get(Wait::No).unwrap(), [i]);
+            }
+        }
     }
 
     #[test]
