@@ -34,13 +34,25 @@
 //! up with the tail: nothing is left, nothing is on its way.
 //!
 //! **Sleeping.** Each side has an event word, `seq << 1 | waiters`. A task about to sleep sets
-//! the waiters bit, issues a SeqCst fence, checks again, and waits on the word; a task that
-//! published (or freed) slots issues a SeqCst fence and reads the other side's word: only if the
-//! bit is set does it clear the bit and bump `seq` (one compare-and-swap; only its winner makes
-//! the system call) and wake every sleeper, each of which re-checks. Either the sleeper's check
-//! sees the change or the notifier sees the bit (the two fences order them). Before sleeping,
-//! a task spins and yields a little (crossbeam's backoff; none on the explorers, whose
-//! `SPIN_LIMIT` is 0), which saves most sleeps and wake-ups when the other side is running.
+//! the waiters bit, issues a *heavy* fence ([`Platform::heavy_fence`]), checks again, and waits
+//! on the word; a task that published (or freed) slots issues a *light* fence
+//! ([`Platform::light_fence`]) and reads the other side's word: only if the bit is set does it
+//! clear the bit and bump `seq` (one compare-and-swap; only its winner makes the system call)
+//! and wake every sleeper, each of which re-checks. Either the sleeper's check sees the change or
+//! the notifier sees the bit: the two fences order them as two SeqCst fences would (which is
+//! how the explorers model them). On `Os` the light half costs nothing at run time and the
+//! heavy half is a system call, paid only on the way to sleep: a SeqCst fence on every put and
+//! get waited, each time, for the store before it (the stamp, whose line the other side holds)
+//! to reach the cache. Before sleeping, a task spins and yields a little (crossbeam's backoff;
+//! none on the explorers, whose `SPIN_LIMIT` is 0), which saves most sleeps and wake-ups when
+//! the other side is running.
+//!
+//! **Batches.** A putter that finds the ring full waits, while it spins, for a batch of free
+//! tickets (a sixteenth of `max_frames`, at most 64) or free slots (a sixteenth of the slots, at
+//! most 64) rather than for one: otherwise, in a full ring, every put reads the counter or the
+//! line the getter is writing at that moment, and the line crosses between the cores twice per
+//! frame. Once it is done spinning, one free place is enough (a getter that stops after one get
+//! still lets it in), and the explorers, which do not spin, only ever ask for one.
 //!
 //! A joinable ring also counts unfinished frames (put, not yet marked done by
 //! [`Ring::task_done`]): a put counts its frame before publishing it, so no getter can see an
@@ -782,7 +794,7 @@ fn read_varint(first: &[u8; WORD]) -> (usize, usize) {
     (len, WORD)
 }
 
-/// Wakes the tasks sleeping on `event`, if any: after a SeqCst fence (ordering what the caller
+/// Wakes the tasks sleeping on `event`, if any: after a light fence (ordering what the caller
 /// just wrote before the read of the waiters bit), the first notifier to see the bit clears it
 /// and bumps the sequence, and only it makes the system call.
 #[inline]
@@ -808,7 +820,7 @@ fn wake_sleepers<P: Platform>(event: &P::AtomicU32, seen: &mut u32) {
 }
 
 /// Sleeps on `event` (until `deadline` at most) unless `ready()` holds once the waiters bit is
-/// set: the bit, a SeqCst fence, the check, then the futex wait on the word as it was (a
+/// set: the bit, a heavy fence, the check, then the futex wait on the word as it was (a
 /// notifier changes it, so a wake-up between the check and the wait is not lost). May return
 /// early; the caller checks again.
 #[cold]
