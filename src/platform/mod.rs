@@ -369,7 +369,7 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// `fence(SeqCst)` (so at least one of the two sees the other's store).
     ///
     /// By default both halves are `fence(SeqCst)`, which is how every explorer models the pair.
-    /// [`Os`](super::Os) makes the light half a compiler fence only, and the heavy half a
+    /// [`Os`] makes the light half a compiler fence only, and the heavy half a
     /// `membarrier(2)` that orders every running thread at once (where the kernel offers it).
     #[inline]
     fn light_fence() {
