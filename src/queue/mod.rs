@@ -161,10 +161,13 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 
     fn put_waiting(&self, item: T, wait: Wait) -> Result<(), Error> {
         // Small items are encoded on the stack: no allocation on the way in.
-        let mut small = [0u8; 64];
+        let mut small = StackBytes {
+            bytes: [0; STACK_ITEM],
+            len: 0,
+        };
         let large;
-        let bytes: &[u8] = match postcard::to_slice(&item, &mut small) {
-            Ok(bytes) => bytes,
+        let bytes: &[u8] = match postcard::serialize_with_flavor(&item, &mut small) {
+            Ok(len) => &small.bytes[..len],
             Err(postcard::Error::SerializeBufferFull) => {
                 large = postcard::to_allocvec(&item).map_err(|e| Error::Encode(e.to_string()))?;
                 &large
@@ -256,7 +259,38 @@ impl<T, P: Platform> Queue<T, P> {
     }
 }
 
+/// The most bytes an item may encode to and still be encoded on the stack.
+const STACK_ITEM: usize = 64;
+
+/// Where `put` encodes a small item: [`STACK_ITEM`] bytes on the stack, written a byte at a
+/// time. (Postcard's slice output copies each varint with a call to `memcpy`, which cost a
+/// small item's put more than the rest of the encoding.)
+struct StackBytes {
+    bytes: [u8; STACK_ITEM],
+    len: usize,
+}
+
+impl postcard::ser_flavors::Flavor for &mut StackBytes {
+    type Output = usize;
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        let to = self
+            .bytes
+            .get_mut(self.len)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        *to = byte;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.len)
+    }
+}
+
 /// Decodes one whole item; bytes left over are an error too (not a `T`).
+#[inline]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     match postcard::take_from_bytes(bytes) {
         Ok((item, [])) => Ok(item),

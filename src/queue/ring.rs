@@ -671,21 +671,29 @@ impl<P: Platform> Ring<P> {
             sleep::<P>(&c.not_empty, deadline, || self.can_get());
         };
         let (len, at) = read_varint(&first);
-        let mut small = [0u8; STACK_FRAME];
+        let head_len = len.min(WORD - at);
+        // A small frame is copied out a whole word at a time (no byte loops, which the compiler
+        // makes into calls to `memcpy`): the buffer has a word to spare for the last one's tail.
+        let mut small = [0u8; STACK_FRAME + WORD];
         let mut large = Vec::new();
-        let bytes: &mut [u8] = if len <= STACK_FRAME {
-            &mut small[..len]
+        let bytes: &[u8] = if len <= STACK_FRAME {
+            small[..WORD].copy_from_slice(&(u64::from_le_bytes(first) >> (8 * at)).to_le_bytes());
+            let mut to = head_len;
+            for i in 1..m {
+                let word = self.data(h + i).load(Relaxed);
+                small[to..to + WORD].copy_from_slice(&word.to_le_bytes());
+                to += WORD;
+            }
+            &small[..len]
         } else {
             large.resize(len, 0);
-            &mut large[..]
+            let (head, rest) = large.split_at_mut(head_len);
+            head.copy_from_slice(&first[at..at + head_len]);
+            for (i, chunk) in rest.chunks_mut(WORD).enumerate() {
+                unpack(self.data(h + 1 + i as u64).load(Relaxed), chunk);
+            }
+            &large
         };
-        let (head, rest) = bytes.split_at_mut(len.min(WORD - at));
-        for (to, from) in head.iter_mut().zip(&first[at..]) {
-            *to = *from;
-        }
-        for (i, chunk) in rest.chunks_mut(WORD).enumerate() {
-            unpack(self.data(h + 1 + i as u64).load(Relaxed), chunk);
-        }
         // Free the slots for the next lap, after the reads (Release); then give the ticket
         // back (a putter that takes it finds the slots free).
         for i in (0..m).rev() {
