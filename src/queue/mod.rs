@@ -441,6 +441,25 @@ mod tests {
     use super::*;
     use crate::Os;
 
+    /// Items on both sides of the stack buffers' size (64 bytes): encoded a byte at a time on
+    /// the stack or, past it, into a `Vec`; copied out of the ring a word at a time, or into a
+    /// `Vec`. And a `u64` at every varint length.
+    #[test]
+    fn items_of_every_small_size_come_back_whole() {
+        let q = Queue::<Vec<u8>, Os>::new();
+        for len in 0..=140usize {
+            let item: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ 0xA5).collect();
+            q.put(item.clone()).unwrap();
+            assert_eq!(q.get().unwrap(), item, "an item of {len} bytes");
+        }
+        let q = Queue::<u64, Os>::new();
+        for value in (0..64).map(|shift| 1u64 << shift | 1).chain([0, u64::MAX]) {
+            q.put(value).unwrap();
+            assert_eq!(q.get().unwrap(), value);
+        }
+        assert!(q.empty());
+    }
+
     #[test]
     fn leftover_and_foreign_bytes_do_not_decode() {
         // Two programs that disagree on the item type: the bytes of a (u8, u8) read as a u8.
