@@ -331,6 +331,11 @@ impl<P: Platform> Ring<P> {
                 "Queue.data"
             });
         }
+        // No ordering needed here: this is for `Os`, whose first light fence registers the
+        // process for the heavy half. That takes 2 µs in a process without threads yet (where
+        // rings are usually made), and about 10 ms once it has some (the kernel waits for an
+        // RCU grace period): better paid here than by the first put.
+        P::light_fence();
         let control: P::Shared<Control<P>> = P::share(Control {
             head: Padded(P::AtomicU64::new(0)),
             tail: Padded(P::AtomicU64::new(0)),
