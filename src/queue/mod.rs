@@ -448,7 +448,9 @@ mod tests {
     fn items_of_every_small_size_come_back_whole() {
         let q = Queue::<Vec<u8>, Os>::new();
         for len in 0..=140usize {
-            let item: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ 0xA5).collect();
+            let item: Vec<u8> = (0..len)
+                .map(|i| (i as u8).wrapping_mul(31) ^ 0xA5)
+                .collect();
             q.put(item.clone()).unwrap();
             assert_eq!(q.get().unwrap(), item, "an item of {len} bytes");
         }
