@@ -128,33 +128,32 @@ fn join_reports_a_panic() {
 /// The asymmetric fence pair is a full Dekker pairing: of two threads that each store to one
 /// word and then load the other's, one with a light fence in between and one with a heavy
 /// fence, at least one sees the other's store (store buffering, the one reordering x86 allows,
-/// is forbidden). Many rounds, each started from a barrier so the two race.
+/// is forbidden). Many rounds; the two threads start each round together by spinning on a
+/// shared count of arrivals (a barrier that sleeps would let them start microseconds apart, and
+/// they would rarely race).
 #[test]
 fn light_and_heavy_fences_forbid_store_buffering() {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    use std::sync::Barrier;
     const ROUNDS: u64 = 50_000;
     let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
-    let barrier = Barrier::new(2);
-    let (x, y, barrier) = (&x, &y, &barrier);
+    let arrived = AtomicU64::new(0);
+    // One side: each round, store the round number to `mine`, fence, and record `theirs`.
+    let side = |mine: &AtomicU64, theirs: &AtomicU64, fence: fn()| {
+        (1..=ROUNDS)
+            .map(|round| {
+                arrived.fetch_add(1, Relaxed);
+                while arrived.load(Relaxed) < 2 * round {
+                    std::hint::spin_loop();
+                }
+                mine.store(round, Relaxed);
+                fence();
+                theirs.load(Relaxed)
+            })
+            .collect::<Vec<_>>()
+    };
     std::thread::scope(|s| {
-        let frequent = s.spawn(move || {
-            let mut saw = Vec::with_capacity(ROUNDS as usize);
-            for round in 1..=ROUNDS {
-                barrier.wait();
-                x.store(round, Relaxed);
-                Os::light_fence();
-                saw.push(y.load(Relaxed));
-            }
-            saw
-        });
-        let mut saw = Vec::with_capacity(ROUNDS as usize);
-        for round in 1..=ROUNDS {
-            barrier.wait();
-            y.store(round, Relaxed);
-            Os::heavy_fence();
-            saw.push(x.load(Relaxed));
-        }
+        let frequent = s.spawn(|| side(&x, &y, Os::light_fence));
+        let saw = side(&y, &x, Os::heavy_fence);
         let frequent = frequent.join().unwrap();
         for (round, (a, b)) in (1..=ROUNDS).zip(frequent.into_iter().zip(saw)) {
             assert!(
