@@ -142,8 +142,16 @@ fn light_and_heavy_fences_forbid_store_buffering() {
         (1..=ROUNDS)
             .map(|round| {
                 arrived.fetch_add(1, Relaxed);
+                // Spin, and yield now and then: on a loaded machine the other thread may be
+                // waiting for this one's processor.
+                let mut spins = 0u32;
                 while arrived.load(Relaxed) < 2 * round {
-                    std::hint::spin_loop();
+                    spins += 1;
+                    if spins % 1024 == 0 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
                 }
                 mine.store(round, Relaxed);
                 fence();

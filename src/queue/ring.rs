@@ -235,12 +235,6 @@ pub(crate) struct Ring<P: Platform> {
     /// The largest payload a frame may have: the slots' bytes, less its varint length.
     max_payload: usize,
     joinable: bool,
-    /// How many free places a putter that found the ring full waits for while it spins (see
-    /// [`Ring::put`]): a sixteenth of `max_frames`, between 1 and 64.
-    batch: u64,
-    /// How many free slots beyond its frame's a putter that found the slots full waits for
-    /// while it spins: a sixteenth of the slots, at most 64.
-    batch_slots: u64,
     /// The last value of `gets` this handle read: `gets` only grows, so `puts - gets_seen`
     /// bounds the frames in the ring from above, and a putter reads the getters' counter (a
     /// cache line they write) only when this bound says the ring may be full. Local to the
@@ -257,8 +251,6 @@ impl<P: Platform> Clone for Ring<P> {
             max_frames: self.max_frames,
             max_payload: self.max_payload,
             joinable: self.joinable,
-            batch: self.batch,
-            batch_slots: self.batch_slots,
             gets_seen: self.gets_seen.load(Relaxed).into(),
         }
     }
@@ -368,8 +360,6 @@ impl<P: Platform> Ring<P> {
                 len
             },
             joinable,
-            batch: (max_frames as u64 / 16).clamp(1, 64),
-            batch_slots: (n as u64 / 16).min(64),
             gets_seen: 0.into(),
         })
     }
@@ -404,6 +394,18 @@ impl<P: Platform> Ring<P> {
     #[inline]
     fn data(&self, p: u64) -> &P::AtomicU64 {
         self.word(self.slot(p) + 1)
+    }
+
+    /// How many free tickets a putter that found the ring full waits for while it spins (see
+    /// [`Ring::put`]): a sixteenth of `max_frames`, between 1 and 64.
+    fn batch(&self) -> u64 {
+        (self.max_frames / 16).clamp(1, 64)
+    }
+
+    /// How many free slots beyond its frame's a putter that found the slots full waits for
+    /// while it spins: a sixteenth of the slots, at most 64.
+    fn batch_slots(&self) -> u64 {
+        (self.n / 16).min(64)
     }
 
     /// `true` if the ring counts tickets: it has a frame bound.
@@ -478,7 +480,7 @@ impl<P: Platform> Ring<P> {
             // once per frame, and each read takes the counter's cache line from the getter
             // that is about to write it.
             if backoff.snooze::<P>() {
-                room = self.batch;
+                room = self.batch();
                 continue;
             }
             // Done spinning: one free place will do, and it sleeps if there is none.
@@ -505,7 +507,7 @@ impl<P: Platform> Ring<P> {
                         // slots beyond its frame's, so that it writes lines the getters have
                         // left rather than the one they are freeing.
                         if backoff.snooze::<P>() {
-                            spare = self.batch_slots;
+                            spare = self.batch_slots();
                         } else {
                             backoff = Backoff(0);
                             spare = 0;
@@ -972,7 +974,7 @@ mod tests {
         // Full by slots: 64 one-slot frames fill 64 slots (a batch of 4 more while spinning).
         let by_slots = Ring::<Os>::new(64 * WORD, usize::MAX).unwrap();
         for ring in [by_tickets, by_slots] {
-            assert!(ring.batch > 1 || ring.batch_slots > 0);
+            assert!(ring.batch() > 1 || ring.batch_slots() > 0);
             for i in 0..64u8 {
                 ring.put(&[i], Wait::No).unwrap();
             }
