@@ -254,8 +254,7 @@ pub fn futex_wake(word: &AtomicU32, n: u32) -> u32 {
 /// The virtual clock, in nanoseconds since the start of the execution. A scheduling point.
 #[track_caller]
 pub fn now() -> u64 {
-    rt::plain_step(Op::Now, Location::caller());
-    rt::clock()
+    rt::now(Location::caller())
 }
 
 /// Sleeps for `duration` of virtual time (instantly, in real time).

@@ -280,6 +280,7 @@ fn describe(step: &Step, labels: &[Option<&'static str>]) -> String {
         (Op::Spawn, _, Some(t)) => format!("spawn task {t}"),
         (Op::Join, _, Some(t)) => format!("join task {t}"),
         (Op::Sleep, _, Some(ns)) => format!("sleep {:?}", Duration::from_nanos(ns)),
+        (Op::Now, Some(ns), _) => format!("now → {:?}", Duration::from_nanos(ns)),
         (Op::Choose, _, Some(v)) => format!("choose → {v}"),
         (op, _, _) if obj.is_empty() => op.name().to_owned(),
         (op, _, _) => format!("{} {obj}", op.name()),

@@ -739,16 +739,25 @@ pub(crate) fn step<R>(
     }
 }
 
-/// A scheduling point on no object (yield, clock): announce and record.
+/// A scheduling point on no object (yield): announce and record.
 pub(crate) fn plain_step(op: Op, loc: Loc) {
     if announce(op, None, 0, loc).is_some() {
         with_exec(|e| e.record(op, 0, None, None, loc));
     }
 }
 
-/// The virtual clock, in nanoseconds (0 outside an execution).
-pub(crate) fn clock() -> u64 {
-    with_exec(|e| e.clock).unwrap_or(0)
+/// Reads the virtual clock, in nanoseconds (a step that reads the clock; 0 outside an
+/// execution).
+pub(crate) fn now(loc: Loc) -> u64 {
+    if announce(Op::Now, None, 0, loc).is_none() {
+        return 0;
+    }
+    with_exec(|e| {
+        let clock = e.clock;
+        e.record(Op::Now, 0, Some(clock), None, loc);
+        clock
+    })
+    .unwrap_or(0)
 }
 
 /// Futex wait on `obj`, whose current value `read` returns.
@@ -876,6 +885,9 @@ pub(crate) fn sleep(nanos: u64, loc: Loc) {
     if let Some(Next::Suspend) = next {
         suspend();
     }
+    // The end of the sleep is a step of its own: the timeout that ended it moved the clock, and
+    // partial-order reduction must see that write where it happened.
+    with_exec(|e| e.record(Op::WaitReturn, 0, None, Some(2), loc));
 }
 
 /// Spawns a task running `body`; returns its index.

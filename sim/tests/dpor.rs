@@ -1,23 +1,49 @@
 //! Partial-order reduction must not lose behaviours: on generated programs, the outcomes that
 //! DFS with reduction reaches are exactly those that plain DFS (every interleaving) reaches.
+//!
+//! The programs mix every kind of step the engine has: atomics, futex waits (with deadlines, so
+//! that nothing deadlocks) and wakes, sleeps and clock reads, yields, and tasks that spawn and
+//! join tasks of their own; under both timeout modes and with spurious wake-ups.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+use std::time::Duration;
 
-use mpcheck_sim::{explore, futex_wait, futex_wake, spawn, AtomicU32, Config, Report};
+use mpcheck_sim::{
+    explore, futex_wait, futex_wake, now, sleep, spawn, yield_now, AtomicU32, Config, Report,
+    Timeouts,
+};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Instr {
     Load(usize),
     Store(usize, u32),
     Add(usize),
     Cas(usize, u32, u32),
-    /// Wait while the word is 0 (bounded by a timeout-free futex wait of one round).
-    WaitNonZero(usize),
+    /// One futex wait while the word is 0, until an absolute deadline: whether it slept and was
+    /// woken, timed out, or never slept is an outcome.
+    WaitUntil(usize, u64),
+    /// As `WaitUntil`, with the deadline `d` after a read of the clock.
+    WaitFor(usize, u64),
     Wake(usize),
+    Sleep(u64),
+    Now,
+    Yield,
+    /// Spawns a task running the code; the spawning task joins it at its end.
+    Spawn(Vec<Instr>),
+}
+
+/// The kinds of instruction a generated program may use.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Atomic,
+    Futex,
+    Clock,
+    Yield,
+    Spawn,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -34,64 +60,115 @@ impl Gen {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+
+    /// One instruction, uniformly among every instruction of `kinds` (so a kind with more
+    /// instructions is drawn more often); `nested` code (a spawned task's) spawns nothing.
+    fn instr(&mut self, kinds: &[Kind], objects: usize, nested: bool) -> Instr {
+        let o = self.below(objects as u64) as usize;
+        let kinds: Vec<Kind> = kinds
+            .iter()
+            .copied()
+            .filter(|&k| !(nested && k == Kind::Spawn))
+            .collect();
+        let total: u64 = kinds.iter().map(|k| k.instructions()).sum();
+        let mut pick = self.below(total);
+        let kind = *kinds
+            .iter()
+            .find(|k| {
+                let hit = pick < k.instructions();
+                if !hit {
+                    pick -= k.instructions();
+                }
+                hit
+            })
+            .expect("the pick is below the total");
+        match (kind, pick) {
+            (Kind::Atomic, 0) => Instr::Load(o),
+            (Kind::Atomic, 1) => Instr::Store(o, self.below(3) as u32),
+            (Kind::Atomic, 2) => Instr::Add(o),
+            (Kind::Atomic, _) => Instr::Cas(o, self.below(2) as u32, 1 + self.below(2) as u32),
+            (Kind::Futex, 0) => Instr::WaitUntil(o, 1_000),
+            (Kind::Futex, 1) => Instr::WaitFor(o, 1_000 * (1 + self.below(2))),
+            (Kind::Futex, _) => Instr::Wake(o),
+            (Kind::Clock, 0) => Instr::Sleep(1_000 * (1 + self.below(2))),
+            (Kind::Clock, _) => Instr::Now,
+            (Kind::Yield, _) => Instr::Yield,
+            (Kind::Spawn, _) => {
+                let len = 1 + self.below(2) as usize;
+                Instr::Spawn(
+                    (0..len)
+                        .map(|_| self.instr(&kinds, objects, true))
+                        .collect(),
+                )
+            }
+        }
+    }
 }
 
-fn program(seed: u64, tasks: usize, len: usize, objects: usize, futex: bool) -> Vec<Vec<Instr>> {
+impl Kind {
+    /// How many instructions the kind has.
+    fn instructions(self) -> u64 {
+        match self {
+            Kind::Atomic => 4,
+            Kind::Futex => 3,
+            Kind::Clock => 2,
+            Kind::Yield | Kind::Spawn => 1,
+        }
+    }
+}
+
+/// A generated program: the code of each top-level task (task 0 is the main task).
+fn program(seed: u64, tasks: usize, len: usize, objects: usize, kinds: &[Kind]) -> Vec<Vec<Instr>> {
     let mut g = Gen(seed);
     (0..tasks)
-        .map(|_| {
-            (0..len)
-                .map(|_| {
-                    let o = g.below(objects as u64) as usize;
-                    match g.below(if futex { 6 } else { 4 }) {
-                        0 => Instr::Load(o),
-                        1 => Instr::Store(o, g.below(3) as u32),
-                        2 => Instr::Add(o),
-                        3 => Instr::Cas(o, g.below(2) as u32, 1 + g.below(2) as u32),
-                        4 => Instr::WaitNonZero(o),
-                        _ => Instr::Wake(o),
-                    }
-                })
-                .collect()
-        })
+        .map(|_| (0..len).map(|_| g.instr(kinds, objects, false)).collect())
         .collect()
 }
 
-fn run(objects: &[AtomicU32], code: &[Instr]) -> Vec<u32> {
+/// Runs `code` and returns what it saw: every value read, how each wait ended, every clock
+/// reading, and the results of the tasks it spawned.
+fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr]) -> Vec<u64> {
     let mut seen = Vec::new();
-    for &i in code {
-        match i {
-            Instr::Load(o) => seen.push(objects[o].load(SeqCst)),
+    let mut children = Vec::new();
+    for i in code {
+        match *i {
+            Instr::Load(o) => seen.push(objects[o].load(SeqCst) as u64),
             Instr::Store(o, v) => objects[o].store(v, SeqCst),
-            Instr::Add(o) => seen.push(objects[o].fetch_add(1, SeqCst)),
+            Instr::Add(o) => seen.push(objects[o].fetch_add(1, SeqCst) as u64),
             Instr::Cas(o, a, b) => {
                 seen.push(match objects[o].compare_exchange(a, b, SeqCst, SeqCst) {
-                    Ok(v) | Err(v) => v + 100,
+                    Ok(v) | Err(v) => v as u64 + 100,
                 })
             }
-            // One wait, no loop: whether it slept and was woken, or never slept, is an outcome.
-            Instr::WaitNonZero(o) => seen.push(futex_wait(&objects[o], 0, Some(1_000)) as u32),
-            Instr::Wake(o) => seen.push(futex_wake(&objects[o], 1)),
+            Instr::WaitUntil(o, at) => seen.push(futex_wait(&objects[o], 0, Some(at)) as u64),
+            Instr::WaitFor(o, d) => {
+                let at = now() + d;
+                seen.push(futex_wait(&objects[o], 0, Some(at)) as u64)
+            }
+            Instr::Wake(o) => seen.push(futex_wake(&objects[o], 1) as u64),
+            Instr::Sleep(d) => sleep(Duration::from_nanos(d)),
+            Instr::Now => seen.push(now()),
+            Instr::Yield => yield_now(),
+            Instr::Spawn(ref code) => {
+                let (objects, code) = (objects.clone(), code.clone());
+                children.push(spawn(move || run(&objects, &code)));
+            }
         }
+    }
+    for child in children {
+        seen.push(u64::MAX);
+        seen.extend(child.join());
     }
     seen
 }
 
-type Outcomes = Rc<RefCell<BTreeSet<Vec<Vec<u32>>>>>;
+type Outcomes = BTreeSet<Vec<Vec<u64>>>;
 
-fn outcomes(
-    config: Config,
-    code: &[Vec<Instr>],
-    objects: usize,
-) -> (BTreeSet<Vec<Vec<u32>>>, Report) {
-    let set: Outcomes = Rc::default();
+fn outcomes(config: Config, code: &[Vec<Instr>], objects: usize) -> (Outcomes, Report) {
+    let set: Rc<RefCell<Outcomes>> = Rc::default();
     let sink = set.clone();
     let code: Arc<Vec<Vec<Instr>>> = Arc::new(code.to_vec());
-    // The closure is only ever called on this thread; `Rc` is fine.
-    let sink = std::sync::Mutex::new(Some(sink));
-    let store = Rc::new(sink);
-    let store2 = store.clone();
-    let report = explore(config.no_files(), move || {
+    let report = explore(config.no_files().ignore_env(), move || {
         let objs: Arc<Vec<AtomicU32>> = Arc::new((0..objects).map(|_| AtomicU32::new(0)).collect());
         let handles: Vec<_> = code[1..]
             .iter()
@@ -102,12 +179,11 @@ fn outcomes(
             .collect();
         let mut all = vec![run(&objs, &code[0])];
         all.extend(handles.into_iter().map(|h| h.join()));
-        all.push(objs.iter().map(|o| o.load(SeqCst)).collect());
-        let guard = store2.lock().unwrap();
-        guard.as_ref().unwrap().borrow_mut().insert(all);
+        all.push(objs.iter().map(|o| o.load(SeqCst) as u64).collect());
+        all.push(vec![now()]);
+        sink.borrow_mut().insert(all);
     })
-    .expect("generated programs do not fail");
-    drop(store);
+    .unwrap_or_else(|f| panic!("generated programs do not fail:\n{f}"));
     let result = set.borrow().clone();
     (result, report)
 }
@@ -121,51 +197,138 @@ fn seeds(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn compare(seed: u64, tasks: usize, len: usize, objects: usize, futex: bool) -> (u64, u64) {
-    compare_with(seed, tasks, len, objects, futex, 0)
+/// Explores the program of `seed` with and without reduction under `config` and checks that
+/// both reach the same outcomes; returns both execution counts.
+/// `None` if plain search does not end within [`PLAIN_LIMIT`] executions (the program is too
+/// big to compare).
+fn compare(
+    seed: u64,
+    program: &[Vec<Instr>],
+    objects: usize,
+    config: Config,
+) -> Option<(u64, u64)> {
+    let plain_config = config.clone().reduction(false).iterations(PLAIN_LIMIT);
+    let (plain, plain_report) = outcomes(plain_config, program, objects);
+    if !plain_report.complete() {
+        return None;
+    }
+    let (reduced, reduced_report) = outcomes(config, program, objects);
+    assert!(reduced_report.complete());
+    if plain != reduced {
+        let lost: Vec<_> = plain.difference(&reduced).collect();
+        let invented: Vec<_> = reduced.difference(&plain).collect();
+        panic!(
+            "seed {seed}: reduction lost {} outcome(s) and invented {} for {program:?}\n\
+             lost: {lost:?}\ninvented: {invented:?}",
+            lost.len(),
+            invented.len()
+        );
+    }
+    Some((plain_report.executions(), reduced_report.executions()))
 }
 
-fn compare_with(
-    seed: u64,
-    tasks: usize,
-    len: usize,
-    objects: usize,
-    futex: bool,
-    spurious: u32,
-) -> (u64, u64) {
-    let code = program(seed, tasks, len, objects, futex);
-    let config = || Config::dfs().spurious_wakeups(spurious);
-    let (plain, plain_report) = outcomes(config().reduction(false), &code, objects);
-    let (reduced, reduced_report) = outcomes(config(), &code, objects);
-    assert!(plain_report.complete() && reduced_report.complete());
-    assert_eq!(
-        plain, reduced,
-        "seed {seed}: reduction lost or invented outcomes for {code:?}"
+/// The most executions plain search may take on one generated program.
+const PLAIN_LIMIT: u64 = 50_000;
+
+/// Checks `count` programs from `first` on, of 2 tasks of `len` instructions or 3 tasks of
+/// `len - 1`, over two words; returns the executions without and with reduction, summed. At
+/// most one program in three may be too big to compare.
+fn compare_many(first: u64, count: u64, len: usize, kinds: &[Kind], config: Config) -> (u64, u64) {
+    let (mut plain, mut reduced, mut skipped) = (0, 0, 0);
+    for seed in first..first + count {
+        let tasks = 2 + (seed % 2) as usize;
+        let code = program(seed, tasks, len + 2 - tasks, 2, kinds);
+        let t0 = std::time::Instant::now();
+        let result = compare(seed, &code, 2, config.clone());
+        if std::env::var("DPOR_DEBUG").is_ok() {
+            eprintln!("seed {seed}: {result:?} {:?} {code:?}", t0.elapsed());
+        }
+        match result {
+            Some((p, r)) => {
+                plain += p;
+                reduced += r;
+            }
+            None => skipped += 1,
+        }
+    }
+    assert!(
+        skipped * 3 <= count,
+        "{skipped} of {count} programs too big to compare"
     );
-    (plain_report.executions(), reduced_report.executions())
+    (plain, reduced)
 }
 
 #[test]
 fn reduction_keeps_every_outcome_of_atomic_programs() {
-    let (mut plain, mut reduced) = (0, 0);
-    for seed in 0..seeds(60) {
-        let (p, r) = compare(seed, 2 + (seed % 2) as usize, 3, 2, false);
-        plain += p;
-        reduced += r;
-    }
+    let (plain, reduced) = compare_many(0, seeds(60), 3, &[Kind::Atomic], Config::dfs());
     assert!(reduced < plain, "{reduced} vs {plain}");
 }
 
 #[test]
 fn reduction_keeps_every_outcome_of_futex_programs() {
-    for seed in 1000..1000 + seeds(60) {
-        compare(seed, 2 + (seed % 2) as usize, 3, 2, true);
-    }
+    let kinds = [Kind::Atomic, Kind::Futex];
+    compare_many(1000, seeds(60), 3, &kinds, Config::dfs());
 }
 
 #[test]
 fn reduction_keeps_every_outcome_with_spurious_wakeups() {
-    for seed in 2000..2000 + seeds(40) {
-        compare_with(seed, 2 + (seed % 2) as usize, 3, 2, true, 1);
-    }
+    let kinds = [Kind::Atomic, Kind::Futex];
+    compare_many(
+        2000,
+        seeds(40),
+        3,
+        &kinds,
+        Config::dfs().spurious_wakeups(1),
+    );
+}
+
+#[test]
+fn reduction_keeps_every_outcome_with_sleeps_and_clock_reads() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Clock];
+    let (plain, reduced) = compare_many(3000, seeds(60), 3, &kinds, Config::dfs());
+    assert!(reduced < plain, "{reduced} vs {plain}");
+}
+
+#[test]
+fn reduction_keeps_every_outcome_when_timeouts_fire_only_when_idle() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Clock];
+    let config = Config::dfs().timeouts(Timeouts::WhenIdle);
+    compare_many(4000, seeds(60), 3, &kinds, config);
+}
+
+#[test]
+fn reduction_keeps_every_outcome_with_spawn_join_and_yields() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Yield, Kind::Spawn];
+    compare_many(5000, seeds(60), 3, &kinds, Config::dfs());
+}
+
+#[test]
+fn reduction_keeps_every_outcome_of_programs_with_everything() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Futex,
+        Kind::Clock,
+        Kind::Yield,
+        Kind::Spawn,
+    ];
+    compare_many(
+        6000,
+        seeds(40),
+        3,
+        &kinds,
+        Config::dfs().spurious_wakeups(1),
+    );
+}
+
+/// Two tasks read the clock around sleeps of one and two hours: five different outcomes, and
+/// reduction must find them all (it once saw one, because the end of a sleep was not a step).
+#[test]
+fn sleeps_and_clock_reads_race() {
+    let hour = 3_600_000_000_000;
+    let code = vec![
+        vec![Instr::Now, Instr::Sleep(hour), Instr::Now],
+        vec![Instr::Now, Instr::Sleep(2 * hour), Instr::Now],
+    ];
+    let (plain, reduced) = compare(0, &code, 1, Config::dfs()).expect("a small program");
+    assert!(reduced < plain, "{reduced} vs {plain}");
 }
