@@ -43,6 +43,7 @@ mod api;
 mod dfs;
 mod footprint;
 mod hook;
+mod observe;
 mod report;
 mod rt;
 mod schedule;
@@ -57,6 +58,7 @@ pub use api::{
     AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
+pub use observe::{Observed, Outcome, Seen};
 pub use report::{Blocked, Failure, FailureKind, Report};
 pub use rt::{in_execution, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
@@ -341,6 +343,18 @@ fn invalid_input(message: String) -> Failure {
 /// file. With `MPCHECK_REPLAY=<file>` set, replays that file instead (see [`replay`]).
 #[track_caller]
 pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failure> {
+    explore_observed(config, f, |_| {})
+}
+
+/// As [`explore`], and shows `observe` every execution that ran to its end (not those the
+/// reduction abandoned as redundant, nor a failing one): for measuring an exploration and for
+/// cross-checking one against another (see [`Observed::outcome`]).
+#[track_caller]
+pub fn explore_observed<F: Fn() + 'static>(
+    config: Config,
+    f: F,
+    mut observe: impl FnMut(Observed<'_>),
+) -> Result<Report, Failure> {
     let config = config.with_env()?;
     if config.use_env {
         if let Some(file) = std::env::var_os("MPCHECK_REPLAY") {
@@ -368,6 +382,12 @@ pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failur
         } else {
             outcome
         };
+        if outcome.failure.is_none() && !outcome.abandoned {
+            observe(Observed {
+                steps: &outcome.trace,
+                labels: &outcome.labels,
+            });
+        }
         if outcome.failure.is_some() {
             return Err(failure(
                 &config,

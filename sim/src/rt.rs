@@ -37,7 +37,7 @@ pub(crate) type Body = Box<dyn FnOnce() -> Box<dyn Any>>;
 type TaskCoroutine = Coroutine<(), (), (), DefaultStack>;
 
 /// What a step does. Announced before the step runs and recorded after.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// A task's first step.
     Start,
