@@ -154,6 +154,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::InvalidArgument`] whose message starts with what it is about (`"an array of
+    /// 5 elements"`); any other error as it is.
+    pub(crate) fn within(self, what: impl std::fmt::Display) -> Error {
+        match self {
+            Error::InvalidArgument(message) => Error::InvalidArgument(format!("{what}: {message}")),
+            other => other,
+        }
+    }
+
     /// The message of a panic payload, for [`Error::Panicked`].
     pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {

@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use self::ring::{Refused, Ring, Wait};
 use crate::error::Unsent;
-use crate::platform::deadline_after;
+use crate::platform::{deadline_after, out_of_memory};
 use crate::{Error, Platform};
 
 /// The byte capacity of a queue made by [`Queue::new`] or [`Queue::bounded`]: 64 KiB, the size
@@ -108,9 +108,10 @@ fn wait_for<P: Platform>(timeout: Option<Duration>) -> Wait {
 }
 
 impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
-    /// A queue with no `maxsize` (Python's `Queue()`), of [`DEFAULT_CAPACITY`] bytes.
+    /// A queue with no `maxsize` (Python's `Queue()`), of [`DEFAULT_CAPACITY`] bytes. Out of
+    /// memory for them aborts the process, as for `Box::new`.
     pub fn new() -> Self {
-        Self::with_capacity(None, DEFAULT_CAPACITY).expect("the default capacity is valid")
+        Self::with_capacity(None, DEFAULT_CAPACITY).unwrap_or_else(|e| out_of_memory(e))
     }
 
     /// A queue holding at most `maxsize` items (Python's `Queue(maxsize)`), of
@@ -122,8 +123,8 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 
     /// A queue holding at most `maxsize` items (`None`: no bound on the count) in `capacity`
     /// bytes (rounded up to whole 8-byte slots, as the module documentation says;
-    /// [`Queue::max_item_len`] gives the largest item). `Error::InvalidArgument` for a `maxsize` of 0
-    /// or a capacity that cannot be allocated.
+    /// [`Queue::max_item_len`] gives the largest item). `Error::InvalidArgument` for a `maxsize`
+    /// of 0, or a capacity the system cannot give the memory for (the message names it).
     pub fn with_capacity(maxsize: Option<usize>, capacity: usize) -> Result<Self, Error> {
         Ok(Self::from_ring(
             Ring::new(capacity, maxsize.unwrap_or(usize::MAX))?,
@@ -406,7 +407,7 @@ impl<T, P: Platform> Deref for JoinableQueue<T, P> {
 impl<T: Serialize + DeserializeOwned, P: Platform> JoinableQueue<T, P> {
     /// As [`Queue::new`].
     pub fn new() -> Self {
-        Self::with_capacity(None, DEFAULT_CAPACITY).expect("the default capacity is valid")
+        Self::with_capacity(None, DEFAULT_CAPACITY).unwrap_or_else(|e| out_of_memory(e))
     }
 
     /// As [`Queue::bounded`].
