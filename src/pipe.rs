@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::codec::{decode, encode_error};
 use crate::platform::{deadline_after, PipeEnd};
 use crate::{Error, Lock, Platform};
 
@@ -215,13 +216,13 @@ impl<T, P: Platform> Connection<T, P> {
 }
 
 impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
-    /// Sends `item` as one message (postcard-encoded here, so an `Encode` error reaches the
-    /// caller and nothing is sent). Other errors as [`Connection::send_bytes`].
+    /// Sends `item` as one message (postcard-encoded here, so an `Encode` error, with the item's
+    /// own message when its `Serialize` failed, reaches the caller and nothing is sent). Other errors as [`Connection::send_bytes`].
     pub fn send(&self, item: &T) -> Result<(), Error> {
         if !self.inner.writable {
             return Err(Error::ReadOnly);
         }
-        let bytes = postcard::to_allocvec(item).map_err(|e| Error::Encode(e.to_string()))?;
+        let bytes = postcard::to_allocvec(item).map_err(|e| encode_error(item, e))?;
         self.send_bytes(&bytes)
     }
 
@@ -229,7 +230,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
     /// (the message is not a `T`: sent by `send_bytes`, or by a program with another type; the
     /// message is consumed).
     pub fn recv(&self) -> Result<T, Error> {
-        crate::queue::decode(&self.recv_bytes()?)
+        decode(&self.recv_bytes()?)
     }
 }
 

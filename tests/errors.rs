@@ -1,8 +1,12 @@
 //! Errors that say what went wrong, on every engine, never an abort: shared memory the system
-//! cannot give is `Error::InvalidArgument` naming the size asked for.
+//! cannot give is `Error::InvalidArgument` naming the size asked for; an item whose own
+//! `Serialize` fails has that failure's message in `Error::Encode`.
+
+use std::time::Duration;
 
 use mpcheck::sim::{self, Config, Sim};
-use mpcheck::{Array, Error, JoinableQueue, Platform, Queue};
+use mpcheck::{pipe, Array, Error, JoinableQueue, Platform, Queue, SimpleQueue};
+use serde::{ser, Deserialize, Serialize};
 
 /// `scenario` under the simulator: a complete search, which must pass.
 fn explored(scenario: fn()) {
@@ -99,4 +103,74 @@ fn sizes_beyond_memory_are_invalid_arguments_under_loom() {
 fn sizes_beyond_memory_are_invalid_arguments_under_shuttle() {
     use mpcheck::shuttle::{check_random, Shuttle};
     check_random(sizes_beyond_memory_are_invalid_arguments::<Shuttle>, 1);
+}
+
+/// A ticket that cannot be sold: its `Serialize` fails with a message of its own.
+struct Void(u32);
+
+impl Serialize for Void {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(ser::Error::custom(format_args!(
+            "ticket {} is void",
+            self.0
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for Void {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u32::deserialize(d).map(Void)
+    }
+}
+
+/// Asserts that `result` is the `Encode` error of ticket 7.
+#[track_caller]
+fn void(result: Result<(), Error>) {
+    match result {
+        Err(error @ Error::Encode(_)) => assert_eq!(
+            error.to_string(),
+            "could not encode the item: ticket 7 is void"
+        ),
+        other => panic!("{other:?} instead of the item's own encoding error"),
+    }
+}
+
+/// `put` (every form, every queue) and `send` report the item's own message; nothing is put or
+/// sent.
+fn encode_errors_keep_their_reason<P: Platform>() {
+    let q = Queue::<Void, P>::new();
+    void(q.put(Void(7)));
+    void(q.try_put(Void(7)));
+    void(q.put_timeout(Void(7), Duration::from_secs(1)));
+    assert!(q.empty());
+    // An item that fails after more than the 64 bytes `put` encodes on the stack.
+    let q = Queue::<(String, Void), P>::new();
+    void(q.put(("x".repeat(100), Void(7))));
+    assert!(q.empty());
+    let q = SimpleQueue::<Void, P>::new();
+    void(q.put(Void(7)));
+    assert!(q.empty());
+    let q = JoinableQueue::<Void, P>::new();
+    void(q.put(Void(7)));
+    assert!(q.empty());
+    assert_eq!(
+        q.task_done(),
+        Err(Error::TaskDoneTooManyTimes),
+        "nothing counted"
+    );
+
+    let (rx, tx) = pipe::<Void, P>(false).unwrap();
+    void(tx.send(&Void(7)));
+    drop(tx);
+    assert!(matches!(rx.recv(), Err(Error::Eof)), "nothing was sent");
+}
+
+#[test]
+fn encode_errors_keep_their_reason_on_os() {
+    encode_errors_keep_their_reason::<mpcheck::Os>();
+}
+
+#[test]
+fn encode_errors_keep_their_reason_under_the_simulator() {
+    explored(encode_errors_keep_their_reason::<Sim>);
 }

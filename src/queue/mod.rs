@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use self::ring::{Refused, Ring, Wait};
+use crate::codec::{decode, encode_error};
 use crate::error::Unsent;
 use crate::platform::{deadline_after, out_of_memory};
 use crate::{Error, Platform};
@@ -142,8 +143,8 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 
     /// Puts `item` at the back, waiting as long as the queue is full.
     ///
-    /// Errors: `Encode` (nothing was put), `TooLarge` (the item's encoding can never fit),
-    /// `Closed`.
+    /// Errors: `Encode` (nothing was put; with the item's own message when its `Serialize`
+    /// failed), `TooLarge` (the item's encoding can never fit), `Closed`.
     pub fn put(&self, item: T) -> Result<(), Error> {
         self.put_waiting(item, Wait::Forever)
     }
@@ -170,10 +171,10 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
         let bytes: &[u8] = match postcard::serialize_with_flavor(&item, &mut small) {
             Ok(len) => &small.bytes[..len],
             Err(postcard::Error::SerializeBufferFull) => {
-                large = postcard::to_allocvec(&item).map_err(|e| Error::Encode(e.to_string()))?;
+                large = postcard::to_allocvec(&item).map_err(|e| encode_error(&item, e))?;
                 &large
             }
-            Err(e) => return Err(Error::Encode(e.to_string())),
+            Err(e) => return Err(encode_error(&item, e)),
         };
         self.ring.put(bytes, wait).map_err(|refused| match refused {
             Refused::WouldBlock => Error::Full {
@@ -287,19 +288,6 @@ impl postcard::ser_flavors::Flavor for &mut StackBytes {
 
     fn finalize(self) -> postcard::Result<usize> {
         Ok(self.len)
-    }
-}
-
-/// Decodes one whole item; bytes left over are an error too (not a `T`).
-#[inline]
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    match postcard::take_from_bytes(bytes) {
-        Ok((item, [])) => Ok(item),
-        Ok((_, rest)) => Err(Error::Decode(format!(
-            "{} bytes left over after the item",
-            rest.len()
-        ))),
-        Err(e) => Err(Error::Decode(e.to_string())),
     }
 }
 
