@@ -1,7 +1,7 @@
 //! [`pipe`] and [`Connection`]: `multiprocessing.Pipe`, messages over a platform byte pipe.
 //!
 //! The platform gives a kernel byte stream per direction ([`Platform::pipe`]: a Unix socket pair
-//! on [`Os`](crate::Os), an emulated pipe under the explorers). A `Connection` frames it into
+//! on [`Os`], an emulated pipe under the explorers). A `Connection` frames it into
 //! messages, written once here for every platform:
 //!
 //! - a message is a 4-byte little-endian length and that many bytes; items are encoded with
@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::codec::{decode, encode_error};
 use crate::platform::{deadline_after, PipeEnd};
-use crate::{Error, Lock, Platform};
+use crate::{Error, Lock, Os, Platform};
 
 /// The largest message a connection sends or accepts: 256 MiB.
 pub const MAX_MESSAGE_LEN: usize = 256 << 20;
@@ -31,7 +31,7 @@ pub const MAX_MESSAGE_LEN: usize = 256 << 20;
 const HEADER: usize = 4;
 
 /// The two ends [`pipe`] returns.
-pub type Ends<T, P> = (Connection<T, P>, Connection<T, P>);
+pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);
 
 /// A pipe between tasks, like `multiprocessing.Pipe(duplex)`: two connected ends.
 ///
@@ -72,7 +72,7 @@ struct Inner<P: Platform> {
 /// One end of a [`pipe`], sending and receiving `T`s (or raw byte messages). Clones are handles
 /// to the same end; tasks may share it (messages stay whole). Dropping the last handle closes the
 /// end.
-pub struct Connection<T, P: Platform> {
+pub struct Connection<T, P: Platform = Os> {
     inner: Arc<Inner<P>>,
     // Items cross as bytes: the connection is `Send + Sync` whatever `T` is.
     item: PhantomData<fn(T) -> T>,

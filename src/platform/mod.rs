@@ -394,7 +394,21 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// The current time on the platform's monotonic clock. Never goes backwards.
     fn now() -> Instant;
 
-    /// Sleeps for at least `duration` (exactly `duration` of virtual time under a simulator).
+    /// Sleeps for at least `duration`.
+    ///
+    /// On [`Os`], at least `duration` of real time (more when the system is busy). Under our
+    /// simulator ([`Sim`]) a sleep takes no real time and at least `duration` of virtual time:
+    /// - with [`Timeouts::WhenIdle`](crate::sim::Timeouts::WhenIdle), exactly `duration`:
+    ///   timeouts fire only when no task can run, earliest deadline first, so the clock reaches
+    ///   this sleep's deadline before any later one;
+    /// - with [`Timeouts::Race`](crate::sim::Timeouts::Race) (the default), possibly more: a
+    ///   timed wait or a sleep may end at any point after it starts, the clock then jumping to
+    ///   its deadline if that is later, so another task's later deadline may have been reached
+    ///   first (a sleep of 1 hour may end after 2 hours, when a task that slept 2 hours ended
+    ///   its sleep first).
+    ///
+    /// loom and shuttle move a logical clock of their own forward by `duration` at once (other
+    /// tasks may move it further before the sleeper runs again).
     fn sleep(duration: Duration);
 
     /// Gives other tasks a chance to run; a scheduling point with no other effect.

@@ -39,7 +39,7 @@ use self::ring::{Refused, Ring, Wait};
 use crate::codec::{decode, encode_error};
 use crate::error::Unsent;
 use crate::platform::{deadline_after, out_of_memory};
-use crate::{Error, Platform};
+use crate::{Error, Os, Platform};
 
 /// The byte capacity of a queue made by [`Queue::new`] or [`Queue::bounded`]: 64 KiB, the size
 /// of a Linux pipe's buffer, which is what bounds a CPython queue's feeder. Every item is
@@ -68,7 +68,7 @@ pub const DEFAULT_CAPACITY: usize = 64 * 1024;
 /// assert!(q.empty());
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
-pub struct Queue<T, P: Platform> {
+pub struct Queue<T, P: Platform = Os> {
     ring: Ring<P>,
     maxsize: Option<usize>,
     // Items cross tasks only as bytes, so the queue is `Send + Sync` whatever `T` is.
@@ -293,7 +293,7 @@ impl postcard::ser_flavors::Flavor for &mut StackBytes {
 
 /// `multiprocessing.SimpleQueue`: an unbounded queue with only `put`, `get`, `empty` and
 /// `close` (of [`DEFAULT_CAPACITY`] bytes; a `put` waits while they are in use).
-pub struct SimpleQueue<T, P: Platform>(Queue<T, P>);
+pub struct SimpleQueue<T, P: Platform = Os>(Queue<T, P>);
 
 impl<T, P: Platform> Clone for SimpleQueue<T, P> {
     fn clone(&self) -> Self {
@@ -365,7 +365,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> SimpleQueue<T, P> {
 /// worker.join().unwrap();
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
-pub struct JoinableQueue<T, P: Platform>(Queue<T, P>);
+pub struct JoinableQueue<T, P: Platform = Os>(Queue<T, P>);
 
 impl<T, P: Platform> Clone for JoinableQueue<T, P> {
     fn clone(&self) -> Self {
