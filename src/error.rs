@@ -114,7 +114,8 @@ pub enum Error {
     },
 
     /// An item could not be encoded (serde/postcard); nothing was sent (Python: `PicklingError`,
-    /// raised later in a feeder thread, where it is lost).
+    /// raised later in a feeder thread, where it is lost). When the item's own `Serialize`
+    /// failed with `serde::ser::Error::custom`, the message is that error's.
     #[error("could not encode the item: {0}")]
     Encode(String),
 
@@ -154,6 +155,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::InvalidArgument`] whose message starts with what it is about (`"an array of
+    /// 5 elements"`); any other error as it is.
+    pub(crate) fn within(self, what: impl std::fmt::Display) -> Error {
+        match self {
+            Error::InvalidArgument(message) => Error::InvalidArgument(format!("{what}: {message}")),
+            other => other,
+        }
+    }
+
     /// The message of a panic payload, for [`Error::Panicked`].
     pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -177,7 +187,7 @@ pub struct Unsent(pub(crate) Vec<u8>);
 impl Unsent {
     /// The item, decoded as a `T` (the queue's item type).
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        crate::queue::decode(&self.0)
+        crate::codec::decode(&self.0)
     }
 
     /// The encoded bytes (postcard).

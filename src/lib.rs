@@ -31,6 +31,7 @@
 #![warn(unsafe_op_in_unsafe_fn)]
 
 pub mod check;
+mod codec;
 mod error;
 #[cfg(feature = "loom")]
 pub mod loom;

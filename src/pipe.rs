@@ -1,7 +1,7 @@
 //! [`pipe`] and [`Connection`]: `multiprocessing.Pipe`, messages over a platform byte pipe.
 //!
 //! The platform gives a kernel byte stream per direction ([`Platform::pipe`]: a Unix socket pair
-//! on [`Os`](crate::Os), an emulated pipe under the explorers). A `Connection` frames it into
+//! on [`Os`], an emulated pipe under the explorers). A `Connection` frames it into
 //! messages, written once here for every platform:
 //!
 //! - a message is a 4-byte little-endian length and that many bytes; items are encoded with
@@ -20,8 +20,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::codec::{decode, encode_error};
 use crate::platform::{deadline_after, PipeEnd};
-use crate::{Error, Lock, Platform};
+use crate::{Error, Lock, Os, Platform};
 
 /// The largest message a connection sends or accepts: 256 MiB.
 pub const MAX_MESSAGE_LEN: usize = 256 << 20;
@@ -30,7 +31,7 @@ pub const MAX_MESSAGE_LEN: usize = 256 << 20;
 const HEADER: usize = 4;
 
 /// The two ends [`pipe`] returns.
-pub type Ends<T, P> = (Connection<T, P>, Connection<T, P>);
+pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);
 
 /// A pipe between tasks, like `multiprocessing.Pipe(duplex)`: two connected ends.
 ///
@@ -71,7 +72,7 @@ struct Inner<P: Platform> {
 /// One end of a [`pipe`], sending and receiving `T`s (or raw byte messages). Clones are handles
 /// to the same end; tasks may share it (messages stay whole). Dropping the last handle closes the
 /// end.
-pub struct Connection<T, P: Platform> {
+pub struct Connection<T, P: Platform = Os> {
     inner: Arc<Inner<P>>,
     // Items cross as bytes: the connection is `Send + Sync` whatever `T` is.
     item: PhantomData<fn(T) -> T>,
@@ -215,13 +216,13 @@ impl<T, P: Platform> Connection<T, P> {
 }
 
 impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
-    /// Sends `item` as one message (postcard-encoded here, so an `Encode` error reaches the
-    /// caller and nothing is sent). Other errors as [`Connection::send_bytes`].
+    /// Sends `item` as one message (postcard-encoded here, so an `Encode` error, with the item's
+    /// own message when its `Serialize` failed, reaches the caller and nothing is sent). Other errors as [`Connection::send_bytes`].
     pub fn send(&self, item: &T) -> Result<(), Error> {
         if !self.inner.writable {
             return Err(Error::ReadOnly);
         }
-        let bytes = postcard::to_allocvec(item).map_err(|e| Error::Encode(e.to_string()))?;
+        let bytes = postcard::to_allocvec(item).map_err(|e| encode_error(item, e))?;
         self.send_bytes(&bytes)
     }
 
@@ -229,7 +230,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
     /// (the message is not a `T`: sent by `send_bytes`, or by a program with another type; the
     /// message is consumed).
     pub fn recv(&self) -> Result<T, Error> {
-        crate::queue::decode(&self.recv_bytes()?)
+        decode(&self.recv_bytes()?)
     }
 }
 

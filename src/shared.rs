@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytemuck::Pod;
 
-use crate::platform::{Atomic, Platform};
+use crate::platform::{out_of_memory, Atomic, Platform};
 use crate::sync::RLockGuard;
 use crate::{Error, Os, RLock};
 
@@ -79,21 +79,22 @@ fn write<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize, value: &T) {
     }
 }
 
-/// The packed words of `len` elements made by `value`, each word labelled `label` for traces.
+/// The packed words of `len` elements made by `value`, each word labelled `label` for traces;
+/// [`Error::InvalidArgument`] if they cannot be allocated.
 fn storage<T: Pod, P: Platform>(
     words: usize,
     len: usize,
     value: impl Fn(usize) -> T,
     label: &'static str,
-) -> P::Shared<[P::AtomicU64]> {
-    let storage = P::share_slice(words, |_| P::AtomicU64::new(0));
+) -> Result<P::Shared<[P::AtomicU64]>, Error> {
+    let storage = P::share_slice(words, |_| P::AtomicU64::new(0))?;
     for i in 0..len {
         write::<T, P>(&storage, i, &value(i));
     }
     for word in storage.iter() {
         word.label(label);
     }
-    storage
+    Ok(storage)
 }
 
 /// One `T` in shared memory, guarded by an [`RLock`] unless made with [`Value::raw`]
@@ -119,21 +120,26 @@ impl<T: Pod, P: Platform> Value<T, P> {
     const WORDS: usize = std::mem::size_of::<T>().div_ceil(WORD);
 
     /// A value guarded by a lock of its own: `get`, `set` and `update` take it.
+    ///
+    /// The memory it takes is `T`'s size, fixed at compile time: out of memory aborts the
+    /// process, as for `Box::new(value)`.
     pub fn new(value: T) -> Self {
-        Value {
-            words: storage::<T, P>(Self::WORDS, 1, |_| value, "Value"),
-            lock: Some(RLock::new()),
-            _value: PhantomData,
-        }
+        Self::make(value, true)
     }
 
     /// A value without a lock (Python's `RawValue`): reads and writes are single accesses,
     /// ordered only by whatever synchronization the program uses around them; `update` and
-    /// `get_lock` return [`Error::NoLock`].
+    /// `get_lock` return [`Error::NoLock`]. Out of memory aborts, as for [`Value::new`].
     pub fn raw(value: T) -> Self {
+        Self::make(value, false)
+    }
+
+    fn make(value: T, locked: bool) -> Self {
+        let label = if locked { "Value" } else { "RawValue" };
         Value {
-            words: storage::<T, P>(Self::WORDS, 1, |_| value, "RawValue"),
-            lock: None,
+            words: storage::<T, P>(Self::WORDS, 1, |_| value, label)
+                .unwrap_or_else(|e| out_of_memory(e.within("a Value"))),
+            lock: locked.then(RLock::new),
             _value: PhantomData,
         }
     }
@@ -207,10 +213,11 @@ impl<T: Pod + fmt::Debug, P: Platform> fmt::Debug for Value<T, P> {
 ///
 /// ```
 /// use mpcheck::{Array, Os};
-/// let a = Array::<f64, Os>::from_slice(&[1.0, 2.0, 3.0]);
-/// a.set(1, 20.0).unwrap();
+/// let a = Array::<f64, Os>::from_slice(&[1.0, 2.0, 3.0])?;
+/// a.set(1, 20.0)?;
 /// assert_eq!(a.to_vec(), [1.0, 20.0, 3.0]);
 /// assert!(a.get(3).is_err());
+/// # Ok::<(), mpcheck::Error>(())
 /// ```
 pub struct Array<T: Pod, P: Platform = Os> {
     words: P::Shared<[P::AtomicU64]>,
@@ -221,36 +228,44 @@ pub struct Array<T: Pod, P: Platform = Os> {
 
 impl<T: Pod, P: Platform> Array<T, P> {
     /// `len` zeroed elements, guarded by a lock of their own (Python's `Array(typecode, len)`).
-    /// [`Error::InvalidArgument`] if the array would not fit in memory's address range.
+    /// [`Error::InvalidArgument`], naming the length, if the system cannot give the memory
+    /// (or no address space could hold it).
     pub fn new(len: usize) -> Result<Self, Error> {
         Self::make(len, |_| T::zeroed(), true)
     }
 
-    /// The elements of `items`, guarded by a lock of their own.
-    pub fn from_slice(items: &[T]) -> Self {
-        Self::make(items.len(), |i| items[i], true).expect("a slice fits in memory")
+    /// The elements of `items`, guarded by a lock of their own. [`Error::InvalidArgument`] if
+    /// the system cannot give the memory for a copy of them.
+    pub fn from_slice(items: &[T]) -> Result<Self, Error> {
+        Self::make(items.len(), |i| items[i], true)
     }
 
-    /// `len` zeroed elements without a lock (Python's `RawArray`).
+    /// `len` zeroed elements without a lock (Python's `RawArray`); errors as [`Array::new`].
     pub fn raw(len: usize) -> Result<Self, Error> {
         Self::make(len, |_| T::zeroed(), false)
     }
 
-    /// The elements of `items`, without a lock.
-    pub fn raw_from_slice(items: &[T]) -> Self {
-        Self::make(items.len(), |i| items[i], false).expect("a slice fits in memory")
+    /// The elements of `items`, without a lock; errors as [`Array::from_slice`].
+    pub fn raw_from_slice(items: &[T]) -> Result<Self, Error> {
+        Self::make(items.len(), |i| items[i], false)
     }
 
     fn make(len: usize, value: impl Fn(usize) -> T, locked: bool) -> Result<Self, Error> {
-        let Some(words) = words_for::<T>(len).filter(|&w| w <= isize::MAX as usize / WORD) else {
-            return Err(Error::InvalidArgument(format!(
-                "an array of {len} elements of {} bytes does not fit in memory",
+        let array = || {
+            format!(
+                "an array of {len} elements of {} bytes",
                 std::mem::size_of::<T>()
+            )
+        };
+        let Some(words) = words_for::<T>(len) else {
+            return Err(Error::InvalidArgument(format!(
+                "{} is more than an address space holds",
+                array()
             )));
         };
         let label = if locked { "Array" } else { "RawArray" };
         Ok(Array {
-            words: storage::<T, P>(words, len, value, label),
+            words: storage::<T, P>(words, len, value, label).map_err(|e| e.within(array()))?,
             len,
             lock: locked.then(RLock::new),
             _element: PhantomData,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::platform::Platform;
-use crate::Error;
+use crate::{Error, Os};
 
 /// Starts a new thread (a task of the platform `P`) running `f`.
 ///
@@ -25,7 +25,7 @@ where
 }
 
 /// Owns a thread started by [`spawn`]; [`JoinHandle::join`] waits for it.
-pub struct JoinHandle<T: Send + 'static, P: Platform> {
+pub struct JoinHandle<T: Send + 'static, P: Platform = Os> {
     inner: P::JoinHandle<T>,
     _platform: PhantomData<fn() -> P>,
 }

@@ -123,7 +123,7 @@ fn array_new_is_zeroed() {
 
 #[test]
 fn array_get_set_to_vec() {
-    let a = Array::<i64, Os>::from_slice(&[1, -2, 3]);
+    let a = Array::<i64, Os>::from_slice(&[1, -2, 3]).unwrap();
     assert_eq!(a.get(1), Ok(-2));
     a.set(2, 30).unwrap();
     assert_eq!(a.to_vec(), [1, -2, 30]);
@@ -134,7 +134,7 @@ fn array_get_set_to_vec() {
 
 #[test]
 fn array_index_out_of_range_is_an_error() {
-    let a = Array::<u8, Os>::from_slice(&[1, 2]);
+    let a = Array::<u8, Os>::from_slice(&[1, 2]).unwrap();
     assert_eq!(a.get(2), Err(Error::IndexOutOfRange { index: 2, len: 2 }));
     assert_eq!(
         a.set(usize::MAX, 9),
@@ -176,7 +176,7 @@ fn array_of_structs() {
         tag: i,
         _pad: 0,
     };
-    let a = Array::<Point, Os>::from_slice(&[p(0), p(1), p(2)]);
+    let a = Array::<Point, Os>::from_slice(&[p(0), p(1), p(2)]).unwrap();
     assert_eq!(a.get(2), Ok(p(2)));
     a.set(1, p(7)).unwrap();
     assert_eq!(a.to_vec(), [p(0), p(7), p(2)]);
@@ -184,7 +184,7 @@ fn array_of_structs() {
 
 #[test]
 fn locked_view_holds_the_lock() {
-    let a = Array::<u32, Os>::from_slice(&[5, 0]);
+    let a = Array::<u32, Os>::from_slice(&[5, 0]).unwrap();
     let lock = a.get_lock().unwrap();
     {
         let view = a.locked().unwrap();
@@ -202,7 +202,7 @@ fn locked_view_holds_the_lock() {
 
 #[test]
 fn raw_array_has_no_lock() {
-    let a = Array::<u16, Os>::raw_from_slice(&[1, 2, 3]);
+    let a = Array::<u16, Os>::raw_from_slice(&[1, 2, 3]).unwrap();
     assert!(!a.has_lock());
     a.set(0, 9).unwrap();
     assert_eq!(a.to_vec(), [9, 2, 3]);
@@ -223,7 +223,7 @@ fn array_transfers_between_threads_keep_the_sum() {
 
 #[test]
 fn array_debug_shows_the_elements() {
-    let a = Array::<u8, Os>::from_slice(&[1, 2]);
+    let a = Array::<u8, Os>::from_slice(&[1, 2]).unwrap();
     assert_eq!(format!("{a:?}"), "Array { elements: [1, 2], lock: true }");
 }
 

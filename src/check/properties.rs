@@ -729,7 +729,7 @@ pub fn value_update_atomic<P: Platform>(size: Size) {
 /// and at the end every unit has moved.
 pub fn array_transfer_keeps_sum<P: Platform>(size: Size) {
     let total = (size.threads * size.ops) as u32;
-    let array = Array::<u32, P>::from_slice(&[total, 0]);
+    let array = Array::<u32, P>::from_slice(&[total, 0]).expect("two elements fit in memory");
     let a = array.clone();
     run_tasks::<P>(size, move |_| {
         for _ in 0..size.ops {

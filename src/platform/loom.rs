@@ -7,14 +7,13 @@
 //! clock to its deadline.
 
 use std::sync::atomic::Ordering::{self, SeqCst};
-use std::sync::Arc;
 use std::time::Duration;
 
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use super::emulated::{Emulated, EngineSync};
 use super::WaitOutcome;
-use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
 /// The loom platform: use `Lock::<Loom>` ... inside [`crate::loom::model`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -111,19 +110,19 @@ impl Platform for Loom {
     type AtomicU64 = AtomicU64;
     type AtomicBool = AtomicBool;
     type Cell<T: Shareable + Send> = LoomCell<T>;
-    type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
+    type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = loom::thread::JoinHandle<T>;
     type PipeEnd = super::EmulatedPipeEnd<Self>;
 
-    fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
-        Arc::new(value)
+    fn share<T: Shareable + Send + Sync>(value: T) -> Heap<T> {
+        Heap::new(value)
     }
 
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,
-    ) -> Arc<[T]> {
-        (0..len).map(init).collect()
+    ) -> Result<Heap<[T]>, crate::Error> {
+        Heap::try_from_fn(len, init)
     }
 
     fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {

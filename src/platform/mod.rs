@@ -104,6 +104,7 @@ macro_rules! forward_atomic {
 
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 mod emulated;
+mod heap;
 mod kernel_pipe;
 #[cfg(feature = "loom")]
 mod loom;
@@ -119,6 +120,7 @@ mod sim;
 pub use self::loom::Loom;
 #[cfg(feature = "shuttle")]
 pub use self::shuttle::Shuttle;
+pub use heap::Heap;
 pub use kernel_pipe::{EmulatedPipeEnd, SteppedPipeEnd, EMULATED_PIPE_CAPACITY};
 pub use os::Os;
 pub use os_pipe::OsPipeEnd;
@@ -326,14 +328,21 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// Contract: the returned handle, and every clone of it, dereferences to the same `T` from
     /// every task the platform can run (threads today; processes where the platform supports
     /// them, which is why `T` must be [`Shareable`]: position-independent, no heap pointers).
+    /// The size is the type's, fixed at compile time: out of memory aborts the process, as for
+    /// `Box::new`.
     fn share<T: Shareable + Send + Sync>(value: T) -> Self::Shared<T>;
 
     /// As [`Platform::share`], for `len` values made by `init(0)`, `init(1)`, ...: a slice whose
-    /// length is known only at run time (an `Array`'s elements).
+    /// length is known only at run time (an `Array`'s elements, a queue's slots).
+    ///
+    /// The length comes from the user, so the allocation is fallible: when `len` elements are
+    /// more than an address space holds, or the system refuses the memory, the result is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) saying so (and `init` is not
+    /// called), never an abort.
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,
-    ) -> Self::Shared<[T]>;
+    ) -> Result<Self::Shared<[T]>, crate::Error>;
 
     /// A kernel byte pipe (see [`PipeEnd`] for the contract): with `duplex`, each end reads
     /// what the other writes; otherwise the first end only reads and the second only writes.
@@ -385,7 +394,21 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// The current time on the platform's monotonic clock. Never goes backwards.
     fn now() -> Instant;
 
-    /// Sleeps for at least `duration` (exactly `duration` of virtual time under a simulator).
+    /// Sleeps for at least `duration`.
+    ///
+    /// On [`Os`], at least `duration` of real time (more when the system is busy). Under our
+    /// simulator ([`Sim`]) a sleep takes no real time and at least `duration` of virtual time:
+    /// - with [`Timeouts::WhenIdle`](crate::sim::Timeouts::WhenIdle), exactly `duration`:
+    ///   timeouts fire only when no task can run, earliest deadline first, so the clock reaches
+    ///   this sleep's deadline before any later one;
+    /// - with [`Timeouts::Race`](crate::sim::Timeouts::Race) (the default), possibly more: a
+    ///   timed wait or a sleep may end at any point after it starts, the clock then jumping to
+    ///   its deadline if that is later, so another task's later deadline may have been reached
+    ///   first (a sleep of 1 hour may end after 2 hours, when a task that slept 2 hours ended
+    ///   its sleep first).
+    ///
+    /// loom and shuttle move a logical clock of their own forward by `duration` at once (other
+    /// tasks may move it further before the sleeper runs again).
     fn sleep(duration: Duration);
 
     /// Gives other tasks a chance to run; a scheduling point with no other effect.
@@ -402,6 +425,16 @@ pub trait Platform: Sized + Send + Sync + 'static {
 
     /// The identity of the running task.
     fn current_task() -> TaskId;
+}
+
+/// Ends the process for a failed [`Platform::share_slice`] whose size the program fixed (a
+/// type's size, a default capacity), as `Box::new` does when memory runs out: printing the
+/// error, which names the size, then aborting. Sizes that come from the user are reported as
+/// the error instead.
+#[cold]
+pub(crate) fn out_of_memory(error: crate::Error) -> ! {
+    eprintln!("mpcheck: out of memory: {error}");
+    std::process::abort()
 }
 
 /// The absolute deadline `timeout` from now, or `None` (no deadline) when it is too far away to

@@ -10,14 +10,13 @@ use std::ops::Deref;
 use std::sync::atomic::{
     compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering,
 };
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::thread::{futex, membarrier, membarrier_query, MembarrierCommand};
 use rustix::time::{clock_gettime, ClockId, Timespec};
 
-use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 use super::{WaitOutcome, WaitOutcome::*};
 
 /// The real operating system (Linux): std atomics, `futex(2)` without the private flag,
@@ -60,15 +59,16 @@ impl<T: Send> SharedCell<T> for OsCell<T> {
     }
 }
 
-/// [`Os`]'s [`Platform::Shared`] handle. Today the state is on the heap, reachable by every
-/// thread of the process; the process engine moves it into a shared mapping behind this same type.
+/// [`Os`]'s [`Platform::Shared`] handle. Today the state is on the heap (a [`Heap`]), reachable
+/// by every thread of the process; the process engine moves it into a shared mapping behind this
+/// same type.
 #[derive(Debug)]
-pub struct OsShared<T: ?Sized>(Arc<T>);
+pub struct OsShared<T: ?Sized>(Heap<T>);
 
 impl<T: ?Sized> Clone for OsShared<T> {
     #[inline]
     fn clone(&self) -> Self {
-        OsShared(Arc::clone(&self.0))
+        OsShared(self.0.clone())
     }
 }
 
@@ -158,14 +158,14 @@ impl Platform for Os {
 
     #[inline]
     fn share<T: Shareable + Send + Sync>(value: T) -> OsShared<T> {
-        OsShared(Arc::new(value))
+        OsShared(Heap::new(value))
     }
 
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,
-    ) -> OsShared<[T]> {
-        OsShared((0..len).map(init).collect())
+    ) -> Result<OsShared<[T]>, crate::Error> {
+        Heap::try_from_fn(len, init).map(OsShared)
     }
 
     fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {

@@ -10,7 +10,6 @@
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering::{self, SeqCst};
-use std::sync::Arc;
 use std::time::Duration;
 
 use shuttle::rand::Rng;
@@ -18,7 +17,7 @@ use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use super::emulated::{Emulated, EngineSync};
 use super::WaitOutcome;
-use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
 /// The shuttle platform: use `Lock::<Shuttle>` ... inside [`crate::shuttle::check_random`],
 /// [`crate::shuttle::check_pct`] or [`crate::shuttle::check_dfs`].
@@ -114,19 +113,19 @@ impl Platform for Shuttle {
     type AtomicU64 = AtomicU64;
     type AtomicBool = AtomicBool;
     type Cell<T: Shareable + Send> = ShuttleCell<T>;
-    type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
+    type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
     type PipeEnd = super::SteppedPipeEnd<Self>;
 
-    fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
-        Arc::new(value)
+    fn share<T: Shareable + Send + Sync>(value: T) -> Heap<T> {
+        Heap::new(value)
     }
 
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,
-    ) -> Arc<[T]> {
-        (0..len).map(init).collect()
+    ) -> Result<Heap<[T]>, crate::Error> {
+        Heap::try_from_fn(len, init)
     }
 
     fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {

@@ -8,13 +8,12 @@
 //! Run code on it with [`crate::sim::explore`] / [`crate::sim::check`].
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mpcheck_sim as engine;
 
 use super::WaitOutcome;
-use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
 /// The simulator platform: use `Lock::<Sim>`, `Semaphore::<Sim>`, ... inside
 /// [`crate::sim::explore`].
@@ -65,19 +64,19 @@ impl Platform for Sim {
     type AtomicU64 = engine::AtomicU64;
     type AtomicBool = engine::AtomicBool;
     type Cell<T: Shareable + Send> = SimCell<T>;
-    type Shared<T: ?Sized + Shareable + Send + Sync> = Arc<T>;
+    type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
     type PipeEnd = super::SteppedPipeEnd<Self>;
 
-    fn share<T: Shareable + Send + Sync>(value: T) -> Arc<T> {
-        Arc::new(value)
+    fn share<T: Shareable + Send + Sync>(value: T) -> Heap<T> {
+        Heap::new(value)
     }
 
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,
-    ) -> Arc<[T]> {
-        (0..len).map(init).collect()
+    ) -> Result<Heap<[T]>, crate::Error> {
+        Heap::try_from_fn(len, init)
     }
 
     #[track_caller]

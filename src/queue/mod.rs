@@ -36,9 +36,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use self::ring::{Refused, Ring, Wait};
+use crate::codec::{decode, encode_error};
 use crate::error::Unsent;
-use crate::platform::deadline_after;
-use crate::{Error, Platform};
+use crate::platform::{deadline_after, out_of_memory};
+use crate::{Error, Os, Platform};
 
 /// The byte capacity of a queue made by [`Queue::new`] or [`Queue::bounded`]: 64 KiB, the size
 /// of a Linux pipe's buffer, which is what bounds a CPython queue's feeder. Every item is
@@ -67,7 +68,7 @@ pub const DEFAULT_CAPACITY: usize = 64 * 1024;
 /// assert!(q.empty());
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
-pub struct Queue<T, P: Platform> {
+pub struct Queue<T, P: Platform = Os> {
     ring: Ring<P>,
     maxsize: Option<usize>,
     // Items cross tasks only as bytes, so the queue is `Send + Sync` whatever `T` is.
@@ -108,9 +109,10 @@ fn wait_for<P: Platform>(timeout: Option<Duration>) -> Wait {
 }
 
 impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
-    /// A queue with no `maxsize` (Python's `Queue()`), of [`DEFAULT_CAPACITY`] bytes.
+    /// A queue with no `maxsize` (Python's `Queue()`), of [`DEFAULT_CAPACITY`] bytes. Out of
+    /// memory for them aborts the process, as for `Box::new`.
     pub fn new() -> Self {
-        Self::with_capacity(None, DEFAULT_CAPACITY).expect("the default capacity is valid")
+        Self::with_capacity(None, DEFAULT_CAPACITY).unwrap_or_else(|e| out_of_memory(e))
     }
 
     /// A queue holding at most `maxsize` items (Python's `Queue(maxsize)`), of
@@ -122,8 +124,8 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 
     /// A queue holding at most `maxsize` items (`None`: no bound on the count) in `capacity`
     /// bytes (rounded up to whole 8-byte slots, as the module documentation says;
-    /// [`Queue::max_item_len`] gives the largest item). `Error::InvalidArgument` for a `maxsize` of 0
-    /// or a capacity that cannot be allocated.
+    /// [`Queue::max_item_len`] gives the largest item). `Error::InvalidArgument` for a `maxsize`
+    /// of 0, or a capacity the system cannot give the memory for (the message names it).
     pub fn with_capacity(maxsize: Option<usize>, capacity: usize) -> Result<Self, Error> {
         Ok(Self::from_ring(
             Ring::new(capacity, maxsize.unwrap_or(usize::MAX))?,
@@ -141,8 +143,8 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 
     /// Puts `item` at the back, waiting as long as the queue is full.
     ///
-    /// Errors: `Encode` (nothing was put), `TooLarge` (the item's encoding can never fit),
-    /// `Closed`.
+    /// Errors: `Encode` (nothing was put; with the item's own message when its `Serialize`
+    /// failed), `TooLarge` (the item's encoding can never fit), `Closed`.
     pub fn put(&self, item: T) -> Result<(), Error> {
         self.put_waiting(item, Wait::Forever)
     }
@@ -169,10 +171,10 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
         let bytes: &[u8] = match postcard::serialize_with_flavor(&item, &mut small) {
             Ok(len) => &small.bytes[..len],
             Err(postcard::Error::SerializeBufferFull) => {
-                large = postcard::to_allocvec(&item).map_err(|e| Error::Encode(e.to_string()))?;
+                large = postcard::to_allocvec(&item).map_err(|e| encode_error(&item, e))?;
                 &large
             }
-            Err(e) => return Err(Error::Encode(e.to_string())),
+            Err(e) => return Err(encode_error(&item, e)),
         };
         self.ring.put(bytes, wait).map_err(|refused| match refused {
             Refused::WouldBlock => Error::Full {
@@ -289,22 +291,9 @@ impl postcard::ser_flavors::Flavor for &mut StackBytes {
     }
 }
 
-/// Decodes one whole item; bytes left over are an error too (not a `T`).
-#[inline]
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    match postcard::take_from_bytes(bytes) {
-        Ok((item, [])) => Ok(item),
-        Ok((_, rest)) => Err(Error::Decode(format!(
-            "{} bytes left over after the item",
-            rest.len()
-        ))),
-        Err(e) => Err(Error::Decode(e.to_string())),
-    }
-}
-
 /// `multiprocessing.SimpleQueue`: an unbounded queue with only `put`, `get`, `empty` and
 /// `close` (of [`DEFAULT_CAPACITY`] bytes; a `put` waits while they are in use).
-pub struct SimpleQueue<T, P: Platform>(Queue<T, P>);
+pub struct SimpleQueue<T, P: Platform = Os>(Queue<T, P>);
 
 impl<T, P: Platform> Clone for SimpleQueue<T, P> {
     fn clone(&self) -> Self {
@@ -376,7 +365,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> SimpleQueue<T, P> {
 /// worker.join().unwrap();
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
-pub struct JoinableQueue<T, P: Platform>(Queue<T, P>);
+pub struct JoinableQueue<T, P: Platform = Os>(Queue<T, P>);
 
 impl<T, P: Platform> Clone for JoinableQueue<T, P> {
     fn clone(&self) -> Self {
@@ -406,7 +395,7 @@ impl<T, P: Platform> Deref for JoinableQueue<T, P> {
 impl<T: Serialize + DeserializeOwned, P: Platform> JoinableQueue<T, P> {
     /// As [`Queue::new`].
     pub fn new() -> Self {
-        Self::with_capacity(None, DEFAULT_CAPACITY).expect("the default capacity is valid")
+        Self::with_capacity(None, DEFAULT_CAPACITY).unwrap_or_else(|e| out_of_memory(e))
     }
 
     /// As [`Queue::bounded`].

@@ -297,16 +297,7 @@ impl<P: Platform> Ring<P> {
             ));
         }
         let n = capacity.div_ceil(WORD).max(1);
-        let lines = n
-            .checked_mul(SLOT_WORDS * WORD)
-            .filter(|&bytes| bytes <= isize::MAX as usize)
-            .map(|_| (n * SLOT_WORDS).div_ceil(WORDS_PER_LINE));
-        let Some(lines) = lines else {
-            return Err(Error::InvalidArgument(format!(
-                "a ring of {capacity} bytes does not fit in memory"
-            )));
-        };
-        let lines = P::share_slice(lines, |line| {
+        let lines = P::share_slice((n * SLOT_WORDS).div_ceil(WORDS_PER_LINE), |line| {
             Line(std::array::from_fn(|j| {
                 let i = line * WORDS_PER_LINE + j;
                 P::AtomicU64::new(if i % SLOT_WORDS == 0 {
@@ -315,7 +306,8 @@ impl<P: Platform> Ring<P> {
                     0
                 })
             }))
-        });
+        })
+        .map_err(|e| e.within(format_args!("a queue of {capacity} bytes")))?;
         for (i, word) in lines.iter().flat_map(|line| &line.0).enumerate() {
             word.label(if i % SLOT_WORDS == 0 {
                 "Queue.stamp"
