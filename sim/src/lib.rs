@@ -64,7 +64,7 @@ pub use rt::{in_execution, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
 
 use report::{digest, render_trace, FailureFile, FORMAT};
-use rt::{run_execution, Outcome, Settings};
+use rt::{run_execution, Ran, Settings};
 use strategy::{Dfs, Execution, Guided, Pct, Random, Strategy};
 
 /// The engine's name and version, written into replay files.
@@ -521,7 +521,7 @@ pub fn inspect(file: impl AsRef<Path>) -> Result<Recorded, Failure> {
     })
 }
 
-fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Outcome) -> Outcome {
+fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Ran) -> Ran {
     let mut again = Guided::strict(first.schedule.clone());
     again.begin();
     let mut second = run_execution(body.clone(), &mut again, settings);
@@ -553,7 +553,7 @@ fn failure(
     config: &Config,
     settings: &Settings,
     body: &Rc<dyn Fn()>,
-    outcome: Outcome,
+    outcome: Ran,
     execution: u64,
     strategy: String,
 ) -> Failure {
@@ -578,7 +578,7 @@ fn failure(
     failure
 }
 
-fn make_failure(outcome: Outcome, execution: u64, strategy: String, seed: u64) -> Failure {
+fn make_failure(outcome: Ran, execution: u64, strategy: String, seed: u64) -> Failure {
     let (kind, message) = outcome.failure.expect("a failed outcome");
     Failure(Box::new(report::FailureInner {
         kind,
@@ -604,7 +604,7 @@ fn fewer_preemptions(
     settings: &Settings,
     kind: FailureKind,
     preemptions: u32,
-) -> Option<Outcome> {
+) -> Option<Ran> {
     let mut search = Dfs::new(Some(preemptions - 1), true);
     let mut budget = 20_000u32;
     while budget > 0 && search.begin() {
@@ -630,7 +630,7 @@ fn fewer_preemptions(
 /// 1. `a`'s next run of choices is moved up to where it was preempted, so `a` goes on until it
 ///    blocks or finishes and the tasks that preempted it run afterwards, unchanged;
 /// 2. the one choice is replaced by letting `a` go on.
-fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Outcome) -> Outcome {
+fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Ran) -> Ran {
     let mut best = found;
     let mut budget = 400u32;
     'improve: loop {

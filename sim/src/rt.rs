@@ -214,7 +214,7 @@ pub(crate) struct Settings {
 }
 
 /// What is left of an execution once it is over.
-pub(crate) struct Outcome {
+pub(crate) struct Ran {
     pub(crate) schedule: Vec<Choice>,
     /// For each choice, the task that could have gone on (see `PickContext::current`).
     pub(crate) currents: Vec<Option<u32>>,
@@ -293,7 +293,7 @@ thread_local! {
 }
 
 /// Gives the buffers of a finished execution's outcome back for the next execution.
-pub(crate) fn recycle(outcome: Outcome) {
+pub(crate) fn recycle(outcome: Ran) {
     SPARE.with(|s| {
         let mut s = s.borrow_mut();
         fn take<T>(mut v: Vec<T>) -> Vec<T> {
@@ -1009,7 +1009,7 @@ pub(crate) fn run_execution(
     body: Rc<dyn Fn()>,
     strategy: &mut dyn Strategy,
     settings: &Settings,
-) -> Outcome {
+) -> Ran {
     crate::hook::install();
     let serial = SERIAL.fetch_add(1, Relaxed) as u32;
     let main: Body = Box::new(move || {
@@ -1125,7 +1125,7 @@ pub(crate) fn run_execution(
         s.options = std::mem::take(&mut exec.options);
         s.footprints = std::mem::take(&mut exec.footprints);
     });
-    Outcome {
+    Ran {
         schedule: exec.schedule,
         currents: exec.currents,
         trace: exec.trace,
