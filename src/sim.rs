@@ -19,6 +19,6 @@
 
 pub use crate::platform::Sim;
 pub use mpcheck_sim::{
-    check, explore, inspect, replay, strategy, Blocked, Choice, Config, Failure, FailureKind,
-    Recorded, Report, Step, Timeouts,
+    check, explore, explore_observed, inspect, replay, strategy, Blocked, Choice, Config, Failure,
+    FailureKind, Observed, Outcome, Recorded, Report, Seen, Step, Timeouts,
 };

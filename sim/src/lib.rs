@@ -59,7 +59,7 @@ pub use api::{
 };
 pub use footprint::{Access, Footprint};
 pub use observe::{Observed, Outcome, Seen};
-pub use report::{Blocked, Failure, FailureKind, Report};
+pub use report::{Blocked, Failure, FailureKind, Replayed, Report};
 pub use rt::{in_execution, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
 
@@ -407,6 +407,7 @@ pub fn explore_observed<F: Fn() + 'static>(
         steps,
         elapsed: start.elapsed(),
         strategy: strategy.name(),
+        replayed: None,
     })
 }
 
@@ -419,10 +420,17 @@ pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
     }
 }
 
-/// Runs the execution recorded in `file` again. `Err` with the failure if it happens again
-/// (its trace identical to the recorded one, else [`FailureKind::Nondeterminism`]); `Ok` if the
-/// execution now passes (the bug was fixed); `Err` of kind [`FailureKind::InvalidInput`] if the
-/// file cannot be read.
+/// Runs the execution recorded in `file` again, with the settings recorded there, and then
+/// once more along the schedule it took: the two runs must give the same trace, else the
+/// program depends on something outside the simulation ([`FailureKind::Nondeterminism`]).
+///
+/// - `Err` with the failure if the execution fails: with the identical trace while the bug is
+///   there; if it now fails differently (another kind, another trace, or after leaving the
+///   recorded schedule), the message says so first.
+/// - `Ok` if the execution passes (the bug was fixed): keep the file as a regression test.
+///   [`Report::replayed`] says how far the run followed the recorded schedule: once the
+///   program no longer offers a recorded choice, the run goes on with the default choices.
+/// - `Err` of kind [`FailureKind::InvalidInput`] if the file cannot be read.
 #[track_caller]
 pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
     let path = file.as_ref();
@@ -431,14 +439,23 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
         max_steps: recorded.max_steps,
         spurious_wakeups: recorded.spurious_wakeups,
         timeouts_race: recorded.timeouts != "when-idle",
-        stack_size: 256 * 1024,
+        stack_size: recorded.stack_size,
         entry: std::panic::Location::caller(),
     };
     let body: Rc<dyn Fn()> = Rc::new(f);
     let start = Instant::now();
-    let mut strategy = Guided::strict(recorded.schedule.0.clone());
-    strategy.begin();
-    let outcome = run_execution(body, &mut strategy, &settings);
+    let mut guide = Guided::replay(recorded.schedule.0.clone());
+    guide.begin();
+    let outcome = run_execution(body.clone(), &mut guide, &settings);
+    let replayed = Replayed {
+        recorded: recorded.schedule.0.len(),
+        followed: guide
+            .left_at()
+            .unwrap_or(outcome.schedule.len().min(recorded.schedule.0.len())),
+        made: outcome.schedule.len(),
+        left: guide.left_at().is_some(),
+    };
+    let outcome = determinism_check(&body, &settings, outcome);
     let steps = outcome.trace.len() as u64;
     let Some((kind, _)) = &outcome.failure else {
         return Ok(Report {
@@ -448,6 +465,7 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
             steps,
             elapsed: start.elapsed(),
             strategy: "replay".to_owned(),
+            replayed: Some(replayed),
         });
     };
     let kind = *kind;
@@ -459,18 +477,23 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
     );
     failure.0.file = Some(path.to_owned());
     let now = digest(&failure.trace_text());
-    if kind != recorded.kind || now != recorded.trace_digest {
+    if kind != FailureKind::Nondeterminism
+        && (replayed.left || kind != recorded.kind || now != recorded.trace_digest)
+    {
+        let how = if replayed.left {
+            replayed.to_string()
+        } else {
+            "followed the recorded schedule, but the trace differs".to_owned()
+        };
         failure.0.message = format!(
-            "the replay of {} diverged from the recorded execution (recorded: {} with trace \
-             {}; now: {} with trace {now}). The program depends on something outside the \
-             simulation.\n{}",
+            "the replay of {} failed differently from the recorded execution (the code \
+             changed?): it {how}; recorded: {} with trace {}; now: {kind} with trace \
+             {now}.\n{}",
             path.display(),
             recorded.kind,
             recorded.trace_digest,
-            kind,
             failure.0.message
         );
-        failure.0.kind = FailureKind::Nondeterminism;
     }
     Err(failure)
 }
@@ -484,9 +507,9 @@ fn read_file(path: &Path) -> Result<FailureFile, Failure> {
             path.display()
         ))
     })?;
-    if recorded.format != FORMAT {
+    if recorded.format == 0 || recorded.format > FORMAT {
         return Err(invalid_input(format!(
-            "{} has format {}, this engine reads format {FORMAT}",
+            "{} has format {}, this engine reads formats 1 to {FORMAT}",
             path.display(),
             recorded.format
         )));
@@ -521,11 +544,14 @@ pub fn inspect(file: impl AsRef<Path>) -> Result<Recorded, Failure> {
     })
 }
 
+/// Runs the schedule of `first` again: the trace and the verdict must be the same, else the
+/// outcome is a [`FailureKind::Nondeterminism`].
 fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Ran) -> Ran {
     let mut again = Guided::strict(first.schedule.clone());
     again.begin();
     let mut second = run_execution(body.clone(), &mut again, settings);
-    if second.failure.is_some() || second.trace != first.trace {
+    let kind = |run: &Ran| run.failure.as_ref().map(|f| f.0);
+    if kind(&second) != kind(&first) || second.trace != first.trace {
         let at = first
             .trace
             .iter()
@@ -533,8 +559,14 @@ fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Ran) -> Ra
             .position(|(a, b)| a != b)
             .unwrap_or(first.trace.len().min(second.trace.len()));
         let what = match &second.failure {
-            Some((kind, message)) => format!("a {kind} ({message})"),
-            None => format!("a different trace (first difference at step {})", at + 1),
+            Some((kind, message)) if kind == &FailureKind::Nondeterminism => message.clone(),
+            Some((kind, message)) if second.trace == first.trace => {
+                format!("a {kind} ({message}) where the first run did not")
+            }
+            None if second.trace == first.trace => {
+                "no failure where the first run failed".to_owned()
+            }
+            _ => format!("a different trace (first difference at step {})", at + 1),
         };
         second.failure = Some((
             FailureKind::Nondeterminism,
@@ -740,6 +772,7 @@ fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option
             "when-idle"
         }
         .to_owned(),
+        stack_size: settings.stack_size,
         preemptions: failure.0.preemptions,
         steps: failure.0.trace.len(),
         trace_digest: trace_digest.clone(),

@@ -76,6 +76,58 @@ pub struct Report {
     pub(crate) steps: u64,
     pub(crate) elapsed: Duration,
     pub(crate) strategy: String,
+    pub(crate) replayed: Option<Replayed>,
+}
+
+/// How a replay's execution followed the schedule recorded in its file.
+///
+/// A replay follows the recorded choices one by one. Once the program no longer offers the
+/// recorded choice (its code changed: the bug was fixed, say), the run leaves the recording
+/// and goes on as the default strategy would (each task runs on until it blocks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    /// Choices in the recorded schedule.
+    pub recorded: usize,
+    /// Recorded choices the run followed, from the first.
+    pub followed: usize,
+    /// Choices the run made in all.
+    pub made: usize,
+    /// The run left the recording at choice `followed + 1`, where the program did not offer
+    /// the recorded choice (else it followed every recorded choice it came to).
+    pub left: bool,
+}
+
+impl fmt::Display for Replayed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Replayed {
+            recorded,
+            followed,
+            made,
+            left,
+        } = *self;
+        if left {
+            write!(
+                f,
+                "left the recorded schedule at choice {} of {recorded}, where the program no \
+                 longer offers the recorded event",
+                followed + 1
+            )
+        } else if made < recorded {
+            write!(
+                f,
+                "followed the recorded schedule until the execution ended, after {made} of its \
+                 {recorded} choices"
+            )
+        } else if made > recorded {
+            write!(
+                f,
+                "followed all {recorded} recorded choices, then {} more",
+                made - recorded
+            )
+        } else {
+            write!(f, "followed all {recorded} recorded choices")
+        }
+    }
 }
 
 impl Report {
@@ -110,10 +162,23 @@ impl Report {
     pub fn strategy(&self) -> &str {
         &self.strategy
     }
+
+    /// For a replay ([`crate::replay`]): how its execution followed the recorded schedule.
+    pub fn replayed(&self) -> Option<Replayed> {
+        self.replayed
+    }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(replayed) = &self.replayed {
+            return write!(
+                f,
+                "replay: passed ({} steps in {:.3} s); it {replayed}",
+                self.steps,
+                self.elapsed.as_secs_f64()
+            );
+        }
         write!(
             f,
             "{}: {} executions ({} abandoned as redundant), {} steps in {:.3} s, {}",
@@ -381,6 +446,9 @@ pub(crate) struct FailureFile {
     pub(crate) max_steps: usize,
     pub(crate) spurious_wakeups: u32,
     pub(crate) timeouts: String,
+    /// The stack size of every task, in bytes (format 1 files predate it: their default).
+    #[serde(default = "format_1_stack_size")]
+    pub(crate) stack_size: usize,
     pub(crate) preemptions: u32,
     pub(crate) steps: usize,
     /// FNV-1a of the rendered trace: a replay must reproduce it exactly.
@@ -388,7 +456,12 @@ pub(crate) struct FailureFile {
     pub(crate) schedule: Schedule,
 }
 
-pub(crate) const FORMAT: u32 = 1;
+/// The format written; every format from 1 on is read.
+pub(crate) const FORMAT: u32 = 2;
+
+fn format_1_stack_size() -> usize {
+    256 * 1024
+}
 
 /// FNV-1a, 64 bits, as 16 hex digits.
 pub(crate) fn digest(text: &str) -> String {

@@ -228,35 +228,63 @@ impl Strategy for Pct {
     }
 }
 
+/// How [`Guided`] treats a recorded choice that the program does not offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// It is nondeterminism: the same program must offer the same choices.
+    Strict,
+    /// It is replaced by the default; later choices are still followed (shrinking).
+    Loose,
+    /// The run leaves the recording there and goes on with the default (a replay against code
+    /// that may have changed).
+    Until,
+}
+
 /// Follows a recorded schedule. Strict: a recorded choice that is not possible is
-/// nondeterminism. Loose (for shrinking): it is replaced by `default_pick`. Past the end of
-/// the recording (a fixed program may run further than the failing one did), both apply the
-/// default.
+/// nondeterminism. Loose (for shrinking): it is replaced by `default_pick`. Replay: the run
+/// leaves the recording at the first choice that is not possible and goes on with
+/// `default_pick`. Past the end of the recording (a fixed program may run further than the
+/// failing one did), all three apply the default.
 #[derive(Debug)]
 pub struct Guided {
     choices: Vec<Choice>,
     position: usize,
-    strict: bool,
+    mode: Mode,
     runs: u32,
+    left: Option<usize>,
 }
 
 impl Guided {
-    /// Replays `choices` exactly, once.
-    pub fn strict(choices: Vec<Choice>) -> Self {
+    fn with(choices: Vec<Choice>, mode: Mode) -> Self {
         Guided {
             choices,
             position: 0,
-            strict: true,
+            mode,
             runs: 0,
+            left: None,
         }
+    }
+
+    /// Replays `choices` exactly, once.
+    pub fn strict(choices: Vec<Choice>) -> Self {
+        Self::with(choices, Mode::Strict)
     }
 
     /// Follows `choices` where it can, once.
     pub fn loose(choices: Vec<Choice>) -> Self {
-        Guided {
-            strict: false,
-            ..Guided::strict(choices)
-        }
+        Self::with(choices, Mode::Loose)
+    }
+
+    /// Follows `choices` until the program no longer offers the recorded choice, then the
+    /// default; once.
+    pub fn replay(choices: Vec<Choice>) -> Self {
+        Self::with(choices, Mode::Until)
+    }
+
+    /// For [`Guided::replay`]: the index of the first recorded choice the program did not
+    /// offer, where the run left the recording.
+    pub fn left_at(&self) -> Option<usize> {
+        self.left
     }
 }
 
@@ -267,6 +295,7 @@ impl Strategy for Guided {
 
     fn begin(&mut self) -> bool {
         self.position = 0;
+        self.left = None;
         self.runs += 1;
         self.runs == 1
     }
@@ -274,12 +303,18 @@ impl Strategy for Guided {
     fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick {
         let wanted = self.choices.get(self.position).copied();
         self.position += 1;
-        match wanted {
-            None => Pick::Take(default_pick(options, ctx)),
-            Some(w) => match options.iter().position(|&o| o == w) {
-                Some(i) => Pick::Take(i),
-                None if self.strict => Pick::Diverged,
-                None => Pick::Take(default_pick(options, ctx)),
+        let Some(wanted) = wanted.filter(|_| self.left.is_none()) else {
+            return Pick::Take(default_pick(options, ctx));
+        };
+        match options.iter().position(|&o| o == wanted) {
+            Some(i) => Pick::Take(i),
+            None => match self.mode {
+                Mode::Strict => Pick::Diverged,
+                Mode::Loose => Pick::Take(default_pick(options, ctx)),
+                Mode::Until => {
+                    self.left = Some(self.position - 1);
+                    Pick::Take(default_pick(options, ctx))
+                }
             },
         }
     }

@@ -61,6 +61,104 @@ fn random_and_pct_find_the_lost_update() {
     }
 }
 
+/// The racy increment fixed by doing both increments in one task.
+fn single_task_increment() {
+    let n = AtomicU32::new(0);
+    n.fetch_add(1, SeqCst);
+    n.fetch_add(1, SeqCst);
+    assert_eq!(n.load(SeqCst), 2);
+}
+
+/// A directory of its own for replay files, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("mpcheck-sim-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+
+    /// The replay file of the racy increment's failure.
+    fn racy_increment_file(&self) -> std::path::PathBuf {
+        let config = Config::dfs().failure_dir(&self.0).ignore_env();
+        let failure = explore(config, racy_increment).unwrap_err();
+        failure.file().expect("a replay file").to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_replay_file_passes_once_the_bug_is_fixed() {
+    let scratch = Scratch::new("fixed");
+    let file = scratch.racy_increment_file();
+    let report = mpcheck_sim::replay(&file, atomic_increment).expect("the fix passes");
+    assert!(report.replayed().is_some(), "{report}");
+    // One task only: the recorded switches to task 1 no longer fit.
+    let report = mpcheck_sim::replay(&file, single_task_increment).expect("the fix passes");
+    let replayed = report.replayed().expect("a replay");
+    assert!(replayed.left, "{report}");
+    assert!(replayed.followed < replayed.recorded, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("left the recorded schedule at choice"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_replay_that_still_fails_after_a_change_is_that_failure() {
+    let scratch = Scratch::new("changed");
+    let file = scratch.racy_increment_file();
+    // The same bug, one more step at the start: the trace differs, the failure is the same.
+    let changed = || {
+        let n = Arc::new(AtomicU32::new(0));
+        n.load(SeqCst);
+        let m = n.clone();
+        let t = spawn(move || {
+            let v = m.load(SeqCst);
+            m.store(v + 1, SeqCst);
+        });
+        let v = n.load(SeqCst);
+        n.store(v + 1, SeqCst);
+        t.join();
+        assert_eq!(n.load(SeqCst), 2, "lost update");
+    };
+    let failure = explore(Config::dfs().no_files().ignore_env(), changed).unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Panic);
+    match mpcheck_sim::replay(&file, changed) {
+        Ok(report) => assert!(report.replayed().is_some(), "{report}"),
+        Err(again) => {
+            assert_eq!(again.kind(), FailureKind::Panic, "{again}");
+            assert!(again.message().contains("failed differently"), "{again}");
+        }
+    }
+}
+
+#[test]
+fn a_replay_whose_two_runs_differ_is_nondeterminism() {
+    use std::sync::atomic::AtomicBool as StdBool;
+    let scratch = Scratch::new("nondeterministic");
+    let file = scratch.racy_increment_file();
+    // Racy on one run, atomic on the next: the same schedule gives two different traces.
+    static FLIP: StdBool = StdBool::new(false);
+    let flipping = || {
+        if FLIP.fetch_xor(true, SeqCst) {
+            atomic_increment()
+        } else {
+            racy_increment()
+        }
+    };
+    let failure = mpcheck_sim::replay(&file, flipping).unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Nondeterminism, "{failure}");
+}
+
 #[test]
 fn failure_file_replays_to_the_identical_trace() {
     let dir = std::env::temp_dir().join(format!("mpcheck-sim-test-{}", std::process::id()));

@@ -64,16 +64,17 @@ macro_rules! per_engine {
     };
 }
 
-struct Mutant {
-    name: &'static str,
+pub(crate) struct Mutant {
+    pub(crate) name: &'static str,
     bug: &'static str,
     /// The configuration the mutant's own test gives the simulator.
     sim_config: fn() -> Config,
-    mutant: [Scenario; 3],
-    correct: [Scenario; 3],
+    /// The mutant and its correct version under Sim, Loom and Shuttle.
+    pub(crate) mutant: [Scenario; 3],
+    pub(crate) correct: [Scenario; 3],
 }
 
-fn mutants() -> Vec<Mutant> {
+pub(crate) fn mutants() -> Vec<Mutant> {
     vec![
         Mutant {
             name: "lock_load_store",

@@ -4,7 +4,9 @@
 //! Every module holds one mutant, the generic scenario that states the property it breaks, and
 //! one test that
 //! (a) explores the mutant under `Sim` and expects a failure of a given kind,
-//! (b) replays the failure's file and expects the identical trace and kind, and
+//! (b) replays the failure's file and expects the identical trace and kind, then replays it
+//!     against the correct version and expects it to pass (a replay file is a regression
+//!     test), and
 //! (c) runs the same scenario, under the same configuration, with the correct primitive (the
 //!     real one from `mpcheck::sync`, or a correct version of the same hand-written structure)
 //!     and expects it to pass.
@@ -32,6 +34,7 @@ mod lock_order_inversion;
 mod lock_relaxed;
 mod queue_forgets_putter;
 mod queue_reads_before_count;
+mod reduction;
 mod self_deadlock;
 mod semaphore_check_then_decrement;
 mod slot_queue;
@@ -68,6 +71,19 @@ impl Drop for ScratchDir {
 /// file it wrote reproduces the same kind of failure with the identical trace.
 #[track_caller]
 pub fn caught(name: &str, config: Config, mutant: Scenario) -> Failure {
+    caught_and_fixed(name, config, mutant, None)
+}
+
+/// As [`caught`]; and with `fixed` (the correct version), that the replay file run against the
+/// fixed code passes: a replay file is a regression test that turns green once the bug is
+/// fixed.
+#[track_caller]
+fn caught_and_fixed(
+    name: &str,
+    config: Config,
+    mutant: Scenario,
+    fixed: Option<Scenario>,
+) -> Failure {
     let dir = ScratchDir::new(name);
     let config = config.ignore_env().name(name).failure_dir(&dir.0);
     let failure = match explore(config, mutant) {
@@ -90,6 +106,15 @@ pub fn caught(name: &str, config: Config, mutant: Scenario) -> Failure {
     };
     assert_eq!(again.kind(), failure.kind(), "{again}");
     assert_eq!(again.trace_text(), failure.trace_text(), "{again}");
+    if let Some(fixed) = fixed {
+        let report = replay(&file, fixed).unwrap_or_else(|again| {
+            panic!("the replay of `{name}` against the fixed code failed:\n{again}")
+        });
+        let replayed = report
+            .replayed()
+            .expect("a replay says how it followed the file");
+        println!("{name}, replayed against the fixed code: {replayed}");
+    }
     // Shown with `--nocapture`: the headline (kind, execution, strategy, seed, schedule,
     // preemptions), the message and the trace.
     println!("{name} ({} steps): {failure}", failure.steps().len());
@@ -108,10 +133,11 @@ pub fn passes(name: &str, config: Config, correct: Scenario) -> Report {
 }
 
 /// (a), (b) and (c) for one mutant: `mutant` fails under `config` and its replay file
-/// reproduces the failure; `correct` passes under the same `config`.
+/// reproduces the failure, and passes when run against `correct`; `correct` passes under the
+/// same `config`.
 #[track_caller]
 pub fn kill(name: &str, config: Config, mutant: Scenario, correct: Scenario) -> Failure {
-    let failure = caught(name, config.clone(), mutant);
+    let failure = caught_and_fixed(name, config.clone(), mutant, Some(correct));
     passes(name, config, correct);
     failure
 }
