@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use crate::footprint::Footprint;
+use crate::footprint::{marker, task_bit, Access, Footprint};
 use crate::schedule::Choice;
 use crate::strategy::{default_pick, Execution, Pick, PickContext, Strategy};
 
@@ -72,12 +72,16 @@ impl Node {
 
     /// Asks for the ways task `t`'s wait could have ended here other than by the wake that
     /// ended it: the wake disabled them, so they never race with anything later.
-    fn mark_disabled_by_wake(&mut self, t: u32) {
+    /// `true` if the node offered any.
+    fn mark_disabled_by_wake(&mut self, t: u32) -> bool {
+        let mut offered = false;
         for k in 0..self.options.len() {
             if matches!(self.options[k], Choice::Timeout(u) | Choice::Spurious(u) if u == t) {
                 self.backtrack[k] = true;
+                offered = true;
             }
         }
+        offered
     }
 
     fn asleep(&self, option: usize) -> bool {
@@ -183,14 +187,44 @@ impl Dfs {
         // Per object: the last write, and the reads since.
         let mut objects: HashMap<u32, (Option<usize>, Vec<usize>)> = HashMap::new();
         for &(d, t) in execution.wakes {
-            if let Some(node) = self.stack.get_mut(d as usize) {
-                node.mark_disabled_by_wake(t);
+            // The other ways the wait could have ended: where they were last offered (with
+            // timeouts when idle, that can be before the wake: a task that became runnable
+            // took them off the options).
+            let Some(last) = Some(d as usize).filter(|&d| d < self.stack.len()) else {
+                continue;
+            };
+            for node in self.stack[..=last].iter_mut().rev() {
+                if node.options[node.chosen] == Choice::Run(t) {
+                    break; // before the wait began
+                }
+                if node.mark_disabled_by_wake(t) {
+                    break;
+                }
             }
         }
+        // With a yield in the execution, every event also writes a marker of its task, which a
+        // yield reads for each task it waits for (see `Footprint::yields_to`).
+        let yields = execution.effects[..n].iter().any(|e| e.yields_to != 0);
+        let tasks = (0..n).filter_map(task).max().map_or(0, |t| t as u32 + 1);
         let mut races = Vec::new();
         for j in 0..n {
             let Some(p) = task(j) else { continue };
             let effect = execution.effects[j];
+            let mut accesses: Vec<Access> = effect.accesses().collect();
+            if yields {
+                accesses.push(Access {
+                    obj: marker(p as u32),
+                    write: true,
+                });
+                accesses.extend(
+                    (0..tasks)
+                        .filter(|&u| u != p as u32 && effect.yields_to & task_bit(u) != 0)
+                        .map(|u| Access {
+                            obj: marker(u),
+                            write: false,
+                        }),
+                );
+            }
             if task_clock.len() <= p {
                 task_clock.resize(p + 1, None);
             }
@@ -199,7 +233,7 @@ impl Dfs {
                 .or_else(|| spawn_clock.get(&p).cloned())
                 .unwrap_or_default();
             let mut joins = Vec::new();
-            for access in effect.accesses() {
+            for &access in &accesses {
                 let (last_write, reads) = objects.entry(access.obj).or_default();
                 let mut conflicts: Vec<usize> = last_write.iter().copied().collect();
                 if access.write {
@@ -232,7 +266,7 @@ impl Dfs {
             if let Some(child) = effect.spawn {
                 spawn_clock.insert(child as usize, clock);
             }
-            for access in effect.accesses() {
+            for access in accesses {
                 let (last_write, reads) = objects.entry(access.obj).or_default();
                 if access.write {
                     *last_write = Some(j);

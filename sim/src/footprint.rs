@@ -4,7 +4,11 @@
 //!
 //! Besides the atomics and cells themselves, two kinds of hidden objects carry dependences:
 //! the futex queue of each word (wait blocks onto it, wake and timeouts take tasks off it) and
-//! the virtual clock (timeouts advance it, `now` and `sleep` read it). Spawn and join are not
+//! the virtual clock (timeouts advance it, `now` and `sleep` read it). And one kind of hidden
+//! dependence comes from the scheduler itself: a task that yields does not run again until
+//! the tasks that could act then have acted (see the runtime's `held_back`), so a yield depends
+//! on the steps of those tasks: their order decides what the yielding task may do next
+//! ([`Footprint::yields_to`]). Spawn and join are not
 //! dependences but happens-before edges (a child starts after its spawn, a join ends after the
 //! joined task), carried in `spawn` and `join`; so is a wake for the return of the wait it
 //! ends (`after`): the return cannot happen before the wake, so the two never race.
@@ -20,6 +24,17 @@ pub(crate) const fn queue(obj: u32) -> u32 {
 /// The virtual clock.
 pub(crate) const CLOCK: u32 = u32::MAX;
 
+/// The marker of task `t`, which every event of `t` writes and a yield that waits for `t` reads
+/// (an object of the race analysis only).
+pub(crate) const fn marker(t: u32) -> u32 {
+    t | 1 << 31
+}
+
+/// Task `t`'s bit in [`Footprint::yields_to`].
+pub(crate) const fn task_bit(t: u32) -> u64 {
+    1 << if t < 63 { t } else { 63 }
+}
+
 /// One access: an object (0: none) and whether it is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Access {
@@ -32,8 +47,13 @@ pub struct Access {
 /// What one event touches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Footprint {
+    /// The task whose event it is (`None` for a value choice).
+    pub task: Option<u32>,
     /// Up to three accesses.
     pub accesses: [Access; 3],
+    /// For a yield: the tasks it waits for (bit `t` for task `t`; bit 63 stands for every task
+    /// from 63 on). The yield depends on every event of these tasks.
+    pub yields_to: u64,
     /// The task this event joins (happens-after its end).
     pub join: Option<u32>,
     /// The task this event spawns (which happens-after it).
@@ -63,13 +83,24 @@ impl Footprint {
         self.accesses.iter().copied().filter(|a| a.obj != 0)
     }
 
-    /// `true` if the two events must not be reordered: a common object, one write.
+    /// `true` if the two events must not be reordered: a common object, one write; or one is a
+    /// yield that waits for the other's task.
     pub fn dependent(&self, other: &Footprint) -> bool {
-        self.accesses().any(|a| {
-            other
-                .accesses()
-                .any(|b| a.obj == b.obj && (a.write || b.write))
-        })
+        self.waits_for(other)
+            || other.waits_for(self)
+            || self.accesses().any(|a| {
+                other
+                    .accesses()
+                    .any(|b| a.obj == b.obj && (a.write || b.write))
+            })
+    }
+
+    /// `true` if this event is a yield that waits for `other`'s task.
+    pub fn waits_for(&self, other: &Footprint) -> bool {
+        self.yields_to != 0
+            && other
+                .task
+                .is_some_and(|t| self.yields_to & task_bit(t) != 0)
     }
 
     /// What the event of `choice` may touch, before it runs, judged from the announced
@@ -77,6 +108,13 @@ impl Footprint {
     /// `timed` is set for a futex wait with a deadline (which reads the clock: whether the
     /// deadline has passed decides if it sleeps).
     pub(crate) fn pending(choice: Choice, op: Op, obj: u32, timed: u32) -> Footprint {
+        Footprint {
+            task: choice.task(),
+            ..Self::touched(choice, op, obj, timed)
+        }
+    }
+
+    fn touched(choice: Choice, op: Op, obj: u32, timed: u32) -> Footprint {
         let read = |o| Access {
             obj: o,
             write: false,
@@ -127,11 +165,13 @@ impl Footprint {
     /// first at the reversal point must already account for that, or an ordering is lost.
     pub(crate) fn executed(choice: Choice, step: &Step, timed: u32) -> Footprint {
         match (choice, step.op) {
-            (Choice::Run(_), Op::Spawn) => Footprint {
+            (Choice::Run(t), Op::Spawn) => Footprint {
+                task: Some(t),
                 spawn: step.wrote.map(|t| t as u32),
                 ..Footprint::default()
             },
-            (Choice::Run(_), Op::Join) => Footprint {
+            (Choice::Run(t), Op::Join) => Footprint {
+                task: Some(t),
                 join: step.wrote.map(|t| t as u32),
                 ..Footprint::default()
             },

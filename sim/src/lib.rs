@@ -47,6 +47,7 @@ mod observe;
 mod report;
 mod rt;
 mod schedule;
+mod stack;
 pub mod strategy;
 
 use std::path::{Path, PathBuf};
@@ -156,7 +157,7 @@ impl Config {
             write_files: true,
             shrink: true,
             check_determinism: false,
-            stack_size: 256 * 1024,
+            stack_size: stack::DEFAULT_SIZE,
             name: "failure".to_owned(),
             use_env: true,
         }
@@ -249,9 +250,12 @@ impl Config {
         self
     }
 
-    /// The stack size of every task (default 256 KiB).
+    /// The stack size of every task (default 8 MiB, as a program's main thread; at least
+    /// 128 KiB). Stacks are mapped lazily: only the pages a task touches take memory. A task
+    /// that runs out of stack fails the execution as a [`FailureKind::StackOverflow`], with
+    /// its trace and replay file (which records the size).
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes.max(16 * 1024);
+        self.stack_size = bytes.max(stack::MIN_SIZE);
         self
     }
 

@@ -20,6 +20,8 @@ pub enum FailureKind {
     Deadlock,
     /// The execution took more steps than the configured bound (a livelock, or a bound too low).
     StepBound,
+    /// A task ran out of stack (a recursion too deep for [`Config::stack_size`](crate::Config::stack_size)).
+    StackOverflow,
     /// The program did not follow a recorded schedule: it depends on something outside the
     /// simulation.
     Nondeterminism,
@@ -34,6 +36,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Panic => "panic",
             FailureKind::Deadlock => "deadlock",
             FailureKind::StepBound => "step bound exceeded",
+            FailureKind::StackOverflow => "stack overflow",
             FailureKind::Nondeterminism => "nondeterminism",
             FailureKind::InvalidInput => "invalid input",
         })

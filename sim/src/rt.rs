@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::footprint::Footprint;
+use crate::stack::{self, TaskEnd, Trap};
+
+use crate::footprint::{task_bit, Footprint};
 use crate::report::{Blocked, FailureKind};
 use crate::schedule::Choice;
 use crate::strategy::{Pick, PickContext, Strategy};
@@ -34,7 +36,7 @@ pub(crate) type Loc = &'static Location<'static>;
 /// A task's body, boxed: it returns its result type-erased.
 pub(crate) type Body = Box<dyn FnOnce() -> Box<dyn Any>>;
 
-type TaskCoroutine = Coroutine<(), (), (), DefaultStack>;
+type TaskCoroutine = Coroutine<(), (), TaskEnd, DefaultStack>;
 
 /// What a step does. Announced before the step runs and recorded after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -191,6 +193,9 @@ pub(crate) struct TaskRec {
     spurious: bool,
     yielder: *const Yielder<(), ()>,
     result: Option<Box<dyn Any>>,
+    /// Set by a yield: the tasks that could act when this one yielded and have not taken a
+    /// step since. While one of them still can, this task does not run (see [`Exec::held_back`]).
+    behind: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -259,11 +264,14 @@ pub(crate) struct Exec {
     teardown: bool,
     new_tasks: Vec<(u32, Body)>,
     options: Vec<Choice>,
+    /// How many tasks have a non-empty `behind` list (0: no yield is in force).
+    yielders: u32,
+    /// The task stopped at the end of its stack, if any (its coroutine is abandoned).
+    overflowed: Option<u32>,
 }
 
 thread_local! {
     static EXEC: RefCell<Option<Box<Exec>>> = const { RefCell::new(None) };
-    static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// True while this thread runs an execution: the panic hook stays quiet then.
     pub(crate) static IN_SIM: Cell<bool> = const { Cell::new(false) };
     /// Where the last panic in a task happened (the hook records it).
@@ -311,6 +319,9 @@ pub(crate) fn recycle(outcome: Ran) {
 /// Runs `f` on the current execution, unless there is none or it is being torn down.
 #[inline]
 fn with_exec<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
+    if stack::near_end() {
+        stack_exhausted();
+    }
     EXEC.with(|e| {
         let mut e = e.borrow_mut();
         match e.as_mut() {
@@ -378,6 +389,20 @@ impl Exec {
         unsafe { &mut *self.strategy }
     }
 
+    /// Task `t` ran out of stack.
+    fn stack_overflow(&mut self, t: u32) {
+        self.overflowed = Some(t);
+        let size = self.settings.stack_size;
+        self.fail(
+            FailureKind::StackOverflow,
+            format!(
+                "task {t} overflowed its stack of {} KiB (a recursion too deep, or a large value \
+                 on the stack; Config::stack_size sets the size)",
+                size / 1024
+            ),
+        );
+    }
+
     fn fail(&mut self, kind: FailureKind, message: String) {
         if self.failure.is_none() {
             self.failure = Some((kind, message));
@@ -395,6 +420,61 @@ impl Exec {
         }
     }
 
+    /// `true` if task `t` can take a step now, or its timed wait or sleep can end.
+    fn can_act(&self, t: usize) -> bool {
+        self.enabled(t)
+            || matches!(
+                self.tasks[t].state,
+                State::Blocked {
+                    deadline: Some(_),
+                    ..
+                }
+            )
+    }
+
+    /// `true` if task `t` yielded and a task that could act then has not acted since and still
+    /// can. A yield is a hint that the task cannot progress until another task acts (a spin
+    /// loop's wait): it runs again only once every task that could act when it yielded has
+    /// taken a step, or no longer can (fair scheduling, as in CHESS: Musuvathi & Qadeer,
+    /// "Fair stateless model checking", PLDI 2008). So a task spinning with `yield_now` until
+    /// another acts is not a livelock.
+    fn held_back(&self, t: usize) -> bool {
+        self.yielders > 0
+            && self.tasks[t]
+                .behind
+                .iter()
+                .any(|&u| self.can_act(u as usize))
+    }
+
+    /// The tasks other than `t` that can act now.
+    fn acting_others(&self, t: u32) -> impl Iterator<Item = u32> + '_ {
+        (0..self.tasks.len() as u32).filter(move |&u| u != t && self.can_act(u as usize))
+    }
+
+    /// Task `t` took a step: no task waits for it any longer, and after a yield, `t` waits for
+    /// every other task that can act.
+    fn yield_bookkeeping(&mut self, t: u32, op: Op) {
+        if self.yielders > 0 {
+            for task in self.tasks.iter_mut() {
+                if !task.behind.is_empty() {
+                    task.behind.retain(|&u| u != t);
+                    if task.behind.is_empty() {
+                        self.yielders -= 1;
+                    }
+                }
+            }
+        }
+        if op == Op::Yield {
+            let mut behind = std::mem::take(&mut self.tasks[t as usize].behind);
+            behind.clear();
+            behind.extend(self.acting_others(t));
+            if !behind.is_empty() {
+                self.yielders += 1;
+            }
+            self.tasks[t as usize].behind = behind;
+        }
+    }
+
     /// Fills `self.options` with every event that may happen next, in canonical order: tasks
     /// that can run, then timeouts, then spurious wake-ups.
     fn collect_options(&mut self) {
@@ -402,12 +482,13 @@ impl Exec {
         options.clear();
         let mut timed = false;
         let mut blocked = false;
+        let mut held = false;
         for (t, task) in self.tasks.iter().enumerate() {
             match task.state {
                 State::Runnable => {
-                    if task.pending.op != Op::Join
-                        || self.tasks[task.pending.arg as usize].state == State::Finished
-                    {
+                    if self.held_back(t) {
+                        held = true;
+                    } else if self.enabled(t) {
                         options.push(Choice::Run(t as u32));
                     }
                 }
@@ -442,6 +523,14 @@ impl Exec {
                 }
             }
         }
+        if options.is_empty() && held {
+            // Every task that could act is itself held back: nothing to wait for after all.
+            options.extend(
+                (0..self.tasks.len())
+                    .filter(|&t| self.enabled(t))
+                    .map(|t| Choice::Run(t as u32)),
+            );
+        }
         if blocked && self.spurious_left > 0 {
             for (t, task) in self.tasks.iter().enumerate() {
                 if let State::Blocked { obj, .. } = task.state {
@@ -473,7 +562,7 @@ impl Exec {
             self.report_deadlock();
             return Next::Suspend;
         }
-        let current_runs = self.enabled(cur as usize);
+        let current_runs = self.options.contains(&Choice::Run(cur));
         let options = std::mem::take(&mut self.options);
         let mut footprints = std::mem::take(&mut self.footprints);
         footprints.clear();
@@ -485,7 +574,12 @@ impl Exec {
                     State::Blocked { obj, .. } => obj,
                     _ => pending.obj,
                 };
-                Footprint::pending(c, pending.op, obj, pending.arg)
+                let mut footprint = Footprint::pending(c, pending.op, obj, pending.arg);
+                if c == Choice::Run(t as u32) && pending.op == Op::Yield {
+                    footprint.yields_to =
+                        self.acting_others(t as u32).fold(0, |m, u| m | task_bit(u));
+                }
+                footprint
             }));
         }
         let ctx = PickContext {
@@ -651,6 +745,9 @@ impl Exec {
 
     fn record(&mut self, op: Op, obj: u32, read: Option<u64>, wrote: Option<u64>, loc: Loc) {
         let task = self.current;
+        if self.yielders > 0 || op == Op::Yield {
+            self.yield_bookkeeping(task, op);
+        }
         if obj != 0 && op.writes_value() {
             let rec = &mut self.objects[obj as usize - 1];
             match (read, wrote) {
@@ -676,6 +773,12 @@ impl Exec {
             if op == Op::WaitReturn && self.schedule[d as usize] == Choice::Run(task) {
                 effect.after = self.tasks[task as usize].woken_by.take();
             }
+            if op == Op::Yield {
+                effect.yields_to = self.tasks[task as usize]
+                    .behind
+                    .iter()
+                    .fold(0, |m, &u| m | task_bit(u));
+            }
             self.effects[d as usize] = effect;
         }
         self.trace.push(step);
@@ -685,6 +788,18 @@ impl Exec {
 /// `Lock#3`, or `object#3` without a label.
 pub(crate) fn object_name(obj: u32, label: Option<&'static str>) -> String {
     format!("{}#{obj}", label.unwrap_or("object"))
+}
+
+/// The running task reached the end of its stack (less than [`stack::MARGIN`] left): the
+/// execution fails there, and the task never runs again (its coroutine is abandoned).
+#[cold]
+#[inline(never)]
+fn stack_exhausted() -> ! {
+    stack::disarm();
+    with_exec(|e| e.stack_overflow(e.current));
+    loop {
+        suspend();
+    }
 }
 
 /// Suspends the running task to the driver loop.
@@ -908,6 +1023,7 @@ pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
             spurious: false,
             yielder: std::ptr::null(),
             result: None,
+            behind: Vec::new(),
         });
         e.new_tasks.push((t, body));
         e.release.push(None);
@@ -942,56 +1058,49 @@ pub(crate) fn current_task() -> Option<u32> {
     with_exec(|e| e.current)
 }
 
-fn take_stack(size: usize) -> DefaultStack {
-    STACKS
-        .with(|s| s.borrow_mut().pop())
-        .unwrap_or_else(|| DefaultStack::new(size).expect("mpcheck-sim: cannot allocate a stack"))
-}
-
-fn give_back(co: TaskCoroutine) {
-    let stack = co.into_stack();
-    STACKS.with(|s| s.borrow_mut().push(stack));
-}
-
-fn make_coroutine(t: u32, body: Body, stack_size: usize) -> TaskCoroutine {
-    Coroutine::with_stack(
-        take_stack(stack_size),
-        move |yielder: &Yielder<(), ()>, ()| {
-            let loc = with_exec(|e| {
-                e.tasks[t as usize].yielder = yielder as *const _;
-                let loc = e.tasks[t as usize].pending.loc;
-                e.record(Op::Start, 0, None, None, loc);
-                loc
-            });
-            let Some(loc) = loc else { return };
-            let result = catch_unwind(AssertUnwindSafe(body));
-            with_exec(|e| match result {
-                Ok(value) => {
-                    e.record(Op::Finish, 0, None, None, loc);
-                    let task = &mut e.tasks[t as usize];
-                    task.result = Some(value);
-                    task.state = State::Finished;
-                    if t == 0 {
-                        e.over = true;
-                    } else {
-                        // Whoever runs next is decided here; the driver resumes it.
-                        e.decide(t);
-                    }
+/// Task `t`'s coroutine running `body`, on a stack of `stack_size` bytes, and the trap of that
+/// stack.
+fn make_coroutine(t: u32, body: Body, stack_size: usize) -> (TaskCoroutine, Trap) {
+    let stack = stack::take(stack_size);
+    let limit = stack::limit(&stack);
+    let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+        let loc = with_exec(|e| {
+            e.tasks[t as usize].yielder = yielder as *const _;
+            let loc = e.tasks[t as usize].pending.loc;
+            e.record(Op::Start, 0, None, None, loc);
+            loc
+        });
+        let Some(loc) = loc else { return TaskEnd::Done };
+        let result = catch_unwind(AssertUnwindSafe(body));
+        with_exec(|e| match result {
+            Ok(value) => {
+                e.record(Op::Finish, 0, None, None, loc);
+                let task = &mut e.tasks[t as usize];
+                task.result = Some(value);
+                task.state = State::Finished;
+                if t == 0 {
+                    e.over = true;
+                } else {
+                    // Whoever runs next is decided here; the driver resumes it.
+                    e.decide(t);
                 }
-                Err(payload) => {
-                    let message = panic_message(&*payload);
-                    let place = PANIC_LOCATION
-                        .with(|p| p.take())
-                        .map(|(file, line)| format!(" at {file}:{line}"))
-                        .unwrap_or_default();
-                    e.fail(
-                        FailureKind::Panic,
-                        format!("task {t} panicked{place}: {message}"),
-                    );
-                }
-            });
-        },
-    )
+            }
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                let place = PANIC_LOCATION
+                    .with(|p| p.take())
+                    .map(|(file, line)| format!(" at {file}:{line}"))
+                    .unwrap_or_default();
+                e.fail(
+                    FailureKind::Panic,
+                    format!("task {t} panicked{place}: {message}"),
+                );
+            }
+        });
+        TaskEnd::Done
+    });
+    let trap = Trap::new(co.trap_handler(), limit);
+    (co, trap)
 }
 
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -1011,6 +1120,7 @@ pub(crate) fn run_execution(
     settings: &Settings,
 ) -> Ran {
     crate::hook::install();
+    stack::install();
     let serial = SERIAL.fetch_add(1, Relaxed) as u32;
     let main: Body = Box::new(move || {
         body();
@@ -1035,6 +1145,7 @@ pub(crate) fn run_execution(
         spurious: false,
         yielder: std::ptr::null(),
         result: None,
+        behind: Vec::new(),
     });
     let exec = Box::new(Exec {
         serial,
@@ -1068,13 +1179,15 @@ pub(crate) fn run_execution(
         teardown: false,
         new_tasks: Vec::new(),
         options: spare.options,
+        yielders: 0,
+        overflowed: None,
     });
     EXEC.with(|e| *e.borrow_mut() = Some(exec));
     IN_SIM.with(|s| s.set(true));
 
     // The coroutines live here, outside the thread-local, so that a running task can borrow
     // the execution state; tasks spawned meanwhile wait in `new_tasks`.
-    let mut coroutines: Vec<Option<TaskCoroutine>> = Vec::new();
+    let mut coroutines: Vec<Option<(TaskCoroutine, Trap)>> = Vec::new();
     let mut next = 0u32;
     let mut new_tasks = vec![(0, main)];
     loop {
@@ -1085,12 +1198,20 @@ pub(crate) fn run_execution(
             }
             coroutines[t] = Some(make_coroutine(t as u32, body, settings.stack_size));
         }
-        let mut co = coroutines[next as usize]
+        let (mut co, trap) = coroutines[next as usize]
             .take()
             .expect("the chosen task has a coroutine");
-        match co.resume(()) {
-            CoroutineResult::Yield(()) => coroutines[next as usize] = Some(co),
-            CoroutineResult::Return(()) => give_back(co),
+        stack::running(Some(trap));
+        let result = co.resume(());
+        stack::running(None);
+        match result {
+            CoroutineResult::Yield(()) => coroutines[next as usize] = Some((co, trap)),
+            CoroutineResult::Return(end) => {
+                stack::give_back(settings.stack_size, co.into_stack());
+                if end == TaskEnd::Overflow {
+                    with_exec(|e| e.stack_overflow(next));
+                }
+            }
         }
         // One look at the state: who runs next, and who was spawned.
         let stop = with_exec(|e| {
@@ -1108,10 +1229,23 @@ pub(crate) fn run_execution(
     }
 
     // Teardown: unwind every task still suspended; their destructors run without scheduling.
-    with_exec(|e| e.teardown = true);
-    for mut co in coroutines.into_iter().flatten() {
-        co.force_unwind();
-        give_back(co);
+    let overflowed = with_exec(|e| {
+        e.teardown = true;
+        e.overflowed
+    })
+    .flatten();
+    for (t, slot) in coroutines.into_iter().enumerate() {
+        let Some((mut co, _)) = slot else { continue };
+        if overflowed == Some(t as u32) {
+            // SAFETY: the task stopped at the end of its stack, where unwinding it could fault
+            // again; its stack is abandoned instead: the values on it are leaked (never
+            // dropped, never used again). Nothing else points into that stack: the runtime's
+            // pointer to its yielder dies with this execution.
+            unsafe { co.force_reset() };
+        } else {
+            co.force_unwind();
+        }
+        stack::give_back(settings.stack_size, co.into_stack());
     }
     IN_SIM.with(|s| s.set(false));
     let mut exec = EXEC

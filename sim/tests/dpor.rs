@@ -291,7 +291,7 @@ fn reduction_keeps_every_outcome_with_sleeps_and_clock_reads() {
 
 #[test]
 fn reduction_keeps_every_outcome_when_timeouts_fire_only_when_idle() {
-    let kinds = [Kind::Atomic, Kind::Futex, Kind::Clock];
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Clock, Kind::Yield];
     let config = Config::dfs().timeouts(Timeouts::WhenIdle);
     compare_many(4000, seeds(60), 3, &kinds, config);
 }
@@ -331,4 +331,21 @@ fn sleeps_and_clock_reads_race() {
     ];
     let (plain, reduced) = compare(0, &code, 1, Config::dfs()).expect("a small program");
     assert!(reduced < plain, "{reduced} vs {plain}");
+}
+
+/// Regression: with timeouts when idle, two tasks time out at the same deadline; if the first to
+/// time out wakes the other, the other's timeout was taken off the options before the wake, so
+/// the reversal must be asked for where it was last offered.
+#[test]
+fn a_timeout_disabled_before_the_wake_that_preempts_it_is_explored() {
+    let code = vec![
+        vec![Instr::WaitFor(0, 1000), Instr::Cas(0, 1, 2), Instr::Wake(1)],
+        vec![
+            Instr::WaitUntil(1, 1000),
+            Instr::Cas(1, 0, 1),
+            Instr::Store(0, 0),
+        ],
+    ];
+    let config = Config::dfs().timeouts(Timeouts::WhenIdle);
+    compare(4228, &code, 2, config).expect("a small program");
 }
