@@ -12,8 +12,11 @@
 //!   other tasks run, so both outcomes are explored.
 //! - Faults: spurious futex wake-ups, on demand ([`Config::spurious_wakeups`]).
 //! - Failures: a panic in any task, deadlock (with who waits for what and who took it), a step
-//!   bound (livelock), nondeterminism. Each is shrunk to fewer preemptions, written as a JSON
-//!   replay file and shown as a trace with one column per task.
+//!   bound (livelock), a stack overflow, nondeterminism. Each is shrunk to fewer preemptions,
+//!   written as a JSON replay file and shown as a trace with one column per task. A replay file
+//!   is a regression test: replayed against fixed code, it passes.
+//! - Yields are hints: a task that yields runs again only after the tasks that could act did
+//!   (fair scheduling), so spinning with `yield_now` is not a livelock.
 //!
 //! This crate knows nothing about the primitives it checks; `mpcheck`'s `Sim` platform adapts it.
 //!
