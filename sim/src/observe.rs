@@ -51,7 +51,12 @@ impl<'a> Observed<'a> {
 
     /// What each task saw (see [`Outcome`]).
     pub fn outcome(&self) -> Outcome {
-        let tasks = self.steps.iter().map(|s| s.task as usize + 1).max().unwrap_or(1);
+        let tasks = self
+            .steps
+            .iter()
+            .map(|s| s.task as usize + 1)
+            .max()
+            .unwrap_or(1);
         // Each task's path: the spawn indices from task 0 down to it.
         let mut path: Vec<Vec<u32>> = vec![Vec::new(); tasks];
         let mut children = vec![0u32; tasks];
