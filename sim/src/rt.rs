@@ -24,7 +24,8 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::footprint::Footprint;
-use crate::report::{Blocked, FailureKind};
+use crate::operation::Caller;
+use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
 use crate::strategy::{Pick, PickContext, Strategy};
 
@@ -150,8 +151,12 @@ pub struct Step {
     pub read: Option<u64>,
     /// The value written (or the result, for wakes, spawns and choices), if any.
     pub wrote: Option<u64>,
-    /// Where in the source.
+    /// Where in the source: the line that took the step (inside a primitive, for a step of a
+    /// primitive's operation).
     pub loc: Loc,
+    /// The primitive operation the step was taken in, as the user called it (with the user's
+    /// line), if any: see [`operation`](crate::operation()).
+    pub caller: Option<Caller>,
     /// Virtual time when the step ran, in nanoseconds.
     pub time: u64,
     /// The index of the choice that let this step happen (`None` for steps a task takes
@@ -191,6 +196,8 @@ pub(crate) struct TaskRec {
     spurious: bool,
     yielder: *const Yielder<(), ()>,
     result: Option<Box<dyn Any>>,
+    /// The task's outermost open operation (see `crate::operation`).
+    operation: Option<Caller>,
 }
 
 #[derive(Default)]
@@ -198,8 +205,9 @@ pub(crate) struct ObjRec {
     pub(crate) label: Option<&'static str>,
     /// Tasks sleeping in a futex wait on this object, in arrival order.
     pub(crate) waiters: Vec<u32>,
-    /// The last task that changed the value from zero to non-zero (took a lock, say), and where.
-    pub(crate) taken_by: Option<(u32, Loc)>,
+    /// The last task that changed the value from zero to non-zero (took a lock, say), where,
+    /// and in which operation.
+    pub(crate) taken_by: Option<(u32, Loc, Option<Caller>)>,
 }
 
 /// Settings that shape an execution (not the strategy).
@@ -359,6 +367,12 @@ impl ObjCell {
             let id = self.id(e);
             e.objects[id as usize - 1].label = Some(name);
         });
+    }
+
+    /// The object's number in the current execution (assigned now if it has none yet; 0
+    /// outside an execution). Not a step.
+    pub fn number(&self) -> u32 {
+        with_exec(|e| self.id(e)).unwrap_or(0)
     }
 }
 
@@ -581,14 +595,14 @@ impl Exec {
                     Blocked {
                         task: t as u32,
                         waits_for: self.object_name(obj),
-                        at: task.pending.loc.to_string(),
-                        holder: rec.taken_by.map(|(h, loc)| (h, loc.to_string())),
+                        at: Site::new(task.operation, task.pending.loc),
+                        holder: rec.taken_by.map(|(h, loc, op)| (h, Site::new(op, loc))),
                     }
                 }
                 State::Runnable if task.pending.op == Op::Join => Blocked {
                     task: t as u32,
                     waits_for: format!("task {} to finish", task.pending.arg),
-                    at: task.pending.loc.to_string(),
+                    at: Site::new(task.operation, task.pending.loc),
                     holder: None,
                 },
                 _ => continue,
@@ -651,10 +665,11 @@ impl Exec {
 
     fn record(&mut self, op: Op, obj: u32, read: Option<u64>, wrote: Option<u64>, loc: Loc) {
         let task = self.current;
+        let caller = self.tasks[task as usize].operation;
         if obj != 0 && op.writes_value() {
             let rec = &mut self.objects[obj as usize - 1];
             match (read, wrote) {
-                (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc)),
+                (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc, caller)),
                 (_, Some(0)) => rec.taken_by = None,
                 _ => {}
             }
@@ -667,6 +682,7 @@ impl Exec {
             read,
             wrote,
             loc,
+            caller,
             time: self.clock,
             decision,
         };
@@ -680,6 +696,25 @@ impl Exec {
         }
         self.trace.push(step);
     }
+}
+
+/// Opens `caller` as the running task's operation unless one is open already; `true` if it
+/// did (the caller then closes it with [`leave_operation`]). Not a step.
+pub(crate) fn enter_operation(caller: Caller) -> bool {
+    with_exec(|e| {
+        let operation = &mut e.tasks[e.current as usize].operation;
+        if operation.is_some() {
+            return false;
+        }
+        *operation = Some(caller);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Closes the running task's operation.
+pub(crate) fn leave_operation() {
+    with_exec(|e| e.tasks[e.current as usize].operation = None);
 }
 
 /// `Lock#3`, or `object#3` without a label.
@@ -908,6 +943,7 @@ pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
             spurious: false,
             yielder: std::ptr::null(),
             result: None,
+            operation: None,
         });
         e.new_tasks.push((t, body));
         e.release.push(None);
@@ -1035,6 +1071,7 @@ pub(crate) fn run_execution(
         spurious: false,
         yielder: std::ptr::null(),
         result: None,
+        operation: None,
     });
     let exec = Box::new(Exec {
         serial,
