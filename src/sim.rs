@@ -19,6 +19,6 @@
 
 pub use crate::platform::Sim;
 pub use mpcheck_sim::{
-    check, explore, inspect, replay, strategy, Blocked, Choice, Config, Failure, FailureKind,
-    Recorded, Report, Step, Timeouts,
+    check, explore, inspect, replay, strategy, Blocked, Caller, Choice, Config, Failure,
+    FailureKind, Recorded, Report, Site, Step, Timeouts,
 };
