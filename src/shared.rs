@@ -154,26 +154,30 @@ impl<T: Pod, P: Platform> Value<T, P> {
     fn make(value: T, locked: bool, constructor: &'static str) -> Self {
         let made_by = (constructor, P::site());
         Value {
-            words: storage::<T, P>(Self::WORDS, 1, |_| value, Self::name(locked), made_by)
-                .unwrap_or_else(|e| out_of_memory(e.within("a Value"))),
+            words: storage::<T, P>(
+                Self::WORDS,
+                1,
+                |_| value,
+                Self::NAMES[locked as usize],
+                made_by,
+            )
+            .unwrap_or_else(|e| out_of_memory(e.within("a Value"))),
             lock: locked.then(RLock::new),
             _value: PhantomData,
         }
     }
 
-    /// The primitive's name in traces: Python's, `Value` or `RawValue`.
-    fn name(locked: bool) -> &'static str {
-        if locked {
-            "Value"
-        } else {
-            "RawValue"
-        }
-    }
+    /// Its name in traces, Python's: without a lock, then with one.
+    const NAMES: [&'static str; 2] = ["RawValue", "Value"];
 
     /// The value (under the lock, if there is one).
     #[track_caller]
     pub fn get(&self) -> T {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "get");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         read::<T, P>(&self.words, 0)
     }
@@ -181,7 +185,11 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// Replaces the value (under the lock, if there is one).
     #[track_caller]
     pub fn set(&self, value: T) {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "set");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "set",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         write::<T, P>(&self.words, 0, &value);
     }
@@ -190,7 +198,11 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// `f` returns: `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value.
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "update");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "update",
+        );
         let lock = self.lock.as_ref().ok_or(Error::NoLock {
             operation: "Value::update",
             what: "Value",
@@ -206,7 +218,11 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// [`Error::NoLock`] for a raw value.
     #[track_caller]
     pub fn get_lock(&self) -> Result<RLock<P>, Error> {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "get_lock");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get_lock",
+        );
         self.lock.clone().ok_or(Error::NoLock {
             operation: "Value::get_lock",
             what: "Value",
@@ -216,7 +232,11 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// `true` if the value has a lock (it was made with [`Value::new`]).
     #[track_caller]
     pub fn has_lock(&self) -> bool {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "has_lock");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "has_lock",
+        );
         self.lock.is_some()
     }
 }
@@ -290,14 +310,8 @@ impl<T: Pod, P: Platform> Array<T, P> {
         Self::make(items.len(), |i| items[i], false, "raw_from_slice")
     }
 
-    /// The primitive's name in traces: Python's, `Array` or `RawArray`.
-    fn name(locked: bool) -> &'static str {
-        if locked {
-            "Array"
-        } else {
-            "RawArray"
-        }
-    }
+    /// Its name in traces, Python's: without a lock, then with one.
+    const NAMES: [&'static str; 2] = ["RawArray", "Array"];
 
     #[track_caller]
     fn make(
@@ -320,7 +334,7 @@ impl<T: Pod, P: Platform> Array<T, P> {
             )));
         };
         Ok(Array {
-            words: storage::<T, P>(words, len, value, Self::name(locked), made_by)
+            words: storage::<T, P>(words, len, value, Self::NAMES[locked as usize], made_by)
                 .map_err(|e| e.within(array()))?,
             len,
             lock: locked.then(RLock::new),
@@ -331,21 +345,33 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// The number of elements.
     #[track_caller]
     pub fn len(&self) -> usize {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "len");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "len",
+        );
         self.len
     }
 
     /// `true` for an array of no elements.
     #[track_caller]
     pub fn is_empty(&self) -> bool {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "is_empty");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "is_empty",
+        );
         self.len == 0
     }
 
     /// Element `index` (under the lock, if there is one).
     #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "get");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         self.read(index)
     }
@@ -353,7 +379,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// Replaces element `index` (under the lock, if there is one).
     #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "set");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "set",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         self.write(index, value)
     }
@@ -361,7 +391,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// Every element, read under the lock (if there is one) as one consistent snapshot.
     #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "to_vec");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "to_vec",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         self.snapshot()
     }
@@ -373,7 +407,7 @@ impl<T: Pod, P: Platform> Array<T, P> {
         let site = P::site();
         let _op = P::operation_at(
             || self.words.first(),
-            Self::name(self.lock.is_some()),
+            Self::NAMES[self.lock.is_some() as usize],
             "locked",
             site,
         );
@@ -390,7 +424,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// The lock that guards the array (a handle to it); [`Error::NoLock`] for a raw array.
     #[track_caller]
     pub fn get_lock(&self) -> Result<RLock<P>, Error> {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "get_lock");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get_lock",
+        );
         self.lock.clone().ok_or(Error::NoLock {
             operation: "Array::get_lock",
             what: "Array",
@@ -401,7 +439,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// [`Array::from_slice`]).
     #[track_caller]
     pub fn has_lock(&self) -> bool {
-        let _op = operation::<P>(&self.words, Self::name(self.lock.is_some()), "has_lock");
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "has_lock",
+        );
         self.lock.is_some()
     }
 

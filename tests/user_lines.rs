@@ -83,8 +83,10 @@ fn assert_user_lines(failure: &Failure, called: &Called) {
         );
     }
     for step in failure.steps() {
-        if let Some(caller) = step.caller {
-            assert_eq!(caller.loc.file(), file!(), "{caller}: {step:?}");
+        match step.caller {
+            Some(caller) => assert_eq!(caller.loc.file(), file!(), "{caller}: {step:?}"),
+            // The scenarios touch shared state only through the primitives' operations.
+            None => assert_eq!(step.obj, 0, "outside any operation: {step:?}\n{failure}"),
         }
     }
     for internal in INTERNAL {
