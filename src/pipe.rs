@@ -14,6 +14,7 @@
 //!   one-way pipe is `Error::ReadOnly` / `Error::WriteOnly`; after `close`, `Error::Closed`.
 
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,20 +54,39 @@ pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);
 /// assert_eq!(parent.recv(), Err(mpcheck::Error::Eof));
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
+#[track_caller]
 pub fn pipe<T, P: Platform>(duplex: bool) -> Result<Ends<T, P>, Error> {
+    let site = P::site();
     let (first, second) = P::pipe(duplex)?;
     Ok((
-        Connection::new(first, true, duplex),
-        Connection::new(second, duplex, true),
+        Connection::new(first, true, duplex, site),
+        Connection::new(second, duplex, true, site),
     ))
 }
 
 struct Inner<P: Platform> {
-    end: P::PipeEnd,
+    /// Dropped by hand, inside an operation (see `Drop`).
+    end: ManuallyDrop<P::PipeEnd>,
     readable: bool,
     writable: bool,
     send_lock: Lock<P>,
     recv_lock: Lock<P>,
+    /// Where the pipe was made: dropping the last handle of this end (which closes it) is
+    /// reported there.
+    site: P::Site,
+}
+
+impl<P: Platform> Drop for Inner<P> {
+    fn drop(&mut self) {
+        let _op = P::operation_at(
+            || Some(self.send_lock.word()),
+            "Connection",
+            "drop",
+            self.site,
+        );
+        // SAFETY: `end` is dropped once, here, and `self` is never used again.
+        unsafe { ManuallyDrop::drop(&mut self.end) }
+    }
 }
 
 /// One end of a [`pipe`], sending and receiving `T`s (or raw byte messages). Clones are handles
@@ -97,26 +117,31 @@ impl<T, P: Platform> std::fmt::Debug for Connection<T, P> {
 }
 
 impl<T, P: Platform> Connection<T, P> {
-    fn new(end: P::PipeEnd, readable: bool, writable: bool) -> Self {
+    fn new(end: P::PipeEnd, readable: bool, writable: bool, site: P::Site) -> Self {
         Connection {
             inner: Arc::new(Inner {
-                end,
+                end: ManuallyDrop::new(end),
                 readable,
                 writable,
                 send_lock: Lock::new(),
                 recv_lock: Lock::new(),
+                site,
             }),
             item: PhantomData,
         }
     }
 
     /// `true` if this end can receive (Python's `readable`).
+    #[track_caller]
     pub fn readable(&self) -> bool {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "readable");
         self.inner.readable
     }
 
     /// `true` if this end can send (Python's `writable`).
+    #[track_caller]
     pub fn writable(&self) -> bool {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "writable");
         self.inner.writable
     }
 
@@ -125,7 +150,9 @@ impl<T, P: Platform> Connection<T, P> {
     /// Errors: `ReadOnly` (the receiving end of a one-way pipe),
     /// `TooLarge` (over [`MAX_MESSAGE_LEN`]), `BrokenPipe` (the peer is closed; part of the
     /// message may have been written, which the peer can no longer read), `Closed`.
+    #[track_caller]
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "send_bytes");
         if !self.inner.writable {
             return Err(Error::ReadOnly);
         }
@@ -153,7 +180,9 @@ impl<T, P: Platform> Connection<T, P> {
     /// writing end closed), `Truncated` (the writer went away in the middle of a message; its
     /// bytes are discarded), `TooLarge` (a header announcing more than [`MAX_MESSAGE_LEN`]: not a
     /// connection's stream), `Closed`.
+    #[track_caller]
     pub fn recv_bytes(&self) -> Result<Vec<u8>, Error> {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "recv_bytes");
         if !self.inner.readable {
             return Err(Error::WriteOnly);
         }
@@ -200,7 +229,9 @@ impl<T, P: Platform> Connection<T, P> {
     /// `true` as soon as a `recv` would not wait (a message, or end of file, is there), `false`
     /// once `timeout` passed without that; `None` waits as long as it takes, `Some(ZERO)` does
     /// not wait at all. Errors: `WriteOnly`, `Closed`.
+    #[track_caller]
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, Error> {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "poll");
         if !self.inner.readable {
             return Err(Error::WriteOnly);
         }
@@ -210,7 +241,9 @@ impl<T, P: Platform> Connection<T, P> {
 
     /// Closes this end, for every handle: later operations on it fail with `Closed`; the peer
     /// receives what was sent, then `Eof`, and its sends fail with `BrokenPipe`. Idempotent.
+    #[track_caller]
     pub fn close(&self) {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "close");
         self.inner.end.close();
     }
 }
@@ -218,7 +251,9 @@ impl<T, P: Platform> Connection<T, P> {
 impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
     /// Sends `item` as one message (postcard-encoded here, so an `Encode` error, with the item's
     /// own message when its `Serialize` failed, reaches the caller and nothing is sent). Other errors as [`Connection::send_bytes`].
+    #[track_caller]
     pub fn send(&self, item: &T) -> Result<(), Error> {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "send");
         if !self.inner.writable {
             return Err(Error::ReadOnly);
         }
@@ -229,7 +264,9 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
     /// Receives one item, waiting for it. Errors as [`Connection::recv_bytes`], plus `Decode`
     /// (the message is not a `T`: sent by `send_bytes`, or by a program with another type; the
     /// message is consumed).
+    #[track_caller]
     pub fn recv(&self) -> Result<T, Error> {
+        let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "recv");
         decode(&self.recv_bytes()?)
     }
 }
@@ -245,7 +282,7 @@ mod tests {
     /// writing part of a frame and dropping the end.
     fn raw<P: Platform>() -> (Connection<u8, P>, P::PipeEnd) {
         let (first, second) = P::pipe(false).expect("a pipe");
-        (Connection::new(first, true, false), second)
+        (Connection::new(first, true, false, P::site()), second)
     }
 
     fn write_all<P: Platform>(end: &P::PipeEnd, mut bytes: &[u8]) {

@@ -79,15 +79,18 @@ fn write<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize, value: &T) {
     }
 }
 
-/// The packed words of `len` elements made by `value`, each word labelled `label` for traces;
+/// The packed words of `len` elements made by `value`, each word labelled `label` for traces,
+/// by `label`'s constructor `made_by` (its name, and where the user's code called it);
 /// [`Error::InvalidArgument`] if they cannot be allocated.
 fn storage<T: Pod, P: Platform>(
     words: usize,
     len: usize,
     value: impl Fn(usize) -> T,
     label: &'static str,
+    made_by: (&'static str, P::Site),
 ) -> Result<P::Shared<[P::AtomicU64]>, Error> {
     let storage = P::share_slice(words, |_| P::AtomicU64::new(0))?;
+    let _op = P::operation_at(|| storage.first(), label, made_by.0, made_by.1);
     for i in 0..len {
         write::<T, P>(&storage, i, &value(i));
     }
@@ -95,6 +98,17 @@ fn storage<T: Pod, P: Platform>(
         word.label(label);
     }
     Ok(storage)
+}
+
+/// Opens operation `name` of `primitive` (see [`Platform::operation`]) on the first of `words`,
+/// which stands for the value or array in traces (an empty array has none).
+#[track_caller]
+fn operation<P: Platform>(
+    words: &P::Shared<[P::AtomicU64]>,
+    primitive: &'static str,
+    name: &'static str,
+) -> P::Operation {
+    P::operation_at(|| words.first(), primitive, name, P::site())
 }
 
 /// One `T` in shared memory, guarded by an [`RLock`] unless made with [`Value::raw`]
@@ -123,42 +137,72 @@ impl<T: Pod, P: Platform> Value<T, P> {
     ///
     /// The memory it takes is `T`'s size, fixed at compile time: out of memory aborts the
     /// process, as for `Box::new(value)`.
+    #[track_caller]
     pub fn new(value: T) -> Self {
-        Self::make(value, true)
+        Self::make(value, true, "new")
     }
 
     /// A value without a lock (Python's `RawValue`): reads and writes are single accesses,
     /// ordered only by whatever synchronization the program uses around them; `update` and
     /// `get_lock` return [`Error::NoLock`]. Out of memory aborts, as for [`Value::new`].
+    #[track_caller]
     pub fn raw(value: T) -> Self {
-        Self::make(value, false)
+        Self::make(value, false, "raw")
     }
 
-    fn make(value: T, locked: bool) -> Self {
-        let label = if locked { "Value" } else { "RawValue" };
+    #[track_caller]
+    fn make(value: T, locked: bool, constructor: &'static str) -> Self {
+        let made_by = (constructor, P::site());
         Value {
-            words: storage::<T, P>(Self::WORDS, 1, |_| value, label)
-                .unwrap_or_else(|e| out_of_memory(e.within("a Value"))),
+            words: storage::<T, P>(
+                Self::WORDS,
+                1,
+                |_| value,
+                Self::NAMES[locked as usize],
+                made_by,
+            )
+            .unwrap_or_else(|e| out_of_memory(e.within("a Value"))),
             lock: locked.then(RLock::new),
             _value: PhantomData,
         }
     }
 
+    /// Its name in traces, Python's: without a lock, then with one.
+    const NAMES: [&'static str; 2] = ["RawValue", "Value"];
+
     /// The value (under the lock, if there is one).
+    #[track_caller]
     pub fn get(&self) -> T {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         read::<T, P>(&self.words, 0)
     }
 
     /// Replaces the value (under the lock, if there is one).
+    #[track_caller]
     pub fn set(&self, value: T) {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "set",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         write::<T, P>(&self.words, 0, &value);
     }
 
     /// Reads, changes and writes back the value as one step under its lock, and returns what
     /// `f` returns: `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value.
+    #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "update",
+        );
         let lock = self.lock.as_ref().ok_or(Error::NoLock {
             operation: "Value::update",
             what: "Value",
@@ -172,7 +216,13 @@ impl<T: Pod, P: Platform> Value<T, P> {
 
     /// The lock that guards the value (a handle to it), to make several operations one step;
     /// [`Error::NoLock`] for a raw value.
+    #[track_caller]
     pub fn get_lock(&self) -> Result<RLock<P>, Error> {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get_lock",
+        );
         self.lock.clone().ok_or(Error::NoLock {
             operation: "Value::get_lock",
             what: "Value",
@@ -180,7 +230,13 @@ impl<T: Pod, P: Platform> Value<T, P> {
     }
 
     /// `true` if the value has a lock (it was made with [`Value::new`]).
+    #[track_caller]
     pub fn has_lock(&self) -> bool {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "has_lock",
+        );
         self.lock.is_some()
     }
 }
@@ -230,27 +286,41 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// `len` zeroed elements, guarded by a lock of their own (Python's `Array(typecode, len)`).
     /// [`Error::InvalidArgument`], naming the length, if the system cannot give the memory
     /// (or no address space could hold it).
+    #[track_caller]
     pub fn new(len: usize) -> Result<Self, Error> {
-        Self::make(len, |_| T::zeroed(), true)
+        Self::make(len, |_| T::zeroed(), true, "new")
     }
 
     /// The elements of `items`, guarded by a lock of their own. [`Error::InvalidArgument`] if
     /// the system cannot give the memory for a copy of them.
+    #[track_caller]
     pub fn from_slice(items: &[T]) -> Result<Self, Error> {
-        Self::make(items.len(), |i| items[i], true)
+        Self::make(items.len(), |i| items[i], true, "from_slice")
     }
 
     /// `len` zeroed elements without a lock (Python's `RawArray`); errors as [`Array::new`].
+    #[track_caller]
     pub fn raw(len: usize) -> Result<Self, Error> {
-        Self::make(len, |_| T::zeroed(), false)
+        Self::make(len, |_| T::zeroed(), false, "raw")
     }
 
     /// The elements of `items`, without a lock; errors as [`Array::from_slice`].
+    #[track_caller]
     pub fn raw_from_slice(items: &[T]) -> Result<Self, Error> {
-        Self::make(items.len(), |i| items[i], false)
+        Self::make(items.len(), |i| items[i], false, "raw_from_slice")
     }
 
-    fn make(len: usize, value: impl Fn(usize) -> T, locked: bool) -> Result<Self, Error> {
+    /// Its name in traces, Python's: without a lock, then with one.
+    const NAMES: [&'static str; 2] = ["RawArray", "Array"];
+
+    #[track_caller]
+    fn make(
+        len: usize,
+        value: impl Fn(usize) -> T,
+        locked: bool,
+        constructor: &'static str,
+    ) -> Result<Self, Error> {
+        let made_by = (constructor, P::site());
         let array = || {
             format!(
                 "an array of {len} elements of {} bytes",
@@ -263,9 +333,9 @@ impl<T: Pod, P: Platform> Array<T, P> {
                 array()
             )));
         };
-        let label = if locked { "Array" } else { "RawArray" };
         Ok(Array {
-            words: storage::<T, P>(words, len, value, label).map_err(|e| e.within(array()))?,
+            words: storage::<T, P>(words, len, value, Self::NAMES[locked as usize], made_by)
+                .map_err(|e| e.within(array()))?,
             len,
             lock: locked.then(RLock::new),
             _element: PhantomData,
@@ -273,48 +343,92 @@ impl<T: Pod, P: Platform> Array<T, P> {
     }
 
     /// The number of elements.
+    #[track_caller]
     pub fn len(&self) -> usize {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "len",
+        );
         self.len
     }
 
     /// `true` for an array of no elements.
+    #[track_caller]
     pub fn is_empty(&self) -> bool {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "is_empty",
+        );
         self.len == 0
     }
 
     /// Element `index` (under the lock, if there is one).
+    #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         self.read(index)
     }
 
     /// Replaces element `index` (under the lock, if there is one).
+    #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "set",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         self.write(index, value)
     }
 
     /// Every element, read under the lock (if there is one) as one consistent snapshot.
+    #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "to_vec",
+        );
         let _held = self.lock.as_ref().map(RLock::lock);
         self.snapshot()
     }
 
     /// Holds the lock until the returned view is dropped: reads and writes through it are one
     /// step for every other task that uses the lock. [`Error::NoLock`] for a raw array.
+    #[track_caller]
     pub fn locked(&self) -> Result<ArrayGuard<'_, T, P>, Error> {
+        let site = P::site();
+        let _op = P::operation_at(
+            || self.words.first(),
+            Self::NAMES[self.lock.is_some() as usize],
+            "locked",
+            site,
+        );
         let lock = self.lock.as_ref().ok_or(Error::NoLock {
             operation: "Array::locked",
             what: "Array",
         })?;
         Ok(ArrayGuard {
             array: self,
-            _held: lock.lock(),
+            _held: lock.lock_at(site),
         })
     }
 
     /// The lock that guards the array (a handle to it); [`Error::NoLock`] for a raw array.
+    #[track_caller]
     pub fn get_lock(&self) -> Result<RLock<P>, Error> {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "get_lock",
+        );
         self.lock.clone().ok_or(Error::NoLock {
             operation: "Array::get_lock",
             what: "Array",
@@ -323,7 +437,13 @@ impl<T: Pod, P: Platform> Array<T, P> {
 
     /// `true` if the array has a lock (it was made with [`Array::new`] or
     /// [`Array::from_slice`]).
+    #[track_caller]
     pub fn has_lock(&self) -> bool {
+        let _op = operation::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            "has_lock",
+        );
         self.lock.is_some()
     }
 
@@ -383,27 +503,37 @@ pub struct ArrayGuard<'a, T: Pod, P: Platform = Os> {
 
 impl<T: Pod, P: Platform> ArrayGuard<'_, T, P> {
     /// The number of elements.
+    #[track_caller]
     pub fn len(&self) -> usize {
+        let _op = operation::<P>(&self.array.words, "Array", "len");
         self.array.len
     }
 
     /// `true` for an array of no elements.
+    #[track_caller]
     pub fn is_empty(&self) -> bool {
+        let _op = operation::<P>(&self.array.words, "Array", "is_empty");
         self.array.len == 0
     }
 
     /// Element `index`.
+    #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
+        let _op = operation::<P>(&self.array.words, "Array", "get");
         self.array.read(index)
     }
 
     /// Replaces element `index`.
+    #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
+        let _op = operation::<P>(&self.array.words, "Array", "set");
         self.array.write(index, value)
     }
 
     /// Every element.
+    #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
+        let _op = operation::<P>(&self.array.words, "Array", "to_vec");
         self.array.snapshot()
     }
 }

@@ -12,6 +12,7 @@ use crate::{Error, Os};
 /// let handle = mpcheck::thread::spawn::<mpcheck::Os, _, _>(|| 6 * 7);
 /// assert_eq!(handle.join().unwrap(), 42);
 /// ```
+#[track_caller]
 pub fn spawn<P, F, T>(f: F) -> JoinHandle<T, P>
 where
     P: Platform,
@@ -33,6 +34,7 @@ pub struct JoinHandle<T: Send + 'static, P: Platform = Os> {
 impl<T: Send + 'static, P: Platform> JoinHandle<T, P> {
     /// Waits for the thread to finish and returns its result, or [`Error::Panicked`] with the
     /// panic message if it panicked.
+    #[track_caller]
     pub fn join(self) -> Result<T, Error> {
         P::join(self.inner).map_err(|payload| Error::from_panic(&*payload))
     }

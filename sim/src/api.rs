@@ -38,6 +38,13 @@ macro_rules! atomic {
                 self.obj.label(name)
             }
 
+            /// The object's number in the current execution, as traces show it (`Lock#2`):
+            /// assigned now if it has none yet; 0 outside an execution. Not a step. For
+            /// [`operation`](crate::operation()).
+            pub fn object_number(&self) -> u32 {
+                self.obj.number()
+            }
+
             /// Atomic load.
             #[track_caller]
             pub fn load(&self, _order: Ordering) -> $v {

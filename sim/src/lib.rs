@@ -47,6 +47,7 @@ mod dfs;
 mod footprint;
 mod hook;
 mod observe;
+mod operation;
 mod report;
 mod rt;
 mod schedule;
@@ -63,7 +64,8 @@ pub use api::{
 };
 pub use footprint::{Access, Footprint};
 pub use observe::{Observed, Outcome, Seen};
-pub use report::{Blocked, Failure, FailureKind, Replayed, Report};
+pub use operation::{operation, Caller, Operation};
+pub use report::{Blocked, Failure, FailureKind, Replayed, Report, Site};
 pub use rt::{in_execution, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
 

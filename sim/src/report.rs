@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rt::{object_name, Op, Step};
+use crate::operation::Caller;
+use crate::rt::{object_name, Loc, Op, Step};
 use crate::schedule::{Choice, Schedule};
 
 /// The kind of a failure.
@@ -50,23 +51,59 @@ pub struct Blocked {
     pub task: u32,
     /// What it waits on ("Lock#3", "task 2 to finish").
     pub waits_for: String,
-    /// Where it waits (source location).
-    pub at: String,
+    /// Where it waits.
+    pub at: Site,
     /// The task that last took the object (changed it from zero), and where.
-    pub holder: Option<(u32, String)>,
+    pub holder: Option<(u32, Site)>,
 }
 
+/// `task 1 waits for Lock#2 in Lock#2.acquire at tests/x.rs:15:9; held by task 2 (taken in
+/// Lock#2.acquire at tests/x.rs:20:9)`.
 impl fmt::Display for Blocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "task {} waits for {} at {}",
+            "task {} waits for {} {}",
             self.task, self.waits_for, self.at
         )?;
         if let Some((holder, at)) = &self.holder {
-            write!(f, "; held by task {holder} (taken at {at})")?;
+            write!(f, "; held by task {holder} (taken {at})")?;
         }
         Ok(())
+    }
+}
+
+/// Where a step was taken: in which primitive operation, called from which line of the user's
+/// code, and the line (inside the primitive) that took it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// The operation the user called (`Lock#2.acquire`), if the step was taken in one.
+    pub operation: Option<String>,
+    /// The user's line, `file:line:column`: where the operation was called, or the step's own
+    /// line outside any operation.
+    pub line: String,
+    /// The step's own line (inside the primitive, for a step of an operation), for debugging
+    /// the primitive itself.
+    pub internal: String,
+}
+
+impl Site {
+    pub(crate) fn new(caller: Option<Caller>, loc: Loc) -> Site {
+        Site {
+            operation: caller.map(|c| c.to_string()),
+            line: caller.map_or(loc, |c| c.loc).to_string(),
+            internal: loc.to_string(),
+        }
+    }
+}
+
+/// `in Lock#2.acquire at tests/x.rs:15:9`, or `at tests/x.rs:15:9` outside any operation.
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(operation) = &self.operation {
+            write!(f, "in {operation} ")?;
+        }
+        write!(f, "at {}", self.line)
     }
 }
 
@@ -265,9 +302,16 @@ impl Failure {
         &self.0.blocked
     }
 
-    /// The trace as text: one column per task (or one line per step with many tasks).
+    /// The trace as text: one column per task (or one line per step with many tasks). A step
+    /// taken in a primitive's operation names the operation and the user's line that called it.
     pub fn trace_text(&self) -> String {
         render_trace(&self.0.trace, &self.0.labels)
+    }
+
+    /// As [`Failure::trace_text`], with wider columns and, after the user's line, the line
+    /// inside the primitive that took each step: for debugging the primitives themselves.
+    pub fn trace_text_internal(&self) -> String {
+        render_trace_with(&self.0.trace, &self.0.labels, Lines::Internal)
     }
 }
 
@@ -311,53 +355,110 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-fn describe(step: &Step, labels: &[Option<&'static str>]) -> String {
+/// Which source lines a trace shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lines {
+    /// The user's: a step taken in a primitive's operation shows the line that called it.
+    User,
+    /// The user's, then the line (inside the primitive) that took the step.
+    Internal,
+}
+
+/// A step's text in three parts, so that a narrow column can shorten the middle one: the
+/// operation it was taken in (`Lock#2.acquire: `), what it did, and where (`  tickets.rs:14`).
+struct Text {
+    operation: String,
+    what: String,
+    place: String,
+}
+
+fn describe(step: &Step, labels: &[Option<&'static str>], lines: Lines) -> Text {
     if step.op == Op::Start && step.task == 0 {
         // Where the exploration was called from is not part of the execution: a replay from
         // another place must give the same trace.
-        return "start (main task)".to_owned();
+        return Text {
+            operation: String::new(),
+            what: "start (main task)".to_owned(),
+            place: String::new(),
+        };
     }
-    let obj = if step.obj == 0 {
+    // The object of the step, unless it is the one that stands for the operation's primitive
+    // (the word of a `Lock`, labelled "Lock"), which goes without saying.
+    let label = (step.obj != 0)
+        .then(|| labels.get(step.obj as usize - 1).copied().flatten())
+        .flatten();
+    let obj = if step.obj == 0
+        || step
+            .caller
+            .is_some_and(|c| c.object == step.obj && label == Some(c.primitive))
+    {
         String::new()
     } else {
-        object_name(
-            step.obj,
-            labels.get(step.obj as usize - 1).copied().flatten(),
-        )
+        format!(" {}", object_name(step.obj, label))
     };
     let what = match (step.op, step.read, step.wrote) {
-        (Op::Load, Some(r), _) => format!("load {obj} → {r}"),
-        (Op::Store, _, Some(w)) => format!("store {obj} ← {w}"),
-        (Op::CompareExchange, Some(r), Some(w)) => format!("cas {obj} {r} → {w}"),
-        (Op::CompareExchange, Some(r), None) => format!("cas {obj} fails (is {r})"),
+        (Op::Load, Some(r), _) => format!("load{obj} → {r}"),
+        (Op::Store, _, Some(w)) => format!("store{obj} ← {w}"),
+        (Op::CompareExchange, Some(r), Some(w)) => format!("cas{obj} {r} → {w}"),
+        (Op::CompareExchange, Some(r), None) => format!("cas{obj} fails (is {r})"),
         (Op::Swap | Op::FetchAdd | Op::FetchSub | Op::FetchOr | Op::FetchAnd, Some(r), Some(w)) => {
-            format!("{} {obj} {r} → {w}", step.op.name())
+            format!("{}{obj} {r} → {w}", step.op.name())
         }
-        (Op::FutexWait, Some(v), None) => format!("futex_wait {obj}: is {v}, no sleep"),
-        (Op::FutexWait, Some(v), Some(1)) => format!("futex_wait {obj}: is {v}, sleeps"),
-        (Op::FutexWait, Some(v), _) => format!("futex_wait {obj}: is {v}, deadline passed"),
+        (Op::FutexWait, Some(v), None) => format!("futex_wait{obj}: is {v}, no sleep"),
+        (Op::FutexWait, Some(v), Some(1)) => format!("futex_wait{obj}: is {v}, sleeps"),
+        (Op::FutexWait, Some(v), _) => format!("futex_wait{obj}: is {v}, deadline passed"),
         (Op::WaitReturn, _, Some(code)) => {
             let how = ["mismatch", "woken", "timed out", "woken spuriously"][code.min(3) as usize];
-            if obj.is_empty() {
+            if step.obj == 0 {
                 format!("wakes ({how})")
+            } else if obj.is_empty() {
+                format!("wait returns: {how}")
             } else {
-                format!("wait on {obj} returns: {how}")
+                format!("wait on{obj} returns: {how}")
             }
         }
-        (Op::FutexWake, _, Some(n)) => format!("futex_wake {obj}: woke {n}"),
+        (Op::FutexWake, _, Some(n)) => format!("futex_wake{obj}: woke {n}"),
         (Op::Spawn, _, Some(t)) => format!("spawn task {t}"),
         (Op::Join, _, Some(t)) => format!("join task {t}"),
         (Op::Sleep, _, Some(ns)) => format!("sleep {:?}", Duration::from_nanos(ns)),
         (Op::Now, Some(ns), _) => format!("now → {:?}", Duration::from_nanos(ns)),
         (Op::Choose, _, Some(v)) => format!("choose → {v}"),
-        (op, _, _) if obj.is_empty() => op.name().to_owned(),
-        (op, _, _) => format!("{} {obj}", op.name()),
+        (op, _, _) => format!("{}{obj}", op.name()),
     };
-    format!(
-        "{what}  {}:{}",
-        short_path(step.loc.file()),
-        step.loc.line()
-    )
+    let line = |loc: Loc| format!("{}:{}", short_path(loc.file()), loc.line());
+    match step.caller {
+        None => Text {
+            operation: String::new(),
+            what,
+            place: format!("  {}", line(step.loc)),
+        },
+        Some(caller) => Text {
+            operation: format!("{caller}: "),
+            what,
+            place: match lines {
+                Lines::User => format!("  {}", line(caller.loc)),
+                Lines::Internal => format!("  {} ({})", line(caller.loc), line(step.loc)),
+            },
+        },
+    }
+}
+
+/// `text` in at most `width` characters. What the step did is shortened first: the operation
+/// and the line of the user's code that called it matter most. A step outside any operation
+/// keeps its end (the source line).
+fn fit(text: Text, width: usize) -> String {
+    let len = |s: &str| s.chars().count();
+    let whole = format!("{}{}{}", text.operation, text.what, text.place);
+    if len(&whole) <= width {
+        return whole;
+    }
+    let room = width.saturating_sub(len(&text.operation) + len(&text.place) + 1);
+    if text.operation.is_empty() || room == 0 {
+        let tail: String = whole.chars().rev().take(width - 1).collect();
+        return format!("…{}", tail.chars().rev().collect::<String>());
+    }
+    let what: String = text.what.chars().take(room).collect();
+    format!("{}{what}…{}", text.operation, text.place)
 }
 
 /// The path from the crate's `src/` on (or the file name), to keep columns narrow.
@@ -368,8 +469,17 @@ fn short_path(file: &str) -> &str {
     }
 }
 
-/// Renders a trace: with at most 4 tasks, one column per task; else one line per step.
+/// Renders a trace with the user's lines (see [`render_trace_with`]).
 pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> String {
+    render_trace_with(trace, labels, Lines::User)
+}
+
+/// Renders a trace: with at most 4 tasks, one column per task; else one line per step.
+pub(crate) fn render_trace_with(
+    trace: &[Step],
+    labels: &[Option<&'static str>],
+    lines: Lines,
+) -> String {
     use std::fmt::Write as _;
     let tasks = trace
         .iter()
@@ -377,7 +487,12 @@ pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> S
         .max()
         .map_or(1, |m| m as usize + 1);
     let columns = tasks <= 4;
-    let width = 48;
+    // Four columns of 48 characters; fewer columns are wider. The internal lines need more.
+    let width = (192 / tasks).clamp(48, 72)
+        + match lines {
+            Lines::User => 0,
+            Lines::Internal => 40,
+        };
     let mut out = String::new();
     if columns {
         let _ = write!(out, "{:>5} {:>10} ", "step", "time");
@@ -404,14 +519,11 @@ pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> S
             let _ = writeln!(out, "{:>17} --- switch to task {} ---", "", step.task);
         }
         previous = Some(step.task);
-        let mut text = describe(step, labels);
-        if columns && text.chars().count() > width {
-            // Keep the columns straight: the end (the source line) matters most.
-            let tail: String = text.chars().rev().take(width - 1).collect();
-            text = format!("…{}", tail.chars().rev().collect::<String>());
-        }
+        let text = describe(step, labels, lines);
         let time = format!("{:?}", Duration::from_nanos(step.time));
         if columns {
+            // Keep the columns straight.
+            let text = fit(text, width);
             let _ = write!(out, "{:>5} {:>10} ", i + 1, time);
             for t in 0..tasks {
                 if t == step.task as usize {
@@ -424,10 +536,13 @@ pub(crate) fn render_trace(trace: &[Step], labels: &[Option<&'static str>]) -> S
         } else {
             let _ = writeln!(
                 out,
-                "{:>5} {:>10} task {:<3} {text}",
+                "{:>5} {:>10} task {:<3} {}{}{}",
                 i + 1,
                 time,
-                step.task
+                step.task,
+                text.operation,
+                text.what,
+                text.place
             );
         }
     }

@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::stack::{self, TaskEnd, Trap};
-
 use crate::footprint::{task_bit, Footprint};
-use crate::report::{Blocked, FailureKind};
+use crate::operation::Caller;
+use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
+use crate::stack::{self, TaskEnd, Trap};
 use crate::strategy::{Pick, PickContext, Strategy};
 
 /// A source location, from `#[track_caller]`.
@@ -152,8 +152,12 @@ pub struct Step {
     pub read: Option<u64>,
     /// The value written (or the result, for wakes, spawns and choices), if any.
     pub wrote: Option<u64>,
-    /// Where in the source.
+    /// Where in the source: the line that took the step (inside a primitive, for a step of a
+    /// primitive's operation).
     pub loc: Loc,
+    /// The primitive operation the step was taken in, as the user called it (with the user's
+    /// line), if any: see [`operation`](crate::operation()).
+    pub caller: Option<Caller>,
     /// Virtual time when the step ran, in nanoseconds.
     pub time: u64,
     /// The index of the choice that let this step happen (`None` for steps a task takes
@@ -196,6 +200,8 @@ pub(crate) struct TaskRec {
     /// Set by a yield: the tasks that could act when this one yielded and have not taken a
     /// step since. While one of them still can, this task does not run (see [`Exec::held_back`]).
     behind: Vec<u32>,
+    /// The task's outermost open operation (see `crate::operation`).
+    operation: Option<Caller>,
 }
 
 #[derive(Default)]
@@ -203,8 +209,9 @@ pub(crate) struct ObjRec {
     pub(crate) label: Option<&'static str>,
     /// Tasks sleeping in a futex wait on this object, in arrival order.
     pub(crate) waiters: Vec<u32>,
-    /// The last task that changed the value from zero to non-zero (took a lock, say), and where.
-    pub(crate) taken_by: Option<(u32, Loc)>,
+    /// The last task that changed the value from zero to non-zero (took a lock, say), where,
+    /// and in which operation.
+    pub(crate) taken_by: Option<(u32, Loc, Option<Caller>)>,
 }
 
 /// Settings that shape an execution (not the strategy).
@@ -370,6 +377,12 @@ impl ObjCell {
             let id = self.id(e);
             e.objects[id as usize - 1].label = Some(name);
         });
+    }
+
+    /// The object's number in the current execution (assigned now if it has none yet; 0
+    /// outside an execution). Not a step.
+    pub fn number(&self) -> u32 {
+        with_exec(|e| self.id(e)).unwrap_or(0)
     }
 }
 
@@ -675,14 +688,14 @@ impl Exec {
                     Blocked {
                         task: t as u32,
                         waits_for: self.object_name(obj),
-                        at: task.pending.loc.to_string(),
-                        holder: rec.taken_by.map(|(h, loc)| (h, loc.to_string())),
+                        at: Site::new(task.operation, task.pending.loc),
+                        holder: rec.taken_by.map(|(h, loc, op)| (h, Site::new(op, loc))),
                     }
                 }
                 State::Runnable if task.pending.op == Op::Join => Blocked {
                     task: t as u32,
                     waits_for: format!("task {} to finish", task.pending.arg),
-                    at: task.pending.loc.to_string(),
+                    at: Site::new(task.operation, task.pending.loc),
                     holder: None,
                 },
                 _ => continue,
@@ -748,10 +761,11 @@ impl Exec {
         if self.yielders > 0 || op == Op::Yield {
             self.yield_bookkeeping(task, op);
         }
+        let caller = self.tasks[task as usize].operation;
         if obj != 0 && op.writes_value() {
             let rec = &mut self.objects[obj as usize - 1];
             match (read, wrote) {
-                (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc)),
+                (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc, caller)),
                 (_, Some(0)) => rec.taken_by = None,
                 _ => {}
             }
@@ -764,6 +778,7 @@ impl Exec {
             read,
             wrote,
             loc,
+            caller,
             time: self.clock,
             decision,
         };
@@ -783,6 +798,25 @@ impl Exec {
         }
         self.trace.push(step);
     }
+}
+
+/// Opens `caller` as the running task's operation unless one is open already; `true` if it
+/// did (the caller then closes it with [`leave_operation`]). Not a step.
+pub(crate) fn enter_operation(caller: Caller) -> bool {
+    with_exec(|e| {
+        let operation = &mut e.tasks[e.current as usize].operation;
+        if operation.is_some() {
+            return false;
+        }
+        *operation = Some(caller);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Closes the running task's operation.
+pub(crate) fn leave_operation() {
+    with_exec(|e| e.tasks[e.current as usize].operation = None);
 }
 
 /// `Lock#3`, or `object#3` without a label.
@@ -1024,6 +1058,7 @@ pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
             yielder: std::ptr::null(),
             result: None,
             behind: Vec::new(),
+            operation: None,
         });
         e.new_tasks.push((t, body));
         e.release.push(None);
@@ -1146,6 +1181,7 @@ pub(crate) fn run_execution(
         yielder: std::ptr::null(),
         result: None,
         behind: Vec::new(),
+        operation: None,
     });
     let exec = Box::new(Exec {
         serial,

@@ -114,6 +114,8 @@ impl Platform for Loom {
     type JoinHandle<T: Send + 'static> = loom::thread::JoinHandle<T>;
     type PipeEnd = super::EmulatedPipeEnd<Self>;
 
+    no_operations!();
+
     fn share<T: Shareable + Send + Sync>(value: T) -> Heap<T> {
         Heap::new(value)
     }

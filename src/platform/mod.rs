@@ -31,9 +31,10 @@ use std::time::Duration;
 /// Implements [`Atomic`] (and, with `int`, [`AtomicInt`]) for an atomic type whose inherent
 /// methods have std's names and signatures, by forwarding every call. `$attr` goes on every
 /// method (`#[inline]` for the real OS, `#[track_caller]` for engines that report source lines);
-/// `label = method` forwards [`Atomic::label`] too.
+/// `label = method, number = method` forwards [`Atomic::label`] and [`Atomic::object_number`]
+/// too.
 macro_rules! forward_atomic {
-    ($atomic:ty, $v:ty, #[$attr:meta] $(, label = $label:ident)?) => {
+    ($atomic:ty, $v:ty, #[$attr:meta] $(, label = $label:ident, number = $number:ident)?) => {
         impl $crate::platform::Atomic<$v> for $atomic {
             #[$attr]
             fn new(value: $v) -> Self {
@@ -75,11 +76,14 @@ macro_rules! forward_atomic {
                 fn label(&self, name: &'static str) {
                     <$atomic>::$label(self, name)
                 }
+                fn object_number(&self) -> u32 {
+                    <$atomic>::$number(self)
+                }
             )?
         }
     };
-    ($atomic:ty, $v:ty, int, #[$attr:meta] $(, label = $label:ident)?) => {
-        forward_atomic!($atomic, $v, #[$attr] $(, label = $label)?);
+    ($atomic:ty, $v:ty, int, #[$attr:meta] $(, label = $label:ident, number = $number:ident)?) => {
+        forward_atomic!($atomic, $v, #[$attr] $(, label = $label, number = $number)?);
 
         impl $crate::platform::AtomicInt<$v> for $atomic {
             #[$attr]
@@ -98,6 +102,27 @@ macro_rules! forward_atomic {
             fn fetch_and(&self, value: $v, order: ::std::sync::atomic::Ordering) -> $v {
                 <$atomic>::fetch_and(self, value, order)
             }
+        }
+    };
+}
+
+/// The [`Platform::Site`] and [`Platform::Operation`] items of a platform that reports no
+/// operations: `()`, at no cost.
+macro_rules! no_operations {
+    () => {
+        type Site = ();
+        type Operation = ();
+
+        #[inline(always)]
+        fn site() {}
+
+        #[inline(always)]
+        fn operation_at<'w, V: Copy, W: $crate::platform::Atomic<V> + 'w>(
+            _object: impl FnOnce() -> Option<&'w W>,
+            _primitive: &'static str,
+            _name: &'static str,
+            _site: (),
+        ) {
         }
     };
 }
@@ -164,6 +189,13 @@ pub trait Atomic<V: Copy>: Send + Sync + Shareable + Sized {
     #[inline]
     fn label(&self, name: &'static str) {
         let _ = name;
+    }
+
+    /// The word's number in traces (the `2` of `Lock#2`), for naming a primitive's operation on
+    /// it ([`Platform::operation`]); 0 where nobody reports (the default).
+    #[inline]
+    fn object_number(&self) -> u32 {
+        0
     }
 }
 
@@ -323,6 +355,14 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// The handle [`Platform::spawn`] returns and [`Platform::join`] consumes.
     type JoinHandle<T: Send + 'static>: Send;
 
+    /// Where the user's code called a primitive's public operation ([`Platform::site`]): a
+    /// source location under an engine that reports it, `()` elsewhere.
+    type Site: Copy + Send + Sync;
+
+    /// An open operation ([`Platform::operation`]), closed when dropped; `()` where nobody
+    /// reports.
+    type Operation;
+
     /// Places `value` where every task can reach it and returns the first handle to it.
     ///
     /// Contract: the returned handle, and every clone of it, dereferences to the same `T` from
@@ -425,6 +465,43 @@ pub trait Platform: Sized + Send + Sync + 'static {
 
     /// The identity of the running task.
     fn current_task() -> TaskId;
+
+    /// Where the caller of the `#[track_caller]` function that calls this was called from:
+    /// what a guard keeps, so that its release (in `Drop`, which has no caller location) can
+    /// name the line that made it.
+    #[track_caller]
+    fn site() -> Self::Site;
+
+    /// Marks a public operation of a primitive: every public method of every primitive is
+    /// `#[track_caller]` and starts with `let _op = P::operation(|| &self.<main word>, "Lock",
+    /// "acquire");`, so that an engine that reports can name, for each step the operation
+    /// takes, the operation (`Lock#2.acquire`) and the line of the user's code that called it,
+    /// besides the line inside the primitive that took the step. The operation lasts until the
+    /// returned value is dropped; one called inside another (a `Condition` taking its `Lock`)
+    /// counts as the outer one. It is not a step and changes nothing the primitive does: a
+    /// no-op on [`Os`] (and under loom and shuttle).
+    ///
+    /// `object` returns the word; only an engine that reports calls it, so on [`Os`] the
+    /// operation reads nothing.
+    #[track_caller]
+    #[inline]
+    fn operation<'w, V: Copy, W: Atomic<V> + 'w>(
+        object: impl FnOnce() -> &'w W,
+        primitive: &'static str,
+        name: &'static str,
+    ) -> Self::Operation {
+        Self::operation_at(|| Some(object()), primitive, name, Self::site())
+    }
+
+    /// As [`Platform::operation`], called from `site` (a guard's release: the line that made
+    /// the guard), on the word `object` returns, if the primitive has one (an empty `Array` has
+    /// none).
+    fn operation_at<'w, V: Copy, W: Atomic<V> + 'w>(
+        object: impl FnOnce() -> Option<&'w W>,
+        primitive: &'static str,
+        name: &'static str,
+        site: Self::Site,
+    ) -> Self::Operation;
 }
 
 /// Ends the process for a failed [`Platform::share_slice`] whose size the program fixed (a

@@ -156,6 +156,8 @@ impl Platform for Os {
     type JoinHandle<T: Send + 'static> = std::thread::JoinHandle<T>;
     type PipeEnd = super::OsPipeEnd;
 
+    no_operations!();
+
     #[inline]
     fn share<T: Shareable + Send + Sync>(value: T) -> OsShared<T> {
         OsShared(Heap::new(value))

@@ -117,6 +117,8 @@ impl Platform for Shuttle {
     type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
     type PipeEnd = super::SteppedPipeEnd<Self>;
 
+    no_operations!();
+
     fn share<T: Shareable + Send + Sync>(value: T) -> Heap<T> {
         Heap::new(value)
     }

@@ -7,13 +7,14 @@
 //!
 //! Run code on it with [`crate::sim::explore`] / [`crate::sim::check`].
 
+use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mpcheck_sim as engine;
 
 use super::WaitOutcome;
-use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Atomic, Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 
 /// The simulator platform: use `Lock::<Sim>`, `Semaphore::<Sim>`, ... inside
 /// [`crate::sim::explore`].
@@ -27,9 +28,9 @@ unsafe impl Shareable for engine::AtomicU64 {}
 // SAFETY: as above.
 unsafe impl Shareable for engine::AtomicBool {}
 
-forward_atomic!(engine::AtomicU32, u32, int, #[track_caller], label = label);
-forward_atomic!(engine::AtomicU64, u64, int, #[track_caller], label = label);
-forward_atomic!(engine::AtomicBool, bool, #[track_caller], label = label);
+forward_atomic!(engine::AtomicU32, u32, int, #[track_caller], label = label, number = object_number);
+forward_atomic!(engine::AtomicU64, u64, int, #[track_caller], label = label, number = object_number);
+forward_atomic!(engine::AtomicBool, bool, #[track_caller], label = label, number = object_number);
 
 /// [`Sim`]'s cell: every access is a recorded step.
 #[derive(Debug)]
@@ -67,6 +68,8 @@ impl Platform for Sim {
     type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
     type PipeEnd = super::SteppedPipeEnd<Self>;
+    type Site = &'static Location<'static>;
+    type Operation = engine::Operation;
 
     fn share<T: Shareable + Send + Sync>(value: T) -> Heap<T> {
         Heap::new(value)
@@ -84,6 +87,7 @@ impl Platform for Sim {
         Ok(super::SteppedPipeEnd::pair(duplex))
     }
 
+    #[track_caller]
     fn wait(word: &engine::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
         match engine::futex_wait(word, expected, deadline.map(Instant::as_nanos)) {
             engine::WaitOutcome::Mismatch => WaitOutcome::Mismatch,
@@ -137,5 +141,20 @@ impl Platform for Sim {
             process: 1,
             thread: engine::current_task().map_or(1, |t| t + 1),
         }
+    }
+
+    #[track_caller]
+    fn site() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    fn operation_at<'w, V: Copy, W: Atomic<V> + 'w>(
+        object: impl FnOnce() -> Option<&'w W>,
+        primitive: &'static str,
+        name: &'static str,
+        site: &'static Location<'static>,
+    ) -> engine::Operation {
+        let object = object().map_or(0, Atomic::object_number);
+        engine::operation(object, primitive, name, site)
     }
 }

@@ -145,19 +145,25 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     ///
     /// Errors: `Encode` (nothing was put; with the item's own message when its `Serialize`
     /// failed), `TooLarge` (the item's encoding can never fit), `Closed`.
+    #[track_caller]
     pub fn put(&self, item: T) -> Result<(), Error> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "put");
         self.put_waiting(item, Wait::Forever)
     }
 
     /// As [`Queue::put`], waiting at most `timeout` for room; `Error::Full` (with the item handed
     /// back) when the time runs out.
+    #[track_caller]
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Error> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "put_timeout");
         self.put_waiting(item, wait_for::<P>(Some(timeout)))
     }
 
     /// As [`Queue::put`], without waiting (Python's `put_nowait`): `Error::Full`, with the item
     /// handed back, if there is no room now.
+    #[track_caller]
     pub fn try_put(&self, item: T) -> Result<(), Error> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "try_put");
         self.put_waiting(item, Wait::No)
     }
 
@@ -193,18 +199,24 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     ///
     /// Errors: `Closed` (closed, and no item left), `Decode` (the bytes are not a `T`: a queue
     /// shared between programs that disagree on its type; the item is consumed).
+    #[track_caller]
     pub fn get(&self) -> Result<T, Error> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "get");
         self.get_waiting(Wait::Forever)
     }
 
     /// As [`Queue::get`], waiting at most `timeout`; `Error::Empty` when the time runs out.
+    #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "get_timeout");
         self.get_waiting(wait_for::<P>(Some(timeout)))
     }
 
     /// As [`Queue::get`], without waiting (Python's `get_nowait`): `Error::Empty` if the queue
     /// is empty now.
+    #[track_caller]
     pub fn try_get(&self) -> Result<T, Error> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "try_get");
         self.get_waiting(Wait::No)
     }
 
@@ -220,43 +232,66 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
 }
 
 impl<T, P: Platform> Queue<T, P> {
+    /// The queue's name in traces: its operations are also a `JoinableQueue`'s.
+    fn name(&self) -> &'static str {
+        if self.ring.is_joinable() {
+            "JoinableQueue"
+        } else {
+            "Queue"
+        }
+    }
+
     /// The number of items in the queue now: exact whenever no put or get is under way (a put
     /// counts from the moment it has room, a get until it has its item), never more than
     /// `maxsize`.
+    #[track_caller]
     pub fn qsize(&self) -> usize {
+        let _op = P::operation(|| self.ring.object(), self.name(), "qsize");
         self.ring.len()
     }
 
     /// `true` if the queue holds no item now.
+    #[track_caller]
     pub fn empty(&self) -> bool {
+        let _op = P::operation(|| self.ring.object(), self.name(), "empty");
         self.qsize() == 0
     }
 
     /// `true` if the queue holds `maxsize` items now (always `false` without a `maxsize`; a put
     /// may still wait for bytes when the capacity is what runs out).
+    #[track_caller]
     pub fn full(&self) -> bool {
+        let _op = P::operation(|| self.ring.object(), self.name(), "full");
         self.ring.is_full()
     }
 
     /// The bound on the item count, if any.
+    #[track_caller]
     pub fn maxsize(&self) -> Option<usize> {
+        let _op = P::operation(|| self.ring.object(), self.name(), "maxsize");
         self.maxsize
     }
 
     /// The largest encoded item the queue takes, in bytes.
+    #[track_caller]
     pub fn max_item_len(&self) -> usize {
+        let _op = P::operation(|| self.ring.object(), self.name(), "max_item_len");
         self.ring.max_payload()
     }
 
     /// Closes the queue, for every handle: puts from now on, and puts waiting, fail with
     /// `Error::Closed`; gets still return the items left, then fail with `Error::Closed` too.
     /// Idempotent.
+    #[track_caller]
     pub fn close(&self) {
+        let _op = P::operation(|| self.ring.object(), self.name(), "close");
         self.ring.close();
     }
 
     /// `true` once [`Queue::close`] was called on any handle.
+    #[track_caller]
     pub fn is_closed(&self) -> bool {
+        let _op = P::operation(|| self.ring.object(), self.name(), "is_closed");
         self.ring.is_closed()
     }
 }
@@ -320,22 +355,30 @@ impl<T: Serialize + DeserializeOwned, P: Platform> SimpleQueue<T, P> {
     }
 
     /// As [`Queue::put`].
+    #[track_caller]
     pub fn put(&self, item: T) -> Result<(), Error> {
+        let _op = P::operation(|| self.0.ring.object(), "SimpleQueue", "put");
         self.0.put(item)
     }
 
     /// As [`Queue::get`].
+    #[track_caller]
     pub fn get(&self) -> Result<T, Error> {
+        let _op = P::operation(|| self.0.ring.object(), "SimpleQueue", "get");
         self.0.get()
     }
 
     /// As [`Queue::empty`].
+    #[track_caller]
     pub fn empty(&self) -> bool {
+        let _op = P::operation(|| self.0.ring.object(), "SimpleQueue", "empty");
         self.0.empty()
     }
 
     /// As [`Queue::close`].
+    #[track_caller]
     pub fn close(&self) {
+        let _op = P::operation(|| self.0.ring.object(), "SimpleQueue", "close");
         self.0.close()
     }
 }
@@ -411,7 +454,9 @@ impl<T: Serialize + DeserializeOwned, P: Platform> JoinableQueue<T, P> {
 
     /// Marks one item finished. `Error::TaskDoneTooManyTimes` if every item put is already
     /// marked (nothing changes then).
+    #[track_caller]
     pub fn task_done(&self) -> Result<(), Error> {
+        let _op = P::operation(|| self.0.ring.object(), "JoinableQueue", "task_done");
         if self.0.ring.task_done() {
             Ok(())
         } else {
@@ -420,7 +465,9 @@ impl<T: Serialize + DeserializeOwned, P: Platform> JoinableQueue<T, P> {
     }
 
     /// Waits until every item put has been marked finished by [`JoinableQueue::task_done`].
+    #[track_caller]
     pub fn join(&self) {
+        let _op = P::operation(|| self.0.ring.object(), "JoinableQueue", "join");
         self.0.ring.join()
     }
 }

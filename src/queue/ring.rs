@@ -356,6 +356,16 @@ impl<P: Platform> Ring<P> {
         })
     }
 
+    /// The word that stands for the ring's queue in traces (its head).
+    pub(crate) fn object(&self) -> &P::AtomicU64 {
+        &self.control.head
+    }
+
+    /// `true` for a ring made by [`Ring::joinable`].
+    pub(crate) fn is_joinable(&self) -> bool {
+        self.joinable
+    }
+
     /// The largest payload a frame may have: the slots' bytes, less its varint length.
     pub(crate) fn max_payload(&self) -> usize {
         self.max_payload

@@ -98,13 +98,17 @@ impl<P: Platform> Barrier<P> {
     /// Waits until `parties` tasks have called `wait`; returns this task's arrival index.
     /// [`Error::BrokenBarrier`] if the barrier is or gets broken; [`Error::Panicked`] to the task
     /// that ran an action that panicked (the others get `BrokenBarrier`).
+    #[track_caller]
     pub fn wait(&self) -> Result<usize, Error> {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "wait");
         self.wait_until(None)
     }
 
     /// As [`Barrier::wait`], but a wait longer than `timeout` breaks the barrier and returns
     /// [`Error::BrokenBarrier`].
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, Error> {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "wait_timeout");
         self.wait_until(deadline_after::<P>(timeout))
     }
 
@@ -211,14 +215,18 @@ impl<P: Platform> Barrier<P> {
 
     /// Breaks the barrier: tasks waiting now, and every later `wait` until [`Barrier::reset`],
     /// get [`Error::BrokenBarrier`].
+    #[track_caller]
     pub fn abort(&self) {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "abort");
         let _held = self.cond.lock();
         self.break_barrier();
     }
 
     /// Returns the barrier to its initial state. Tasks waiting now get
     /// [`Error::BrokenBarrier`]; new arrivals start a fresh round once they have left.
+    #[track_caller]
     pub fn reset(&self) {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "reset");
         let _held = self.cond.lock();
         if self.state.count.load(Relaxed) > 0 {
             if matches!(self.phase(), FILLING | ACTION | BROKEN) {
@@ -231,12 +239,16 @@ impl<P: Platform> Barrier<P> {
     }
 
     /// The number of tasks the barrier waits for.
+    #[track_caller]
     pub fn parties(&self) -> usize {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "parties");
         self.state.parties as usize
     }
 
     /// The number of tasks waiting in the current round.
+    #[track_caller]
     pub fn n_waiting(&self) -> usize {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "n_waiting");
         let _held = self.cond.lock();
         if self.phase() == FILLING {
             self.state.count.load(Relaxed) as usize
@@ -246,7 +258,9 @@ impl<P: Platform> Barrier<P> {
     }
 
     /// `true` if the barrier is broken.
+    #[track_caller]
     pub fn broken(&self) -> bool {
+        let _op = P::operation(|| &self.state.phase, "Barrier", "broken");
         let _held = self.cond.lock();
         self.phase() == BROKEN
     }

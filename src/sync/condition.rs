@@ -99,7 +99,9 @@ impl<P: Platform> Condition<P> {
     }
 
     /// Acquires the underlying lock.
+    #[track_caller]
     pub fn acquire(&self) {
+        let _op = P::operation(|| &self.state.seq, "Condition", "acquire");
         match &self.lock {
             ConditionLock::Lock(l) => l.acquire(),
             ConditionLock::RLock(l) => l.acquire(),
@@ -107,7 +109,9 @@ impl<P: Platform> Condition<P> {
     }
 
     /// Releases the underlying lock (its errors: [`Lock::release`], [`RLock::release`]).
+    #[track_caller]
     pub fn release(&self) -> Result<(), Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "release");
         match &self.lock {
             ConditionLock::Lock(l) => l.release(),
             ConditionLock::RLock(l) => l.release(),
@@ -115,16 +119,22 @@ impl<P: Platform> Condition<P> {
     }
 
     /// Acquires the underlying lock and returns a guard that releases it when dropped.
+    #[track_caller]
     pub fn lock(&self) -> ConditionGuard<'_, P> {
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.seq), "Condition", "lock", site);
         self.acquire();
         ConditionGuard {
             condition: self,
+            site,
             _owner_bound: PhantomData,
         }
     }
 
     /// The lock this condition is bound to.
+    #[track_caller]
     pub fn get_lock(&self) -> &ConditionLock<P> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "get_lock");
         &self.lock
     }
 
@@ -142,13 +152,17 @@ impl<P: Platform> Condition<P> {
 
     /// Releases the lock, waits for a notification (or a spurious wake-up), and takes the lock
     /// back. [`Error::NotOwner`] if the caller does not hold the lock.
+    #[track_caller]
     pub fn wait(&self) -> Result<(), Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "wait");
         self.wait_until(None, "Condition::wait").map(|_| ())
     }
 
     /// As [`Condition::wait`], giving up after `timeout`: `Ok(false)` if the timeout expired,
     /// `Ok(true)` otherwise.
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "wait_timeout");
         self.wait_until(deadline_after::<P>(timeout), "Condition::wait_timeout")
     }
 
@@ -187,7 +201,9 @@ impl<P: Platform> Condition<P> {
 
     /// Waits until `predicate()` is true (checked with the lock held, before every wait).
     /// Always `Ok(true)`; [`Error::NotOwner`] if the caller does not hold the lock.
+    #[track_caller]
     pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> Result<bool, Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "wait_for");
         self.check_owner("Condition::wait_for")?;
         while !predicate() {
             self.wait_until(None, "Condition::wait_for")?;
@@ -197,11 +213,13 @@ impl<P: Platform> Condition<P> {
 
     /// Waits at most `timeout` for `predicate()` to become true; returns the predicate's last
     /// value (as Python does).
+    #[track_caller]
     pub fn wait_for_timeout(
         &self,
         mut predicate: impl FnMut() -> bool,
         timeout: Duration,
     ) -> Result<bool, Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "wait_for_timeout");
         self.check_owner("Condition::wait_for_timeout")?;
         let deadline = deadline_after::<P>(timeout);
         loop {
@@ -216,7 +234,9 @@ impl<P: Platform> Condition<P> {
 
     /// Wakes at least `n` waiting tasks (all of them if fewer wait).
     /// [`Error::NotOwner`] if the caller does not hold the lock.
+    #[track_caller]
     pub fn notify(&self, n: u32) -> Result<(), Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "notify");
         self.check_owner("Condition::notify")?;
         if self.state.waiters.load(Relaxed) > 0 {
             self.state.seq.fetch_add(1, Relaxed);
@@ -226,7 +246,9 @@ impl<P: Platform> Condition<P> {
     }
 
     /// Wakes every waiting task. [`Error::NotOwner`] if the caller does not hold the lock.
+    #[track_caller]
     pub fn notify_all(&self) -> Result<(), Error> {
+        let _op = P::operation(|| &self.state.seq, "Condition", "notify_all");
         self.notify(u32::MAX)
     }
 }
@@ -261,12 +283,16 @@ impl<P: Platform> fmt::Debug for Condition<P> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ConditionGuard<'a, P: Platform = Os> {
     condition: &'a Condition<P>,
+    /// Where the guard was made: its release is reported there.
+    site: P::Site,
     /// Not `Send`: an RLock must be released by the task that owns it.
     _owner_bound: PhantomData<*const ()>,
 }
 
 impl<P: Platform> Drop for ConditionGuard<'_, P> {
     fn drop(&mut self) {
+        let seq = || Some(&self.condition.state.seq);
+        let _op = P::operation_at(seq, "Condition", "release (guard)", self.site);
         // The guard's task holds the lock; an error means it was released by hand meanwhile.
         let _ = self.condition.release();
     }

@@ -57,12 +57,16 @@ impl<P: Platform> Event<P> {
     }
 
     /// `true` if the flag is set.
+    #[track_caller]
     pub fn is_set(&self) -> bool {
+        let _op = P::operation(|| &self.state.word, "Event", "is_set");
         self.state.word.load(Acquire) & SET != 0
     }
 
     /// Sets the flag and wakes every waiting task.
+    #[track_caller]
     pub fn set(&self) {
+        let _op = P::operation(|| &self.state.word, "Event", "set");
         let word = &self.state.word;
         let mut seen = word.load(Relaxed);
         loop {
@@ -81,18 +85,24 @@ impl<P: Platform> Event<P> {
     }
 
     /// Clears the flag.
+    #[track_caller]
     pub fn clear(&self) {
+        let _op = P::operation(|| &self.state.word, "Event", "clear");
         self.state.word.fetch_and(!SET, Relaxed);
     }
 
     /// Waits until the flag is set.
+    #[track_caller]
     pub fn wait(&self) {
+        let _op = P::operation(|| &self.state.word, "Event", "wait");
         self.wait_until(None);
     }
 
     /// Waits at most `timeout` for the flag. `true` if it was set (or set and cleared again while
     /// this task waited), `false` on timeout.
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let _op = P::operation(|| &self.state.word, "Event", "wait_timeout");
         self.wait_until(deadline_after::<P>(timeout))
     }
 

@@ -49,24 +49,32 @@ impl<P: Platform> Lock<P> {
 
     /// Waits until the lock is free and takes it.
     #[inline]
+    #[track_caller]
     pub fn acquire(&self) {
+        let _op = P::operation(|| &self.state.word, "Lock", "acquire");
         raw::lock::<P>(&self.state.word, None);
     }
 
     /// Takes the lock if it is free; never blocks. `true` if it was taken.
     #[inline]
+    #[track_caller]
     pub fn try_acquire(&self) -> bool {
+        let _op = P::operation(|| &self.state.word, "Lock", "try_acquire");
         raw::try_lock::<P>(&self.state.word)
     }
 
     /// Waits at most `timeout` for the lock. `true` if it was taken, `false` on timeout.
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        let _op = P::operation(|| &self.state.word, "Lock", "acquire_timeout");
         raw::lock::<P>(&self.state.word, deadline_after::<P>(timeout))
     }
 
     /// Releases the lock (any task may). [`Error::ReleasedTooManyTimes`] if it was not locked.
     #[inline]
+    #[track_caller]
     pub fn release(&self) -> Result<(), Error> {
+        let _op = P::operation(|| &self.state.word, "Lock", "release");
         if raw::unlock::<P>(&self.state.word) {
             Ok(())
         } else {
@@ -76,19 +84,32 @@ impl<P: Platform> Lock<P> {
 
     /// Acquires the lock and returns a guard that releases it when dropped.
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> LockGuard<'_, P> {
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.word), "Lock", "lock", site);
         self.acquire();
-        LockGuard { lock: self }
+        LockGuard { lock: self, site }
     }
 
     /// Acquires the lock if it is free, returning a guard; `None` if it is held.
+    #[track_caller]
     pub fn try_lock(&self) -> Option<LockGuard<'_, P>> {
-        self.try_acquire().then_some(LockGuard { lock: self })
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.word), "Lock", "try_lock", site);
+        self.try_acquire().then_some(LockGuard { lock: self, site })
     }
 
     /// `true` if some task holds the lock.
+    #[track_caller]
     pub fn is_locked(&self) -> bool {
+        let _op = P::operation(|| &self.state.word, "Lock", "is_locked");
         raw::is_locked::<P>(&self.state.word)
+    }
+
+    /// The lock's word: what stands for the lock (or a primitive built on it) in traces.
+    pub(crate) fn word(&self) -> &P::AtomicU32 {
+        &self.state.word
     }
 }
 
@@ -121,11 +142,15 @@ impl<P: Platform> fmt::Debug for Lock<P> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a, P: Platform = Os> {
     lock: &'a Lock<P>,
+    /// Where the guard was made: its release is reported there.
+    site: P::Site,
 }
 
 impl<P: Platform> Drop for LockGuard<'_, P> {
     #[inline]
     fn drop(&mut self) {
+        let word = || Some(&self.lock.state.word);
+        let _op = P::operation_at(word, "Lock", "release (guard)", self.site);
         // The guard proves the lock was taken; an error here means the user released it by hand.
         let _ = self.lock.release();
     }

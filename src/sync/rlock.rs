@@ -57,18 +57,24 @@ impl<P: Platform> RLock<P> {
     }
 
     /// Acquires the lock, waiting while another task holds it; re-enters if the caller holds it.
+    #[track_caller]
     pub fn acquire(&self) {
+        let _op = P::operation(|| &self.state.word, "RLock", "acquire");
         self.acquire_until(None);
     }
 
     /// Acquires the lock only if that needs no waiting. `true` if acquired (or re-entered).
+    #[track_caller]
     pub fn try_acquire(&self) -> bool {
+        let _op = P::operation(|| &self.state.word, "RLock", "try_acquire");
         let me = P::current_task();
         self.reenter(me) || (raw::try_lock::<P>(&self.state.word) && self.became_owner(me, 1))
     }
 
     /// Waits at most `timeout` for the lock. `true` if acquired (or re-entered).
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        let _op = P::operation(|| &self.state.word, "RLock", "acquire_timeout");
         self.acquire_until(deadline_after::<P>(timeout))
     }
 
@@ -99,7 +105,9 @@ impl<P: Platform> RLock<P> {
 
     /// Releases one level of recursion; the lock is free when the last level is released.
     /// [`Error::NotOwner`] if the caller does not hold it (including when nobody does).
+    #[track_caller]
     pub fn release(&self) -> Result<(), Error> {
+        let _op = P::operation(|| &self.state.word, "RLock", "release");
         self.check_owner("RLock::release")?;
         let depth = self.state.count.load(Relaxed);
         if depth > 1 {
@@ -113,35 +121,57 @@ impl<P: Platform> RLock<P> {
     }
 
     /// Acquires the lock and returns a guard that releases one level when dropped.
+    #[track_caller]
     pub fn lock(&self) -> RLockGuard<'_, P> {
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.word), "RLock", "lock", site);
+        self.lock_at(site)
+    }
+
+    /// [`RLock::lock`] for a guard made on behalf of the user's code at `site` (an array's
+    /// locked view).
+    pub(crate) fn lock_at(&self, site: P::Site) -> RLockGuard<'_, P> {
         self.acquire();
+        self.guard(site)
+    }
+
+    /// As [`RLock::lock`] if that needs no waiting; `None` if another task holds the lock.
+    #[track_caller]
+    pub fn try_lock(&self) -> Option<RLockGuard<'_, P>> {
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.word), "RLock", "try_lock", site);
+        self.try_acquire().then(|| self.guard(site))
+    }
+
+    fn guard(&self, site: P::Site) -> RLockGuard<'_, P> {
         RLockGuard {
             lock: self,
+            site,
             _owner_bound: PhantomData,
         }
     }
 
-    /// As [`RLock::lock`] if that needs no waiting; `None` if another task holds the lock.
-    pub fn try_lock(&self) -> Option<RLockGuard<'_, P>> {
-        self.try_acquire().then_some(RLockGuard {
-            lock: self,
-            _owner_bound: PhantomData,
-        })
-    }
-
     /// `true` if some task holds the lock.
+    #[track_caller]
     pub fn is_locked(&self) -> bool {
+        let _op = P::operation(|| &self.state.word, "RLock", "is_locked");
         raw::is_locked::<P>(&self.state.word)
     }
 
     /// `true` if the calling task holds the lock.
+    #[track_caller]
     pub fn is_owned(&self) -> bool {
+        let _op = P::operation(|| &self.state.word, "RLock", "is_owned");
+        self.owned()
+    }
+
+    fn owned(&self) -> bool {
         self.state.owner.load(Relaxed) == P::current_task().as_u64()
     }
 
     /// `Ok` if the calling task holds the lock, else `NotOwner` for `operation`.
     pub(crate) fn check_owner(&self, operation: &'static str) -> Result<(), Error> {
-        if self.is_owned() {
+        if self.owned() {
             Ok(())
         } else {
             Err(Error::NotOwner { operation })
@@ -190,12 +220,16 @@ impl<P: Platform> fmt::Debug for RLock<P> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a, P: Platform = Os> {
     lock: &'a RLock<P>,
+    /// Where the guard was made: its release is reported there.
+    site: P::Site,
     /// Not `Send`: the lock must be released by the task that owns it.
     _owner_bound: PhantomData<*const ()>,
 }
 
 impl<P: Platform> Drop for RLockGuard<'_, P> {
     fn drop(&mut self) {
+        let word = || Some(&self.lock.state.word);
+        let _op = P::operation_at(word, "RLock", "release (guard)", self.site);
         // The guard's task owns the lock; an error means it was released by hand meanwhile.
         let _ = self.lock.release();
     }

@@ -124,35 +124,49 @@ macro_rules! semaphore {
             }
 
             /// Decrements the count, first waiting while it is 0.
+            #[track_caller]
             pub fn acquire(&self) {
+                let _op = P::operation(|| &self.state.count, stringify!($name), "acquire");
                 self.state.acquire_until(None);
             }
 
             /// Decrements the count if it is positive; never blocks. `true` if it did.
+            #[track_caller]
             pub fn try_acquire(&self) -> bool {
+                let _op = P::operation(|| &self.state.count, stringify!($name), "try_acquire");
                 self.state.try_acquire()
             }
 
             /// Waits at most `timeout` for a positive count and decrements it. `false` on timeout.
+            #[track_caller]
             pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+                let _op = P::operation(|| &self.state.count, stringify!($name), "acquire_timeout");
                 self.state.acquire_until(deadline_after::<P>(timeout))
             }
 
             #[doc = $release_doc]
+            #[track_caller]
             pub fn release(&self) -> Result<(), Error> {
+                let _op = P::operation(|| &self.state.count, stringify!($name), "release");
                 self.state.release().map_err(|()| $err)
             }
 
             /// The current count.
+            #[track_caller]
             pub fn get_value(&self) -> u32 {
+                let _op = P::operation(|| &self.state.count, stringify!($name), "get_value");
                 self.state.count.load(Relaxed)
             }
 
             /// Acquires and returns a guard that releases when dropped.
+            #[track_caller]
             pub fn guard(&self) -> $guard<'_, P> {
+                let site = P::site();
+                let _op = P::operation_at(|| Some(&self.state.count), stringify!($name), "guard", site);
                 self.acquire();
                 $guard {
                     semaphore: self,
+                    site,
                     _platform: PhantomData,
                 }
             }
@@ -178,11 +192,15 @@ macro_rules! semaphore {
         #[must_use = "the unit is released as soon as the guard is dropped"]
         pub struct $guard<'a, P: Platform = Os> {
             semaphore: &'a $name<P>,
+            /// Where the guard was made: its release is reported there.
+            site: P::Site,
             _platform: PhantomData<P>,
         }
 
         impl<P: Platform> Drop for $guard<'_, P> {
             fn drop(&mut self) {
+                let count = || Some(&self.semaphore.state.count);
+                let _op = P::operation_at(count, stringify!($name), "release (guard)", self.site);
                 // The guard took one unit, so giving it back stays within the bound unless the
                 // user released by hand meanwhile; that error has nowhere to go.
                 let _ = self.semaphore.release();

@@ -149,7 +149,8 @@ pub fn assert_failure(failure: &Failure, kind: FailureKind, says: &str) {
     assert!(failure.message().contains(says), "{failure}");
 }
 
-/// Spawns a task on `P`.
+/// Spawns a task on `P` (its start shows the caller's line).
+#[track_caller]
 pub fn spawn<P: Platform, T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> mpcheck::thread::JoinHandle<T, P> {
