@@ -1,0 +1,418 @@
+//! The decision at each scheduling point: which events may happen next (tasks that can run —
+//! unless a yield holds them back —, timeouts, spurious wake-ups), what the strategy picks, how
+//! the picked event happens, and the record of each step with what it touched.
+
+use super::*;
+
+impl Exec {
+    pub(super) fn strategy(&mut self) -> &mut dyn Strategy {
+        // SAFETY: `strategy` points to the strategy that `run_execution` borrows mutably for the
+        // whole execution; this `Exec` lives only within that call, and the strategy is reached
+        // only through here, one call at a time.
+        unsafe { &mut *self.strategy }
+    }
+
+    /// Task `t` ran out of stack.
+    pub(super) fn stack_overflow(&mut self, t: u32) {
+        self.overflowed = Some(t);
+        let size = self.settings.stack_size;
+        self.fail(
+            FailureKind::StackOverflow,
+            format!(
+                "task {t} overflowed its stack of {} KiB (a recursion too deep, or a large value \
+                 on the stack; Config::stack_size sets the size)",
+                size / 1024
+            ),
+        );
+    }
+
+    pub(super) fn fail(&mut self, kind: FailureKind, message: String) {
+        if self.failure.is_none() {
+            self.failure = Some((kind, message));
+        }
+    }
+
+    pub(super) fn enabled(&self, t: usize) -> bool {
+        let task = &self.tasks[t];
+        match task.state {
+            State::Runnable => {
+                task.pending.op != Op::Join
+                    || self.tasks[task.pending.arg as usize].state == State::Finished
+            }
+            _ => false,
+        }
+    }
+
+    /// `true` if task `t` can take a step now, or its timed wait or sleep can end.
+    pub(super) fn can_act(&self, t: usize) -> bool {
+        self.enabled(t)
+            || matches!(
+                self.tasks[t].state,
+                State::Blocked {
+                    deadline: Some(_),
+                    ..
+                }
+            )
+    }
+
+    /// `true` if task `t` yielded and a task that could act then has not acted since and still
+    /// can. A yield is a hint that the task cannot progress until another task acts (a spin
+    /// loop's wait): it runs again only once every task that could act when it yielded has
+    /// taken a step, or no longer can (fair scheduling, as in CHESS: Musuvathi & Qadeer,
+    /// "Fair stateless model checking", PLDI 2008). So a task spinning with `yield_now` until
+    /// another acts is not a livelock.
+    pub(super) fn held_back(&self, t: usize) -> bool {
+        self.yielders > 0
+            && self.tasks[t]
+                .behind
+                .iter()
+                .any(|&u| self.can_act(u as usize))
+    }
+
+    /// The tasks other than `t` that can act now.
+    pub(super) fn acting_others(&self, t: u32) -> impl Iterator<Item = u32> + '_ {
+        (0..self.tasks.len() as u32).filter(move |&u| u != t && self.can_act(u as usize))
+    }
+
+    /// Task `t` took a step: no task waits for it any longer, and after a yield, `t` waits for
+    /// every other task that can act.
+    pub(super) fn yield_bookkeeping(&mut self, t: u32, op: Op) {
+        if self.yielders > 0 {
+            for task in self.tasks.iter_mut() {
+                if !task.behind.is_empty() {
+                    task.behind.retain(|&u| u != t);
+                    if task.behind.is_empty() {
+                        self.yielders -= 1;
+                    }
+                }
+            }
+        }
+        if op == Op::Yield {
+            let mut behind = std::mem::take(&mut self.tasks[t as usize].behind);
+            behind.clear();
+            behind.extend(self.acting_others(t));
+            if !behind.is_empty() {
+                self.yielders += 1;
+            }
+            self.tasks[t as usize].behind = behind;
+        }
+    }
+
+    /// Fills `self.options` with every event that may happen next, in canonical order: tasks
+    /// that can run, then timeouts, then spurious wake-ups.
+    pub(super) fn collect_options(&mut self) {
+        let mut options = std::mem::take(&mut self.options);
+        options.clear();
+        let mut timed = false;
+        let mut blocked = false;
+        let mut held = false;
+        for (t, task) in self.tasks.iter().enumerate() {
+            match task.state {
+                State::Runnable => {
+                    if self.held_back(t) {
+                        held = true;
+                    } else if self.enabled(t) {
+                        options.push(Choice::Run(t as u32));
+                    }
+                }
+                State::Blocked { obj, deadline } => {
+                    timed |= deadline.is_some();
+                    blocked |= obj != 0;
+                }
+                State::Finished => {}
+            }
+        }
+        let any_runnable = !options.is_empty();
+        if timed && (self.settings.timeouts_race || !any_runnable) {
+            // Racing: any timed wait may time out now. Idle: the earliest deadline fires.
+            let earliest = self
+                .tasks
+                .iter()
+                .filter_map(|t| match t.state {
+                    State::Blocked {
+                        deadline: Some(d), ..
+                    } => Some(d),
+                    _ => None,
+                })
+                .min();
+            for (t, task) in self.tasks.iter().enumerate() {
+                if let State::Blocked {
+                    deadline: Some(d), ..
+                } = task.state
+                {
+                    if self.settings.timeouts_race || Some(d) == earliest {
+                        options.push(Choice::Timeout(t as u32));
+                    }
+                }
+            }
+        }
+        if options.is_empty() && held {
+            // Every task that could act is itself held back: nothing to wait for after all.
+            options.extend(
+                (0..self.tasks.len())
+                    .filter(|&t| self.enabled(t))
+                    .map(|t| Choice::Run(t as u32)),
+            );
+        }
+        if blocked && self.spurious_left > 0 {
+            for (t, task) in self.tasks.iter().enumerate() {
+                if let State::Blocked { obj, .. } = task.state {
+                    if obj != 0 {
+                        options.push(Choice::Spurious(t as u32));
+                    }
+                }
+            }
+        }
+        self.options = options;
+    }
+
+    /// The scheduling decision, taken by task `cur` (which has announced its next step, blocked,
+    /// or finished).
+    pub(super) fn decide(&mut self, cur: u32) -> Next {
+        if self.failure.is_some() || self.over {
+            return Next::Suspend;
+        }
+        if self.trace.len() >= self.settings.max_steps {
+            let max = self.settings.max_steps;
+            self.fail(
+                FailureKind::StepBound,
+                format!("the execution took more than {max} steps (a livelock?)"),
+            );
+            return Next::Suspend;
+        }
+        self.collect_options();
+        if self.options.is_empty() {
+            self.report_deadlock();
+            return Next::Suspend;
+        }
+        let current_runs = self.options.contains(&Choice::Run(cur));
+        let options = std::mem::take(&mut self.options);
+        let mut footprints = std::mem::take(&mut self.footprints);
+        footprints.clear();
+        if self.wants_footprints {
+            footprints.extend(options.iter().map(|&c| {
+                let t = c.task().expect("scheduling choices name a task") as usize;
+                let pending = self.tasks[t].pending;
+                let obj = match self.tasks[t].state {
+                    State::Blocked { obj, .. } => obj,
+                    _ => pending.obj,
+                };
+                let mut footprint = Footprint::pending(c, pending.op, obj, pending.arg);
+                if c == Choice::Run(t as u32) && pending.op == Op::Yield {
+                    footprint.yields_to =
+                        self.acting_others(t as u32).fold(0, |m, u| m | task_bit(u));
+                }
+                footprint
+            }));
+        }
+        let ctx = PickContext {
+            current: current_runs.then_some(cur),
+            decisions: self.schedule.len(),
+            footprints: &footprints,
+        };
+        let picked = self.strategy().pick(&options, &ctx);
+        self.footprints = footprints;
+        let choice = match picked {
+            Pick::Take(i) => options[i],
+            Pick::Abandon => {
+                self.options = options;
+                self.abandoned = true;
+                self.over = true;
+                return Next::Suspend;
+            }
+            Pick::Diverged => {
+                self.options = options;
+                self.fail(
+                    FailureKind::Nondeterminism,
+                    format!(
+                        "at decision {} the recorded schedule asks for an event that cannot happen \
+                         (the program behaved differently this time: it must not depend on \
+                         anything outside the simulation, such as real time, real threads, \
+                         I/O or a randomly seeded hash map)",
+                        self.schedule.len() + 1
+                    ),
+                );
+                return Next::Suspend;
+            }
+        };
+        self.options = options;
+        let decision = self.schedule.len() as u32;
+        self.schedule.push(choice);
+        self.currents.push(current_runs.then_some(cur));
+        self.effects.push(Footprint::default());
+        if current_runs && choice != Choice::Run(cur) {
+            self.preemptions += 1;
+        }
+        let t = self.apply(choice);
+        self.release[t as usize] = Some(decision);
+        if t == cur {
+            Next::Continue
+        } else {
+            self.next = t;
+            Next::Suspend
+        }
+    }
+
+    /// Makes `choice` happen; returns the task that runs next.
+    pub(super) fn apply(&mut self, choice: Choice) -> u32 {
+        match choice {
+            Choice::Run(t) => t,
+            Choice::Timeout(t) => {
+                if let State::Blocked {
+                    deadline: Some(d), ..
+                } = self.tasks[t as usize].state
+                {
+                    self.clock = self.clock.max(d);
+                }
+                self.unblock(t, WaitOutcome::TimedOut);
+                t
+            }
+            Choice::Spurious(t) => {
+                self.spurious_left -= 1;
+                self.unblock(t, WaitOutcome::Woken);
+                self.tasks[t as usize].spurious = true;
+                t
+            }
+            Choice::Value(_) => unreachable!("value choices are not scheduling events"),
+        }
+    }
+
+    pub(super) fn unblock(&mut self, t: u32, outcome: WaitOutcome) {
+        if let State::Blocked { obj, .. } = self.tasks[t as usize].state {
+            if obj != 0 {
+                let waiters = &mut self.objects[obj as usize - 1].waiters;
+                waiters.retain(|&w| w != t);
+            }
+        }
+        let task = &mut self.tasks[t as usize];
+        task.state = State::Runnable;
+        task.outcome = outcome;
+    }
+
+    pub(super) fn report_deadlock(&mut self) {
+        let mut blocked = Vec::new();
+        for (t, task) in self.tasks.iter().enumerate() {
+            let entry = match task.state {
+                State::Blocked { obj, .. } => {
+                    let rec = &self.objects[obj as usize - 1];
+                    Blocked {
+                        task: t as u32,
+                        waits_for: self.object_name(obj),
+                        at: Site::new(task.operation, task.pending.loc),
+                        holder: rec.taken_by.map(|(h, loc, op)| (h, Site::new(op, loc))),
+                    }
+                }
+                State::Runnable if task.pending.op == Op::Join => Blocked {
+                    task: t as u32,
+                    waits_for: format!("task {} to finish", task.pending.arg),
+                    at: Site::new(task.operation, task.pending.loc),
+                    holder: None,
+                },
+                _ => continue,
+            };
+            blocked.push(entry);
+        }
+        let lines: Vec<String> = blocked.iter().map(|b| b.to_string()).collect();
+        self.blocked = blocked;
+        self.fail(
+            FailureKind::Deadlock,
+            format!(
+                "deadlock: every task is blocked and no timer is pending\n  {}",
+                lines.join("\n  ")
+            ),
+        );
+    }
+
+    pub(crate) fn object_name(&self, obj: u32) -> String {
+        object_name(
+            obj,
+            self.objects.get(obj as usize - 1).and_then(|o| o.label),
+        )
+    }
+
+    /// A value choice among `n` (n ≥ 1), recorded in the schedule.
+    pub(super) fn pick_value(&mut self, n: u32) -> u32 {
+        if n <= 1 {
+            return 0;
+        }
+        let mut options = std::mem::take(&mut self.options);
+        options.clear();
+        options.extend((0..n).map(Choice::Value));
+        let ctx = PickContext {
+            current: None,
+            decisions: self.schedule.len(),
+            footprints: &[],
+        };
+        let picked = self.strategy().pick(&options, &ctx);
+        self.options = options;
+        match picked {
+            Pick::Take(i) => {
+                self.schedule.push(Choice::Value(i as u32));
+                self.currents.push(None);
+                self.effects.push(Footprint::default());
+                i as u32
+            }
+            Pick::Diverged | Pick::Abandon => {
+                self.fail(
+                    FailureKind::Nondeterminism,
+                    format!(
+                        "at decision {} the recorded schedule does not fit a choice among {n} \
+                         values (the program behaved differently this time)",
+                        self.schedule.len() + 1
+                    ),
+                );
+                0
+            }
+        }
+    }
+
+    pub(super) fn record(
+        &mut self,
+        op: Op,
+        obj: u32,
+        read: Option<u64>,
+        wrote: Option<u64>,
+        loc: Loc,
+    ) {
+        let task = self.current;
+        if self.yielders > 0 || op == Op::Yield {
+            self.yield_bookkeeping(task, op);
+        }
+        let caller = self.tasks[task as usize].operation;
+        if obj != 0 && op.writes_value() {
+            let rec = &mut self.objects[obj as usize - 1];
+            match (read, wrote) {
+                (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc, caller)),
+                (_, Some(0)) => rec.taken_by = None,
+                _ => {}
+            }
+        }
+        let decision = self.release.get_mut(task as usize).and_then(Option::take);
+        let step = Step {
+            task,
+            op,
+            obj,
+            read,
+            wrote,
+            loc,
+            caller,
+            time: self.clock,
+            decision,
+        };
+        if let Some(d) = decision.filter(|_| self.wants_footprints) {
+            let arg = self.tasks[task as usize].pending.arg;
+            let mut effect = Footprint::executed(self.schedule[d as usize], &step, arg);
+            if op == Op::WaitReturn && self.schedule[d as usize] == Choice::Run(task) {
+                effect.after = self.tasks[task as usize].woken_by.take();
+            }
+            if op == Op::Yield {
+                effect.yields_to = self.tasks[task as usize]
+                    .behind
+                    .iter()
+                    .fold(0, |m, &u| m | task_bit(u));
+            }
+            self.effects[d as usize] = effect;
+        }
+        self.trace.push(step);
+    }
+}

@@ -1,0 +1,454 @@
+//! The runtime of one execution: tasks as coroutines on this OS thread, the scheduling points,
+//! futex queues, the virtual clock, and the record of every step.
+//!
+//! # How control moves
+//!
+//! Every operation a task performs on shared state goes through [`schedule`] first. There the
+//! task *announces* the operation (kind, object, source location) and the runtime asks the
+//! strategy which of the possible next events happens. If the answer is "this task goes on", the
+//! call returns at once, without a context switch. Otherwise the task records who runs next and
+//! suspends to the driver loop ([`run_execution`]), which resumes that task's coroutine. A task
+//! is only ever resumed to perform the operation it announced, so an execution is fully
+//! determined by the sequence of choices (the *schedule*).
+//!
+//! The execution state lives in a thread-local; a borrow of it is never held across a suspend or
+//! a resume.
+
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | the execution's state ([`Exec`]), the driver loop ([`run_execution`]), teardown |
+//! | `step.rs` | what a step is: [`Op`], [`WaitOutcome`], [`Step`] |
+//! | `object.rs` | objects: their identity in an execution ([`ObjCell`]), labels, records |
+//! | `ops.rs` | the scheduling points a task reaches: atomics and cells, futex, clock, sleep, spawn, join, choices, operations |
+//! | `decide.rs` | the decision at each scheduling point: the options (with fair yields), the strategy's pick, the record of each step and what it touched |
+
+mod decide;
+mod object;
+mod ops;
+mod step;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::footprint::{task_bit, Footprint};
+use crate::operation::Caller;
+use crate::report::{Blocked, FailureKind, Site};
+use crate::schedule::Choice;
+use crate::stack::{self, TaskEnd, Trap};
+use crate::strategy::{Pick, PickContext, Strategy};
+
+/// A source location, from `#[track_caller]`.
+pub(crate) type Loc = &'static Location<'static>;
+
+/// A task's body, boxed: it returns its result type-erased.
+pub(crate) type Body = Box<dyn FnOnce() -> Box<dyn Any>>;
+
+type TaskCoroutine = Coroutine<(), (), TaskEnd, DefaultStack>;
+
+pub use object::ObjCell;
+pub(crate) use object::{object_name, ObjRec};
+use ops::stack_exhausted;
+pub(crate) use ops::{
+    choose, current_task, enter_operation, futex_wait, futex_wake, join, leave_operation, now,
+    plain_step, sleep, spawn, step,
+};
+pub use step::{Op, Step, WaitOutcome};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Runnable,
+    /// In a futex wait on `obj` (0: a sleep), until `deadline` if any.
+    Blocked {
+        obj: u32,
+        deadline: Option<u64>,
+    },
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub(crate) op: Op,
+    /// The object the step will touch: what partial-order reduction will compare.
+    #[allow(dead_code)]
+    pub(crate) obj: u32,
+    /// The task a `Join` waits for; 1 for a `FutexWait` with a deadline.
+    pub(crate) arg: u32,
+    pub(crate) loc: Loc,
+}
+
+pub(crate) struct TaskRec {
+    pub(crate) state: State,
+    pub(crate) pending: Pending,
+    pub(crate) outcome: WaitOutcome,
+    /// The choice whose event (a futex wake) woke this task, for its return from the wait.
+    woken_by: Option<u32>,
+    /// The current wait ended with a spurious wake-up (for the trace).
+    spurious: bool,
+    yielder: *const Yielder<(), ()>,
+    result: Option<Box<dyn Any>>,
+    /// Set by a yield: the tasks that could act when this one yielded and have not taken a
+    /// step since. While one of them still can, this task does not run (see [`Exec::held_back`]).
+    behind: Vec<u32>,
+    /// The task's outermost open operation (see `crate::operation`).
+    operation: Option<Caller>,
+}
+
+/// Settings that shape an execution (not the strategy).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) max_steps: usize,
+    pub(crate) spurious_wakeups: u32,
+    pub(crate) timeouts_race: bool,
+    pub(crate) stack_size: usize,
+    /// Where the exploration was started: the main task's "start" in traces.
+    pub(crate) entry: Loc,
+}
+
+/// What is left of an execution once it is over.
+pub(crate) struct Ran {
+    pub(crate) schedule: Vec<Choice>,
+    /// For each choice, the task that could have gone on (see `PickContext::current`).
+    pub(crate) currents: Vec<Option<u32>>,
+    pub(crate) trace: Vec<Step>,
+    pub(crate) labels: Vec<Option<&'static str>>,
+    pub(crate) failure: Option<(FailureKind, String)>,
+    pub(crate) blocked: Vec<Blocked>,
+    pub(crate) preemptions: u32,
+    /// For each choice, what the event it let happen touched.
+    pub(crate) effects: Vec<Footprint>,
+    /// (choice, task): the event of that choice woke that task.
+    pub(crate) wakes: Vec<(u32, u32)>,
+    /// The strategy stopped the execution early (it was redundant).
+    pub(crate) abandoned: bool,
+}
+
+pub(crate) struct Exec {
+    serial: u32,
+    pub(crate) tasks: Vec<TaskRec>,
+    current: u32,
+    next: u32,
+    pub(crate) clock: u64,
+    pub(crate) objects: Vec<ObjRec>,
+    schedule: Vec<Choice>,
+    currents: Vec<Option<u32>>,
+    trace: Vec<Step>,
+    settings: Settings,
+    spurious_left: u32,
+    preemptions: u32,
+    strategy: *mut dyn Strategy,
+    failure: Option<(FailureKind, String)>,
+    blocked: Vec<Blocked>,
+    /// Per task: the choice that released its next step, until that step is recorded.
+    release: Vec<Option<u32>>,
+    effects: Vec<Footprint>,
+    /// (choice, task): the event of that choice woke that task from a futex wait.
+    wakes: Vec<(u32, u32)>,
+    wants_footprints: bool,
+    footprints: Vec<Footprint>,
+    abandoned: bool,
+    over: bool,
+    teardown: bool,
+    new_tasks: Vec<(u32, Body)>,
+    options: Vec<Choice>,
+    /// How many tasks have a non-empty `behind` list (0: no yield is in force).
+    yielders: u32,
+    /// The task stopped at the end of its stack, if any (its coroutine is abandoned).
+    overflowed: Option<u32>,
+}
+
+thread_local! {
+    static EXEC: RefCell<Option<Box<Exec>>> = const { RefCell::new(None) };
+    /// True while this thread runs an execution: the panic hook stays quiet then.
+    pub(crate) static IN_SIM: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic in a task happened (the hook records it).
+    pub(crate) static PANIC_LOCATION: Cell<Option<(&'static str, u32)>> = const { Cell::new(None) };
+}
+
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Buffers of finished executions, reused by the next one (an exploration runs hundreds of
+/// thousands of executions; allocating them afresh each time is a measurable cost).
+#[derive(Default)]
+struct Spare {
+    tasks: Vec<TaskRec>,
+    objects: Vec<ObjRec>,
+    schedule: Vec<Choice>,
+    currents: Vec<Option<u32>>,
+    trace: Vec<Step>,
+    release: Vec<Option<u32>>,
+    effects: Vec<Footprint>,
+    wakes: Vec<(u32, u32)>,
+    options: Vec<Choice>,
+    footprints: Vec<Footprint>,
+}
+
+thread_local! {
+    static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+}
+
+/// Gives the buffers of a finished execution's outcome back for the next execution.
+pub(crate) fn recycle(outcome: Ran) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        fn take<T>(mut v: Vec<T>) -> Vec<T> {
+            v.clear();
+            v
+        }
+        s.schedule = take(outcome.schedule);
+        s.currents = take(outcome.currents);
+        s.trace = take(outcome.trace);
+        s.effects = take(outcome.effects);
+        s.wakes = take(outcome.wakes);
+    });
+}
+
+/// Runs `f` on the current execution, unless there is none or it is being torn down.
+#[inline]
+fn with_exec<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
+    if stack::near_end() {
+        stack_exhausted();
+    }
+    EXEC.with(|e| {
+        let mut e = e.borrow_mut();
+        match e.as_mut() {
+            Some(exec) if !exec.teardown => Some(f(exec)),
+            _ => None,
+        }
+    })
+}
+
+/// `true` if the calling code runs inside an execution (and not in its teardown).
+pub fn in_execution() -> bool {
+    with_exec(|_| ()).is_some()
+}
+
+/// What the deciding task does next.
+enum Next {
+    /// Keep running: it was chosen.
+    Continue,
+    /// Suspend: another task runs, or the execution is over.
+    Suspend,
+}
+
+/// Task `t`'s coroutine running `body`, on a stack of `stack_size` bytes, and the trap of that
+/// stack.
+fn make_coroutine(t: u32, body: Body, stack_size: usize) -> (TaskCoroutine, Trap) {
+    let stack = stack::take(stack_size);
+    let limit = stack::limit(&stack);
+    let co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+        let loc = with_exec(|e| {
+            e.tasks[t as usize].yielder = yielder as *const _;
+            let loc = e.tasks[t as usize].pending.loc;
+            e.record(Op::Start, 0, None, None, loc);
+            loc
+        });
+        let Some(loc) = loc else { return TaskEnd::Done };
+        let result = catch_unwind(AssertUnwindSafe(body));
+        with_exec(|e| match result {
+            Ok(value) => {
+                e.record(Op::Finish, 0, None, None, loc);
+                let task = &mut e.tasks[t as usize];
+                task.result = Some(value);
+                task.state = State::Finished;
+                if t == 0 {
+                    e.over = true;
+                } else {
+                    // Whoever runs next is decided here; the driver resumes it.
+                    e.decide(t);
+                }
+            }
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                let place = PANIC_LOCATION
+                    .with(|p| p.take())
+                    .map(|(file, line)| format!(" at {file}:{line}"))
+                    .unwrap_or_default();
+                e.fail(
+                    FailureKind::Panic,
+                    format!("task {t} panicked{place}: {message}"),
+                );
+            }
+        });
+        TaskEnd::Done
+    });
+    let trap = Trap::new(co.trap_handler(), limit);
+    (co, trap)
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+/// Runs one execution of `body` as task 0, with `strategy` making every choice.
+pub(crate) fn run_execution(
+    body: Rc<dyn Fn()>,
+    strategy: &mut dyn Strategy,
+    settings: &Settings,
+) -> Ran {
+    crate::hook::install();
+    stack::install();
+    let serial = SERIAL.fetch_add(1, Relaxed) as u32;
+    let main: Body = Box::new(move || {
+        body();
+        Box::new(())
+    });
+    let here = settings.entry;
+    let mut spare = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    spare.tasks.clear();
+    spare.objects.clear();
+    spare.release.clear();
+    spare.release.push(None);
+    spare.tasks.push(TaskRec {
+        state: State::Runnable,
+        pending: Pending {
+            op: Op::Start,
+            obj: 0,
+            arg: 0,
+            loc: here,
+        },
+        outcome: WaitOutcome::Woken,
+        woken_by: None,
+        spurious: false,
+        yielder: std::ptr::null(),
+        result: None,
+        behind: Vec::new(),
+        operation: None,
+    });
+    let exec = Box::new(Exec {
+        serial,
+        tasks: spare.tasks,
+        current: 0,
+        next: 0,
+        clock: 0,
+        objects: spare.objects,
+        schedule: spare.schedule,
+        currents: spare.currents,
+        trace: spare.trace,
+        settings: settings.clone(),
+        spurious_left: settings.spurious_wakeups,
+        preemptions: 0,
+        // SAFETY: erases the borrow's lifetime; the pointer is used only while this function
+        // runs (the Exec is taken out of the thread-local before it returns).
+        strategy: unsafe {
+            std::mem::transmute::<*mut (dyn Strategy + '_), *mut (dyn Strategy + 'static)>(
+                strategy as *mut dyn Strategy,
+            )
+        },
+        failure: None,
+        blocked: Vec::new(),
+        release: spare.release,
+        effects: spare.effects,
+        wakes: spare.wakes,
+        wants_footprints: strategy.wants_footprints(),
+        footprints: spare.footprints,
+        abandoned: false,
+        over: false,
+        teardown: false,
+        new_tasks: Vec::new(),
+        options: spare.options,
+        yielders: 0,
+        overflowed: None,
+    });
+    EXEC.with(|e| *e.borrow_mut() = Some(exec));
+    IN_SIM.with(|s| s.set(true));
+
+    // The coroutines live here, outside the thread-local, so that a running task can borrow
+    // the execution state; tasks spawned meanwhile wait in `new_tasks`.
+    let mut coroutines: Vec<Option<(TaskCoroutine, Trap)>> = Vec::new();
+    let mut next = 0u32;
+    let mut new_tasks = vec![(0, main)];
+    loop {
+        for (t, body) in new_tasks.drain(..) {
+            let t = t as usize;
+            if coroutines.len() <= t {
+                coroutines.resize_with(t + 1, || None);
+            }
+            coroutines[t] = Some(make_coroutine(t as u32, body, settings.stack_size));
+        }
+        let (mut co, trap) = coroutines[next as usize]
+            .take()
+            .expect("the chosen task has a coroutine");
+        stack::running(Some(trap));
+        let result = co.resume(());
+        stack::running(None);
+        match result {
+            CoroutineResult::Yield(()) => coroutines[next as usize] = Some((co, trap)),
+            CoroutineResult::Return(end) => {
+                stack::give_back(settings.stack_size, co.into_stack());
+                if end == TaskEnd::Overflow {
+                    with_exec(|e| e.stack_overflow(next));
+                }
+            }
+        }
+        // One look at the state: who runs next, and who was spawned.
+        let stop = with_exec(|e| {
+            next = e.next;
+            e.current = next;
+            if !e.new_tasks.is_empty() {
+                std::mem::swap(&mut new_tasks, &mut e.new_tasks);
+            }
+            e.over || e.failure.is_some()
+        })
+        .unwrap_or(true);
+        if stop {
+            break;
+        }
+    }
+
+    // Teardown: unwind every task still suspended; their destructors run without scheduling.
+    let overflowed = with_exec(|e| {
+        e.teardown = true;
+        e.overflowed
+    })
+    .flatten();
+    for (t, slot) in coroutines.into_iter().enumerate() {
+        let Some((mut co, _)) = slot else { continue };
+        if overflowed == Some(t as u32) {
+            // SAFETY: the task stopped at the end of its stack, where unwinding it could fault
+            // again; its stack is abandoned instead: the values on it are leaked (never
+            // dropped, never used again). Nothing else points into that stack: the runtime's
+            // pointer to its yielder dies with this execution.
+            unsafe { co.force_reset() };
+        } else {
+            co.force_unwind();
+        }
+        stack::give_back(settings.stack_size, co.into_stack());
+    }
+    IN_SIM.with(|s| s.set(false));
+    let mut exec = EXEC
+        .with(|e| e.borrow_mut().take())
+        .expect("the execution is still installed");
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.tasks = std::mem::take(&mut exec.tasks);
+        s.objects = std::mem::take(&mut exec.objects);
+        s.release = std::mem::take(&mut exec.release);
+        s.options = std::mem::take(&mut exec.options);
+        s.footprints = std::mem::take(&mut exec.footprints);
+    });
+    Ran {
+        schedule: exec.schedule,
+        currents: exec.currents,
+        trace: exec.trace,
+        labels: SPARE.with(|s| s.borrow().objects.iter().map(|o| o.label).collect()),
+        failure: exec.failure,
+        blocked: exec.blocked,
+        preemptions: exec.preemptions,
+        effects: exec.effects,
+        wakes: exec.wakes,
+        abandoned: exec.abandoned,
+    }
+}

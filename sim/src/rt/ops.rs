@@ -1,0 +1,294 @@
+//! The scheduling points a task reaches: each announces its step, waits to be scheduled,
+//! performs it and records it — atomics and cells ([`step`]), futex wait and wake, the clock,
+//! sleep, spawn, join, data choices — and the marks that are not steps (operations), and the
+//! end of the stack.
+
+use super::*;
+
+/// Opens `caller` as the running task's operation unless one is open already; `true` if it
+/// did (the caller then closes it with [`leave_operation`]). Not a step.
+pub(crate) fn enter_operation(caller: Caller) -> bool {
+    with_exec(|e| {
+        let operation = &mut e.tasks[e.current as usize].operation;
+        if operation.is_some() {
+            return false;
+        }
+        *operation = Some(caller);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Closes the running task's operation.
+pub(crate) fn leave_operation() {
+    with_exec(|e| e.tasks[e.current as usize].operation = None);
+}
+
+/// The running task reached the end of its stack (less than [`stack::MARGIN`] left): the
+/// execution fails there, and the task never runs again (its coroutine is abandoned).
+#[cold]
+#[inline(never)]
+pub(super) fn stack_exhausted() -> ! {
+    stack::disarm();
+    with_exec(|e| e.stack_overflow(e.current));
+    loop {
+        suspend();
+    }
+}
+
+/// Suspends the running task to the driver loop.
+fn suspend() {
+    let yielder = EXEC.with(|e| {
+        let e = e.borrow();
+        let exec = e.as_ref().expect("suspend inside an execution");
+        exec.tasks[exec.current as usize].yielder
+    });
+    // SAFETY: the pointer was stored by this task's coroutine body from the `&Yielder` it was
+    // given, and that body is still running (we are inside it), so the yielder is alive.
+    unsafe { (*yielder).suspend(()) }
+}
+
+/// A scheduling point: task announces `op` on `obj`; returns when it may perform it.
+/// Returns `None` (perform directly, no record) outside an execution or during teardown.
+#[inline]
+fn announce(op: Op, obj: Option<&ObjCell>, arg: u32, loc: Loc) -> Option<u32> {
+    let (id, next) = with_exec(|e| {
+        let id = obj.map_or(0, |o| o.id(e));
+        let cur = e.current;
+        e.tasks[cur as usize].pending = Pending {
+            op,
+            obj: id,
+            arg,
+            loc,
+        };
+        (id, e.decide(cur))
+    })?;
+    if let Next::Suspend = next {
+        suspend();
+    }
+    Some(id)
+}
+
+/// Performs one step: announce, wait to be scheduled, run `perform` (which returns the values
+/// read and written for the trace, and the result), and record it.
+#[inline]
+pub(crate) fn step<R>(
+    op: Op,
+    obj: &ObjCell,
+    loc: Loc,
+    perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
+) -> R {
+    match announce(op, Some(obj), 0, loc) {
+        None => perform().2,
+        Some(id) => {
+            let (read, wrote, result) = perform();
+            with_exec(|e| e.record(op, id, read, wrote, loc));
+            result
+        }
+    }
+}
+
+/// A scheduling point on no object (yield): announce and record.
+pub(crate) fn plain_step(op: Op, loc: Loc) {
+    if announce(op, None, 0, loc).is_some() {
+        with_exec(|e| e.record(op, 0, None, None, loc));
+    }
+}
+
+/// Reads the virtual clock, in nanoseconds (a step that reads the clock; 0 outside an
+/// execution).
+pub(crate) fn now(loc: Loc) -> u64 {
+    if announce(Op::Now, None, 0, loc).is_none() {
+        return 0;
+    }
+    with_exec(|e| {
+        let clock = e.clock;
+        e.record(Op::Now, 0, Some(clock), None, loc);
+        clock
+    })
+    .unwrap_or(0)
+}
+
+/// Futex wait on `obj`, whose current value `read` returns.
+pub(crate) fn futex_wait(
+    obj: &ObjCell,
+    read: impl Fn() -> u32,
+    expected: u32,
+    deadline: Option<u64>,
+    loc: Loc,
+) -> WaitOutcome {
+    let Some(id) = announce(Op::FutexWait, Some(obj), deadline.is_some() as u32, loc) else {
+        // Outside an execution nothing can wake us, and during teardown nobody may block.
+        return if read() == expected {
+            WaitOutcome::TimedOut
+        } else {
+            WaitOutcome::Mismatch
+        };
+    };
+    let value = read();
+    let blocked = with_exec(|e| {
+        // wrote: None = mismatch, 1 = goes to sleep, 2 = deadline already passed.
+        let expired = deadline.is_some_and(|d| d <= e.clock);
+        let effect = (value == expected).then_some(if expired { 2 } else { 1 });
+        e.record(Op::FutexWait, id, Some(value as u64), effect, loc);
+        if value != expected {
+            return None;
+        }
+        if expired {
+            return Some((Next::Continue, true));
+        }
+        let cur = e.current;
+        e.objects[id as usize - 1].waiters.push(cur);
+        let task = &mut e.tasks[cur as usize];
+        task.state = State::Blocked { obj: id, deadline };
+        task.pending = Pending {
+            op: Op::WaitReturn,
+            obj: id,
+            arg: 0,
+            loc,
+        };
+        Some((e.decide(cur), false))
+    })
+    .flatten();
+    let outcome = match blocked {
+        None => return WaitOutcome::Mismatch,
+        Some((_, true)) => WaitOutcome::TimedOut,
+        Some((next, false)) => {
+            if let Next::Suspend = next {
+                suspend();
+            }
+            match with_exec(|e| e.tasks[e.current as usize].outcome) {
+                Some(outcome) => outcome,
+                // Torn down while asleep: unwinding follows.
+                None => WaitOutcome::Woken,
+            }
+        }
+    };
+    with_exec(|e| {
+        let spurious = std::mem::take(&mut e.tasks[e.current as usize].spurious);
+        let code = match outcome {
+            WaitOutcome::Mismatch => 0,
+            WaitOutcome::Woken if spurious => 3,
+            WaitOutcome::Woken => 1,
+            WaitOutcome::TimedOut => 2,
+        };
+        e.record(Op::WaitReturn, id, None, Some(code), loc)
+    });
+    outcome
+}
+
+/// Futex wake of up to `n` waiters on `obj`; returns how many were woken. When more tasks wait
+/// than are woken, which ones is a choice the strategy makes.
+pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
+    let Some(id) = announce(Op::FutexWake, Some(obj), 0, loc) else {
+        return 0;
+    };
+    with_exec(|e| {
+        let mut woken = 0;
+        while woken < n {
+            let waiting = e.objects[id as usize - 1].waiters.len() as u32;
+            if waiting == 0 {
+                break;
+            }
+            let index = if waiting > n - woken {
+                e.pick_value(waiting)
+            } else {
+                0
+            };
+            let t = e.objects[id as usize - 1].waiters[index as usize];
+            e.unblock(t, WaitOutcome::Woken);
+            let by = e.release[e.current as usize];
+            e.tasks[t as usize].woken_by = by;
+            if let Some(d) = by {
+                e.wakes.push((d, t));
+            }
+            woken += 1;
+        }
+        e.record(Op::FutexWake, id, None, Some(woken as u64), loc);
+        woken
+    })
+    .unwrap_or(0)
+}
+
+/// Sleeps `nanos` of virtual time.
+pub(crate) fn sleep(nanos: u64, loc: Loc) {
+    if announce(Op::Sleep, None, 0, loc).is_none() {
+        return;
+    }
+    let next = with_exec(|e| {
+        e.record(Op::Sleep, 0, None, Some(nanos), loc);
+        let cur = e.current;
+        let task = &mut e.tasks[cur as usize];
+        task.state = State::Blocked {
+            obj: 0,
+            deadline: Some(e.clock.saturating_add(nanos)),
+        };
+        task.pending = Pending {
+            op: Op::WaitReturn,
+            obj: 0,
+            arg: 0,
+            loc,
+        };
+        e.decide(cur)
+    });
+    if let Some(Next::Suspend) = next {
+        suspend();
+    }
+    // The end of the sleep is a step of its own: the timeout that ended it moved the clock, and
+    // partial-order reduction must see that write where it happened.
+    with_exec(|e| e.record(Op::WaitReturn, 0, None, Some(2), loc));
+}
+
+/// Spawns a task running `body`; returns its index.
+pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
+    announce(Op::Spawn, None, 0, loc).expect("mpcheck-sim: spawn outside an execution");
+    with_exec(|e| {
+        let t = e.tasks.len() as u32;
+        e.tasks.push(TaskRec {
+            state: State::Runnable,
+            pending: Pending {
+                op: Op::Start,
+                obj: 0,
+                arg: 0,
+                loc,
+            },
+            outcome: WaitOutcome::Woken,
+            woken_by: None,
+            spurious: false,
+            yielder: std::ptr::null(),
+            result: None,
+            behind: Vec::new(),
+            operation: None,
+        });
+        e.new_tasks.push((t, body));
+        e.release.push(None);
+        e.record(Op::Spawn, 0, None, Some(t as u64), loc);
+        t
+    })
+    .expect("mpcheck-sim: spawn outside an execution")
+}
+
+/// Waits for task `t` to finish and takes its result.
+pub(crate) fn join(t: u32, loc: Loc) -> Option<Box<dyn Any>> {
+    announce(Op::Join, None, t, loc)?;
+    with_exec(|e| {
+        e.record(Op::Join, 0, None, Some(t as u64), loc);
+        e.tasks[t as usize].result.take()
+    })
+    .flatten()
+}
+
+/// A data choice among `n` values.
+pub(crate) fn choose(n: u32, loc: Loc) -> u32 {
+    with_exec(|e| {
+        let v = e.pick_value(n);
+        e.record(Op::Choose, 0, None, Some(v as u64), loc);
+        v
+    })
+    .unwrap_or(0)
+}
+
+/// The running task's index.
+pub(crate) fn current_task() -> Option<u32> {
+    with_exec(|e| e.current)
+}
