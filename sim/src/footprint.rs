@@ -13,7 +13,7 @@
 //! joined task), carried in `spawn` and `join`; so is a wake for the return of the wait it
 //! ends (`after`): the return cannot happen before the wake, so the two never race.
 
-use crate::rt::{Op, Step};
+use crate::rt::Op;
 use crate::schedule::Choice;
 
 /// The futex queue of object `o`.
@@ -163,19 +163,25 @@ impl Footprint {
     /// Conservative on purpose: when a race is reversed, an event may do more than it did here
     /// (the compare-and-swap succeeds, the wait sleeps), and the choice of which task to try
     /// first at the reversal point must already account for that, or an ordering is lost.
-    pub(crate) fn executed(choice: Choice, step: &Step, timed: u32) -> Footprint {
-        match (choice, step.op) {
+    pub(crate) fn executed(
+        choice: Choice,
+        op: Op,
+        obj: u32,
+        wrote: Option<u64>,
+        timed: u32,
+    ) -> Footprint {
+        match (choice, op) {
             (Choice::Run(t), Op::Spawn) => Footprint {
                 task: Some(t),
-                spawn: step.wrote.map(|t| t as u32),
+                spawn: wrote.map(|t| t as u32),
                 ..Footprint::default()
             },
             (Choice::Run(t), Op::Join) => Footprint {
                 task: Some(t),
-                join: step.wrote.map(|t| t as u32),
+                join: wrote.map(|t| t as u32),
                 ..Footprint::default()
             },
-            _ => Footprint::pending(choice, step.op, step.obj, timed),
+            _ => Footprint::pending(choice, op, obj, timed),
         }
     }
 }

@@ -352,7 +352,7 @@ fn invalid_input(message: String) -> Failure {
 /// file. With `MPCHECK_REPLAY=<file>` set, replays that file instead (see [`replay`]).
 #[track_caller]
 pub fn explore<F: Fn() + 'static>(config: Config, f: F) -> Result<Report, Failure> {
-    explore_observed(config, f, |_| {})
+    explore_with(config, f, None)
 }
 
 /// As [`explore`], and shows `observe` every execution that ran to its end (not those the
@@ -363,6 +363,15 @@ pub fn explore_observed<F: Fn() + 'static>(
     config: Config,
     f: F,
     mut observe: impl FnMut(Observed<'_>),
+) -> Result<Report, Failure> {
+    explore_with(config, f, Some(&mut observe))
+}
+
+#[track_caller]
+fn explore_with<F: Fn() + 'static>(
+    config: Config,
+    f: F,
+    mut observe: Option<&mut dyn FnMut(Observed<'_>)>,
 ) -> Result<Report, Failure> {
     let config = config.with_env()?;
     if config.use_env {
@@ -391,11 +400,13 @@ pub fn explore_observed<F: Fn() + 'static>(
         } else {
             outcome
         };
-        if outcome.failure.is_none() && !outcome.abandoned {
-            observe(Observed {
-                steps: &outcome.trace,
-                labels: &outcome.labels,
-            });
+        if let Some(observe) = observe.as_mut().filter(|_| outcome.failure.is_none()) {
+            if !outcome.abandoned {
+                observe(Observed {
+                    steps: &outcome.steps(),
+                    labels: &outcome.labels,
+                });
+            }
         }
         if outcome.failure.is_some() {
             return Err(failure(
@@ -560,7 +571,7 @@ fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Ran) -> Ra
     again.begin();
     let mut second = run_execution(body.clone(), &mut again, settings);
     let kind = |run: &Ran| run.failure.as_ref().map(|f| f.0);
-    if kind(&second) != kind(&first) || second.trace != first.trace {
+    if kind(&second) != kind(&first) || !second.same_trace(&first) {
         let at = first
             .trace
             .iter()
@@ -569,12 +580,10 @@ fn determinism_check(body: &Rc<dyn Fn()>, settings: &Settings, first: Ran) -> Ra
             .unwrap_or(first.trace.len().min(second.trace.len()));
         let what = match &second.failure {
             Some((kind, message)) if kind == &FailureKind::Nondeterminism => message.clone(),
-            Some((kind, message)) if second.trace == first.trace => {
+            Some((kind, message)) if second.same_trace(&first) => {
                 format!("a {kind} ({message}) where the first run did not")
             }
-            None if second.trace == first.trace => {
-                "no failure where the first run failed".to_owned()
-            }
+            None if second.same_trace(&first) => "no failure where the first run failed".to_owned(),
             _ => format!("a different trace (first difference at step {})", at + 1),
         };
         second.failure = Some((
@@ -620,6 +629,7 @@ fn failure(
 }
 
 fn make_failure(outcome: Ran, execution: u64, strategy: String, seed: u64) -> Failure {
+    let trace = outcome.steps();
     let (kind, message) = outcome.failure.expect("a failed outcome");
     Failure(Box::new(report::FailureInner {
         kind,
@@ -627,9 +637,9 @@ fn make_failure(outcome: Ran, execution: u64, strategy: String, seed: u64) -> Fa
         execution,
         strategy,
         seed,
-        schedule: outcome.schedule,
         preemptions: outcome.preemptions,
-        trace: outcome.trace,
+        trace,
+        schedule: outcome.schedule,
         labels: outcome.labels,
         blocked: outcome.blocked,
         file: None,
@@ -713,7 +723,7 @@ fn shrink(body: &Rc<dyn Fn()>, settings: &Settings, kind: FailureKind, found: Ra
     let mut again = Guided::strict(best.schedule.clone());
     again.begin();
     let replayed = run_execution(body.clone(), &mut again, settings);
-    if replayed.trace != best.trace {
+    if !replayed.same_trace(&best) {
         let mut diverged = replayed;
         diverged.failure = Some((
             FailureKind::Nondeterminism,

@@ -80,7 +80,7 @@ impl Trap {
         Trap {
             handler,
             guard: limit,
-            page: rustix::param::page_size(),
+            page: page_size(),
         }
     }
 
@@ -88,6 +88,16 @@ impl Trap {
     fn floor(&self) -> usize {
         self.guard + self.page + MARGIN
     }
+}
+
+/// The system's page size (the guard page's), asked once.
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: `sysconf` only reads a system setting.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    })
 }
 
 /// The lowest address of `stack`'s mapping (its guard page's start).

@@ -88,7 +88,7 @@ impl<P: Platform> Lock<P> {
     pub fn lock(&self) -> LockGuard<'_, P> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.state.word), "Lock", "lock", site);
-        self.acquire();
+        raw::lock::<P>(&self.state.word, None);
         LockGuard { lock: self, site }
     }
 
@@ -151,8 +151,8 @@ impl<P: Platform> Drop for LockGuard<'_, P> {
     fn drop(&mut self) {
         let word = || Some(&self.lock.state.word);
         let _op = P::operation_at(word, "Lock", "release (guard)", self.site);
-        // The guard proves the lock was taken; an error here means the user released it by hand.
-        let _ = self.lock.release();
+        // The guard proves the lock was taken; `false` here means the user released it by hand.
+        let _ = raw::unlock::<P>(&self.lock.state.word);
     }
 }
 

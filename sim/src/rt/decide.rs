@@ -109,9 +109,13 @@ impl Exec {
         for (t, task) in self.tasks.iter().enumerate() {
             match task.state {
                 State::Runnable => {
-                    if self.held_back(t) {
+                    if task.pending.op == Op::Join
+                        && self.tasks[task.pending.arg as usize].state != State::Finished
+                    {
+                        // Not enabled: it joins a task that is still running.
+                    } else if self.held_back(t) {
                         held = true;
-                    } else if self.enabled(t) {
+                    } else {
                         options.push(Choice::Run(t as u32));
                     }
                 }
@@ -185,7 +189,9 @@ impl Exec {
             self.report_deadlock();
             return Next::Suspend;
         }
-        let current_runs = self.options.contains(&Choice::Run(cur));
+        // The running task could go on if it is an option (a yield may hold it back).
+        let current_runs = self.enabled(cur as usize)
+            && (self.yielders == 0 || self.options.contains(&Choice::Run(cur)));
         let options = std::mem::take(&mut self.options);
         let mut footprints = std::mem::take(&mut self.footprints);
         footprints.clear();
@@ -298,14 +304,16 @@ impl Exec {
                     Blocked {
                         task: t as u32,
                         waits_for: self.object_name(obj),
-                        at: Site::new(task.operation, task.pending.loc),
-                        holder: rec.taken_by.map(|(h, loc, op)| (h, Site::new(op, loc))),
+                        at: Site::new(self.caller(task.operation), task.pending.loc),
+                        holder: rec
+                            .taken_by
+                            .map(|(h, loc, op)| (h, Site::new(self.caller(op), loc))),
                     }
                 }
                 State::Runnable if task.pending.op == Op::Join => Blocked {
                     task: t as u32,
                     waits_for: format!("task {} to finish", task.pending.arg),
-                    at: Site::new(task.operation, task.pending.loc),
+                    at: Site::new(self.caller(task.operation), task.pending.loc),
                     holder: None,
                 },
                 _ => continue,
@@ -366,6 +374,11 @@ impl Exec {
         }
     }
 
+    /// The operation numbered `index` as in [`Record::caller`].
+    fn caller(&self, index: u32) -> Option<Caller> {
+        index.checked_sub(1).map(|i| self.callers[i as usize])
+    }
+
     pub(super) fn record(
         &mut self,
         op: Op,
@@ -388,21 +401,22 @@ impl Exec {
             }
         }
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
-        let step = Step {
+        self.trace.push(Record {
             task,
             op,
             obj,
+            caller,
             read,
             wrote,
             loc,
-            caller,
             time: self.clock,
             decision,
-        };
+        });
         if let Some(d) = decision.filter(|_| self.wants_footprints) {
             let arg = self.tasks[task as usize].pending.arg;
-            let mut effect = Footprint::executed(self.schedule[d as usize], &step, arg);
-            if op == Op::WaitReturn && self.schedule[d as usize] == Choice::Run(task) {
+            let choice = self.schedule[d as usize];
+            let mut effect = Footprint::executed(choice, op, obj, wrote, arg);
+            if op == Op::WaitReturn && choice == Choice::Run(task) {
                 effect.after = self.tasks[task as usize].woken_by.take();
             }
             if op == Op::Yield {
@@ -413,6 +427,5 @@ impl Exec {
             }
             self.effects[d as usize] = effect;
         }
-        self.trace.push(step);
     }
 }

@@ -59,6 +59,7 @@ pub(crate) use ops::{
     choose, current_task, enter_operation, futex_wait, futex_wake, join, leave_operation, now,
     plain_step, sleep, spawn, step,
 };
+pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,8 +97,9 @@ pub(crate) struct TaskRec {
     /// Set by a yield: the tasks that could act when this one yielded and have not taken a
     /// step since. While one of them still can, this task does not run (see [`Exec::held_back`]).
     behind: Vec<u32>,
-    /// The task's outermost open operation (see `crate::operation`).
-    operation: Option<Caller>,
+    /// The task's outermost open operation (see `crate::operation`): 1 + its index in the
+    /// execution's table of operations; 0: none.
+    operation: u32,
 }
 
 /// Settings that shape an execution (not the strategy).
@@ -116,7 +118,9 @@ pub(crate) struct Ran {
     pub(crate) schedule: Vec<Choice>,
     /// For each choice, the task that could have gone on (see `PickContext::current`).
     pub(crate) currents: Vec<Option<u32>>,
-    pub(crate) trace: Vec<Step>,
+    pub(crate) trace: Vec<Record>,
+    /// The operations the steps were taken in (see [`Record::caller`]).
+    pub(crate) callers: Vec<Caller>,
     pub(crate) labels: Vec<Option<&'static str>>,
     pub(crate) failure: Option<(FailureKind, String)>,
     pub(crate) blocked: Vec<Blocked>,
@@ -129,6 +133,18 @@ pub(crate) struct Ran {
     pub(crate) abandoned: bool,
 }
 
+impl Ran {
+    /// The steps as traces and observers see them.
+    pub(crate) fn steps(&self) -> Vec<Step> {
+        self.trace.iter().map(|r| r.step(&self.callers)).collect()
+    }
+
+    /// `true` if the two executions took the same steps.
+    pub(crate) fn same_trace(&self, other: &Ran) -> bool {
+        self.trace == other.trace && self.callers == other.callers
+    }
+}
+
 pub(crate) struct Exec {
     serial: u32,
     pub(crate) tasks: Vec<TaskRec>,
@@ -138,7 +154,9 @@ pub(crate) struct Exec {
     pub(crate) objects: Vec<ObjRec>,
     schedule: Vec<Choice>,
     currents: Vec<Option<u32>>,
-    trace: Vec<Step>,
+    trace: Vec<Record>,
+    /// Every operation opened in this execution, in order (steps refer to them by index).
+    callers: Vec<Caller>,
     settings: Settings,
     spurious_left: u32,
     preemptions: u32,
@@ -173,6 +191,12 @@ thread_local! {
 
 static SERIAL: AtomicU64 = AtomicU64::new(1);
 
+thread_local! {
+    /// The serial number of the execution running on this thread, outside its teardown (0:
+    /// none; serials start at 1).
+    static RUNNING: Cell<u32> = const { Cell::new(0) };
+}
+
 /// Buffers of finished executions, reused by the next one (an exploration runs hundreds of
 /// thousands of executions; allocating them afresh each time is a measurable cost).
 #[derive(Default)]
@@ -181,7 +205,8 @@ struct Spare {
     objects: Vec<ObjRec>,
     schedule: Vec<Choice>,
     currents: Vec<Option<u32>>,
-    trace: Vec<Step>,
+    trace: Vec<Record>,
+    callers: Vec<Caller>,
     release: Vec<Option<u32>>,
     effects: Vec<Footprint>,
     wakes: Vec<(u32, u32)>,
@@ -204,6 +229,7 @@ pub(crate) fn recycle(outcome: Ran) {
         s.schedule = take(outcome.schedule);
         s.currents = take(outcome.currents);
         s.trace = take(outcome.trace);
+        s.callers = take(outcome.callers);
         s.effects = take(outcome.effects);
         s.wakes = take(outcome.wakes);
     });
@@ -325,7 +351,7 @@ pub(crate) fn run_execution(
         yielder: std::ptr::null(),
         result: None,
         behind: Vec::new(),
-        operation: None,
+        operation: 0,
     });
     let exec = Box::new(Exec {
         serial,
@@ -337,6 +363,7 @@ pub(crate) fn run_execution(
         schedule: spare.schedule,
         currents: spare.currents,
         trace: spare.trace,
+        callers: spare.callers,
         settings: settings.clone(),
         spurious_left: settings.spurious_wakeups,
         preemptions: 0,
@@ -364,6 +391,7 @@ pub(crate) fn run_execution(
     });
     EXEC.with(|e| *e.borrow_mut() = Some(exec));
     IN_SIM.with(|s| s.set(true));
+    RUNNING.with(|r| r.set(serial));
 
     // The coroutines live here, outside the thread-local, so that a running task can borrow
     // the execution state; tasks spawned meanwhile wait in `new_tasks`.
@@ -378,19 +406,16 @@ pub(crate) fn run_execution(
             }
             coroutines[t] = Some(make_coroutine(t as u32, body, settings.stack_size));
         }
-        let (mut co, trap) = coroutines[next as usize]
-            .take()
-            .expect("the chosen task has a coroutine");
-        stack::running(Some(trap));
+        let slot = &mut coroutines[next as usize];
+        let (co, trap) = slot.as_mut().expect("the chosen task has a coroutine");
+        stack::running(Some(*trap));
         let result = co.resume(());
         stack::running(None);
-        match result {
-            CoroutineResult::Yield(()) => coroutines[next as usize] = Some((co, trap)),
-            CoroutineResult::Return(end) => {
-                stack::give_back(settings.stack_size, co.into_stack());
-                if end == TaskEnd::Overflow {
-                    with_exec(|e| e.stack_overflow(next));
-                }
+        if let CoroutineResult::Return(end) = result {
+            let (co, _) = slot.take().expect("the task's coroutine");
+            stack::give_back(settings.stack_size, co.into_stack());
+            if end == TaskEnd::Overflow {
+                with_exec(|e| e.stack_overflow(next));
             }
         }
         // One look at the state: who runs next, and who was spawned.
@@ -409,6 +434,7 @@ pub(crate) fn run_execution(
     }
 
     // Teardown: unwind every task still suspended; their destructors run without scheduling.
+    RUNNING.with(|r| r.set(0));
     let overflowed = with_exec(|e| {
         e.teardown = true;
         e.overflowed
@@ -443,6 +469,7 @@ pub(crate) fn run_execution(
         schedule: exec.schedule,
         currents: exec.currents,
         trace: exec.trace,
+        callers: exec.callers,
         labels: SPARE.with(|s| s.borrow().objects.iter().map(|o| o.label).collect()),
         failure: exec.failure,
         blocked: exec.blocked,

@@ -3,8 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::{with_exec, Exec, Loc};
-use crate::operation::Caller;
+use std::cell::Cell;
+
+use super::{with_exec, Exec, Loc, RUNNING};
 
 #[derive(Default)]
 pub(crate) struct ObjRec {
@@ -13,7 +14,8 @@ pub(crate) struct ObjRec {
     pub(crate) waiters: Vec<u32>,
     /// The last task that changed the value from zero to non-zero (took a lock, say), where,
     /// and in which operation.
-    pub(crate) taken_by: Option<(u32, Loc, Option<Caller>)>,
+    /// (The operation as in [`Record::caller`](super::Record).)
+    pub(crate) taken_by: Option<(u32, Loc, u32)>,
 }
 
 /// The identity of an object (an atomic, a cell) within the current execution: assigned on first
@@ -91,6 +93,11 @@ impl ObjCell {
     /// The object's number in the current execution (assigned now if it has none yet; 0
     /// outside an execution). Not a step.
     pub fn number(&self) -> u32 {
+        // Numbered in the running execution already (the usual case): no need to look at it.
+        let meta = self.meta.load(Relaxed);
+        if (meta >> 32) as u32 == RUNNING.with(Cell::get) {
+            return meta as u32;
+        }
         with_exec(|e| self.id(e)).unwrap_or(0)
     }
 }

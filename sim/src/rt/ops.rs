@@ -9,11 +9,11 @@ use super::*;
 /// did (the caller then closes it with [`leave_operation`]). Not a step.
 pub(crate) fn enter_operation(caller: Caller) -> bool {
     with_exec(|e| {
-        let operation = &mut e.tasks[e.current as usize].operation;
-        if operation.is_some() {
+        if e.tasks[e.current as usize].operation != 0 {
             return false;
         }
-        *operation = Some(caller);
+        e.callers.push(caller);
+        e.tasks[e.current as usize].operation = e.callers.len() as u32;
         true
     })
     .unwrap_or(false)
@@ -21,7 +21,7 @@ pub(crate) fn enter_operation(caller: Caller) -> bool {
 
 /// Closes the running task's operation.
 pub(crate) fn leave_operation() {
-    with_exec(|e| e.tasks[e.current as usize].operation = None);
+    with_exec(|e| e.tasks[e.current as usize].operation = 0);
 }
 
 /// The running task reached the end of its stack (less than [`stack::MARGIN`] left): the
@@ -258,7 +258,7 @@ pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
             yielder: std::ptr::null(),
             result: None,
             behind: Vec::new(),
-            operation: None,
+            operation: 0,
         });
         e.new_tasks.push((t, body));
         e.release.push(None);

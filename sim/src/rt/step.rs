@@ -130,3 +130,37 @@ pub struct Step {
     /// without a choice: its start as the main task, its finish).
     pub decision: Option<u32>,
 }
+
+/// A step as the runtime records it, in the hot path: a [`Step`] whose operation is the index
+/// of an entry of the execution's table of operations (which a step would otherwise copy
+/// whole: half its size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) task: u32,
+    pub(crate) op: Op,
+    pub(crate) obj: u32,
+    /// 1 + the index of the step's operation in the execution's table; 0: none.
+    pub(crate) caller: u32,
+    pub(crate) read: Option<u64>,
+    pub(crate) wrote: Option<u64>,
+    pub(crate) loc: Loc,
+    pub(crate) time: u64,
+    pub(crate) decision: Option<u32>,
+}
+
+impl Record {
+    /// The step, its operation looked up in `callers` (the execution's table).
+    pub(crate) fn step(&self, callers: &[Caller]) -> Step {
+        Step {
+            task: self.task,
+            op: self.op,
+            obj: self.obj,
+            read: self.read,
+            wrote: self.wrote,
+            loc: self.loc,
+            caller: self.caller.checked_sub(1).map(|i| callers[i as usize]),
+            time: self.time,
+            decision: self.decision,
+        }
+    }
+}
