@@ -4,12 +4,23 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
+use scratch::Scratch;
+
 use mpcheck_sim::{
     explore, futex_wait, futex_wake, now, sleep, spawn, AtomicU32, Choice, Config, FailureKind,
     WaitOutcome,
 };
 
 fn racy_increment() {
+    racy_increment_reading_twice(false)
+}
+
+/// The racy increment; with `twice`, the main task reads the counter once more before it
+/// checks it (the same bug, one step more).
+fn racy_increment_reading_twice(twice: bool) {
     let n = Arc::new(AtomicU32::new(0));
     let m = n.clone();
     let t = spawn(move || {
@@ -19,6 +30,9 @@ fn racy_increment() {
     let v = n.load(SeqCst);
     n.store(v + 1, SeqCst);
     t.join();
+    if twice {
+        n.load(SeqCst);
+    }
     assert_eq!(n.load(SeqCst), 2, "lost update");
 }
 
@@ -69,34 +83,17 @@ fn single_task_increment() {
     assert_eq!(n.load(SeqCst), 2);
 }
 
-/// A directory of its own for replay files, removed when dropped.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("mpcheck-sim-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Scratch(dir)
-    }
-
-    /// The replay file of the racy increment's failure.
-    fn racy_increment_file(&self) -> std::path::PathBuf {
-        let config = Config::dfs().failure_dir(&self.0).ignore_env();
-        let failure = explore(config, racy_increment).unwrap_err();
-        failure.file().expect("a replay file").to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The replay file of the racy increment's failure, in `scratch`.
+fn racy_increment_file(scratch: &Scratch) -> std::path::PathBuf {
+    let config = Config::dfs().failure_dir(&scratch.0).ignore_env();
+    let failure = explore(config, racy_increment).unwrap_err();
+    failure.file().expect("a replay file").to_owned()
 }
 
 #[test]
 fn a_replay_file_passes_once_the_bug_is_fixed() {
     let scratch = Scratch::new("fixed");
-    let file = scratch.racy_increment_file();
+    let file = racy_increment_file(&scratch);
     let report = mpcheck_sim::replay(&file, atomic_increment).expect("the fix passes");
     assert!(report.replayed().is_some(), "{report}");
     // One task only: the recorded switches to task 1 no longer fit.
@@ -115,37 +112,27 @@ fn a_replay_file_passes_once_the_bug_is_fixed() {
 #[test]
 fn a_replay_that_still_fails_after_a_change_is_that_failure() {
     let scratch = Scratch::new("changed");
-    let file = scratch.racy_increment_file();
-    // The same bug, one more step at the start: the trace differs, the failure is the same.
-    let changed = || {
-        let n = Arc::new(AtomicU32::new(0));
-        n.load(SeqCst);
-        let m = n.clone();
-        let t = spawn(move || {
-            let v = m.load(SeqCst);
-            m.store(v + 1, SeqCst);
-        });
-        let v = n.load(SeqCst);
-        n.store(v + 1, SeqCst);
-        t.join();
-        assert_eq!(n.load(SeqCst), 2, "lost update");
-    };
-    let failure = explore(Config::dfs().no_files().ignore_env(), changed).unwrap_err();
-    assert_eq!(failure.kind(), FailureKind::Panic);
-    match mpcheck_sim::replay(&file, changed) {
-        Ok(report) => assert!(report.replayed().is_some(), "{report}"),
-        Err(again) => {
-            assert_eq!(again.kind(), FailureKind::Panic, "{again}");
-            assert!(again.message().contains("failed differently"), "{again}");
-        }
-    }
+    let file = racy_increment_file(&scratch);
+    // The same bug, one more step before the check: the recorded choices all fit, the trace
+    // differs, the failure is the same kind.
+    let changed = || racy_increment_reading_twice(true);
+    let again = mpcheck_sim::replay(&file, changed).unwrap_err();
+    assert_eq!(again.kind(), FailureKind::Panic, "{again}");
+    assert!(again.message().contains("lost update"), "{again}");
+    assert!(
+        again
+            .message()
+            .contains("failed differently from the recorded execution"),
+        "{again}"
+    );
+    assert!(again.message().contains("the trace differs"), "{again}");
 }
 
 #[test]
 fn a_replay_whose_two_runs_differ_is_nondeterminism() {
     use std::sync::atomic::AtomicBool as StdBool;
     let scratch = Scratch::new("nondeterministic");
-    let file = scratch.racy_increment_file();
+    let file = racy_increment_file(&scratch);
     // Racy on one run, atomic on the next: the same schedule gives two different traces.
     static FLIP: StdBool = StdBool::new(false);
     let flipping = || {

@@ -7,6 +7,11 @@ use std::hint::black_box;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
+use scratch::Scratch;
+
 use mpcheck_sim::{explore, spawn, AtomicU32, Config, FailureKind};
 
 /// Recursion with a kilobyte on the stack at each level and a scheduling point at each level.
@@ -26,23 +31,6 @@ fn deep_without_steps(depth: u32) -> u64 {
         return 0;
     }
     deep_without_steps(depth - 1) + frame[3] as u64
-}
-
-/// A directory of its own for replay files, removed when dropped.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("mpcheck-stack-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn endless_with_steps() {

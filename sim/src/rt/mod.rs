@@ -102,6 +102,28 @@ pub(crate) struct TaskRec {
     operation: u32,
 }
 
+impl TaskRec {
+    /// A task about to take its first step, spawned at `loc`.
+    fn new(loc: Loc) -> Self {
+        TaskRec {
+            state: State::Runnable,
+            pending: Pending {
+                op: Op::Start,
+                obj: 0,
+                arg: 0,
+                loc,
+            },
+            outcome: WaitOutcome::Woken,
+            woken_by: None,
+            spurious: false,
+            yielder: std::ptr::null(),
+            result: None,
+            behind: Vec::new(),
+            operation: 0,
+        }
+    }
+}
+
 /// Settings that shape an execution (not the strategy).
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -337,22 +359,7 @@ pub(crate) fn run_execution(
     spare.objects.clear();
     spare.release.clear();
     spare.release.push(None);
-    spare.tasks.push(TaskRec {
-        state: State::Runnable,
-        pending: Pending {
-            op: Op::Start,
-            obj: 0,
-            arg: 0,
-            loc: here,
-        },
-        outcome: WaitOutcome::Woken,
-        woken_by: None,
-        spurious: false,
-        yielder: std::ptr::null(),
-        result: None,
-        behind: Vec::new(),
-        operation: 0,
-    });
+    spare.tasks.push(TaskRec::new(here));
     let exec = Box::new(Exec {
         serial,
         tasks: spare.tasks,

@@ -244,22 +244,7 @@ pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
     announce(Op::Spawn, None, 0, loc).expect("mpcheck-sim: spawn outside an execution");
     with_exec(|e| {
         let t = e.tasks.len() as u32;
-        e.tasks.push(TaskRec {
-            state: State::Runnable,
-            pending: Pending {
-                op: Op::Start,
-                obj: 0,
-                arg: 0,
-                loc,
-            },
-            outcome: WaitOutcome::Woken,
-            woken_by: None,
-            spurious: false,
-            yielder: std::ptr::null(),
-            result: None,
-            behind: Vec::new(),
-            operation: 0,
-        });
+        e.tasks.push(TaskRec::new(loc));
         e.new_tasks.push((t, body));
         e.release.push(None);
         e.record(Op::Spawn, 0, None, Some(t as u64), loc);
