@@ -170,14 +170,16 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// Its name in traces, Python's: without a lock, then with one.
     const NAMES: [&'static str; 2] = ["RawValue", "Value"];
 
+    /// Opens its operation `name` (see [`Platform::operation`]).
+    #[track_caller]
+    fn operation(&self, name: &'static str) -> P::Operation {
+        operation::<P>(&self.words, Self::NAMES[self.lock.is_some() as usize], name)
+    }
+
     /// The value (under the lock, if there is one).
     #[track_caller]
     pub fn get(&self) -> T {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "get",
-        );
+        let _op = self.operation("get");
         let _held = self.lock.as_ref().map(RLock::lock);
         read::<T, P>(&self.words, 0)
     }
@@ -185,11 +187,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// Replaces the value (under the lock, if there is one).
     #[track_caller]
     pub fn set(&self, value: T) {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "set",
-        );
+        let _op = self.operation("set");
         let _held = self.lock.as_ref().map(RLock::lock);
         write::<T, P>(&self.words, 0, &value);
     }
@@ -198,11 +196,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// `f` returns: `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value.
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "update",
-        );
+        let _op = self.operation("update");
         let lock = self.lock.as_ref().ok_or(Error::NoLock {
             operation: "Value::update",
             what: "Value",
@@ -218,11 +212,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// [`Error::NoLock`] for a raw value.
     #[track_caller]
     pub fn get_lock(&self) -> Result<RLock<P>, Error> {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "get_lock",
-        );
+        let _op = self.operation("get_lock");
         self.lock.clone().ok_or(Error::NoLock {
             operation: "Value::get_lock",
             what: "Value",
@@ -232,11 +222,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// `true` if the value has a lock (it was made with [`Value::new`]).
     #[track_caller]
     pub fn has_lock(&self) -> bool {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "has_lock",
-        );
+        let _op = self.operation("has_lock");
         self.lock.is_some()
     }
 }
@@ -313,6 +299,12 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// Its name in traces, Python's: without a lock, then with one.
     const NAMES: [&'static str; 2] = ["RawArray", "Array"];
 
+    /// Opens its operation `name` (see [`Platform::operation`]).
+    #[track_caller]
+    fn operation(&self, name: &'static str) -> P::Operation {
+        operation::<P>(&self.words, Self::NAMES[self.lock.is_some() as usize], name)
+    }
+
     #[track_caller]
     fn make(
         len: usize,
@@ -345,33 +337,21 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// The number of elements.
     #[track_caller]
     pub fn len(&self) -> usize {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "len",
-        );
+        let _op = self.operation("len");
         self.len
     }
 
     /// `true` for an array of no elements.
     #[track_caller]
     pub fn is_empty(&self) -> bool {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "is_empty",
-        );
+        let _op = self.operation("is_empty");
         self.len == 0
     }
 
     /// Element `index` (under the lock, if there is one).
     #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "get",
-        );
+        let _op = self.operation("get");
         let _held = self.lock.as_ref().map(RLock::lock);
         self.read(index)
     }
@@ -379,11 +359,7 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// Replaces element `index` (under the lock, if there is one).
     #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "set",
-        );
+        let _op = self.operation("set");
         let _held = self.lock.as_ref().map(RLock::lock);
         self.write(index, value)
     }
@@ -391,11 +367,7 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// Every element, read under the lock (if there is one) as one consistent snapshot.
     #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "to_vec",
-        );
+        let _op = self.operation("to_vec");
         let _held = self.lock.as_ref().map(RLock::lock);
         self.snapshot()
     }
@@ -424,11 +396,7 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// The lock that guards the array (a handle to it); [`Error::NoLock`] for a raw array.
     #[track_caller]
     pub fn get_lock(&self) -> Result<RLock<P>, Error> {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "get_lock",
-        );
+        let _op = self.operation("get_lock");
         self.lock.clone().ok_or(Error::NoLock {
             operation: "Array::get_lock",
             what: "Array",
@@ -439,11 +407,7 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// [`Array::from_slice`]).
     #[track_caller]
     pub fn has_lock(&self) -> bool {
-        let _op = operation::<P>(
-            &self.words,
-            Self::NAMES[self.lock.is_some() as usize],
-            "has_lock",
-        );
+        let _op = self.operation("has_lock");
         self.lock.is_some()
     }
 

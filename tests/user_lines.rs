@@ -413,7 +413,8 @@ fn a_deadlock_names_the_callers_lines() {
 }
 
 /// Every public method of a primitive that takes `&self` is `#[track_caller]` and opens its
-/// operation first (`let _op = P::operation(...)`, or `let site = P::site();` then
+/// operation first (`let _op = P::operation(...)` or a primitive's own `self.operation(...)`, or
+/// `let site = P::site();` then
 /// `P::operation_at(...)` for one that makes a guard); `thread::spawn` and `JoinHandle::join`
 /// are `#[track_caller]`. A new operation without the mark fails here.
 #[test]
@@ -458,6 +459,7 @@ fn every_public_operation_is_marked() {
                 .collect::<Vec<_>>();
             let opens = body[0].starts_with("let _op = P::operation(")
                 || body[0].starts_with("let _op = operation::<P>(")
+                || body[0].starts_with("let _op = self.operation(")
                 || (body[0] == "let site = P::site();"
                     && body[1].starts_with("let _op = P::operation_at("));
             let thread = file == "src/thread.rs";
