@@ -250,7 +250,8 @@ impl<T, P: Platform> Connection<T, P> {
 
 impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
     /// Sends `item` as one message (postcard-encoded here, so an `Encode` error, with the item's
-    /// own message when its `Serialize` failed, reaches the caller and nothing is sent). Other errors as [`Connection::send_bytes`].
+    /// own message when its `Serialize` failed, reaches the caller and nothing is sent). Other
+    /// errors as [`Connection::send_bytes`].
     #[track_caller]
     pub fn send(&self, item: &T) -> Result<(), Error> {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "send");

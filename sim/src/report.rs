@@ -21,7 +21,8 @@ pub enum FailureKind {
     Deadlock,
     /// The execution took more steps than the configured bound (a livelock, or a bound too low).
     StepBound,
-    /// A task ran out of stack (a recursion too deep for [`Config::stack_size`](crate::Config::stack_size)).
+    /// A task ran out of stack (a recursion too deep for its stack:
+    /// [`Config::stack_size`](crate::Config::stack_size)).
     StackOverflow,
     /// The program did not follow a recorded schedule: it depends on something outside the
     /// simulation.

@@ -238,11 +238,7 @@ fn compare_many(first: u64, count: u64, len: usize, kinds: &[Kind], config: Conf
     for seed in first..first + count {
         let tasks = 2 + (seed % 2) as usize;
         let code = program(seed, tasks, len + 2 - tasks, 2, kinds);
-        let t0 = std::time::Instant::now();
         let result = compare(seed, &code, 2, config.clone());
-        if std::env::var("DPOR_DEBUG").is_ok() {
-            eprintln!("seed {seed}: {result:?} {:?} {code:?}", t0.elapsed());
-        }
         match result {
             Some((p, r)) => {
                 plain += p;
