@@ -146,6 +146,20 @@ pub enum Error {
         message: String,
     },
 
+    /// `Process::start` on a process that was already started (Python: `AssertionError`,
+    /// "cannot start a process twice").
+    #[error("the process was already started (a process can be started once)")]
+    AlreadyStarted,
+
+    /// `Process::join` (or another operation that needs a started process) before `start`
+    /// (Python: `AssertionError`, "can only join a started process").
+    #[error("the process was not started")]
+    NotStarted,
+
+    /// What the engine cannot do, e.g. signal a process that the engine runs as a thread.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+
     /// A task panicked; the payload's message is kept.
     #[error("the task panicked: {message}")]
     Panicked {

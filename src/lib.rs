@@ -37,6 +37,7 @@ mod error;
 pub mod loom;
 pub mod pipe;
 pub mod platform;
+pub mod process;
 pub mod queue;
 pub mod shared;
 #[cfg(feature = "shuttle")]
@@ -48,6 +49,9 @@ pub mod thread;
 pub use error::{Error, Unsent};
 pub use pipe::{pipe, Connection};
 pub use platform::{Os, Platform, Sim};
+pub use process::{
+    active_children, cpu_count, current_process, parent_process, Process, ProcessInfo, StartMethod,
+};
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, Value};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -112,6 +112,7 @@ impl Platform for Loom {
     type Cell<T: Shareable + Send> = LoomCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = loom::thread::JoinHandle<T>;
+    type Child = super::TaskChild<Self>;
     type PipeEnd = super::EmulatedPipeEnd<Self>;
 
     no_operations!();

@@ -18,6 +18,7 @@
 //! | tasks | [`Platform::spawn`], [`Platform::join`], [`Platform::current_task`] |
 //! | placement of shared state | [`Platform::share`] and [`Platform::Shared`] |
 //! | byte pipes | [`Platform::pipe`] and [`Platform::PipeEnd`] |
+//! | processes | [`Platform::Child`] ([`ChildProcess`]: start, wait, signal) |
 //!
 //! Every function is an associated function (no `self`): a platform is a zero-sized type used as
 //! a type parameter, `Lock::<Os>::new()`.
@@ -135,7 +136,9 @@ mod kernel_pipe;
 mod loom;
 mod os;
 mod os_pipe;
+pub(crate) mod os_process;
 mod pipe;
+mod process;
 mod shareable;
 #[cfg(feature = "shuttle")]
 mod shuttle;
@@ -150,6 +153,7 @@ pub use kernel_pipe::{EmulatedPipeEnd, SteppedPipeEnd, EMULATED_PIPE_CAPACITY};
 pub use os::Os;
 pub use os_pipe::OsPipeEnd;
 pub use pipe::PipeEnd;
+pub use process::{ChildProcess, ProcessSpec, Signal, Target, TaskChild};
 pub use shareable::Shareable;
 pub use sim::Sim;
 
@@ -354,6 +358,10 @@ pub trait Platform: Sized + Send + Sync + 'static {
 
     /// The handle [`Platform::spawn`] returns and [`Platform::join`] consumes.
     type JoinHandle<T: Send + 'static>: Send;
+
+    /// A started child process ([`crate::Process`] is written over it): a real process on
+    /// [`Os`], a task standing in for one ([`TaskChild`]) on an engine without processes.
+    type Child: ChildProcess;
 
     /// Where the user's code called a primitive's public operation ([`Platform::site`]): a
     /// source location under an engine that reports it, `()` elsewhere.

@@ -155,6 +155,7 @@ impl Platform for Os {
     type Shared<T: ?Sized + Shareable + Send + Sync> = OsShared<T>;
     type JoinHandle<T: Send + 'static> = std::thread::JoinHandle<T>;
     type PipeEnd = super::OsPipeEnd;
+    type Child = super::os_process::OsChild;
 
     no_operations!();
 

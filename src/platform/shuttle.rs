@@ -115,6 +115,7 @@ impl Platform for Shuttle {
     type Cell<T: Shareable + Send> = ShuttleCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = shuttle::thread::JoinHandle<T>;
+    type Child = super::TaskChild<Self>;
     type PipeEnd = super::SteppedPipeEnd<Self>;
 
     no_operations!();

@@ -67,6 +67,7 @@ impl Platform for Sim {
     type Cell<T: Shareable + Send> = SimCell<T>;
     type Shared<T: ?Sized + Shareable + Send + Sync> = Heap<T>;
     type JoinHandle<T: Send + 'static> = engine::JoinHandle<T>;
+    type Child = super::TaskChild<Self>;
     type PipeEnd = super::SteppedPipeEnd<Self>;
     type Site = &'static Location<'static>;
     type Operation = engine::Operation;

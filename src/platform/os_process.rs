@@ -1,0 +1,372 @@
+//! [`OsChild`]: [`Os`](super::Os)'s processes, started by `fork(2)` and watched through a
+//! pidfd; and the family bookkeeping Python keeps per process (its name, its parent, its
+//! children, what happens to them when it exits).
+//!
+//! # Starting
+//! `fork` copies the calling thread only. Between the fork and the target the child does the
+//! least it can: it resets what this crate caches per process (the task identity, the
+//! membarrier registration, the arena's view of which shared blocks it holds, its own family
+//! record) and calls the target. Locks held at the moment of the fork by other threads stay
+//! held in the child (the allocator's are the exception: glibc resets them in the child), so a
+//! target that needs a lock another thread of the parent may hold (a `std::sync::Mutex` of the
+//! user's, stdout's) can hang: that is `fork` in a threaded program, as in every language. The
+//! crate's own process-wide locks (this family record, the arena's registry) are taken by the
+//! forking thread across the fork, so they are never inherited held.
+//!
+//! # Watching
+//! The parent opens a pidfd for the child right after the fork. `wait` polls it (it becomes
+//! readable when the child ends) and reaps with `waitid(P_PIDFD)`; signals go through
+//! `pidfd_send_signal`. A pidfd names one process for its whole life, so no call can reach
+//! another process that reuses the pid after the child is reaped.
+//!
+//! # Ending
+//! A child ends with `_exit` after its target: 0 when it returned, 1 when it panicked (the
+//! panic message is on stderr, printed by the panic hook), after the duties every process of
+//! the family has at exit, as in Python: its daemonic children are terminated (`SIGTERM`) and
+//! waited for, its other children are waited for, stdout and stderr are flushed, and it lets go
+//! of its shares of the arena. The first process (the program) does the same duties at
+//! `exit(3)` (an `atexit` handler, registered when it first starts a process).
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
+
+use super::process::{ChildProcess, ProcessSpec, Signal, Target};
+use super::{Instant, Platform};
+use crate::{Error, Os};
+
+/// What a process knows of itself, its parent and its children.
+struct Family {
+    /// This process's name (`MainProcess` in the first one).
+    name: String,
+    /// Whether this process is daemonic.
+    daemon: bool,
+    /// Python's `_identity`: the numbers of the processes on the way from the first one to
+    /// this one (empty in the first process; `[1, 2]` in `Process-1:2`).
+    identity: Vec<u32>,
+    /// How many processes this one has made (`Process::new`), for the next default name.
+    made: u32,
+    /// The parent's name and pid (`None` in the first process).
+    parent: Option<(String, u32)>,
+    /// The children started and not yet seen to have ended by `active_children`.
+    children: Vec<Arc<Watched>>,
+    /// Whether the exit duties are registered with `atexit`.
+    at_exit: bool,
+}
+
+static FAMILY: Mutex<Family> = Mutex::new(Family {
+    name: String::new(),
+    daemon: false,
+    identity: Vec::new(),
+    made: 0,
+    parent: None,
+    children: Vec::new(),
+    at_exit: false,
+});
+
+fn family() -> MutexGuard<'static, Family> {
+    // The record stays consistent whatever panicked while holding it (every update is one
+    // assignment or push).
+    FAMILY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A started child: its pid, the pidfd that watches it, and its exit code once reaped.
+#[derive(Debug)]
+struct Watched {
+    pid: u32,
+    name: String,
+    daemon: bool,
+    pidfd: OwnedFd,
+    /// The exit code, once `waitid` reaped the child (only ever set once).
+    code: Mutex<Option<i32>>,
+}
+
+/// [`Os`]'s [`ChildProcess`]: a process started by `fork(2)`, watched through a pidfd. See the
+/// [module docs](self).
+#[derive(Debug)]
+pub struct OsChild(Arc<Watched>);
+
+fn io_error(operation: &'static str, errno: Errno) -> Error {
+    Error::Io {
+        operation,
+        message: std::io::Error::from(errno).to_string(),
+    }
+}
+
+/// What a process identifies itself as, for [`crate::process::current_process`] and friends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    pub(crate) daemon: bool,
+}
+
+fn pid_now() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// This process.
+pub(crate) fn current() -> Identity {
+    let family = family();
+    Identity {
+        name: if family.identity.is_empty() && family.name.is_empty() {
+            "MainProcess".to_owned()
+        } else {
+            family.name.clone()
+        },
+        pid: pid_now(),
+        daemon: family.daemon,
+    }
+}
+
+/// The process that started this one, if this one was started by [`crate::Process`].
+pub(crate) fn parent() -> Option<Identity> {
+    family().parent.clone().map(|(name, pid)| Identity {
+        name,
+        pid,
+        daemon: false,
+    })
+}
+
+/// The children still running (those seen to have ended are reaped and forgotten, as Python's
+/// `active_children` does).
+pub(crate) fn active_children() -> Vec<Identity> {
+    let children: Vec<Arc<Watched>> = family().children.clone();
+    let mut alive = Vec::new();
+    let mut ended = Vec::new();
+    for child in children {
+        match child.reap() {
+            Ok(None) => alive.push(child),
+            _ => ended.push(child),
+        }
+    }
+    family()
+        .children
+        .retain(|c| !ended.iter().any(|e| Arc::ptr_eq(c, e)));
+    alive
+        .iter()
+        .map(|c| Identity {
+            name: c.name.clone(),
+            pid: c.pid,
+            daemon: c.daemon,
+        })
+        .collect()
+}
+
+/// The spec of the next process this one makes: number `N`, named `Process-N` (or
+/// `Process-1:N` in process `Process-1`, as Python names them), daemonic if this one is.
+fn next_spec() -> ProcessSpec {
+    let mut family = family();
+    family.made += 1;
+    let numbers: Vec<String> = family
+        .identity
+        .iter()
+        .chain(std::iter::once(&family.made))
+        .map(u32::to_string)
+        .collect();
+    ProcessSpec {
+        name: format!("Process-{}", numbers.join(":")),
+        daemon: family.daemon,
+        number: family.made,
+    }
+}
+
+impl Watched {
+    /// Reaps the child if it has ended: its exit code, or `None` while it runs.
+    fn reap(&self) -> Result<Option<i32>, Error> {
+        let mut code = self.code.lock().unwrap_or_else(PoisonError::into_inner);
+        if code.is_some() {
+            return Ok(*code);
+        }
+        let status = loop {
+            match rustix::process::waitid(
+                WaitId::PidFd(self.pidfd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            ) {
+                Ok(status) => break status,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(io_error("waitid", e)),
+            }
+        };
+        let Some(status) = status else {
+            return Ok(None);
+        };
+        // Python's convention: the exit status, or minus the signal that ended the process.
+        let ended = match (status.exit_status(), status.terminating_signal()) {
+            (Some(exit), _) if status.exited() => exit,
+            (_, Some(signal)) => -signal,
+            (Some(exit), None) => exit,
+            (None, None) => return Ok(None),
+        };
+        *code = Some(ended);
+        Ok(*code)
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error> {
+        loop {
+            if let Some(code) = self.reap()? {
+                return Ok(Some(code));
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(at) => {
+                    let left = at.saturating_duration_since(Os::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    Some(Timespec {
+                        tv_sec: left.as_secs() as _,
+                        tv_nsec: left.subsec_nanos() as _,
+                    })
+                }
+            };
+            let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(io_error("poll", e)),
+            }
+        }
+    }
+}
+
+impl ChildProcess for OsChild {
+    fn start(spec: &ProcessSpec, target: Target) -> Result<Self, Error> {
+        // What the parent has buffered would be written twice, by each process.
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        let mut family = family();
+        if family.daemon {
+            return Err(Error::InvalidArgument(
+                "a daemonic process cannot start processes (they would be orphaned when it is \
+                 terminated with its parent)"
+                    .to_owned(),
+            ));
+        }
+        if !family.at_exit {
+            // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds out (it catches).
+            family.at_exit = unsafe { libc::atexit(at_exit) } == 0;
+        }
+        let parent_pid = pid_now();
+        // SAFETY: the child runs only the code below before the target: it touches this
+        // crate's per-process caches, the family record (whose lock this thread holds, so no
+        // other thread's update is half done in the copy) and the target. See the module docs
+        // on what other threads' locks mean for the target.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io_error("fork", Errno::from_raw_os_error(errno())));
+        }
+        if pid == 0 {
+            super::os::forget_identity();
+            super::os::forget_membarrier();
+            let parent_name = std::mem::take(&mut family.name);
+            let parent_name = if family.identity.is_empty() && parent_name.is_empty() {
+                "MainProcess".to_owned()
+            } else {
+                parent_name
+            };
+            family.parent = Some((parent_name, parent_pid));
+            family.name = spec.name.clone();
+            family.daemon = spec.daemon;
+            family.identity.push(spec.number);
+            family.made = 0;
+            // The parent's children are not this process's (their pidfds close here).
+            family.children.clear();
+            drop(family);
+            run_child(target)
+        }
+        let pid = pid as u32;
+        let pidfd = match rustix::process::pidfd_open(
+            Pid::from_raw(pid as i32).expect("fork returned a positive pid"),
+            PidfdFlags::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // No way to watch it safely: end it now rather than leave it unwatched.
+                // SAFETY: `pid` is our child, not yet reaped, so the pid is still its.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                    libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+                }
+                return Err(io_error("pidfd_open", e));
+            }
+        };
+        let watched = Arc::new(Watched {
+            pid,
+            name: spec.name.clone(),
+            daemon: spec.daemon,
+            pidfd,
+            code: Mutex::new(None),
+        });
+        family.children.push(watched.clone());
+        Ok(OsChild(watched))
+    }
+
+    fn next_spec() -> ProcessSpec {
+        next_spec()
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.pid
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error> {
+        self.0.wait(deadline)
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), Error> {
+        if self.0.reap()?.is_some() {
+            return Ok(());
+        }
+        let signal = match signal {
+            Signal::Terminate => rustix::process::Signal::TERM,
+            Signal::Kill => rustix::process::Signal::KILL,
+        };
+        match rustix::process::pidfd_send_signal(&self.0.pidfd, signal) {
+            // ESRCH: it has ended meanwhile (not yet reaped): nothing to signal.
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(io_error("pidfd_send_signal", e)),
+        }
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The child's life after `fork`: the target, the exit duties, `_exit`.
+fn run_child(target: Target) -> ! {
+    let code = match catch_unwind(AssertUnwindSafe(target)) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    };
+    exit_duties();
+    // SAFETY: `_exit` ends the process at once, without running the parent's `atexit`
+    // handlers or destructors of the copied state (which belong to the parent).
+    unsafe { libc::_exit(code) }
+}
+
+/// What a process of the family does when it exits (see the module docs).
+fn exit_duties() {
+    let _ = catch_unwind(|| {
+        let children: Vec<Arc<Watched>> = family().children.clone();
+        for child in children.iter().filter(|c| c.daemon) {
+            let _ = OsChild(child.clone()).signal(Signal::Terminate);
+        }
+        for child in &children {
+            let _ = child.wait(None);
+        }
+        family().children.clear();
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    });
+}
+
+/// The first process's exit duties, run by `exit(3)`.
+extern "C" fn at_exit() {
+    exit_duties();
+}

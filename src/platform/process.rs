@@ -1,0 +1,147 @@
+//! Processes as a platform offers them: [`ChildProcess`], the handle to a started child, and
+//! [`TaskChild`], the child of an engine that has no processes of its own (a task standing in
+//! for the process).
+//!
+//! [`crate::Process`] is written once over this trait. [`Os`](super::Os) starts real processes
+//! (`fork`); the explorers run a process's target as a task of the same simulated program
+//! ([`TaskChild`], written over the platform's own tasks and futex, so it is explored like any
+//! other code).
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use super::{Atomic, Instant, Platform, Shareable, WaitOutcome};
+use crate::Error;
+
+/// How a started process is asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// `SIGTERM`: the polite request (`Process::terminate`).
+    Terminate,
+    /// `SIGKILL`: the process ends at once, wherever it is (`Process::kill`).
+    Kill,
+}
+
+/// What a process is started with, besides its target.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec {
+    /// The process's name (`Process-1`, or the name the user gave).
+    pub name: String,
+    /// A daemonic process is terminated when its parent exits; a parent waits for the others.
+    pub daemon: bool,
+    /// Its number among the processes its parent made, from 1 (the `2` of `Process-2`; the
+    /// last number of Python's `_identity`).
+    pub number: u32,
+}
+
+/// The code a process runs: a closure, called once in the child.
+pub type Target = Box<dyn FnOnce() + Send + 'static>;
+
+/// A started child process, as a platform keeps it.
+///
+/// Contract: [`ChildProcess::wait`] returns `Ok(Some(code))` once the child has ended, with
+/// Python's exit code convention (0 after the target returned, 1 after it panicked, `-N` when
+/// signal `N` ended it), and the same code on every later call; `Ok(None)` when `deadline` passed
+/// first. It never hangs past `deadline` and never fails because another thread waited too.
+pub trait ChildProcess: Send + Sync + Sized + 'static {
+    /// The spec of a new process, as `Process::new` makes it before the user's builder calls:
+    /// its number, its default name (`Process-N`), the caller's daemon flag.
+    fn next_spec() -> ProcessSpec;
+
+    /// Starts a process running `target`.
+    fn start(spec: &ProcessSpec, target: Target) -> Result<Self, Error>;
+
+    /// The child's process id.
+    fn pid(&self) -> u32;
+
+    /// Waits until the child ends or `deadline` passes (`None`: no deadline); its exit code.
+    fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error>;
+
+    /// Sends `signal` to the child; nothing (and `Ok`) once it has ended.
+    fn signal(&self, signal: Signal) -> Result<(), Error>;
+}
+
+/// The state a [`TaskChild`] shares with the task that runs its target.
+struct TaskState<P: Platform> {
+    /// 0 while the target runs, 1 once it returned: the futex word [`TaskChild::wait`] waits
+    /// on.
+    done: P::AtomicU32,
+}
+
+// SAFETY: one platform atomic, position-independent.
+unsafe impl<P: Platform> Shareable for TaskState<P> {}
+
+/// The child process of an engine without processes: its target runs as a task (a thread of
+/// the same program), its process id is the parent's, and it cannot be signalled.
+///
+/// A panic in the target is what it is in any task of that engine: under an explorer, a failed
+/// execution (the explorer reports it with its trace), so a `TaskChild` only ever ends with
+/// exit code 0.
+pub struct TaskChild<P: Platform> {
+    state: P::Shared<TaskState<P>>,
+    pid: u32,
+}
+
+impl<P: Platform> fmt::Debug for TaskChild<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskChild")
+            .field("platform", &P::NAME)
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+impl<P: Platform> ChildProcess for TaskChild<P> {
+    /// Every process is `Process`: a count kept by the program would differ from one explored
+    /// execution to the next.
+    fn next_spec() -> ProcessSpec {
+        ProcessSpec {
+            name: "Process".to_owned(),
+            daemon: false,
+            number: 0,
+        }
+    }
+
+    fn start(_spec: &ProcessSpec, target: Target) -> Result<Self, Error> {
+        let state = P::share(TaskState {
+            done: P::AtomicU32::new(0),
+        });
+        Atomic::<u32>::label(&state.done, "Process");
+        let theirs = state.clone();
+        // The task is never joined through its handle: `wait` watches the word instead, which
+        // also gives it a deadline.
+        drop(P::spawn(move || {
+            target();
+            let done: &P::AtomicU32 = &theirs.done;
+            done.store(1, Ordering::Release);
+            P::wake(done, u32::MAX);
+        }));
+        Ok(TaskChild {
+            state,
+            pid: P::current_task().process,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error> {
+        let done: &P::AtomicU32 = &self.state.done;
+        loop {
+            if done.load(Ordering::Acquire) == 1 {
+                return Ok(Some(0));
+            }
+            if P::wait(done, 0, deadline) == WaitOutcome::TimedOut {
+                return Ok((done.load(Ordering::Acquire) == 1).then_some(0));
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), Error> {
+        Err(Error::Unsupported(format!(
+            "{signal:?}: the {} engine runs a process as a task, which cannot be signalled",
+            P::NAME
+        )))
+    }
+}

@@ -1,0 +1,304 @@
+//! [`Process`]: Python's `multiprocessing.Process`, on any [`Platform`]; and the functions
+//! that describe the running process ([`current_process`], [`parent_process`],
+//! [`active_children`], [`cpu_count`]).
+//!
+//! On [`Os`] a process is a real one, started by `fork` ([`StartMethod::Fork`]); every
+//! primitive made before the start (a [`Lock`](crate::Lock), a [`Queue`](crate::Queue), a
+//! [`Connection`](crate::Connection), ...) and moved or cloned into the target is the same
+//! object in the child. Under the explorers a process runs as a task of the explored program
+//! (see [`TaskChild`](crate::platform::TaskChild)).
+//!
+//! ```no_run
+//! use mpcheck::{Os, Process, Value};
+//!
+//! let counter = Value::<u64, Os>::new(0);
+//! let children: Vec<Process> = (0..4)
+//!     .map(|_| {
+//!         let counter = counter.clone();
+//!         Process::<Os>::new(move || {
+//!             for _ in 0..1000 {
+//!                 counter.update(|n| n + 1).unwrap();
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for child in &children {
+//!     child.start().unwrap();
+//! }
+//! for child in &children {
+//!     assert_eq!(child.join().unwrap(), 0);
+//! }
+//! assert_eq!(counter.get(), 4000);
+//! ```
+//!
+//! # Exit codes
+//! As Python's `Process.exitcode`: `0` when the target returned, `1` when it panicked (the
+//! panic message is on the child's stderr), `-N` when signal `N` ended the process
+//! (`terminate` gives `-15`, `kill` `-9`).
+//!
+//! # A process's end
+//! A process waits for its non-daemonic children when it ends (after its target, or at
+//! `exit` in the program's first process), and terminates its daemonic ones, as Python does. A
+//! daemonic process cannot start processes of its own.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::platform::{deadline_after, ChildProcess, Platform, ProcessSpec, Signal, Target};
+use crate::{Error, Os};
+
+/// How a [`Process`] starts its child.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StartMethod {
+    /// `fork(2)`: the child is a copy of the parent at the moment of the start, and runs the
+    /// target there. Fast; the target may be any closure. Only the forking thread is copied:
+    /// see [`Process`] on threads.
+    #[default]
+    Fork,
+    /// A fresh image of the program (`exec` of the running binary), which finds the target
+    /// function again and decodes its arguments: for programs with threads. Only
+    /// [`Process::call`] can use it (a closure cannot travel to a new image).
+    Spawn,
+}
+
+/// The state of a [`Process`].
+enum State<P: Platform> {
+    /// Made, not started: the target waits here.
+    New(Target),
+    /// Started: the platform's child.
+    Started(P::Child),
+}
+
+/// A process, as Python's `multiprocessing.Process`: made with a target, configured with the
+/// builder methods ([`name`](Process::name), [`daemon`](Process::daemon),
+/// [`start_method`](Process::start_method)), then [`start`](Process::start)ed and
+/// [`join`](Process::join)ed.
+///
+/// # Fork and threads
+/// `fork` copies only the thread that calls [`Process::start`]. A lock that another thread of
+/// the parent held at that moment stays held in the child (the memory allocator's locks are
+/// the exception: the C library resets them), so a target that takes such a lock (one of the
+/// user's `std::sync::Mutex`es, say) can hang; mpcheck's own primitives and the allocator are
+/// safe to use. A program whose threads hold locks at the moment it starts processes should
+/// use [`StartMethod::Spawn`].
+pub struct Process<P: Platform = Os> {
+    spec: ProcessSpec,
+    method: StartMethod,
+    state: Mutex<State<P>>,
+}
+
+impl<P: Platform> fmt::Debug for Process<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Process");
+        d.field("name", &self.spec.name)
+            .field("daemon", &self.spec.daemon)
+            .field("start_method", &self.method);
+        match &*self.state() {
+            State::New(_) => d.field("state", &"not started"),
+            State::Started(child) => d.field("pid", &child.pid()),
+        };
+        d.finish()
+    }
+}
+
+impl<P: Platform> Process<P> {
+    /// A process that will run `target` (not started yet). Its name is `Process-N` (N counts
+    /// the processes this process made), and it is daemonic if the calling process is.
+    pub fn new(target: impl FnOnce() + Send + 'static) -> Self {
+        Process {
+            spec: P::Child::next_spec(),
+            method: StartMethod::Fork,
+            state: Mutex::new(State::New(Box::new(target))),
+        }
+    }
+
+    /// A process that will run `f(args)`: the form every start method can run, since a plain
+    /// function can be found again in a fresh image of the program and `args` travel encoded.
+    pub fn call<A>(f: fn(A), args: A) -> Self
+    where
+        A: Serialize + DeserializeOwned + Send + 'static,
+    {
+        Self::new(move || f(args))
+    }
+
+    /// Names the process (what [`current_process`] says in it).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.spec.name = name.into();
+        self
+    }
+
+    /// Makes the process daemonic (or not): a daemonic process is terminated when its parent
+    /// ends, and cannot start processes of its own.
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.spec.daemon = daemon;
+        self
+    }
+
+    /// Chooses how the process is started ([`StartMethod::Fork`] by default).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The process's name.
+    pub fn get_name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Whether the process is daemonic.
+    pub fn is_daemon(&self) -> bool {
+        self.spec.daemon
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State<P>> {
+        // Every update of the state is one assignment: a panic elsewhere cannot leave it torn.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts the process: its target runs in the child from now on.
+    ///
+    /// `Err(AlreadyStarted)` the second time; `Err(Io)` when the system refuses a process;
+    /// `Err(InvalidArgument)` in a daemonic process, or for [`StartMethod::Spawn`] on a
+    /// process made by [`Process::new`].
+    pub fn start(&self) -> Result<(), Error> {
+        let mut state = self.state();
+        let target = match std::mem::replace(&mut *state, State::New(Box::new(|| ()))) {
+            State::New(target) => target,
+            started @ State::Started(_) => {
+                *state = started;
+                return Err(Error::AlreadyStarted);
+            }
+        };
+        if self.method == StartMethod::Spawn {
+            *state = State::New(target);
+            return Err(Error::Unsupported(
+                "the spawn start method is not available yet; use StartMethod::Fork".to_owned(),
+            ));
+        }
+        match P::Child::start(&self.spec, target) {
+            Ok(child) => {
+                *state = State::Started(child);
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The child, for an operation that needs a started process.
+    fn with_child<R>(&self, f: impl FnOnce(&P::Child) -> Result<R, Error>) -> Result<R, Error> {
+        match &*self.state() {
+            State::New(_) => Err(Error::NotStarted),
+            State::Started(child) => f(child),
+        }
+    }
+
+    /// Waits until the process ends; its exit code (see the [module docs](self)).
+    /// `Err(NotStarted)` before [`start`](Process::start).
+    pub fn join(&self) -> Result<i32, Error> {
+        let code = self.with_child(|child| child.wait(None))?;
+        Ok(code.expect("a wait without a deadline returns once the process ended"))
+    }
+
+    /// Waits until the process ends or `timeout` passes; `Ok(true)` if it ended.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        let deadline = deadline_after::<P>(timeout);
+        Ok(self.with_child(|child| child.wait(deadline))?.is_some())
+    }
+
+    /// Whether the process has started and not yet ended.
+    pub fn is_alive(&self) -> bool {
+        self.exit_code_now().is_ok_and(|code| code.is_none())
+    }
+
+    fn exit_code_now(&self) -> Result<Option<i32>, Error> {
+        let now = Some(P::now());
+        self.with_child(|child| child.wait(now))
+    }
+
+    /// The exit code once the process has ended; `None` before it starts and while it runs.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.exit_code_now().ok().flatten()
+    }
+
+    /// The process id, once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.with_child(|child| Ok(child.pid())).ok()
+    }
+
+    /// Asks the process to end (`SIGTERM`); nothing once it has ended.
+    /// `Err(NotStarted)` before [`start`](Process::start).
+    pub fn terminate(&self) -> Result<(), Error> {
+        self.with_child(|child| child.signal(Signal::Terminate))
+    }
+
+    /// Ends the process at once (`SIGKILL`); nothing once it has ended.
+    /// `Err(NotStarted)` before [`start`](Process::start).
+    pub fn kill(&self) -> Result<(), Error> {
+        self.with_child(|child| child.signal(Signal::Kill))
+    }
+}
+
+/// What [`current_process`], [`parent_process`] and [`active_children`] tell of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    name: String,
+    pid: u32,
+    daemon: bool,
+}
+
+impl ProcessInfo {
+    /// Its name: `MainProcess` for the program's first process, else the name its
+    /// [`Process`] was given (`Process-1`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether it is daemonic.
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+}
+
+impl From<crate::platform::os_process::Identity> for ProcessInfo {
+    fn from(identity: crate::platform::os_process::Identity) -> Self {
+        ProcessInfo {
+            name: identity.name,
+            pid: identity.pid,
+            daemon: identity.daemon,
+        }
+    }
+}
+
+/// The running (real) process: `MainProcess`, or the name of the [`Process`] that started it.
+pub fn current_process() -> ProcessInfo {
+    crate::platform::os_process::current().into()
+}
+
+/// The process that started this one, if a [`Process`] did.
+pub fn parent_process() -> Option<ProcessInfo> {
+    crate::platform::os_process::parent().map(Into::into)
+}
+
+/// The children of this process that are still running; those that have ended are reaped.
+pub fn active_children() -> Vec<ProcessInfo> {
+    crate::platform::os_process::active_children()
+        .into_iter()
+        .map(Into::into)
+        .collect()
+}
+
+/// The number of CPUs this process may run on (at least 1).
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
