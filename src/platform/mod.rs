@@ -127,6 +127,7 @@ macro_rules! no_operations {
     };
 }
 
+pub(crate) mod arena;
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 mod emulated;
 mod heap;
