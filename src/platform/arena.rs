@@ -84,6 +84,12 @@ const MAX_ALIGN: usize = 4096;
 /// The low half of a free-list head: a block offset in units (0: empty); the high half: a tag.
 const UNIT_MASK: u64 = u32::MAX as u64;
 
+/// The free-list head after `current`: `unit` on top, the tag one more (wrapping).
+#[inline]
+fn retagged(current: u64, unit: u64) -> u64 {
+    ((current >> 32).wrapping_add(1) << 32) | (unit & UNIT_MASK)
+}
+
 /// The arena's header, at offset 0 of the mapping. Every field is an atomic word: processes
 /// read and change it concurrently.
 #[repr(C, align(64))]
@@ -319,7 +325,7 @@ impl Arena {
             // the head has changed, with its tag, and the CAS fails. The memory is mapped
             // either way.
             let next = self.link(unit * UNIT).load(Ordering::Relaxed);
-            let new = (current >> 32).wrapping_add(1) << 32 | next;
+            let new = retagged(current, next);
             match head.compare_exchange_weak(current, new, Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => return Some(unit * UNIT),
                 Err(now) => current = now,
@@ -341,7 +347,7 @@ impl Arena {
         loop {
             self.link(offset)
                 .store(current & UNIT_MASK, Ordering::Relaxed);
-            let new = (current >> 32).wrapping_add(1) << 32 | offset / UNIT;
+            let new = retagged(current, offset / UNIT);
             match head.compare_exchange_weak(current, new, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => current = now,
@@ -895,3 +901,6 @@ pub(crate) fn count(local: &Registration) -> u32 {
 pub(crate) fn block_of(local: &Registration) -> u64 {
     local.0.block
 }
+
+#[cfg(test)]
+mod tests;
