@@ -63,7 +63,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use rustix::fs::{fallocate, fstat, ftruncate, memfd_create, FallocateFlags, MemfdFlags};
-use rustix::mm::{mmap, MapFlags, ProtFlags};
+use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 
 use crate::Error;
 
@@ -207,7 +207,10 @@ impl Arena {
         let arena = Arena { base, len, fd };
         let header = arena.header();
         header.committed.store(0, Ordering::Relaxed);
-        arena.commit(FIRST_BLOCK)?;
+        if let Err(error) = arena.commit(FIRST_BLOCK) {
+            arena.unmap();
+            return Err(error);
+        }
         header.family.store(random_id(), Ordering::Relaxed);
         header.reservation.store(len, Ordering::Relaxed);
         header.bump.store(FIRST_BLOCK, Ordering::Relaxed);
@@ -229,13 +232,19 @@ impl Arena {
         if header.magic.load(Ordering::Acquire) != MAGIC
             || header.reservation.load(Ordering::Relaxed) != len
         {
-            // The mapping is not ours to use: leave it (a failed attach is rare and fatal to
-            // the spawn child anyway).
+            arena.unmap();
             return Err(Error::InvalidArgument(
                 "the file descriptor is not an mpcheck arena (its header is not one)".to_owned(),
             ));
         }
         Ok(arena)
+    }
+
+    /// Unmaps an arena that will not be used (its descriptor closes with it).
+    fn unmap(self) {
+        // SAFETY: the whole mapping, made by `map`; nothing refers into it (the arena was
+        // never installed).
+        let _ = unsafe { munmap(self.base.as_ptr().cast(), self.len as usize) };
     }
 
     #[inline]
