@@ -6,8 +6,8 @@
 //! `Arc<[T]>` (`collect`, `Arc::new_uninit_slice`) aborts when the allocator refuses, and there
 //! is no stable fallible form. [`Heap::try_from_fn`] reports both an impossible size (the layout
 //! overflows) and a refusal by the allocator as `Error::InvalidArgument`. It is the
-//! [`Platform::Shared`](super::Platform::Shared) handle of the explorers, and what
-//! [`OsShared`](super::os::OsShared) holds until `Os` places its state in a shared mapping.
+//! [`Platform::Shared`](super::Platform::Shared) handle of the explorers (`Os` places its state
+//! in a shared mapping instead: see `arena.rs`).
 //!
 //! One allocation, `#[repr(C)]`: a header with the number of handles, then the value, as in
 //! `Arc` (without weak references). A clone adds one to the count (`Relaxed`: it is made from a

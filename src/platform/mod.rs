@@ -128,6 +128,7 @@ macro_rules! no_operations {
     };
 }
 
+pub(crate) mod arena;
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 mod emulated;
 mod heap;
@@ -384,9 +385,11 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// length is known only at run time (an `Array`'s elements, a queue's slots).
     ///
     /// The length comes from the user, so the allocation is fallible: when `len` elements are
-    /// more than an address space holds, or the system refuses the memory, the result is
+    /// more than an address space holds, or than the platform's memory for shared state holds
+    /// (`Os`: its arena's reservation), or the system refuses the memory, the result is
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) saying so (and `init` is not
-    /// called), never an abort.
+    /// called), never an abort. On `Os`, shared memory the system cannot commit is an
+    /// [`Error::Io`](crate::Error::Io) of `"fallocate"` (the arena stays usable).
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,

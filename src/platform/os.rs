@@ -5,18 +5,22 @@
 //! primitives work between processes once their state is in a shared mapping.
 
 use std::cell::{Cell, UnsafeCell};
+use std::fmt;
 use std::num::NonZeroU32;
 use std::ops::Deref;
+use std::ptr::NonNull;
 use std::sync::atomic::{
     compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::thread::{futex, membarrier, membarrier_query, MembarrierCommand};
 use rustix::time::{clock_gettime, ClockId, Timespec};
 
-use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::arena;
+use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
 use super::{WaitOutcome, WaitOutcome::*};
 
 /// The real operating system (Linux): std atomics, `futex(2)` without the private flag,
@@ -59,16 +63,33 @@ impl<T: Send> SharedCell<T> for OsCell<T> {
     }
 }
 
-/// [`Os`]'s [`Platform::Shared`] handle. Today the state is on the heap (a [`Heap`]), reachable
-/// by every thread of the process; the process engine moves it into a shared mapping behind this
-/// same type.
-#[derive(Debug)]
-pub struct OsShared<T: ?Sized>(Heap<T>);
+/// [`Os`]'s [`Platform::Shared`] handle: a pointer to the value in the family's shared memory
+/// arena (see `src/platform/arena.rs`), mapped at the same address by every process forked from
+/// this one, and this process's registration of its block.
+///
+/// Clones are process-local (an `Arc` clone of the registration); the drop of the last handle
+/// of a block in a process takes that process's count off the block, and the value is dropped,
+/// and its block freed, when no process of the family holds it any more. A dereference is a
+/// plain read through the pointer.
+pub struct OsShared<T: ?Sized> {
+    value: NonNull<T>,
+    local: Arc<arena::Registration>,
+}
+
+// SAFETY: as for `Arc`: handles in several threads (or processes) give shared access to the `T`
+// (so it must be `Sync`), and whichever drops the last handle drops the `T` (so it must be
+// `Send`). The registration is `Send + Sync`.
+unsafe impl<T: ?Sized + Send + Sync> Send for OsShared<T> {}
+// SAFETY: as above; `&OsShared<T>` only gives `&T` and clones.
+unsafe impl<T: ?Sized + Send + Sync> Sync for OsShared<T> {}
 
 impl<T: ?Sized> Clone for OsShared<T> {
     #[inline]
     fn clone(&self) -> Self {
-        OsShared(self.0.clone())
+        OsShared {
+            value: self.value,
+            local: self.local.clone(),
+        }
     }
 }
 
@@ -76,7 +97,49 @@ impl<T: ?Sized> Deref for OsShared<T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        &self.0
+        // SAFETY: the registration keeps this process's count on the block, so the value is
+        // alive; the mapping never moves.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OsShared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[allow(dead_code)] // used by the spawn start method
+impl<T: ?Sized> OsShared<T> {
+    /// The wire form of this handle, for a process of the same family (a spawn child). Counts
+    /// one more holder of the block until [`OsShared::import`] takes it over; a wire never
+    /// imported keeps the block alive for the family's life.
+    pub(crate) fn export(&self) -> arena::Wire
+    where
+        T: arena::Pointee,
+    {
+        arena::export(self.value, &self.local)
+    }
+
+    /// The handle `wire` names, in this process. `Error::Decode` if it is a handle of another
+    /// family, or names no live block of this family's arena.
+    ///
+    /// # Safety
+    /// `wire` was made by [`OsShared::export`] of an `OsShared<T>` of this same `T`, and is
+    /// imported once (each import takes over the count its export added).
+    pub(crate) unsafe fn import(wire: arena::Wire) -> Result<Self, crate::Error>
+    where
+        T: arena::Pointee,
+    {
+        // SAFETY: the caller's promise.
+        let (value, local) = unsafe { arena::import::<T>(wire) }?;
+        Ok(OsShared { value, local })
+    }
+
+    /// The registration (tests check counts through it).
+    #[cfg(test)]
+    pub(crate) fn registration(&self) -> &arena::Registration {
+        &self.local
     }
 }
 
@@ -159,16 +222,19 @@ impl Platform for Os {
 
     no_operations!();
 
-    #[inline]
     fn share<T: Shareable + Send + Sync>(value: T) -> OsShared<T> {
-        OsShared(Heap::new(value))
+        match arena::share(value) {
+            Ok((value, local)) => OsShared { value, local },
+            Err(error) => super::out_of_memory(error),
+        }
     }
 
     fn share_slice<T: Shareable + Send + Sync>(
         len: usize,
         init: impl FnMut(usize) -> T,
     ) -> Result<OsShared<[T]>, crate::Error> {
-        Heap::try_from_fn(len, init).map(OsShared)
+        let (value, local) = arena::share_slice(len, init)?;
+        Ok(OsShared { value, local })
     }
 
     fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {
