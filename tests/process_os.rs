@@ -10,6 +10,18 @@ use mpcheck::{
     Process,
 };
 
+/// Held by every test that starts processes. A forked child inherits every descriptor of its
+/// parent, also the pipe ends other tests' threads made at that moment: a test that waits for
+/// end of file must not have its peer's copies kept open by another test's child. (Users meet
+/// the same rule: a peer sees end of file once every process's copy is closed.)
+static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn forks() -> std::sync::MutexGuard<'static, ()> {
+    FORKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What a child reports back: its name, pid, daemon flag, and its parent's name and pid.
 type Report = (String, u32, bool, Option<(String, u32)>);
 
@@ -25,6 +37,7 @@ fn report() -> Report {
 
 #[test]
 fn a_child_runs_its_target_in_its_own_process_and_exits_0() {
+    let _forks = forks();
     let (rx, tx) = pipe::<Report, Os>(false).unwrap();
     let child = Process::<Os>::new(move || tx.send(&report()).unwrap());
     assert_eq!(child.pid(), None);
@@ -48,6 +61,7 @@ fn a_child_runs_its_target_in_its_own_process_and_exits_0() {
 
 #[test]
 fn names_daemon_flags_and_the_first_process() {
+    let _forks = forks();
     let me = current_process();
     assert_eq!(me.name(), "MainProcess");
     assert_eq!(me.pid(), std::process::id());
@@ -69,6 +83,7 @@ fn names_daemon_flags_and_the_first_process() {
 
 #[test]
 fn a_grandchild_is_named_after_its_parent() {
+    let _forks = forks();
     let (rx, tx) = pipe::<Report, Os>(false).unwrap();
     let child = Process::<Os>::new(move || {
         let tx2 = tx.clone();
@@ -91,6 +106,7 @@ fn a_grandchild_is_named_after_its_parent() {
 
 #[test]
 fn a_panicking_target_exits_1() {
+    let _forks = forks();
     let child = Process::<Os>::new(|| panic!("the child's own panic (expected by the test)"));
     child.start().unwrap();
     assert_eq!(child.join(), Ok(1));
@@ -101,7 +117,11 @@ fn a_panicking_target_exits_1() {
 fn blocked_child() -> (Process, Connection<()>) {
     let (ready_rx, ready_tx) = pipe::<(), Os>(false).unwrap();
     let (hold_rx, hold_tx) = pipe::<(), Os>(false).unwrap();
+    let inherited = hold_tx.clone();
     let child = Process::<Os>::new(move || {
+        // The child inherited the parent's descriptor of the sending end too: close it, or
+        // the child would wait for its own copy.
+        inherited.close();
         ready_tx.send(&()).unwrap();
         let _ = hold_rx.recv();
     });
@@ -112,6 +132,7 @@ fn blocked_child() -> (Process, Connection<()>) {
 
 #[test]
 fn terminate_and_kill_give_minus_the_signal() {
+    let _forks = forks();
     let (child, _hold) = blocked_child();
     assert!(child.is_alive());
     assert_eq!(child.exitcode(), None);
@@ -119,7 +140,11 @@ fn terminate_and_kill_give_minus_the_signal() {
     child.terminate().unwrap();
     assert_eq!(child.join(), Ok(-libc::SIGTERM));
     assert!(!child.is_alive());
-    assert_eq!(child.terminate(), Ok(()), "terminating an ended process does nothing");
+    assert_eq!(
+        child.terminate(),
+        Ok(()),
+        "terminating an ended process does nothing"
+    );
     assert_eq!(child.kill(), Ok(()));
     assert_eq!(child.exitcode(), Some(-libc::SIGTERM));
 
@@ -131,6 +156,7 @@ fn terminate_and_kill_give_minus_the_signal() {
 
 #[test]
 fn a_child_blocked_until_released_ends_when_released() {
+    let _forks = forks();
     let (child, hold) = blocked_child();
     assert_eq!(child.join_timeout(Duration::ZERO), Ok(false));
     drop(hold);
@@ -139,6 +165,7 @@ fn a_child_blocked_until_released_ends_when_released() {
 
 #[test]
 fn bad_calls_are_errors() {
+    let _forks = forks();
     let child = Process::<Os>::new(|| ());
     assert_eq!(child.join(), Err(Error::NotStarted));
     assert_eq!(child.join_timeout(Duration::ZERO), Err(Error::NotStarted));
@@ -157,10 +184,14 @@ fn bad_calls_are_errors() {
 
 #[test]
 fn a_daemonic_process_cannot_start_processes() {
+    let _forks = forks();
     let (rx, tx) = pipe::<String, Os>(false).unwrap();
     let child = Process::<Os>::new(move || {
         let grandchild = Process::<Os>::new(|| ());
-        assert!(grandchild.is_daemon(), "a daemon's processes are daemonic by default");
+        assert!(
+            grandchild.is_daemon(),
+            "a daemon's processes are daemonic by default"
+        );
         let message = match grandchild.start() {
             Err(Error::InvalidArgument(m)) => m,
             other => format!("unexpected: {other:?}"),
@@ -175,44 +206,53 @@ fn a_daemonic_process_cannot_start_processes() {
 
 #[test]
 fn a_parent_terminates_its_daemons_and_waits_for_its_other_children_when_it_ends() {
+    let _forks = forks();
     // The parent (a child of the test) starts a daemon that blocks forever and an ordinary
-    // child that blocks until the test releases it. Each holds a copy of `alive_tx`; the test
-    // sees end of file on `alive_rx` once every copy is gone, that is, once both ended.
+    // child that blocks until the test releases it, waits until both run, and returns. Each
+    // grandchild holds a copy of `alive_tx`; the test sees end of file on `alive_rx` once every
+    // copy is gone, that is, once both ended.
     let (alive_rx, alive_tx) = pipe::<(), Os>(false).unwrap();
     let (release_rx, release_tx) = pipe::<(), Os>(false).unwrap();
-    let (ready_rx, ready_tx) = pipe::<u32, Os>(false).unwrap();
+    let (ready_rx, ready_tx) = pipe::<(), Os>(false).unwrap();
     let parent = Process::<Os>::new(move || {
+        let (started_rx, started_tx) = pipe::<u32, Os>(false).unwrap();
         let (forever_rx, forever_tx) = pipe::<(), Os>(false).unwrap();
-        let (daemon_alive, daemon_ready) = (alive_tx.clone(), ready_tx.clone());
+        let (daemon_alive, daemon_started) = (alive_tx.clone(), started_tx.clone());
         let daemon = Process::<Os>::new(move || {
             let _keep = (daemon_alive, forever_tx);
-            daemon_ready.send(&1).unwrap();
+            daemon_started.send(&1).unwrap();
             let _ = forever_rx.recv(); // never: this process holds the sender too
         })
         .daemon(true);
-        let (worker_alive, worker_ready) = (alive_tx, ready_tx);
         let worker = Process::<Os>::new(move || {
-            let _keep = worker_alive;
-            worker_ready.send(&2).unwrap();
+            let _keep = alive_tx;
+            started_tx.send(&2).unwrap();
             release_rx.recv().unwrap();
         });
         daemon.start().unwrap();
         worker.start().unwrap();
+        let mut started = [started_rx.recv().unwrap(), started_rx.recv().unwrap()];
+        started.sort();
+        assert_eq!(started, [1, 2]);
+        ready_tx.send(&()).unwrap();
         // Neither is joined: the parent's end does it.
     });
     parent.start().unwrap();
-    let mut ready = [ready_rx.recv().unwrap(), ready_rx.recv().unwrap()];
-    ready.sort();
-    assert_eq!(ready, [1, 2]);
+    ready_rx.recv().unwrap();
     // The worker is blocked until released, so the parent cannot have ended.
     assert_eq!(parent.join_timeout(Duration::from_millis(20)), Ok(false));
     release_tx.send(&()).unwrap();
     assert_eq!(parent.join(), Ok(0));
-    assert_eq!(alive_rx.recv(), Err(Error::Eof), "the daemon was terminated too");
+    assert_eq!(
+        alive_rx.recv(),
+        Err(Error::Eof),
+        "the daemon was terminated too"
+    );
 }
 
 #[test]
 fn active_children_lists_the_running_ones() {
+    let _forks = forks();
     let (child, hold) = blocked_child();
     let pid = child.pid().unwrap();
     assert!(active_children().iter().any(|c| c.pid() == pid));
@@ -223,6 +263,7 @@ fn active_children_lists_the_running_ones() {
 
 #[test]
 fn fork_with_other_threads_running() {
+    let _forks = forks();
     // Another thread holds a std mutex across the fork. The child is a copy of the forking
     // thread only: it can allocate, use pipes and mpcheck's primitives, and return; the held
     // mutex is simply never touched there (it would stay locked: documented on `Process`).

@@ -252,15 +252,20 @@ impl ChildProcess for OsChild {
             family.at_exit = unsafe { libc::atexit(at_exit) } == 0;
         }
         let parent_pid = pid_now();
+        // The arena's counts for the handles the child inherits; its locks, like the family's,
+        // are held by this thread across the fork.
+        let shares = super::arena::before_fork();
         // SAFETY: the child runs only the code below before the target: it touches this
         // crate's per-process caches, the family record (whose lock this thread holds, so no
         // other thread's update is half done in the copy) and the target. See the module docs
         // on what other threads' locks mean for the target.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
+            shares.failed();
             return Err(io_error("fork", Errno::from_raw_os_error(errno())));
         }
         if pid == 0 {
+            shares.in_child();
             super::os::forget_identity();
             super::os::forget_membarrier();
             let parent_name = std::mem::take(&mut family.name);
@@ -279,6 +284,7 @@ impl ChildProcess for OsChild {
             drop(family);
             run_child(target)
         }
+        shares.in_parent();
         let pid = pid as u32;
         let pidfd = match rustix::process::pidfd_open(
             Pid::from_raw(pid as i32).expect("fork returned a positive pid"),
@@ -345,6 +351,8 @@ fn run_child(target: Target) -> ! {
         Err(_) => 1,
     };
     exit_duties();
+    // The counts of every shared block this process holds: its handles are never dropped.
+    super::arena::release_all();
     // SAFETY: `_exit` ends the process at once, without running the parent's `atexit`
     // handlers or destructors of the copied state (which belong to the parent).
     unsafe { libc::_exit(code) }
