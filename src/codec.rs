@@ -28,6 +28,11 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     }
 }
 
+/// Encodes one whole item.
+pub(crate) fn encode<T: Serialize + ?Sized>(item: &T) -> Result<Vec<u8>, Error> {
+    postcard::to_allocvec(item).map_err(|e| encode_error(item, e))
+}
+
 /// The [`Error::Encode`] for postcard's `error` in encoding `item`: with the message of the
 /// item's own `ser::Error::custom` when that is what failed, else postcard's description.
 #[cold]

@@ -47,6 +47,14 @@ pub mod sync;
 pub mod thread;
 
 pub use error::{Error, Unsent};
+
+/// Runs a spawned process's target when called in one (see [`StartMethod::Spawn`]); does nothing
+/// elsewhere. Optional: the library runs it by itself before `main` in every image of a program
+/// that links it. A program may call it first thing in `main` to say where a spawned child
+/// starts.
+pub fn init() {
+    platform::os_spawn_init()
+}
 pub use pipe::{pipe, Connection};
 pub use platform::{Os, Platform, Sim};
 pub use process::{

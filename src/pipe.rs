@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{decode, encode_error};
+use crate::codec::decode;
 use crate::platform::{deadline_after, PipeEnd};
 use crate::{Error, Lock, Os, Platform};
 
@@ -258,7 +258,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
         if !self.inner.writable {
             return Err(Error::ReadOnly);
         }
-        let bytes = postcard::to_allocvec(item).map_err(|e| encode_error(item, e))?;
+        let bytes = crate::codec::encode(item)?;
         self.send_bytes(&bytes)
     }
 

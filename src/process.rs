@@ -48,29 +48,32 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::platform::{deadline_after, ChildProcess, Platform, ProcessSpec, Signal, Target};
+pub use crate::platform::StartMethod;
+use crate::platform::{
+    deadline_after, ChildProcess, Image, Launch, Platform, ProcessSpec, Signal, Target,
+};
 use crate::{Error, Os};
-
-/// How a [`Process`] starts its child.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum StartMethod {
-    /// `fork(2)`: the child is a copy of the parent at the moment of the start, and runs the
-    /// target there. Fast; the target may be any closure. Only the forking thread is copied:
-    /// see [`Process`] on threads.
-    #[default]
-    Fork,
-    /// A fresh image of the program (`exec` of the running binary), which finds the target
-    /// function again and decodes its arguments: for programs with threads. Only
-    /// [`Process::call`] can use it (a closure cannot travel to a new image).
-    Spawn,
-}
 
 /// The state of a [`Process`].
 enum State<P: Platform> {
-    /// Made, not started: the target waits here.
-    New(Target),
+    /// Made, not started: the target waits here, with what makes its image for a spawn.
+    New(Target, Option<MakeImage>),
     /// Started: the platform's child.
     Started(P::Child),
+}
+
+/// Encodes a [`Process::call`]'s arguments for a spawn (called at the start, so that an
+/// encoding error reaches `start`'s caller).
+type MakeImage = Box<dyn FnOnce() -> Result<Image, Error> + Send + 'static>;
+
+/// The [`Entry`](crate::platform::Entry) of a `fn(A)`: decodes the arguments, calls it.
+fn entry<A: DeserializeOwned>(function: usize, args: &[u8]) -> Result<(), Error> {
+    // SAFETY: `function` is the address of a `fn(A)` of this binary, as `Process::call`
+    // took it (the spawned image is the same binary, and the platform rebased the address
+    // onto this image), and `fn(A)` has the size of a `usize`.
+    let function: fn(A) = unsafe { std::mem::transmute::<usize, fn(A)>(function) };
+    function(crate::codec::decode(args)?);
+    Ok(())
 }
 
 /// A process, as Python's `multiprocessing.Process`: made with a target, configured with the
@@ -98,7 +101,7 @@ impl<P: Platform> fmt::Debug for Process<P> {
             .field("daemon", &self.spec.daemon)
             .field("start_method", &self.method);
         match &*self.state() {
-            State::New(_) => d.field("state", &"not started"),
+            State::New(..) => d.field("state", &"not started"),
             State::Started(child) => d.field("pid", &child.pid()),
         };
         d.finish()
@@ -112,7 +115,7 @@ impl<P: Platform> Process<P> {
         Process {
             spec: P::Child::next_spec(),
             method: StartMethod::Fork,
-            state: Mutex::new(State::New(Box::new(target))),
+            state: Mutex::new(State::New(Box::new(target), None)),
         }
     }
 
@@ -122,7 +125,41 @@ impl<P: Platform> Process<P> {
     where
         A: Serialize + DeserializeOwned + Send + 'static,
     {
-        Self::new(move || f(args))
+        let shared = std::sync::Arc::new(Mutex::new(Some(args)));
+        let theirs = shared.clone();
+        let take = move || {
+            theirs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        };
+        let run = move || {
+            if let Some(args) = take() {
+                f(args)
+            }
+        };
+        let image: MakeImage = Box::new(move || {
+            let args = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let args = args
+                .as_ref()
+                .expect("the arguments are encoded before the start");
+            Ok(Image {
+                entry: entry::<A>,
+                function: f as usize,
+                args: crate::codec::encode(args)?,
+            })
+        });
+        let mut process = Self::new(run);
+        if let State::New(_, slot) = process
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            *slot = Some(image);
+        }
+        process
     }
 
     /// Names the process (what [`current_process`] says in it).
@@ -168,20 +205,38 @@ impl<P: Platform> Process<P> {
     /// process made by [`Process::new`].
     pub fn start(&self) -> Result<(), Error> {
         let mut state = self.state();
-        let target = match std::mem::replace(&mut *state, State::New(Box::new(|| ()))) {
-            State::New(target) => target,
-            started @ State::Started(_) => {
-                *state = started;
-                return Err(Error::AlreadyStarted);
+        let (target, make_image) =
+            match std::mem::replace(&mut *state, State::New(Box::new(|| ()), None)) {
+                State::New(target, image) => (target, image),
+                started @ State::Started(_) => {
+                    *state = started;
+                    return Err(Error::AlreadyStarted);
+                }
+            };
+        let image = match (self.method, make_image) {
+            (StartMethod::Spawn, None) => {
+                *state = State::New(target, None);
+                return Err(Error::InvalidArgument(
+                    "the spawn start method runs a function in a fresh image of the program, \
+                     and a closure cannot travel there: make the process with Process::call"
+                        .to_owned(),
+                ));
             }
+            (StartMethod::Spawn, Some(make)) => match make() {
+                Ok(image) => Some(image),
+                Err(error) => {
+                    *state = State::New(target, None);
+                    return Err(error);
+                }
+            },
+            (StartMethod::Fork, _) => None,
         };
-        if self.method == StartMethod::Spawn {
-            *state = State::New(target);
-            return Err(Error::Unsupported(
-                "the spawn start method is not available yet; use StartMethod::Fork".to_owned(),
-            ));
-        }
-        match P::Child::start(&self.spec, target) {
+        let launch = Launch {
+            target,
+            image,
+            method: self.method,
+        };
+        match P::Child::start(&self.spec, launch) {
             Ok(child) => {
                 *state = State::Started(child);
                 Ok(())
@@ -193,7 +248,7 @@ impl<P: Platform> Process<P> {
     /// The child, for an operation that needs a started process.
     fn with_child<R>(&self, f: impl FnOnce(&P::Child) -> Result<R, Error>) -> Result<R, Error> {
         match &*self.state() {
-            State::New(_) => Err(Error::NotStarted),
+            State::New(..) => Err(Error::NotStarted),
             State::Started(child) => f(child),
         }
     }

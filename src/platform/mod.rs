@@ -138,6 +138,7 @@ mod loom;
 mod os;
 mod os_pipe;
 pub(crate) mod os_process;
+mod os_spawn;
 mod pipe;
 mod process;
 mod shareable;
@@ -154,7 +155,9 @@ pub use kernel_pipe::{EmulatedPipeEnd, SteppedPipeEnd, EMULATED_PIPE_CAPACITY};
 pub use os::Os;
 pub use os_pipe::OsPipeEnd;
 pub use pipe::PipeEnd;
-pub use process::{ChildProcess, ProcessSpec, Signal, Target, TaskChild};
+pub use process::{
+    ChildProcess, Entry, Image, Launch, ProcessSpec, Signal, StartMethod, Target, TaskChild,
+};
 pub use shareable::Shareable;
 pub use sim::Sim;
 
@@ -513,6 +516,11 @@ pub trait Platform: Sized + Send + Sync + 'static {
         name: &'static str,
         site: Self::Site,
     ) -> Self::Operation;
+}
+
+/// `mpcheck::init()`: see [`crate::init`].
+pub(crate) fn os_spawn_init() {
+    os_spawn::init()
 }
 
 /// Ends the process for a failed [`Platform::share_slice`] whose size the program fixed (a

@@ -36,7 +36,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
 
-use super::process::{ChildProcess, ProcessSpec, Signal, Target};
+use super::process::{ChildProcess, Launch, ProcessSpec, Signal, StartMethod, Target};
 use super::{Instant, Platform};
 use crate::{Error, Os};
 
@@ -82,6 +82,8 @@ struct Watched {
     name: String,
     daemon: bool,
     pidfd: OwnedFd,
+    /// A spawned child's launch memfd, which tells whether its entry ran.
+    launch: Option<OwnedFd>,
     /// The exit code, once `waitid` reaped the child (only ever set once).
     code: Mutex<Option<i32>>,
 }
@@ -181,6 +183,13 @@ impl Watched {
     fn reap(&self) -> Result<Option<i32>, Error> {
         let mut code = self.code.lock().unwrap_or_else(PoisonError::into_inner);
         if code.is_some() {
+            if self
+                .launch
+                .as_ref()
+                .is_some_and(|l| !super::os_spawn::reached(l))
+            {
+                return Err(super::os_spawn::never_reached(&self.name));
+            }
             return Ok(*code);
         }
         let status = loop {
@@ -204,6 +213,13 @@ impl Watched {
             (None, None) => return Ok(None),
         };
         *code = Some(ended);
+        if self
+            .launch
+            .as_ref()
+            .is_some_and(|l| !super::os_spawn::reached(l))
+        {
+            return Err(super::os_spawn::never_reached(&self.name));
+        }
         Ok(*code)
     }
 
@@ -235,81 +251,14 @@ impl Watched {
 }
 
 impl ChildProcess for OsChild {
-    fn start(spec: &ProcessSpec, target: Target) -> Result<Self, Error> {
-        // What the parent has buffered would be written twice, by each process.
-        let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
-        let mut family = family();
-        if family.daemon {
-            return Err(Error::InvalidArgument(
-                "a daemonic process cannot start processes (they would be orphaned when it is \
-                 terminated with its parent)"
-                    .to_owned(),
-            ));
+    fn start(spec: &ProcessSpec, launch: Launch) -> Result<Self, Error> {
+        if let Some(refusal) = super::os_spawn::unfinished_spawn() {
+            return Err(refusal);
         }
-        if !family.at_exit {
-            // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds out (it catches).
-            family.at_exit = unsafe { libc::atexit(at_exit) } == 0;
+        match (launch.method, launch.image) {
+            (StartMethod::Spawn, Some(image)) => super::os_spawn::spawn(spec, image),
+            _ => fork(spec, launch.target),
         }
-        let parent_pid = pid_now();
-        // The arena's counts for the handles the child inherits; its locks, like the family's,
-        // are held by this thread across the fork.
-        let shares = super::arena::before_fork();
-        // SAFETY: the child runs only the code below before the target: it touches this
-        // crate's per-process caches, the family record (whose lock this thread holds, so no
-        // other thread's update is half done in the copy) and the target. See the module docs
-        // on what other threads' locks mean for the target.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            shares.failed();
-            return Err(io_error("fork", Errno::from_raw_os_error(errno())));
-        }
-        if pid == 0 {
-            shares.in_child();
-            super::os::forget_identity();
-            super::os::forget_membarrier();
-            let parent_name = std::mem::take(&mut family.name);
-            let parent_name = if family.identity.is_empty() && parent_name.is_empty() {
-                "MainProcess".to_owned()
-            } else {
-                parent_name
-            };
-            family.parent = Some((parent_name, parent_pid));
-            family.name = spec.name.clone();
-            family.daemon = spec.daemon;
-            family.identity.push(spec.number);
-            family.made = 0;
-            // The parent's children are not this process's (their pidfds close here).
-            family.children.clear();
-            drop(family);
-            run_child(target)
-        }
-        shares.in_parent();
-        let pid = pid as u32;
-        let pidfd = match rustix::process::pidfd_open(
-            Pid::from_raw(pid as i32).expect("fork returned a positive pid"),
-            PidfdFlags::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(e) => {
-                // No way to watch it safely: end it now rather than leave it unwatched.
-                // SAFETY: `pid` is our child, not yet reaped, so the pid is still its.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGKILL);
-                    libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
-                }
-                return Err(io_error("pidfd_open", e));
-            }
-        };
-        let watched = Arc::new(Watched {
-            pid,
-            name: spec.name.clone(),
-            daemon: spec.daemon,
-            pidfd,
-            code: Mutex::new(None),
-        });
-        family.children.push(watched.clone());
-        Ok(OsChild(watched))
     }
 
     fn next_spec() -> ProcessSpec {
@@ -340,16 +289,149 @@ impl ChildProcess for OsChild {
     }
 }
 
+/// The family record, locked, for a process about to start a child: refuses in a daemonic
+/// process, registers the exit duties, flushes what the child would write again.
+fn family_for_start() -> Result<MutexGuard<'static, Family>, Error> {
+    // What the parent has buffered would be written twice, by each process (fork).
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let mut family = family();
+    if family.daemon {
+        return Err(Error::InvalidArgument(
+            "a daemonic process cannot start processes (they would be orphaned when it is \
+             terminated with its parent)"
+                .to_owned(),
+        ));
+    }
+    if !family.at_exit {
+        // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds out (it catches).
+        family.at_exit = unsafe { libc::atexit(at_exit) } == 0;
+    }
+    Ok(family)
+}
+
+/// This process's name as its children know it.
+fn name_of(family: &Family) -> String {
+    if family.identity.is_empty() && family.name.is_empty() {
+        "MainProcess".to_owned()
+    } else {
+        family.name.clone()
+    }
+}
+
+/// Watches the child `pid` just started (a pidfd), and lists it among the children.
+fn watch(
+    family: &mut Family,
+    spec: &ProcessSpec,
+    pid: u32,
+    launch: Option<OwnedFd>,
+) -> Result<OsChild, Error> {
+    let pidfd = match rustix::process::pidfd_open(
+        Pid::from_raw(pid as i32).expect("a started child has a positive pid"),
+        PidfdFlags::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            // No way to watch it safely: end it now rather than leave it unwatched.
+            // SAFETY: `pid` is our child, not yet reaped, so the pid is still its.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+                libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+            }
+            return Err(io_error("pidfd_open", e));
+        }
+    };
+    let watched = Arc::new(Watched {
+        pid,
+        name: spec.name.clone(),
+        daemon: spec.daemon,
+        pidfd,
+        launch,
+        code: Mutex::new(None),
+    });
+    family.children.push(watched.clone());
+    Ok(OsChild(watched))
+}
+
+/// Starts a child by `fork`, running `target` in it.
+fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
+    let mut family = family_for_start()?;
+    let parent_pid = pid_now();
+    // The arena's counts for the handles the child inherits; its locks, like the family's,
+    // are held by this thread across the fork.
+    let shares = super::arena::before_fork();
+    // SAFETY: the child runs only the code below before the target: it touches this crate's
+    // per-process caches, the family record (whose lock this thread holds, so no other
+    // thread's update is half done in the copy) and the target. See the module docs on what
+    // other threads' locks mean for the target.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        shares.failed();
+        return Err(io_error("fork", Errno::from_raw_os_error(errno())));
+    }
+    if pid == 0 {
+        shares.in_child();
+        super::os::forget_identity();
+        super::os::forget_membarrier();
+        family.parent = Some((name_of(&family), parent_pid));
+        family.name = spec.name.clone();
+        family.daemon = spec.daemon;
+        family.identity.push(spec.number);
+        family.made = 0;
+        // The parent's children are not this process's (their pidfds close here).
+        family.children.clear();
+        drop(family);
+        let code = match catch_unwind(AssertUnwindSafe(target)) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
+        end(code)
+    }
+    shares.in_parent();
+    watch(&mut family, spec, pid as u32, None)
+}
+
+/// The identity and parent a spawned child of this process takes (its own family record is
+/// a fresh image's: it is told them).
+pub(super) fn spawn_identity(spec: &ProcessSpec) -> (Vec<u32>, (String, u32)) {
+    let family = family();
+    let mut identity = family.identity.clone();
+    identity.push(spec.number);
+    (identity, (name_of(&family), pid_now()))
+}
+
+/// Starts a child by `start` (which returns its pid), for the spawn start method, and watches
+/// it; `launch` is the memfd the child marks when its entry runs.
+pub(super) fn start_spawned(
+    spec: &ProcessSpec,
+    launch: OwnedFd,
+    start: impl FnOnce() -> Result<u32, Error>,
+) -> Result<OsChild, Error> {
+    let mut family = family_for_start()?;
+    let pid = start()?;
+    watch(&mut family, spec, pid, Some(launch))
+}
+
+/// Makes this fresh image the spawned process it was told it is.
+pub(super) fn become_spawned(
+    name: String,
+    daemon: bool,
+    identity: Vec<u32>,
+    parent: (String, u32),
+) {
+    let mut family = family();
+    family.name = name;
+    family.daemon = daemon;
+    family.identity = identity;
+    family.parent = Some(parent);
+}
+
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// The child's life after `fork`: the target, the exit duties, `_exit`.
-fn run_child(target: Target) -> ! {
-    let code = match catch_unwind(AssertUnwindSafe(target)) {
-        Ok(()) => 0,
-        Err(_) => 1,
-    };
+/// A child process's end, after its target: the exit duties, its shares of the arena, `_exit`.
+pub(super) fn end(code: i32) -> ! {
     exit_duties();
     // The counts of every shared block this process holds: its handles are never dropped.
     super::arena::release_all();

@@ -37,6 +37,49 @@ pub struct ProcessSpec {
 /// The code a process runs: a closure, called once in the child.
 pub type Target = Box<dyn FnOnce() + Send + 'static>;
 
+/// The entry of a target that a fresh image of the program can find again: a monomorphic
+/// function that decodes the arguments and calls the user's function.
+pub type Entry = fn(function: usize, args: &[u8]) -> Result<(), Error>;
+
+/// A target as a fresh image of the program finds it: the addresses of [`Entry`] and of the
+/// user's function in this image (the new image is the same binary, so each is at the same
+/// distance from any other function of it), and the encoded arguments.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The entry that decodes `args` and calls `function`.
+    pub entry: Entry,
+    /// The address of the user's `fn(A)`.
+    pub function: usize,
+    /// The arguments, encoded (postcard).
+    pub args: Vec<u8>,
+}
+
+/// How a process starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StartMethod {
+    /// `fork(2)`: the child is a copy of the parent at the moment of the start, and runs the
+    /// target there. Fast; the target may be any closure. Only the forking thread is copied:
+    /// see [`Process`](crate::Process) on threads.
+    #[default]
+    Fork,
+    /// A fresh image of the program (`exec` of the running binary), which finds the target
+    /// function again and decodes its arguments: for programs with threads. Only
+    /// [`Process::call`](crate::Process::call) can use it (a closure cannot travel to a new
+    /// image).
+    Spawn,
+}
+
+/// What [`ChildProcess::start`] runs: the target as a closure, and, for a target made by
+/// [`Process::call`](crate::Process::call), as an [`Image`] too.
+pub struct Launch {
+    /// The target, for a start in this image (fork, or a task).
+    pub target: Target,
+    /// The target for a fresh image (spawn); `None` for a closure.
+    pub image: Option<Image>,
+    /// How to start it.
+    pub method: StartMethod,
+}
+
 /// A started child process, as a platform keeps it.
 ///
 /// Contract: [`ChildProcess::wait`] returns `Ok(Some(code))` once the child has ended, with
@@ -48,8 +91,9 @@ pub trait ChildProcess: Send + Sync + Sized + 'static {
     /// its number, its default name (`Process-N`), the caller's daemon flag.
     fn next_spec() -> ProcessSpec;
 
-    /// Starts a process running `target`.
-    fn start(spec: &ProcessSpec, target: Target) -> Result<Self, Error>;
+    /// Starts a process running `launch`'s target, by `launch.method` where the platform has
+    /// start methods.
+    fn start(spec: &ProcessSpec, launch: Launch) -> Result<Self, Error>;
 
     /// The child's process id.
     fn pid(&self) -> u32;
@@ -102,7 +146,9 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
         }
     }
 
-    fn start(_spec: &ProcessSpec, target: Target) -> Result<Self, Error> {
+    /// Every start method starts a task running the closure.
+    fn start(_spec: &ProcessSpec, launch: Launch) -> Result<Self, Error> {
+        let target = launch.target;
         let state = P::share(TaskState {
             done: P::AtomicU32::new(0),
         });

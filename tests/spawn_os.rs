@@ -1,0 +1,136 @@
+//! The spawn start method on the real OS: a fresh image of this test binary runs a plain
+//! function with decoded arguments, before the test harness's `main` (the library's
+//! constructor runs it), and every failure of the way there is an error or an exit code.
+
+use mpcheck::{current_process, parent_process, Error, Os, Process, StartMethod};
+
+/// Held by every test that starts processes (see tests/process_os.rs).
+static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn forks() -> std::sync::MutexGuard<'static, ()> {
+    FORKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Checks, in the spawned child, what it was given and who it is; a failed check is exit
+/// code 1.
+fn check_identity((name, parent_pid, words): (String, u32, Vec<String>)) {
+    assert_eq!(current_process().name(), name);
+    assert_ne!(current_process().pid(), parent_pid);
+    let parent = parent_process().expect("a spawned child knows its parent");
+    assert_eq!(parent.pid(), parent_pid);
+    assert_eq!(parent.name(), "MainProcess");
+    assert_eq!(words, ["ktv", "room", "四"]);
+}
+
+fn exit_with(code: i32) {
+    std::process::exit(code)
+}
+
+fn panics(message: String) {
+    panic!("{message}")
+}
+
+fn spawned<A>(f: fn(A), args: A) -> Process
+where
+    A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    Process::<Os>::call(f, args).start_method(StartMethod::Spawn)
+}
+
+#[test]
+fn a_spawned_child_runs_the_function_with_its_arguments() {
+    let _forks = forks();
+    let words = vec!["ktv".to_owned(), "room".to_owned(), "四".to_owned()];
+    let child = spawned(
+        check_identity,
+        ("singer".to_owned(), std::process::id(), words),
+    )
+    .name("singer");
+    child.start().unwrap();
+    assert_ne!(child.pid(), Some(std::process::id()));
+    assert_eq!(child.join(), Ok(0));
+
+    // The same function, forked: `call` runs under every start method.
+    let words = vec!["ktv".to_owned(), "room".to_owned(), "四".to_owned()];
+    let child = Process::<Os>::call(
+        check_identity,
+        ("Process-x".to_owned(), std::process::id(), words),
+    )
+    .name("Process-x");
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(0));
+}
+
+#[test]
+fn a_wrong_argument_or_a_panic_is_exit_code_1() {
+    let _forks = forks();
+    let child = spawned(check_identity, ("not my name".to_owned(), 0, vec![]));
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(1));
+    let child = spawned(
+        panics,
+        "the spawned child's own panic (expected)".to_owned(),
+    );
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(1));
+    let child = spawned(exit_with, 7);
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(7));
+}
+
+#[test]
+fn spawn_needs_a_function() {
+    let _forks = forks();
+    let child = Process::<Os>::new(|| ()).start_method(StartMethod::Spawn);
+    match child.start() {
+        Err(Error::InvalidArgument(message)) => {
+            assert!(message.contains("Process::call"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(child.join(), Err(Error::NotStarted));
+}
+
+#[test]
+fn spawn_from_a_program_with_threads_holding_locks() {
+    let _forks = forks();
+    // A thread holds a mutex for the whole start: a fresh image inherits no memory, so no
+    // held lock either.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(()));
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let held = held.clone();
+        std::thread::spawn(move || {
+            let _guard = held.lock().unwrap();
+            locked_tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        })
+    };
+    locked_rx.recv().unwrap();
+    let words = vec!["ktv".to_owned(), "room".to_owned(), "四".to_owned()];
+    let child = spawned(check_identity, ("t".to_owned(), std::process::id(), words)).name("t");
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(0));
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn a_malformed_launch_is_reported_by_the_child() {
+    // This binary, started with a launch variable that names nothing: the library's entry
+    // reports it and ends the image with exit code 1 before the test harness runs.
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("MPCHECK_SPAWN", "1:not-a-descriptor:-")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("a spawned process could not start") && stderr.contains("MPCHECK_SPAWN"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "the test harness did not run");
+}
