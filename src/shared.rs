@@ -124,7 +124,13 @@ fn operation<P: Platform>(
 /// std::thread::spawn(move || h.update(|n| *n += 1).unwrap()).join().unwrap();
 /// assert_eq!(hits.get(), 1);
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Value<T: Pod, P: Platform = Os> {
+    #[serde(
+        serialize_with = "crate::platform::wire::ser_slice::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de_slice::<P, _, _>"
+    )]
     words: P::Shared<[P::AtomicU64]>,
     lock: Option<RLock<P>>,
     _value: PhantomData<fn() -> T>,
@@ -261,7 +267,13 @@ impl<T: Pod + fmt::Debug, P: Platform> fmt::Debug for Value<T, P> {
 /// assert!(a.get(3).is_err());
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Array<T: Pod, P: Platform = Os> {
+    #[serde(
+        serialize_with = "crate::platform::wire::ser_slice::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de_slice::<P, _, _>"
+    )]
     words: P::Shared<[P::AtomicU64]>,
     len: usize,
     lock: Option<RLock<P>>,

@@ -134,3 +134,123 @@ fn a_malformed_launch_is_reported_by_the_child() {
     );
     assert!(output.stdout.is_empty(), "the test harness did not run");
 }
+
+/// The handles a spawned child gets: every one is the parent's object.
+type Handles = (
+    mpcheck::Value<u64>,
+    mpcheck::Array<u32>,
+    mpcheck::Lock,
+    mpcheck::RLock,
+    mpcheck::Semaphore,
+    mpcheck::Event,
+    mpcheck::Condition,
+    mpcheck::Barrier,
+    mpcheck::Queue<String>,
+    mpcheck::JoinableQueue<u32>,
+);
+
+fn use_handles(handles: Handles) {
+    let (value, array, lock, rlock, semaphore, event, condition, barrier, queue, jobs) = handles;
+    for _ in 0..1000 {
+        value.update(|v| *v += 1).unwrap();
+    }
+    array.set(1, 42).unwrap();
+    lock.release().unwrap(); // the parent acquired it: any process may release a Lock
+    assert!(!rlock.try_acquire(), "the parent holds the RLock");
+    semaphore.release().unwrap();
+    assert!(barrier.wait().is_ok());
+    {
+        let _g = condition.lock();
+        condition.notify_all().unwrap();
+    }
+    queue
+        .put(format!("from {}", mpcheck::current_process().name()))
+        .unwrap();
+    while let Ok(job) = jobs.get() {
+        if job == 0 {
+            jobs.task_done().unwrap();
+            break;
+        }
+        jobs.task_done().unwrap();
+    }
+    event.set();
+}
+
+#[test]
+fn handles_in_the_arguments_arrive_as_the_same_objects() {
+    let _forks = forks();
+    let handles: Handles = (
+        mpcheck::Value::new(0),
+        mpcheck::Array::new(3).unwrap(),
+        mpcheck::Lock::new(),
+        mpcheck::RLock::new(),
+        mpcheck::Semaphore::new(0),
+        mpcheck::Event::new(),
+        mpcheck::Condition::new(),
+        mpcheck::Barrier::new(2),
+        mpcheck::Queue::new(),
+        mpcheck::JoinableQueue::new(),
+    );
+    let (value, array, lock, rlock, semaphore, event, _condition, barrier, queue, jobs) =
+        handles.clone();
+    lock.acquire();
+    rlock.acquire();
+    for job in [3, 2, 1, 0] {
+        jobs.put(job).unwrap();
+    }
+    let child = spawned(use_handles, handles).name("handles");
+    child.start().unwrap();
+    assert!(
+        barrier.wait().is_ok(),
+        "the child waits at the same barrier"
+    );
+    semaphore.acquire(); // released by the child
+    assert_eq!(queue.get().unwrap(), "from handles");
+    jobs.join();
+    event.wait();
+    assert_eq!(child.join(), Ok(0));
+    assert_eq!(value.get(), 1000);
+    assert_eq!(array.to_vec(), [0, 42, 0]);
+    assert!(!lock.is_locked(), "released by the child");
+    rlock.release().unwrap();
+}
+
+#[test]
+fn a_handle_decoded_as_another_type_or_from_another_engine_is_an_error() {
+    let value = mpcheck::Value::<u64, Os>::new(5);
+    let bytes = postcard::to_allocvec(&value).unwrap();
+    let again: mpcheck::Value<u64, Os> = postcard::from_bytes(&bytes).unwrap();
+    again.set(6);
+    assert_eq!(value.get(), 6, "decoded, it is the same value");
+    let twice: mpcheck::Value<u64, Os> = postcard::from_bytes(&bytes).unwrap();
+    drop((again, twice));
+    assert_eq!(value.get(), 6, "decoding the same bytes twice is safe");
+    let wrong = postcard::from_bytes::<mpcheck::Lock<Os>>(&bytes);
+    let message = wrong.unwrap_err().to_string();
+    assert!(!message.is_empty());
+    let queue = mpcheck::Queue::<mpcheck::Lock<Os>, Os>::new();
+    let lock = mpcheck::Lock::<Os>::new();
+    queue.put(lock.clone()).unwrap();
+    let travelled = queue.get().unwrap();
+    travelled.acquire();
+    assert!(lock.is_locked(), "a lock through a queue is the same lock");
+    // A queue whose items claim to be locks, fed the bytes of a value: refused, not misread.
+    let raw = mpcheck::Queue::<mpcheck::Value<u64, Os>, Os>::new();
+    raw.put(value.clone()).unwrap();
+    let bytes_queue: mpcheck::Queue<mpcheck::Value<u64, Os>, Os> = raw;
+    assert_eq!(bytes_queue.get().unwrap().get(), 6);
+
+    let report = mpcheck::sim::explore(mpcheck::sim::Config::random(1), || {
+        let lock = mpcheck::Lock::<mpcheck::Sim>::new();
+        match postcard::to_allocvec(&lock) {
+            Err(e) => assert!(!e.to_string().is_empty()),
+            Ok(_) => panic!("a simulated handle cannot leave its program"),
+        }
+        let queue = mpcheck::Queue::<mpcheck::Lock<mpcheck::Sim>, mpcheck::Sim>::new();
+        match queue.put(lock) {
+            Err(Error::Encode(message)) => assert!(message.contains("cannot leave"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    });
+    assert!(report.is_ok());
+}

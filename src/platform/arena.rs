@@ -36,8 +36,14 @@
 //!
 //! **Reference counts across processes.** `fork` copies handles without counting them, so the
 //! arena does not count handles but processes. Invariant: *a block's count is the number of
-//! processes that hold at least one handle to it, plus the handles in flight* ([`Wire`]s
-//! exported and not yet imported). In a process, a handle ([`OsShared`](super::os::OsShared)) is
+//! processes that hold at least one handle to it, plus one for every [`Wire`] ever exported*.
+//! A wire's count is never taken back: the same encoded bytes may be decoded any number of
+//! times (an item a full queue hands back, a message decoded twice), so no import can know it
+//! is the last; a block whose handle once travelled (in a spawn's arguments, a queue item) is
+//! never freed. An import adds the importing process's own count if it holds no handle to the
+//! block yet, and only while the count is not 0; it checks the wire names a live block of this
+//! family with the fingerprint of the expected type (kept in the live block's header), so any
+//! bytes are safe to decode. In a process, a handle ([`OsShared`](super::os::OsShared)) is
 //! a pointer to the value and an `Arc<Registration>`: clones are process-local `Arc` clones,
 //! and the process-wide registry (a `Mutex<BTreeMap>`, keyed by block) lists the blocks this
 //! process holds. The drop of the last local handle of a block removes it from the registry and
@@ -553,6 +559,18 @@ pub(crate) trait Pointee {
     const ALIGN: usize;
     /// How to drop it.
     const DROP: DropFn;
+
+    /// A fingerprint of the type, kept in a live block's header and in a [`Wire`], so that a
+    /// wire imported as another type (or naming a block that now holds another type) is
+    /// refused rather than misread.
+    fn kind() -> u64 {
+        // FNV-1a of the type's name: stable within one binary, which is all a family runs.
+        std::any::type_name::<Self>()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
 }
 
 impl<T> Pointee for T {
@@ -591,6 +609,8 @@ pub(crate) fn share<T>(value: T) -> Result<(NonNull<T>, Arc<Registration>), Erro
     // SAFETY: the block was just taken for this value: inside the mapping, committed, aligned
     // for `T` and used by nobody else.
     unsafe { at.write(value) };
+    // While the block is live its free-list link is unused: it keeps the type's fingerprint.
+    arena.block(block).next.store(T::kind(), Ordering::Relaxed);
     let local = register(Block {
         block,
         value: offset,
@@ -654,6 +674,11 @@ pub(crate) fn share_slice<T>(
     }
     let elements = partial.elements;
     std::mem::forget(partial);
+    // While the block is live its free-list link is unused: it keeps the type's fingerprint.
+    arena
+        .block(block)
+        .next
+        .store(<[T] as Pointee>::kind(), Ordering::Relaxed);
     let local = register(Block {
         block,
         value: offset,
@@ -663,16 +688,18 @@ pub(crate) fn share_slice<T>(
     Ok((NonNull::slice_from_raw_parts(elements, len), local))
 }
 
-/// A handle in transit to another process of the family (a spawn child): which family, which
-/// block, where its value is. Made by [`OsShared::export`](super::os::OsShared::export), which
-/// counts it in the block's count until [`OsShared::import`](super::os::OsShared::import) takes
-/// it over. A wire never imported leaks its count (the block is never freed).
+/// A handle in transit to another process of the family (a spawn's arguments, a queue item):
+/// which family, which block, where its value is, and its type's fingerprint. Made by
+/// [`Platform::export`](super::Platform::export); [`Platform::import`](super::Platform::import)
+/// gives the handle back, in any process of the family, any number of times. The block it
+/// names is never freed (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Wire {
+pub struct Wire {
     family: u64,
     block: u64,
     value: u64,
     len: u64,
+    kind: u64,
 }
 
 /// The wire form of the handle whose value is `value` and registration `local`; adds the
@@ -685,15 +712,17 @@ pub(crate) fn export<T: ?Sized + Pointee>(value: NonNull<T>, local: &Registratio
         block: local.0.block,
         value: local.0.value,
         len: T::len(value) as u64,
+        kind: T::kind(),
     }
 }
 
-/// The handle `wire` names, registered in this process; gives the in-flight count back if this
-/// process already held the block.
+/// The handle `wire` names, registered in this process (which counts once, however many times
+/// it imports it).
 ///
-/// # Safety
-/// `wire` was made by [`export`] of a handle to a `T`, and is imported once.
-pub(crate) unsafe fn import<T: ?Sized + Pointee>(
+/// Safe for any bytes: a wire is accepted only if it names a live block of this family's arena
+/// whose header holds the fingerprint of `T`, with the value inside the block and aligned;
+/// the count is added only while it is not 0 (a block being freed is never revived).
+pub(crate) fn import<T: ?Sized + Pointee>(
     wire: Wire,
 ) -> Result<(NonNull<T>, Arc<Registration>), Error> {
     let Some(arena) = ARENA.get() else {
@@ -733,6 +762,12 @@ pub(crate) unsafe fn import<T: ?Sized + Pointee>(
     if !fits || header.count.load(Ordering::Relaxed) == 0 {
         return Err(invalid());
     }
+    if wire.kind != T::kind() || header.next.load(Ordering::Relaxed) != T::kind() {
+        return Err(Error::Decode(format!(
+            "a shared handle decoded as a {}, which it is not",
+            std::any::type_name::<T>()
+        )));
+    }
     let value = T::at(arena.at(wire.value), len);
     let block = Block {
         block: wire.block,
@@ -746,13 +781,20 @@ pub(crate) unsafe fn import<T: ?Sized + Pointee>(
         .and_then(|entry| entry.local.upgrade())
     {
         // Already held here: this process counts once.
-        arena
-            .block(wire.block)
-            .count
-            .fetch_sub(1, Ordering::Relaxed);
         return Ok((value, local));
     }
-    // The in-flight count becomes this process's.
+    // This process's own count. The wire's count stays: the same bytes may be decoded again
+    // (an item handed back by a full queue, say), so no import may take it; the block of a
+    // handle that once travelled is never freed (see the module docs).
+    let count = &arena.block(wire.block).count;
+    if count
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n != 0).then(|| n + 1)
+        })
+        .is_err()
+    {
+        return Err(invalid());
+    }
     let local = Arc::new(Registration(block));
     registry.insert(
         wire.block,

@@ -145,11 +145,13 @@ mod shareable;
 #[cfg(feature = "shuttle")]
 mod shuttle;
 mod sim;
+pub(crate) mod wire;
 
 #[cfg(feature = "loom")]
 pub use self::loom::Loom;
 #[cfg(feature = "shuttle")]
 pub use self::shuttle::Shuttle;
+pub use arena::Wire;
 pub use heap::Heap;
 pub use kernel_pipe::{EmulatedPipeEnd, SteppedPipeEnd, EMULATED_PIPE_CAPACITY};
 pub use os::Os;
@@ -398,6 +400,38 @@ pub trait Platform: Sized + Send + Sync + 'static {
         init: impl FnMut(usize) -> T,
     ) -> Result<Self::Shared<[T]>, crate::Error>;
 
+    /// The form in which a handle travels to another process of the family (a spawn's
+    /// arguments, a queue item): a [`Wire`] naming the same `T`. It keeps the `T` alive for
+    /// good (the same bytes may be decoded any number of times). Engines whose shared state is
+    /// one program's heap cannot let a handle leave it: `Err(Unsupported)` (the default).
+    fn export<T: Shareable + Send + Sync>(shared: &Self::Shared<T>) -> Result<Wire, crate::Error> {
+        let _ = shared;
+        Err(cannot_travel::<Self>())
+    }
+
+    /// As [`Platform::export`], for a slice.
+    fn export_slice<T: Shareable + Send + Sync>(
+        shared: &Self::Shared<[T]>,
+    ) -> Result<Wire, crate::Error> {
+        let _ = shared;
+        Err(cannot_travel::<Self>())
+    }
+
+    /// The handle a [`Wire`] names, in this process: `Err(Decode)` when it names nothing of
+    /// this family of processes, or not a `T`; `Err(Unsupported)` by default.
+    fn import<T: Shareable + Send + Sync>(wire: Wire) -> Result<Self::Shared<T>, crate::Error> {
+        let _ = wire;
+        Err(cannot_travel::<Self>())
+    }
+
+    /// As [`Platform::import`], for a slice.
+    fn import_slice<T: Shareable + Send + Sync>(
+        wire: Wire,
+    ) -> Result<Self::Shared<[T]>, crate::Error> {
+        let _ = wire;
+        Err(cannot_travel::<Self>())
+    }
+
     /// A kernel byte pipe (see [`PipeEnd`] for the contract): with `duplex`, each end reads
     /// what the other writes; otherwise the first end only reads and the second only writes.
     fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error>;
@@ -516,6 +550,16 @@ pub trait Platform: Sized + Send + Sync + 'static {
         name: &'static str,
         site: Self::Site,
     ) -> Self::Operation;
+}
+
+/// The refusal of [`Platform::export`] and [`Platform::import`] on an engine without
+/// processes of its own.
+fn cannot_travel<P: Platform>() -> crate::Error {
+    crate::Error::Unsupported(format!(
+        "a handle of the {} engine cannot leave its program (encoded into a message or a \
+         spawn's arguments): its state is on one program's heap",
+        P::NAME
+    ))
 }
 
 /// `mpcheck::init()`: see [`crate::init`].

@@ -20,7 +20,7 @@ use rustix::thread::{futex, membarrier, membarrier_query, MembarrierCommand};
 use rustix::time::{clock_gettime, ClockId, Timespec};
 
 use super::arena;
-use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+use super::{Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId, Wire};
 use super::{WaitOutcome, WaitOutcome::*};
 
 /// The real operating system (Linux): std atomics, `futex(2)` without the private flag,
@@ -122,17 +122,12 @@ impl<T: ?Sized> OsShared<T> {
     }
 
     /// The handle `wire` names, in this process. `Error::Decode` if it is a handle of another
-    /// family, or names no live block of this family's arena.
-    ///
-    /// # Safety
-    /// `wire` was made by [`OsShared::export`] of an `OsShared<T>` of this same `T`, and is
-    /// imported once (each import takes over the count its export added).
-    pub(crate) unsafe fn import(wire: arena::Wire) -> Result<Self, crate::Error>
+    /// family, of another type, or names no live block of this family's arena.
+    pub(crate) fn import(wire: arena::Wire) -> Result<Self, crate::Error>
     where
         T: arena::Pointee,
     {
-        // SAFETY: the caller's promise.
-        let (value, local) = unsafe { arena::import::<T>(wire) }?;
+        let (value, local) = arena::import::<T>(wire)?;
         Ok(OsShared { value, local })
     }
 
@@ -239,6 +234,24 @@ impl Platform for Os {
 
     fn pipe(duplex: bool) -> Result<(Self::PipeEnd, Self::PipeEnd), crate::Error> {
         super::os_pipe::os_pipe(duplex)
+    }
+
+    fn export<T: Shareable + Send + Sync>(shared: &OsShared<T>) -> Result<Wire, crate::Error> {
+        Ok(shared.export())
+    }
+
+    fn export_slice<T: Shareable + Send + Sync>(
+        shared: &OsShared<[T]>,
+    ) -> Result<Wire, crate::Error> {
+        Ok(shared.export())
+    }
+
+    fn import<T: Shareable + Send + Sync>(wire: Wire) -> Result<OsShared<T>, crate::Error> {
+        OsShared::import(wire)
+    }
+
+    fn import_slice<T: Shareable + Send + Sync>(wire: Wire) -> Result<OsShared<[T]>, crate::Error> {
+        OsShared::import(wire)
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {

@@ -68,6 +68,8 @@ pub const DEFAULT_CAPACITY: usize = 64 * 1024;
 /// assert!(q.empty());
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Queue<T, P: Platform = Os> {
     ring: Ring<P>,
     maxsize: Option<usize>,
@@ -328,6 +330,8 @@ impl postcard::ser_flavors::Flavor for &mut StackBytes {
 
 /// `multiprocessing.SimpleQueue`: an unbounded queue with only `put`, `get`, `empty` and
 /// `close` (of [`DEFAULT_CAPACITY`] bytes; a `put` waits while they are in use).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct SimpleQueue<T, P: Platform = Os>(Queue<T, P>);
 
 impl<T, P: Platform> Clone for SimpleQueue<T, P> {
@@ -408,6 +412,8 @@ impl<T: Serialize + DeserializeOwned, P: Platform> SimpleQueue<T, P> {
 /// worker.join().unwrap();
 /// # Ok::<(), mpcheck::Error>(())
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct JoinableQueue<T, P: Platform = Os>(Queue<T, P>);
 
 impl<T, P: Platform> Clone for JoinableQueue<T, P> {

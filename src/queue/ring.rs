@@ -224,9 +224,19 @@ struct Control<P: Platform> {
 unsafe impl<P: Platform> Shareable for Control<P> {}
 
 /// A bounded FIFO of byte frames; clones are handles to the same ring.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub(crate) struct Ring<P: Platform> {
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
     control: P::Shared<Control<P>>,
     /// `n` slots of two words each, in whole lines.
+    #[serde(
+        serialize_with = "crate::platform::wire::ser_slice::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de_slice::<P, _, _>"
+    )]
     lines: P::Shared<[Line<P::AtomicU64>]>,
     /// The number of slots.
     n: u64,
@@ -239,6 +249,7 @@ pub(crate) struct Ring<P: Platform> {
     /// bounds the frames in the ring from above, and a putter reads the getters' counter (a
     /// cache line they write) only when this bound says the ring may be full. Local to the
     /// handle (a hint, not shared state: any value at most `gets` is correct).
+    #[serde(skip)]
     gets_seen: std::sync::atomic::AtomicU64,
 }
 

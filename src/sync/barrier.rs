@@ -41,6 +41,28 @@ unsafe impl<P: Platform> Shareable for BarrierState<P> {}
 
 type Action = Arc<dyn Fn() + Send + Sync>;
 
+/// A barrier's action is code of this image: a barrier that has one cannot be encoded.
+fn action_cannot_travel<S: serde::Serializer>(
+    action: &Option<Action>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match action {
+        None => serializer.serialize_unit(),
+        Some(_) => Err(serde::ser::Error::custom(
+            "a Barrier with an action cannot travel to another process (the action is a \
+             closure of this one); make the barrier before a fork, or without an action",
+        )),
+    }
+}
+
+/// The action of a decoded barrier: none (see [`action_cannot_travel`]).
+fn no_action<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Action>, D::Error> {
+    <() as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(None)
+}
+
 /// A barrier for `parties` tasks with the semantics of Python's `multiprocessing.Barrier`.
 ///
 /// `wait` returns each task's arrival index, `0..parties`, distinct within a round. If the
@@ -60,9 +82,19 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 /// let theirs = other.join().unwrap().unwrap();
 /// assert_eq!(mine + theirs, 1); // indices 0 and 1
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Barrier<P: Platform = Os> {
     cond: Condition<P>,
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
     state: P::Shared<BarrierState<P>>,
+    #[serde(
+        serialize_with = "action_cannot_travel",
+        deserialize_with = "no_action"
+    )]
     action: Option<Action>,
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct ConditionState<P: Platform> {
 unsafe impl<P: Platform> Shareable for ConditionState<P> {}
 
 /// The lock a [`Condition`] is bound to: an [`RLock`] (the default, as in Python) or a [`Lock`].
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub enum ConditionLock<P: Platform = Os> {
     /// A plain lock. It has no owner, so the condition can only check that *some* task holds
     /// it (as CPython's `threading.Condition` does for a plain lock).
@@ -73,8 +75,14 @@ impl<P: Platform> Clone for ConditionLock<P> {
 /// // Nothing will ever notify: the predicate is what decides, not the wake-up.
 /// assert!(!cond.wait_for_timeout(|| false, std::time::Duration::from_millis(1)).unwrap());
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Condition<P: Platform = Os> {
     lock: ConditionLock<P>,
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
     state: P::Shared<ConditionState<P>>,
 }
 

@@ -42,7 +42,13 @@ unsafe impl<P: Platform> Shareable for EventState<P> {}
 /// car.join().unwrap();
 /// assert!(light.is_set());
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Event<P: Platform = Os> {
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
     state: P::Shared<EventState<P>>,
 }
 

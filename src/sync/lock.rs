@@ -33,7 +33,13 @@ unsafe impl<P: Platform> Shareable for LockState<P> {}
 /// assert!(!lock.is_locked());
 /// assert!(lock.release().is_err());
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Lock<P: Platform = Os> {
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
     state: P::Shared<LockState<P>>,
 }
 

@@ -38,7 +38,13 @@ unsafe impl<P: Platform> Shareable for RLockState<P> {}
 /// drop(outer);
 /// assert!(!lock.is_locked());
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct RLock<P: Platform = Os> {
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
     state: P::Shared<RLockState<P>>,
 }
 

@@ -111,7 +111,13 @@ macro_rules! semaphore {
         release_error = $err:expr, release_doc = $release_doc:literal
     ) => {
         $(#[$doc])*
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
         pub struct $name<P: Platform = Os> {
+    #[serde(
+                serialize_with = "crate::platform::wire::ser::<P, _, _>",
+                deserialize_with = "crate::platform::wire::de::<P, _, _>"
+                    )]
             state: P::Shared<SemState<P>>,
         }
 

@@ -175,38 +175,45 @@ fn a_process_counts_once_whatever_its_handles() {
     assert_eq!(count(b.registration()), 1, "a clone is process-local");
     let wire = a.export();
     assert_eq!(count(local), 2, "one more in flight");
-    // SAFETY: exported from an `OsShared<AtomicU64>`, imported once.
-    let c = unsafe { OsShared::<AtomicU64>::import(wire) }.unwrap();
+    let c = OsShared::<AtomicU64>::import(wire).unwrap();
     assert_eq!(
         count(local),
-        1,
-        "already held here: the in-flight count is given back"
+        2,
+        "already held here: counted once; the wire's count stays (its bytes may be decoded \
+         again)"
     );
+    let again = OsShared::<AtomicU64>::import(wire).unwrap();
+    assert_eq!(count(local), 2, "a second import of the same wire changes nothing");
+    drop(again);
     assert!(ptr::eq(&*a, &*c));
     c.fetch_add(1, Ordering::Relaxed);
     assert_eq!(a.load(Ordering::Relaxed), 2);
     drop((b, c));
-    assert_eq!(count(local), 1);
+    assert_eq!(count(local), 2);
+    // Imported as another type: refused.
+    let error = OsShared::<u32>::import(wire).unwrap_err();
+    assert!(
+        matches!(&error, Error::Decode(m) if m.contains("which it is not")),
+        "{error:?}"
+    );
 
     // A slice's wire keeps its length; another family's wire is refused.
     let s = Os::share_slice(3, |i| i as u32 * 10).unwrap();
     let wire = s.export();
-    // SAFETY: exported from an `OsShared<[u32]>`, imported once.
-    let t = unsafe { OsShared::<[u32]>::import(wire) }.unwrap();
+    let t = OsShared::<[u32]>::import(wire).unwrap();
     assert_eq!(&*t, &[0, 10, 20]);
     let mut foreign = t.export();
     foreign.family ^= 1;
-    // SAFETY: a forged family: refused before anything is read.
-    let error = unsafe { OsShared::<[u32]>::import(foreign) }.unwrap_err();
+    // A forged family: refused before anything is read.
+    let error = OsShared::<[u32]>::import(foreign).unwrap_err();
     assert!(
         matches!(&error, Error::Decode(m) if m.starts_with("a shared handle of another family")),
         "{error:?}"
     );
-    // The refused wire's count is still in flight: take it over properly.
+    // The wires' counts stay in flight: the slice is never freed.
     foreign.family ^= 1;
-    // SAFETY: exported from an `OsShared<[u32]>`, imported once.
-    drop(unsafe { OsShared::<[u32]>::import(foreign) }.unwrap());
-    assert_eq!(count(s.registration()), 1);
+    drop(OsShared::<[u32]>::import(foreign).unwrap());
+    assert_eq!(count(s.registration()), 3);
 
     // attach refuses a second arena.
     let fd = rustix::io::dup(family_fd().unwrap()).unwrap();
@@ -459,8 +466,8 @@ fn a_spawned_process_attaches_to_the_family_and_imports_a_handle() {
             .map(|i| u8::from_str_radix(&wire[i..i + 2], 16).unwrap())
             .collect();
         let wire: Wire = postcard::from_bytes(&bytes).unwrap();
-        // SAFETY: the parent exported an `OsShared<[AtomicU64]>`; imported once.
-        let words = unsafe { OsShared::<[AtomicU64]>::import(wire) }.unwrap();
+        // The parent exported an `OsShared<[AtomicU64]>`.
+        let words = OsShared::<[AtomicU64]>::import(wire).unwrap();
         for (i, word) in words.iter().enumerate() {
             word.fetch_add(i as u64 + 100, Ordering::Relaxed);
         }
@@ -495,7 +502,7 @@ fn a_spawned_process_attaches_to_the_family_and_imports_a_handle() {
     assert_eq!(values, [100, 102, 104, 106]);
     assert_eq!(
         count(words.registration()),
-        1,
-        "the child took the wire's count and gave it back"
+        2,
+        "the child counted itself and gave its count back; the wire's count stays"
     );
 }
