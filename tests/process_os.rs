@@ -311,3 +311,58 @@ fn processes_of_other_engines_run_as_tasks() {
     .unwrap();
     assert!(report.executions() > 0);
 }
+
+#[test]
+fn an_exit_code_of_the_targets_own_exit() {
+    let _forks = forks();
+    let child = Process::<Os>::new(|| std::process::exit(3));
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(3));
+}
+
+#[test]
+fn many_children_and_joins_from_several_threads() {
+    let _forks = forks();
+    let children: Vec<std::sync::Arc<Process>> = (0..40)
+        .map(|i| std::sync::Arc::new(Process::<Os>::new(move || std::process::exit(i % 7))))
+        .collect();
+    for child in &children {
+        child.start().unwrap();
+    }
+    // Two threads join every child at once: each gets every exit code.
+    let joiners: Vec<_> = (0..2)
+        .map(|_| {
+            let children = children.clone();
+            std::thread::spawn(move || {
+                children
+                    .iter()
+                    .map(|c| c.join().unwrap())
+                    .collect::<Vec<i32>>()
+            })
+        })
+        .collect();
+    let expected: Vec<i32> = (0..40).map(|i| i % 7).collect();
+    for joiner in joiners {
+        assert_eq!(joiner.join().unwrap(), expected);
+    }
+    assert_eq!(
+        children[0].join_timeout(Duration::MAX),
+        Ok(true),
+        "a timeout too far to represent waits without a deadline"
+    );
+}
+
+#[test]
+fn a_process_dropped_unjoined_runs_on_and_is_reaped_later() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+    let pid = {
+        let child = Process::<Os>::new(move || tx.send(&7).unwrap());
+        child.start().unwrap();
+        child.pid().unwrap()
+    };
+    assert_eq!(rx.recv(), Ok(7), "the dropped process ran");
+    assert_eq!(rx.recv(), Err(Error::Eof), "and ended");
+    // Ended, not yet reaped: active_children reaps it and lists it no more.
+    assert!(!active_children().iter().any(|c| c.pid() == pid));
+}

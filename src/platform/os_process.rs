@@ -424,6 +424,10 @@ pub(super) fn become_spawned(
     family.daemon = daemon;
     family.identity = identity;
     family.parent = Some(parent);
+    if !family.at_exit {
+        // SAFETY: as in `family_for_start`.
+        family.at_exit = unsafe { libc::atexit(at_exit) } == 0;
+    }
 }
 
 fn errno() -> i32 {
@@ -456,7 +460,12 @@ fn exit_duties() {
     });
 }
 
-/// The first process's exit duties, run by `exit(3)`.
+/// A process's exit duties when it ends by `exit(3)` (the program's first process at the end
+/// of `main`, or a child whose target called `std::process::exit`); a child also lets go of its
+/// shares of the arena, as after its target.
 extern "C" fn at_exit() {
     exit_duties();
+    if family().parent.is_some() {
+        super::arena::release_all();
+    }
 }

@@ -424,6 +424,28 @@ fn probe_processes<P: Platform>() {
     });
 }
 
+/// Where `Process::start` runs its target, and whether `Process::kill` can end it.
+fn probe_process_start<P: Platform>() {
+    let parent = P::current_task().process;
+    let seen = Arc::new(P::AtomicU32::new(0));
+    let theirs = Arc::clone(&seen);
+    let child = mpcheck::Process::<P>::new(move || {
+        theirs.store(P::current_task().process, SeqCst);
+    });
+    child.start().expect("started");
+    let killed = child.kill();
+    child.join().expect("joined");
+    see(if seen.load(SeqCst) == parent {
+        "a task of the same process"
+    } else {
+        "another process"
+    });
+    see(match killed {
+        Ok(()) => "kill: yes",
+        Err(_) => "kill: not modelled",
+    });
+}
+
 /// How a probe runs on each engine: the simulator's configuration (the other engines run
 /// their complete search, or their random scheduler, as for the mutants).
 struct Probe {
@@ -501,6 +523,12 @@ fn probes() -> Vec<Probe> {
             capability: "processes: a spawned task is in",
             scenarios: per_engine!(P => probe_processes::<P>),
             sim_config: Config::dfs,
+            verdict: seen_list,
+        },
+        Probe {
+            capability: "processes: `Process::start` runs its target in",
+            scenarios: per_engine!(P => probe_process_start::<P>),
+            sim_config: || Config::random(1),
             verdict: seen_list,
         },
     ]
@@ -726,9 +754,10 @@ fn render() -> String {
         let _ = writeln!(out, "| {} | {sim} | {loom} | {shuttle} |", probe.capability);
     }
     out.push_str(
-        "\nNone of the three runs processes yet: a task is a thread of one process under all \
-         of them (and on `Os`, `mpcheck::thread` spawns threads too). Real processes come with \
-         the process issue; the simulator is to model them (and killing them) then.\n",
+        "\nOn `Os`, `Process` starts real processes (fork or spawn) and can kill them. The three \
+         explorers run a `Process`'s target as a task of the one explored program (its pid is \
+         its parent's) and cannot kill it yet: simulated processes, with kills the simulator \
+         injects, are the next step of the process issue (issue 13).\n",
     );
     out
 }
