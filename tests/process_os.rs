@@ -294,25 +294,6 @@ fn fork_with_other_threads_running() {
 }
 
 #[test]
-fn processes_of_other_engines_run_as_tasks() {
-    use mpcheck::sim::{self, Config, Sim};
-    let report = sim::explore(Config::random(200).seed(1), || {
-        let value = mpcheck::Value::<u32, Sim>::new(0);
-        let theirs = value.clone();
-        let child = Process::<Sim>::new(move || theirs.set(7)).name("worker");
-        assert_eq!(child.get_name(), "worker");
-        assert_eq!(child.join(), Err(Error::NotStarted));
-        child.start().unwrap();
-        assert!(matches!(child.terminate(), Err(Error::Unsupported(_))));
-        assert_eq!(child.join(), Ok(0));
-        assert_eq!(value.get(), 7);
-        assert_eq!(child.exitcode(), Some(0));
-    })
-    .unwrap();
-    assert!(report.executions() > 0);
-}
-
-#[test]
 fn an_exit_code_of_the_targets_own_exit() {
     let _forks = forks();
     let child = Process::<Os>::new(|| std::process::exit(3));

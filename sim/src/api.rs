@@ -289,7 +289,13 @@ pub fn current_task() -> Option<u32> {
     rt::current_task()
 }
 
-/// Starts a new task running `f`.
+/// The simulated process of the running task (1 for the main task and the tasks it spawns;
+/// see [`spawn_process`]), or `None` outside an execution.
+pub fn current_process() -> Option<u32> {
+    rt::current_process()
+}
+
+/// Starts a new task running `f`, in the process of the running task.
 ///
 /// # Panics
 /// Outside an execution: tasks exist only inside [`explore`](crate::explore).
@@ -299,9 +305,36 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
+    spawn_in(f, false)
+}
+
+/// Starts a new simulated process whose first task runs `f`: the task, and the tasks it
+/// spawns, belong to a process with a number of its own (the largest so far, plus one), which
+/// [`current_process`] and [`JoinHandle::process`] give. A process is an identity only: its
+/// tasks share memory with every other task, as those of forked processes share the state
+/// placed in shared memory.
+///
+/// # Panics
+/// Outside an execution.
+#[track_caller]
+pub fn spawn_process<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    spawn_in(f, true)
+}
+
+#[track_caller]
+fn spawn_in<F, T>(f: F, new_process: bool) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
     let task = rt::spawn(
         Box::new(move || Box::new(f()) as Box<dyn Any>),
         Location::caller(),
+        new_process,
     );
     JoinHandle {
         task,
@@ -319,6 +352,15 @@ pub struct JoinHandle<T> {
 unsafe impl<T> Send for JoinHandle<T> {}
 
 impl<T: 'static> JoinHandle<T> {
+    /// The simulated process the task belongs to.
+    ///
+    /// # Panics
+    /// If called outside the execution that spawned the task.
+    pub fn process(&self) -> u32 {
+        rt::process_of(self.task)
+            .expect("mpcheck-sim: a task handle used outside the execution that spawned it")
+    }
+
     /// Waits for the task to finish and returns its result. (A panic in any task fails the
     /// whole execution, so there is no error case.)
     ///

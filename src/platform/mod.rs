@@ -508,6 +508,18 @@ pub trait Platform: Sized + Send + Sync + 'static {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static;
 
+    /// Starts a task running `f` as the first task of a new process, where the engine models
+    /// processes as identities of their own (the simulator: [`Platform::current_task`] gives
+    /// the new number in it and in the tasks it spawns); returns its handle and the process's
+    /// number. By default a task of the calling process (engines without processes; [`Os`]
+    /// starts real processes through [`Platform::Child`] instead).
+    fn spawn_process<F>(f: F) -> (Self::JoinHandle<()>, u32)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        (Self::spawn(f), Self::current_task().process)
+    }
+
     /// Waits for the task to finish; `Err` with the panic payload if it panicked.
     fn join<T: Send + 'static>(handle: Self::JoinHandle<T>) -> Result<T, PanicPayload>;
 

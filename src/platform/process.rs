@@ -115,8 +115,10 @@ struct TaskState<P: Platform> {
 // SAFETY: one platform atomic, position-independent.
 unsafe impl<P: Platform> Shareable for TaskState<P> {}
 
-/// The child process of an engine without processes: its target runs as a task (a thread of
-/// the same program), its process id is the parent's, and it cannot be signalled.
+/// The child process of an engine without real processes: its target runs as a task of the
+/// same program, started by [`Platform::spawn_process`] (under the simulator, the first task
+/// of a simulated process with a number of its own; elsewhere a task of the parent's process,
+/// whose number it shares), and it cannot be signalled.
 ///
 /// A panic in the target is what it is in any task of that engine: under an explorer, a failed
 /// execution (the explorer reports it with its trace), so a `TaskChild` only ever ends with
@@ -124,6 +126,9 @@ unsafe impl<P: Platform> Shareable for TaskState<P> {}
 pub struct TaskChild<P: Platform> {
     state: P::Shared<TaskState<P>>,
     pid: u32,
+    /// The task, joined by the first `wait` that sees it done (loom wants its threads
+    /// joined); `None` after.
+    task: std::sync::Mutex<Option<P::JoinHandle<()>>>,
 }
 
 impl<P: Platform> fmt::Debug for TaskChild<P> {
@@ -154,17 +159,18 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
         });
         Atomic::<u32>::label(&state.done, "Process");
         let theirs = state.clone();
-        // The task is never joined through its handle: `wait` watches the word instead, which
-        // also gives it a deadline.
-        drop(P::spawn(move || {
+        // `wait` watches the word, which also gives it a deadline, and joins the task once the
+        // word says it is done.
+        let (handle, pid) = P::spawn_process(move || {
             target();
             let done: &P::AtomicU32 = &theirs.done;
             done.store(1, Ordering::Release);
             P::wake(done, u32::MAX);
-        }));
+        });
         Ok(TaskChild {
             state,
-            pid: P::current_task().process,
+            pid,
+            task: std::sync::Mutex::new(Some(handle)),
         })
     }
 
@@ -176,10 +182,21 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
         let done: &P::AtomicU32 = &self.state.done;
         loop {
             if done.load(Ordering::Acquire) == 1 {
+                let task = self
+                    .task
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                if let Some(task) = task {
+                    // Done: the join returns at once (a panic would have failed the run).
+                    let _ = P::join(task);
+                }
                 return Ok(Some(0));
             }
-            if P::wait(done, 0, deadline) == WaitOutcome::TimedOut {
-                return Ok((done.load(Ordering::Acquire) == 1).then_some(0));
+            if P::wait(done, 0, deadline) == WaitOutcome::TimedOut
+                && done.load(Ordering::Acquire) == 0
+            {
+                return Ok(None);
             }
         }
     }

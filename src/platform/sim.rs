@@ -130,16 +130,27 @@ impl Platform for Sim {
     }
 
     #[track_caller]
+    fn spawn_process<F>(f: F) -> (engine::JoinHandle<()>, u32)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let handle = engine::spawn_process(f);
+        let process = handle.process();
+        (handle, process)
+    }
+
+    #[track_caller]
     fn join<T: Send + 'static>(handle: engine::JoinHandle<T>) -> Result<T, PanicPayload> {
         // A panic in any task fails the execution before anyone can join it.
         Ok(handle.join())
     }
 
-    /// Process 1 (one simulated process); thread = the engine's task index + 1, since thread
-    /// 0 means "nobody" (so task 2 of a trace is `TaskId { process: 1, thread: 3 }`).
+    /// The task's simulated process (1 unless started by [`Platform::spawn_process`], as a
+    /// `Process` is); thread = the engine's task index + 1, since thread 0 means "nobody" (so
+    /// task 2 of a trace is `TaskId { process: 1, thread: 3 }` in the first process).
     fn current_task() -> TaskId {
         TaskId {
-            process: 1,
+            process: engine::current_process().unwrap_or(1),
             thread: engine::current_task().map_or(1, |t| t + 1),
         }
     }

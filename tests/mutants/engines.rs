@@ -754,10 +754,11 @@ fn render() -> String {
         let _ = writeln!(out, "| {} | {sim} | {loom} | {shuttle} |", probe.capability);
     }
     out.push_str(
-        "\nOn `Os`, `Process` starts real processes (fork or spawn) and can kill them. The three \
-         explorers run a `Process`'s target as a task of the one explored program (its pid is \
-         its parent's) and cannot kill it yet: simulated processes, with kills the simulator \
-         injects, are the next step of the process issue (issue 13).\n",
+        "\nOn `Os`, `Process` starts real processes (fork or spawn) and can kill them. The \
+         simulator runs a `Process` as a simulated process (a number of its own, which its \
+         tasks share; memory is shared as a forked child's shared state is); loom and shuttle \
+         run it as a task of the parent's process. None of the three can kill a process yet: \
+         kills the simulator injects are the next step of the process issue (issue 13).\n",
     );
     out
 }

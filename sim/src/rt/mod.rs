@@ -56,8 +56,8 @@ pub use object::ObjCell;
 pub(crate) use object::{object_name, ObjRec};
 use ops::stack_exhausted;
 pub(crate) use ops::{
-    choose, current_task, enter_operation, futex_wait, futex_wake, join, leave_operation, now,
-    plain_step, sleep, spawn, step,
+    choose, current_process, current_task, enter_operation, futex_wait, futex_wake, join,
+    leave_operation, now, plain_step, process_of, sleep, spawn, step,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};
@@ -100,11 +100,14 @@ pub(crate) struct TaskRec {
     /// The task's outermost open operation (see `crate::operation`): 1 + its index in the
     /// execution's table of operations; 0: none.
     operation: u32,
+    /// The simulated process the task belongs to: 1 for the main task, its spawner's for a
+    /// task, a new number for the first task of a process ([`crate::spawn_process`]).
+    pub(crate) process: u32,
 }
 
 impl TaskRec {
-    /// A task about to take its first step, spawned at `loc`.
-    fn new(loc: Loc) -> Self {
+    /// A task of process `process` about to take its first step, spawned at `loc`.
+    fn new(loc: Loc, process: u32) -> Self {
         TaskRec {
             state: State::Runnable,
             pending: Pending {
@@ -120,6 +123,7 @@ impl TaskRec {
             result: None,
             behind: Vec::new(),
             operation: 0,
+            process,
         }
     }
 }
@@ -359,7 +363,7 @@ pub(crate) fn run_execution(
     spare.objects.clear();
     spare.release.clear();
     spare.release.push(None);
-    spare.tasks.push(TaskRec::new(here));
+    spare.tasks.push(TaskRec::new(here, 1));
     let exec = Box::new(Exec {
         serial,
         tasks: spare.tasks,

@@ -240,11 +240,16 @@ pub(crate) fn sleep(nanos: u64, loc: Loc) {
 }
 
 /// Spawns a task running `body`; returns its index.
-pub(crate) fn spawn(body: Body, loc: Loc) -> u32 {
+pub(crate) fn spawn(body: Body, loc: Loc, new_process: bool) -> u32 {
     announce(Op::Spawn, None, 0, loc).expect("mpcheck-sim: spawn outside an execution");
     with_exec(|e| {
         let t = e.tasks.len() as u32;
-        e.tasks.push(TaskRec::new(loc));
+        let process = if new_process {
+            e.tasks.iter().map(|task| task.process).max().unwrap_or(1) + 1
+        } else {
+            e.tasks[e.current as usize].process
+        };
+        e.tasks.push(TaskRec::new(loc, process));
         e.new_tasks.push((t, body));
         e.release.push(None);
         e.record(Op::Spawn, 0, None, Some(t as u64), loc);
@@ -276,4 +281,14 @@ pub(crate) fn choose(n: u32, loc: Loc) -> u32 {
 /// The running task's index.
 pub(crate) fn current_task() -> Option<u32> {
     with_exec(|e| e.current)
+}
+
+/// The running task's process.
+pub(crate) fn current_process() -> Option<u32> {
+    with_exec(|e| e.tasks[e.current as usize].process)
+}
+
+/// Task `t`'s process.
+pub(crate) fn process_of(t: u32) -> Option<u32> {
+    with_exec(|e| e.tasks.get(t as usize).map(|task| task.process)).flatten()
 }
