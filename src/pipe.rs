@@ -107,6 +107,59 @@ impl<T, P: Platform> Clone for Connection<T, P> {
     }
 }
 
+/// A [`Connection`] in the form that travels in a spawned process's arguments: its end (as the
+/// platform exports it), its directions, and the locks that keep messages whole (shared with
+/// the parent's handles, so senders in both processes still take turns).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+struct ConnectionWire<P: Platform> {
+    end: u32,
+    readable: bool,
+    writable: bool,
+    send_lock: Lock<P>,
+    recv_lock: Lock<P>,
+}
+
+/// Only in the arguments of a spawned process (`Process::call` with `StartMethod::Spawn`),
+/// where the new image inherits the end's descriptor; anywhere else (a queue item, a message)
+/// an encoding error, as in Python (a connection travels by inheritance).
+impl<T, P: Platform> serde::Serialize for Connection<T, P> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let end = self
+            .inner
+            .end
+            .export()
+            .map_err(<S::Error as serde::ser::Error>::custom)?;
+        ConnectionWire::<P> {
+            end,
+            readable: self.inner.readable,
+            writable: self.inner.writable,
+            send_lock: self.inner.send_lock.clone(),
+            recv_lock: self.inner.recv_lock.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The connection a spawned process was given in its arguments (each once).
+impl<'de, T, P: Platform> serde::Deserialize<'de> for Connection<T, P> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = ConnectionWire::<P>::deserialize(deserializer)?;
+        let end = P::PipeEnd::import(wire.end).map_err(<D::Error as serde::de::Error>::custom)?;
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                end: ManuallyDrop::new(end),
+                readable: wire.readable,
+                writable: wire.writable,
+                send_lock: wire.send_lock,
+                recv_lock: wire.recv_lock,
+                site: P::site(),
+            }),
+            item: PhantomData,
+        })
+    }
+}
+
 impl<T, P: Platform> std::fmt::Debug for Connection<T, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")

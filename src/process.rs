@@ -149,6 +149,7 @@ impl<P: Platform> Process<P> {
                 entry: entry::<A>,
                 function: f as usize,
                 args: crate::codec::encode(args)?,
+                descriptors: Vec::new(),
             })
         });
         let mut process = Self::new(run);
@@ -222,7 +223,7 @@ impl<P: Platform> Process<P> {
                         .to_owned(),
                 ));
             }
-            (StartMethod::Spawn, Some(make)) => match make() {
+            (StartMethod::Spawn, Some(make)) => match P::Child::image(make) {
                 Ok(image) => Some(image),
                 Err(error) => {
                     *state = State::New(target, None);

@@ -254,3 +254,61 @@ fn a_handle_decoded_as_another_type_or_from_another_engine_is_an_error() {
     });
     assert!(report.is_ok());
 }
+
+fn echo_upper(conn: mpcheck::Connection<String>) {
+    while let Ok(word) = conn.recv() {
+        conn.send(&word.to_uppercase()).unwrap();
+    }
+}
+
+fn send_three(tx: mpcheck::Connection<u32>) {
+    for n in 1..=3 {
+        tx.send(&n).unwrap();
+    }
+}
+
+#[test]
+fn pipe_ends_in_the_arguments_arrive_as_the_same_ends() {
+    let _forks = forks();
+    let (mine, theirs) = mpcheck::pipe::<String, Os>(true).unwrap();
+    let child = spawned(echo_upper, theirs);
+    child.start().unwrap();
+    for word in ["ktv", "room", "open"] {
+        mine.send(&word.to_owned()).unwrap();
+        assert_eq!(mine.recv().unwrap(), word.to_uppercase());
+    }
+    mine.close();
+    assert_eq!(
+        child.join(),
+        Ok(0),
+        "the child saw end of file and returned"
+    );
+
+    // One way, child to parent: the parent's copy of the sending end went with the
+    // arguments, so end of file comes once the child has ended.
+    let (rx, tx) = mpcheck::pipe::<u32, Os>(false).unwrap();
+    let child = spawned(send_three, tx);
+    child.start().unwrap();
+    assert_eq!(
+        [rx.recv().unwrap(), rx.recv().unwrap(), rx.recv().unwrap()],
+        [1, 2, 3]
+    );
+    assert_eq!(rx.recv(), Err(Error::Eof));
+    assert_eq!(child.join(), Ok(0));
+}
+
+#[test]
+fn a_pipe_end_cannot_travel_but_in_a_spawn() {
+    let (rx, _tx) = mpcheck::pipe::<u32, Os>(false).unwrap();
+    let queue = mpcheck::Queue::<mpcheck::Connection<u32>, Os>::new();
+    match queue.put(rx) {
+        Err(Error::Encode(message)) => {
+            assert!(
+                message.contains("travels only in the arguments"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(queue.empty());
+}

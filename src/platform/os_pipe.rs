@@ -174,6 +174,69 @@ impl PipeEnd for OsPipeEnd {
         // Dropped outside the lock: closes the descriptor unless an operation still uses it.
         drop(taken);
     }
+
+    /// Only while a spawn encodes its arguments ([`collecting`]): a duplicate of the
+    /// descriptor, which the new image inherits, numbered in the order of the arguments.
+    fn export(&self) -> Result<u32, Error> {
+        let fd = self.fd()?;
+        COLLECTED.with(|collected| {
+            let mut collected = collected.borrow_mut();
+            let Some(collected) = collected.as_mut() else {
+                return Err(Error::Unsupported(
+                    "a Connection travels only in the arguments of a spawned process \
+                     (Process::call with StartMethod::Spawn); a forked child inherits the \
+                     ones it uses, and a queue item cannot carry one"
+                        .to_owned(),
+                ));
+            };
+            let copy = rustix::io::fcntl_dupfd_cloexec(&*fd, 0)
+                .map_err(|e| io_error("fcntl(F_DUPFD_CLOEXEC)", e))?;
+            collected.push(copy);
+            Ok(collected.len() as u32 - 1)
+        })
+    }
+
+    /// The end the spawning parent exported as `number`: the descriptor the new image
+    /// inherited ([`receive`] put it there); each number once.
+    fn import(number: u32) -> Result<Self, Error> {
+        RECEIVED.with(|received| {
+            received
+                .borrow_mut()
+                .get_mut(number as usize)
+                .and_then(Option::take)
+                .map(OsPipeEnd::new)
+                .ok_or_else(|| {
+                    Error::Decode(format!(
+                        "pipe end {number} is not among the descriptors this process was \
+                         given (each is decoded once, in a spawned process's arguments)"
+                    ))
+                })
+        })
+    }
+}
+
+thread_local! {
+    /// The duplicates of the pipe ends a spawn's arguments hold, while it encodes them.
+    static COLLECTED: std::cell::RefCell<Option<Vec<OwnedFd>>> =
+        const { std::cell::RefCell::new(None) };
+    /// In a spawned process: the pipe ends its arguments hold, until decoded.
+    static RECEIVED: std::cell::RefCell<Vec<Option<OwnedFd>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `encode` (a spawn's arguments) with pipe ends allowed to travel: returns its result
+/// and the descriptors the new image must inherit, in the numbers `export` gave.
+pub(crate) fn collecting<R>(encode: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
+    let outer = COLLECTED.with(|c| c.replace(Some(Vec::new())));
+    let result = encode();
+    let collected = COLLECTED.with(|c| c.replace(outer)).unwrap_or_default();
+    (result, collected)
+}
+
+/// In a spawned process, before its arguments are decoded: the inherited descriptors of the
+/// pipe ends they hold, in order.
+pub(crate) fn receive(fds: Vec<OwnedFd>) {
+    RECEIVED.with(|r| *r.borrow_mut() = fds.into_iter().map(Some).collect());
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
 
-use super::process::{ChildProcess, Launch, ProcessSpec, Signal, StartMethod, Target};
+use super::process::{ChildProcess, Image, Launch, ProcessSpec, Signal, StartMethod, Target};
 use super::{Instant, Platform};
 use crate::{Error, Os};
 
@@ -263,6 +263,13 @@ impl ChildProcess for OsChild {
 
     fn next_spec() -> ProcessSpec {
         next_spec()
+    }
+
+    fn image(make: impl FnOnce() -> Result<Image, Error>) -> Result<Image, Error> {
+        let (image, descriptors) = super::os_pipe::collecting(make);
+        let mut image = image?;
+        image.descriptors = descriptors;
+        Ok(image)
     }
 
     fn pid(&self) -> u32 {

@@ -59,6 +59,8 @@ struct LaunchRecord {
     entry: i64,
     function: i64,
     args: Vec<u8>,
+    /// The numbers of the inherited descriptors of the pipe ends in `args`, in order.
+    descriptors: Vec<i32>,
 }
 
 /// The function every distance is measured from.
@@ -100,6 +102,7 @@ pub(super) fn spawn(spec: &ProcessSpec, image: Image) -> Result<OsChild, Error> 
         entry: distance(image.entry as usize),
         function: distance(image.function),
         args: image.args,
+        descriptors: image.descriptors.iter().map(|fd| fd.as_raw_fd()).collect(),
     };
     let bytes = crate::codec::encode(&record)?;
     let launch = memfd_create("mpcheck-spawn", MemfdFlags::CLOEXEC).map_err(io_error("memfd"))?;
@@ -122,7 +125,10 @@ pub(super) fn spawn(spec: &ProcessSpec, image: Image) -> Result<OsChild, Error> 
             arena.map_or("-".to_owned(), |fd| fd.to_string())
         ),
     );
-    let inherited: Vec<RawFd> = std::iter::once(launch_fd).chain(arena).collect();
+    let inherited: Vec<RawFd> = std::iter::once(launch_fd)
+        .chain(arena)
+        .chain(image.descriptors.iter().map(|fd| fd.as_raw_fd()))
+        .collect();
     // SAFETY: the closure runs in the forked child before `exec`; it only calls `fcntl`, which
     // is async-signal-safe, on descriptors the parent keeps open for the whole call.
     unsafe {
@@ -136,13 +142,16 @@ pub(super) fn spawn(spec: &ProcessSpec, image: Image) -> Result<OsChild, Error> 
             Ok(())
         });
     }
-    os_process::start_spawned(spec, launch, || {
+    let started = os_process::start_spawned(spec, launch, || {
         let child = command.spawn().map_err(|e| Error::Io {
             operation: "spawn",
             message: e.to_string(),
         })?;
         Ok(child.id())
-    })
+    });
+    // The child has its copies (or was never started): the parent's duplicates close here.
+    drop(image.descriptors);
+    started
 }
 
 /// Whether the child of a launch memfd reached its entry (set the "reached" byte).
@@ -256,6 +265,15 @@ fn take_launch() -> Result<(LaunchRecord, String), Error> {
         }
     }
     let record: LaunchRecord = crate::codec::decode(&bytes[..at])?;
+    let mut descriptors = Vec::with_capacity(record.descriptors.len());
+    for &fd in &record.descriptors {
+        // SAFETY: the parent made this descriptor inheritable for this image and named it in
+        // the launch; nothing else in this process owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC).map_err(io_error("fcntl"))?;
+        descriptors.push(fd);
+    }
+    super::os_pipe::receive(descriptors);
     if let Some(arena) = arena {
         super::arena::attach(arena)?;
     }

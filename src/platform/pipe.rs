@@ -36,6 +36,24 @@ pub trait PipeEnd: Send + Sync + Sized + 'static {
     fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error>;
     /// Closes this end.
     fn close(&self);
+
+    /// This end in the form that travels to a spawned process (its arguments): a number the
+    /// new image turns back into the end with [`PipeEnd::import`]. `Err(Unsupported)` where the
+    /// end cannot travel (the default; on [`Os`](crate::Os), anywhere but in a spawn's
+    /// arguments).
+    fn export(&self) -> Result<u32, Error> {
+        Err(Error::Unsupported(
+            "a pipe end of this engine cannot leave its program".to_owned(),
+        ))
+    }
+
+    /// The end that [`PipeEnd::export`] gave `number` for, in the spawned process.
+    fn import(number: u32) -> Result<Self, Error> {
+        let _ = number;
+        Err(Error::Unsupported(
+            "a pipe end of this engine cannot leave its program".to_owned(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub type Entry = fn(function: usize, args: &[u8]) -> Result<(), Error>;
 /// A target as a fresh image of the program finds it: the addresses of [`Entry`] and of the
 /// user's function in this image (the new image is the same binary, so each is at the same
 /// distance from any other function of it), and the encoded arguments.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Image {
     /// The entry that decodes `args` and calls `function`.
     pub entry: Entry,
@@ -52,6 +52,9 @@ pub struct Image {
     pub function: usize,
     /// The arguments, encoded (postcard).
     pub args: Vec<u8>,
+    /// The descriptors the new image inherits: the pipe ends among the arguments, in the
+    /// numbers [`PipeEnd::export`](super::PipeEnd::export) gave them.
+    pub descriptors: Vec<std::os::fd::OwnedFd>,
 }
 
 /// How a process starts.
@@ -90,6 +93,13 @@ pub trait ChildProcess: Send + Sync + Sized + 'static {
     /// The spec of a new process, as `Process::new` makes it before the user's builder calls:
     /// its number, its default name (`Process-N`), the caller's daemon flag.
     fn next_spec() -> ProcessSpec;
+
+    /// Makes the image of a target for a spawn: calls `make`, which encodes the arguments,
+    /// while the platform lets what travels by other means (a pipe end's descriptor) do so.
+    /// By default, `make()`.
+    fn image(make: impl FnOnce() -> Result<Image, Error>) -> Result<Image, Error> {
+        make()
+    }
 
     /// Starts a process running `launch`'s target, by `launch.method` where the platform has
     /// start methods.
