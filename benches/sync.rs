@@ -86,7 +86,7 @@ fn uncontended(c: &mut Criterion) {
     group.bench_function("mpcheck_Lock/acquire_release", |b| {
         b.iter(|| {
             let lock = black_box(&lock);
-            lock.acquire();
+            lock.acquire().unwrap();
             lock.release().unwrap();
         })
     });

@@ -146,6 +146,13 @@ pub enum Error {
         message: String,
     },
 
+    /// The lock's holder was a process that died holding it (killed, or ended without
+    /// releasing it). The lock has been taken over: the caller holds it now, and what it
+    /// guarded may be half updated; check it, then release as usual (Python hangs forever
+    /// here; POSIX calls it `EOWNERDEAD`).
+    #[error("the lock's holder process died holding it; the caller holds the lock now (what it guarded may be half updated)")]
+    OwnerDied,
+
     /// `Process::start` on a process that was already started (Python: `AssertionError`,
     /// "cannot start a process twice").
     #[error("the process was already started (a process can be started once)")]

@@ -200,6 +200,10 @@ impl<T: Pod, P: Platform> Value<T, P> {
 
     /// Reads, changes and writes back the value as one step under its lock, and returns what
     /// `f` returns: `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value.
+    ///
+    /// [`Error::OwnerDied`] (and nothing changed, the lock released) when the lock was taken
+    /// over from a process that died holding it, maybe in the middle of its own update: the
+    /// value may be torn, and the caller decides what to do (the next call goes through).
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
         let _op = self.operation("update");
@@ -207,7 +211,10 @@ impl<T: Pod, P: Platform> Value<T, P> {
             operation: "Value::update",
             what: "Value",
         })?;
-        let _held = lock.lock();
+        let held = lock.lock();
+        if held.owner_died() {
+            return Err(Error::OwnerDied);
+        }
         let mut value = read::<T, P>(&self.words, 0);
         let result = f(&mut value);
         write::<T, P>(&self.words, 0, &value);
@@ -478,6 +485,12 @@ pub struct ArrayGuard<'a, T: Pod, P: Platform = Os> {
 }
 
 impl<T: Pod, P: Platform> ArrayGuard<'_, T, P> {
+    /// Whether the lock was taken over from a process that died holding it (see
+    /// [`Error::OwnerDied`]): the elements may be half updated.
+    pub fn owner_died(&self) -> bool {
+        self._held.owner_died()
+    }
+
     /// The number of elements.
     #[track_caller]
     pub fn len(&self) -> usize {

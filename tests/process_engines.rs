@@ -14,7 +14,7 @@ use mpcheck::{Error, Process, RLock, Value};
 fn parent_and_child<P: Platform>() {
     let value = Value::<u32, P>::new(0);
     let rlock = RLock::<P>::new();
-    rlock.acquire();
+    rlock.acquire().unwrap();
     let (theirs, their_lock) = (value.clone(), rlock.clone());
     let child = Process::<P>::new(move || {
         assert!(!their_lock.try_acquire(), "the parent owns it");

@@ -193,8 +193,8 @@ fn handles_in_the_arguments_arrive_as_the_same_objects() {
     );
     let (value, array, lock, rlock, semaphore, event, _condition, barrier, queue, jobs) =
         handles.clone();
-    lock.acquire();
-    rlock.acquire();
+    lock.acquire().unwrap();
+    rlock.acquire().unwrap();
     for job in [3, 2, 1, 0] {
         jobs.put(job).unwrap();
     }
@@ -232,7 +232,7 @@ fn a_handle_decoded_as_another_type_or_from_another_engine_is_an_error() {
     let lock = mpcheck::Lock::<Os>::new();
     queue.put(lock.clone()).unwrap();
     let travelled = queue.get().unwrap();
-    travelled.acquire();
+    travelled.acquire().unwrap();
     assert!(lock.is_locked(), "a lock through a queue is the same lock");
     // A queue whose items claim to be locks, fed the bytes of a value: refused, not misread.
     let raw = mpcheck::Queue::<mpcheck::Value<u64, Os>, Os>::new();

@@ -35,7 +35,7 @@ fn lock_starts_unlocked() {
 #[test]
 fn lock_acquire_then_release() {
     let lock = Lock::<Os>::new();
-    lock.acquire();
+    lock.acquire().unwrap();
     assert!(lock.is_locked());
     assert_eq!(lock.release(), Ok(()));
     assert!(!lock.is_locked());
@@ -56,7 +56,7 @@ fn lock_acquire_timeout_true_when_free() {
 #[test]
 fn lock_acquire_timeout_false_when_held() {
     let lock = Lock::<Os>::new();
-    lock.acquire();
+    lock.acquire().unwrap();
     assert!(!lock.acquire_timeout(SHORT));
     assert!(lock.is_locked());
 }
@@ -84,7 +84,7 @@ fn lock_release_when_unlocked_is_an_error() {
 #[test]
 fn lock_may_be_released_by_another_task() {
     let lock = Lock::<Os>::new();
-    lock.acquire();
+    lock.acquire().unwrap();
     let l = lock.clone();
     assert_eq!(spawn(move || l.release()).join(), Ok(Ok(())));
     assert!(!lock.is_locked());
@@ -93,10 +93,10 @@ fn lock_may_be_released_by_another_task() {
 #[test]
 fn lock_acquire_waits_for_release() {
     let lock = Lock::<Os>::new();
-    lock.acquire();
+    lock.acquire().unwrap();
     let l = lock.clone();
     let waiter = spawn(move || {
-        l.acquire();
+        l.acquire().unwrap();
         l.release()
     });
     lock.release().unwrap();
@@ -128,7 +128,7 @@ fn lock_try_lock_is_none_when_held() {
 fn lock_clones_are_the_same_lock() {
     let a = Lock::<Os>::new();
     let b = a.clone();
-    a.acquire();
+    a.acquire().unwrap();
     assert!(b.is_locked());
     b.release().unwrap();
     assert!(!a.is_locked());
@@ -145,8 +145,8 @@ fn lock_debug_shows_state() {
 #[test]
 fn rlock_owner_reenters_and_releases_each_level() {
     let lock = RLock::<Os>::new();
-    lock.acquire();
-    lock.acquire();
+    lock.acquire().unwrap();
+    lock.acquire().unwrap();
     assert!(lock.try_acquire());
     assert!(lock.acquire_timeout(SHORT));
     for _ in 0..4 {
@@ -159,7 +159,7 @@ fn rlock_owner_reenters_and_releases_each_level() {
 #[test]
 fn rlock_release_by_non_owner_is_an_error() {
     let lock = RLock::<Os>::new();
-    lock.acquire();
+    lock.acquire().unwrap();
     let l = lock.clone();
     let err = spawn(move || l.release()).join().unwrap().unwrap_err();
     assert_eq!(
@@ -189,7 +189,7 @@ fn rlock_release_when_free_is_an_error() {
 #[test]
 fn rlock_excludes_other_tasks() {
     let lock = RLock::<Os>::new();
-    lock.acquire();
+    lock.acquire().unwrap();
     let l = lock.clone();
     let other = spawn(move || (l.try_acquire(), l.acquire_timeout(SHORT), l.is_owned()));
     assert_eq!(other.join(), Ok((false, false, false)));
@@ -199,11 +199,11 @@ fn rlock_excludes_other_tasks() {
 #[test]
 fn rlock_acquire_waits_for_full_release() {
     let lock = RLock::<Os>::new();
-    lock.acquire();
-    lock.acquire();
+    lock.acquire().unwrap();
+    lock.acquire().unwrap();
     let l = lock.clone();
     let waiter = spawn(move || {
-        l.acquire();
+        l.acquire().unwrap();
         let owned = l.is_owned();
         l.release().map(|()| owned)
     });
@@ -492,7 +492,7 @@ fn condition_release_without_the_lock_is_an_error() {
             operation: "RLock::release"
         })
     );
-    cond.acquire();
+    cond.acquire().unwrap();
     assert_eq!(cond.release(), Ok(()));
 }
 
@@ -518,7 +518,7 @@ fn condition_notify_wakes_a_waiter() {
     });
     {
         let _held = cond.lock();
-        flag.acquire();
+        flag.acquire().unwrap();
         cond.notify(1).unwrap();
     }
     assert_eq!(waiter.join(), Ok(Ok(true)));
@@ -550,9 +550,9 @@ fn condition_notify_all_wakes_every_waiter() {
 #[test]
 fn condition_wait_restores_every_recursion_level() {
     let cond = Condition::<Os>::new();
-    cond.acquire();
-    cond.acquire();
-    cond.acquire();
+    cond.acquire().unwrap();
+    cond.acquire().unwrap();
+    cond.acquire().unwrap();
     // While we wait, the lock must be completely free for another task.
     let c = cond.clone();
     let prober = spawn(move || {
@@ -622,7 +622,7 @@ fn condition_with_a_plain_lock() {
 fn condition_with_a_shared_rlock() {
     let lock = RLock::<Os>::new();
     let cond = Condition::<Os>::with_lock(lock.clone());
-    lock.acquire();
+    lock.acquire().unwrap();
     assert_eq!(
         cond.notify_all(),
         Ok(()),

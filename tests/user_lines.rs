@@ -124,7 +124,7 @@ fn called() -> Called {
 fn locks() {
     let mut c = Called::new();
     let lock = Lock::<Sim>::new();
-    at!(c, "Lock"."acquire", lock.acquire());
+    at!(c, "Lock"."acquire", lock.acquire()).unwrap();
     at!(c, "Lock"."release", lock.release().unwrap());
     assert!(at!(c, "Lock"."try_acquire", lock.try_acquire()));
     at!(c, "Lock"."release", lock.release().unwrap());
@@ -139,7 +139,7 @@ fn locks() {
     c.push(("Lock", "release (guard)", line!() - 1));
 
     let rlock = RLock::<Sim>::new();
-    at!(c, "RLock"."acquire", rlock.acquire());
+    at!(c, "RLock"."acquire", rlock.acquire()).unwrap();
     assert!(at!(c, "RLock"."try_acquire", rlock.try_acquire()));
     assert!(at!(c, "RLock"."acquire_timeout", rlock.acquire_timeout(Duration::ZERO)));
     assert!(at!(c, "RLock"."is_owned", rlock.is_owned()));
@@ -182,7 +182,7 @@ fn events_conditions_barriers() {
     at!(c, "Event"."clear", e.clear());
 
     let cond = Condition::<Sim>::new();
-    at!(c, "Condition"."acquire", cond.acquire());
+    at!(c, "Condition"."acquire", cond.acquire()).unwrap();
     at!(c, "Condition"."notify", cond.notify(1).unwrap());
     at!(c, "Condition"."notify_all", cond.notify_all().unwrap());
     assert!(!at!(c, "Condition"."wait_timeout", cond.wait_timeout(Duration::ZERO)).unwrap());

@@ -116,6 +116,29 @@ struct Header {
     live_bytes: AtomicU64,
     /// One Treiber stack per size class: (tag << 32) | block offset / [`UNIT`].
     free: [AtomicU64; CLASSES],
+    /// The family's table of processes (see `os_liveness.rs`).
+    processes: [ProcessSlot; PROCESS_SLOTS],
+}
+
+/// How many processes of a family can be alive at once with a slot of their own in its table
+/// of processes (more are untracked: see `os_liveness.rs`).
+pub(crate) const PROCESS_SLOTS: usize = 1024;
+
+/// One entry of the family's table of processes: which process holds the slot, when it
+/// started, and how many times the slot was taken (see `os_liveness.rs`).
+#[repr(C)]
+pub(crate) struct ProcessSlot {
+    /// The holder's pid; 0 when free.
+    pub(crate) pid: AtomicU32,
+    /// Bumped each time a process takes the slot: a token names one taking.
+    pub(crate) generation: AtomicU32,
+    /// The holder's start time, in clock ticks after boot (`/proc/<pid>/stat`, field 22).
+    pub(crate) start: AtomicU64,
+}
+
+/// The family's table of processes, in its arena (made if this process has none yet).
+pub(crate) fn process_slots() -> Result<&'static [ProcessSlot; PROCESS_SLOTS], Error> {
+    Ok(&arena()?.header().processes)
 }
 
 /// Where the first block starts.

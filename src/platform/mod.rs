@@ -136,6 +136,7 @@ mod kernel_pipe;
 #[cfg(feature = "loom")]
 mod loom;
 mod os;
+pub(crate) mod os_liveness;
 mod os_pipe;
 pub(crate) mod os_process;
 mod os_spawn;
@@ -344,6 +345,12 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// explorers set it to 0. It never changes what a primitive does, only how soon it sleeps.
     const SPIN_LIMIT: u32;
 
+    /// How long a task waiting for a word that another process holds (a lock) sleeps at most
+    /// before it looks whether that process is still alive ([`Platform::process_alive`]):
+    /// `Some` where a death wakes nobody ([`Os`], whose waiters poll), `None` where processes
+    /// never die or the engine wakes the waiters of a process that dies.
+    const LIVENESS_POLL: Option<Duration> = None;
+
     /// A 32-bit atomic word; also the word futex operations act on.
     type AtomicU32: AtomicInt<u32>;
     /// A 64-bit atomic word (owners, counters that must not wrap).
@@ -525,6 +532,23 @@ pub trait Platform: Sized + Send + Sync + 'static {
 
     /// The identity of the running task.
     fn current_task() -> TaskId;
+
+    /// A number naming the calling process for as long as its family lives (never reused by
+    /// another process of it), nonzero and below 2^30, so that a lock word can hold its holder
+    /// with two flag bits. By default the process number of [`Platform::current_task`].
+    fn process_token() -> u32 {
+        Self::current_task().process
+    }
+
+    /// Whether the process `token` ([`Platform::process_token`]) names is still running; a
+    /// lock it holds is taken over by the next acquirer once it is not ([`Error::OwnerDied`]).
+    /// By default always `true` (engines whose processes never die).
+    ///
+    /// [`Error::OwnerDied`]: crate::Error::OwnerDied
+    fn process_alive(token: u32) -> bool {
+        let _ = token;
+        true
+    }
 
     /// Where the caller of the `#[track_caller]` function that calls this was called from:
     /// what a guard keeps, so that its release (in `Drop`, which has no caller location) can

@@ -205,6 +205,8 @@ const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
 impl Platform for Os {
     const NAME: &'static str = "os";
     const SPIN_LIMIT: u32 = 100;
+    /// A dead holder is noticed by its waiters within this long (see `os_liveness.rs`).
+    const LIVENESS_POLL: Option<Duration> = Some(Duration::from_millis(20));
 
     type AtomicU32 = AtomicU32;
     type AtomicU64 = AtomicU64;
@@ -337,6 +339,15 @@ impl Platform for Os {
 
     fn join<T: Send + 'static>(handle: std::thread::JoinHandle<T>) -> Result<T, PanicPayload> {
         handle.join()
+    }
+
+    #[inline]
+    fn process_token() -> u32 {
+        super::os_liveness::token()
+    }
+
+    fn process_alive(token: u32) -> bool {
+        super::os_liveness::alive(token)
     }
 
     #[inline]

@@ -380,6 +380,7 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
         shares.in_child();
         super::os::forget_identity();
         super::os::forget_membarrier();
+        super::os_liveness::forget_token();
         family.parent = Some((name_of(&family), parent_pid));
         family.name = spec.name.clone();
         family.daemon = spec.daemon;
@@ -444,6 +445,7 @@ fn errno() -> i32 {
 /// A child process's end, after its target: the exit duties, its shares of the arena, `_exit`.
 pub(super) fn end(code: i32) -> ! {
     exit_duties();
+    super::os_liveness::leave();
     // The counts of every shared block this process holds: its handles are never dropped.
     super::arena::release_all();
     // SAFETY: `_exit` ends the process at once, without running the parent's `atexit`
@@ -472,6 +474,7 @@ fn exit_duties() {
 /// shares of the arena, as after its target.
 extern "C" fn at_exit() {
     exit_duties();
+    super::os_liveness::leave();
     if family().parent.is_some() {
         super::arena::release_all();
     }

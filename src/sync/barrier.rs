@@ -204,7 +204,9 @@ impl<P: Platform> Barrier<P> {
             // Released and re-taken by hand inside the caller's guard: this task holds the lock.
             let _ = self.cond.release();
             let outcome = catch_unwind(AssertUnwindSafe(|| action()));
-            self.cond.acquire();
+            // Taken back (also from a dead process: the barrier's state is atomics, each
+            // whole, and this task goes on to release the round).
+            let _ = self.cond.acquire();
             if let Err(payload) = outcome {
                 self.break_barrier();
                 return Err(Error::from_panic(&*payload));

@@ -106,9 +106,10 @@ impl<P: Platform> Condition<P> {
         }
     }
 
-    /// Acquires the underlying lock.
+    /// Acquires the underlying lock; `Err(OwnerDied)` (holding it) when it was taken over
+    /// from a process that died holding it.
     #[track_caller]
-    pub fn acquire(&self) {
+    pub fn acquire(&self) -> Result<(), Error> {
         let _op = P::operation(|| &self.state.seq, "Condition", "acquire");
         match &self.lock {
             ConditionLock::Lock(l) => l.acquire(),
@@ -131,10 +132,11 @@ impl<P: Platform> Condition<P> {
     pub fn lock(&self) -> ConditionGuard<'_, P> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.state.seq), "Condition", "lock", site);
-        self.acquire();
+        let owner_died = self.acquire() == Err(Error::OwnerDied);
         ConditionGuard {
             condition: self,
             site,
+            owner_died,
             _owner_bound: PhantomData,
         }
     }
@@ -193,17 +195,19 @@ impl<P: Platform> Condition<P> {
                     return Err(e);
                 }
                 let outcome = P::wait(seq, seen, deadline);
-                l.acquire();
-                outcome
+                (outcome, l.acquire())
             }
             ConditionLock::RLock(l) => {
                 let depth = l.release_all();
                 let outcome = P::wait(seq, seen, deadline);
-                l.restore(depth);
-                outcome
+                (outcome, l.restore(depth))
             }
         };
         waiters.fetch_sub(1, Relaxed);
+        // Taken back from a process that died holding the lock: the caller holds it, and
+        // learns it.
+        let (outcome, retaken) = outcome;
+        retaken?;
         Ok(outcome != WaitOutcome::TimedOut)
     }
 
@@ -293,8 +297,17 @@ pub struct ConditionGuard<'a, P: Platform = Os> {
     condition: &'a Condition<P>,
     /// Where the guard was made: its release is reported there.
     site: P::Site,
+    owner_died: bool,
     /// Not `Send`: an RLock must be released by the task that owns it.
     _owner_bound: PhantomData<*const ()>,
+}
+
+impl<P: Platform> ConditionGuard<'_, P> {
+    /// Whether the lock was taken over from a process that died holding it (see
+    /// [`Error::OwnerDied`]).
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
 }
 
 impl<P: Platform> Drop for ConditionGuard<'_, P> {

@@ -54,11 +54,17 @@ impl<P: Platform> Lock<P> {
     }
 
     /// Waits until the lock is free and takes it.
+    ///
+    /// `Err(OwnerDied)` when the lock was held by a process that died: the caller holds it
+    /// now (see [`Error::OwnerDied`]). A dead holder never leaves its waiters waiting.
     #[inline]
     #[track_caller]
-    pub fn acquire(&self) {
+    pub fn acquire(&self) -> Result<(), Error> {
         let _op = P::operation(|| &self.state.word, "Lock", "acquire");
-        raw::lock::<P>(&self.state.word, None);
+        match raw::lock::<P>(&self.state.word, None) {
+            raw::Acquired::TakenOver => Err(Error::OwnerDied),
+            _ => Ok(()),
+        }
     }
 
     /// Takes the lock if it is free; never blocks. `true` if it was taken.
@@ -69,11 +75,13 @@ impl<P: Platform> Lock<P> {
         raw::try_lock::<P>(&self.state.word)
     }
 
-    /// Waits at most `timeout` for the lock. `true` if it was taken, `false` on timeout.
+    /// Waits at most `timeout` for the lock. `true` if it was taken, `false` on timeout. A
+    /// lock whose holder process died is taken over and counts as taken (only
+    /// [`Lock::acquire`] and [`Lock::lock`] say so).
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         let _op = P::operation(|| &self.state.word, "Lock", "acquire_timeout");
-        raw::lock::<P>(&self.state.word, deadline_after::<P>(timeout))
+        raw::lock::<P>(&self.state.word, deadline_after::<P>(timeout)).held()
     }
 
     /// Releases the lock (any task may). [`Error::ReleasedTooManyTimes`] if it was not locked.
@@ -88,14 +96,19 @@ impl<P: Platform> Lock<P> {
         }
     }
 
-    /// Acquires the lock and returns a guard that releases it when dropped.
+    /// Acquires the lock and returns a guard that releases it when dropped;
+    /// [`LockGuard::owner_died`] says whether it was taken over from a dead process.
     #[inline]
     #[track_caller]
     pub fn lock(&self) -> LockGuard<'_, P> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.state.word), "Lock", "lock", site);
-        raw::lock::<P>(&self.state.word, None);
-        LockGuard { lock: self, site }
+        let owner_died = raw::lock::<P>(&self.state.word, None) == raw::Acquired::TakenOver;
+        LockGuard {
+            lock: self,
+            site,
+            owner_died,
+        }
     }
 
     /// Acquires the lock if it is free, returning a guard; `None` if it is held.
@@ -103,7 +116,11 @@ impl<P: Platform> Lock<P> {
     pub fn try_lock(&self) -> Option<LockGuard<'_, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.state.word), "Lock", "try_lock", site);
-        self.try_acquire().then_some(LockGuard { lock: self, site })
+        self.try_acquire().then_some(LockGuard {
+            lock: self,
+            site,
+            owner_died: false,
+        })
     }
 
     /// `true` if some task holds the lock.
@@ -150,6 +167,15 @@ pub struct LockGuard<'a, P: Platform = Os> {
     lock: &'a Lock<P>,
     /// Where the guard was made: its release is reported there.
     site: P::Site,
+    owner_died: bool,
+}
+
+impl<P: Platform> LockGuard<'_, P> {
+    /// Whether the lock was taken over from a process that died holding it (see
+    /// [`Error::OwnerDied`]): what it guards may be half updated.
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
 }
 
 impl<P: Platform> Drop for LockGuard<'_, P> {

@@ -1,71 +1,138 @@
-//! The futex mutex every lock in this module is built on.
+//! The futex mutex every lock in this module is built on, robust to the death of its holder's
+//! process.
 //!
-//! The mutex is mutex #3 of Ulrich Drepper, "Futexes Are Tricky" (2011): one word that is
-//! `UNLOCKED`, `LOCKED` (no waiters) or `CONTENDED` (maybe waiters). Lock: compare-and-swap
-//! `UNLOCKED → LOCKED`; on failure spin briefly ([`Platform::SPIN_LIMIT`]), then swap in
-//! `CONTENDED` and sleep while the word is `CONTENDED`. Unlock: swap in `UNLOCKED` and wake one
-//! sleeper only if the old value was `CONTENDED`, so an uncontended unlock makes no system call.
-//! Acquire on lock and Release on unlock are enough: everything written under the lock is
-//! published by the unlock's Release and seen after the next lock's Acquire.
+//! The mutex is mutex #3 of Ulrich Drepper, "Futexes Are Tricky" (2011), with the holder's
+//! identity in the word, as the kernel's robust futexes keep it: the word is `UNLOCKED` (0), or
+//! the holder's process token ([`Platform::process_token`], 30 bits) with the `CONTENDED` bit
+//! (bit 31) set once someone may sleep on it. Lock: compare-and-swap `UNLOCKED → token`; on
+//! failure spin briefly ([`Platform::SPIN_LIMIT`]), then set `CONTENDED` and sleep while the
+//! word is unchanged. Unlock: swap in `UNLOCKED` and wake one sleeper only if `CONTENDED` was
+//! set, so an uncontended unlock makes no system call. Acquire on lock and Release on unlock
+//! are enough: everything written under the lock is published by the unlock's Release and seen
+//! after the next lock's Acquire.
+//!
+//! **A dead holder.** A waiter that sees the holder's process dead
+//! ([`Platform::process_alive`]) swaps its own token in for the dead one's and has the lock,
+//! reporting [`Acquired::TakenOver`]: what the lock guarded may be half updated. Waiters look
+//! at least every [`Platform::LIVENESS_POLL`] (on `Os`, where a death wakes nobody), so a dead
+//! holder never leaves them waiting for good. The lock has no owner in Python's sense (any task
+//! may release it): the token only says which process took it last.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crate::platform::{Atomic, Instant, Platform, WaitOutcome};
 
 pub(crate) const UNLOCKED: u32 = 0;
-pub(crate) const LOCKED: u32 = 1;
-pub(crate) const CONTENDED: u32 = 2;
+/// Someone may sleep on the word: the unlock must wake one.
+pub(crate) const CONTENDED: u32 = 1 << 31;
+/// The holder's process token.
+const HOLDER: u32 = (1 << 30) - 1;
 
-/// Takes the lock if it is free; never blocks.
+/// How [`lock`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Acquired {
+    /// The lock was free, or released to us.
+    Taken,
+    /// The lock was held by a process that died: it is ours now.
+    TakenOver,
+    /// The deadline passed first; the lock is not ours.
+    TimedOut,
+}
+
+impl Acquired {
+    /// Whether the caller holds the lock now.
+    #[inline]
+    pub(crate) fn held(self) -> bool {
+        self != Acquired::TimedOut
+    }
+}
+
+/// Takes the lock if it is free; never blocks (and never takes over a dead holder's lock: only
+/// a waiting `lock` does).
 #[inline]
 pub(crate) fn try_lock<P: Platform>(word: &P::AtomicU32) -> bool {
-    word.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
+    word.compare_exchange(UNLOCKED, P::process_token(), Acquire, Relaxed)
         .is_ok()
 }
 
-/// Takes the lock, waiting until `deadline` at most (`None`: forever). `true` if it was taken.
+/// Takes the lock, waiting until `deadline` at most (`None`: forever).
 #[inline]
-pub(crate) fn lock<P: Platform>(word: &P::AtomicU32, deadline: Option<Instant>) -> bool {
-    try_lock::<P>(word) || lock_contended::<P>(word, deadline)
+pub(crate) fn lock<P: Platform>(word: &P::AtomicU32, deadline: Option<Instant>) -> Acquired {
+    let me = P::process_token();
+    match word.compare_exchange(UNLOCKED, me, Acquire, Relaxed) {
+        Ok(_) => Acquired::Taken,
+        Err(state) => lock_contended::<P>(word, me, state, deadline),
+    }
 }
 
 #[cold]
-fn lock_contended<P: Platform>(word: &P::AtomicU32, deadline: Option<Instant>) -> bool {
-    let mut state = spin::<P>(word);
-    if state == UNLOCKED {
-        match word.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed) {
-            Ok(_) => return true,
-            Err(now) => state = now,
-        }
-    }
+fn lock_contended<P: Platform>(
+    word: &P::AtomicU32,
+    me: u32,
+    state: u32,
+    deadline: Option<Instant>,
+) -> Acquired {
+    let mut state = spin::<P>(word, state);
     let mut timed_out = false;
     loop {
-        // Swapping in CONTENDED (rather than LOCKED) when we take the lock here is what makes
-        // the holder's unlock wake the next sleeper: we cannot know whether others still sleep.
-        if state != CONTENDED && word.swap(CONTENDED, Acquire) == UNLOCKED {
-            return true;
+        if state == UNLOCKED {
+            // Taking it with CONTENDED set (rather than bare) is what makes our unlock wake the
+            // next sleeper: we cannot know whether others still sleep.
+            match word.compare_exchange(UNLOCKED, me | CONTENDED, Acquire, Relaxed) {
+                Ok(_) => return Acquired::Taken,
+                Err(now) => {
+                    state = now;
+                    continue;
+                }
+            }
+        }
+        // A holder of this process is alive (no need to ask, which costs a file read on Os).
+        if state & HOLDER != me && !P::process_alive(state & HOLDER) {
+            match word.compare_exchange(state, me | CONTENDED, Acquire, Relaxed) {
+                Ok(_) => return Acquired::TakenOver,
+                Err(now) => {
+                    state = now;
+                    continue;
+                }
+            }
+        }
+        if state & CONTENDED == 0 {
+            match word.compare_exchange(state, state | CONTENDED, Relaxed, Relaxed) {
+                Ok(_) => state |= CONTENDED,
+                Err(now) => {
+                    state = now;
+                    continue;
+                }
+            }
         }
         if timed_out {
-            return false;
+            return Acquired::TimedOut;
         }
-        timed_out = P::wait(word, CONTENDED, deadline) == WaitOutcome::TimedOut;
-        state = spin::<P>(word);
+        // Sleep until woken, the deadline, or the next look at the holder's liveness.
+        let look = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
+        let until = match (deadline, look) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        };
+        let outcome = P::wait(word, state, until);
+        timed_out = outcome == WaitOutcome::TimedOut && deadline.is_some_and(|d| until == Some(d));
+        // Woken: most likely the lock was released to us; the compare-and-swap says.
+        state = UNLOCKED;
     }
 }
 
-/// Re-reads the word while it is `LOCKED` (held, nobody sleeping), at most `P::SPIN_LIMIT`
-/// times, and returns what it saw last. With no spinning (`SPIN_LIMIT = 0`, as explorers set
-/// it) it reads nothing and answers `LOCKED`: the caller then goes straight to the swap, which
-/// is what it would do after an unsuccessful spin anyway.
+/// Re-reads the word while it is held with nobody sleeping, at most `P::SPIN_LIMIT` times,
+/// and returns what it saw last (`state`, the word's value the caller saw, when it does not
+/// spin: explorers set `SPIN_LIMIT = 0`, where spinning only enlarges the search).
 #[inline]
-fn spin<P: Platform>(word: &P::AtomicU32) -> u32 {
-    let mut state = LOCKED;
+fn spin<P: Platform>(word: &P::AtomicU32, mut state: u32) -> u32 {
     for _ in 0..P::SPIN_LIMIT {
-        state = word.load(Relaxed);
-        if state != LOCKED {
+        if state == UNLOCKED || state & CONTENDED != 0 {
             break;
         }
         std::hint::spin_loop();
+        state = word.load(Relaxed);
     }
     state
 }
@@ -75,11 +142,12 @@ fn spin<P: Platform>(word: &P::AtomicU32) -> u32 {
 pub(crate) fn unlock<P: Platform>(word: &P::AtomicU32) -> bool {
     match word.swap(UNLOCKED, Release) {
         UNLOCKED => false,
-        CONTENDED => {
-            P::wake(word, 1);
+        old => {
+            if old & CONTENDED != 0 {
+                P::wake(word, 1);
+            }
             true
         }
-        _ => true,
     }
 }
 

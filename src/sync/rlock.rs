@@ -63,10 +63,16 @@ impl<P: Platform> RLock<P> {
     }
 
     /// Acquires the lock, waiting while another task holds it; re-enters if the caller holds it.
+    ///
+    /// `Err(OwnerDied)` when the lock was held by a process that died: the caller owns it now,
+    /// at depth 1 (see [`Error::OwnerDied`]).
     #[track_caller]
-    pub fn acquire(&self) {
+    pub fn acquire(&self) -> Result<(), Error> {
         let _op = P::operation(|| &self.state.word, "RLock", "acquire");
-        self.acquire_until(None);
+        match self.acquire_until(None) {
+            raw::Acquired::TakenOver => Err(Error::OwnerDied),
+            _ => Ok(()),
+        }
     }
 
     /// Acquires the lock only if that needs no waiting. `true` if acquired (or re-entered).
@@ -77,16 +83,25 @@ impl<P: Platform> RLock<P> {
         self.reenter(me) || (raw::try_lock::<P>(&self.state.word) && self.became_owner(me, 1))
     }
 
-    /// Waits at most `timeout` for the lock. `true` if acquired (or re-entered).
+    /// Waits at most `timeout` for the lock. `true` if acquired (or re-entered); a lock whose
+    /// holder process died is taken over and counts as acquired (only [`RLock::acquire`] and
+    /// [`RLock::lock`] say so).
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         let _op = P::operation(|| &self.state.word, "RLock", "acquire_timeout");
-        self.acquire_until(deadline_after::<P>(timeout))
+        self.acquire_until(deadline_after::<P>(timeout)).held()
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> bool {
+    fn acquire_until(&self, deadline: Option<Instant>) -> raw::Acquired {
         let me = P::current_task();
-        self.reenter(me) || (raw::lock::<P>(&self.state.word, deadline) && self.became_owner(me, 1))
+        if self.reenter(me) {
+            return raw::Acquired::Taken;
+        }
+        let acquired = raw::lock::<P>(&self.state.word, deadline);
+        if acquired.held() {
+            self.became_owner(me, 1);
+        }
+        acquired
     }
 
     /// If `me` owns the lock, one more level of recursion.
@@ -137,8 +152,11 @@ impl<P: Platform> RLock<P> {
     /// [`RLock::lock`] for a guard made on behalf of the user's code at `site` (an array's
     /// locked view).
     pub(crate) fn lock_at(&self, site: P::Site) -> RLockGuard<'_, P> {
-        self.acquire();
-        self.guard(site)
+        let owner_died = self.acquire() == Err(Error::OwnerDied);
+        RLockGuard {
+            owner_died,
+            ..self.guard(site)
+        }
     }
 
     /// As [`RLock::lock`] if that needs no waiting; `None` if another task holds the lock.
@@ -153,6 +171,7 @@ impl<P: Platform> RLock<P> {
         RLockGuard {
             lock: self,
             site,
+            owner_died: false,
             _owner_bound: PhantomData,
         }
     }
@@ -194,10 +213,15 @@ impl<P: Platform> RLock<P> {
         depth
     }
 
-    /// Takes the lock again at the depth [`RLock::release_all`] returned.
-    pub(crate) fn restore(&self, depth: u64) {
-        raw::lock::<P>(&self.state.word, None);
+    /// Takes the lock again at the depth [`RLock::release_all`] returned; `Err(OwnerDied)`
+    /// (holding it) if it was taken over from a dead process.
+    pub(crate) fn restore(&self, depth: u64) -> Result<(), Error> {
+        let acquired = raw::lock::<P>(&self.state.word, None);
         self.became_owner(P::current_task(), depth);
+        match acquired {
+            raw::Acquired::TakenOver => Err(Error::OwnerDied),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -228,8 +252,17 @@ pub struct RLockGuard<'a, P: Platform = Os> {
     lock: &'a RLock<P>,
     /// Where the guard was made: its release is reported there.
     site: P::Site,
+    owner_died: bool,
     /// Not `Send`: the lock must be released by the task that owns it.
     _owner_bound: PhantomData<*const ()>,
+}
+
+impl<P: Platform> RLockGuard<'_, P> {
+    /// Whether the lock was taken over from a process that died holding it (see
+    /// [`Error::OwnerDied`]): what it guards may be half updated.
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
 }
 
 impl<P: Platform> Drop for RLockGuard<'_, P> {
