@@ -22,9 +22,9 @@ use mpcheck::{current_process, Os, Process, Semaphore, Value};
 /// Guests, as in the seed (`for i in range(10)`).
 const GUESTS: usize = 10;
 
-/// The seed's `random.randint(3, 10)` seconds, as milliseconds ×10: a number from the system's
-/// random keys and this process's pid (a forked child has a copy of its parent's keys).
-fn random_ms(low: u64, high: u64) -> u64 {
+/// A number from `low` to `high` (the seed's `random.randint(3, 10)`), from the system's random
+/// keys and this process's pid (a forked child has a copy of its parent's keys).
+fn random(low: u64, high: u64) -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     low + hasher.finish() % (high - low + 1)
@@ -42,7 +42,7 @@ fn go_ktv(sem: Semaphore, inside: Value<u32>, most: Value<u32>) {
     let now = now.expect("a locked Value");
     most.update(|m| *m = (*m).max(now)).expect("a locked Value");
     println!("{} is in the KTV (inside: {now})", me.name());
-    std::thread::sleep(Duration::from_millis(random_ms(3, 10) * 10));
+    std::thread::sleep(Duration::from_millis(random(3, 10) * 10)); // 3 to 10 s there
     let now = inside.update(|n| {
         *n -= 1;
         *n

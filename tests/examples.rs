@@ -143,16 +143,18 @@ fn after<'a>(lines: &'a [String], prefix: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The number between `start` and `end` in `text`.
+/// The number between `start` and `end` in `text` (`end` empty: to the end of `text`).
 fn number_in(text: &str, start: &str, end: &str) -> u64 {
-    let tail = &text[text
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} in {text:?}"))
-        + start.len()..];
-    let digits = tail.split(end).next().unwrap();
+    let (_, tail) = text
+        .split_once(start)
+        .unwrap_or_else(|| panic!("{start:?} in {text:?}"));
+    let digits = match end {
+        "" => tail,
+        end => tail.split(end).next().unwrap(),
+    };
     digits
         .parse()
-        .unwrap_or_else(|_| panic!("a number after {start:?} in {text:?}"))
+        .unwrap_or_else(|_| panic!("a number between {start:?} and {end:?} in {text:?}"))
 }
 
 #[test]
@@ -327,7 +329,7 @@ fn queue_consumers_get_every_item() {
         .filter(|l| l.contains(" got item "))
         .map(|l| {
             (
-                number_in(l, "from producer ", "\n"),
+                number_in(l, "from producer ", ""),
                 number_in(l, " got item ", " "),
             )
         })
@@ -364,7 +366,7 @@ fn queue_consumers_get_every_item() {
         .filter(|l| l.contains(" did task "))
         .map(|l| {
             (
-                number_in(l, "from producer ", "\n"),
+                number_in(l, "from producer ", ""),
                 number_in(l, " did task ", " "),
             )
         })
