@@ -52,6 +52,8 @@ fn main() {
     p.start().expect("start fun2");
     std::thread::sleep(MAIN_WORK);
     // Held until the end: the daemon is terminated waiting for it.
-    print.acquire();
+    print
+        .acquire()
+        .expect("the heartbeat never dies holding the print lock");
     println!("main done"); // 主程序结束了
 }

@@ -69,7 +69,7 @@ fn buy(i: usize, db: &Path) {
 /// The seed's `test(i, lock)`.
 fn buyer(i: usize, lock: Lock, db: &Path) {
     search(i, db);
-    lock.acquire();
+    lock.acquire().expect("no buyer dies holding the lock");
     buy(i, db);
     lock.release().expect("the lock is held");
 }
