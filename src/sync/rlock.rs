@@ -153,9 +153,12 @@ impl<P: Platform> RLock<P> {
     /// locked view).
     pub(crate) fn lock_at(&self, site: P::Site) -> RLockGuard<'_, P> {
         let owner_died = self.acquire() == Err(Error::OwnerDied);
+        // Built whole: a guard made to copy fields from would release the lock when dropped.
         RLockGuard {
+            lock: self,
+            site,
             owner_died,
-            ..self.guard(site)
+            _owner_bound: PhantomData,
         }
     }
 
