@@ -487,7 +487,9 @@ pub struct ArrayGuard<'a, T: Pod, P: Platform = Os> {
 impl<T: Pod, P: Platform> ArrayGuard<'_, T, P> {
     /// Whether the lock was taken over from a process that died holding it (see
     /// [`Error::OwnerDied`]): the elements may be half updated.
+    #[track_caller]
     pub fn owner_died(&self) -> bool {
+        let _op = operation::<P>(&self.array.words, "Array", "owner_died (guard)");
         self._held.owner_died()
     }
 

@@ -22,14 +22,19 @@ fn kill_holder(child: Process, held: Connection<()>) {
     assert_eq!(child.join(), Ok(-9));
 }
 
+/// In a child that holds a lock: says so on `tx`, then blocks until it is killed.
+fn say_held_and_wait(tx: &Connection<()>) -> ! {
+    tx.send(&()).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
 /// A child that takes `lock`, says so on `tx`, and then blocks forever (until killed).
 fn holding_child(lock: Lock, tx: Connection<()>) -> Process {
     Process::<Os>::new(move || {
         lock.acquire().unwrap();
-        tx.send(&()).unwrap();
-        loop {
-            std::thread::park();
-        }
+        say_held_and_wait(&tx)
     })
 }
 
@@ -87,10 +92,7 @@ fn a_holder_that_ends_without_releasing_counts_as_dead_too() {
 fn hold_rlock_twice((lock, tx): (RLock, Connection<()>)) {
     lock.acquire().unwrap();
     lock.acquire().unwrap();
-    tx.send(&()).unwrap();
-    loop {
-        std::thread::park();
-    }
+    say_held_and_wait(&tx)
 }
 
 #[test]
@@ -120,10 +122,7 @@ fn a_condition_and_a_value_report_their_dead_holder() {
     let theirs = condition.clone();
     let child = Process::<Os>::new(move || {
         theirs.acquire().unwrap();
-        tx.send(&()).unwrap();
-        loop {
-            std::thread::park();
-        }
+        say_held_and_wait(&tx)
     });
     kill_holder(child, rx);
     let guard = condition.lock();
@@ -137,10 +136,7 @@ fn a_condition_and_a_value_report_their_dead_holder() {
     let theirs = value.clone();
     let child = Process::<Os>::new(move || {
         theirs.get_lock().unwrap().acquire().unwrap();
-        tx.send(&()).unwrap();
-        loop {
-            std::thread::park();
-        }
+        say_held_and_wait(&tx)
     });
     kill_holder(child, rx);
     assert_eq!(value.update(|v| *v += 1), Err(Error::OwnerDied));

@@ -305,7 +305,9 @@ pub struct ConditionGuard<'a, P: Platform = Os> {
 impl<P: Platform> ConditionGuard<'_, P> {
     /// Whether the lock was taken over from a process that died holding it (see
     /// [`Error::OwnerDied`]).
+    #[track_caller]
     pub fn owner_died(&self) -> bool {
+        let _op = P::operation(|| &self.condition.state.seq, "Condition", "owner_died (guard)");
         self.owner_died
     }
 }

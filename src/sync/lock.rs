@@ -173,7 +173,9 @@ pub struct LockGuard<'a, P: Platform = Os> {
 impl<P: Platform> LockGuard<'_, P> {
     /// Whether the lock was taken over from a process that died holding it (see
     /// [`Error::OwnerDied`]): what it guards may be half updated.
+    #[track_caller]
     pub fn owner_died(&self) -> bool {
+        let _op = P::operation(|| &self.lock.state.word, "Lock", "owner_died (guard)");
         self.owner_died
     }
 }
