@@ -9,8 +9,9 @@
 //! record) and calls the target. Locks held at the moment of the fork by other threads stay
 //! held in the child (the allocator's are the exception: glibc resets them in the child), so a
 //! target that needs a lock another thread of the parent may hold (a `std::sync::Mutex` of the
-//! user's, stdout's) can hang: that is `fork` in a threaded program, as in every language. The
-//! crate's own process-wide locks (this family record, the arena's registry) are taken by the
+//! user's, say) can hang: that is `fork` in a threaded program, as in every language. The
+//! crate's own process-wide locks (this family record, the arena's registry), and the locks of
+//! stdout and stderr (which a child's exit duties take to flush them), are taken by the
 //! forking thread across the fork, so they are never inherited held.
 //!
 //! # Watching
@@ -236,9 +237,14 @@ impl Watched {
 
 impl ChildProcess for OsChild {
     fn start(spec: &ProcessSpec, target: Target) -> Result<Self, Error> {
-        // What the parent has buffered would be written twice, by each process.
-        let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
+        // stdout's and stderr's locks are held by this thread across the fork: a child forked
+        // while another thread held one would inherit it held by a thread it does not have, and
+        // hang at its first print or in its exit duties' flush. What the parent has buffered is
+        // flushed first (it would be written twice, by each process).
+        let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+        let (mut out, mut err) = (stdout.lock(), stderr.lock());
+        let _ = out.flush();
+        let _ = err.flush();
         let mut family = family();
         if family.daemon {
             return Err(Error::InvalidArgument(
@@ -282,6 +288,8 @@ impl ChildProcess for OsChild {
             // The parent's children are not this process's (their pidfds close here).
             family.children.clear();
             drop(family);
+            // Held by this very thread (the child's only one): released as in the parent.
+            drop((out, err));
             run_child(target)
         }
         shares.in_parent();
