@@ -22,6 +22,21 @@ use mpcheck::{
 static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn forks() -> std::sync::MutexGuard<'static, ()> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        // In a child, a panic's message goes to the real stderr: the harness's capture of the
+        // forking thread would keep it in the child's memory. Installed once, here, so that no
+        // child has to take the hook's lock (another thread may hold it at the fork).
+        let test_process = std::process::id();
+        let harness = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::process::id() == test_process {
+                harness(info);
+            } else {
+                let _ = writeln!(std::io::stderr(), "process {}: {info}", std::process::id());
+            }
+        }));
+    });
     FORKS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -31,15 +46,9 @@ fn forks() -> std::sync::MutexGuard<'static, ()> {
 const BLOCKED: Duration = Duration::from_millis(10);
 
 /// Starts a child running `target` and checks it is a process of its own. A panic in the child
-/// is printed on the real stderr (the test harness's capture of the forking thread would keep
-/// it in the child's memory) and ends the child with exit code 1.
+/// is printed on the real stderr (see [`forks`]) and ends the child with exit code 1.
 fn start(target: impl FnOnce() + Send + 'static) -> Process {
-    let child = Process::<Os>::new(move || {
-        std::panic::set_hook(Box::new(|info| {
-            let _ = writeln!(std::io::stderr(), "process {}: {info}", std::process::id());
-        }));
-        target()
-    });
+    let child = Process::<Os>::new(target);
     child.start().expect("a process starts");
     let pid = child.pid().expect("a started process has a pid");
     assert_ne!(pid, std::process::id(), "a distinct process");
@@ -1127,6 +1136,111 @@ fn a_grandchild_uses_its_grandparents_queue() {
     }
     assert_eq!(queue.get(), Ok((child_pid, 0, u32::MAX)));
     join_all(&[child]);
+    assert!(queue.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A process killed while it waits
+
+#[test]
+fn a_process_killed_while_it_waits_leaves_the_primitives_usable() {
+    let _forks = forks();
+    let lock = Lock::<Os>::new();
+    let sem = Semaphore::<Os>::new(0);
+    let event = Event::<Os>::new();
+    let cond = Condition::<Os>::new();
+    let queue = Queue::<u32, Os>::new();
+    let full = Queue::<u32, Os>::bounded(1).unwrap();
+    full.put(0).unwrap();
+    lock.acquire();
+    // Each child says it is about to wait, then waits on something that never comes.
+    let (ready_rx, ready_tx) = pipe::<u8, Os>(false).unwrap();
+    let waits: Vec<Box<dyn FnOnce() + Send>> = vec![
+        Box::new({
+            let lock = lock.clone();
+            move || lock.acquire()
+        }),
+        Box::new({
+            let sem = sem.clone();
+            move || sem.acquire()
+        }),
+        Box::new({
+            let event = event.clone();
+            move || event.wait()
+        }),
+        Box::new({
+            let cond = cond.clone();
+            move || {
+                let _held = cond.lock();
+                let _ = cond.wait_for(|| false);
+            }
+        }),
+        Box::new({
+            let queue = queue.clone();
+            move || {
+                let _ = queue.get();
+            }
+        }),
+        Box::new({
+            let full = full.clone();
+            move || {
+                let _ = full.put(1);
+            }
+        }),
+    ];
+    let waiters: Vec<_> = waits
+        .into_iter()
+        .enumerate()
+        .map(|(i, wait)| {
+            let ready_tx = ready_tx.clone();
+            start(move || {
+                ready_tx.send(&(i as u8)).unwrap();
+                wait();
+                unreachable!("waiter {i} was never released");
+            })
+        })
+        .collect();
+    for _ in &waiters {
+        ready_rx.recv().unwrap();
+    }
+    for waiter in &waiters {
+        assert_eq!(waiter.join_timeout(BLOCKED), Ok(false));
+        waiter.kill().unwrap();
+    }
+    let codes: Vec<_> = waiters.iter().map(Process::join).collect();
+    assert!(codes.iter().all(|c| *c == Ok(-libc::SIGKILL)), "{codes:?}");
+
+    // Each primitive works on, in this process and in a new child.
+    lock.release().unwrap();
+    event.set();
+    let child = start({
+        let (lock, sem, event, cond, queue, full) = (
+            lock.clone(),
+            sem.clone(),
+            event.clone(),
+            cond.clone(),
+            queue.clone(),
+            full.clone(),
+        );
+        move || {
+            let _held = lock.lock();
+            sem.acquire(); // released by the parent below
+            event.wait();
+            {
+                let _held = cond.lock();
+                cond.notify_all().unwrap();
+            }
+            assert_eq!(queue.get(), Ok(3)); // put by the parent below
+            assert_eq!(full.get(), Ok(0));
+            full.put(4).unwrap();
+        }
+    });
+    sem.release().unwrap();
+    queue.put(3).unwrap();
+    join_all(&[child]);
+    assert!(!lock.is_locked());
+    assert_eq!(sem.get_value(), 0);
+    assert_eq!(full.get(), Ok(4));
     assert!(queue.empty());
 }
 
