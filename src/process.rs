@@ -17,7 +17,7 @@
 //!         let counter = counter.clone();
 //!         Process::<Os>::new(move || {
 //!             for _ in 0..1000 {
-//!                 counter.update(|n| n + 1).unwrap();
+//!                 counter.update(|n| *n += 1).unwrap();
 //!             }
 //!         })
 //!     })
