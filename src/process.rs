@@ -85,8 +85,8 @@ fn entry<A: DeserializeOwned>(function: usize, args: &[u8]) -> Result<(), Error>
 /// `fork` copies only the thread that calls [`Process::start`]. A lock that another thread of
 /// the parent held at that moment stays held in the child (the memory allocator's locks are
 /// the exception: the C library resets them), so a target that takes such a lock (one of the
-/// user's `std::sync::Mutex`es, say) can hang; mpcheck's own primitives and the allocator are
-/// safe to use. A program whose threads hold locks at the moment it starts processes should
+/// user's `std::sync::Mutex`es, say) can hang; mpcheck's own primitives, the allocator, and
+/// stdout and stderr (whose locks `start` holds across the fork) are safe to use. A program whose threads hold locks at the moment it starts processes should
 /// use [`StartMethod::Spawn`].
 pub struct Process<P: Platform = Os> {
     spec: ProcessSpec,

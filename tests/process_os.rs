@@ -262,6 +262,41 @@ fn active_children_lists_the_running_ones() {
 }
 
 #[test]
+fn children_forked_while_another_thread_prints_end() {
+    let _forks = forks();
+    // A child flushes stdout and stderr when it ends. Were it forked while another thread of
+    // the parent held stdout's lock (the test harness printing a result, say), it would inherit
+    // the lock held by a thread it does not have, and hang in that flush. Here a thread takes
+    // and lets go of stdout's lock over and over while children start and end; each must end.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let printer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _held = std::io::stdout().lock();
+                for _ in 0..1_000 {
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    let ended = (0..100).all(|_| {
+        let child = Process::<Os>::new(|| ());
+        child.start().unwrap();
+        // Generous: a child that ends at all ends within milliseconds.
+        let ended = child.join_timeout(Duration::from_secs(30)) == Ok(true);
+        if !ended {
+            child.kill().unwrap();
+            let _ = child.join();
+        }
+        ended
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    printer.join().unwrap();
+    assert!(ended, "a child hung in its exit flush of stdout");
+}
+
+#[test]
 fn fork_with_other_threads_running() {
     let _forks = forks();
     // Another thread holds a std mutex across the fork. The child is a copy of the forking

@@ -9,8 +9,9 @@
 //! record) and calls the target. Locks held at the moment of the fork by other threads stay
 //! held in the child (the allocator's are the exception: glibc resets them in the child), so a
 //! target that needs a lock another thread of the parent may hold (a `std::sync::Mutex` of the
-//! user's, stdout's) can hang: that is `fork` in a threaded program, as in every language. The
-//! crate's own process-wide locks (this family record, the arena's registry) are taken by the
+//! user's, say) can hang: that is `fork` in a threaded program, as in every language. The
+//! crate's own process-wide locks (this family record, the arena's registry), and the locks of
+//! stdout and stderr (which a child's exit duties take to flush them), are taken by the
 //! forking thread across the fork, so they are never inherited held.
 //!
 //! # Watching
@@ -362,6 +363,12 @@ fn watch(
 
 /// Starts a child by `fork`, running `target` in it.
 fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
+    // stdout's and stderr's locks are held by this thread across the fork: a child forked
+    // while another thread held one would inherit it held by a thread it does not have, and
+    // hang at its first print or in its exit duties' flush. (Taken first: nothing takes them
+    // while holding the family record.)
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let (out, err) = (stdout.lock(), stderr.lock());
     let mut family = family_for_start()?;
     let parent_pid = pid_now();
     // The arena's counts for the handles the child inherits; its locks, like the family's,
@@ -389,6 +396,8 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
         // The parent's children are not this process's (their pidfds close here).
         family.children.clear();
         drop(family);
+        // Held by this very thread (the child's only one): released as in the parent.
+        drop((out, err));
         let code = match catch_unwind(AssertUnwindSafe(target)) {
             Ok(()) => 0,
             Err(_) => 1,

@@ -307,7 +307,11 @@ impl<P: Platform> ConditionGuard<'_, P> {
     /// [`Error::OwnerDied`]).
     #[track_caller]
     pub fn owner_died(&self) -> bool {
-        let _op = P::operation(|| &self.condition.state.seq, "Condition", "owner_died (guard)");
+        let _op = P::operation(
+            || &self.condition.state.seq,
+            "Condition",
+            "owner_died (guard)",
+        );
         self.owner_died
     }
 }
