@@ -183,7 +183,11 @@ fn a_process_counts_once_whatever_its_handles() {
          again)"
     );
     let again = OsShared::<AtomicU64>::import(wire).unwrap();
-    assert_eq!(count(local), 2, "a second import of the same wire changes nothing");
+    assert_eq!(
+        count(local),
+        2,
+        "a second import of the same wire changes nothing"
+    );
     drop(again);
     assert!(ptr::eq(&*a, &*c));
     c.fetch_add(1, Ordering::Relaxed);
