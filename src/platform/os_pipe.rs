@@ -30,6 +30,7 @@
 //!   never calls `shutdown(2)`, which would act on the socket shared by every process.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -38,6 +39,15 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, So
 
 use super::{Instant, PipeEnd};
 use crate::{Error, Platform};
+
+/// The most non-blocking tries a `read` makes before it blocks; after the `k`-th empty try it
+/// pauses for `2^k` spin-loop hints. How many it makes is adapted per end (see
+/// [`OsPipeEnd::read`]).
+const READ_SPINS: u32 = 10;
+/// The tries a new end starts with.
+const READ_SPINS_START: u32 = 6;
+/// After how many blocking reads without spinning an end tries spinning again.
+const READ_PROBE: u32 = 32;
 
 /// One end of an [`Os`](super::Os) pipe: a Unix stream socket of a `socketpair(2)`.
 ///
@@ -52,6 +62,10 @@ use crate::{Error, Platform};
 pub struct OsPipeEnd {
     /// The socket; `None` once closed. Operations clone the `Arc` and call without the lock.
     fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// How many non-blocking tries the next `read` makes (at most [`READ_SPINS`]).
+    spins: AtomicU32,
+    /// Reads made without spinning since spinning was given up (up to [`READ_PROBE`]).
+    unspun: AtomicU32,
 }
 
 /// A new pipe: `(first, second)`, a connected Unix stream socket pair (close-on-exec).
@@ -79,6 +93,8 @@ impl OsPipeEnd {
     fn new(fd: OwnedFd) -> Self {
         OsPipeEnd {
             fd: Mutex::new(Some(Arc::new(fd))),
+            spins: AtomicU32::new(READ_SPINS_START),
+            unspun: AtomicU32::new(0),
         }
     }
 
@@ -100,10 +116,49 @@ fn io_error(operation: &'static str, errno: Errno) -> Error {
 impl PipeEnd for OsPipeEnd {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let fd = self.fd()?;
+        // Spin, then sleep: a few non-blocking tries first, with a growing pause between them,
+        // because the peer's answer often comes sooner than the kernel wakes a sleeping
+        // reader; then a blocking `recv`. Each try is a whole `recv` (no byte is peeked or
+        // kept here), so the results are exactly a blocking read's. Spinning only pays while
+        // the peer runs on another core: on a machine with more runnable tasks than cores it
+        // takes the core from the very peer it waits for. So the number of tries adapts, per
+        // end: one more after a spin that found data, half after a spin that ended in a
+        // blocking `recv`, and from none back to two after `READ_PROBE` reads without.
+        let budget = self.spins.load(Relaxed);
+        let budget = if budget == 0 && self.unspun.fetch_add(1, Relaxed) + 1 >= READ_PROBE {
+            self.unspun.store(0, Relaxed);
+            2
+        } else {
+            budget
+        };
+        let mut tries = 0;
         loop {
-            match rustix::net::recv(&*fd, &mut *buf, RecvFlags::empty()) {
-                Ok((n, _)) => return Ok(n),
+            let spinning = tries < budget && !buf.is_empty();
+            let flags = if spinning {
+                RecvFlags::DONTWAIT
+            } else {
+                RecvFlags::empty()
+            };
+            match rustix::net::recv(&*fd, &mut *buf, flags) {
+                Ok((n, _)) => {
+                    if tries > 0 {
+                        let next = if spinning {
+                            (budget + 1).min(READ_SPINS)
+                        } else {
+                            budget / 2
+                        };
+                        self.spins.store(next, Relaxed);
+                    }
+                    return Ok(n);
+                }
                 Err(Errno::INTR) => continue,
+                // Nothing there yet (only a non-blocking try says so): pause, try again.
+                Err(Errno::AGAIN) if spinning => {
+                    for _ in 0..1u32 << tries {
+                        std::hint::spin_loop();
+                    }
+                    tries += 1;
+                }
                 // A Unix stream socket whose peer closed with bytes of ours unread reports
                 // ECONNRESET once, and only when our own receive queue is empty: end of file,
                 // nothing lost (the next `recv` returns 0).

@@ -278,7 +278,16 @@ impl ChildProcess for OsChild {
     }
 
     fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error> {
-        self.0.wait(deadline)
+        let code = self.0.wait(deadline);
+        if matches!(code, Ok(Some(_))) {
+            // Reaped: no longer one of the children to list or wait
+            // for at exit, as Python's `join` discards it. Otherwise the list (and its open
+            // pidfds, which every later fork copies) would grow with every child ever joined.
+            family()
+                .children
+                .retain(|child| !Arc::ptr_eq(child, &self.0));
+        }
+        code
     }
 
     fn signal(&self, signal: Signal) -> Result<(), Error> {
