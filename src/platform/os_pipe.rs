@@ -230,7 +230,7 @@ impl PipeEnd for OsPipeEnd {
         drop(taken);
     }
 
-    /// Only while a spawn encodes its arguments ([`collecting`]): a duplicate of the
+    /// Only while a spawn encodes its arguments (`collecting`): a duplicate of the
     /// descriptor, which the new image inherits, numbered in the order of the arguments.
     fn export(&self) -> Result<u32, Error> {
         let fd = self.fd()?;
@@ -252,7 +252,7 @@ impl PipeEnd for OsPipeEnd {
     }
 
     /// The end the spawning parent exported as `number`: the descriptor the new image
-    /// inherited ([`receive`] put it there); each number once.
+    /// inherited (`receive` put it there); each number once.
     fn import(number: u32) -> Result<Self, Error> {
         RECEIVED.with(|received| {
             received
