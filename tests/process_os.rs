@@ -385,3 +385,34 @@ fn a_process_dropped_unjoined_runs_on_and_is_reaped_later() {
         std::thread::yield_now();
     }
 }
+
+/// Run by `a_panicking_child_says_why_on_its_stderr` in a fresh test process with
+/// `--nocapture` (the harness's capture of this thread's output would otherwise hold the
+/// child's message).
+#[test]
+#[ignore = "run by a_panicking_child_says_why_on_its_stderr"]
+fn panicking_child_program() {
+    let child = Process::<Os>::new(|| panic!("the sellers ran out of tickets")).name("seller-3");
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(1));
+}
+
+#[test]
+fn a_panicking_child_says_why_on_its_stderr() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "panicking_child_program",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the sellers ran out of tickets"),
+        "{stderr}"
+    );
+}

@@ -312,3 +312,30 @@ fn a_pipe_end_cannot_travel_but_in_a_spawn() {
     }
     assert!(queue.empty());
 }
+
+fn never_runs(_: ()) {
+    unreachable!("the image ends before its entry")
+}
+
+#[test]
+fn a_child_whose_entry_never_ran_is_an_error_of_join() {
+    let _forks = forks();
+    // The library's test hook: the new image ends (exit code 3) before its entry runs, as an
+    // image without mpcheck's entry would. Set only while this test, holding FORKS, spawns.
+    std::env::set_var("MPCHECK_TEST_EXIT_BEFORE_ENTRY", "1");
+    let child = spawned(never_runs, ()).name("lost");
+    let started = child.start();
+    std::env::remove_var("MPCHECK_TEST_EXIT_BEFORE_ENTRY");
+    started.unwrap();
+    match child.join() {
+        Err(Error::Io { operation, message }) => {
+            assert_eq!(operation, "spawn");
+            assert!(
+                message.contains("process lost ended before mpcheck's entry ran"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!child.is_alive());
+}

@@ -43,6 +43,11 @@ use crate::Error;
 /// The environment variable that tells a fresh image it is a spawned child.
 const VARIABLE: &str = "MPCHECK_SPAWN";
 
+/// A test hook: a spawned image in whose environment this is set ends (exit code 3) before it
+/// marks its launch reached, as an image without this library's entry would (tests/spawn_os.rs
+/// checks that its parent's `join` says so).
+const EXIT_BEFORE_ENTRY: &str = "MPCHECK_TEST_EXIT_BEFORE_ENTRY";
+
 /// The format of the launch (its first number).
 const FORMAT: u32 = 1;
 
@@ -250,6 +255,11 @@ fn take_launch() -> Result<(LaunchRecord, String), Error> {
     for fd in std::iter::once(&launch).chain(arena.as_ref()) {
         rustix::io::fcntl_setfd(fd.as_fd(), rustix::io::FdFlags::CLOEXEC)
             .map_err(io_error("fcntl"))?;
+    }
+    if std::env::var_os(EXIT_BEFORE_ENTRY).is_some() {
+        // The test hook (see `EXIT_BEFORE_ENTRY`): an image that never reaches the entry.
+        // SAFETY: ends this image at once; nothing of it has run but this function.
+        unsafe { libc::_exit(3) }
     }
     rustix::io::pwrite(&launch, &[1], 0).map_err(io_error("pwrite"))?;
     let size = rustix::fs::fstat(&launch)
