@@ -591,29 +591,26 @@ trait Channel: Clone + Send + 'static {
     fn wait_done(&self) {}
 }
 
-impl Channel for Queue<Item, Os> {
-    fn put_item(&self, item: Item) -> Result<(), Error> {
-        self.put(item)
-    }
-    fn get_item(&self) -> Result<Item, Error> {
-        self.get()
-    }
-    fn close_all(&self) {
-        self.close()
-    }
+/// `Channel` for a queue type whose `put`, `get` and `close` are the channel's.
+macro_rules! plain_channel {
+    ($($queue:ty),*) => {
+        $(
+            impl Channel for $queue {
+                fn put_item(&self, item: Item) -> Result<(), Error> {
+                    self.put(item)
+                }
+                fn get_item(&self) -> Result<Item, Error> {
+                    self.get()
+                }
+                fn close_all(&self) {
+                    self.close()
+                }
+            }
+        )*
+    };
 }
 
-impl Channel for SimpleQueue<Item, Os> {
-    fn put_item(&self, item: Item) -> Result<(), Error> {
-        self.put(item)
-    }
-    fn get_item(&self) -> Result<Item, Error> {
-        self.get()
-    }
-    fn close_all(&self) {
-        self.close()
-    }
-}
+plain_channel!(Queue<Item, Os>, SimpleQueue<Item, Os>);
 
 impl Channel for JoinableQueue<Item, Os> {
     fn put_item(&self, item: Item) -> Result<(), Error> {
