@@ -13,9 +13,12 @@
 //!
 //! **A dead holder.** A waiter that sees the holder's process dead
 //! ([`Platform::process_alive`]) swaps its own token in for the dead one's and has the lock,
-//! reporting [`Acquired::TakenOver`]: what the lock guarded may be half updated. Waiters look
-//! at least every [`Platform::LIVENESS_POLL`] (on `Os`, where a death wakes nobody), so a dead
-//! holder never leaves them waiting for good. The lock has no owner in Python's sense (any task
+//! reporting [`Acquired::TakenOver`]: what the lock guarded may be half updated. On `Os`, where
+//! a death wakes nobody and a look reads a file, a waiter sleeps at most
+//! [`Platform::LIVENESS_POLL`] at a time and looks once a whole interval passed without the
+//! lock changing hands (a contended lock whose holder lives costs no look; a dead holder is
+//! noticed within about two intervals); where no interval is set, it looks before every sleep.
+//! A dead holder never leaves its waiters waiting for good. The lock has no owner in Python's sense (any task
 //! may release it): the token only says which process took it last.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -75,6 +78,10 @@ fn lock_contended<P: Platform>(
 ) -> Acquired {
     let mut state = spin::<P>(word, state);
     let mut timed_out = false;
+    // Whether to look at the holder's liveness before sleeping: always where a death wakes the
+    // waiters (no `LIVENESS_POLL`); on `Os`, where a look reads a file, only once a whole poll
+    // interval passed without the lock changing hands.
+    let mut look_now = P::LIVENESS_POLL.is_none();
     loop {
         if state == UNLOCKED {
             // Taking it with CONTENDED set (rather than bare) is what makes our unlock wake the
@@ -87,8 +94,8 @@ fn lock_contended<P: Platform>(
                 }
             }
         }
-        // A holder of this process is alive (no need to ask, which costs a file read on Os).
-        if state & HOLDER != me && !P::process_alive(state & HOLDER) {
+        // A holder of this process is alive (no need to ask).
+        if look_now && state & HOLDER != me && !P::process_alive(state & HOLDER) {
             match word.compare_exchange(state, me | CONTENDED, Acquire, Relaxed) {
                 Ok(_) => return Acquired::TakenOver,
                 Err(now) => {
@@ -117,6 +124,7 @@ fn lock_contended<P: Platform>(
         };
         let outcome = P::wait(word, state, until);
         timed_out = outcome == WaitOutcome::TimedOut && deadline.is_some_and(|d| until == Some(d));
+        look_now |= outcome == WaitOutcome::TimedOut && until != deadline;
         // Woken: most likely the lock was released to us; the compare-and-swap says.
         state = UNLOCKED;
     }
