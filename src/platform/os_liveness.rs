@@ -5,8 +5,8 @@
 //! The family's arena holds a table of processes ([`ProcessSlot`]s). A process takes a slot
 //! the first time it needs a token ([`token`]): a free one, or one whose holder is dead. Its
 //! token is `generation << 10 | slot`, where `generation` counts the takings of the slot (from
-//! 1, 20 bits, never 0): the token names one process for as long as the family lives, and fits
-//! in the 30 bits a lock word keeps for its holder. A slot's taking writes the pid, then the
+//! 1, 20 bits, never 0 nor all ones, which [`UNTRACKED`] uses): the token names one process
+//! for as long as the family lives, and fits in the 30 bits a lock word keeps for its holder. A slot's taking writes the pid, then the
 //! start time, then the new generation (`Release`); a check reads the generation first
 //! (`Acquire`).
 //!
@@ -100,7 +100,9 @@ fn claim(slots: &[ProcessSlot; PROCESS_SLOTS], me: u32, start: u64) -> Option<u3
                 .is_ok()
         {
             slot.start.store(start, Ordering::Relaxed);
-            let generation = slot.generation.load(Ordering::Relaxed) % (GENERATIONS - 1) + 1;
+            // 1 ..= 2^20 - 2: never 0 (a token is nonzero), and never the generation that
+            // would make slot 1023's token `UNTRACKED`.
+            let generation = slot.generation.load(Ordering::Relaxed) % (GENERATIONS - 2) + 1;
             slot.generation.store(generation, Ordering::Release);
             return Some(generation << 10 | index as u32);
         }
