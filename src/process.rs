@@ -5,8 +5,14 @@
 //! On [`Os`] a process is a real one, started by `fork` ([`StartMethod::Fork`]); every
 //! primitive made before the start (a [`Lock`](crate::Lock), a [`Queue`](crate::Queue), a
 //! [`Connection`](crate::Connection), ...) and moved or cloned into the target is the same
-//! object in the child. Under the explorers a process runs as a task of the explored program
-//! (see [`TaskChild`](crate::platform::TaskChild)).
+//! object in the child. [`Process::call`] with [`StartMethod::Spawn`] starts a fresh image of
+//! the program instead (for programs with threads), which gets `f` and its arguments, handles
+//! included (a `Connection` only there), still naming the same objects. Under the simulator a
+//! process is a simulated process with a number of its own; under loom and shuttle, a task of
+//! the parent's process (see [`TaskChild`](crate::platform::TaskChild)).
+//!
+//! A process that dies holding a [`Lock`](crate::Lock) or [`RLock`](crate::RLock) leaves it to
+//! the next acquirer, which learns it ([`Error::OwnerDied`]).
 //!
 //! ```no_run
 //! use mpcheck::{Os, Process, Value};
