@@ -54,7 +54,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use crate::platform::StartMethod;
+pub use crate::platform::{
+    active_children, current_process, parent_process, ProcessInfo, StartMethod,
+};
 use crate::platform::{
     deadline_after, ChildProcess, Image, Launch, Platform, ProcessSpec, Signal, Target,
 };
@@ -304,60 +306,6 @@ impl<P: Platform> Process<P> {
     pub fn kill(&self) -> Result<(), Error> {
         self.with_child(|child| child.signal(Signal::Kill))
     }
-}
-
-/// What [`current_process`], [`parent_process`] and [`active_children`] tell of a process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcessInfo {
-    name: String,
-    pid: u32,
-    daemon: bool,
-}
-
-impl ProcessInfo {
-    /// Its name: `MainProcess` for the program's first process, else the name its
-    /// [`Process`] was given (`Process-1`, ...).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// Whether it is daemonic.
-    pub fn is_daemon(&self) -> bool {
-        self.daemon
-    }
-}
-
-impl From<crate::platform::os_process::Identity> for ProcessInfo {
-    fn from(identity: crate::platform::os_process::Identity) -> Self {
-        ProcessInfo {
-            name: identity.name,
-            pid: identity.pid,
-            daemon: identity.daemon,
-        }
-    }
-}
-
-/// The running (real) process: `MainProcess`, or the name of the [`Process`] that started it.
-pub fn current_process() -> ProcessInfo {
-    crate::platform::os_process::current().into()
-}
-
-/// The process that started this one, if a [`Process`] did.
-pub fn parent_process() -> Option<ProcessInfo> {
-    crate::platform::os_process::parent().map(Into::into)
-}
-
-/// The children of this process that are still running; those that have ended are reaped.
-pub fn active_children() -> Vec<ProcessInfo> {
-    crate::platform::os_process::active_children()
-        .into_iter()
-        .map(Into::into)
-        .collect()
 }
 
 /// The number of CPUs this process may run on (at least 1).

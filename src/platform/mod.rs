@@ -157,6 +157,7 @@ pub use heap::Heap;
 pub use kernel_pipe::{EmulatedPipeEnd, SteppedPipeEnd, EMULATED_PIPE_CAPACITY};
 pub use os::Os;
 pub use os_pipe::OsPipeEnd;
+pub use os_process::{active_children, current_process, parent_process, ProcessInfo};
 pub use pipe::PipeEnd;
 pub use process::{
     ChildProcess, Entry, Image, Launch, ProcessSpec, Signal, StartMethod, Target, TaskChild,

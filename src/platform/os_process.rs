@@ -101,22 +101,43 @@ fn io_error(operation: &'static str, errno: Errno) -> Error {
     }
 }
 
-/// What a process identifies itself as, for [`crate::process::current_process`] and friends.
+/// What [`current_process`], [`parent_process`] and [`active_children`] tell of a process
+/// (of the real operating system: these describe the program's own processes, whatever
+/// engine a `Process` runs on).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Identity {
-    pub(crate) name: String,
-    pub(crate) pid: u32,
-    pub(crate) daemon: bool,
+pub struct ProcessInfo {
+    name: String,
+    pid: u32,
+    daemon: bool,
+}
+
+impl ProcessInfo {
+    /// Its name: `MainProcess` for the program's first process, else the name its
+    /// [`Process`](crate::Process) was given (`Process-1`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether it is daemonic.
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
 }
 
 fn pid_now() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }
 
-/// This process.
-pub(crate) fn current() -> Identity {
+/// The running process: `MainProcess`, or the name of the [`Process`](crate::Process) that
+/// started it.
+pub fn current_process() -> ProcessInfo {
     let family = family();
-    Identity {
+    ProcessInfo {
         name: if family.identity.is_empty() && family.name.is_empty() {
             "MainProcess".to_owned()
         } else {
@@ -127,18 +148,18 @@ pub(crate) fn current() -> Identity {
     }
 }
 
-/// The process that started this one, if this one was started by [`crate::Process`].
-pub(crate) fn parent() -> Option<Identity> {
-    family().parent.clone().map(|(name, pid)| Identity {
+/// The process that started this one, if a [`Process`](crate::Process) did.
+pub fn parent_process() -> Option<ProcessInfo> {
+    family().parent.clone().map(|(name, pid)| ProcessInfo {
         name,
         pid,
         daemon: false,
     })
 }
 
-/// The children still running (those seen to have ended are reaped and forgotten, as Python's
-/// `active_children` does).
-pub(crate) fn active_children() -> Vec<Identity> {
+/// The children of this process that are still running; those that have ended are reaped
+/// and forgotten, as Python's `active_children` does.
+pub fn active_children() -> Vec<ProcessInfo> {
     let children: Vec<Arc<Watched>> = family().children.clone();
     let mut alive = Vec::new();
     let mut ended = Vec::new();
@@ -153,7 +174,7 @@ pub(crate) fn active_children() -> Vec<Identity> {
         .retain(|c| !ended.iter().any(|e| Arc::ptr_eq(c, e)));
     alive
         .iter()
-        .map(|c| Identity {
+        .map(|c| ProcessInfo {
             name: c.name.clone(),
             pid: c.pid,
             daemon: c.daemon,
