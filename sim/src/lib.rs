@@ -59,8 +59,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 pub use api::{
-    choose, current_process, current_task, futex_wait, futex_wake, now, sleep, spawn,
-    spawn_process, yield_now, AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
+    choose, current_process, current_task, futex_wait, futex_wake, now, process_count, sleep,
+    spawn, spawn_process, yield_now, AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
 pub use observe::{Observed, Outcome, Seen};

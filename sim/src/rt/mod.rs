@@ -57,7 +57,7 @@ pub(crate) use object::{object_name, ObjRec};
 use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, join,
-    leave_operation, now, plain_step, process_of, sleep, spawn, step,
+    leave_operation, now, plain_step, process_count, process_of, sleep, spawn, step,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};
