@@ -24,7 +24,7 @@
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -233,7 +233,7 @@ struct Inner<P: Platform> {
     closed: AtomicBool,
     /// Where a `recv` of this process reads before it appends to the buffer ([`READ_AHEAD`]
     /// bytes once used): kept rather than zeroed on the stack at every read. Only taken under
-    /// `recv_lock`, so never contended.
+    /// `recv_lock`, and only tried (see `recv_bytes`).
     scratch: std::sync::Mutex<Vec<u8>>,
     /// Where the pipe was made: dropping the last handle of this end (which closes it) is
     /// reported there.
@@ -447,11 +447,16 @@ impl<T, P: Platform> Connection<T, P> {
             };
             // Read outside the cell's access (an explorer's cell access is one step, which a
             // blocking read must not sit inside), then append.
-            let mut scratch = self
-                .inner
-                .scratch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            // Never waited for: under the receive lock it is free, unless this process was
+            // forked while another thread held it (in the middle of a read, in the parent),
+            // and then this copy stays locked for good; a fresh scratch does as well.
+            let mut kept = match self.inner.scratch.try_lock() {
+                Ok(scratch) => Some(scratch),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            let mut fresh = Vec::new();
+            let scratch = kept.as_deref_mut().unwrap_or(&mut fresh);
             scratch.resize(READ_AHEAD, 0);
             let n = self.inner.end.read(&mut scratch[..room])?;
             // SAFETY: as above.

@@ -362,3 +362,46 @@ fn a_dead_writer_s_buffered_messages_come_before_end_of_file() {
     assert_eq!(rx.recv(), Err(Error::Eof));
     assert_eq!(rx.recv(), Err(Error::Eof));
 }
+
+/// Blocks until the thread `tid` of this process sleeps in the kernel (state `S`): a thread in
+/// `recv` with nothing to read reaches that state only once it blocks in the read.
+fn wait_until_sleeping(tid: i32) {
+    let path = format!("/proc/self/task/{tid}/stat");
+    loop {
+        let stat = std::fs::read_to_string(&path).unwrap();
+        // The state follows the command name, which is in parentheses.
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
+        if state == 'S' {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_child_forked_while_a_thread_of_its_parent_is_in_recv_can_receive() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn({
+        let rx = rx.clone();
+        move || {
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            rx.recv()
+        }
+    });
+    // The thread is blocked in the read, holding the receive lock and whatever of this process
+    // a read uses; the child is a copy of this moment.
+    wait_until_sleeping(tid_rx.recv().unwrap());
+    let child = Process::<Os>::new({
+        let rx = rx.clone();
+        move || assert_eq!(rx.recv(), Ok(2))
+    });
+    child.start().unwrap();
+    tx.send(&1).unwrap();
+    assert_eq!(reader.join().unwrap(), Ok(1));
+    // Sent only now: the child reads it from the socket itself.
+    tx.send(&2).unwrap();
+    assert_eq!(child.join(), Ok(0));
+}
