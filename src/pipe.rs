@@ -445,11 +445,11 @@ impl<T, P: Platform> Connection<T, P> {
                 }
                 Front::NeedMore { room } => room,
             };
-            // Read outside the cell's access (an explorer's cell access is one step, which a
-            // blocking read must not sit inside), then append.
-            // Never waited for: under the receive lock it is free, unless this process was
-            // forked while another thread held it (in the middle of a read, in the parent),
-            // and then this copy stays locked for good; a fresh scratch does as well.
+            // Read into this process's scratch, outside the cell's access (an explorer's cell
+            // access is one step, which a blocking read must not sit inside), then append. The
+            // scratch's lock is never waited for: under the receive lock it is free, unless this
+            // process was forked while another thread held it (in the middle of a read, in the
+            // parent), and then this copy stays locked for good; a fresh scratch does as well.
             let mut kept = match self.inner.scratch.try_lock() {
                 Ok(scratch) => Some(scratch),
                 Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
@@ -488,6 +488,10 @@ impl<T, P: Platform> Connection<T, P> {
     /// `true` as soon as a `recv` would not wait (a message, or end of file, is there), `false`
     /// once `timeout` passed without that; `None` waits as long as it takes, `Some(ZERO)` does
     /// not wait at all. Errors: `WriteOnly`, `Closed`.
+    ///
+    /// It looks under the receive lock (a message may be read ahead, see the
+    /// [module docs](self)): while another task's `recv` holds it, waiting for a message, `poll`
+    /// waits for the lock as well, within the same `timeout`.
     #[track_caller]
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "poll");
