@@ -28,6 +28,9 @@
 
 pub(crate) mod ring;
 
+#[doc(hidden)]
+pub use self::ring::{set_stop_hook, StopPoint};
+
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::time::Duration;
@@ -189,6 +192,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
                 item: Unsent(bytes.to_vec()),
             },
             Refused::Closed => Error::Closed { what: "queue" },
+            Refused::Lost => unreachable!("a put loses nothing"),
             Refused::TooLarge { len, max } => Error::TooLarge {
                 what: "item",
                 len,
@@ -228,6 +232,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
             .map_err(|refused| match refused {
                 Refused::WouldBlock => Error::Empty,
                 Refused::Closed => Error::Closed { what: "queue" },
+                Refused::Lost => Error::ItemLost,
                 Refused::TooLarge { .. } => unreachable!("a get has no size"),
             })?
     }

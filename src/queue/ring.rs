@@ -61,7 +61,7 @@
 use std::hint::spin_loop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
-use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable};
+use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable, WaitOutcome};
 use crate::Error;
 
 /// Bytes of data per slot.
@@ -87,6 +87,78 @@ const fn free(p: u64) -> u64 {
 /// The stamp of a slot holding the published data of position `p`.
 const fn full(p: u64) -> u64 {
     (p << 1) | 1
+}
+
+/// A stamp's bit that says a process owns the slot for now: a putter writing the frame that
+/// starts there, or a getter reading the frame the slot is part of. The other bits say who
+/// (its process token, [`Platform::process_token`]) and how. Positions stay below 2^62, so
+/// no free or full stamp has it.
+const OWNED: u64 = 1 << 63;
+
+/// With [`OWNED`]: a getter is reading the slot (else a putter is writing).
+const READING: u64 = 1 << 62;
+
+/// With [`OWNED`] | [`READING`]: the slot is the first of the frame being read.
+const FIRST: u64 = 1 << 61;
+
+/// The process token in an owned stamp (30 bits).
+const TOKEN: u64 = (1 << 30) - 1;
+
+/// Where an owned stamp of a putter keeps the frame's slot count (31 bits: a ring has fewer
+/// than 2^31 slots).
+const SLOTS_SHIFT: u32 = 30;
+
+/// The most slots a ring may have: a putter's owned stamp holds a frame's slot count.
+const MAX_SLOTS: usize = (1 << 31) - 1;
+
+/// The stamp of the first slot of a frame of `m` slots that the process `token` reserved and
+/// is writing (it is not published yet).
+const fn writing(token: u32, m: u64) -> u64 {
+    OWNED | m << SLOTS_SHIFT | token as u64
+}
+
+/// The stamp of a slot whose frame the process `token` claimed and is reading (`first`: the
+/// frame's first slot).
+const fn reading(token: u32, first: bool) -> u64 {
+    OWNED | READING | if first { FIRST } else { 0 } | token as u64
+}
+
+/// The process token an owned stamp names.
+const fn owner(stamp: u64) -> u32 {
+    (stamp & TOKEN) as u32
+}
+
+/// Points inside a put and a get where a test may stop a process (and kill it there): see
+/// [`set_stop_hook`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopPoint {
+    /// A put has reserved its frame's slots (and its owned stamp names it), and has written
+    /// nothing yet.
+    Reserved,
+    /// A put has written its frame's bytes, and not yet published them.
+    Written,
+    /// A get has claimed its frame (its owned stamps name it), and not yet read it.
+    Claimed,
+}
+
+/// The test hook of this process, if one is set.
+static STOP_HOOK: std::sync::OnceLock<fn(StopPoint)> = std::sync::OnceLock::new();
+
+/// Sets a function that every put and get of this process calls at each [`StopPoint`] (once
+/// per process; `false` if one was set already). For tests that kill a process at an exact
+/// point inside a put or a get: the hook tells the test, and blocks. Costs an untaken branch
+/// on every put and get; the engines never set it.
+#[doc(hidden)]
+pub fn set_stop_hook(hook: fn(StopPoint)) -> bool {
+    STOP_HOOK.set(hook).is_ok()
+}
+
+#[inline]
+fn stop_point(point: StopPoint) {
+    if let Some(hook) = STOP_HOOK.get() {
+        hook(point);
+    }
 }
 
 /// The bytes of `len` as a LEB128 varint.
@@ -141,6 +213,9 @@ pub(crate) enum Refused {
     WouldBlock,
     /// The ring was closed.
     Closed,
+    /// The frame at the head was lost: the process putting it died before publishing it
+    /// (gets only; the head moved past it, and the next get takes the next frame).
+    Lost,
     /// The frame can never fit, however long the put waits.
     TooLarge {
         /// The frame's payload bytes.
@@ -308,6 +383,12 @@ impl<P: Platform> Ring<P> {
             ));
         }
         let n = capacity.div_ceil(WORD).max(1);
+        if n > MAX_SLOTS {
+            return Err(Error::InvalidArgument(format!(
+                "a queue of {capacity} bytes: at most {} bytes",
+                MAX_SLOTS * WORD
+            )));
+        }
         let lines = P::share_slice((n * SLOT_WORDS).div_ceil(WORDS_PER_LINE), |line| {
             Line(std::array::from_fn(|j| {
                 let i = line * WORDS_PER_LINE + j;
@@ -481,64 +562,133 @@ impl<P: Platform> Ring<P> {
         }
         let m = slots_for(frame.len());
         let c = &*self.control;
-        let mut backoff = Backoff(0);
-        let mut room = 1;
-        loop {
-            if self.take_ticket(room)? {
-                break;
-            }
-            let deadline = wait.deadline::<P>()?;
-            // While it spins, a putter that found the ring full waits for a batch of free
-            // places, not one: it then reads the getters' counter once per batch instead of
-            // once per frame, and each read takes the counter's cache line from the getter
-            // that is about to write it.
-            if backoff.snooze::<P>() {
-                room = self.batch();
-                continue;
-            }
-            // Done spinning: one free place will do, and it sleeps if there is none.
-            backoff = Backoff(0);
-            if room > 1 && self.take_ticket(1)? {
-                break;
-            }
-            room = 1;
-            sleep::<P>(&c.not_full, deadline, || {
-                self.is_closed() || self.tickets() < self.max_frames
-            });
-        }
-        let mut backoff = Backoff(0);
-        let mut spare = 0;
-        loop {
-            let refused = match self.reserve(m, spare) {
-                Ok(Some(t)) => {
-                    self.publish(t, m, frame);
-                    return Ok(());
+        // Whether to look at the liveness of the getters that hold the slots this put waits
+        // for, before it sleeps: always where a death wakes the sleepers (no `LIVENESS_POLL`);
+        // else once a whole poll interval passed without the tail moving.
+        let mut look_now = P::LIVENESS_POLL.is_none();
+        'ticket: loop {
+            let mut backoff = Backoff(0);
+            let mut room = 1;
+            loop {
+                if self.take_ticket(room)? {
+                    break;
                 }
-                Ok(None) => match wait.deadline::<P>() {
-                    Ok(deadline) => {
-                        // As for tickets: while it spins, a putter waits for a batch of free
-                        // slots beyond its frame's, so that it writes lines the getters have
-                        // left rather than the one they are freeing.
-                        if backoff.snooze::<P>() {
-                            spare = self.batch_slots();
-                        } else {
-                            backoff = Backoff(0);
-                            spare = 0;
-                            sleep::<P>(&c.not_full, deadline, || self.can_put(m));
-                        }
-                        continue;
-                    }
-                    Err(refused) => refused,
-                },
-                Err(refused) => refused,
-            };
-            if self.counted() {
-                // Give the ticket back, and wake a putter that may be waiting for one.
-                c.puts.fetch_sub(1, Relaxed);
-                notify::<P>(&c.not_full);
+                let deadline = wait.deadline::<P>()?;
+                // While it spins, a putter that found the ring full waits for a batch of free
+                // places, not one: it then reads the getters' counter once per batch instead
+                // of once per frame, and each read takes the counter's cache line from the
+                // getter that is about to write it.
+                if backoff.snooze::<P>() {
+                    room = self.batch();
+                    continue;
+                }
+                // Done spinning: one free place will do, and it sleeps if there is none.
+                backoff = Backoff(0);
+                if room > 1 && self.take_ticket(1)? {
+                    break;
+                }
+                room = 1;
+                sleep::<P>(&c.not_full, deadline, || {
+                    self.is_closed() || self.tickets() < self.max_frames
+                });
             }
+            let mut backoff = Backoff(0);
+            let mut spare = 0;
+            let refused = loop {
+                match self.reserve(m, spare) {
+                    Ok(Some(t)) => {
+                        self.publish(t, m, frame);
+                        return Ok(());
+                    }
+                    Ok(None) => {}
+                    Err(refused) => break refused,
+                }
+                let deadline = match wait.deadline::<P>() {
+                    Ok(deadline) => deadline,
+                    Err(refused) => break refused,
+                };
+                // As for tickets: while it spins, a putter waits for a batch of free slots
+                // beyond its frame's, so that it writes lines the getters have left rather
+                // than the one they are freeing.
+                if backoff.snooze::<P>() {
+                    spare = self.batch_slots();
+                    continue;
+                }
+                let t = c.tail.load(Relaxed);
+                if look_now && self.free_dead_readers(t, m) {
+                    backoff = Backoff(0);
+                    spare = 0;
+                    continue;
+                }
+                // About to sleep: a putter holds no ticket while it sleeps, so that one killed
+                // while it waits for slots takes none with it.
+                self.give_ticket_back();
+                let (until, poll) = poll_deadline::<P>(deadline);
+                let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m));
+                look_now |= poll && timed_out && c.tail.load(Relaxed) == t;
+                continue 'ticket;
+            };
+            self.give_ticket_back();
             return Err(refused);
         }
+    }
+
+    /// Gives a ticket back (rings with a frame bound), and wakes a putter that may be waiting
+    /// for one.
+    fn give_ticket_back(&self) {
+        if self.counted() {
+            self.control.puts.fetch_sub(1, Relaxed);
+            notify::<P>(&self.control.not_full);
+        }
+    }
+
+    /// Frees the slots of positions `t .. t + m` (for this lap) that a getter of a dead process
+    /// holds: it claimed their frame (of the lap before) and died before freeing them. Only
+    /// while the tail is still at `t` (a stale `t` frees nothing). `true` if it freed one.
+    #[cold]
+    fn free_dead_readers(&self, t: u64, m: u64) -> bool {
+        let c = &*self.control;
+        // A read-modify-write: the latest tail. Positions from `t` on are not reserved, so a
+        // reading stamp in their slots is of the lap before.
+        if c.tail.fetch_add(0, AcqRel) != t {
+            return false;
+        }
+        let me = P::process_token();
+        let mut dead = None;
+        let mut freed = false;
+        for p in t..t + m.min(self.n) {
+            let stamp = self.stamp(p).load(Acquire);
+            if stamp & (OWNED | READING) != OWNED | READING || owner(stamp) == me {
+                continue;
+            }
+            let who = owner(stamp);
+            let is_dead = match dead {
+                Some((token, is_dead)) if token == who => is_dead,
+                _ => {
+                    let is_dead = !P::process_alive(who);
+                    dead = Some((who, is_dead));
+                    is_dead
+                }
+            };
+            // One compare-and-swap decides who frees the slot (the token is never reused: a
+            // dead reader's stamp never comes back).
+            if is_dead
+                && self
+                    .stamp(p)
+                    .compare_exchange(stamp, free(p), Release, Relaxed)
+                    .is_ok()
+            {
+                freed = true;
+                if stamp & FIRST != 0 {
+                    // The dead reader's item is lost to everyone: it counts as done.
+                    self.finish_one();
+                }
+            }
+        }
+        if freed {
+            notify::<P>(&c.not_full);
+        }
+        freed
     }
 
     /// Takes a ticket if at least `room` are free: `true` if it took one (`count < max_frames`;
@@ -597,11 +747,14 @@ impl<P: Platform> Ring<P> {
                 }
             }
             for i in 0..m {
-                let lag = self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64;
-                if lag != 0 {
+                let stamp = self.stamp(t + i).load(Acquire);
+                if stamp != free(t + i) {
                     let now = tail.load(Relaxed);
-                    if lag < 0 && now == t {
-                        // The slot still holds data of the previous lap: full.
+                    if now == t
+                        && (stamp & OWNED != 0 || (stamp.wrapping_sub(free(t + i)) as i64) < 0)
+                    {
+                        // The slot still holds the previous lap's frame (or a process is
+                        // writing or reading it): full.
                         return Ok(None);
                     }
                     // Another putter took the position: try again at the new tail.
@@ -609,7 +762,9 @@ impl<P: Platform> Ring<P> {
                     continue 'retry;
                 }
             }
-            match tail.compare_exchange(t, t + m, Relaxed, Relaxed) {
+            // Acquire and Release: a getter that reads this tail (by a read-modify-write) and
+            // then this slot's stamp sees it free for `t` or later (see `take_lost`).
+            match tail.compare_exchange(t, t + m, AcqRel, Relaxed) {
                 Ok(_) => return Ok(Some(t)),
                 Err(now) => t = now,
             }
@@ -621,6 +776,16 @@ impl<P: Platform> Ring<P> {
     #[inline]
     fn publish(&self, t: u64, m: u64, frame: &[u8]) {
         let c = &*self.control;
+        if self.joinable {
+            // Counted before the stamp names this process, so that whoever finds the frame
+            // lost (this process dead) counts it done; and before a getter can see it (the
+            // stamps' Release orders it first).
+            c.unfinished.fetch_add(1, Relaxed);
+        }
+        // The first stamp names the writer until the frame is published (Release: after the
+        // count).
+        self.stamp(t).store(writing(P::process_token(), m), Release);
+        stop_point(StopPoint::Reserved);
         // The first word: the varint length, then as many of the frame's bytes as fit.
         let mut first = 0u64;
         let mut len = frame.len() as u64;
@@ -642,10 +807,7 @@ impl<P: Platform> Ring<P> {
         for (i, chunk) in rest.chunks(WORD).enumerate() {
             self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
         }
-        if self.joinable {
-            // Counted before a getter can see it (the stamp's Release orders it first).
-            c.unfinished.fetch_add(1, Relaxed);
-        }
+        stop_point(StopPoint::Written);
         for i in (1..m).rev() {
             self.stamp(t + i).store(full(t + i), Release);
         }
@@ -658,8 +820,10 @@ impl<P: Platform> Ring<P> {
     fn can_put(&self, m: u64) -> bool {
         let t = self.control.tail.fetch_add(0, AcqRel);
         t & CLOSED != 0
-            || (0..m)
-                .all(|i| (self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64) >= 0)
+            || (0..m).all(|i| {
+                let stamp = self.stamp(t + i).load(Acquire);
+                stamp & OWNED == 0 && (stamp.wrapping_sub(free(t + i)) as i64) >= 0
+            })
     }
 
     /// Removes and returns the oldest frame, waiting for one as `wait` allows.
@@ -674,6 +838,10 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn get_with<R>(&self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, Refused> {
         let c = &*self.control;
         let mut backoff = Backoff(0);
+        // Whether to look at the liveness of the putter writing the frame at the head, before
+        // sleeping: always where a death wakes the sleepers (no `LIVENESS_POLL`); else once a
+        // whole poll interval passed without the head moving.
+        let mut look_now = P::LIVENESS_POLL.is_none();
         let (h, m, first) = loop {
             if let Some(claimed) = self.claim() {
                 break claimed;
@@ -683,13 +851,31 @@ impl<P: Platform> Ring<P> {
             if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
                 continue;
             }
-            if self.drained(c.head.load(Relaxed)) {
+            let h = c.head.load(Relaxed);
+            if self.drained(h) {
                 return Err(Refused::Closed);
+            }
+            if look_now && self.take_lost(h) {
+                return Err(Refused::Lost);
             }
             let deadline = wait.deadline::<P>()?;
             backoff = Backoff(0);
-            sleep::<P>(&c.not_empty, deadline, || self.can_get());
+            let (until, poll) = poll_deadline::<P>(deadline);
+            let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get());
+            look_now |= poll && timed_out && c.head.load(Relaxed) == h;
         };
+        // The ticket goes back at once (a putter that takes it may wait for the slots): a
+        // getter killed from here on has given it back.
+        if self.counted() {
+            c.gets.fetch_add(1, Relaxed);
+        }
+        // The stamps name this process until it frees them: a putter that needs the slots
+        // frees them itself if it dies first.
+        let me = P::process_token();
+        for i in 0..m {
+            self.stamp(h + i).store(reading(me, i == 0), Relaxed);
+        }
+        stop_point(StopPoint::Claimed);
         let (len, at) = read_varint(&first);
         let head_len = len.min(WORD - at);
         // A small frame is copied out a whole word at a time (no byte loops, which the compiler
@@ -714,16 +900,60 @@ impl<P: Platform> Ring<P> {
             }
             &large
         };
-        // Free the slots for the next lap, after the reads (Release); then give the ticket
-        // back (a putter that takes it finds the slots free).
+        // Free the slots for the next lap, after the reads (Release).
         for i in (0..m).rev() {
             self.stamp(h + i).store(free(h + i + self.n), Release);
+        }
+        notify::<P>(&c.not_full);
+        Ok(f(bytes))
+    }
+
+    /// Takes the frame at the head `h` as lost if the process that reserved it died before
+    /// publishing it: one compare-and-swap of the head past it decides who (so exactly one
+    /// getter reports it), which then frees its slots, gives its ticket back and counts it
+    /// done. `true` for that getter.
+    #[cold]
+    fn take_lost(&self, h: u64) -> bool {
+        let c = &*self.control;
+        // A read-modify-write (the latest tail), then the stamp: if the position `h` is
+        // reserved, the stamp read is this lap's (the reservation's Release orders it).
+        if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h {
+            return false;
+        }
+        let stamp = self.stamp(h).load(Acquire);
+        if stamp & (OWNED | READING) != OWNED {
+            return false;
+        }
+        let who = owner(stamp);
+        if who == P::process_token() || P::process_alive(who) {
+            return false;
+        }
+        let m = stamp >> SLOTS_SHIFT & MAX_SLOTS as u64;
+        if c.head.compare_exchange(h, h + m, Relaxed, Relaxed).is_err() {
+            return false;
         }
         if self.counted() {
             c.gets.fetch_add(1, Relaxed);
         }
+        let me = P::process_token();
+        for i in 0..m {
+            self.stamp(h + i).store(reading(me, i == 0), Relaxed);
+        }
+        // Counted by the dead putter before its stamp named it: done now, as nobody gets it.
+        self.finish_one();
+        for i in (0..m).rev() {
+            self.stamp(h + i).store(free(h + i + self.n), Release);
+        }
         notify::<P>(&c.not_full);
-        Ok(f(bytes))
+        true
+    }
+
+    /// Counts one frame done that nobody will mark done (joinable rings; lost frames).
+    fn finish_one(&self) {
+        if self.joinable {
+            // `false` cannot happen: the frame was counted.
+            let _ = self.task_done();
+        }
     }
 
     /// Claims the frame at the head: `Some((position, slots, first data word))`, or `None` if
@@ -733,7 +963,8 @@ impl<P: Platform> Ring<P> {
         let c = &*self.control;
         let mut h = c.head.load(Relaxed);
         loop {
-            let lag = self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64;
+            let stamp = self.stamp(h).load(Acquire);
+            let lag = stamp.wrapping_sub(full(h)) as i64;
             if lag == 0 {
                 // Published: its data (and every later slot of the frame) is visible.
                 let first = self.data(h).load(Relaxed).to_le_bytes();
@@ -742,8 +973,9 @@ impl<P: Platform> Ring<P> {
                     Ok(_) => return Some((h, m, first)),
                     Err(now) => h = now,
                 }
-            } else if lag < 0 {
-                // Nothing published at h (yet): empty, unless the head moved meanwhile.
+            } else if lag < 0 || stamp & OWNED != 0 {
+                // Nothing published at h (yet; or a process writes or reads the slot): empty,
+                // unless the head moved meanwhile.
                 let now = c.head.load(Relaxed);
                 if now == h {
                     return None;
@@ -771,7 +1003,8 @@ impl<P: Platform> Ring<P> {
     /// publication wakes the getter.
     fn can_get(&self) -> bool {
         let h = self.control.head.fetch_add(0, AcqRel);
-        (self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64) >= 0 || self.drained(h)
+        let stamp = self.stamp(h).load(Acquire);
+        (stamp & OWNED == 0 && (stamp.wrapping_sub(full(h)) as i64) >= 0) || self.drained(h)
     }
 
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
@@ -850,13 +1083,26 @@ fn wake_sleepers<P: Platform>(event: &P::AtomicU32, seen: &mut u32) {
 /// Sleeps on `event` (until `deadline` at most) unless `ready()` holds once the waiters bit is
 /// set: the bit, a heavy fence, the check, then the futex wait on the word as it was (a
 /// notifier changes it, so a wake-up between the check and the wait is not lost). May return
-/// early; the caller checks again.
+/// early; the caller checks again. `true` if the sleep ran until the deadline.
 #[cold]
-fn sleep<P: Platform>(event: &P::AtomicU32, deadline: Option<Instant>, ready: impl Fn() -> bool) {
+fn sleep<P: Platform>(
+    event: &P::AtomicU32,
+    deadline: Option<Instant>,
+    ready: impl Fn() -> bool,
+) -> bool {
     let seen = event.fetch_or(1, Relaxed) | 1;
     P::heavy_fence();
-    if !ready() {
-        P::wait(event, seen, deadline);
+    !ready() && P::wait(event, seen, deadline) == WaitOutcome::TimedOut
+}
+
+/// Until when a task that waits for another process (the putter of the frame at the head, the
+/// getter holding a slot) sleeps: its `deadline`, or sooner its next look at that process's
+/// liveness, a [`Platform::LIVENESS_POLL`] from now where one is set. The second value says
+/// whether a sleep that times out was cut short for such a look.
+fn poll_deadline<P: Platform>(deadline: Option<Instant>) -> (Option<Instant>, bool) {
+    match P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll)) {
+        Some(look) if deadline.is_none_or(|deadline| look < deadline) => (Some(look), true),
+        _ => (deadline, false),
     }
 }
 
