@@ -245,3 +245,24 @@ fn simple_and_joinable_queues_survive_a_dead_producer() {
     joinable.task_done().unwrap();
     joinable.join();
 }
+
+/// A consumer killed inside get, and no put after it to need its slot: `join` itself finds the
+/// dead consumer's item and counts it done (nobody else can), so it returns.
+#[test]
+fn join_does_not_wait_for_an_item_whose_consumer_died_inside_get() {
+    let _forks = forks();
+    let queue = JoinableQueue::<u32, Os>::new();
+    queue.put(0).unwrap();
+    queue.put(1).unwrap();
+    let q = queue.clone();
+    let (consumer, stopped) = start_victim(StopPoint::Claimed, 1, move || {
+        let _ = q.get();
+        unreachable!("killed inside get");
+    });
+    kill_when_stopped(&stopped, &consumer);
+    assert_eq!(consumer.join(), Ok(-9));
+    assert_eq!(queue.get(), Ok(1));
+    queue.task_done().unwrap();
+    queue.join();
+    assert_eq!(queue.task_done(), Err(Error::TaskDoneTooManyTimes));
+}

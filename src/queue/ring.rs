@@ -648,15 +648,11 @@ impl<P: Platform> Ring<P> {
     #[cold]
     fn free_dead_readers(&self, t: u64, m: u64) -> bool {
         let c = &*self.control;
-        // A read-modify-write: the latest tail. Positions from `t` on are not reserved, so a
-        // reading stamp in their slots is of the lap before.
-        if c.tail.fetch_add(0, AcqRel) != t {
-            return false;
-        }
         let me = P::process_token();
         let mut dead = None;
         let mut freed = false;
-        for p in t..t + m.min(self.n) {
+        for p in t..t + m {
+            // First the stamp alone (a putter about to sleep usually finds no reader there).
             let stamp = self.stamp(p).load(Acquire);
             if stamp & (OWNED | READING) != OWNED | READING || owner(stamp) == me {
                 continue;
@@ -670,9 +666,12 @@ impl<P: Platform> Ring<P> {
                     is_dead
                 }
             };
-            // One compare-and-swap decides who frees the slot (the token is never reused: a
-            // dead reader's stamp never comes back).
+            // Then a read-modify-write of the tail (its latest value): positions from `t` on
+            // are not reserved, so the reading stamp is the lap before's. One compare-and-swap
+            // decides who frees the slot (a token is never reused: a dead reader's stamp never
+            // comes back).
             if is_dead
+                && c.tail.fetch_add(0, AcqRel) == t
                 && self
                     .stamp(p)
                     .compare_exchange(stamp, free(p), Release, Relaxed)
@@ -915,17 +914,19 @@ impl<P: Platform> Ring<P> {
     #[cold]
     fn take_lost(&self, h: u64) -> bool {
         let c = &*self.control;
-        // A read-modify-write (the latest tail), then the stamp: if the position `h` is
-        // reserved, the stamp read is this lap's (the reservation's Release orders it).
-        if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h {
-            return false;
-        }
+        // First the stamp alone (a getter about to sleep usually finds no owner there).
         let stamp = self.stamp(h).load(Acquire);
         if stamp & (OWNED | READING) != OWNED {
             return false;
         }
         let who = owner(stamp);
         if who == P::process_token() || P::process_alive(who) {
+            return false;
+        }
+        // Then a read-modify-write of the tail (its latest value) and the stamp again: if the
+        // position `h` is reserved, the stamp read after it is this lap's (the reservation's
+        // Release orders it), not the lap before's.
+        if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h || self.stamp(h).load(Acquire) != stamp {
             return false;
         }
         let m = stamp >> SLOTS_SHIFT & MAX_SLOTS as u64;
@@ -1030,11 +1031,64 @@ impl<P: Platform> Ring<P> {
     }
 
     /// Waits until every frame put has been marked done (joinable rings).
+    ///
+    /// A frame whose getter died inside `get` can never be marked done: it counts done once its
+    /// slots are freed, by the putter that needs them or by `join` itself, which looks for such
+    /// frames before it first sleeps and whenever a sleep ends with the count unchanged (on
+    /// `Os`, once a poll interval has passed).
     pub(crate) fn join(&self) {
         let c = &*self.control;
-        while c.unfinished.load(Acquire) != 0 {
-            sleep::<P>(&c.all_done, None, || c.unfinished.load(Acquire) == 0);
+        let mut look_now = true;
+        loop {
+            let left = c.unfinished.load(Acquire);
+            if left == 0 {
+                return;
+            }
+            if look_now && self.free_dead_readers_behind_head() {
+                continue;
+            }
+            let (until, _) = poll_deadline::<P>(None);
+            let timed_out = sleep::<P>(&c.all_done, until, || c.unfinished.load(Acquire) == 0);
+            look_now =
+                (timed_out || P::LIVENESS_POLL.is_none()) && c.unfinished.load(Acquire) == left;
         }
+    }
+
+    /// Frees the slots behind the head (positions claimed in the last lap) that a getter of a
+    /// dead process holds, counting its frame done (see [`Ring::join`]). `true` if it freed one.
+    #[cold]
+    fn free_dead_readers_behind_head(&self) -> bool {
+        let c = &*self.control;
+        let me = P::process_token();
+        let head = c.head.fetch_add(0, AcqRel);
+        let mut freed = false;
+        for p in head.saturating_sub(self.n)..head {
+            let stamp = self.stamp(p).load(Acquire);
+            if stamp & (OWNED | READING) != OWNED | READING
+                || owner(stamp) == me
+                || P::process_alive(owner(stamp))
+            {
+                continue;
+            }
+            // The stamp is position p's unless the head passed `p + n` meanwhile (the slot was
+            // freed, used again, and its next frame claimed by a getter that died too): the
+            // latest head says. Then one compare-and-swap decides who frees it.
+            if c.head.fetch_add(0, AcqRel) <= p + self.n
+                && self
+                    .stamp(p)
+                    .compare_exchange(stamp, free(p + self.n), Release, Relaxed)
+                    .is_ok()
+            {
+                freed = true;
+                if stamp & FIRST != 0 {
+                    self.finish_one();
+                }
+            }
+        }
+        if freed {
+            notify::<P>(&c.not_full);
+        }
+        freed
     }
 }
 
