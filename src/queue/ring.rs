@@ -57,6 +57,48 @@
 //! A joinable ring also counts unfinished frames (put, not yet marked done by
 //! [`Ring::task_done`]): a put counts its frame before publishing it, so no getter can see an
 //! uncounted frame, and `join` sleeps on a third event word until the count is 0.
+//!
+//! **Dead processes.** A process may be killed anywhere inside a put or a get; nobody waits for
+//! it for good, no frame is delivered twice or torn, and a live putter's frames all arrive. A
+//! stamp may be *owned*: bit 63 set, and the owner's process token
+//! ([`Platform::process_token`]) in the low 30 bits:
+//!
+//! - right after its reservation (and its count, in a joinable ring) a putter stores
+//!   `writing(token, m)` in its first stamp (the frame's slot count `m` in bits 30..61), which
+//!   its publication overwrites. A getter that waits at a head whose stamp names a dead putter
+//!   ([`Platform::process_alive`]) takes the frame as lost: one compare-and-swap of the head
+//!   past its `m` slots decides who, so exactly one getter reports it (`Refused::Lost`,
+//!   `Error::ItemLost`); that getter frees the slots, gives the ticket back, and counts the
+//!   frame done. The next get takes the next frame;
+//! - right after its claim a getter gives its ticket back and stores `reading(token)` in each
+//!   of the frame's stamps (bit 62; bit 61 on the first), which its freeing overwrites. A
+//!   putter that waits for a slot whose stamp names a dead getter frees it with one
+//!   compare-and-swap, and the first slot's freer counts the frame done (its item is gone with
+//!   the getter, which never returned it); `join` does the same for the slots behind the head,
+//!   so it never waits for a frame whose getter died.
+//!
+//! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform
+//! with a [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads
+//! `/proc`) a waiter sleeps at most that long and looks once a whole interval passed without
+//! its cursor moving; without one (the explorers, where a kill wakes every sleeper) it looks
+//! before every sleep. A look first reads the stamp alone, and asks about liveness only for a
+//! stamp owned by another process: a waiter whose peer lives pays one load. Before acting it
+//! reads the cursor by a read-modify-write (its latest value) and the stamp again, so that a
+//! stale stamp of the lap before is never taken for this lap's.
+//!
+//! A putter sleeps without a ticket (it gives its ticket back before it sleeps for slots and
+//! takes one again after), so one killed while it waits holds no room. What remains, each a
+//! few instructions with no wait inside: a putter killed between its reservation's
+//! compare-and-swap and its `writing` store (the position names nobody, and getters wait at it
+//! for good), a getter killed between its claim's compare-and-swap and its `reading` stores
+//! (its slots stay published behind the head, and putters wait for them for good once the ring
+//! wraps), and a putter killed between taking a ticket and reserving (it only spins there; its
+//! ticket is never given back, so the bound is one lower). Closing them would take the owner's
+//! token in the same word as the cursor, or a second read-modify-write per operation (claim the
+//! stamp, then move the cursor); the fast path has neither. A getter killed after `get`
+//! returned and before `task_done` leaves its item unfinished: `join` cannot tell it from one
+//! still being worked on (any process may call `task_done`, so no item is tied to one), and
+//! waits, as Python's does.
 
 use std::hint::spin_loop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
