@@ -266,3 +266,29 @@ fn join_does_not_wait_for_an_item_whose_consumer_died_inside_get() {
     queue.join();
     assert_eq!(queue.task_done(), Err(Error::TaskDoneTooManyTimes));
 }
+
+/// An item of many slots, lost before any or after all of its bytes were written: the getter
+/// skips it whole (its length was written first) and the next item comes out intact.
+#[test]
+fn a_lost_item_of_many_slots_is_skipped_whole() {
+    let _forks = forks();
+    for point in [StopPoint::Reserved, StopPoint::Written] {
+        let queue = Queue::<Vec<u8>, Os>::with_capacity(Some(4), 256).unwrap();
+        let q = queue.clone();
+        let (producer, stopped) = start_victim(point, 1, move || {
+            q.put(vec![0xEE; 150]).unwrap();
+        });
+        kill_when_stopped(&stopped, &producer);
+        assert_eq!(producer.join(), Ok(-9));
+        let next: Vec<u8> = (0..90).collect();
+        queue.put(next.clone()).unwrap();
+        assert_eq!(queue.get(), Err(Error::ItemLost), "{point:?}");
+        assert_eq!(queue.get(), Ok(next), "{point:?}");
+        assert!(queue.empty());
+        // The ring wraps around over the lost item's slots.
+        for round in 0..6u8 {
+            queue.put(vec![round; 100]).unwrap();
+            assert_eq!(queue.get(), Ok(vec![round; 100]));
+        }
+    }
+}

@@ -63,13 +63,13 @@
 //! stamp may be *owned*: bit 63 set, and the owner's process token
 //! ([`Platform::process_token`]) in the low 30 bits:
 //!
-//! - right after its reservation (and its count, in a joinable ring) a putter stores
-//!   `writing(token, m)` in its first stamp (the frame's slot count `m` in bits 30..61), which
-//!   its publication overwrites. A getter that waits at a head whose stamp names a dead putter
-//!   ([`Platform::process_alive`]) takes the frame as lost: one compare-and-swap of the head
-//!   past its `m` slots decides who, so exactly one getter reports it (`Refused::Lost`,
-//!   `Error::ItemLost`); that getter frees the slots, gives the ticket back, and counts the
-//!   frame done. The next get takes the next frame;
+//! - right after its reservation a putter writes the frame's first data word (its length),
+//!   counts the frame (in a joinable ring), and stores `writing(token)` in its first stamp,
+//!   which its publication overwrites. A getter that waits at a head whose stamp names a dead
+//!   putter ([`Platform::process_alive`]) takes the frame as lost: one compare-and-swap of the
+//!   head past its slots (the length says how many) decides who, so exactly one getter reports
+//!   it (`Refused::Lost`, `Error::ItemLost`); that getter frees the slots, gives the ticket
+//!   back, and counts the frame done. The next get takes the next frame;
 //! - right after its claim a getter gives its ticket back and stores `reading(token)` in each
 //!   of the frame's stamps (bit 62; bit 61 on the first), which its freeing overwrites. A
 //!   putter that waits for a slot whose stamp names a dead getter frees it with one
@@ -146,17 +146,10 @@ const FIRST: u64 = 1 << 61;
 /// The process token in an owned stamp (30 bits).
 const TOKEN: u64 = (1 << 30) - 1;
 
-/// Where an owned stamp of a putter keeps the frame's slot count (31 bits: a ring has fewer
-/// than 2^31 slots).
-const SLOTS_SHIFT: u32 = 30;
-
-/// The most slots a ring may have: a putter's owned stamp holds a frame's slot count.
-const MAX_SLOTS: usize = (1 << 31) - 1;
-
-/// The stamp of the first slot of a frame of `m` slots that the process `token` reserved and
-/// is writing (it is not published yet).
-const fn writing(token: u32, m: u64) -> u64 {
-    OWNED | m << SLOTS_SHIFT | token as u64
+/// The stamp of the first slot of a frame that the process `token` reserved and is writing
+/// (its first data word, with the frame's length, is written; the frame is not published).
+const fn writing(token: u32) -> u64 {
+    OWNED | token as u64
 }
 
 /// The stamp of a slot whose frame the process `token` claimed and is reading (`first`: the
@@ -176,7 +169,7 @@ const fn owner(stamp: u64) -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopPoint {
     /// A put has reserved its frame's slots (and its owned stamp names it), and has written
-    /// nothing yet.
+    /// only the frame's length.
     Reserved,
     /// A put has written its frame's bytes, and not yet published them.
     Written,
@@ -425,12 +418,6 @@ impl<P: Platform> Ring<P> {
             ));
         }
         let n = capacity.div_ceil(WORD).max(1);
-        if n > MAX_SLOTS {
-            return Err(Error::InvalidArgument(format!(
-                "a queue of {capacity} bytes: at most {} bytes",
-                MAX_SLOTS * WORD
-            )));
-        }
         let lines = P::share_slice((n * SLOT_WORDS).div_ceil(WORDS_PER_LINE), |line| {
             Line(std::array::from_fn(|j| {
                 let i = line * WORDS_PER_LINE + j;
@@ -817,16 +804,6 @@ impl<P: Platform> Ring<P> {
     #[inline]
     fn publish(&self, t: u64, m: u64, frame: &[u8]) {
         let c = &*self.control;
-        if self.joinable {
-            // Counted before the stamp names this process, so that whoever finds the frame
-            // lost (this process dead) counts it done; and before a getter can see it (the
-            // stamps' Release orders it first).
-            c.unfinished.fetch_add(1, Relaxed);
-        }
-        // The first stamp names the writer until the frame is published (Release: after the
-        // count).
-        self.stamp(t).store(writing(P::process_token(), m), Release);
-        stop_point(StopPoint::Reserved);
         // The first word: the varint length, then as many of the frame's bytes as fit.
         let mut first = 0u64;
         let mut len = frame.len() as u64;
@@ -844,7 +821,18 @@ impl<P: Platform> Ring<P> {
         if !head.is_empty() {
             first |= pack(head) << (8 * at);
         }
+        // The length first, so that whoever finds the frame lost knows its slots.
         self.data(t).store(first, Relaxed);
+        if self.joinable {
+            // Counted before the stamp names this process, so that whoever finds the frame
+            // lost (this process dead) counts it done; and before a getter can see it (the
+            // stamps' Release orders it first).
+            c.unfinished.fetch_add(1, Relaxed);
+        }
+        // The first stamp names the writer until the frame is published (Release: after the
+        // length and the count).
+        self.stamp(t).store(writing(P::process_token()), Release);
+        stop_point(StopPoint::Reserved);
         for (i, chunk) in rest.chunks(WORD).enumerate() {
             self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
         }
@@ -971,7 +959,9 @@ impl<P: Platform> Ring<P> {
         if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h || self.stamp(h).load(Acquire) != stamp {
             return false;
         }
-        let m = stamp >> SLOTS_SHIFT & MAX_SLOTS as u64;
+        // The dead putter wrote the frame's length before its stamp (whose Release the loads
+        // above acquired).
+        let m = slots_for(read_varint(&self.data(h).load(Relaxed).to_le_bytes()).0);
         if c.head.compare_exchange(h, h + m, Relaxed, Relaxed).is_err() {
             return false;
         }
