@@ -292,3 +292,20 @@ fn a_lost_item_of_many_slots_is_skipped_whole() {
         }
     }
 }
+
+/// A `get_timeout` shorter than the liveness poll still looks before it says `Empty`: the dead
+/// producer's item is reported, not waited for again and again.
+#[test]
+fn a_short_get_timeout_reports_the_lost_item() {
+    let _forks = forks();
+    let queue = Queue::<u32, Os>::new();
+    let q = queue.clone();
+    let (producer, stopped) = start_victim(StopPoint::Reserved, 1, move || {
+        q.put(99).unwrap();
+    });
+    kill_when_stopped(&stopped, &producer);
+    assert_eq!(producer.join(), Ok(-9));
+    let short = std::time::Duration::from_millis(1);
+    assert_eq!(queue.get_timeout(short), Err(Error::ItemLost));
+    assert_eq!(queue.get_timeout(short), Err(Error::Empty));
+}

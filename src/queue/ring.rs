@@ -77,11 +77,12 @@
 //!   the getter, which never returned it); `join` does the same for the slots behind the head,
 //!   so it never waits for a frame whose getter died.
 //!
-//! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform
-//! with a [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads
-//! `/proc`) a waiter sleeps at most that long and looks once a whole interval passed without
-//! its cursor moving; without one (the explorers, where a kill wakes every sleeper) it looks
-//! before every sleep. A look first reads the stamp alone, and asks about liveness only for a
+//! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform with a
+//! [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads `/proc`) a
+//! waiter sleeps at most that long and looks once a sleep ran out (the interval, or its own
+//! timeout: a `get_timeout` looks before it says `Empty`) without its cursor moving; without
+//! one (the explorers, where a kill wakes every sleeper) it looks before every sleep. A
+//! `try_get` or `try_put` on `Os` does not look. A look first reads the stamp alone, and asks about liveness only for a
 //! stamp owned by another process: a waiter whose peer lives pays one load. Before acting it
 //! reads the cursor by a read-modify-write (its latest value) and the stamp again, so that a
 //! stale stamp of the lap before is never taken for this lap's.
@@ -632,14 +633,10 @@ impl<P: Platform> Ring<P> {
                     Ok(None) => {}
                     Err(refused) => break refused,
                 }
-                let deadline = match wait.deadline::<P>() {
-                    Ok(deadline) => deadline,
-                    Err(refused) => break refused,
-                };
                 // As for tickets: while it spins, a putter waits for a batch of free slots
                 // beyond its frame's, so that it writes lines the getters have left rather
                 // than the one they are freeing.
-                if backoff.snooze::<P>() {
+                if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
                     spare = self.batch_slots();
                     continue;
                 }
@@ -649,12 +646,19 @@ impl<P: Platform> Ring<P> {
                     spare = 0;
                     continue;
                 }
+                let deadline = match wait.deadline::<P>() {
+                    Ok(deadline) => deadline,
+                    Err(refused) => break refused,
+                };
                 // About to sleep: a putter holds no ticket while it sleeps, so that one killed
-                // while it waits for slots takes none with it.
-                self.give_ticket_back();
-                let (until, poll) = poll_deadline::<P>(deadline);
+                // while it waits for slots takes none with it. It wakes nobody (a putter that
+                // kept its ticket asleep would not have either): the next get wakes them all.
+                if self.counted() {
+                    c.puts.fetch_sub(1, Relaxed);
+                }
+                let until = poll_deadline::<P>(deadline);
                 let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m));
-                look_now |= poll && timed_out && c.tail.load(Relaxed) == t;
+                look_now |= timed_out && c.tail.load(Relaxed) == t;
                 continue 'ticket;
             };
             self.give_ticket_back();
@@ -889,9 +893,9 @@ impl<P: Platform> Ring<P> {
             }
             let deadline = wait.deadline::<P>()?;
             backoff = Backoff(0);
-            let (until, poll) = poll_deadline::<P>(deadline);
+            let until = poll_deadline::<P>(deadline);
             let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get());
-            look_now |= poll && timed_out && c.head.load(Relaxed) == h;
+            look_now |= timed_out && c.head.load(Relaxed) == h;
         };
         // The ticket goes back at once (a putter that takes it may wait for the slots): a
         // getter killed from here on has given it back.
@@ -1066,11 +1070,12 @@ impl<P: Platform> Ring<P> {
     ///
     /// A frame whose getter died inside `get` can never be marked done: it counts done once its
     /// slots are freed, by the putter that needs them or by `join` itself, which looks for such
-    /// frames before it first sleeps and whenever a sleep ends with the count unchanged (on
-    /// `Os`, once a poll interval has passed).
+    /// frames whenever a sleep ends with the count unchanged (on `Os`, a poll interval; where
+    /// a kill wakes the sleepers, that wake-up). Not before its first sleep: the look reads
+    /// every slot behind the head, which would multiply the explorers' searches of `join`.
     pub(crate) fn join(&self) {
         let c = &*self.control;
-        let mut look_now = true;
+        let mut look_now = false;
         loop {
             let left = c.unfinished.load(Acquire);
             if left == 0 {
@@ -1079,7 +1084,7 @@ impl<P: Platform> Ring<P> {
             if look_now && self.free_dead_readers_behind_head() {
                 continue;
             }
-            let (until, _) = poll_deadline::<P>(None);
+            let until = poll_deadline::<P>(None);
             let timed_out = sleep::<P>(&c.all_done, until, || c.unfinished.load(Acquire) == 0);
             look_now =
                 (timed_out || P::LIVENESS_POLL.is_none()) && c.unfinished.load(Acquire) == left;
@@ -1183,12 +1188,11 @@ fn sleep<P: Platform>(
 
 /// Until when a task that waits for another process (the putter of the frame at the head, the
 /// getter holding a slot) sleeps: its `deadline`, or sooner its next look at that process's
-/// liveness, a [`Platform::LIVENESS_POLL`] from now where one is set. The second value says
-/// whether a sleep that times out was cut short for such a look.
-fn poll_deadline<P: Platform>(deadline: Option<Instant>) -> (Option<Instant>, bool) {
+/// liveness, a [`Platform::LIVENESS_POLL`] from now where one is set.
+fn poll_deadline<P: Platform>(deadline: Option<Instant>) -> Option<Instant> {
     match P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll)) {
-        Some(look) if deadline.is_none_or(|deadline| look < deadline) => (Some(look), true),
-        _ => (deadline, false),
+        Some(look) if deadline.is_none_or(|deadline| look < deadline) => Some(look),
+        _ => deadline,
     }
 }
 
