@@ -81,11 +81,12 @@
 //! [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads `/proc`) a
 //! waiter sleeps at most that long and looks once a sleep ran out (the interval, or its own
 //! timeout: a `get_timeout` looks before it says `Empty`) without its cursor moving; without
-//! one (the explorers, where a kill wakes every sleeper) it looks before every sleep. A
-//! `try_get` or `try_put` on `Os` does not look. A look first reads the stamp alone, and asks about liveness only for a
-//! stamp owned by another process: a waiter whose peer lives pays one load. Before acting it
-//! reads the cursor by a read-modify-write (its latest value) and the stamp again, so that a
-//! stale stamp of the lap before is never taken for this lap's.
+//! one (the explorers, where a kill wakes every sleeper) its check before every sleep looks
+//! too, at the stamp it reads anyway (no access of its own: the explorers' searches stay as
+//! they were). A `try_get` or `try_put` on `Os` does not look. A look asks about liveness only
+//! for a stamp owned by another process; before acting it reads the cursor by a
+//! read-modify-write (its latest value) and the stamp again, so that a stale stamp of the lap
+//! before is never taken for this lap's.
 //!
 //! A putter sleeps without a ticket (it gives its ticket back before it sleeps for slots and
 //! takes one again after), so one killed while it waits holds no room. What remains, each a
@@ -101,6 +102,7 @@
 //! still being worked on (any process may call `task_done`, so no item is tied to one), and
 //! waits, as Python's does.
 
+use std::cell::Cell;
 use std::hint::spin_loop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
@@ -593,9 +595,9 @@ impl<P: Platform> Ring<P> {
         let m = slots_for(frame.len());
         let c = &*self.control;
         // Whether to look at the liveness of the getters that hold the slots this put waits
-        // for, before it sleeps: always where a death wakes the sleepers (no `LIVENESS_POLL`);
-        // else once a whole poll interval passed without the tail moving.
-        let mut look_now = P::LIVENESS_POLL.is_none();
+        // for: once a sleep ran out without the tail moving, or (where a kill wakes the
+        // sleepers) once the check before sleeping saw a dead one.
+        let mut look_now = false;
         'ticket: loop {
             let mut backoff = Backoff(0);
             let mut room = 1;
@@ -657,8 +659,9 @@ impl<P: Platform> Ring<P> {
                     c.puts.fetch_sub(1, Relaxed);
                 }
                 let until = poll_deadline::<P>(deadline);
-                let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m));
-                look_now |= timed_out && c.tail.load(Relaxed) == t;
+                let dead = Cell::new(false);
+                let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m, &dead));
+                look_now |= dead.get() || (timed_out && c.tail.load(Relaxed) == t);
                 continue 'ticket;
             };
             self.give_ticket_back();
@@ -850,12 +853,27 @@ impl<P: Platform> Ring<P> {
 
     /// Is there room for `m` positions at the tail now, or is the ring closed (a putter's check
     /// before it sleeps)? Reads the tail by a read-modify-write, which sees the latest value.
-    fn can_put(&self, m: u64) -> bool {
+    ///
+    /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
+    /// liveness of a getter holding a slot it reads: a dead one makes it `true`, with `dead`
+    /// set (the look costs no access of its own there; on `Os` a look reads `/proc`, and the
+    /// putter looks only once a sleep ran out).
+    fn can_put(&self, m: u64, dead: &Cell<bool>) -> bool {
         let t = self.control.tail.fetch_add(0, AcqRel);
         t & CLOSED != 0
             || (0..m).all(|i| {
                 let stamp = self.stamp(t + i).load(Acquire);
-                stamp & OWNED == 0 && (stamp.wrapping_sub(free(t + i)) as i64) >= 0
+                if stamp & OWNED == 0 {
+                    return (stamp.wrapping_sub(free(t + i)) as i64) >= 0;
+                }
+                if P::LIVENESS_POLL.is_none()
+                    && stamp & READING != 0
+                    && owner(stamp) != P::process_token()
+                    && !P::process_alive(owner(stamp))
+                {
+                    dead.set(true);
+                }
+                dead.get()
             })
     }
 
@@ -871,10 +889,10 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn get_with<R>(&self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, Refused> {
         let c = &*self.control;
         let mut backoff = Backoff(0);
-        // Whether to look at the liveness of the putter writing the frame at the head, before
-        // sleeping: always where a death wakes the sleepers (no `LIVENESS_POLL`); else once a
-        // whole poll interval passed without the head moving.
-        let mut look_now = P::LIVENESS_POLL.is_none();
+        // Whether to look at the liveness of the putter writing the frame at the head: once a
+        // sleep ran out without the head moving, or (where a kill wakes the sleepers) once the
+        // check before sleeping saw it dead.
+        let mut look_now = false;
         let (h, m, first) = loop {
             if let Some(claimed) = self.claim() {
                 break claimed;
@@ -894,8 +912,9 @@ impl<P: Platform> Ring<P> {
             let deadline = wait.deadline::<P>()?;
             backoff = Backoff(0);
             let until = poll_deadline::<P>(deadline);
-            let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get());
-            look_now |= timed_out && c.head.load(Relaxed) == h;
+            let dead = Cell::new(false);
+            let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get(&dead));
+            look_now |= dead.get() || (timed_out && c.head.load(Relaxed) == h);
         };
         // The ticket goes back at once (a putter that takes it may wait for the slots): a
         // getter killed from here on has given it back.
@@ -1038,10 +1057,25 @@ impl<P: Platform> Ring<P> {
     /// getter's check before it sleeps)? Reads the head by a read-modify-write, which sees the
     /// latest value. A closed ring that still waits for a put's frame is not ready: that put's
     /// publication wakes the getter.
-    fn can_get(&self) -> bool {
+    ///
+    /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
+    /// liveness of the putter writing the frame at the head: a dead one makes it `true`, with
+    /// `dead` set (as [`Ring::can_put`]).
+    fn can_get(&self, dead: &Cell<bool>) -> bool {
         let h = self.control.head.fetch_add(0, AcqRel);
         let stamp = self.stamp(h).load(Acquire);
-        (stamp & OWNED == 0 && (stamp.wrapping_sub(full(h)) as i64) >= 0) || self.drained(h)
+        if stamp & OWNED == 0 {
+            return (stamp.wrapping_sub(full(h)) as i64) >= 0 || self.drained(h);
+        }
+        if P::LIVENESS_POLL.is_none()
+            && stamp & READING == 0
+            && owner(stamp) != P::process_token()
+            && !P::process_alive(owner(stamp))
+        {
+            dead.set(true);
+            return true;
+        }
+        self.drained(h)
     }
 
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
