@@ -17,7 +17,7 @@
 //! `victim_setup` in the victim) and kills it there with SIGKILL; an engine that kills
 //! processes at its scheduling points can call `kill` at once and explore every point.
 
-use crate::{Array, Error, Platform, Process, Queue};
+use crate::{Array, Error, Event, Platform, Process, Queue};
 
 /// An item: (producer, sequence number).
 pub type Item = (u32, u32);
@@ -60,7 +60,10 @@ const LOST: u64 = u64::MAX;
 ///
 /// Consumers are started first, then producers; the victim runs `victim_setup` before its
 /// work. Once all are started, `kill` gets the victim (it kills it, at once or at a moment it
-/// picks); then every producer is joined (each live one must end with exit code 0), the queue
+/// picks). When the victim is a consumer, the other consumers get nothing until `kill`
+/// returned, so that the victim surely gets the items it is to be killed among (a `kill` that
+/// waits for the victim's `n`-th get would otherwise wait for good if the others took every
+/// item). Then every producer is joined (each live one must end with exit code 0), the queue
 /// is closed, and every consumer is joined (each live one must end with 0). Consumers log what
 /// they get in shared arrays, an entry then the count, so that a killed consumer's log is what
 /// it had logged (at most the item it was getting is missing). `Err` says what went wrong.
@@ -86,11 +89,19 @@ pub fn queue_survives_a_killed_process<P: Platform>(
         process.start().map_err(|e| format!("start: {e}"))?;
         Ok(process)
     };
+    let go = Event::<P>::new();
     let mut consumers = Vec::new();
     for (c, log) in logs.iter().enumerate() {
-        let (queue, log) = (queue.clone(), log.clone());
-        let work = Box::new(move || consume(&queue, &log));
-        consumers.push(start(plan.victim == Victim::Consumer(c), work)?);
+        let (queue, log, go) = (queue.clone(), log.clone(), go.clone());
+        let victim = plan.victim == Victim::Consumer(c);
+        let wait = matches!(plan.victim, Victim::Consumer(_)) && !victim;
+        let work = Box::new(move || {
+            if wait {
+                go.wait();
+            }
+            consume(&queue, &log)
+        });
+        consumers.push(start(victim, work)?);
     }
     let mut producers = Vec::new();
     for p in 0..plan.producers {
@@ -108,6 +119,7 @@ pub fn queue_survives_a_killed_process<P: Platform>(
         Victim::Consumer(c) => &consumers[c],
     };
     kill(victim);
+    go.set();
     let joined = |processes: &[Process<P>], role: &str, victim: Option<usize>| {
         for (i, process) in processes.iter().enumerate() {
             let code = process
