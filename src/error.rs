@@ -154,6 +154,14 @@ pub enum Error {
     #[error("the lock's holder process died holding it; the caller holds the lock now (what it guarded may be half updated)")]
     OwnerDied,
 
+    /// A queue item was lost: the process putting it was killed inside `put`, after the item
+    /// had its place in the queue and before it was whole. The get that reached its place
+    /// returns this, once (exactly one getter does); the queue goes on, and the next get
+    /// returns the next item. Items put by live processes are never lost (Python: the queue's
+    /// readers hang, or read a torn pickle).
+    #[error("a queue item was lost: the process putting it died inside put; the next get returns the next item")]
+    ItemLost,
+
     /// `Process::start` on a process that was already started (Python: `AssertionError`,
     /// "cannot start a process twice").
     #[error("the process was already started (a process can be started once)")]

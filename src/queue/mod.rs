@@ -13,6 +13,8 @@
 //! | `put` on a full queue, no wait | `queue.Full`, item gone | `Error::Full`, item handed back |
 //! | `qsize()` | approximate (`NotImplementedError` on macOS) | exact whenever no put or get is under way |
 //! | `close()` | this process stops feeding | every handle: puts refused, getters drain what is left, then `Error::Closed` |
+//! | a producer killed inside `put` (its feeder writing) | the others may hang for good: a half-written message, a write lock never released | the one getter that reaches its item gets `Error::ItemLost`, once; the next get returns the next item |
+//! | a consumer killed inside `get` | the other consumers may hang for good on its read lock | its item is gone; its slots are freed by the put that needs them (`JoinableQueue::join` counts the item done) |
 //!
 //! A queue is bounded twice: by `maxsize` items (none for [`Queue::new`]) and by its byte
 //! capacity ([`DEFAULT_CAPACITY`] unless [`Queue::with_capacity`] says otherwise). A `put` waits
@@ -25,8 +27,16 @@
 //! sizes; the largest item is the capacity less its length's bytes ([`Queue::max_item_len`]).
 //! Puts and gets take no lock: one compare-and-swap of a cursor reserves or claims the slots;
 //! a task sleeps (on a futex) only when it has to wait, and is woken only then.
+//!
+//! A process killed inside a put or a get never makes another wait for good (the ring's slots
+//! name the process writing or reading them, and a waiter that finds it dead takes over; see
+//! `ring`'s documentation for the few instructions where this does not hold yet): items put
+//! by live processes all arrive, in order per producer, each once.
 
 pub(crate) mod ring;
+
+#[doc(hidden)]
+pub use self::ring::{set_stop_hook, StopPoint};
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -189,6 +199,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
                 item: Unsent(bytes.to_vec()),
             },
             Refused::Closed => Error::Closed { what: "queue" },
+            Refused::Lost => unreachable!("a put loses nothing"),
             Refused::TooLarge { len, max } => Error::TooLarge {
                 what: "item",
                 len,
@@ -200,7 +211,9 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
     /// Removes and returns the item at the front, waiting as long as the queue is empty.
     ///
     /// Errors: `Closed` (closed, and no item left), `Decode` (the bytes are not a `T`: a queue
-    /// shared between programs that disagree on its type; the item is consumed).
+    /// shared between programs that disagree on its type; the item is consumed), `ItemLost`
+    /// (the process putting the item at the front was killed inside `put`: exactly one getter
+    /// learns it, and the next get returns the next item).
     #[track_caller]
     pub fn get(&self) -> Result<T, Error> {
         let _op = P::operation(|| self.ring.object(), self.name(), "get");
@@ -228,6 +241,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Queue<T, P> {
             .map_err(|refused| match refused {
                 Refused::WouldBlock => Error::Empty,
                 Refused::Closed => Error::Closed { what: "queue" },
+                Refused::Lost => Error::ItemLost,
                 Refused::TooLarge { .. } => unreachable!("a get has no size"),
             })?
     }
@@ -471,6 +485,13 @@ impl<T: Serialize + DeserializeOwned, P: Platform> JoinableQueue<T, P> {
     }
 
     /// Waits until every item put has been marked finished by [`JoinableQueue::task_done`].
+    ///
+    /// An item that can never be marked counts as finished: one lost by a producer killed
+    /// inside `put` (its getter got `Error::ItemLost`), and one a consumer was getting when it
+    /// was killed inside `get` (`join` itself finds it). An item whose consumer was killed
+    /// after `get` returned and before `task_done` is still unfinished, and `join` waits for
+    /// it, as Python's does: any process may call `task_done`, so no item is tied to a
+    /// consumer, and nothing tells that item from one still being worked on.
     #[track_caller]
     pub fn join(&self) {
         let _op = P::operation(|| self.0.ring.object(), "JoinableQueue", "join");

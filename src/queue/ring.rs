@@ -57,11 +57,56 @@
 //! A joinable ring also counts unfinished frames (put, not yet marked done by
 //! [`Ring::task_done`]): a put counts its frame before publishing it, so no getter can see an
 //! uncounted frame, and `join` sleeps on a third event word until the count is 0.
+//!
+//! **Dead processes.** A process may be killed anywhere inside a put or a get; nobody waits for
+//! it for good, no frame is delivered twice or torn, and a live putter's frames all arrive. A
+//! stamp may be *owned*: bit 63 set, and the owner's process token
+//! ([`Platform::process_token`]) in the low 30 bits:
+//!
+//! - right after its reservation a putter writes the frame's first data word (its length),
+//!   counts the frame (in a joinable ring), and stores `writing(token)` in its first stamp,
+//!   which its publication overwrites. A getter that waits at a head whose stamp names a dead
+//!   putter ([`Platform::process_alive`]) takes the frame as lost: one compare-and-swap of the
+//!   head past its slots (the length says how many) decides who, so exactly one getter reports
+//!   it (`Refused::Lost`, `Error::ItemLost`); that getter frees the slots, gives the ticket
+//!   back, and counts the frame done. The next get takes the next frame;
+//! - right after its claim a getter gives its ticket back and stores `reading(token)` in each
+//!   of the frame's stamps (bit 62; bit 61 on the first), which its freeing overwrites. A
+//!   putter that waits for a slot whose stamp names a dead getter frees it with one
+//!   compare-and-swap, and the first slot's freer counts the frame done (its item is gone with
+//!   the getter, which never returned it); `join` does the same for the slots behind the head,
+//!   so it never waits for a frame whose getter died.
+//!
+//! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform with a
+//! [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads `/proc`) a
+//! waiter sleeps at most that long and looks once a sleep ran out (the interval, or its own
+//! timeout: a `get_timeout` looks before it says `Empty`) without its cursor moving; without
+//! one (the explorers, where a kill wakes every sleeper) its check before every sleep looks
+//! too, at the stamp it reads anyway (no access of its own: the explorers' searches stay as
+//! they were). A `try_get` or `try_put` on `Os` does not look. A look asks about liveness only
+//! for a stamp owned by another process; before acting it reads the cursor by a
+//! read-modify-write (its latest value) and the stamp again, so that a stale stamp of the lap
+//! before is never taken for this lap's.
+//!
+//! A putter sleeps without a ticket (it gives its ticket back before it sleeps for slots and
+//! takes one again after), so one killed while it waits holds no room. What remains, each a
+//! few instructions with no wait inside: a putter killed between its reservation's
+//! compare-and-swap and its `writing` store (the position names nobody, and getters wait at it
+//! for good), a getter killed between its claim's compare-and-swap and its `reading` stores
+//! (its slots stay published behind the head, and putters wait for them for good once the ring
+//! wraps), and a putter killed between taking a ticket and reserving (it only spins there; its
+//! ticket is never given back, so the bound is one lower). Closing them would take the owner's
+//! token in the same word as the cursor, or a second read-modify-write per operation (claim the
+//! stamp, then move the cursor); the fast path has neither. A getter killed after `get`
+//! returned and before `task_done` leaves its item unfinished: `join` cannot tell it from one
+//! still being worked on (any process may call `task_done`, so no item is tied to one), and
+//! waits, as Python's does.
 
+use std::cell::Cell;
 use std::hint::spin_loop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
-use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable};
+use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable, WaitOutcome};
 use crate::Error;
 
 /// Bytes of data per slot.
@@ -87,6 +132,71 @@ const fn free(p: u64) -> u64 {
 /// The stamp of a slot holding the published data of position `p`.
 const fn full(p: u64) -> u64 {
     (p << 1) | 1
+}
+
+/// A stamp's bit that says a process owns the slot for now: a putter writing the frame that
+/// starts there, or a getter reading the frame the slot is part of. The other bits say who
+/// (its process token, [`Platform::process_token`]) and how. Positions stay below 2^62, so
+/// no free or full stamp has it.
+const OWNED: u64 = 1 << 63;
+
+/// With [`OWNED`]: a getter is reading the slot (else a putter is writing).
+const READING: u64 = 1 << 62;
+
+/// With [`OWNED`] | [`READING`]: the slot is the first of the frame being read.
+const FIRST: u64 = 1 << 61;
+
+/// The process token in an owned stamp (30 bits).
+const TOKEN: u64 = (1 << 30) - 1;
+
+/// The stamp of the first slot of a frame that the process `token` reserved and is writing
+/// (its first data word, with the frame's length, is written; the frame is not published).
+const fn writing(token: u32) -> u64 {
+    OWNED | token as u64
+}
+
+/// The stamp of a slot whose frame the process `token` claimed and is reading (`first`: the
+/// frame's first slot).
+const fn reading(token: u32, first: bool) -> u64 {
+    OWNED | READING | if first { FIRST } else { 0 } | token as u64
+}
+
+/// The process token an owned stamp names.
+const fn owner(stamp: u64) -> u32 {
+    (stamp & TOKEN) as u32
+}
+
+/// Points inside a put and a get where a test may stop a process (and kill it there): see
+/// [`set_stop_hook`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopPoint {
+    /// A put has reserved its frame's slots (and its owned stamp names it), and has written
+    /// only the frame's length.
+    Reserved,
+    /// A put has written its frame's bytes, and not yet published them.
+    Written,
+    /// A get has claimed its frame (its owned stamps name it), and not yet read it.
+    Claimed,
+}
+
+/// The test hook of this process, if one is set.
+static STOP_HOOK: std::sync::OnceLock<fn(StopPoint)> = std::sync::OnceLock::new();
+
+/// Sets a function that every put and get of this process calls at each [`StopPoint`] (once
+/// per process; `false` if one was set already). For tests that kill a process at an exact
+/// point inside a put or a get: the hook tells the test, and blocks. Costs an untaken branch
+/// on every put and get; the engines never set it.
+#[doc(hidden)]
+pub fn set_stop_hook(hook: fn(StopPoint)) -> bool {
+    STOP_HOOK.set(hook).is_ok()
+}
+
+#[inline]
+fn stop_point(point: StopPoint) {
+    if let Some(hook) = STOP_HOOK.get() {
+        hook(point);
+    }
 }
 
 /// The bytes of `len` as a LEB128 varint.
@@ -141,6 +251,9 @@ pub(crate) enum Refused {
     WouldBlock,
     /// The ring was closed.
     Closed,
+    /// The frame at the head was lost: the process putting it died before publishing it
+    /// (gets only; the head moved past it, and the next get takes the next frame).
+    Lost,
     /// The frame can never fit, however long the put waits.
     TooLarge {
         /// The frame's payload bytes.
@@ -481,64 +594,136 @@ impl<P: Platform> Ring<P> {
         }
         let m = slots_for(frame.len());
         let c = &*self.control;
-        let mut backoff = Backoff(0);
-        let mut room = 1;
-        loop {
-            if self.take_ticket(room)? {
-                break;
-            }
-            let deadline = wait.deadline::<P>()?;
-            // While it spins, a putter that found the ring full waits for a batch of free
-            // places, not one: it then reads the getters' counter once per batch instead of
-            // once per frame, and each read takes the counter's cache line from the getter
-            // that is about to write it.
-            if backoff.snooze::<P>() {
-                room = self.batch();
-                continue;
-            }
-            // Done spinning: one free place will do, and it sleeps if there is none.
-            backoff = Backoff(0);
-            if room > 1 && self.take_ticket(1)? {
-                break;
-            }
-            room = 1;
-            sleep::<P>(&c.not_full, deadline, || {
-                self.is_closed() || self.tickets() < self.max_frames
-            });
-        }
-        let mut backoff = Backoff(0);
-        let mut spare = 0;
-        loop {
-            let refused = match self.reserve(m, spare) {
-                Ok(Some(t)) => {
-                    self.publish(t, m, frame);
-                    return Ok(());
+        // Whether to look at the liveness of the getters that hold the slots this put waits
+        // for: once a sleep ran out without the tail moving, or (where a kill wakes the
+        // sleepers) once the check before sleeping saw a dead one.
+        let mut look_now = false;
+        'ticket: loop {
+            let mut backoff = Backoff(0);
+            let mut room = 1;
+            loop {
+                if self.take_ticket(room)? {
+                    break;
                 }
-                Ok(None) => match wait.deadline::<P>() {
-                    Ok(deadline) => {
-                        // As for tickets: while it spins, a putter waits for a batch of free
-                        // slots beyond its frame's, so that it writes lines the getters have
-                        // left rather than the one they are freeing.
-                        if backoff.snooze::<P>() {
-                            spare = self.batch_slots();
-                        } else {
-                            backoff = Backoff(0);
-                            spare = 0;
-                            sleep::<P>(&c.not_full, deadline, || self.can_put(m));
-                        }
-                        continue;
-                    }
-                    Err(refused) => refused,
-                },
-                Err(refused) => refused,
-            };
-            if self.counted() {
-                // Give the ticket back, and wake a putter that may be waiting for one.
-                c.puts.fetch_sub(1, Relaxed);
-                notify::<P>(&c.not_full);
+                let deadline = wait.deadline::<P>()?;
+                // While it spins, a putter that found the ring full waits for a batch of free
+                // places, not one: it then reads the getters' counter once per batch instead
+                // of once per frame, and each read takes the counter's cache line from the
+                // getter that is about to write it.
+                if backoff.snooze::<P>() {
+                    room = self.batch();
+                    continue;
+                }
+                // Done spinning: one free place will do, and it sleeps if there is none.
+                backoff = Backoff(0);
+                if room > 1 && self.take_ticket(1)? {
+                    break;
+                }
+                room = 1;
+                sleep::<P>(&c.not_full, deadline, || {
+                    self.is_closed() || self.tickets() < self.max_frames
+                });
             }
+            let mut backoff = Backoff(0);
+            let mut spare = 0;
+            let refused = loop {
+                match self.reserve(m, spare) {
+                    Ok(Some(t)) => {
+                        self.publish(t, m, frame);
+                        return Ok(());
+                    }
+                    Ok(None) => {}
+                    Err(refused) => break refused,
+                }
+                // As for tickets: while it spins, a putter waits for a batch of free slots
+                // beyond its frame's, so that it writes lines the getters have left rather
+                // than the one they are freeing.
+                if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
+                    spare = self.batch_slots();
+                    continue;
+                }
+                let t = c.tail.load(Relaxed);
+                if look_now && self.free_dead_readers(t, m) {
+                    backoff = Backoff(0);
+                    spare = 0;
+                    continue;
+                }
+                let deadline = match wait.deadline::<P>() {
+                    Ok(deadline) => deadline,
+                    Err(refused) => break refused,
+                };
+                // About to sleep: a putter holds no ticket while it sleeps, so that one killed
+                // while it waits for slots takes none with it. It wakes nobody (a putter that
+                // kept its ticket asleep would not have either): the next get wakes them all.
+                if self.counted() {
+                    c.puts.fetch_sub(1, Relaxed);
+                }
+                let until = poll_deadline::<P>(deadline);
+                let dead = Cell::new(false);
+                let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m, &dead));
+                look_now |= dead.get() || (timed_out && c.tail.load(Relaxed) == t);
+                continue 'ticket;
+            };
+            self.give_ticket_back();
             return Err(refused);
         }
+    }
+
+    /// Gives a ticket back (rings with a frame bound), and wakes a putter that may be waiting
+    /// for one.
+    fn give_ticket_back(&self) {
+        if self.counted() {
+            self.control.puts.fetch_sub(1, Relaxed);
+            notify::<P>(&self.control.not_full);
+        }
+    }
+
+    /// Frees the slots of positions `t .. t + m` (for this lap) that a getter of a dead process
+    /// holds: it claimed their frame (of the lap before) and died before freeing them. Only
+    /// while the tail is still at `t` (a stale `t` frees nothing). `true` if it freed one.
+    #[cold]
+    fn free_dead_readers(&self, t: u64, m: u64) -> bool {
+        let c = &*self.control;
+        let me = P::process_token();
+        let mut dead = None;
+        let mut freed = false;
+        for p in t..t + m {
+            // First the stamp alone (a putter about to sleep usually finds no reader there).
+            let stamp = self.stamp(p).load(Acquire);
+            if stamp & (OWNED | READING) != OWNED | READING || owner(stamp) == me {
+                continue;
+            }
+            let who = owner(stamp);
+            let is_dead = match dead {
+                Some((token, is_dead)) if token == who => is_dead,
+                _ => {
+                    let is_dead = !P::process_alive(who);
+                    dead = Some((who, is_dead));
+                    is_dead
+                }
+            };
+            // Then a read-modify-write of the tail (its latest value): positions from `t` on
+            // are not reserved, so the reading stamp is the lap before's. One compare-and-swap
+            // decides who frees the slot (a token is never reused: a dead reader's stamp never
+            // comes back).
+            if is_dead
+                && c.tail.fetch_add(0, AcqRel) == t
+                && self
+                    .stamp(p)
+                    .compare_exchange(stamp, free(p), Release, Relaxed)
+                    .is_ok()
+            {
+                freed = true;
+                if stamp & FIRST != 0 {
+                    // The dead reader's item is lost to everyone: it counts as done.
+                    self.finish_one();
+                }
+            }
+        }
+        if freed {
+            notify::<P>(&c.not_full);
+        }
+        freed
     }
 
     /// Takes a ticket if at least `room` are free: `true` if it took one (`count < max_frames`;
@@ -597,11 +782,14 @@ impl<P: Platform> Ring<P> {
                 }
             }
             for i in 0..m {
-                let lag = self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64;
-                if lag != 0 {
+                let stamp = self.stamp(t + i).load(Acquire);
+                if stamp != free(t + i) {
                     let now = tail.load(Relaxed);
-                    if lag < 0 && now == t {
-                        // The slot still holds data of the previous lap: full.
+                    if now == t
+                        && (stamp & OWNED != 0 || (stamp.wrapping_sub(free(t + i)) as i64) < 0)
+                    {
+                        // The slot still holds the previous lap's frame (or a process is
+                        // writing or reading it): full.
                         return Ok(None);
                     }
                     // Another putter took the position: try again at the new tail.
@@ -609,7 +797,9 @@ impl<P: Platform> Ring<P> {
                     continue 'retry;
                 }
             }
-            match tail.compare_exchange(t, t + m, Relaxed, Relaxed) {
+            // Acquire and Release: a getter that reads this tail (by a read-modify-write) and
+            // then this slot's stamp sees it free for `t` or later (see `take_lost`).
+            match tail.compare_exchange(t, t + m, AcqRel, Relaxed) {
                 Ok(_) => return Ok(Some(t)),
                 Err(now) => t = now,
             }
@@ -638,14 +828,22 @@ impl<P: Platform> Ring<P> {
         if !head.is_empty() {
             first |= pack(head) << (8 * at);
         }
+        // The length first, so that whoever finds the frame lost knows its slots.
         self.data(t).store(first, Relaxed);
+        if self.joinable {
+            // Counted before the stamp names this process, so that whoever finds the frame
+            // lost (this process dead) counts it done; and before a getter can see it (the
+            // stamps' Release orders it first).
+            c.unfinished.fetch_add(1, Relaxed);
+        }
+        // The first stamp names the writer until the frame is published (Release: after the
+        // length and the count).
+        self.stamp(t).store(writing(P::process_token()), Release);
+        stop_point(StopPoint::Reserved);
         for (i, chunk) in rest.chunks(WORD).enumerate() {
             self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
         }
-        if self.joinable {
-            // Counted before a getter can see it (the stamp's Release orders it first).
-            c.unfinished.fetch_add(1, Relaxed);
-        }
+        stop_point(StopPoint::Written);
         for i in (1..m).rev() {
             self.stamp(t + i).store(full(t + i), Release);
         }
@@ -655,11 +853,28 @@ impl<P: Platform> Ring<P> {
 
     /// Is there room for `m` positions at the tail now, or is the ring closed (a putter's check
     /// before it sleeps)? Reads the tail by a read-modify-write, which sees the latest value.
-    fn can_put(&self, m: u64) -> bool {
+    ///
+    /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
+    /// liveness of a getter holding a slot it reads: a dead one makes it `true`, with `dead`
+    /// set (the look costs no access of its own there; on `Os` a look reads `/proc`, and the
+    /// putter looks only once a sleep ran out).
+    fn can_put(&self, m: u64, dead: &Cell<bool>) -> bool {
         let t = self.control.tail.fetch_add(0, AcqRel);
         t & CLOSED != 0
-            || (0..m)
-                .all(|i| (self.stamp(t + i).load(Acquire).wrapping_sub(free(t + i)) as i64) >= 0)
+            || (0..m).all(|i| {
+                let stamp = self.stamp(t + i).load(Acquire);
+                if stamp & OWNED == 0 {
+                    return (stamp.wrapping_sub(free(t + i)) as i64) >= 0;
+                }
+                if P::LIVENESS_POLL.is_none()
+                    && stamp & READING != 0
+                    && owner(stamp) != P::process_token()
+                    && !P::process_alive(owner(stamp))
+                {
+                    dead.set(true);
+                }
+                dead.get()
+            })
     }
 
     /// Removes and returns the oldest frame, waiting for one as `wait` allows.
@@ -674,6 +889,10 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn get_with<R>(&self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, Refused> {
         let c = &*self.control;
         let mut backoff = Backoff(0);
+        // Whether to look at the liveness of the putter writing the frame at the head: once a
+        // sleep ran out without the head moving, or (where a kill wakes the sleepers) once the
+        // check before sleeping saw it dead.
+        let mut look_now = false;
         let (h, m, first) = loop {
             if let Some(claimed) = self.claim() {
                 break claimed;
@@ -683,13 +902,32 @@ impl<P: Platform> Ring<P> {
             if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
                 continue;
             }
-            if self.drained(c.head.load(Relaxed)) {
+            let h = c.head.load(Relaxed);
+            if self.drained(h) {
                 return Err(Refused::Closed);
+            }
+            if look_now && self.take_lost(h) {
+                return Err(Refused::Lost);
             }
             let deadline = wait.deadline::<P>()?;
             backoff = Backoff(0);
-            sleep::<P>(&c.not_empty, deadline, || self.can_get());
+            let until = poll_deadline::<P>(deadline);
+            let dead = Cell::new(false);
+            let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get(&dead));
+            look_now |= dead.get() || (timed_out && c.head.load(Relaxed) == h);
         };
+        // The ticket goes back at once (a putter that takes it may wait for the slots): a
+        // getter killed from here on has given it back.
+        if self.counted() {
+            c.gets.fetch_add(1, Relaxed);
+        }
+        // The stamps name this process until it frees them: a putter that needs the slots
+        // frees them itself if it dies first.
+        let me = P::process_token();
+        for i in 0..m {
+            self.stamp(h + i).store(reading(me, i == 0), Relaxed);
+        }
+        stop_point(StopPoint::Claimed);
         let (len, at) = read_varint(&first);
         let head_len = len.min(WORD - at);
         // A small frame is copied out a whole word at a time (no byte loops, which the compiler
@@ -714,16 +952,64 @@ impl<P: Platform> Ring<P> {
             }
             &large
         };
-        // Free the slots for the next lap, after the reads (Release); then give the ticket
-        // back (a putter that takes it finds the slots free).
+        // Free the slots for the next lap, after the reads (Release).
         for i in (0..m).rev() {
             self.stamp(h + i).store(free(h + i + self.n), Release);
+        }
+        notify::<P>(&c.not_full);
+        Ok(f(bytes))
+    }
+
+    /// Takes the frame at the head `h` as lost if the process that reserved it died before
+    /// publishing it: one compare-and-swap of the head past it decides who (so exactly one
+    /// getter reports it), which then frees its slots, gives its ticket back and counts it
+    /// done. `true` for that getter.
+    #[cold]
+    fn take_lost(&self, h: u64) -> bool {
+        let c = &*self.control;
+        // First the stamp alone (a getter about to sleep usually finds no owner there).
+        let stamp = self.stamp(h).load(Acquire);
+        if stamp & (OWNED | READING) != OWNED {
+            return false;
+        }
+        let who = owner(stamp);
+        if who == P::process_token() || P::process_alive(who) {
+            return false;
+        }
+        // Then a read-modify-write of the tail (its latest value) and the stamp again: if the
+        // position `h` is reserved, the stamp read after it is this lap's (the reservation's
+        // Release orders it), not the lap before's.
+        if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h || self.stamp(h).load(Acquire) != stamp {
+            return false;
+        }
+        // The dead putter wrote the frame's length before its stamp (whose Release the loads
+        // above acquired).
+        let m = slots_for(read_varint(&self.data(h).load(Relaxed).to_le_bytes()).0);
+        if c.head.compare_exchange(h, h + m, Relaxed, Relaxed).is_err() {
+            return false;
         }
         if self.counted() {
             c.gets.fetch_add(1, Relaxed);
         }
+        let me = P::process_token();
+        for i in 0..m {
+            self.stamp(h + i).store(reading(me, i == 0), Relaxed);
+        }
+        // Counted by the dead putter before its stamp named it: done now, as nobody gets it.
+        self.finish_one();
+        for i in (0..m).rev() {
+            self.stamp(h + i).store(free(h + i + self.n), Release);
+        }
         notify::<P>(&c.not_full);
-        Ok(f(bytes))
+        true
+    }
+
+    /// Counts one frame done that nobody will mark done (joinable rings; lost frames).
+    fn finish_one(&self) {
+        if self.joinable {
+            // `false` cannot happen: the frame was counted.
+            let _ = self.task_done();
+        }
     }
 
     /// Claims the frame at the head: `Some((position, slots, first data word))`, or `None` if
@@ -733,7 +1019,8 @@ impl<P: Platform> Ring<P> {
         let c = &*self.control;
         let mut h = c.head.load(Relaxed);
         loop {
-            let lag = self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64;
+            let stamp = self.stamp(h).load(Acquire);
+            let lag = stamp.wrapping_sub(full(h)) as i64;
             if lag == 0 {
                 // Published: its data (and every later slot of the frame) is visible.
                 let first = self.data(h).load(Relaxed).to_le_bytes();
@@ -742,8 +1029,9 @@ impl<P: Platform> Ring<P> {
                     Ok(_) => return Some((h, m, first)),
                     Err(now) => h = now,
                 }
-            } else if lag < 0 {
-                // Nothing published at h (yet): empty, unless the head moved meanwhile.
+            } else if lag < 0 || stamp & OWNED != 0 {
+                // Nothing published at h (yet; or a process writes or reads the slot): empty,
+                // unless the head moved meanwhile.
                 let now = c.head.load(Relaxed);
                 if now == h {
                     return None;
@@ -769,9 +1057,25 @@ impl<P: Platform> Ring<P> {
     /// getter's check before it sleeps)? Reads the head by a read-modify-write, which sees the
     /// latest value. A closed ring that still waits for a put's frame is not ready: that put's
     /// publication wakes the getter.
-    fn can_get(&self) -> bool {
+    ///
+    /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
+    /// liveness of the putter writing the frame at the head: a dead one makes it `true`, with
+    /// `dead` set (as [`Ring::can_put`]).
+    fn can_get(&self, dead: &Cell<bool>) -> bool {
         let h = self.control.head.fetch_add(0, AcqRel);
-        (self.stamp(h).load(Acquire).wrapping_sub(full(h)) as i64) >= 0 || self.drained(h)
+        let stamp = self.stamp(h).load(Acquire);
+        if stamp & OWNED == 0 {
+            return (stamp.wrapping_sub(full(h)) as i64) >= 0 || self.drained(h);
+        }
+        if P::LIVENESS_POLL.is_none()
+            && stamp & READING == 0
+            && owner(stamp) != P::process_token()
+            && !P::process_alive(owner(stamp))
+        {
+            dead.set(true);
+            return true;
+        }
+        self.drained(h)
     }
 
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
@@ -797,11 +1101,65 @@ impl<P: Platform> Ring<P> {
     }
 
     /// Waits until every frame put has been marked done (joinable rings).
+    ///
+    /// A frame whose getter died inside `get` can never be marked done: it counts done once its
+    /// slots are freed, by the putter that needs them or by `join` itself, which looks for such
+    /// frames whenever a sleep ends with the count unchanged (on `Os`, a poll interval; where
+    /// a kill wakes the sleepers, that wake-up). Not before its first sleep: the look reads
+    /// every slot behind the head, which would multiply the explorers' searches of `join`.
     pub(crate) fn join(&self) {
         let c = &*self.control;
-        while c.unfinished.load(Acquire) != 0 {
-            sleep::<P>(&c.all_done, None, || c.unfinished.load(Acquire) == 0);
+        let mut look_now = false;
+        loop {
+            let left = c.unfinished.load(Acquire);
+            if left == 0 {
+                return;
+            }
+            if look_now && self.free_dead_readers_behind_head() {
+                continue;
+            }
+            let until = poll_deadline::<P>(None);
+            let timed_out = sleep::<P>(&c.all_done, until, || c.unfinished.load(Acquire) == 0);
+            look_now =
+                (timed_out || P::LIVENESS_POLL.is_none()) && c.unfinished.load(Acquire) == left;
         }
+    }
+
+    /// Frees the slots behind the head (positions claimed in the last lap) that a getter of a
+    /// dead process holds, counting its frame done (see [`Ring::join`]). `true` if it freed one.
+    #[cold]
+    fn free_dead_readers_behind_head(&self) -> bool {
+        let c = &*self.control;
+        let me = P::process_token();
+        let head = c.head.fetch_add(0, AcqRel);
+        let mut freed = false;
+        for p in head.saturating_sub(self.n)..head {
+            let stamp = self.stamp(p).load(Acquire);
+            if stamp & (OWNED | READING) != OWNED | READING
+                || owner(stamp) == me
+                || P::process_alive(owner(stamp))
+            {
+                continue;
+            }
+            // The stamp is position p's unless the head passed `p + n` meanwhile (the slot was
+            // freed, used again, and its next frame claimed by a getter that died too): the
+            // latest head says. Then one compare-and-swap decides who frees it.
+            if c.head.fetch_add(0, AcqRel) <= p + self.n
+                && self
+                    .stamp(p)
+                    .compare_exchange(stamp, free(p + self.n), Release, Relaxed)
+                    .is_ok()
+            {
+                freed = true;
+                if stamp & FIRST != 0 {
+                    self.finish_one();
+                }
+            }
+        }
+        if freed {
+            notify::<P>(&c.not_full);
+        }
+        freed
     }
 }
 
@@ -850,13 +1208,25 @@ fn wake_sleepers<P: Platform>(event: &P::AtomicU32, seen: &mut u32) {
 /// Sleeps on `event` (until `deadline` at most) unless `ready()` holds once the waiters bit is
 /// set: the bit, a heavy fence, the check, then the futex wait on the word as it was (a
 /// notifier changes it, so a wake-up between the check and the wait is not lost). May return
-/// early; the caller checks again.
+/// early; the caller checks again. `true` if the sleep ran until the deadline.
 #[cold]
-fn sleep<P: Platform>(event: &P::AtomicU32, deadline: Option<Instant>, ready: impl Fn() -> bool) {
+fn sleep<P: Platform>(
+    event: &P::AtomicU32,
+    deadline: Option<Instant>,
+    ready: impl Fn() -> bool,
+) -> bool {
     let seen = event.fetch_or(1, Relaxed) | 1;
     P::heavy_fence();
-    if !ready() {
-        P::wait(event, seen, deadline);
+    !ready() && P::wait(event, seen, deadline) == WaitOutcome::TimedOut
+}
+
+/// Until when a task that waits for another process (the putter of the frame at the head, the
+/// getter holding a slot) sleeps: its `deadline`, or sooner its next look at that process's
+/// liveness, a [`Platform::LIVENESS_POLL`] from now where one is set.
+fn poll_deadline<P: Platform>(deadline: Option<Instant>) -> Option<Instant> {
+    match P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll)) {
+        Some(look) if deadline.is_none_or(|deadline| look < deadline) => Some(look),
+        _ => deadline,
     }
 }
 
