@@ -588,8 +588,7 @@ macro_rules! semaphore {
             /// process that died holding guards (see [`Error::OwnerDied`]).
             #[track_caller]
             pub fn owner_died(&self) -> bool {
-                let count = || &self.semaphore.state.count;
-                let _op = P::operation(count, stringify!($name), "owner_died (guard)");
+                let _op = P::operation(|| &self.semaphore.state.count, stringify!($name), "owner_died (guard)");
                 self.owner_died
             }
         }
