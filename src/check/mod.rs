@@ -15,6 +15,7 @@ use crate::sim::{self, Config, Sim};
 use crate::Platform;
 
 pub mod properties;
+pub mod recovery;
 
 pub use properties::{Property, Size};
 
