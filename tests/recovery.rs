@@ -6,7 +6,12 @@
 //! - loom and shuttle run processes as tasks that nobody kills: the same functions as plain
 //!   correctness checks;
 //! - `Os` runs them on real processes (nobody kills them here; tests/owner_died_os.rs kills
-//!   real lock holders).
+//!   real lock holders);
+//! - and the simulator's reduction with kills is cross-checked on each (one child process, one
+//!   operation) against plain search, as tests/reduction.rs does for the other properties.
+
+#[path = "support/reduction.rs"]
+mod support;
 
 use mpcheck::check::recovery;
 use mpcheck::check::Size;
@@ -35,6 +40,20 @@ macro_rules! recovery_tests {
                     let report = sim::explore(config, move || recovery::$name::<Sim>(size))
                         .unwrap_or_else(|failure| panic!("{failure}"));
                     assert!(report.complete(), "{report}");
+                }
+
+                #[test]
+                fn reduction_with_a_kill_keeps_every_outcome() {
+                    let size = Size { threads: 1, ops: 1, start_together: false };
+                    let name = stringify!($name);
+                    let compared = support::compare(
+                        name,
+                        Config::dfs().kills(1),
+                        40_000,
+                        move || recovery::$name::<Sim>(size),
+                    )
+                    .unwrap_or_else(|| panic!("{name} is too big to cross-check"));
+                    println!("{name} at 1x1 with a kill: {compared}");
                 }
 
                 #[test]
