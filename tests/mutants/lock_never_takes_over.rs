@@ -106,6 +106,10 @@ fn a_lock_that_never_takes_over_hangs_when_its_holder_is_killed() {
     assert_eq!(failure.kind(), FailureKind::Deadlock);
     assert!(failure.to_string().contains("KILLED"), "{failure}");
     assert!(
+        failure.message().contains("(its process was killed)"),
+        "{failure}"
+    );
+    assert!(
         failure
             .blocked()
             .iter()

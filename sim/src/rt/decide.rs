@@ -452,7 +452,15 @@ impl Exec {
             };
             blocked.push(entry);
         }
-        let lines: Vec<String> = blocked.iter().map(|b| b.to_string()).collect();
+        let lines: Vec<String> = blocked
+            .iter()
+            .map(|b| match b.holder {
+                Some((h, _)) if self.tasks[h as usize].killed => {
+                    format!("{b} (its process was killed)")
+                }
+                _ => b.to_string(),
+            })
+            .collect();
         self.blocked = blocked;
         self.fail(
             FailureKind::Deadlock,
