@@ -168,7 +168,7 @@ mod on_sim {
             .map(|_| {
                 let (semaphore, inside) = (semaphore.clone(), inside.clone());
                 mpcheck::thread::spawn::<Sim, _, _>(move || {
-                    semaphore.acquire();
+                    semaphore.acquire().unwrap();
                     let before = inside.fetch_add(1, SeqCst);
                     assert!(before < SEM_PERMITS, "{} inside", before + 1);
                     inside.fetch_sub(1, SeqCst);

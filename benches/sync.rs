@@ -184,7 +184,7 @@ fn semaphore(c: &mut Criterion) {
     group.bench_function("mpcheck_Semaphore/acquire_release", |b| {
         b.iter(|| {
             let sem = black_box(&sem);
-            sem.acquire();
+            sem.acquire().unwrap();
             sem.release().unwrap();
         })
     });
@@ -199,7 +199,7 @@ fn semaphore(c: &mut Criterion) {
     group.bench_function("mpcheck_BoundedSemaphore/acquire_release", |b| {
         b.iter(|| {
             let bounded = black_box(&bounded);
-            bounded.acquire();
+            bounded.acquire().unwrap();
             bounded.release().unwrap();
         })
     });

@@ -34,7 +34,7 @@ fn random(low: u64, high: u64) -> u64 {
 /// there ever were at once.
 fn go_ktv(sem: Semaphore, inside: Value<u32>, most: Value<u32>) {
     let me = current_process();
-    sem.acquire();
+    sem.acquire().unwrap();
     let now = inside.update(|n| {
         *n += 1;
         *n

@@ -149,7 +149,8 @@ pub enum Error {
     /// The lock's holder was a process that died holding it (killed, or ended without
     /// releasing it). The lock has been taken over: the caller holds it now, and what it
     /// guarded may be half updated; check it, then release as usual (Python hangs forever
-    /// here; POSIX calls it `EOWNERDEAD`).
+    /// here; POSIX calls it `EOWNERDEAD`). From a `Semaphore`'s `acquire`: the caller gave back
+    /// the units a dead process held through guards, and has its own unit.
     #[error("the lock's holder process died holding it; the caller holds the lock now (what it guarded may be half updated)")]
     OwnerDied,
 

@@ -8,6 +8,14 @@
 //!   postcard (`send`/`recv`), raw bytes go as they are (`send_bytes`/`recv_bytes`);
 //! - each end has a send lock and a receive lock, so tasks sharing a `Connection` never
 //!   interleave their messages' bytes (CPython leaves that to the user);
+//! - a message goes out in one `write` (header and payload in one buffer) when the platform
+//!   takes it whole; a receiving end **reads ahead**: one `read` of up to [`READ_AHEAD`] bytes
+//!   brings the next message and whatever follows it, and the bytes past the message wait in a
+//!   buffer for the next `recv`. That buffer is shared state of the end, placed with
+//!   [`Platform::share`] and guarded by the receive lock, like the lock itself: every task and
+//!   every process holding the end (a forked child inherits it, a spawned one is given it) sees
+//!   the same buffer, so no holder's read takes bytes another holder's `recv` needs. A message
+//!   larger than the buffer is read straight into its own allocation, never ahead of its end;
 //! - `recv` at a message boundary with every writer gone is `Error::Eof`; a message cut off by a
 //!   writer that closed or died in the middle of it is `Error::Truncated`, never a partial value;
 //! - sending to a closed peer is `Error::BrokenPipe` (no `SIGPIPE`); the wrong direction of a
@@ -15,14 +23,15 @@
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::decode;
-use crate::platform::{deadline_after, PipeEnd};
+use crate::platform::{deadline_after, PipeEnd, Shareable, SharedCell};
 use crate::{Error, Lock, Os, Platform};
 
 /// The largest message a connection sends or accepts: 256 MiB.
@@ -30,6 +39,151 @@ pub const MAX_MESSAGE_LEN: usize = 256 << 20;
 
 /// Bytes of a message's length header.
 const HEADER: usize = 4;
+
+/// The size of a receiving end's read-ahead buffer, in bytes: the most one `read` of the pipe
+/// asks for while the message it serves fits in it (a larger message is read into its own
+/// allocation, up to its last byte and no further).
+pub const READ_AHEAD: usize = 4096;
+
+/// The bytes a receiving end has read from its pipe and not yet delivered: `bytes[start..end]`,
+/// the beginning of the stream's rest. Plain data in shared memory, only touched under the
+/// end's receive lock.
+struct Buffer {
+    start: u32,
+    end: u32,
+    bytes: [u8; READ_AHEAD],
+}
+
+// SAFETY: integers and a byte array, inline: no pointer, no per-process handle.
+unsafe impl Shareable for Buffer {}
+
+/// What [`Buffer::take`] found at the front of the buffer.
+enum Front {
+    /// A whole message, now taken out of the buffer.
+    Message(Vec<u8>),
+    /// A message longer than the buffer: `prefix` holds the payload bytes buffered so far (the
+    /// header and those bytes are taken out; the buffer is empty), `len` is the payload's length.
+    Large { prefix: Vec<u8>, len: usize },
+    /// A header announcing `len` bytes, over [`MAX_MESSAGE_LEN`]: the header is taken out.
+    TooLarge { len: usize },
+    /// No whole message yet: the buffered bytes were moved to the front, and up to `room` more
+    /// bytes fit behind them.
+    NeedMore { room: usize },
+}
+
+impl Buffer {
+    /// The buffered bytes, `start..end`; an inconsistent pair (left by a process killed in the
+    /// middle of an update, since the buffer outlives it) counts as empty.
+    fn range(&self) -> std::ops::Range<usize> {
+        let (start, end) = (self.start as usize, self.end as usize);
+        if start <= end && end <= READ_AHEAD {
+            start..end
+        } else {
+            0..0
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.range().len()
+    }
+
+    fn set(&mut self, range: std::ops::Range<usize>) {
+        // Empty: back to the front, so the next read has the whole buffer.
+        let range = if range.is_empty() { 0..0 } else { range };
+        // Both at most `READ_AHEAD`.
+        self.start = range.start as u32;
+        self.end = range.end as u32;
+    }
+
+    /// The length a whole header at the front announces.
+    fn header(&self) -> Option<usize> {
+        let range = self.range();
+        let header = self.bytes.get(range.start..range.start + HEADER)?;
+        (range.len() >= HEADER)
+            .then(|| u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize)
+    }
+
+    /// `true` when a whole message (or a header no message fits behind, which `recv` answers
+    /// at once) is buffered.
+    fn ready(&self) -> bool {
+        self.header()
+            .is_some_and(|len| len > READ_AHEAD - HEADER || HEADER + len <= self.len())
+    }
+
+    /// Takes the message at the front out of the buffer, if it is whole (see [`Front`]).
+    fn take(&mut self) -> Front {
+        let range = self.range();
+        if let Some(len) = self.header() {
+            if len > MAX_MESSAGE_LEN {
+                self.set(range.start + HEADER..range.end);
+                return Front::TooLarge { len };
+            }
+            let body = range.start + HEADER;
+            if body + len <= range.end {
+                let message = self.bytes[body..body + len].to_vec();
+                self.set(body + len..range.end);
+                return Front::Message(message);
+            }
+            if HEADER + len > READ_AHEAD {
+                let mut prefix = Vec::with_capacity(len);
+                prefix.extend_from_slice(&self.bytes[body..range.end]);
+                self.set(0..0);
+                return Front::Large { prefix, len };
+            }
+        }
+        // Not whole yet: move what there is to the front, to make room behind it.
+        self.bytes.copy_within(range.clone(), 0);
+        self.set(0..range.len());
+        Front::NeedMore {
+            room: READ_AHEAD - range.len(),
+        }
+    }
+
+    /// Appends `bytes` (at most the `room` the last [`Buffer::take`] reported).
+    fn append(&mut self, bytes: &[u8]) {
+        let range = self.range();
+        self.bytes[range.end..range.end + bytes.len()].copy_from_slice(bytes);
+        self.set(range.start..range.end + bytes.len());
+    }
+
+    /// Empties the buffer (the stream ended): the error its bytes make, a message cut off.
+    fn cut_off(&mut self) -> Error {
+        let got = self.len();
+        let error = match self.header() {
+            None if got == 0 => Error::Eof,
+            None => Error::Truncated {
+                got,
+                expected: HEADER,
+            },
+            Some(len) => Error::Truncated {
+                got: got - HEADER,
+                expected: len,
+            },
+        };
+        self.set(0..0);
+        error
+    }
+}
+
+/// A receiving end's read-ahead, in shared memory (see the [module docs](self)).
+struct ReadAhead<P: Platform> {
+    buffer: P::Cell<Buffer>,
+}
+
+// SAFETY: one platform cell of a `Shareable` value, itself `Shareable` by the `Cell` bound.
+unsafe impl<P: Platform> Shareable for ReadAhead<P> {}
+
+impl<P: Platform> ReadAhead<P> {
+    fn new() -> P::Shared<Self> {
+        P::share(ReadAhead {
+            buffer: P::Cell::new(Buffer {
+                start: 0,
+                end: 0,
+                bytes: [0; READ_AHEAD],
+            }),
+        })
+    }
+}
 
 /// The two ends [`pipe`] returns.
 pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);
@@ -71,6 +225,16 @@ struct Inner<P: Platform> {
     writable: bool,
     send_lock: Lock<P>,
     recv_lock: Lock<P>,
+    /// Bytes read ahead, under `recv_lock`.
+    read_ahead: P::Shared<ReadAhead<P>>,
+    /// Set by `close`: this process's handles are closed, even where a buffered message would
+    /// let a `recv` or `poll` answer without the end. A plain atomic: it is this process's
+    /// state, like the end's own descriptor, and a `recv` racing with `close` may see either.
+    closed: AtomicBool,
+    /// Where a `recv` of this process reads before it appends to the buffer ([`READ_AHEAD`]
+    /// bytes once used): kept rather than zeroed on the stack at every read. Only taken under
+    /// `recv_lock`, and only tried (see `recv_bytes`).
+    scratch: std::sync::Mutex<Vec<u8>>,
     /// Where the pipe was made: dropping the last handle of this end (which closes it) is
     /// reported there.
     site: P::Site,
@@ -108,8 +272,9 @@ impl<T, P: Platform> Clone for Connection<T, P> {
 }
 
 /// A [`Connection`] in the form that travels in a spawned process's arguments: its end (as the
-/// platform exports it), its directions, and the locks that keep messages whole (shared with
-/// the parent's handles, so senders in both processes still take turns).
+/// platform exports it), its directions, and the locks that keep messages whole and the
+/// read-ahead buffer (shared with the parent's handles, so senders in both processes still take
+/// turns, and a message the parent's `recv` read ahead is still there for the child's).
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 struct ConnectionWire<P: Platform> {
@@ -118,6 +283,11 @@ struct ConnectionWire<P: Platform> {
     writable: bool,
     send_lock: Lock<P>,
     recv_lock: Lock<P>,
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
+    read_ahead: P::Shared<ReadAhead<P>>,
 }
 
 /// Only in the arguments of a spawned process (`Process::call` with `StartMethod::Spawn`),
@@ -136,6 +306,7 @@ impl<T, P: Platform> serde::Serialize for Connection<T, P> {
             writable: self.inner.writable,
             send_lock: self.inner.send_lock.clone(),
             recv_lock: self.inner.recv_lock.clone(),
+            read_ahead: self.inner.read_ahead.clone(),
         }
         .serialize(serializer)
     }
@@ -153,6 +324,9 @@ impl<'de, T, P: Platform> serde::Deserialize<'de> for Connection<T, P> {
                 writable: wire.writable,
                 send_lock: wire.send_lock,
                 recv_lock: wire.recv_lock,
+                read_ahead: wire.read_ahead,
+                closed: AtomicBool::new(false),
+                scratch: std::sync::Mutex::default(),
                 site: P::site(),
             }),
             item: PhantomData,
@@ -178,6 +352,9 @@ impl<T, P: Platform> Connection<T, P> {
                 writable,
                 send_lock: Lock::new(),
                 recv_lock: Lock::new(),
+                read_ahead: ReadAhead::<P>::new(),
+                closed: AtomicBool::new(false),
+                scratch: std::sync::Mutex::default(),
                 site,
             }),
             item: PhantomData,
@@ -239,32 +416,61 @@ impl<T, P: Platform> Connection<T, P> {
         if !self.inner.readable {
             return Err(Error::WriteOnly);
         }
+        if self.inner.closed.load(SeqCst) {
+            return Err(Error::Closed { what: "connection" });
+        }
         let _held = self.inner.recv_lock.lock();
-        let mut header = [0; HEADER];
-        match self.read_exact(&mut header)? {
-            0 => return Err(Error::Eof),
-            HEADER => {}
-            got => {
-                return Err(Error::Truncated {
-                    got,
-                    expected: HEADER,
+        let buffer = &self.inner.read_ahead.buffer;
+        loop {
+            // SAFETY (every `with_mut` on `buffer` here): the receive lock is held, and every
+            // access to the buffer, in any task or process, is made under it.
+            let room = match unsafe { buffer.with_mut(Buffer::take) } {
+                Front::Message(message) => return Ok(message),
+                Front::TooLarge { len } => {
+                    return Err(Error::TooLarge {
+                        what: "message",
+                        len,
+                        max: MAX_MESSAGE_LEN,
+                    })
+                }
+                Front::Large { mut prefix, len } => {
+                    // Read up to the message's last byte, not beyond: nothing is read ahead.
+                    let have = prefix.len();
+                    prefix.resize(len, 0);
+                    let got = have + self.read_exact(&mut prefix[have..])?;
+                    if got < len {
+                        return Err(Error::Truncated { got, expected: len });
+                    }
+                    return Ok(prefix);
+                }
+                Front::NeedMore { room } => room,
+            };
+            // Read into this process's scratch, outside the cell's access (an explorer's cell
+            // access is one step, which a blocking read must not sit inside), then append. The
+            // scratch's lock is never waited for: under the receive lock it is free, unless this
+            // process was forked while another thread held it (in the middle of a read, in the
+            // parent), and then this copy stays locked for good; a fresh scratch does as well.
+            let mut kept = match self.inner.scratch.try_lock() {
+                Ok(scratch) => Some(scratch),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            let mut fresh = Vec::new();
+            let scratch = kept.as_deref_mut().unwrap_or(&mut fresh);
+            scratch.resize(READ_AHEAD, 0);
+            let n = self.inner.end.read(&mut scratch[..room])?;
+            // SAFETY: as above.
+            unsafe {
+                buffer.with_mut(|b| match n {
+                    // End of file: whatever is buffered is a message cut off.
+                    0 => Err(b.cut_off()),
+                    n => {
+                        b.append(&scratch[..n]);
+                        Ok(())
+                    }
                 })
-            }
+            }?;
         }
-        let len = u32::from_le_bytes(header) as usize;
-        if len > MAX_MESSAGE_LEN {
-            return Err(Error::TooLarge {
-                what: "message",
-                len,
-                max: MAX_MESSAGE_LEN,
-            });
-        }
-        let mut message = vec![0; len];
-        let got = self.read_exact(&mut message)?;
-        if got < len {
-            return Err(Error::Truncated { got, expected: len });
-        }
-        Ok(message)
     }
 
     /// Fills `buf` unless end of file comes first; returns the bytes read.
@@ -282,14 +488,48 @@ impl<T, P: Platform> Connection<T, P> {
     /// `true` as soon as a `recv` would not wait (a message, or end of file, is there), `false`
     /// once `timeout` passed without that; `None` waits as long as it takes, `Some(ZERO)` does
     /// not wait at all. Errors: `WriteOnly`, `Closed`.
+    ///
+    /// It looks under the receive lock (a message may be read ahead, see the
+    /// [module docs](self)): while another task's `recv` holds it, waiting for a message, `poll`
+    /// waits for the lock as well, within the same `timeout`.
     #[track_caller]
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "poll");
         if !self.inner.readable {
             return Err(Error::WriteOnly);
         }
+        if self.inner.closed.load(SeqCst) {
+            return Err(Error::Closed { what: "connection" });
+        }
         // A timeout too far away to be a deadline waits as long as it takes.
-        self.inner.end.poll(timeout.and_then(deadline_after::<P>))
+        let deadline = timeout.and_then(deadline_after::<P>);
+        // Under the receive lock, so that a `recv` moving bytes from the pipe into the buffer
+        // cannot hide them from this poll (which would then wait on a pipe they have left). A
+        // `recv` holding the lock while it waits means no message is there yet: waiting for the
+        // lock is waiting for one (and a dead holder's lock is taken over).
+        let recv_lock = &self.inner.recv_lock;
+        match (timeout, deadline) {
+            (Some(timeout), Some(_)) => {
+                if !recv_lock.acquire_timeout(timeout) {
+                    return Ok(false);
+                }
+            }
+            _ => {
+                let _ = recv_lock.acquire();
+            }
+        }
+        struct Release<'a, P: Platform>(&'a Lock<P>);
+        impl<P: Platform> Drop for Release<'_, P> {
+            fn drop(&mut self) {
+                let _ = self.0.release();
+            }
+        }
+        let _held = Release(recv_lock);
+        // SAFETY: the receive lock is held (see `recv_bytes`).
+        if unsafe { self.inner.read_ahead.buffer.with(Buffer::ready) } {
+            return Ok(true);
+        }
+        self.inner.end.poll(deadline)
     }
 
     /// Closes this end, for every handle: later operations on it fail with `Closed`; the peer
@@ -297,6 +537,7 @@ impl<T, P: Platform> Connection<T, P> {
     #[track_caller]
     pub fn close(&self) {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "close");
+        self.inner.closed.store(true, SeqCst);
         self.inner.end.close();
     }
 }
@@ -383,6 +624,67 @@ mod tests {
                 max: MAX_MESSAGE_LEN
             })
         );
+    }
+
+    /// Whole messages read ahead together with a cut-off one, then the writer gone: the whole
+    /// ones come out, then the cut-off one's error, then end of file.
+    fn buffered_then_cut_off<P: Platform>() {
+        let (rx, tx) = raw::<P>();
+        let mut stream = Vec::new();
+        for body in [&b"one"[..], b"", b"three"] {
+            stream.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            stream.extend_from_slice(body);
+        }
+        stream.extend_from_slice(&[5, 0, 0, 0, b'f', b'o']);
+        write_all::<P>(&tx, &stream);
+        drop(tx);
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"one"[..]));
+        assert_eq!(rx.poll(None), Ok(true));
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&b""[..]));
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"three"[..]));
+        assert_eq!(rx.poll(None), Ok(true));
+        assert_eq!(
+            rx.recv_bytes(),
+            Err(Error::Truncated {
+                got: 2,
+                expected: 5
+            })
+        );
+        assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+    }
+
+    /// A message larger than the read-ahead buffer, behind a small one and cut off: its
+    /// buffered start and the rest read straight both count. (More than an emulated pipe holds,
+    /// so one task could not write it all first there.)
+    fn large_cut_off<P: Platform>() {
+        let (rx, tx) = raw::<P>();
+        let mut stream = vec![1, 0, 0, 0, 42];
+        stream.extend_from_slice(&(2 * READ_AHEAD as u32).to_le_bytes());
+        stream.extend(std::iter::repeat_n(7, READ_AHEAD + 10));
+        write_all::<P>(&tx, &stream);
+        drop(tx);
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&[42][..]));
+        assert_eq!(
+            rx.recv_bytes(),
+            Err(Error::Truncated {
+                got: READ_AHEAD + 10,
+                expected: 2 * READ_AHEAD
+            })
+        );
+        assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+    }
+
+    #[test]
+    fn buffered_messages_come_before_a_cut_off_one_on_os() {
+        buffered_then_cut_off::<Os>();
+        large_cut_off::<Os>();
+    }
+
+    #[test]
+    fn buffered_messages_come_before_a_cut_off_one_under_the_simulator() {
+        let report = explore(Config::dfs().ignore_env(), buffered_then_cut_off::<Sim>)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete());
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! A lock whose holder process dies: the next acquirer takes it over and learns it
 //! (`Error::OwnerDied`), whether it comes after the death or was already waiting; by both
-//! start methods, for Lock, RLock, Condition and Value. Real processes, killed with SIGKILL
+//! start methods, for Lock, RLock, Condition and Value; and Semaphore units held through
+//! guards by a process that dies, given back to the first waiter that notices; and a Barrier
+//! party killed inside `wait`, which breaks the round for the others. Real processes, killed with SIGKILL
 //! while they hold the lock (or ended without releasing it); synchronized by pipes, no sleeps.
 
-use mpcheck::{pipe, Condition, Connection, Error, Lock, Os, Process, RLock, StartMethod, Value};
+use mpcheck::{
+    pipe, Barrier, BoundedSemaphore, Condition, Connection, Error, Lock, Os, Process, RLock,
+    Semaphore, StartMethod, Value,
+};
 
 /// Held by every test that starts processes (see tests/process_os.rs).
 static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -143,4 +148,182 @@ fn a_condition_and_a_value_report_their_dead_holder() {
     assert_eq!(value.get(), 5, "nothing changed by the refused update");
     assert_eq!(value.update(|v| *v += 1), Ok(()));
     assert_eq!(value.get(), 6);
+}
+
+/// A child that takes `units` guards of `sem` (and one bare unit if `bare`), says so on `tx`,
+/// and blocks until it is killed.
+fn semaphore_holder(sem: Semaphore, units: usize, bare: bool, tx: Connection<()>) -> Process {
+    Process::<Os>::new(move || {
+        let guards: Vec<_> = (0..units).map(|_| sem.guard()).collect();
+        if bare {
+            sem.acquire().unwrap();
+        }
+        let _keep = guards;
+        say_held_and_wait(&tx)
+    })
+}
+
+#[test]
+fn a_dead_processs_semaphore_guards_are_given_back_and_the_next_acquirer_learns_it() {
+    let _forks = forks();
+    let sem = Semaphore::<Os>::new(3);
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    kill_holder(semaphore_holder(sem.clone(), 2, true, tx), rx);
+    assert_eq!(
+        sem.get_value(),
+        0,
+        "what the dead process held stays out until someone waits"
+    );
+    assert!(!sem.try_acquire(), "try_acquire gives nothing back");
+    assert_eq!(
+        sem.acquire(),
+        Err(Error::OwnerDied),
+        "the guards' 2 units came back"
+    );
+    assert_eq!(sem.get_value(), 1, "one of the 2 taken by the caller");
+    assert_eq!(sem.acquire(), Ok(()), "the other one, ordinarily");
+    // The bare unit was a signal consumed for good: it is not given back.
+    assert!(!sem.acquire_timeout(std::time::Duration::from_millis(50)));
+    sem.release().unwrap();
+    sem.release().unwrap();
+    assert_eq!(sem.get_value(), 2);
+}
+
+#[test]
+fn a_guard_waiting_on_a_semaphore_is_released_when_the_holder_dies() {
+    let _forks = forks();
+    let sem = Semaphore::<Os>::new(1);
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let child = semaphore_holder(sem.clone(), 1, false, tx);
+    child.start().unwrap();
+    rx.recv().unwrap();
+    let (waiting_rx, waiting_tx) = pipe::<(), Os>(false).unwrap();
+    let theirs = sem.clone();
+    let waiter = std::thread::spawn(move || {
+        waiting_tx.send(&()).unwrap();
+        let guard = theirs.guard();
+        guard.owner_died()
+    });
+    waiting_rx.recv().unwrap();
+    child.kill().unwrap();
+    assert!(
+        waiter.join().unwrap(),
+        "the waiter got the dead holder's unit and learned it"
+    );
+    assert_eq!(child.join(), Ok(-9));
+    assert_eq!(sem.get_value(), 1, "the guard gave it back");
+}
+
+fn hold_bounded((sem, tx): (BoundedSemaphore, Connection<()>)) {
+    let _unit = sem.guard();
+    say_held_and_wait(&tx)
+}
+
+#[test]
+fn a_bounded_semaphore_keeps_its_bound_after_a_spawned_holder_dies() {
+    let _forks = forks();
+    let sem = BoundedSemaphore::<Os>::new(2);
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let child =
+        Process::<Os>::call(hold_bounded, (sem.clone(), tx)).start_method(StartMethod::Spawn);
+    kill_holder(child, rx);
+    assert_eq!(sem.get_value(), 1);
+    let first = sem.guard();
+    assert!(!first.owner_died(), "a unit was free: no waiting, no look");
+    let second = sem.guard();
+    assert!(second.owner_died(), "the dead holder's unit");
+    drop((first, second));
+    assert_eq!(sem.get_value(), 2);
+    assert_eq!(
+        sem.release(),
+        Err(Error::ReleasedTooManyTimes {
+            primitive: "BoundedSemaphore"
+        }),
+        "the bound holds exactly: the dead unit came back once"
+    );
+}
+
+#[test]
+fn many_guard_holders_fill_the_table_and_the_rest_still_work() {
+    // More processes than the holder table records hold guards at once: the ones past the
+    // table are not recorded (their units would not come back), and nothing else changes.
+    let _forks = forks();
+    let n = 20;
+    let sem = Semaphore::<Os>::new(n);
+    let gate = mpcheck::Event::<Os>::new();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            let (sem, gate, tx) = (sem.clone(), gate.clone(), tx.clone());
+            let child = Process::<Os>::new(move || {
+                let _unit = sem.guard();
+                tx.send(&()).unwrap();
+                gate.wait();
+            });
+            child.start().unwrap();
+            child
+        })
+        .collect();
+    for _ in 0..n {
+        rx.recv().unwrap();
+    }
+    assert_eq!(sem.get_value(), 0);
+    gate.set();
+    for child in &children {
+        assert_eq!(child.join(), Ok(0));
+    }
+    assert_eq!(sem.get_value(), n, "every guard gave its unit back");
+}
+
+/// Waits (yielding) until `n` parties are inside `barrier`'s round.
+fn until_waiting(barrier: &Barrier, n: usize) {
+    while barrier.n_waiting() < n {
+        std::thread::yield_now();
+    }
+}
+
+fn wait_at((barrier,): (Barrier,)) {
+    let _ = barrier.wait();
+}
+
+#[test]
+fn a_barrier_party_killed_inside_wait_breaks_the_round_for_the_others() {
+    let _forks = forks();
+    for method in [StartMethod::Fork, StartMethod::Spawn] {
+        let barrier = Barrier::<Os>::new(3);
+        let child = Process::<Os>::call(wait_at, (barrier.clone(),)).start_method(method);
+        child.start().unwrap();
+        until_waiting(&barrier, 1);
+        let theirs = barrier.clone();
+        let waiter = std::thread::spawn(move || theirs.wait());
+        until_waiting(&barrier, 2);
+        child.kill().unwrap();
+        assert_eq!(child.join(), Ok(-9));
+        assert_eq!(
+            waiter.join().unwrap(),
+            Err(Error::BrokenBarrier),
+            "the dead party's round cannot complete as its parties expect ({method:?})"
+        );
+        assert!(barrier.broken());
+        assert_eq!(
+            barrier.wait(),
+            Err(Error::BrokenBarrier),
+            "broken until reset"
+        );
+        barrier.reset();
+        assert_eq!(barrier.n_waiting(), 0, "the dead party was counted out");
+        // The barrier works again for live parties.
+        let theirs = barrier.clone();
+        let other = std::thread::spawn(move || theirs.wait());
+        let third = barrier.clone();
+        let another = std::thread::spawn(move || third.wait());
+        let mine = barrier.wait().unwrap();
+        let mut indices = vec![
+            mine,
+            other.join().unwrap().unwrap(),
+            another.join().unwrap().unwrap(),
+        ];
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2]);
+    }
 }

@@ -216,3 +216,192 @@ fn a_message_over_the_limit_is_refused_before_anything_is_sent() {
     );
     assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Read-ahead (`mpcheck::pipe::READ_AHEAD`): one read of the pipe may bring several messages, or
+// the start of the next one; the rest waits in a buffer that every holder of the end shares.
+
+use mpcheck::pipe::READ_AHEAD;
+use mpcheck::{Process, StartMethod};
+
+/// Held by every test here that starts processes: a forked child inherits every descriptor of
+/// this process, also another test's pipe ends, which would keep that test's end of file away.
+static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn forks() -> std::sync::MutexGuard<'static, ()> {
+    FORKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A message of `len` bytes that says which it is.
+fn message(seq: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| seq.wrapping_add(i as u8)).collect()
+}
+
+#[test]
+fn messages_around_and_over_the_read_ahead_size_come_out_whole_and_in_order() {
+    // Every message is written before the first is read, so the reads find several at once:
+    // a small one followed by the start of one larger than the buffer, one that fills the
+    // buffer exactly with its header, one a byte over, an empty one, and a huge one.
+    let lens = [
+        10,
+        3 * READ_AHEAD,
+        READ_AHEAD - 4,
+        READ_AHEAD - 3,
+        0,
+        1,
+        READ_AHEAD / 2,
+        READ_AHEAD / 2,
+        100_000,
+        7,
+    ];
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let sender = spawn::<Os, _, _>(move || {
+        for (seq, &len) in lens.iter().enumerate() {
+            tx.send_bytes(&message(seq as u8, len)).unwrap();
+        }
+    });
+    for (seq, &len) in lens.iter().enumerate() {
+        assert_eq!(rx.recv_bytes().unwrap(), message(seq as u8, len), "#{seq}");
+    }
+    sender.join().unwrap();
+    assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+}
+
+#[test]
+fn poll_sees_messages_another_recv_read_ahead() {
+    let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+    for i in 0..3 {
+        tx.send(&i).unwrap();
+    }
+    // The first recv reads all three from the pipe: two wait in the buffer, none in the pipe.
+    assert_eq!(rx.recv(), Ok(0));
+    assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(true));
+    assert_eq!(rx.recv(), Ok(1));
+    assert_eq!(rx.poll(None), Ok(true));
+    assert_eq!(rx.recv(), Ok(2));
+    assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
+    // A closed end refuses even with messages buffered.
+    tx.send(&3).unwrap();
+    tx.send(&4).unwrap();
+    assert_eq!(rx.recv(), Ok(3));
+    rx.close();
+    assert_eq!(rx.poll(Some(Duration::ZERO)), Err(CLOSED));
+    assert_eq!(rx.recv(), Err(CLOSED));
+}
+
+/// Sizes of three messages written together: the first read (at most `READ_AHEAD` bytes) takes
+/// the first whole, the second whole and the start of the third, which stays in the buffer cut
+/// off when the first `recv` returns.
+const SPLIT: [usize; 4] = [100, READ_AHEAD / 2, READ_AHEAD / 2, 9];
+
+#[test]
+fn a_forked_child_receives_what_its_parent_read_ahead_also_a_partial_message() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    for (seq, &len) in SPLIT.iter().enumerate() {
+        tx.send_bytes(&message(seq as u8, len)).unwrap();
+    }
+    assert_eq!(rx.recv_bytes().unwrap(), message(0, SPLIT[0]));
+    // The child takes the receive lock with the second message whole and the third cut off in
+    // the shared buffer; it must get both, the third's rest from the pipe.
+    let child = Process::<Os>::new({
+        let rx = rx.clone();
+        move || {
+            assert_eq!(rx.recv_bytes().unwrap(), message(1, SPLIT[1]));
+            assert_eq!(rx.recv_bytes().unwrap(), message(2, SPLIT[2]));
+        }
+    });
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(0));
+    // And the parent goes on where the child stopped.
+    assert_eq!(rx.recv_bytes().unwrap(), message(3, SPLIT[3]));
+    drop(tx);
+    assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+}
+
+fn receive_split(rx: mpcheck::Connection<()>) {
+    assert_eq!(rx.recv_bytes().unwrap(), message(1, SPLIT[1]));
+    assert_eq!(rx.recv_bytes().unwrap(), message(2, SPLIT[2]));
+}
+
+#[test]
+fn a_spawned_child_receives_what_its_parent_read_ahead_also_a_partial_message() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    for (seq, &len) in SPLIT.iter().enumerate() {
+        tx.send_bytes(&message(seq as u8, len)).unwrap();
+    }
+    assert_eq!(rx.recv_bytes().unwrap(), message(0, SPLIT[0]));
+    let child = Process::<Os>::call(receive_split, rx.clone()).start_method(StartMethod::Spawn);
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(0));
+    assert_eq!(rx.recv_bytes().unwrap(), message(3, SPLIT[3]));
+}
+
+#[test]
+fn a_dead_writer_s_buffered_messages_come_before_end_of_file() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+    let child = Process::<Os>::new(move || {
+        for i in 0..5 {
+            tx.send(&i).unwrap();
+        }
+    });
+    child.start().unwrap();
+    assert_eq!(child.join(), Ok(0));
+    // The child (and with it the last sending end: the parent's went into the child's closure)
+    // is gone; the first recv reads all five messages at once.
+    assert_eq!(rx.recv(), Ok(0));
+    for i in 1..5 {
+        assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(true));
+        assert_eq!(rx.recv(), Ok(i));
+    }
+    assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(true), "end of file");
+    assert_eq!(rx.recv(), Err(Error::Eof));
+    assert_eq!(rx.recv(), Err(Error::Eof));
+}
+
+/// Blocks until the thread `tid` of this process sleeps in the kernel (state `S`): a thread in
+/// `recv` with nothing to read reaches that state only once it blocks in the read.
+fn wait_until_sleeping(tid: i32) {
+    let path = format!("/proc/self/task/{tid}/stat");
+    loop {
+        let stat = std::fs::read_to_string(&path).unwrap();
+        // The state follows the command name, which is in parentheses.
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
+        if state == 'S' {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_child_forked_while_a_thread_of_its_parent_is_in_recv_can_receive() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn({
+        let rx = rx.clone();
+        move || {
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            rx.recv()
+        }
+    });
+    // The thread is blocked in the read, holding the receive lock and whatever of this process
+    // a read uses; the child is a copy of this moment.
+    wait_until_sleeping(tid_rx.recv().unwrap());
+    let child = Process::<Os>::new({
+        let rx = rx.clone();
+        move || assert_eq!(rx.recv(), Ok(2))
+    });
+    child.start().unwrap();
+    tx.send(&1).unwrap();
+    assert_eq!(reader.join().unwrap(), Ok(1));
+    // Sent only now: the child reads it from the socket itself.
+    tx.send(&2).unwrap();
+    assert_eq!(child.join(), Ok(0));
+}

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use mpcheck::platform::Platform;
-use mpcheck::{Error, Process, RLock, Value};
+use mpcheck::platform::{Atomic, AtomicInt};
+use mpcheck::{Barrier, BoundedSemaphore, Error, Process, RLock, Value};
 
 /// A parent and a child process share a value and an RLock the parent holds: the child sees
 /// the lock owned by someone else (it is not the owner: another process, or another thread of
@@ -63,6 +64,73 @@ fn simulated_numbers() {
     child.join().unwrap();
     assert_ne!(numbers.get(), me, "the child is another process");
     assert_eq!(child.pid(), Some(numbers.get()));
+}
+
+/// Semaphore guards taken in two processes (where the semaphore records its holders by
+/// process, `Platform::multiprocess`): at most one inside at a time, every unit back at the
+/// end, the bound exact.
+fn guards_across_processes<P: Platform>() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::Arc;
+    let sem = BoundedSemaphore::<P>::new(1);
+    let inside = Arc::new(P::AtomicU32::new(0));
+    let enter = |sem: &BoundedSemaphore<P>, inside: &P::AtomicU32| {
+        let unit = sem.guard();
+        assert!(!unit.owner_died(), "nobody dies here");
+        assert_eq!(inside.fetch_add(1, Relaxed), 0, "one inside at a time");
+        inside.fetch_sub(1, Relaxed);
+    };
+    let (s, i) = (sem.clone(), Arc::clone(&inside));
+    let child = Process::<P>::new(move || enter(&s, &i));
+    child.start().unwrap();
+    enter(&sem, &inside);
+    assert_eq!(child.join(), Ok(0));
+    assert_eq!(sem.get_value(), 1);
+    assert_eq!(
+        sem.release(),
+        Err(Error::ReleasedTooManyTimes {
+            primitive: "BoundedSemaphore"
+        })
+    );
+}
+
+/// A barrier round between two processes (the barrier counts its parties by process).
+fn barrier_across_processes<P: Platform>() {
+    let barrier = Barrier::<P>::new(2);
+    let theirs = barrier.clone();
+    let child = Process::<P>::new(move || {
+        theirs.wait().unwrap();
+    });
+    child.start().unwrap();
+    let index = barrier.wait().unwrap();
+    assert!(index < 2);
+    assert_eq!(child.join(), Ok(0));
+}
+
+#[test]
+fn guards_sim() {
+    use mpcheck::sim::{self, Config, Sim};
+    for scenario in [
+        guards_across_processes::<Sim>,
+        barrier_across_processes::<Sim>,
+    ] {
+        let report =
+            sim::explore(Config::dfs(), scenario).unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete(), "{report}");
+    }
+}
+
+#[test]
+fn guards_loom() {
+    // (The barrier scenario under loom is its barrier property's, already run in
+    // properties_loom: a process there is a thread.)
+    mpcheck::loom::model(guards_across_processes::<mpcheck::loom::Loom>);
+}
+
+#[test]
+fn guards_shuttle() {
+    mpcheck::shuttle::check_random(guards_across_processes::<mpcheck::shuttle::Shuttle>, 200);
+    mpcheck::shuttle::check_random(barrier_across_processes::<mpcheck::shuttle::Shuttle>, 200);
 }
 
 #[test]

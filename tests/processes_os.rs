@@ -273,7 +273,7 @@ fn semaphore_lets_at_most_two_processes_in() {
     let _forks = forks();
     let sem = Semaphore::<Os>::new(2);
     let (a, r) = (sem.clone(), sem.clone());
-    at_most_two_inside(move || a.acquire(), move || r.release().unwrap());
+    at_most_two_inside(move || a.acquire().unwrap(), move || r.release().unwrap());
     assert_eq!(sem.get_value(), 2);
 }
 
@@ -282,7 +282,7 @@ fn bounded_semaphore_lets_at_most_two_processes_in() {
     let _forks = forks();
     let sem = BoundedSemaphore::<Os>::new(2);
     let (a, r) = (sem.clone(), sem.clone());
-    at_most_two_inside(move || a.acquire(), move || r.release().unwrap());
+    at_most_two_inside(move || a.acquire().unwrap(), move || r.release().unwrap());
     assert_eq!(sem.get_value(), 2);
 }
 
@@ -290,8 +290,8 @@ fn bounded_semaphore_lets_at_most_two_processes_in() {
 fn semaphore_value_is_the_same_in_every_process() {
     let _forks = forks();
     let sem = Semaphore::<Os>::new(2);
-    sem.acquire();
-    sem.acquire();
+    sem.acquire().unwrap();
+    sem.acquire().unwrap();
     assert_eq!(sem.get_value(), 0);
     let child = start({
         let sem = sem.clone();
@@ -318,7 +318,7 @@ fn semaphore_value_is_the_same_in_every_process() {
 fn bounded_semaphore_over_release_in_a_child_is_an_error() {
     let _forks = forks();
     let sem = BoundedSemaphore::<Os>::new(2);
-    sem.acquire();
+    sem.acquire().unwrap();
     assert_eq!(sem.get_value(), 1);
     let child = start({
         let sem = sem.clone();
@@ -1159,7 +1159,7 @@ fn a_process_killed_while_it_waits_leaves_the_primitives_usable() {
         }),
         Box::new({
             let sem = sem.clone();
-            move || sem.acquire()
+            move || sem.acquire().unwrap()
         }),
         Box::new({
             let event = event.clone();
@@ -1221,7 +1221,7 @@ fn a_process_killed_while_it_waits_leaves_the_primitives_usable() {
         );
         move || {
             let _held = lock.lock();
-            sem.acquire(); // released by the parent below
+            sem.acquire().unwrap(); // released by the parent below
             event.wait();
             {
                 let _held = cond.lock();

@@ -204,7 +204,7 @@ fn handles_in_the_arguments_arrive_as_the_same_objects() {
         barrier.wait().is_ok(),
         "the child waits at the same barrier"
     );
-    semaphore.acquire(); // released by the child
+    semaphore.acquire().unwrap(); // released by the child
     assert_eq!(queue.get().unwrap(), "from handles");
     jobs.join();
     event.wait();

@@ -242,7 +242,7 @@ fn rlock_debug_names_the_owner() {
 fn semaphore_counts() {
     let sem = Semaphore::<Os>::new(2);
     assert_eq!(sem.get_value(), 2);
-    sem.acquire();
+    sem.acquire().unwrap();
     assert_eq!(sem.get_value(), 1);
     sem.release().unwrap();
     sem.release().unwrap();
@@ -284,13 +284,16 @@ fn semaphore_acquire_waits_for_release() {
     let s = sem.clone();
     let waiter = spawn(move || s.acquire());
     sem.release().unwrap();
-    waiter.join().unwrap();
+    waiter.join().unwrap().unwrap();
     assert_eq!(sem.get_value(), 0);
 }
 
 #[test]
-fn semaphore_release_past_u32_max_is_overflow() {
+fn semaphore_release_past_its_max_is_overflow() {
+    // A larger initial value is clamped to the largest count (bit 31 is the holder table's).
     let sem = Semaphore::<Os>::new(u32::MAX);
+    assert_eq!(sem.get_value(), Semaphore::<Os>::MAX);
+    assert_eq!(Semaphore::<Os>::MAX, (1 << 31) - 1);
     let err = sem.release().unwrap_err();
     assert_eq!(
         err,
@@ -299,7 +302,7 @@ fn semaphore_release_past_u32_max_is_overflow() {
         }
     );
     assert_eq!(err.to_string(), "Semaphore value would overflow");
-    assert_eq!(sem.get_value(), u32::MAX);
+    assert_eq!(sem.get_value(), Semaphore::<Os>::MAX);
 }
 
 #[test]
@@ -329,7 +332,7 @@ fn semaphore_zero_blocks_until_released() {
 #[test]
 fn bounded_semaphore_acquire_release() {
     let sem = BoundedSemaphore::<Os>::new(2);
-    sem.acquire();
+    sem.acquire().unwrap();
     assert!(sem.try_acquire());
     assert!(!sem.acquire_timeout(SHORT));
     sem.release().unwrap();

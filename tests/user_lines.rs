@@ -156,7 +156,7 @@ fn locks() {
 fn semaphores() {
     let mut c = Called::new();
     let s = Semaphore::<Sim>::new(1);
-    at!(c, "Semaphore"."acquire", s.acquire());
+    at!(c, "Semaphore"."acquire", s.acquire().unwrap());
     at!(c, "Semaphore"."release", s.release().unwrap());
     assert!(at!(c, "Semaphore"."try_acquire", s.try_acquire()));
     assert!(!at!(c, "Semaphore"."acquire_timeout", s.acquire_timeout(Duration::ZERO)));
@@ -165,7 +165,7 @@ fn semaphores() {
     drop(at!(c, "Semaphore"."guard", s.guard()));
     c.push(("Semaphore", "release (guard)", line!() - 1));
     let b = BoundedSemaphore::<Sim>::new(1);
-    at!(c, "BoundedSemaphore"."acquire", b.acquire());
+    at!(c, "BoundedSemaphore"."acquire", b.acquire().unwrap());
     at!(c, "BoundedSemaphore"."release", b.release().unwrap());
     assert!(at!(c, "BoundedSemaphore"."release", b.release()).is_err());
     drop(at!(c, "BoundedSemaphore"."guard", b.guard()));

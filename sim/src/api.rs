@@ -323,6 +323,12 @@ pub fn process_started(parent: u32, index: u32) -> Option<u32> {
     rt::process_started(parent, index)
 }
 
+/// How many simulated processes the execution has started so far (1 until a
+/// [`spawn_process`]), or 0 outside an execution.
+pub fn process_count() -> u32 {
+    rt::process_count().unwrap_or(0)
+}
+
 /// Starts a new task running `f`, in the process of the running task.
 ///
 /// # Panics

@@ -61,8 +61,8 @@ use std::time::Instant;
 
 pub use api::{
     choose, current_process, current_task, futex_wait, futex_wake, now, process_alive,
-    process_started, processes_started, sleep, spawn, spawn_process, yield_now, AtomicBool,
-    AtomicU32, AtomicU64, Cell, JoinHandle,
+    process_count, process_started, processes_started, sleep, spawn, spawn_process, yield_now,
+    AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
 pub use observe::{Observed, Outcome, Seen};

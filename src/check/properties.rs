@@ -175,7 +175,7 @@ pub fn semaphore_mutual_exclusion<P: Platform>(size: Size) {
     let s = sem.clone();
     run_tasks::<P>(size, move |_| {
         for _ in 0..size.ops {
-            s.acquire();
+            s.acquire().unwrap();
             c.critical_section(1);
             s.release().expect("a Semaphore(1) released after acquire");
         }

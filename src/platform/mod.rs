@@ -572,6 +572,15 @@ pub trait Platform: Sized + Send + Sync + 'static {
         None
     }
 
+    /// Whether another process may use this program's primitives: `true` once this program
+    /// started a process, and in every started process. Until then no other process can wait
+    /// on a primitive, nor die holding one, so a primitive need not record what a dead process
+    /// would leave behind (a semaphore's guard holders). By default `false` (engines whose
+    /// processes never die).
+    fn multiprocess() -> bool {
+        false
+    }
+
     /// Where the caller of the `#[track_caller]` function that calls this was called from:
     /// what a guard keeps, so that its release (in `Drop`, which has no caller location) can
     /// name the line that made it.

@@ -346,6 +346,10 @@ impl Platform for Os {
         super::os_liveness::token()
     }
 
+    fn multiprocess() -> bool {
+        super::os_process::multiprocess()
+    }
+
     fn process_alive(token: u32) -> bool {
         super::os_liveness::alive(token)
     }

@@ -70,6 +70,20 @@ static FAMILY: Mutex<Family> = Mutex::new(Family {
     at_exit: false,
 });
 
+/// Whether this program has started a process or is one (see `Platform::multiprocess`).
+static MULTIPROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `Platform::multiprocess` for `Os`.
+pub(crate) fn multiprocess() -> bool {
+    MULTIPROCESS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Notes that this program has more processes than this one (before starting one, and in a
+/// spawned child: a forked one inherits the note).
+pub(crate) fn note_multiprocess() {
+    MULTIPROCESS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn family() -> MutexGuard<'static, Family> {
     // The record stays consistent whatever panicked while holding it (every update is one
     // assignment or push).
@@ -277,6 +291,8 @@ impl ChildProcess for OsChild {
         if let Some(refusal) = super::os_spawn::unfinished_spawn() {
             return Err(refusal);
         }
+        // Before the child exists: what the parent records from now on, the child sees.
+        note_multiprocess();
         match (launch.method, launch.image) {
             (StartMethod::Spawn, Some(image)) => super::os_spawn::spawn(spec, image),
             _ => fork(spec, launch.target),

@@ -199,6 +199,7 @@ pub(crate) fn init() {
 fn run_spawned() -> ! {
     let code = match take_launch() {
         Ok((record, name)) => {
+            os_process::note_multiprocess();
             os_process::become_spawned(record.name, record.daemon, record.identity, record.parent);
             let entry = anchor().wrapping_add(record.entry as usize);
             // SAFETY: the distance is the parent's, from its `anchor` to an `Entry` of the

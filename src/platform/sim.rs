@@ -165,6 +165,10 @@ impl Platform for Sim {
         engine::process_started(parent, index)
     }
 
+    fn multiprocess() -> bool {
+        engine::process_count() > 1
+    }
+
     /// The task's simulated process (1 unless started by [`Platform::spawn_process`], as a
     /// `Process` is); thread = the engine's task index + 1, since thread 0 means "nobody" (so
     /// task 2 of a trace is `TaskId { process: 1, thread: 3 }` in the first process).

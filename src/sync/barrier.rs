@@ -6,6 +6,20 @@
 //! task that arrives early for the next round can never be confused with the current one. A
 //! timeout or `abort` *breaks* the barrier; `reset` breaks the current round and, once its tasks
 //! have left, starts afresh.
+//!
+//! **A party whose process dies.** The barrier records, by process, how many parties are inside
+//! `wait` (`members`, up to [`MEMBERS`] processes; parties of further processes are counted in
+//! `unrecorded` and not watched). A party waiting in the barrier looks at the other members'
+//! liveness (on `Os` once a liveness poll interval passed asleep, under explorers before every
+//! sleep, a kill waking every sleeper) and when one died inside: while the round fills (or its
+//! action runs) the barrier breaks, so the others get [`Error::BrokenBarrier`] instead of
+//! waiting for a round that cannot complete as they expect; while the round drains, the dead
+//! party is counted out, so the next round can start. A party that dies holding the barrier's
+//! lock is found the same way by whoever takes the lock over. Every change of the state is one
+//! store under the lock, and the count of parties inside is recomputed from `members` after a
+//! death, so a party that died halfway through an update leaves nothing inconsistent. A party
+//! that dies *before* it arrives cannot be told from a slow one (as in Python): use
+//! `wait_timeout`, or watch the processes (`Process::join`).
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,7 +27,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::platform::{deadline_after, Atomic, Instant, Platform, Shareable};
+use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, Shareable};
 use crate::{Condition, Error, Lock, Os};
 
 /// Tasks are arriving.
@@ -27,6 +41,9 @@ const RESETTING: u32 = 3;
 /// Broken by a timeout, `abort` or a panicking action, until `reset`.
 const BROKEN: u32 = 4;
 
+/// Processes whose parties inside `wait` a barrier records.
+pub(crate) const MEMBERS: usize = 16;
+
 pub(crate) struct BarrierState<P: Platform> {
     /// One of the phase constants; read and written with the lock held.
     phase: P::AtomicU32,
@@ -34,6 +51,13 @@ pub(crate) struct BarrierState<P: Platform> {
     count: P::AtomicU64,
     /// Immutable.
     parties: u64,
+    /// Parties inside `wait` by process: token (bits 32..64, 0 = free) and how many (bits
+    /// 0..32); changed with the lock held. `count` is their sum plus `unrecorded`.
+    members: [P::AtomicU64; MEMBERS],
+    /// Bit `i` set: `members[i]` is in use (so a look reads only those).
+    occupied: P::AtomicU32,
+    /// Parties inside `wait` whose process found no free member slot.
+    unrecorded: P::AtomicU64,
 }
 
 // SAFETY: platform atomics and a plain u64.
@@ -106,9 +130,17 @@ impl<P: Platform> Barrier<P> {
             phase: P::AtomicU32::new(FILLING),
             count: P::AtomicU64::new(0),
             parties: parties as u64,
+            members: std::array::from_fn(|_| P::AtomicU64::new(0)),
+            occupied: P::AtomicU32::new(0),
+            unrecorded: P::AtomicU64::new(0),
         });
         state.phase.label("Barrier.phase");
         state.count.label("Barrier.count");
+        for member in &state.members {
+            member.label("Barrier.member");
+        }
+        state.occupied.label("Barrier.occupied");
+        state.unrecorded.label("Barrier.unrecorded");
         Barrier {
             cond: Condition::with_lock(Lock::new()),
             state,
@@ -144,6 +176,15 @@ impl<P: Platform> Barrier<P> {
         self.wait_until(deadline_after::<P>(timeout))
     }
 
+    /// Takes the barrier's lock; from a process that died holding it, after a look.
+    fn lock(&self) -> crate::sync::condition::ConditionGuard<'_, P> {
+        let held = self.cond.lock();
+        if held.owner_died() {
+            self.look();
+        }
+        held
+    }
+
     fn phase(&self) -> u32 {
         self.state.phase.load(Relaxed)
     }
@@ -152,12 +193,111 @@ impl<P: Platform> Barrier<P> {
         self.state.phase.store(phase, Relaxed);
     }
 
-    /// With the lock held: waits on the condition; `false` if the deadline passed.
+    /// With the lock held: waits on the condition; `false` if the deadline passed. Looks for
+    /// dead parties before sleeping (explorers) or once a liveness poll interval passed (`Os`);
+    /// `true` without sleeping when the look changed the state.
     fn sleep(&self, deadline: Option<Instant>) -> bool {
-        // Only NotOwner can come back, and this task holds the lock.
-        self.cond
-            .wait_until(deadline, "Barrier::wait")
-            .unwrap_or(true)
+        if P::LIVENESS_POLL.is_none() && self.look() {
+            return true;
+        }
+        let tick = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
+        let until = match (deadline, tick) {
+            (Some(d), Some(t)) => Some(d.min(t)),
+            (d, t) => d.or(t),
+        };
+        match self.cond.wait_until(until, "Barrier::wait") {
+            Ok(true) => true,
+            Ok(false) if deadline.is_some() && until == deadline => false,
+            // A poll tick, or the lock taken back from a process that died holding it (the
+            // only error: this task holds the lock).
+            Ok(false) | Err(_) => {
+                self.look();
+                true
+            }
+        }
+    }
+
+    /// With the lock held: counts out the parties of dead processes; breaks the round if it
+    /// was filling (or running its action), lets the next one start if it was draining.
+    /// `true` if a dead party was found.
+    fn look(&self) -> bool {
+        let me = P::process_token();
+        let mask = self.state.occupied.load(Relaxed);
+        let mut found = false;
+        for i in (0..MEMBERS).filter(|i| mask & (1 << i) != 0) {
+            let word = self.state.members[i].load(Relaxed);
+            let token = (word >> 32) as u32;
+            if token != 0 && token != me && !P::process_alive(token) {
+                self.state.members[i].store(0, Relaxed);
+                self.state.occupied.fetch_and(!(1 << i), Relaxed);
+                found = true;
+            }
+        }
+        if !found {
+            return false;
+        }
+        let inside = self.state.unrecorded.load(Relaxed)
+            + self
+                .state
+                .members
+                .iter()
+                .map(|m| m.load(Relaxed) & u64::from(u32::MAX))
+                .sum::<u64>();
+        self.state.count.store(inside, Relaxed);
+        match self.phase() {
+            FILLING | ACTION => self.break_barrier(),
+            DRAINING | RESETTING if inside == 0 => {
+                self.set_phase(FILLING);
+                self.wake_all();
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// With the lock held: one more (`up`) or one fewer party of this process inside.
+    fn count_member(&self, up: bool) {
+        let me = P::process_token();
+        let start = me as usize % MEMBERS;
+        let mut free = None;
+        for k in 0..MEMBERS {
+            let i = (start + k) % MEMBERS;
+            let word = self.state.members[i].load(Relaxed);
+            if (word >> 32) as u32 == me {
+                let n = (word & u64::from(u32::MAX)) as u32;
+                let n = if up { n + 1 } else { n - 1 };
+                self.state.members[i].store(Self::member(me, n), Relaxed);
+                if n == 0 {
+                    self.state.occupied.fetch_and(!(1 << i), Relaxed);
+                }
+                return;
+            }
+            if word == 0 && free.is_none() {
+                free = Some(i);
+                if up {
+                    break;
+                }
+            }
+        }
+        match free {
+            Some(i) if up => {
+                self.state.occupied.fetch_or(1 << i, Relaxed);
+                self.state.members[i].store(Self::member(me, 1), Relaxed);
+            }
+            _ => {
+                let n = self.state.unrecorded.load(Relaxed);
+                let n = if up { n + 1 } else { n.saturating_sub(1) };
+                self.state.unrecorded.store(n, Relaxed);
+            }
+        }
+    }
+
+    fn member(token: u32, n: u32) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            (u64::from(token) << 32) | u64::from(n)
+        }
     }
 
     /// With the lock held: wakes every task sleeping on the condition.
@@ -173,7 +313,7 @@ impl<P: Platform> Barrier<P> {
                 "a Barrier needs at least one party".to_owned(),
             ));
         }
-        let _held = self.cond.lock();
+        let held = self.lock();
         // A new round starts only when the previous one has drained or been reset.
         while matches!(self.phase(), ACTION | DRAINING | RESETTING) {
             self.sleep(None);
@@ -182,18 +322,21 @@ impl<P: Platform> Barrier<P> {
             return Err(Error::BrokenBarrier);
         }
         let index = self.state.count.load(Relaxed);
+        self.count_member(true);
         self.state.count.store(index + 1, Relaxed);
         let result = if index + 1 == parties {
             self.release_round()
         } else {
             self.await_round(deadline)
         };
+        self.count_member(false);
         let inside = self.state.count.load(Relaxed) - 1;
         self.state.count.store(inside, Relaxed);
         if inside == 0 && matches!(self.phase(), DRAINING | RESETTING) {
             self.set_phase(FILLING);
             self.wake_all();
         }
+        drop(held);
         result.map(|()| index as usize)
     }
 
@@ -204,9 +347,11 @@ impl<P: Platform> Barrier<P> {
             // Released and re-taken by hand inside the caller's guard: this task holds the lock.
             let _ = self.cond.release();
             let outcome = catch_unwind(AssertUnwindSafe(|| action()));
-            // Taken back (also from a dead process: the barrier's state is atomics, each
-            // whole, and this task goes on to release the round).
-            let _ = self.cond.acquire();
+            // Taken back; from a process that died holding it, after a look (which breaks the
+            // round if a party died inside it).
+            if self.cond.acquire().is_err() {
+                self.look();
+            }
             if let Err(payload) = outcome {
                 self.break_barrier();
                 return Err(Error::from_panic(&*payload));
@@ -252,7 +397,7 @@ impl<P: Platform> Barrier<P> {
     #[track_caller]
     pub fn abort(&self) {
         let _op = P::operation(|| &self.state.phase, "Barrier", "abort");
-        let _held = self.cond.lock();
+        let _held = self.lock();
         self.break_barrier();
     }
 
@@ -261,7 +406,7 @@ impl<P: Platform> Barrier<P> {
     #[track_caller]
     pub fn reset(&self) {
         let _op = P::operation(|| &self.state.phase, "Barrier", "reset");
-        let _held = self.cond.lock();
+        let _held = self.lock();
         if self.state.count.load(Relaxed) > 0 {
             if matches!(self.phase(), FILLING | ACTION | BROKEN) {
                 self.set_phase(RESETTING);
@@ -283,7 +428,7 @@ impl<P: Platform> Barrier<P> {
     #[track_caller]
     pub fn n_waiting(&self) -> usize {
         let _op = P::operation(|| &self.state.phase, "Barrier", "n_waiting");
-        let _held = self.cond.lock();
+        let _held = self.lock();
         if self.phase() == FILLING {
             self.state.count.load(Relaxed) as usize
         } else {
@@ -295,7 +440,7 @@ impl<P: Platform> Barrier<P> {
     #[track_caller]
     pub fn broken(&self) -> bool {
         let _op = P::operation(|| &self.state.phase, "Barrier", "broken");
-        let _held = self.cond.lock();
+        let _held = self.lock();
         self.phase() == BROKEN
     }
 }

@@ -22,7 +22,7 @@ impl<P: Platform> TestSemaphore<P> for Semaphore<P> {
         Semaphore::new(units)
     }
     fn acquire(&self) {
-        Semaphore::acquire(self)
+        Semaphore::acquire(self).unwrap()
     }
     fn release(&self) {
         Semaphore::release(self).expect("no overflow");

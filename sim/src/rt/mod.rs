@@ -57,7 +57,7 @@ pub(crate) use object::{object_name, ObjRec};
 use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
-    leave_operation, now, plain_step, process_alive, process_of, process_started,
+    leave_operation, now, plain_step, process_alive, process_count, process_of, process_started,
     processes_started, sleep, spawn, step, Joined,
 };
 pub(crate) use step::Record;

@@ -376,6 +376,11 @@ pub(crate) fn current_process() -> Option<u32> {
     with_exec(|e| e.tasks[e.current as usize].process)
 }
 
+/// The largest process number so far (processes are numbered from 1 in order).
+pub(crate) fn process_count() -> Option<u32> {
+    with_exec(|e| e.tasks.iter().map(|task| task.process).max().unwrap_or(1))
+}
+
 /// Task `t`'s process.
 pub(crate) fn process_of(t: u32) -> Option<u32> {
     with_exec(|e| e.tasks.get(t as usize).map(|task| task.process)).flatten()

@@ -366,7 +366,7 @@ fn a_semaphore_an_array_and_a_queue_are_shared_with_a_fork_child() {
             queue.put(item * item).unwrap();
         }
     });
-    ready.acquire();
+    ready.acquire().unwrap();
     assert_eq!(
         array.to_vec(),
         (0..100).map(|i| i * 3).collect::<Vec<u32>>()
