@@ -216,7 +216,7 @@ impl<T> Cell<T> {
     pub unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         rt::step(Op::CellRead, &self.obj, Location::caller(), || {
             // SAFETY: the caller rules out a concurrent `with_mut`.
-            (None, None, f(unsafe { &*self.value.get() }))
+            (None, None, rt::in_cell(|| f(unsafe { &*self.value.get() })))
         })
     }
 
@@ -228,7 +228,11 @@ impl<T> Cell<T> {
     pub unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         rt::step(Op::CellWrite, &self.obj, Location::caller(), || {
             // SAFETY: the caller rules out any concurrent access.
-            (None, None, f(unsafe { &mut *self.value.get() }))
+            (
+                None,
+                None,
+                rt::in_cell(|| f(unsafe { &mut *self.value.get() })),
+            )
         })
     }
 }
@@ -293,6 +297,30 @@ pub fn current_task() -> Option<u32> {
 /// see [`spawn_process`]), or `None` outside an execution.
 pub fn current_process() -> Option<u32> {
     rt::current_process()
+}
+
+/// Whether simulated process `p` still runs: `false` once it was killed ([`Config::kills`]);
+/// `true` for a process that never was (and outside an execution). While kills are
+/// configured this is a scheduling point that reads `p`'s liveness (a kill of `p` writes it),
+/// except inside a [`Cell`] access, where it is part of the access's step (every cell access
+/// is ordered with every kill); without kills it is no step at all.
+///
+/// [`Config::kills`]: crate::Config::kills
+#[track_caller]
+pub fn process_alive(p: u32) -> bool {
+    rt::process_alive(p, Location::caller())
+}
+
+/// How many processes process `parent` has started ([`spawn_process`]) so far in this
+/// execution (0 outside one). Not a step.
+pub fn processes_started(parent: u32) -> u32 {
+    rt::processes_started(parent)
+}
+
+/// The `index`-th process (from 0) that process `parent` started, if it started that many.
+/// Not a step.
+pub fn process_started(parent: u32, index: u32) -> Option<u32> {
+    rt::process_started(parent, index)
 }
 
 /// How many simulated processes the execution has started so far (1 until a
@@ -371,14 +399,35 @@ impl<T: 'static> JoinHandle<T> {
     /// whole execution, so there is no error case.)
     ///
     /// # Panics
-    /// If called outside the execution that spawned the task.
+    /// If called outside the execution that spawned the task, or if the task's process was
+    /// killed ([`JoinHandle::try_join`] says so instead).
     #[track_caller]
     pub fn join(self) -> T {
-        let result = rt::join(self.task, Location::caller())
-            .expect("mpcheck-sim: join outside the execution that spawned the task");
-        *result
-            .downcast::<T>()
-            .expect("a task's result has the type it was spawned with")
+        let task = self.task;
+        self.try_join().unwrap_or_else(|| {
+            panic!("mpcheck-sim: task {task} was killed with its process: it has no result")
+        })
+    }
+
+    /// Waits for the task to finish, or for its process to be killed ([`Config::kills`]):
+    /// `Some` with its result, `None` if it was killed.
+    ///
+    /// # Panics
+    /// If called outside the execution that spawned the task.
+    ///
+    /// [`Config::kills`]: crate::Config::kills
+    #[track_caller]
+    pub fn try_join(self) -> Option<T> {
+        match rt::join(self.task, Location::caller())
+            .expect("mpcheck-sim: join outside the execution that spawned the task")
+        {
+            rt::Joined::Returned(result) => Some(
+                *result
+                    .downcast::<T>()
+                    .expect("a task's result has the type it was spawned with"),
+            ),
+            rt::Joined::Killed => None,
+        }
     }
 
     /// The task's index.

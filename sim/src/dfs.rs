@@ -52,8 +52,11 @@ struct Node {
 
 impl Node {
     fn preempts(&self, option: usize) -> bool {
-        self.current
-            .is_some_and(|c| self.options[option] != Choice::Run(c))
+        // A kill is no switch of tasks.
+        self.current.is_some_and(|c| {
+            self.options[option] != Choice::Run(c)
+                && !matches!(self.options[option], Choice::Kill(_))
+        })
     }
 
     /// Asks for `option` to be explored. A blocked task's timeout and spurious wake-up are two
@@ -180,7 +183,17 @@ impl Dfs {
     fn analyze(&mut self, execution: &Execution) {
         let schedule = execution.schedule;
         let n = schedule.len().min(self.stack.len());
-        let task = |j: usize| schedule[j].task().map(|t| t as usize);
+        // Kills are events of an actor of their own, after every task.
+        let killer = schedule
+            .iter()
+            .filter_map(|c| c.task())
+            .chain(execution.effects.iter().filter_map(|e| e.spawn))
+            .max()
+            .map_or(0, |t| t as usize + 1);
+        let task = |j: usize| match schedule[j] {
+            Choice::Kill(_) => Some(killer),
+            c => c.task().map(|t| t as usize),
+        };
         let mut task_clock: Vec<Option<Clock>> = Vec::new();
         let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
         let mut event_clock: Vec<Clock> = vec![Clock::default(); n];
@@ -263,6 +276,21 @@ impl Dfs {
             clock.tick(p);
             event_clock[j] = clock.clone();
             task_clock[p] = Some(clock.clone());
+            // The tasks a kill stopped end there: a join of one happens after the kill.
+            let mut killed = effect.killed;
+            while killed != 0 {
+                let t = killed.trailing_zeros() as usize;
+                killed &= killed - 1;
+                if task_clock.len() <= t {
+                    task_clock.resize(t + 1, None);
+                }
+                let mut c = task_clock[t]
+                    .clone()
+                    .or_else(|| spawn_clock.get(&t).cloned())
+                    .unwrap_or_default();
+                c.join(&clock);
+                task_clock[t] = Some(c);
+            }
             if let Some(child) = effect.spawn {
                 spawn_clock.insert(child as usize, clock);
             }
@@ -276,15 +304,25 @@ impl Dfs {
                 }
             }
             for i in races.drain(..) {
-                self.reverse(i, j, schedule, &event_clock);
+                self.reverse(i, j, schedule, &event_clock, killer);
             }
         }
     }
 
     /// Events `i` and `j` race: make sure the node before `i` will try an initial of
     /// `notdep(i).j` (the events after `i` that do not depend on it, then `j`).
-    fn reverse(&mut self, i: usize, j: usize, schedule: &[Choice], clocks: &[Clock]) {
-        let task = |k: usize| schedule[k].task().map(|t| t as usize);
+    fn reverse(
+        &mut self,
+        i: usize,
+        j: usize,
+        schedule: &[Choice],
+        clocks: &[Clock],
+        killer: usize,
+    ) {
+        let task = |k: usize| match schedule[k] {
+            Choice::Kill(_) => Some(killer),
+            c => c.task().map(|t| t as usize),
+        };
         let q = task(i).expect("events have tasks");
         let after_i = |k: usize| clocks[i].before(q, &clocks[k]);
         let v: Vec<usize> = (i + 1..j)
@@ -425,7 +463,13 @@ impl Strategy for Dfs {
                 current: if value { None } else { ctx.current },
                 preemptions: self.preemptions,
                 chosen: 0,
-                backtrack: vec![!self.reduction || value; n],
+                // A kill is an event that need not ever happen: no race asks for it, so it is
+                // tried at every point (where the sleep set lets it: a kill asleep here is
+                // equivalent to one made before).
+                backtrack: options
+                    .iter()
+                    .map(|c| !self.reduction || value || matches!(c, Choice::Kill(_)))
+                    .collect(),
                 done: vec![false; n],
                 cut: vec![false; n],
                 sleep,

@@ -12,6 +12,14 @@
 //! dependences but happens-before edges (a child starts after its spawn, a join ends after the
 //! joined task), carried in `spawn` and `join`; so is a wake for the return of the wait it
 //! ends (`after`): the return cannot happen before the wake, so the two never race.
+//!
+//! Kills (`Config::kills`) add three kinds of hidden objects, only while kills are configured:
+//! each process's liveness ([`liveness`]: a kill writes it; every event of the process's tasks,
+//! a `process_alive` of it and a join of one of its tasks read it), every futex queue at once
+//! ([`QUEUE_ANY`]: a kill wakes every sleeper and makes every task's next wait return at once;
+//! every event on a queue reads it) and every cell's view of liveness ([`LIVE_ANY`]: a cell
+//! access may look at any process's liveness; a kill writes it). A kill's end of its tasks is
+//! a happens-before edge to the joins that wait for them (`killed`).
 
 use crate::rt::Op;
 use crate::schedule::Choice;
@@ -23,6 +31,27 @@ pub(crate) const fn queue(obj: u32) -> u32 {
 
 /// The virtual clock.
 pub(crate) const CLOCK: u32 = u32::MAX;
+
+/// The liveness of simulated process `p`: a kill of `p` writes it; every event of a task of
+/// `p`, a `process_alive(p)` and a join of a task of `p` read it (only while kills are
+/// configured).
+pub(crate) const fn liveness(p: u32) -> u32 {
+    p | 3 << 30
+}
+
+/// Every futex queue at once: a kill wakes every sleeper, so it writes this, and every event
+/// that touches a futex queue reads it (only while kills are configured).
+pub(crate) const QUEUE_ANY: u32 = u32::MAX - 1;
+
+/// The liveness of every process at once: a cell access may look at any process's liveness
+/// (a pipe end looks at its peer's), so it reads this, and a kill writes it (only while kills
+/// are configured).
+pub(crate) const LIVE_ANY: u32 = u32::MAX - 2;
+
+/// `true` for the futex queue of an object.
+const fn is_queue(obj: u32) -> bool {
+    obj >> 30 == 1
+}
 
 /// The marker of task `t`, which every event of `t` writes and a yield that waits for `t` reads
 /// (an object of the race analysis only).
@@ -49,8 +78,8 @@ pub struct Access {
 pub struct Footprint {
     /// The task whose event it is (`None` for a value choice).
     pub task: Option<u32>,
-    /// Up to three accesses.
-    pub accesses: [Access; 3],
+    /// Up to six accesses.
+    pub accesses: [Access; 6],
     /// For a yield: the tasks it waits for (bit `t` for task `t`; bit 63 stands for every task
     /// from 63 on). The yield depends on every event of these tasks.
     pub yields_to: u64,
@@ -61,21 +90,65 @@ pub struct Footprint {
     /// The choice whose event this one happens after without depending on it (the futex wake
     /// that a wait's return follows).
     pub after: Option<u32>,
+    /// For a kill: the tasks it stopped (bit `t` for task `t`, up to task 62), whose ends (and
+    /// so the joins that wait for them) happen after it.
+    pub killed: u64,
 }
 
 impl Footprint {
-    fn one(obj: u32, write: bool) -> Self {
+    fn with(list: &[Access]) -> Self {
+        let mut accesses = [Access::default(); 6];
+        accesses[..list.len()].copy_from_slice(list);
         Footprint {
-            accesses: [Access { obj, write }, Access::default(), Access::default()],
+            accesses,
             ..Footprint::default()
         }
     }
 
+    fn one(obj: u32, write: bool) -> Self {
+        Self::with(&[Access { obj, write }])
+    }
+
     fn two(a: Access, b: Access) -> Self {
-        Footprint {
-            accesses: [a, b, Access::default()],
-            ..Footprint::default()
+        Self::with(&[a, b])
+    }
+
+    /// Adds an access in the first free place.
+    fn add(&mut self, access: Access) {
+        if let Some(slot) = self.accesses.iter_mut().find(|a| a.obj == 0) {
+            *slot = access;
         }
+    }
+
+    /// What a kill of process `p` touches: its liveness, every futex queue (it wakes every
+    /// sleeper) and every cell's view of liveness; `killed` are the tasks it stops.
+    pub(crate) fn kill(p: u32, killed: u64) -> Footprint {
+        let write = |obj| Access { obj, write: true };
+        Footprint {
+            killed,
+            ..Self::with(&[write(liveness(p)), write(QUEUE_ANY), write(LIVE_ANY)])
+        }
+    }
+
+    /// The accesses that only matter while kills are configured, added to the footprint of an
+    /// event of a task of `process` doing `op`: the process's liveness (a kill of it stops
+    /// the task), [`QUEUE_ANY`] for an event on a futex queue, [`LIVE_ANY`] for a cell access,
+    /// and the liveness of `joined`, the process of the task a join waits for (a kill ends it).
+    pub(crate) fn for_kills(mut self, op: Op, process: u32, joined: Option<u32>) -> Footprint {
+        let read = |obj| Access { obj, write: false };
+        if self.accesses().any(|a| is_queue(a.obj)) {
+            self.add(read(QUEUE_ANY));
+        }
+        if matches!(op, Op::CellRead | Op::CellWrite) {
+            self.add(read(LIVE_ANY));
+        }
+        if process != 0 {
+            self.add(read(liveness(process)));
+        }
+        if let Some(j) = joined {
+            self.add(read(liveness(j)));
+        }
+        self
     }
 
     /// The accesses that touch an object.
@@ -127,7 +200,7 @@ impl Footprint {
             Choice::Timeout(_) if obj != 0 => Footprint::two(write(queue(obj)), write(CLOCK)),
             Choice::Timeout(_) => Footprint::one(CLOCK, true),
             Choice::Spurious(_) => Footprint::one(queue(obj), true),
-            Choice::Value(_) => Footprint::default(),
+            Choice::Value(_) | Choice::Kill(_) => Footprint::default(),
             Choice::Run(_) => match op {
                 Op::Load | Op::CellRead => Footprint::one(obj, false),
                 Op::Store
@@ -138,20 +211,22 @@ impl Footprint {
                 | Op::FetchOr
                 | Op::FetchAnd
                 | Op::CellWrite => Footprint::one(obj, true),
-                Op::FutexWait if timed != 0 => Footprint {
-                    accesses: [read(obj), write(queue(obj)), read(CLOCK)],
-                    ..Footprint::default()
-                },
+                Op::FutexWait if timed != 0 => {
+                    Footprint::with(&[read(obj), write(queue(obj)), read(CLOCK)])
+                }
                 Op::FutexWait => Footprint::two(read(obj), write(queue(obj))),
                 Op::FutexWake => Footprint::one(queue(obj), true),
                 Op::Now | Op::Sleep => Footprint::one(CLOCK, false),
+                // `timed` carries the process asked about.
+                Op::Alive => Footprint::one(liveness(timed), false),
                 Op::WaitReturn
                 | Op::Start
                 | Op::Spawn
                 | Op::Join
                 | Op::Yield
                 | Op::Choose
-                | Op::Finish => Footprint::default(),
+                | Op::Finish
+                | Op::Kill => Footprint::default(),
             },
         }
     }

@@ -10,7 +10,8 @@
 //!   preemption bounding, and replay.
 //! - Virtual time: sleeps and deadlines are exact and instant; a timed wait may time out while
 //!   other tasks run, so both outcomes are explored.
-//! - Faults: spurious futex wake-ups, on demand ([`Config::spurious_wakeups`]).
+//! - Faults: spurious futex wake-ups ([`Config::spurious_wakeups`]) and kills of simulated
+//!   processes ([`Config::kills`]), on demand.
 //! - Failures: a panic in any task, deadlock (with who waits for what and who took it), a step
 //!   bound (livelock), a stack overflow, nondeterminism. Each is shrunk to fewer preemptions,
 //!   written as a JSON replay file and shown as a trace with one column per task. A replay file
@@ -59,8 +60,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 pub use api::{
-    choose, current_process, current_task, futex_wait, futex_wake, now, process_count, sleep,
-    spawn, spawn_process, yield_now, AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
+    choose, current_process, current_task, futex_wait, futex_wake, now, process_alive,
+    process_count, process_started, processes_started, sleep, spawn, spawn_process, yield_now,
+    AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
 pub use observe::{Observed, Outcome, Seen};
@@ -104,6 +106,7 @@ pub struct Config {
     reduction: bool,
     max_steps: usize,
     spurious_wakeups: u32,
+    kills: u32,
     timeouts: Timeouts,
     failure_dir: Option<PathBuf>,
     write_files: bool,
@@ -137,6 +140,9 @@ impl std::fmt::Display for Config {
         if self.spurious_wakeups != 0 {
             write!(f, ", {} spurious wake-up(s)", self.spurious_wakeups)?;
         }
+        if self.kills != 0 {
+            write!(f, ", {} kill(s)", self.kills)?;
+        }
         if self.timeouts == Timeouts::WhenIdle {
             f.write_str(", timeouts when idle")?;
         }
@@ -157,6 +163,7 @@ impl Config {
             reduction: true,
             max_steps: 100_000,
             spurious_wakeups: 0,
+            kills: 0,
             timeouts: Timeouts::Race,
             failure_dir: None,
             write_files: true,
@@ -223,6 +230,21 @@ impl Config {
         self
     }
 
+    /// Up to `n` simulated processes killed per execution (default 0), each at a scheduling
+    /// point the strategy chooses: any process but the first (the one the exploration's main
+    /// task runs in) that still runs a task, wherever something else could happen too. A kill
+    /// stops every task of the process where it is, for good — nothing of it runs any more, no
+    /// destructor, so a lock it holds stays held — wakes every task asleep in a futex wait
+    /// (spuriously: it looks again at what it waits for), and makes [`process_alive`] answer
+    /// `false` for it; a join of one of its tasks returns ([`JoinHandle::try_join`] gives
+    /// `None`). The kill is a choice of the schedule (`k2`: kill process 2), so a replay
+    /// repeats it. Exhaustive search tries a kill of every process at every point where it
+    /// makes a difference; random walk and PCT kill at random points.
+    pub fn kills(mut self, n: u32) -> Self {
+        self.kills = n;
+        self
+    }
+
     /// When timed waits may time out (default [`Timeouts::Race`]).
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
@@ -284,6 +306,7 @@ impl Config {
             spurious_wakeups: self.spurious_wakeups,
             timeouts_race: self.timeouts == Timeouts::Race,
             stack_size: self.stack_size,
+            kills: self.kills,
         }
     }
 
@@ -460,6 +483,7 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
         spurious_wakeups: recorded.spurious_wakeups,
         timeouts_race: recorded.timeouts != "when-idle",
         stack_size: recorded.stack_size,
+        kills: recorded.kills,
         entry: std::panic::Location::caller(),
     };
     let body: Rc<dyn Fn()> = Rc::new(f);
@@ -785,6 +809,7 @@ fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option
         message: failure.0.message.clone(),
         max_steps: settings.max_steps,
         spurious_wakeups: settings.spurious_wakeups,
+        kills: settings.kills,
         timeouts: if settings.timeouts_race {
             "race"
         } else {

@@ -407,6 +407,9 @@ fn describe(step: &Step, labels: &[Option<&'static str>], lines: Lines) -> Text 
         }
         (Op::FutexWait, Some(v), None) => format!("futex_wait{obj}: is {v}, no sleep"),
         (Op::FutexWait, Some(v), Some(1)) => format!("futex_wait{obj}: is {v}, sleeps"),
+        (Op::FutexWait, Some(v), Some(3)) => {
+            format!("futex_wait{obj}: is {v}, returns (a kill since the last wait)")
+        }
         (Op::FutexWait, Some(v), _) => format!("futex_wait{obj}: is {v}, deadline passed"),
         (Op::WaitReturn, _, Some(code)) => {
             let how = ["mismatch", "woken", "timed out", "woken spuriously"][code.min(3) as usize];
@@ -424,6 +427,9 @@ fn describe(step: &Step, labels: &[Option<&'static str>], lines: Lines) -> Text 
         (Op::Sleep, _, Some(ns)) => format!("sleep {:?}", Duration::from_nanos(ns)),
         (Op::Now, Some(ns), _) => format!("now → {:?}", Duration::from_nanos(ns)),
         (Op::Choose, _, Some(v)) => format!("choose → {v}"),
+        (Op::Alive, Some(p), Some(1)) => format!("process {p} alive? yes"),
+        (Op::Alive, Some(p), _) => format!("process {p} alive? no (killed)"),
+        (Op::Kill, _, _) => "KILLED (its process)".to_owned(),
         (op, _, _) => format!("{}{obj}", op.name()),
     };
     let line = |loc: Loc| format!("{}:{}", short_path(loc.file()), loc.line());
@@ -564,6 +570,9 @@ pub(crate) struct FailureFile {
     pub(crate) message: String,
     pub(crate) max_steps: usize,
     pub(crate) spurious_wakeups: u32,
+    /// How many processes an execution may kill (files written before kills existed: 0).
+    #[serde(default)]
+    pub(crate) kills: u32,
     pub(crate) timeouts: String,
     /// The stack size of every task, in bytes (format 1 files predate it: their default).
     #[serde(default = "format_1_stack_size")]

@@ -17,6 +17,9 @@ pub enum Choice {
     Spurious(u32),
     /// A value: the result of `choose(n)`, or which waiter a wake reaches.
     Value(u32),
+    /// Simulated process `p` is killed now (`Config::kills`): its tasks stop where they are,
+    /// never to run again, and every futex sleeper wakes (spuriously).
+    Kill(u32),
 }
 
 impl Choice {
@@ -24,12 +27,13 @@ impl Choice {
     pub fn task(self) -> Option<u32> {
         match self {
             Choice::Run(t) | Choice::Timeout(t) | Choice::Spurious(t) => Some(t),
-            Choice::Value(_) => None,
+            Choice::Value(_) | Choice::Kill(_) => None,
         }
     }
 }
 
-/// Written as `r3` (run task 3), `t3` (timeout), `s3` (spurious) or `v3` (value).
+/// Written as `r3` (run task 3), `t3` (timeout), `s3` (spurious), `v3` (value) or `k3` (kill
+/// process 3).
 impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -37,6 +41,7 @@ impl fmt::Display for Choice {
             Choice::Timeout(t) => write!(f, "t{t}"),
             Choice::Spurious(t) => write!(f, "s{t}"),
             Choice::Value(v) => write!(f, "v{v}"),
+            Choice::Kill(p) => write!(f, "k{p}"),
         }
     }
 }
@@ -45,7 +50,7 @@ impl FromStr for Choice {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("not a choice: {s:?} (expected r<N>, t<N>, s<N> or v<N>)");
+        let bad = || format!("not a choice: {s:?} (expected r<N>, t<N>, s<N>, v<N> or k<N>)");
         let (kind, number) = s.split_at(s.char_indices().nth(1).map_or(s.len(), |(i, _)| i));
         let n: u32 = number.parse().map_err(|_| bad())?;
         match kind {
@@ -53,6 +58,7 @@ impl FromStr for Choice {
             "t" => Ok(Choice::Timeout(n)),
             "s" => Ok(Choice::Spurious(n)),
             "v" => Ok(Choice::Value(n)),
+            "k" => Ok(Choice::Kill(n)),
             _ => Err(bad()),
         }
     }

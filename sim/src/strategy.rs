@@ -85,13 +85,65 @@ fn below(rng: &mut Xoshiro256PlusPlus, n: usize) -> usize {
     ((rng.next_u32() as u64 * n as u64) >> 32) as usize
 }
 
+/// Where a randomized strategy kills a process (`Config::kills`): at a decision drawn
+/// uniformly among the first `longest` (the longest execution seen so far), and after each
+/// kill at one drawn as far again; so an execution has a kill at a uniformly random point
+/// about as often as not. Drawn only once a kill is possible, so executions without kills draw
+/// the same numbers as before kills existed.
+#[derive(Debug)]
+struct KillPoints {
+    /// The decision at or after which the next kill happens (0: not drawn yet).
+    next: usize,
+    longest: usize,
+}
+
+impl KillPoints {
+    fn begin(&mut self) {
+        self.next = 0;
+    }
+
+    /// The option to kill at this decision, if any: a kill option (they come last) once the
+    /// drawn point is reached.
+    fn pick(
+        &mut self,
+        rng: &mut Xoshiro256PlusPlus,
+        options: &[Choice],
+        decision: usize,
+    ) -> Option<usize> {
+        let first = options.iter().position(|c| matches!(c, Choice::Kill(_)))?;
+        if self.next == 0 {
+            self.next = decision + 1 + below(rng, self.longest.max(1));
+        }
+        if decision < self.next {
+            return None;
+        }
+        self.next = decision + 2 + below(rng, self.longest.max(1));
+        Some(first + below(rng, options.len() - first))
+    }
+
+    /// The options other than kills (they come last).
+    fn others(options: &[Choice]) -> usize {
+        options
+            .iter()
+            .position(|c| matches!(c, Choice::Kill(_)))
+            .unwrap_or(options.len())
+    }
+
+    fn end(&mut self, execution: &Execution) {
+        self.longest = self.longest.max(execution.schedule.len());
+    }
+}
+
 /// Uniformly random choices from a seeded generator; execution `i` uses its own stream, derived
-/// from the seed and `i`, so any execution can be regenerated alone.
+/// from the seed and `i`, so any execution can be regenerated alone. Kills (`Config::kills`)
+/// happen at random points (see `KillPoints`), not as one option among the others: that would
+/// kill nearly every process within its first few steps.
 #[derive(Debug)]
 pub struct Random {
     seed: u64,
     execution: u64,
     rng: Xoshiro256PlusPlus,
+    kills: KillPoints,
 }
 
 impl Random {
@@ -101,6 +153,10 @@ impl Random {
             seed,
             execution: 0,
             rng: rng_for(seed, 0),
+            kills: KillPoints {
+                next: 0,
+                longest: 64,
+            },
         }
     }
 }
@@ -113,14 +169,20 @@ impl Strategy for Random {
     fn begin(&mut self) -> bool {
         self.execution += 1;
         self.rng = rng_for(self.seed, self.execution);
+        self.kills.begin();
         true
     }
 
-    fn pick(&mut self, options: &[Choice], _ctx: &PickContext) -> Pick {
-        Pick::Take(below(&mut self.rng, options.len()))
+    fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick {
+        if let Some(kill) = self.kills.pick(&mut self.rng, options, ctx.decisions) {
+            return Pick::Take(kill);
+        }
+        Pick::Take(below(&mut self.rng, KillPoints::others(options)))
     }
 
-    fn end(&mut self, _execution: &Execution) {}
+    fn end(&mut self, execution: &Execution) {
+        self.kills.end(execution);
+    }
 }
 
 /// Probabilistic Concurrency Testing: Burckhardt, Kothari, Musuvathi, Nagarakatte, "A
@@ -131,7 +193,8 @@ impl Strategy for Random {
 /// longest execution seen so far) the running task's priority drops below every initial one.
 /// A bug of depth `d` is found with probability at least `1 / (n · k^(d-1))` per execution.
 /// Timeouts and spurious wake-ups of a task are separate actors with their own priority, so a
-/// high-priority waiter does not always time out at once.
+/// high-priority waiter does not always time out at once. Kills (`Config::kills`) come at
+/// random points of their own, drawn as change points are.
 #[derive(Debug)]
 pub struct Pct {
     depth: u32,
@@ -142,6 +205,7 @@ pub struct Pct {
     priorities: Vec<Option<u64>>,
     change_points: Vec<usize>,
     longest: usize,
+    kills: KillPoints,
 }
 
 impl Pct {
@@ -155,6 +219,10 @@ impl Pct {
             priorities: Vec::new(),
             change_points: Vec::new(),
             longest: 64,
+            kills: KillPoints {
+                next: 0,
+                longest: 64,
+            },
         }
     }
 
@@ -162,7 +230,9 @@ impl Pct {
         match choice {
             Choice::Run(t) => 2 * t as usize,
             Choice::Timeout(t) | Choice::Spurious(t) => 2 * t as usize + 1,
-            Choice::Value(_) => unreachable!("values are chosen at random"),
+            Choice::Value(_) | Choice::Kill(_) => {
+                unreachable!("values and kills are chosen at random")
+            }
         }
     }
 
@@ -196,6 +266,7 @@ impl Strategy for Pct {
             let point = 1 + below(&mut self.rng, self.longest.max(1));
             self.change_points.push(point);
         }
+        self.kills.begin();
         true
     }
 
@@ -203,6 +274,10 @@ impl Strategy for Pct {
         if let Choice::Value(_) = options[0] {
             return Pick::Take(below(&mut self.rng, options.len()));
         }
+        if let Some(kill) = self.kills.pick(&mut self.rng, options, ctx.decisions) {
+            return Pick::Take(kill);
+        }
+        let options = &options[..KillPoints::others(options)];
         let decision = ctx.decisions + 1;
         if let Some(i) = self.change_points.iter().position(|&p| p == decision) {
             if let Some(current) = ctx.current {
@@ -225,6 +300,7 @@ impl Strategy for Pct {
 
     fn end(&mut self, execution: &Execution) {
         self.longest = self.longest.max(execution.schedule.len());
+        self.kills.end(execution);
     }
 }
 

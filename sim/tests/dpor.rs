@@ -3,7 +3,9 @@
 //!
 //! The programs mix every kind of step the engine has: atomics, futex waits (with deadlines, so
 //! that nothing deadlocks) and wakes, sleeps and clock reads, yields, and tasks that spawn and
-//! join tasks of their own; under both timeout modes and with spurious wake-ups.
+//! join tasks of their own; under both timeout modes and with spurious wake-ups; and with
+//! kills: the top-level tasks then run as simulated processes, any of which may be killed at
+//! any point, and some programs ask whether the first of them is alive.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -13,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpcheck_sim::{
-    explore, futex_wait, futex_wake, now, sleep, spawn, yield_now, AtomicU32, Config, Report,
-    Timeouts,
+    explore, futex_wait, futex_wake, now, process_alive, sleep, spawn, spawn_process, yield_now,
+    AtomicU32, Config, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -34,6 +36,8 @@ enum Instr {
     Yield,
     /// Spawns a task running the code; the spawning task joins it at its end.
     Spawn(Vec<Instr>),
+    /// Whether process 2 (the first top-level task but the main one, under kills) is alive.
+    Alive,
 }
 
 /// The kinds of instruction a generated program may use.
@@ -44,6 +48,7 @@ enum Kind {
     Clock,
     Yield,
     Spawn,
+    Alive,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -93,6 +98,7 @@ impl Gen {
             (Kind::Clock, 0) => Instr::Sleep(1_000 * (1 + self.below(2))),
             (Kind::Clock, _) => Instr::Now,
             (Kind::Yield, _) => Instr::Yield,
+            (Kind::Alive, _) => Instr::Alive,
             (Kind::Spawn, _) => {
                 let len = 1 + self.below(2) as usize;
                 Instr::Spawn(
@@ -112,7 +118,7 @@ impl Kind {
             Kind::Atomic => 4,
             Kind::Futex => 3,
             Kind::Clock => 2,
-            Kind::Yield | Kind::Spawn => 1,
+            Kind::Yield | Kind::Spawn | Kind::Alive => 1,
         }
     }
 }
@@ -125,42 +131,47 @@ fn program(seed: u64, tasks: usize, len: usize, objects: usize, kinds: &[Kind]) 
         .collect()
 }
 
-/// Runs `code` and returns what it saw: every value read, how each wait ended, every clock
-/// reading, and the results of the tasks it spawned.
-fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr]) -> Vec<u64> {
-    let mut seen = Vec::new();
+/// Runs `code` and logs what it saw in `log` (as it goes, so that what a killed task saw before
+/// it was killed counts too): every value read, how each wait ended, every clock reading,
+/// and the logs of the tasks it spawned.
+fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
+    let see = |v: u64| log.borrow_mut().push(v);
     let mut children = Vec::new();
     for i in code {
         match *i {
-            Instr::Load(o) => seen.push(objects[o].load(SeqCst) as u64),
+            Instr::Load(o) => see(objects[o].load(SeqCst) as u64),
             Instr::Store(o, v) => objects[o].store(v, SeqCst),
-            Instr::Add(o) => seen.push(objects[o].fetch_add(1, SeqCst) as u64),
-            Instr::Cas(o, a, b) => {
-                seen.push(match objects[o].compare_exchange(a, b, SeqCst, SeqCst) {
-                    Ok(v) | Err(v) => v as u64 + 100,
-                })
-            }
-            Instr::WaitUntil(o, at) => seen.push(futex_wait(&objects[o], 0, Some(at)) as u64),
+            Instr::Add(o) => see(objects[o].fetch_add(1, SeqCst) as u64),
+            Instr::Cas(o, a, b) => see(match objects[o].compare_exchange(a, b, SeqCst, SeqCst) {
+                Ok(v) | Err(v) => v as u64 + 100,
+            }),
+            Instr::WaitUntil(o, at) => see(futex_wait(&objects[o], 0, Some(at)) as u64),
             Instr::WaitFor(o, d) => {
                 let at = now() + d;
-                seen.push(futex_wait(&objects[o], 0, Some(at)) as u64)
+                see(futex_wait(&objects[o], 0, Some(at)) as u64)
             }
-            Instr::Wake(o) => seen.push(futex_wake(&objects[o], 1) as u64),
+            Instr::Wake(o) => see(futex_wake(&objects[o], 1) as u64),
             Instr::Sleep(d) => sleep(Duration::from_nanos(d)),
-            Instr::Now => seen.push(now()),
+            Instr::Now => see(now()),
             Instr::Yield => yield_now(),
+            Instr::Alive => see(process_alive(2) as u64 + 200),
             Instr::Spawn(ref code) => {
                 let (objects, code) = (objects.clone(), code.clone());
-                children.push(spawn(move || run(&objects, &code)));
+                let child: Log = Rc::default();
+                let theirs = child.clone();
+                children.push((spawn(move || run(&objects, &code, &theirs)), child));
             }
         }
     }
-    for child in children {
-        seen.push(u64::MAX);
-        seen.extend(child.join());
+    for (handle, child) in children {
+        handle.join();
+        see(u64::MAX);
+        log.borrow_mut().extend(child.borrow().iter().copied());
     }
-    seen
 }
+
+/// What a task saw so far.
+type Log = Rc<RefCell<Vec<u64>>>;
 
 type Outcomes = BTreeSet<Vec<Vec<u64>>>;
 
@@ -168,17 +179,33 @@ fn outcomes(config: Config, code: &[Vec<Instr>], objects: usize) -> (Outcomes, R
     let set: Rc<RefCell<Outcomes>> = Rc::default();
     let sink = set.clone();
     let code: Arc<Vec<Vec<Instr>>> = Arc::new(code.to_vec());
+    let processes = config.to_string().contains("kill");
     let report = explore(config.no_files().ignore_env(), move || {
         let objs: Arc<Vec<AtomicU32>> = Arc::new((0..objects).map(|_| AtomicU32::new(0)).collect());
         let handles: Vec<_> = code[1..]
             .iter()
             .map(|c| {
                 let (objs, c) = (objs.clone(), c.clone());
-                spawn(move || run(&objs, &c))
+                let log: Log = Rc::default();
+                let theirs = log.clone();
+                let body = move || run(&objs, &c, &theirs);
+                let handle = if processes {
+                    spawn_process(body)
+                } else {
+                    spawn(body)
+                };
+                (handle, log)
             })
             .collect();
-        let mut all = vec![run(&objs, &code[0])];
-        all.extend(handles.into_iter().map(|h| h.join()));
+        let main: Log = Rc::default();
+        run(&objs, &code[0], &main);
+        let mut all = vec![main.take()];
+        for (handle, log) in handles {
+            let killed = handle.try_join().is_none();
+            let mut seen = log.take();
+            seen.push(killed as u64 + 300);
+            all.push(seen);
+        }
         all.push(objs.iter().map(|o| o.load(SeqCst) as u64).collect());
         all.push(vec![now()]);
         sink.borrow_mut().insert(all);
@@ -344,4 +371,36 @@ fn a_timeout_disabled_before_the_wake_that_preempts_it_is_explored() {
     ];
     let config = Config::dfs().timeouts(Timeouts::WhenIdle);
     compare(4228, &code, 2, config).expect("a small program");
+}
+
+#[test]
+fn reduction_keeps_every_outcome_with_kills() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive];
+    let (plain, reduced) = compare_many(7000, seeds(40), 3, &kinds, Config::dfs().kills(1));
+    eprintln!("kills: {plain} plain executions, {reduced} reduced");
+    assert!(
+        reduced < plain,
+        "{reduced} executions, plain search {plain}"
+    );
+}
+
+#[test]
+fn reduction_keeps_every_outcome_with_kills_spawns_and_clocks() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Futex,
+        Kind::Clock,
+        Kind::Spawn,
+        Kind::Alive,
+    ];
+    let (plain, reduced) = compare_many(8000, seeds(30), 2, &kinds, Config::dfs().kills(1));
+    eprintln!("kills, spawns and clocks: {plain} plain executions, {reduced} reduced");
+}
+
+#[test]
+fn reduction_keeps_every_outcome_with_two_kills() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive];
+    let config = Config::dfs().kills(2).spurious_wakeups(1);
+    let (plain, reduced) = compare_many(9000, seeds(20), 2, &kinds, config);
+    eprintln!("two kills: {plain} plain executions, {reduced} reduced");
 }

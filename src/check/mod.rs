@@ -16,6 +16,7 @@ use crate::Platform;
 
 pub mod properties;
 pub mod queue_kill;
+pub mod recovery;
 
 pub use properties::{Property, Size};
 

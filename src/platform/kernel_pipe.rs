@@ -18,6 +18,11 @@ use crate::{Condition, Error, Lock};
 /// Bytes an emulated pipe holds per direction before a write blocks.
 pub const EMULATED_PIPE_CAPACITY: usize = 64;
 
+/// The reading end of a stream, in [`Stream::holders`].
+const READER: usize = 0;
+/// The writing end of a stream, in [`Stream::holders`].
+const WRITER: usize = 1;
+
 /// What every operation on a closed end returns.
 fn closed() -> Error {
     Error::Closed { what: "connection" }
@@ -30,6 +35,48 @@ struct Stream {
     len: usize,
     readers: u32,
     writers: u32,
+    /// The process each end belongs to (a [`SteppedPipeEnd`]'s: index 0 the reading end, 1
+    /// the writing end), whose death closes it.
+    holders: [Holder; 2],
+}
+
+/// Which process a [`SteppedPipeEnd`]'s end of a stream belongs to: the one that last used it
+/// (read, wrote, polled: a step on the stream); before its first use, the first process its
+/// maker started after making it (where it was moved, in the usual program: make a pipe, start
+/// a process with one end, use the other), or its maker while there is none.
+#[derive(Clone, Copy)]
+struct Holder {
+    /// The process token of the last user, or of the maker before the first use.
+    token: u32,
+    used: bool,
+    /// Before the first use: how many processes the maker had started when it made the end.
+    mark: u32,
+}
+
+impl Holder {
+    /// An end made by the calling process.
+    fn made<P: Platform>() -> Self {
+        Holder {
+            token: P::process_token(),
+            used: false,
+            mark: P::processes_started(),
+        }
+    }
+
+    /// The process the end belongs to now.
+    fn process<P: Platform>(self) -> u32 {
+        if self.used {
+            self.token
+        } else {
+            P::process_started(self.token, self.mark).unwrap_or(self.token)
+        }
+    }
+
+    /// `false` once the process the end belongs to died: the end is closed with it, as a
+    /// kernel closes a dead process's descriptors. (Inside a cell access: part of its step.)
+    fn alive<P: Platform>(self) -> bool {
+        P::process_alive(self.process::<P>())
+    }
 }
 
 // SAFETY: plain bytes and integers, no pointers.
@@ -44,6 +91,11 @@ impl Stream {
             len: 0,
             readers: open,
             writers: open,
+            holders: [Holder {
+                token: 0,
+                used: true,
+                mark: 0,
+            }; 2],
         }
     }
 
@@ -56,6 +108,15 @@ impl Stream {
         self.head = (self.head + n) % EMULATED_PIPE_CAPACITY;
         self.len -= n;
         n
+    }
+
+    /// The end `which` ([`READER`] or [`WRITER`]) is used by process `token`: it is its now.
+    fn claim(&mut self, which: usize, token: u32) {
+        self.holders[which] = Holder {
+            token,
+            used: true,
+            mark: 0,
+        };
     }
 
     /// Appends a prefix of `buf`, as much as there is room for; returns how many bytes.
@@ -266,6 +327,14 @@ struct SteppedCore<P: Platform> {
 /// accesses as races; it uses [`EmulatedPipeEnd`]). Compared with [`EmulatedPipeEnd`], a small
 /// message costs an explorer a handful of steps instead of a lock's and a condition's dozens,
 /// so complete searches of pipe programs stay within reach.
+///
+/// **Dead processes.** Each end of a direction belongs to a process (`Holder`): the one that
+/// last used it, or, before its first use, the first process its maker started after making
+/// it (where it went, in the usual program), else its maker. Once that process is dead
+/// ([`Platform::process_alive`]; the simulator's kills), the end counts as closed: a read
+/// that finds no bytes is at end of file, a poll is ready, a write is `BrokenPipe`. The look
+/// is part of the step on the stream, and a kill wakes every task waiting on the direction's
+/// event word, so nobody waits for a dead peer.
 pub struct SteppedPipeEnd<P: Platform> {
     core: Arc<SteppedCore<P>>,
     reads: Option<usize>,
@@ -295,8 +364,13 @@ enum Step {
 impl<P: Platform> SteppedPipeEnd<P> {
     /// As [`EmulatedPipeEnd::pair`].
     pub(crate) fn pair(duplex: bool) -> (Self, Self) {
-        // Each direction has one reading and one writing end: the counts are 0 or 1.
-        let stream = |open: bool| P::Cell::new(Stream::new(u32::from(open)));
+        // Each direction has one reading and one writing end: the counts are 0 or 1. Both
+        // ends belong to the calling process until they are used (see `Holder`).
+        let stream = |open: bool| {
+            let mut stream = Stream::new(u32::from(open));
+            stream.holders = [Holder::made::<P>(); 2];
+            P::Cell::new(stream)
+        };
         let events = [P::AtomicU32::new(0), P::AtomicU32::new(0)];
         events[0].label("Pipe.events[0]");
         events[1].label("Pipe.events[1]");
@@ -378,12 +452,16 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             };
         };
         // Without a deadline there is no timeout: the result is always `Some`.
+        let me = P::process_token();
         self.until_done(d, None, |s| {
             if s.readers == 0 {
                 return Step::Fail(closed());
             }
+            s.claim(READER, me);
             match s.take(buf) {
-                0 if !buf.is_empty() && s.writers > 0 => Step::Wait,
+                0 if !buf.is_empty() && s.writers > 0 && s.holders[WRITER].alive::<P>() => {
+                    Step::Wait
+                }
                 0 => Step::Unchanged,
                 n => Step::Moved(n),
             }
@@ -400,11 +478,13 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             });
         };
         // Without a deadline there is no timeout: the result is always `Some`.
+        let me = P::process_token();
         self.until_done(d, None, |s| {
             if s.writers == 0 {
                 return Step::Fail(closed());
             }
-            if s.readers == 0 {
+            s.claim(WRITER, me);
+            if s.readers == 0 || !s.holders[READER].alive::<P>() {
                 return Step::Fail(Error::BrokenPipe);
             }
             match s.put(buf) {
@@ -424,10 +504,13 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
                 Ok(true)
             };
         };
+        let me = P::process_token();
         self.until_done(d, deadline, |s| {
             if s.readers == 0 {
-                Step::Fail(closed())
-            } else if s.len > 0 || s.writers == 0 {
+                return Step::Fail(closed());
+            }
+            s.claim(READER, me);
+            if s.len > 0 || s.writers == 0 || !s.holders[WRITER].alive::<P>() {
                 Step::Unchanged
             } else {
                 Step::Wait

@@ -349,7 +349,9 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// How long a task waiting for a word that another process holds (a lock) sleeps at most
     /// before it looks whether that process is still alive ([`Platform::process_alive`]):
     /// `Some` where a death wakes nobody ([`Os`], whose waiters poll), `None` where processes
-    /// never die or the engine wakes the waiters of a process that dies.
+    /// never die or the engine wakes the waiters of a process that dies — every task asleep in
+    /// a wait, and a task that looked before the death and waits after it (the simulator: a
+    /// wait begun after a kill the task has not waited through returns at once).
     const LIVENESS_POLL: Option<Duration> = None;
 
     /// A 32-bit atomic word; also the word futex operations act on.
@@ -546,9 +548,28 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// By default always `true` (engines whose processes never die).
     ///
     /// [`Error::OwnerDied`]: crate::Error::OwnerDied
+    ///
+    /// It may be called inside a cell access ([`SharedCell::with_mut`]), where it is part of
+    /// that access (under the simulator every cell access is ordered with every kill).
+    #[track_caller]
     fn process_alive(token: u32) -> bool {
         let _ = token;
         true
+    }
+
+    /// How many processes the calling process has started ([`Platform::spawn_process`]) so
+    /// far, where the engine keeps count (the simulator); 0 elsewhere. With
+    /// [`Platform::process_started`], it lets a pipe end that its maker had not used yet when
+    /// it started a process count as that process's (see the simulator's pipe).
+    fn processes_started() -> u32 {
+        0
+    }
+
+    /// The token of the `index`-th process (from 0) that process `parent` started, if it
+    /// started that many and the engine keeps count (the simulator); `None` elsewhere.
+    fn process_started(parent: u32, index: u32) -> Option<u32> {
+        let _ = (parent, index);
+        None
     }
 
     /// Whether another process may use this program's primitives: `true` once this program

@@ -131,14 +131,22 @@ unsafe impl<P: Platform> Shareable for TaskState<P> {}
 /// whose number it shares), and it cannot be signalled.
 ///
 /// A panic in the target is what it is in any task of that engine: under an explorer, a failed
-/// execution (the explorer reports it with its trace), so a `TaskChild` only ever ends with
-/// exit code 0.
+/// execution (the explorer reports it with its trace), so a `TaskChild` ends with exit code 0,
+/// or with -9 (`SIGKILL`) once the engine killed its process ([`Platform::process_alive`] is
+/// false for it: the simulator's `Config::kills`), even after its target returned, as a real
+/// process killed before it exited. It cannot be signalled by the program.
 pub struct TaskChild<P: Platform> {
     state: P::Shared<TaskState<P>>,
     pid: u32,
     /// The task, joined by the first `wait` that sees it done (loom wants its threads
-    /// joined); `None` after.
-    task: std::sync::Mutex<Option<P::JoinHandle<()>>>,
+    /// joined), and then the exit code that wait found, which every later one returns.
+    task: std::sync::Mutex<Ended<P>>,
+}
+
+/// A [`TaskChild`]'s task, until a wait found it ended; then its exit code.
+enum Ended<P: Platform> {
+    Running(P::JoinHandle<()>),
+    With(i32),
 }
 
 impl<P: Platform> fmt::Debug for TaskChild<P> {
@@ -180,7 +188,7 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
         Ok(TaskChild {
             state,
             pid,
-            task: std::sync::Mutex::new(Some(handle)),
+            task: std::sync::Mutex::new(Ended::Running(handle)),
         })
     }
 
@@ -191,17 +199,32 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
     fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error> {
         let done: &P::AtomicU32 = &self.state.done;
         loop {
-            if done.load(Ordering::Acquire) == 1 {
-                let task = self
-                    .task
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take();
-                if let Some(task) = task {
-                    // Done: the join returns at once (a panic would have failed the run).
-                    let _ = P::join(task);
-                }
-                return Ok(Some(0));
+            // The process number is its token. A kill wakes this wait (and a wait begun after
+            // a kill returns at once), so the look happens again after a death.
+            let killed = !P::process_alive(self.pid);
+            if killed || done.load(Ordering::Acquire) == 1 {
+                let code = if killed { -9 } else { 0 };
+                // The first wait to see the end keeps its code; the lock is not held across the
+                // join (a scheduling point).
+                let ended = {
+                    let mut task = self
+                        .task
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match *task {
+                        Ended::With(code) => Err(code),
+                        Ended::Running(_) => Ok(std::mem::replace(&mut *task, Ended::With(code))),
+                    }
+                };
+                return Ok(Some(match ended {
+                    Ok(Ended::Running(handle)) => {
+                        // Done or killed: the join returns at once (a panic would have failed
+                        // the run; a killed task has no result).
+                        let _ = P::join(handle);
+                        code
+                    }
+                    Ok(Ended::With(code)) | Err(code) => code,
+                }));
             }
             if P::wait(done, 0, deadline) == WaitOutcome::TimedOut
                 && done.load(Ordering::Acquire) == 0

@@ -139,10 +139,30 @@ impl Platform for Sim {
         (handle, process)
     }
 
+    /// A panic in any task fails the execution before anyone can join it; a task whose
+    /// process was killed ([`crate::sim::Config::kills`]) gives the payload `"killed"`.
     #[track_caller]
     fn join<T: Send + 'static>(handle: engine::JoinHandle<T>) -> Result<T, PanicPayload> {
-        // A panic in any task fails the execution before anyone can join it.
-        Ok(handle.join())
+        handle
+            .try_join()
+            .ok_or_else(|| Box::new("killed") as PanicPayload)
+    }
+
+    /// `false` once the simulated process was killed ([`crate::sim::Config::kills`]): a step
+    /// that reads its liveness while kills are configured (no step otherwise, nor inside a
+    /// cell access). A kill wakes every futex sleeper, and a task's next wait after a kill
+    /// returns at once, so a look before every sleep (no `LIVENESS_POLL`) misses no death.
+    #[track_caller]
+    fn process_alive(token: u32) -> bool {
+        engine::process_alive(token)
+    }
+
+    fn processes_started() -> u32 {
+        engine::current_process().map_or(0, engine::processes_started)
+    }
+
+    fn process_started(parent: u32, index: u32) -> Option<u32> {
+        engine::process_started(parent, index)
     }
 
     fn multiprocess() -> bool {

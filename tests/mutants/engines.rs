@@ -26,6 +26,7 @@ use crate::condition_if_not_while as condition;
 use crate::event_clear_races_set::{self as event, NaiveEvent};
 use crate::lock_forgets_wake::{self as forgets_wake, ForgetfulLock};
 use crate::lock_load_store::{self as load_store, LoadStoreLock};
+use crate::lock_never_takes_over::{self as never_takes_over, NeverTakesOver};
 use crate::lock_order_inversion as inversion;
 use crate::lock_relaxed::{self as relaxed, RelaxedLock};
 use crate::queue_forgets_putter as forgets_putter;
@@ -124,6 +125,13 @@ pub(crate) fn mutants() -> Vec<Mutant> {
             sim_config: timed::sim_config,
             mutant: per_engine!(P => timed::timed_acquire_keeps_deadline::<P, RestartingTimeoutLock<P>>),
             correct: per_engine!(P => timed::timed_acquire_keeps_deadline::<P, Lock<P>>),
+        },
+        Mutant {
+            name: "lock_never_takes_over",
+            bug: "a robust lock whose waiters never take over a dead holder's lock (only kills show it)",
+            sim_config: never_takes_over::sim_config,
+            mutant: per_engine!(P => never_takes_over::holder_killed::<P, NeverTakesOver<P>>),
+            correct: per_engine!(P => never_takes_over::holder_killed::<P, Lock<P>>),
         },
         Mutant {
             name: "lock_relaxed",
@@ -446,6 +454,22 @@ fn probe_process_start<P: Platform>() {
     });
 }
 
+/// Whether an exploration kills a process (`Config::kills(1)` for the simulator): a child
+/// process takes two steps; its exit code says whether it was killed.
+fn probe_process_kill<P: Platform>() {
+    let word = Arc::new(P::AtomicU32::new(0));
+    let theirs = Arc::clone(&word);
+    let child = mpcheck::Process::<P>::new(move || {
+        theirs.store(1, SeqCst);
+        theirs.store(2, SeqCst);
+    });
+    child.start().expect("started");
+    see(match child.join().expect("joined") {
+        -9 => "killed (exit code -9)",
+        _ => "ran to its end",
+    });
+}
+
 /// How a probe runs on each engine: the simulator's configuration (the other engines run
 /// their complete search, or their random scheduler, as for the mutants).
 struct Probe {
@@ -529,6 +553,12 @@ fn probes() -> Vec<Probe> {
             capability: "processes: `Process::start` runs its target in",
             scenarios: per_engine!(P => probe_process_start::<P>),
             sim_config: || Config::random(1),
+            verdict: seen_list,
+        },
+        Probe {
+            capability: "processes: killed at a point the exploration chooses",
+            scenarios: per_engine!(P => probe_process_kill::<P>),
+            sim_config: || Config::dfs().kills(1),
             verdict: seen_list,
         },
     ]
@@ -756,9 +786,10 @@ fn render() -> String {
     out.push_str(
         "\nOn `Os`, `Process` starts real processes (fork or spawn) and can kill them. The \
          simulator runs a `Process` as a simulated process (a number of its own, which its \
-         tasks share; memory is shared as a forked child's shared state is); loom and shuttle \
-         run it as a task of the parent's process. None of the three can kill a process yet: \
-         kills the simulator injects are the next step of the process issue (issue 13).\n",
+         tasks share; memory is shared as a forked child's shared state is) and, with \
+         `Config::kills(n)`, kills up to `n` of them at points it chooses (the program cannot \
+         signal one: `Process::kill` is unsupported under every explorer); loom and shuttle \
+         run it as a task of the parent's process, which nobody kills.\n",
     );
     out
 }

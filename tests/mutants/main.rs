@@ -30,6 +30,7 @@ mod engines;
 mod event_clear_races_set;
 mod lock_forgets_wake;
 mod lock_load_store;
+mod lock_never_takes_over;
 mod lock_order_inversion;
 mod lock_relaxed;
 mod queue_forgets_putter;

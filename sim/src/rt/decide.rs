@@ -167,7 +167,121 @@ impl Exec {
                 }
             }
         }
+        if self.kills_left > 0 && !options.is_empty() {
+            // Every process but the first (the program's main process) that still runs a task
+            // may be killed; never where nothing else can happen (that is a deadlock).
+            let first = options.len();
+            for task in &self.tasks {
+                if task.process > 1 && task.state != State::Finished {
+                    options.push(Choice::Kill(task.process));
+                }
+            }
+            options[first..].sort_unstable();
+            let mut k = first;
+            for i in first..options.len() {
+                if i == first || options[i] != options[k - 1] {
+                    options[k] = options[i];
+                    k += 1;
+                }
+            }
+            options.truncate(k);
+        }
         self.options = options;
+    }
+
+    /// The tasks of process `p` that a kill would stop (bit `t` for task `t`, up to 62).
+    fn killed_mask(&self, p: u32) -> u64 {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(t, task)| *t < 63 && task.process == p && task.state != State::Finished)
+            .fold(0, |m, (t, _)| m | task_bit(t as u32))
+    }
+
+    /// The footprint of task `t`'s pending event `c`.
+    fn pending_footprint(&self, c: Choice, t: usize) -> Footprint {
+        let pending = self.tasks[t].pending;
+        let obj = match self.tasks[t].state {
+            State::Blocked { obj, .. } => obj,
+            _ => pending.obj,
+        };
+        let mut footprint = Footprint::pending(c, pending.op, obj, pending.arg);
+        if c == Choice::Run(t as u32) && pending.op == Op::Yield {
+            footprint.yields_to = self.acting_others(t as u32).fold(0, |m, u| m | task_bit(u));
+        }
+        if self.settings.kills > 0 {
+            let op = if c == Choice::Run(t as u32) {
+                pending.op
+            } else {
+                Op::WaitReturn
+            };
+            footprint = footprint.for_kills(op, self.tasks[t].process, self.joined_process(t));
+        }
+        footprint
+    }
+
+    /// The process of the task that task `t`'s pending join waits for.
+    fn joined_process(&self, t: usize) -> Option<u32> {
+        let pending = self.tasks[t].pending;
+        (pending.op == Op::Join && self.tasks[t].state == State::Runnable)
+            .then(|| self.tasks[pending.arg as usize].process)
+    }
+
+    /// Kills process `p` (the event of choice `decision`): its tasks stop where they are and
+    /// never run again (nothing of theirs runs: a lock they hold stays held), and every task
+    /// asleep in a futex wait wakes, spuriously, so that a waiter looks again at what it
+    /// waits for (the liveness of a lock's holder, say).
+    fn kill(&mut self, p: u32, decision: u32) {
+        self.kills_left -= 1;
+        self.dead.push(p);
+        for t in 0..self.tasks.len() {
+            let task = &self.tasks[t];
+            if task.process != p || task.state == State::Finished {
+                continue;
+            }
+            if let State::Blocked { obj, .. } = task.state {
+                if obj != 0 {
+                    self.objects[obj as usize - 1]
+                        .waiters
+                        .retain(|&w| w != t as u32);
+                }
+            }
+            let task = &mut self.tasks[t];
+            if !task.behind.is_empty() {
+                task.behind.clear();
+                self.yielders -= 1;
+            }
+            task.state = State::Finished;
+            task.killed = true;
+            let (loc, caller) = (task.pending.loc, task.operation);
+            self.trace.push(Record {
+                task: t as u32,
+                op: Op::Kill,
+                obj: 0,
+                caller,
+                read: None,
+                wrote: None,
+                loc,
+                time: self.clock,
+                decision: Some(decision),
+            });
+        }
+        for t in 0..self.tasks.len() as u32 {
+            if let State::Blocked { obj, .. } = self.tasks[t as usize].state {
+                if obj != 0 {
+                    self.unblock(t, WaitOutcome::Woken);
+                    let task = &mut self.tasks[t as usize];
+                    task.spurious = true;
+                    task.woken_by = Some(decision);
+                    self.wakes.push((decision, t));
+                }
+            }
+        }
+    }
+
+    /// `true` unless process `p` was killed.
+    pub(super) fn alive(&self, p: u32) -> bool {
+        !self.dead.contains(&p)
     }
 
     /// The scheduling decision, taken by task `cur` (which has announced its next step, blocked,
@@ -184,11 +298,23 @@ impl Exec {
             );
             return Next::Suspend;
         }
-        self.collect_options();
-        if self.options.is_empty() {
-            self.report_deadlock();
-            return Next::Suspend;
+        loop {
+            self.collect_options();
+            if self.options.is_empty() {
+                self.report_deadlock();
+                return Next::Suspend;
+            }
+            match self.decide_once(cur) {
+                Some(next) => return next,
+                // A kill happened: the next event is decided afresh.
+                None => continue,
+            }
         }
+    }
+
+    /// One choice among `self.options` (not empty); `None` after a kill, which is followed by
+    /// another choice.
+    fn decide_once(&mut self, cur: u32) -> Option<Next> {
         // The running task could go on if it is an option (a yield may hold it back).
         let current_runs = self.enabled(cur as usize)
             && (self.yielders == 0 || self.options.contains(&Choice::Run(cur)));
@@ -196,19 +322,12 @@ impl Exec {
         let mut footprints = std::mem::take(&mut self.footprints);
         footprints.clear();
         if self.wants_footprints {
-            footprints.extend(options.iter().map(|&c| {
-                let t = c.task().expect("scheduling choices name a task") as usize;
-                let pending = self.tasks[t].pending;
-                let obj = match self.tasks[t].state {
-                    State::Blocked { obj, .. } => obj,
-                    _ => pending.obj,
-                };
-                let mut footprint = Footprint::pending(c, pending.op, obj, pending.arg);
-                if c == Choice::Run(t as u32) && pending.op == Op::Yield {
-                    footprint.yields_to =
-                        self.acting_others(t as u32).fold(0, |m, u| m | task_bit(u));
+            footprints.extend(options.iter().map(|&c| match c {
+                Choice::Kill(p) => Footprint::kill(p, self.killed_mask(p)),
+                _ => {
+                    let t = c.task().expect("scheduling choices name a task") as usize;
+                    self.pending_footprint(c, t)
                 }
-                footprint
             }));
         }
         let ctx = PickContext {
@@ -224,7 +343,7 @@ impl Exec {
                 self.options = options;
                 self.abandoned = true;
                 self.over = true;
-                return Next::Suspend;
+                return Some(Next::Suspend);
             }
             Pick::Diverged => {
                 self.options = options;
@@ -238,12 +357,24 @@ impl Exec {
                         self.schedule.len() + 1
                     ),
                 );
-                return Next::Suspend;
+                return Some(Next::Suspend);
             }
         };
         self.options = options;
         let decision = self.schedule.len() as u32;
         self.schedule.push(choice);
+        if let Choice::Kill(p) = choice {
+            // Not a switch of tasks: no preemption, and nothing for the shrinker to undo.
+            self.currents.push(None);
+            let effect = if self.wants_footprints {
+                Footprint::kill(p, self.killed_mask(p))
+            } else {
+                Footprint::default()
+            };
+            self.effects.push(effect);
+            self.kill(p, decision);
+            return None;
+        }
         self.currents.push(current_runs.then_some(cur));
         self.effects.push(Footprint::default());
         if current_runs && choice != Choice::Run(cur) {
@@ -252,10 +383,10 @@ impl Exec {
         let t = self.apply(choice);
         self.release[t as usize] = Some(decision);
         if t == cur {
-            Next::Continue
+            Some(Next::Continue)
         } else {
             self.next = t;
-            Next::Suspend
+            Some(Next::Suspend)
         }
     }
 
@@ -280,6 +411,7 @@ impl Exec {
                 t
             }
             Choice::Value(_) => unreachable!("value choices are not scheduling events"),
+            Choice::Kill(_) => unreachable!("a kill is made where it is chosen"),
         }
     }
 
@@ -320,7 +452,15 @@ impl Exec {
             };
             blocked.push(entry);
         }
-        let lines: Vec<String> = blocked.iter().map(|b| b.to_string()).collect();
+        let lines: Vec<String> = blocked
+            .iter()
+            .map(|b| match b.holder {
+                Some((h, _)) if self.tasks[h as usize].killed => {
+                    format!("{b} (its process was killed)")
+                }
+                _ => b.to_string(),
+            })
+            .collect();
         self.blocked = blocked;
         self.fail(
             FailureKind::Deadlock,
@@ -416,6 +556,15 @@ impl Exec {
             let arg = self.tasks[task as usize].pending.arg;
             let choice = self.schedule[d as usize];
             let mut effect = Footprint::executed(choice, op, obj, wrote, arg);
+            if self.settings.kills > 0 {
+                let joined = (op == Op::Join).then(|| self.tasks[arg as usize].process);
+                let op = if choice == Choice::Run(task) {
+                    op
+                } else {
+                    Op::WaitReturn
+                };
+                effect = effect.for_kills(op, self.tasks[task as usize].process, joined);
+            }
             if op == Op::WaitReturn && choice == Choice::Run(task) {
                 effect.after = self.tasks[task as usize].woken_by.take();
             }

@@ -56,8 +56,9 @@ pub use object::ObjCell;
 pub(crate) use object::{object_name, ObjRec};
 use ops::stack_exhausted;
 pub(crate) use ops::{
-    choose, current_process, current_task, enter_operation, futex_wait, futex_wake, join,
-    leave_operation, now, plain_step, process_count, process_of, sleep, spawn, step,
+    choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
+    leave_operation, now, plain_step, process_alive, process_count, process_of, process_started,
+    processes_started, sleep, spawn, step, Joined,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};
@@ -103,6 +104,11 @@ pub(crate) struct TaskRec {
     /// The simulated process the task belongs to: 1 for the main task, its spawner's for a
     /// task, a new number for the first task of a process ([`crate::spawn_process`]).
     pub(crate) process: u32,
+    /// The task's process was killed (the task is `Finished`, without a result).
+    killed: bool,
+    /// How many kills the execution had made when the task last began a futex wait: a wait
+    /// begun after more returns at once (see `ops::futex_wait`).
+    kills_seen: u32,
 }
 
 impl TaskRec {
@@ -124,6 +130,8 @@ impl TaskRec {
             behind: Vec::new(),
             operation: 0,
             process,
+            killed: false,
+            kills_seen: 0,
         }
     }
 }
@@ -135,6 +143,8 @@ pub(crate) struct Settings {
     pub(crate) spurious_wakeups: u32,
     pub(crate) timeouts_race: bool,
     pub(crate) stack_size: usize,
+    /// How many simulated processes an execution may kill (`Config::kills`).
+    pub(crate) kills: u32,
     /// Where the exploration was started: the main task's "start" in traces.
     pub(crate) entry: Loc,
 }
@@ -185,6 +195,12 @@ pub(crate) struct Exec {
     callers: Vec<Caller>,
     settings: Settings,
     spurious_left: u32,
+    /// How many more processes this execution may kill.
+    kills_left: u32,
+    /// The processes killed so far.
+    dead: Vec<u32>,
+    /// (process, the process that started it), in the order they were started.
+    started: Vec<(u32, u32)>,
     preemptions: u32,
     strategy: *mut dyn Strategy,
     failure: Option<(FailureKind, String)>,
@@ -377,6 +393,9 @@ pub(crate) fn run_execution(
         callers: spare.callers,
         settings: settings.clone(),
         spurious_left: settings.spurious_wakeups,
+        kills_left: settings.kills,
+        dead: Vec::new(),
+        started: Vec::new(),
         preemptions: 0,
         // SAFETY: erases the borrow's lifetime; the pointer is used only while this function
         // runs (the Exec is taken out of the thread-local before it returns).
@@ -445,6 +464,9 @@ pub(crate) fn run_execution(
     }
 
     // Teardown: unwind every task still suspended; their destructors run without scheduling.
+    // That includes the tasks of killed processes: a killed task never ran again in its
+    // execution, and its destructors run only now, when nothing they do can be seen (so
+    // nothing it owned leaks from one execution to the next).
     RUNNING.with(|r| r.set(0));
     let overflowed = with_exec(|e| {
         e.teardown = true;

@@ -127,15 +127,33 @@ pub(crate) fn futex_wait(
     };
     let value = read();
     let blocked = with_exec(|e| {
-        // wrote: None = mismatch, 1 = goes to sleep, 2 = deadline already passed.
+        // A kill since this task's last wait: the task may have looked at the killed process's
+        // liveness before the kill and be about to sleep for it, where the kill's wake-up can
+        // no longer reach it; so the wait returns at once, as a spurious wake-up (which the
+        // futex contract allows), and the task looks again.
+        let kills = e.dead.len() as u32;
+        let cur = e.current as usize;
+        let killed_since = std::mem::replace(&mut e.tasks[cur].kills_seen, kills) != kills;
+        // wrote: None = mismatch, 1 = goes to sleep, 2 = deadline already passed, 3 = a kill
+        // since the last wait (returns at once).
         let expired = deadline.is_some_and(|d| d <= e.clock);
-        let effect = (value == expected).then_some(if expired { 2 } else { 1 });
+        let effect = (value == expected).then_some(if killed_since {
+            3
+        } else if expired {
+            2
+        } else {
+            1
+        });
         e.record(Op::FutexWait, id, Some(value as u64), effect, loc);
         if value != expected {
             return None;
         }
+        if killed_since {
+            e.tasks[cur].spurious = true;
+            return Some(Err(WaitOutcome::Woken));
+        }
         if expired {
-            return Some((Next::Continue, true));
+            return Some(Err(WaitOutcome::TimedOut));
         }
         let cur = e.current;
         e.objects[id as usize - 1].waiters.push(cur);
@@ -147,13 +165,14 @@ pub(crate) fn futex_wait(
             arg: 0,
             loc,
         };
-        Some((e.decide(cur), false))
+        Some(Ok(e.decide(cur)))
     })
     .flatten();
     let outcome = match blocked {
         None => return WaitOutcome::Mismatch,
-        Some((_, true)) => WaitOutcome::TimedOut,
-        Some((next, false)) => {
+        // It does not sleep.
+        Some(Err(outcome)) => outcome,
+        Some(Ok(next)) => {
             if let Next::Suspend = next {
                 suspend();
             }
@@ -244,10 +263,13 @@ pub(crate) fn spawn(body: Body, loc: Loc, new_process: bool) -> u32 {
     announce(Op::Spawn, None, 0, loc).expect("mpcheck-sim: spawn outside an execution");
     with_exec(|e| {
         let t = e.tasks.len() as u32;
+        let parent = e.tasks[e.current as usize].process;
         let process = if new_process {
-            e.tasks.iter().map(|task| task.process).max().unwrap_or(1) + 1
+            let p = e.tasks.iter().map(|task| task.process).max().unwrap_or(1) + 1;
+            e.started.push((p, parent));
+            p
         } else {
-            e.tasks[e.current as usize].process
+            parent
         };
         e.tasks.push(TaskRec::new(loc, process));
         e.new_tasks.push((t, body));
@@ -258,12 +280,78 @@ pub(crate) fn spawn(body: Body, loc: Loc, new_process: bool) -> u32 {
     .expect("mpcheck-sim: spawn outside an execution")
 }
 
-/// Waits for task `t` to finish and takes its result.
-pub(crate) fn join(t: u32, loc: Loc) -> Option<Box<dyn Any>> {
+/// How a joined task ended.
+pub(crate) enum Joined {
+    /// It returned this.
+    Returned(Box<dyn Any>),
+    /// Its process was killed.
+    Killed,
+}
+
+/// Waits for task `t` to finish (or its process to be killed) and takes its result; `None`
+/// outside the execution.
+pub(crate) fn join(t: u32, loc: Loc) -> Option<Joined> {
     announce(Op::Join, None, t, loc)?;
     with_exec(|e| {
         e.record(Op::Join, 0, None, Some(t as u64), loc);
-        e.tasks[t as usize].result.take()
+        let task = &mut e.tasks[t as usize];
+        match task.result.take() {
+            Some(value) => Some(Joined::Returned(value)),
+            None if task.killed => Some(Joined::Killed),
+            None => None,
+        }
+    })
+    .flatten()
+}
+
+thread_local! {
+    /// Set while a cell access runs its closure (see [`in_cell`]).
+    static IN_CELL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, a cell access's closure, marked as such: a [`process_alive`] inside it is part
+/// of the access's step (every cell access is ordered with every kill, see
+/// `footprint::LIVE_ANY`), not a step of its own.
+pub(crate) fn in_cell<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_CELL.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(IN_CELL.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether simulated process `p` still runs (was not killed). A step (reading `p`'s liveness)
+/// while kills are configured, unless inside a cell access; `true` without a step otherwise.
+pub(crate) fn process_alive(p: u32, loc: Loc) -> bool {
+    let (kills, alive) = match with_exec(|e| (e.settings.kills, e.alive(p))) {
+        Some(found) => found,
+        None => return true,
+    };
+    if kills == 0 || IN_CELL.with(|c| c.get()) {
+        return alive;
+    }
+    if announce(Op::Alive, None, p, loc).is_none() {
+        return true;
+    }
+    with_exec(|e| {
+        let alive = e.alive(p);
+        e.record(Op::Alive, 0, Some(p as u64), Some(alive as u64), loc);
+        alive
+    })
+    .unwrap_or(true)
+}
+
+/// The `index`-th process (from 0) that process `parent` started, if it started that many.
+pub(crate) fn process_started(parent: u32, index: u32) -> Option<u32> {
+    with_exec(|e| {
+        e.started
+            .iter()
+            .filter(|&&(_, by)| by == parent)
+            .nth(index as usize)
+            .map(|&(p, _)| p)
     })
     .flatten()
 }
@@ -296,4 +384,9 @@ pub(crate) fn process_count() -> Option<u32> {
 /// Task `t`'s process.
 pub(crate) fn process_of(t: u32) -> Option<u32> {
     with_exec(|e| e.tasks.get(t as usize).map(|task| task.process)).flatten()
+}
+
+/// How many processes process `parent` has started.
+pub(crate) fn processes_started(parent: u32) -> u32 {
+    with_exec(|e| e.started.iter().filter(|&&(_, by)| by == parent).count() as u32).unwrap_or(0)
 }

@@ -49,6 +49,11 @@ pub enum Op {
     Choose,
     /// A task's last step.
     Finish,
+    /// Whether a simulated process is alive (`process_alive`, a step only while kills are
+    /// configured): `read` is the process, `wrote` 1 if alive, 0 if not.
+    Alive,
+    /// The task's process was killed here (`Config::kills`): the task never runs again.
+    Kill,
 }
 
 impl Op {
@@ -90,6 +95,8 @@ impl Op {
             Op::Yield => "yield",
             Op::Choose => "choose",
             Op::Finish => "finish",
+            Op::Alive => "alive?",
+            Op::Kill => "killed",
         }
     }
 }

@@ -1,0 +1,163 @@
+//! Kills of simulated processes (`Config::kills`): what a kill does, that every strategy makes
+//! them, that a replay repeats them, and that deadlocks are still deadlocks.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+use mpcheck_sim::{
+    explore, explore_observed, futex_wait, futex_wake, process_alive, replay, spawn, spawn_process,
+    AtomicU32, Config, FailureKind, Op,
+};
+
+/// Sets the word to 1 when dropped: a destructor that must not run in a killed task.
+struct Flag(Arc<AtomicU32>);
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        self.0.store(1, SeqCst);
+    }
+}
+
+/// A child process takes a "lock" (a word it sets to its process number, released by a
+/// guard's destructor) and releases it; the main task waits for the word to be free, looking
+/// at the holder's liveness before every sleep, as a robust lock does.
+fn robust_handoff() -> (bool, bool, u32) {
+    let word = Arc::new(AtomicU32::new(0));
+    let dropped = Arc::new(AtomicU32::new(0));
+    let (w, d) = (word.clone(), dropped.clone());
+    let child = spawn_process(move || {
+        let me = mpcheck_sim::current_process().expect("in an execution");
+        if w.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
+            let _guard = Flag(d);
+            w.store(0, SeqCst);
+            futex_wake(&w, 1);
+        }
+    });
+    let p = child.process();
+    let mut took_over = false;
+    loop {
+        let holder = word.load(SeqCst);
+        if holder == 0 {
+            break;
+        }
+        if !process_alive(holder) {
+            took_over = true;
+            break;
+        }
+        futex_wait(&word, holder, None);
+    }
+    let killed = child.try_join().is_none();
+    assert_eq!(killed, !process_alive(p));
+    if took_over {
+        assert!(killed, "a live holder is never taken over");
+        assert_eq!(dropped.load(SeqCst), 0, "a killed task runs no destructor");
+    }
+    (killed, took_over, dropped.load(SeqCst))
+}
+
+#[test]
+fn a_kill_stops_a_process_where_it_is_and_wakes_its_waiters() {
+    let seen: Rc<RefCell<BTreeSet<(bool, bool, u32)>>> = Rc::default();
+    let sink = seen.clone();
+    let report = explore(Config::dfs().kills(1).no_files().ignore_env(), move || {
+        sink.borrow_mut().insert(robust_handoff());
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.complete());
+    let seen = seen.borrow();
+    // Not killed; killed before taking the word; killed holding it (taken over, no destructor).
+    // (Its destructor's store is its last step: after it, nothing is left to kill.)
+    let all: BTreeSet<_> = [(false, false, 1), (true, false, 0), (true, true, 0)].into();
+    assert_eq!(*seen, all);
+}
+
+#[test]
+fn without_kills_nothing_changes() {
+    // `process_alive` is no step, and nothing else is different.
+    let mut kill_steps = 0;
+    let body = || {
+        robust_handoff();
+    };
+    let report = explore_observed(Config::dfs().no_files().ignore_env(), body, |o| {
+        kill_steps += o
+            .steps()
+            .iter()
+            .filter(|s| matches!(s.op, Op::Alive | Op::Kill))
+            .count();
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(kill_steps, 0);
+    let with_kills = explore(Config::dfs().kills(1).no_files().ignore_env(), body)
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.executions() < with_kills.executions());
+}
+
+#[test]
+fn random_walk_and_pct_kill_at_various_points() {
+    for config in [Config::random(300), Config::pct(2, 300)] {
+        let seen: Rc<RefCell<BTreeSet<(bool, bool, u32)>>> = Rc::default();
+        let sink = seen.clone();
+        explore(config.kills(1).no_files().ignore_env(), move || {
+            sink.borrow_mut().insert(robust_handoff());
+        })
+        .unwrap_or_else(|f| panic!("{f}"));
+        assert!(seen.borrow().len() >= 3, "{:?}", seen.borrow());
+    }
+}
+
+#[test]
+fn a_failure_after_a_kill_replays_with_the_kill() {
+    let dir = std::env::temp_dir().join(format!("mpcheck-kills-{}", std::process::id()));
+    let program = || {
+        let child = spawn_process(|| {});
+        assert!(child.try_join().is_some(), "the child was killed");
+    };
+    let failure = explore(
+        Config::dfs().kills(1).failure_dir(&dir).ignore_env(),
+        program,
+    )
+    .expect_err("a kill is found");
+    assert_eq!(failure.kind(), FailureKind::Panic);
+    let text = failure.to_string();
+    assert!(text.contains("KILLED"), "{text}");
+    let file = failure.file().expect("a replay file").to_owned();
+    let json = std::fs::read_to_string(&file).expect("the file");
+    assert!(
+        json.contains("\"kills\": 1") && json.contains("k2"),
+        "{json}"
+    );
+    let again = replay(&file, program).expect_err("the same failure");
+    assert_eq!(again.trace_text(), failure.trace_text());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_deadlock_is_reported_even_where_a_kill_could_wake_it() {
+    let failure = explore(Config::dfs().kills(1).no_files().ignore_env(), || {
+        let word = Arc::new(AtomicU32::new(0));
+        let w = word.clone();
+        let _child = spawn_process(move || {
+            futex_wait(&w, 0, None);
+        });
+        futex_wait(&word, 0, None);
+    })
+    .expect_err("a deadlock");
+    assert_eq!(failure.kind(), FailureKind::Deadlock);
+}
+
+#[test]
+fn the_main_process_is_never_killed() {
+    let report = explore(Config::dfs().kills(2).no_files().ignore_env(), || {
+        let me = mpcheck_sim::current_process().expect("in an execution");
+        let child = spawn_process(|| spawn(|| {}).join());
+        let task = spawn(|| {});
+        let _ = child.try_join();
+        task.join();
+        assert!(process_alive(me));
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.complete());
+}

@@ -1,0 +1,452 @@
+//! Recovery properties: what every primitive promises when a process that uses it dies. One
+//! generic function per property, `fn name<P: Platform>(Size)`, as in [`super::properties`]:
+//! `size.threads` child [`Process`]es, `size.ops` operations each, and the program's main task
+//! (in the first process, which nobody kills) judging the outcome.
+//!
+//! Each property holds whether or not a process dies, and wherever it dies. Under the
+//! simulator with kills (`Config::kills`) an exploration kills a child process at every point
+//! where it makes a difference (exhaustive search) or at random points (PCT, random walk);
+//! engines whose processes never die (loom, shuttle, `Os` without a killer) run the same
+//! functions as plain correctness checks. A property of another primitive is added the same
+//! way: a function here and a line in [`all`] (and `for_each_recovery_property!`).
+//!
+//! A process that dies counts as killed when its exit code says so (`-9`): the properties never
+//! ask the engine whether it kills. What the harness counts lives where every process sees it
+//! (`P::share`: on `Os`, shared memory), as the primitives' state does.
+
+/// Two counters every process sees.
+struct Counts<P: Platform> {
+    a: P::AtomicU32,
+    b: P::AtomicU32,
+}
+
+// SAFETY: platform atomics only.
+unsafe impl<P: Platform> Shareable for Counts<P> {}
+
+fn counts<P: Platform>() -> P::Shared<Counts<P>> {
+    P::share(Counts {
+        a: P::AtomicU32::new(0),
+        b: P::AtomicU32::new(0),
+    })
+}
+
+/// The most child processes a property runs.
+const MAX_PROCESSES: usize = 7;
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
+
+use super::Size;
+use crate::platform::{Atomic, AtomicInt, Platform, Shareable};
+use crate::{pipe, Condition, Error, Lock, Process, RLock, Value};
+
+/// Starts one process per closure.
+fn run_processes_started<P: Platform>(
+    targets: Vec<Box<dyn FnOnce() + Send + 'static>>,
+) -> Vec<Process<P>> {
+    let children: Vec<Process<P>> = targets.into_iter().map(Process::<P>::new).collect();
+    for child in &children {
+        child.start().expect("a process starts");
+    }
+    children
+}
+
+/// Joins every process and returns their exit codes, in order: each is `0` (it returned) or
+/// `-9` (killed), and `exitcode` says the same.
+fn join_processes<P: Platform>(children: &[Process<P>]) -> Vec<i32> {
+    let codes: Vec<i32> = children
+        .iter()
+        .map(|child| child.join().expect("a started process can be joined"))
+        .collect();
+    for (i, &code) in codes.iter().enumerate() {
+        assert!(
+            code == 0 || code == -9,
+            "process {i} ended with exit code {code}"
+        );
+        assert_eq!(children[i].exitcode(), Some(code));
+    }
+    codes
+}
+
+/// Starts one process per closure and returns their exit codes once every one has ended.
+fn run_processes<P: Platform>(targets: Vec<Box<dyn FnOnce() + Send + 'static>>) -> Vec<i32> {
+    join_processes(&run_processes_started::<P>(targets))
+}
+
+/// The harness's view of a critical section guarded by a lock that may be taken over.
+struct Section<P: Platform> {
+    /// 1 while someone is inside (a dead holder's 1 stays until the lock is taken over).
+    inside: P::AtomicU32,
+    /// Per process (the main task last): 1 while it is inside its section.
+    phase: [P::AtomicU32; MAX_PROCESSES + 1],
+    /// How many acquires took the lock over from a dead holder.
+    takeovers: P::AtomicU32,
+}
+
+// SAFETY: platform atomics only.
+unsafe impl<P: Platform> Shareable for Section<P> {}
+
+impl<P: Platform> Section<P> {
+    fn new(processes: usize) -> P::Shared<Self> {
+        assert!(
+            processes <= MAX_PROCESSES,
+            "at most {MAX_PROCESSES} processes"
+        );
+        P::share(Section {
+            inside: P::AtomicU32::new(0),
+            phase: std::array::from_fn(|_| P::AtomicU32::new(0)),
+            takeovers: P::AtomicU32::new(0),
+        })
+    }
+
+    /// Process `who` (the main task is `processes`) has the lock, taken over from a dead
+    /// holder if `took_over`: it enters, alone.
+    fn enter(&self, who: usize, took_over: bool) {
+        if took_over {
+            // The dead holder may have died inside: its mark goes with it.
+            self.takeovers.fetch_add(1, SeqCst);
+            self.inside.store(0, SeqCst);
+        }
+        assert_eq!(
+            self.inside.swap(1, SeqCst),
+            0,
+            "two holders inside the section at once (a live holder's lock was taken over?)"
+        );
+        self.phase[who].store(1, SeqCst);
+    }
+
+    /// Process `who` leaves, still holding the lock.
+    fn leave(&self, who: usize) {
+        self.phase[who].store(0, SeqCst);
+        self.inside.store(0, SeqCst);
+    }
+
+    /// After every process ended and the main task went through the section last: a
+    /// takeover only after a death, at most one per death, and one at least for every
+    /// process that died inside the section (the next acquirer found its lock held).
+    fn judge(&self, codes: &[i32]) {
+        let killed = codes.iter().filter(|&&c| c == -9).count() as u32;
+        let died_inside = codes
+            .iter()
+            .enumerate()
+            .filter(|&(i, &c)| c == -9 && self.phase[i].load(SeqCst) == 1)
+            .count() as u32;
+        let takeovers = self.takeovers.load(SeqCst);
+        assert!(
+            takeovers <= killed,
+            "{takeovers} takeover(s) (OwnerDied) with {killed} process(es) killed"
+        );
+        assert!(
+            takeovers >= died_inside,
+            "{died_inside} process(es) died inside the section, but only {takeovers} acquire(s) \
+             reported OwnerDied"
+        );
+    }
+}
+
+/// Child processes each go `ops` times through a section guarded by a [`Lock`], then the main
+/// task once more. Wherever a process is killed, every other process still finishes (a dead
+/// holder never leaves its waiters waiting), no two holders are ever inside together (a live
+/// holder's lock is never taken over), and an acquire reports `OwnerDied` — holding the lock —
+/// only after a holder died, at least once for a process that died inside the section.
+pub fn lock_holder_killed<P: Platform>(size: Size) {
+    let lock = Lock::<P>::new();
+    let section = Section::<P>::new(size.threads);
+    let targets = (0..size.threads)
+        .map(|who| {
+            let (lock, section) = (lock.clone(), section.clone());
+            Box::new(move || {
+                for _ in 0..size.ops {
+                    let took_over = lock.acquire() == Err(Error::OwnerDied);
+                    section.enter(who, took_over);
+                    section.leave(who);
+                    lock.release().expect("the holder releases");
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let codes = run_processes::<P>(targets);
+    let took_over = lock.acquire() == Err(Error::OwnerDied);
+    section.enter(size.threads, took_over);
+    section.leave(size.threads);
+    lock.release().expect("the main task holds it");
+    assert!(!lock.is_locked());
+    section.judge(&codes);
+}
+
+/// As [`lock_holder_killed`], with an [`RLock`] taken twice (recursively) in each section: a
+/// takeover makes the new owner the owner at depth 1, and its recursive acquire and both
+/// releases work as for any owner.
+pub fn rlock_holder_killed<P: Platform>(size: Size) {
+    let lock = RLock::<P>::new();
+    let section = Section::<P>::new(size.threads);
+    let pass = |lock: &RLock<P>, section: &Section<P>, who: usize| {
+        let took_over = lock.acquire() == Err(Error::OwnerDied);
+        lock.acquire().expect("the owner takes it again");
+        section.enter(who, took_over);
+        section.leave(who);
+        lock.release().expect("the owner releases");
+        lock.release().expect("the owner releases");
+    };
+    let targets = (0..size.threads)
+        .map(|who| {
+            let (lock, section) = (lock.clone(), section.clone());
+            Box::new(move || {
+                for _ in 0..size.ops {
+                    pass(&lock, &section, who);
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let codes = run_processes::<P>(targets);
+    pass(&lock, &section, size.threads);
+    assert!(!lock.is_owned() && lock.try_acquire(), "the RLock is free");
+    lock.release().expect("the owner releases");
+    section.judge(&codes);
+}
+
+/// One party of a [`Condition`] (on its RLock) handshake: takes the lock (counting a takeover
+/// from a dead holder in `told`), then, as the waiter, waits for the flag with a timeout (a
+/// notifier that dies before notifying never will), or, as the notifier, sets the flag and
+/// notifies; then releases. A waiter that says the flag is set saw it set; a party that finds
+/// the lock taken over from a dead holder is told (`OwnerDied`), holding it.
+fn condition_party<P: Platform>(
+    cond: &Condition<P>,
+    flag: &P::AtomicU32,
+    told: &P::AtomicU32,
+    waiter: bool,
+) {
+    if cond.acquire() == Err(Error::OwnerDied) {
+        told.fetch_add(1, SeqCst);
+    }
+    if waiter {
+        match cond.wait_for_timeout(|| flag.load(SeqCst) == 1, Duration::from_secs(1)) {
+            Ok(true) => assert_eq!(flag.load(SeqCst), 1),
+            Ok(false) => {}
+            Err(Error::OwnerDied) => {
+                told.fetch_add(1, SeqCst);
+            }
+            Err(e) => panic!("wait_for_timeout: {e}"),
+        }
+    } else {
+        flag.store(1, SeqCst);
+        cond.notify_all().expect("the notifier holds the lock");
+    }
+    cond.release().expect("the party holds the lock");
+}
+
+/// `size.threads` child processes wait on a [`Condition`] (or, with `waiters` false, notify
+/// it) while the main task does the other part, `size.ops` times each; either may die
+/// anywhere. Nobody hangs, a party learns of a takeover (`OwnerDied`) only after a death, and
+/// afterwards the main task can take the lock and notify.
+fn condition_killed<P: Platform>(size: Size, waiters: bool) {
+    let cond = Condition::<P>::new();
+    // a: the flag; b: how many parties were told of a takeover.
+    let shared = counts::<P>();
+    let targets = (0..size.threads)
+        .map(|_| {
+            let (cond, shared) = (cond.clone(), shared.clone());
+            Box::new(move || {
+                for _ in 0..size.ops {
+                    condition_party(&cond, &shared.a, &shared.b, waiters);
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let children: Vec<Process<P>> = run_processes_started::<P>(targets);
+    for _ in 0..size.ops {
+        condition_party(&cond, &shared.a, &shared.b, !waiters);
+    }
+    let codes = join_processes(&children);
+    if cond.acquire() == Err(Error::OwnerDied) {
+        shared.b.fetch_add(1, SeqCst);
+    }
+    cond.notify_all().expect("the main task holds the lock");
+    cond.release().expect("the main task holds the lock");
+    let killed = codes.iter().filter(|&&c| c == -9).count() as u32;
+    let told = shared.b.load(SeqCst);
+    assert!(told <= killed, "{told} OwnerDied with {killed} death(s)");
+}
+
+/// A [`Condition`] whose waiting processes may die: see `condition_killed`.
+pub fn condition_waiter_killed<P: Platform>(size: Size) {
+    condition_killed::<P>(size, true)
+}
+
+/// A [`Condition`] whose notifying processes may die (the main task waits, with a timeout):
+/// see `condition_killed`.
+pub fn condition_notifier_killed<P: Platform>(size: Size) {
+    condition_killed::<P>(size, false)
+}
+
+/// A child process sends `ops` numbered messages on one pipe and holds the reading end of
+/// another, which it never reads; its death may cut it short anywhere. The main task receives
+/// the child's messages in order, then end of file (or, if the child died in the middle of a
+/// message, a `Truncated` error) — never a hang, every message if the child lived; once the
+/// child has ended (returned or died), a send to it fails with `BrokenPipe`: the ends of a
+/// dead process are closed, as those of one that returned.
+pub fn pipe_peer_killed<P: Platform>(size: Size) {
+    let (from_child, child_tx) = pipe::<u32, P>(false).expect("a pipe");
+    let (child_rx, to_child) = pipe::<u32, P>(false).expect("a pipe");
+    let ops = size.ops as u32;
+    let child = Process::<P>::new(move || {
+        let _keep = child_rx;
+        for i in 0..ops {
+            child_tx
+                .send(&i)
+                .expect("the main task reads until end of file");
+        }
+    });
+    child.start().expect("a process starts");
+    let mut got = 0;
+    let cut = loop {
+        match from_child.recv() {
+            Ok(i) => {
+                assert_eq!(i, got, "messages in order");
+                got += 1;
+            }
+            Err(Error::Eof) => break false,
+            Err(Error::Truncated { .. }) => break true,
+            Err(e) => panic!("recv: {e}"),
+        }
+    };
+    let code = child.join().expect("a started process can be joined");
+    let killed = code == -9;
+    assert!(code == 0 || killed, "exit code {code}");
+    if !killed {
+        assert_eq!(got, ops, "a child that lived sent every message");
+    }
+    assert!(!cut || killed, "a message cut off by a child that lived");
+    assert_eq!(
+        to_child.send(&0),
+        Err(Error::BrokenPipe),
+        "a send to an ended process's pipe"
+    );
+}
+
+/// Child processes each make `ops` increments of a [`Value`] with `update`; then the main task
+/// updates it until an update goes through. An update refuses with `OwnerDied` (changing
+/// nothing) only after a death, at most once per death, and the next one goes through; the
+/// value counts every increment that went through, plus at most one per death (an update the
+/// dead made before it could return).
+pub fn value_update_holder_killed<P: Platform>(size: Size) {
+    let value = Value::<u64, P>::new(0);
+    // a: updates that went through; b: updates refused.
+    let shared = counts::<P>();
+    let update = |value: &Value<u64, P>, done: &P::AtomicU32, refused: &P::AtomicU32| loop {
+        match value.update(|n| *n += 1) {
+            Ok(()) => {
+                done.fetch_add(1, SeqCst);
+                break;
+            }
+            Err(Error::OwnerDied) => {
+                refused.fetch_add(1, SeqCst);
+            }
+            Err(e) => panic!("update: {e}"),
+        }
+    };
+    let targets = (0..size.threads)
+        .map(|_| {
+            let (value, shared) = (value.clone(), shared.clone());
+            Box::new(move || {
+                for _ in 0..size.ops {
+                    update(&value, &shared.a, &shared.b);
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let codes = run_processes::<P>(targets);
+    update(&value, &shared.a, &shared.b);
+    let killed = codes.iter().filter(|&&c| c == -9).count() as u64;
+    let (done, refused) = (shared.a.load(SeqCst) as u64, shared.b.load(SeqCst) as u64);
+    assert!(
+        refused <= killed,
+        "{refused} OwnerDied with {killed} death(s)"
+    );
+    let total = value.get();
+    assert!(
+        done <= total && total <= done + killed,
+        "{total} after {done} update(s) and {killed} death(s)"
+    );
+}
+
+/// A recovery property and the sizes it runs at.
+#[derive(Clone, Copy, Debug)]
+pub struct RecoveryProperty {
+    /// The primitive it is about.
+    pub primitive: &'static str,
+    /// The property's name (its function's name).
+    pub name: &'static str,
+    /// The function, instantiated for one platform.
+    pub run: fn(Size),
+    /// The size at which the simulator's exhaustive search with one kill covers it.
+    pub exhaustive: Size,
+}
+
+/// Invokes the macro `$m` once with the name of every recovery property, as
+/// [`for_each_property!`](crate::for_each_property) does for [`super::properties`].
+#[macro_export]
+macro_rules! for_each_recovery_property {
+    ($m:ident) => {
+        $m!(
+            lock_holder_killed,
+            rlock_holder_killed,
+            condition_waiter_killed,
+            condition_notifier_killed,
+            pipe_peer_killed,
+            value_update_holder_killed,
+        );
+    };
+}
+
+/// Every recovery property, instantiated for `P`.
+pub fn all<P: Platform>() -> Vec<RecoveryProperty> {
+    let one = |threads, ops| Size {
+        threads,
+        ops,
+        start_together: false,
+    };
+    vec![
+        RecoveryProperty {
+            primitive: "Lock",
+            name: "lock_holder_killed",
+            run: lock_holder_killed::<P>,
+            exhaustive: one(2, 1),
+        },
+        RecoveryProperty {
+            primitive: "RLock",
+            name: "rlock_holder_killed",
+            run: rlock_holder_killed::<P>,
+            exhaustive: one(2, 1),
+        },
+        RecoveryProperty {
+            primitive: "Condition",
+            name: "condition_waiter_killed",
+            run: condition_waiter_killed::<P>,
+            exhaustive: one(1, 1),
+        },
+        RecoveryProperty {
+            primitive: "Condition",
+            name: "condition_notifier_killed",
+            run: condition_notifier_killed::<P>,
+            exhaustive: one(1, 1),
+        },
+        RecoveryProperty {
+            primitive: "Pipe",
+            name: "pipe_peer_killed",
+            run: pipe_peer_killed::<P>,
+            exhaustive: one(1, 1),
+        },
+        RecoveryProperty {
+            primitive: "Value",
+            name: "value_update_holder_killed",
+            run: value_update_holder_killed::<P>,
+            exhaustive: one(2, 1),
+        },
+    ]
+}
+
+/// The recovery property called `name`, instantiated for `P`.
+pub fn find<P: Platform>(name: &str) -> Option<RecoveryProperty> {
+    all::<P>().into_iter().find(|p| p.name == name)
+}

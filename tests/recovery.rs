@@ -1,0 +1,111 @@
+//! Every recovery property (`mpcheck::check::recovery`: what Lock, RLock, Condition, Pipe and
+//! Value promise when a process using them dies) on every engine, from one generic function
+//! each:
+//! - the simulator kills: exhaustive search with one kill (it must say complete), PCT and
+//!   random walk with one kill (and PCT with two);
+//! - loom and shuttle run processes as tasks that nobody kills: the same functions as plain
+//!   correctness checks;
+//! - `Os` runs them on real processes (nobody kills them here; tests/owner_died_os.rs kills
+//!   real lock holders);
+//! - and the simulator's reduction with kills is cross-checked on each (one child process, one
+//!   operation) against plain search, as tests/reduction.rs does for the other properties.
+
+#[path = "support/reduction.rs"]
+mod support;
+
+use mpcheck::check::recovery;
+use mpcheck::check::Size;
+use mpcheck::sim::{self, Config, Sim};
+
+/// Randomized runs: 3 processes × 2 operations (a pipe: 1 × 3).
+fn sampled(name: &str) -> Size {
+    let exhaustive = recovery::find::<Sim>(name).unwrap().exhaustive;
+    Size {
+        threads: exhaustive.threads + (exhaustive.threads > 1) as usize,
+        ops: exhaustive.ops + 1,
+        start_together: false,
+    }
+}
+
+macro_rules! recovery_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[test]
+                fn sim_dfs_one_kill_complete() {
+                    let size = recovery::find::<Sim>(stringify!($name)).unwrap().exhaustive;
+                    let config = Config::dfs().kills(1).ignore_env().name(stringify!($name));
+                    let report = sim::explore(config, move || recovery::$name::<Sim>(size))
+                        .unwrap_or_else(|failure| panic!("{failure}"));
+                    assert!(report.complete(), "{report}");
+                }
+
+                #[test]
+                fn reduction_with_a_kill_keeps_every_outcome() {
+                    let size = Size { threads: 1, ops: 1, start_together: false };
+                    let name = stringify!($name);
+                    let compared = support::compare(
+                        name,
+                        Config::dfs().kills(1),
+                        40_000,
+                        move || recovery::$name::<Sim>(size),
+                    )
+                    .unwrap_or_else(|| panic!("{name} is too big to cross-check"));
+                    println!("{name} at 1x1 with a kill: {compared}");
+                }
+
+                #[test]
+                fn sim_pct_and_random_with_kills() {
+                    let size = sampled(stringify!($name));
+                    let name = stringify!($name);
+                    for config in [
+                        Config::pct(3, 2_000).kills(1),
+                        Config::pct(2, 1_000).kills(2),
+                        Config::random(2_000).kills(1),
+                    ] {
+                        sim::check(config.ignore_env().name(name), move || {
+                            recovery::$name::<Sim>(size)
+                        });
+                    }
+                }
+
+                #[cfg(feature = "loom")]
+                #[test]
+                fn loom_without_kills() {
+                    let size = recovery::find::<Sim>(stringify!($name)).unwrap().exhaustive;
+                    mpcheck::loom::model_bounded(3, move || {
+                        recovery::$name::<mpcheck::loom::Loom>(size)
+                    });
+                }
+
+                #[cfg(feature = "shuttle")]
+                #[test]
+                fn shuttle_without_kills() {
+                    use mpcheck::shuttle::{check_pct, check_random, Shuttle};
+                    let size = sampled(stringify!($name));
+                    check_random(move || recovery::$name::<Shuttle>(size), 300);
+                    check_pct(move || recovery::$name::<Shuttle>(size), 300, 3);
+                }
+
+                #[test]
+                fn os_real_processes() {
+                    let size = sampled(stringify!($name));
+                    for _ in 0..3 {
+                        recovery::$name::<mpcheck::Os>(size);
+                    }
+                }
+            }
+        )*
+
+        #[test]
+        fn every_recovery_property_has_tests() {
+            let tested = [$(stringify!($name)),*];
+            let all: Vec<_> = recovery::all::<Sim>().into_iter().map(|p| p.name).collect();
+            assert_eq!(tested.to_vec(), all);
+        }
+    };
+}
+
+mpcheck::for_each_recovery_property!(recovery_tests);
