@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use super::Size;
 use crate::platform::{Atomic, AtomicInt, Platform, Shareable};
-use crate::{pipe, Condition, Error, Lock, Process, RLock, Value};
+use crate::{pipe, BoundedSemaphore, Condition, Error, Lock, Process, RLock, Value};
 
 /// Starts one process per closure.
 fn run_processes_started<P: Platform>(
@@ -171,6 +171,42 @@ pub fn lock_holder_killed<P: Platform>(size: Size) {
     section.leave(size.threads);
     lock.release().expect("the main task holds it");
     assert!(!lock.is_locked());
+    section.judge(&codes);
+}
+
+/// As [`lock_holder_killed`], with the unit of a [`BoundedSemaphore`] of 1 held through
+/// guards: a unit held by a process that dies is given back to the next acquirer, which learns
+/// it (`owner_died()`), only after a death, at least once for a process that died inside; no
+/// two holders are ever inside together (a live holder's unit is never given back), and at
+/// the end the semaphore is whole again, exactly (a further release is refused).
+pub fn semaphore_guard_holder_killed<P: Platform>(size: Size) {
+    let sem = BoundedSemaphore::<P>::new(1);
+    let section = Section::<P>::new(size.threads);
+    let pass = |sem: &BoundedSemaphore<P>, section: &Section<P>, who: usize| {
+        let unit = sem.guard();
+        section.enter(who, unit.owner_died());
+        section.leave(who);
+    };
+    let targets = (0..size.threads)
+        .map(|who| {
+            let (sem, section) = (sem.clone(), section.clone());
+            Box::new(move || {
+                for _ in 0..size.ops {
+                    pass(&sem, &section, who);
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let codes = run_processes::<P>(targets);
+    pass(&sem, &section, size.threads);
+    assert_eq!(sem.get_value(), 1, "every unit back");
+    assert_eq!(
+        sem.release(),
+        Err(Error::ReleasedTooManyTimes {
+            primitive: "BoundedSemaphore"
+        }),
+        "a dead holder's unit given back once"
+    );
     section.judge(&codes);
 }
 
@@ -391,6 +427,7 @@ macro_rules! for_each_recovery_property {
         $m!(
             lock_holder_killed,
             rlock_holder_killed,
+            semaphore_guard_holder_killed,
             condition_waiter_killed,
             condition_notifier_killed,
             pipe_peer_killed,
@@ -418,6 +455,12 @@ pub fn all<P: Platform>() -> Vec<RecoveryProperty> {
             name: "rlock_holder_killed",
             run: rlock_holder_killed::<P>,
             exhaustive: one(2, 1),
+        },
+        RecoveryProperty {
+            primitive: "BoundedSemaphore",
+            name: "semaphore_guard_holder_killed",
+            run: semaphore_guard_holder_killed::<P>,
+            exhaustive: one(1, 1),
         },
         RecoveryProperty {
             primitive: "Condition",
