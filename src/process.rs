@@ -72,7 +72,7 @@ enum State<P: Platform> {
 
 /// Encodes a [`Process::call`]'s arguments for a spawn (called at the start, so that an
 /// encoding error reaches `start`'s caller).
-type MakeImage = Box<dyn FnOnce() -> Result<Image, Error> + Send + 'static>;
+type MakeImage = Box<dyn Fn() -> Result<Image, Error> + Send + 'static>;
 
 /// The [`Entry`](crate::platform::Entry) of a `fn(A)`: decodes the arguments, calls it.
 fn entry<A: DeserializeOwned>(function: usize, args: &[u8]) -> Result<(), Error> {
@@ -231,10 +231,12 @@ impl<P: Platform> Process<P> {
                         .to_owned(),
                 ));
             }
-            (StartMethod::Spawn, Some(make)) => match P::Child::image(make) {
+            (StartMethod::Spawn, Some(make)) => match P::Child::image(&make) {
                 Ok(image) => Some(image),
                 Err(error) => {
-                    *state = State::New(target, None);
+                    // Nothing started: the process can be started again (and fails the same
+                    // way while its arguments cannot be encoded).
+                    *state = State::New(target, Some(make));
                     return Err(error);
                 }
             },

@@ -339,3 +339,25 @@ fn a_child_whose_entry_never_ran_is_an_error_of_join() {
     }
     assert!(!child.is_alive());
 }
+
+fn takes_a_barrier((barrier,): (mpcheck::Barrier,)) {
+    let _ = barrier;
+    unreachable!("a barrier with an action cannot travel: the process never starts")
+}
+
+#[test]
+fn a_spawn_whose_arguments_cannot_travel_starts_nothing_and_says_so_again() {
+    let _forks = forks();
+    let barrier = mpcheck::Barrier::<Os>::with_action(2, || ());
+    let child = Process::<Os>::call(takes_a_barrier, (barrier,)).start_method(StartMethod::Spawn);
+    for attempt in 0..2 {
+        match child.start() {
+            Err(Error::Encode(message)) => {
+                assert!(message.contains("cannot travel"), "{attempt}: {message}")
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+        assert_eq!(child.join(), Err(Error::NotStarted));
+        assert_eq!(child.pid(), None);
+    }
+}
