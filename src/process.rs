@@ -222,7 +222,7 @@ impl<P: Platform> Process<P> {
                     return Err(Error::AlreadyStarted);
                 }
             };
-        let image = match (self.method, make_image) {
+        let image = match (self.method, &make_image) {
             (StartMethod::Spawn, None) => {
                 *state = State::New(target, None);
                 return Err(Error::InvalidArgument(
@@ -231,12 +231,12 @@ impl<P: Platform> Process<P> {
                         .to_owned(),
                 ));
             }
-            (StartMethod::Spawn, Some(make)) => match P::Child::image(&make) {
+            (StartMethod::Spawn, Some(make)) => match P::Child::image(make) {
                 Ok(image) => Some(image),
                 Err(error) => {
                     // Nothing started: the process can be started again (and fails the same
                     // way while its arguments cannot be encoded).
-                    *state = State::New(target, Some(make));
+                    *state = State::New(target, make_image);
                     return Err(error);
                 }
             },
@@ -252,7 +252,13 @@ impl<P: Platform> Process<P> {
                 *state = State::Started(child);
                 Ok(())
             }
-            Err(error) => Err(error),
+            // Nothing started: the process keeps its target and can be started again.
+            Err((error, Some(target))) => {
+                *state = State::New(target, make_image);
+                Err(error)
+            }
+            // A child was made but cannot be watched: it is not started again.
+            Err((error, None)) => Err(error),
         }
     }
 

@@ -192,14 +192,20 @@ fn a_daemonic_process_cannot_start_processes() {
             grandchild.is_daemon(),
             "a daemon's processes are daemonic by default"
         );
-        let message = match grandchild.start() {
-            Err(Error::InvalidArgument(m)) => m,
-            other => format!("unexpected: {other:?}"),
-        };
-        tx.send(&message).unwrap();
+        // Refused twice the same way: a refused start keeps the target (nothing ran, nothing
+        // is started), it does not swallow it.
+        for _ in 0..2 {
+            let message = match grandchild.start() {
+                Err(Error::InvalidArgument(m)) => m,
+                other => format!("unexpected: {other:?}"),
+            };
+            tx.send(&message).unwrap();
+            assert_eq!(grandchild.join(), Err(Error::NotStarted));
+        }
     })
     .daemon(true);
     child.start().unwrap();
+    assert!(rx.recv().unwrap().contains("daemonic process cannot start"));
     assert!(rx.recv().unwrap().contains("daemonic process cannot start"));
     assert_eq!(child.join(), Ok(0));
 }
@@ -273,10 +279,15 @@ fn children_forked_while_another_thread_prints_end() {
         let stop = stop.clone();
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let _held = std::io::stdout().lock();
+                let held = std::io::stdout().lock();
                 for _ in 0..1_000 {
                     std::hint::spin_loop();
                 }
+                drop(held);
+                // Lets the forking thread have the lock now and then (std's mutex is not fair:
+                // on an idle core this loop took it back at once, and each start waited
+                // ~80 ms for it).
+                std::thread::yield_now();
             }
         })
     };

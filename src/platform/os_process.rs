@@ -287,15 +287,23 @@ impl Watched {
 }
 
 impl ChildProcess for OsChild {
-    fn start(spec: &ProcessSpec, launch: Launch) -> Result<Self, Error> {
+    fn start(spec: &ProcessSpec, launch: Launch) -> Result<Self, (Error, Option<Target>)> {
+        let Launch {
+            target,
+            image,
+            method,
+        } = launch;
         if let Some(refusal) = super::os_spawn::unfinished_spawn() {
-            return Err(refusal);
+            return Err((refusal, Some(target)));
         }
         // Before the child exists: what the parent records from now on, the child sees.
         note_multiprocess();
-        match (launch.method, launch.image) {
-            (StartMethod::Spawn, Some(image)) => super::os_spawn::spawn(spec, image),
-            _ => fork(spec, launch.target),
+        match (method, image) {
+            // The target stays here (a spawned image runs its function, not this closure).
+            (StartMethod::Spawn, Some(image)) => {
+                super::os_spawn::spawn(spec, image).map_err(|error| (error, Some(target)))
+            }
+            _ => fork(spec, target),
         }
     }
 
@@ -408,14 +416,19 @@ fn watch(
 }
 
 /// Starts a child by `fork`, running `target` in it.
-fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
+/// Forks a child running `target`; when no child was made, the error comes with the target
+/// (`None`: a child was made, and runs it, but could not be watched).
+fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, (Error, Option<Target>)> {
     // stdout's and stderr's locks are held by this thread across the fork: a child forked
     // while another thread held one would inherit it held by a thread it does not have, and
     // hang at its first print or in its exit duties' flush. (Taken first: nothing takes them
     // while holding the family record.)
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
     let (out, err) = (stdout.lock(), stderr.lock());
-    let mut family = family_for_start()?;
+    let mut family = match family_for_start() {
+        Ok(family) => family,
+        Err(error) => return Err((error, Some(target))),
+    };
     let parent_pid = pid_now();
     // The arena's counts for the handles the child inherits; its locks, like the family's,
     // are held by this thread across the fork.
@@ -427,7 +440,10 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         shares.failed();
-        return Err(io_error("fork", Errno::from_raw_os_error(errno())));
+        return Err((
+            io_error("fork", Errno::from_raw_os_error(errno())),
+            Some(target),
+        ));
     }
     if pid == 0 {
         shares.in_child();
@@ -451,7 +467,10 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, Error> {
         end(code)
     }
     shares.in_parent();
-    watch(&mut family, spec, pid as u32, None)
+    // The child runs the target: this image's copy goes (what it captured is dropped here, as
+    // the parent's copies of what it moved into the child).
+    drop(target);
+    watch(&mut family, spec, pid as u32, None).map_err(|error| (error, None))
 }
 
 /// The identity and parent a spawned child of this process takes (its own family record is

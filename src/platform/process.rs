@@ -102,8 +102,9 @@ pub trait ChildProcess: Send + Sync + Sized + 'static {
     }
 
     /// Starts a process running `launch`'s target, by `launch.method` where the platform has
-    /// start methods.
-    fn start(spec: &ProcessSpec, launch: Launch) -> Result<Self, Error>;
+    /// start methods. When nothing started, the error comes with the target (`Some`), so that
+    /// the process can be started again.
+    fn start(spec: &ProcessSpec, launch: Launch) -> Result<Self, (Error, Option<Target>)>;
 
     /// The child's process id.
     fn pid(&self) -> u32;
@@ -170,7 +171,7 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
     }
 
     /// Every start method starts a task running the closure.
-    fn start(_spec: &ProcessSpec, launch: Launch) -> Result<Self, Error> {
+    fn start(_spec: &ProcessSpec, launch: Launch) -> Result<Self, (Error, Option<Target>)> {
         let target = launch.target;
         let state = P::share(TaskState {
             done: P::AtomicU32::new(0),
