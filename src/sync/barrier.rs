@@ -93,7 +93,9 @@ fn no_action<'de, D: serde::Deserializer<'de>>(
 /// barrier has an action, the last task to arrive runs it before anyone is released. A wait that
 /// times out, [`Barrier::abort`], [`Barrier::reset`] while tasks wait, or a panicking action
 /// break the barrier: waiting tasks get [`Error::BrokenBarrier`], and so do later calls until
-/// `reset`.
+/// `reset`. So does the death of a party's process inside `wait` while the round fills: the
+/// others are released with `BrokenBarrier` rather than left waiting (see the module docs; a
+/// party that dies before it arrives cannot be told from a slow one: use `wait_timeout`).
 ///
 /// ```
 /// use mpcheck::{Barrier, Os};
