@@ -706,18 +706,8 @@ impl<P: Platform> Ring<P> {
             // are not reserved, so the reading stamp is the lap before's. One compare-and-swap
             // decides who frees the slot (a token is never reused: a dead reader's stamp never
             // comes back).
-            if is_dead
-                && c.tail.fetch_add(0, AcqRel) == t
-                && self
-                    .stamp(p)
-                    .compare_exchange(stamp, free(p), Release, Relaxed)
-                    .is_ok()
-            {
+            if is_dead && c.tail.fetch_add(0, AcqRel) == t && self.free_dead_reader(p, stamp, p) {
                 freed = true;
-                if stamp & FIRST != 0 {
-                    // The dead reader's item is lost to everyone: it counts as done.
-                    self.finish_one();
-                }
             }
         }
         if freed {
@@ -1125,6 +1115,24 @@ impl<P: Platform> Ring<P> {
         }
     }
 
+    /// Frees slot `p`, which a getter of a dead process holds (`stamp`, its reading stamp),
+    /// for position `to`: one compare-and-swap decides who frees it, and the freer of the
+    /// frame's first slot counts the frame done (its item is lost to everyone). `true` if this
+    /// call freed it.
+    fn free_dead_reader(&self, p: u64, stamp: u64, to: u64) -> bool {
+        if self
+            .stamp(p)
+            .compare_exchange(stamp, free(to), Release, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        if stamp & FIRST != 0 {
+            self.finish_one();
+        }
+        true
+    }
+
     /// Frees the slots behind the head (positions claimed in the last lap) that a getter of a
     /// dead process holds, counting its frame done (see [`Ring::join`]). `true` if it freed one.
     #[cold]
@@ -1145,15 +1153,9 @@ impl<P: Platform> Ring<P> {
             // freed, used again, and its next frame claimed by a getter that died too): the
             // latest head says. Then one compare-and-swap decides who frees it.
             if c.head.fetch_add(0, AcqRel) <= p + self.n
-                && self
-                    .stamp(p)
-                    .compare_exchange(stamp, free(p + self.n), Release, Relaxed)
-                    .is_ok()
+                && self.free_dead_reader(p, stamp, p + self.n)
             {
                 freed = true;
-                if stamp & FIRST != 0 {
-                    self.finish_one();
-                }
             }
         }
         if freed {
