@@ -99,7 +99,11 @@ fn queues() -> [Queue<Item, Os>; 2] {
 #[test]
 fn a_producer_killed_inside_put_loses_only_its_item() {
     let _forks = forks();
-    for point in [StopPoint::Reserved, StopPoint::Written] {
+    for point in [
+        StopPoint::Reserving,
+        StopPoint::Reserved,
+        StopPoint::Written,
+    ] {
         for queue in queues() {
             let plan = Plan {
                 producers: 2,
@@ -115,15 +119,76 @@ fn a_producer_killed_inside_put_loses_only_its_item() {
 #[test]
 fn a_consumer_killed_inside_get_hangs_nobody() {
     let _forks = forks();
-    for queue in queues() {
-        let plan = Plan {
-            producers: 2,
-            consumers: 2,
-            items: 20,
-            victim: Victim::Consumer(1),
-        };
-        run(&queue, plan, StopPoint::Claimed, 3);
+    for point in [StopPoint::Claiming, StopPoint::Claimed] {
+        for queue in queues() {
+            let plan = Plan {
+                producers: 2,
+                consumers: 2,
+                items: 20,
+                victim: Victim::Consumer(1),
+            };
+            run(&queue, plan, point, 3);
+        }
     }
+}
+
+/// A producer killed after it claimed the tail's slot and took its ticket, before it moved the
+/// tail (a bound of one item, so a ticket it kept would block every put for good): the next
+/// put frees its claim and undoes its ticket, and nothing is reported lost.
+#[test]
+fn a_producer_killed_while_reserving_blocks_no_put_and_loses_nothing() {
+    let _forks = forks();
+    for queue in [
+        Queue::<u32, Os>::bounded(1).unwrap(),
+        Queue::with_capacity(None, 64).unwrap(),
+    ] {
+        let q = queue.clone();
+        let (producer, stopped) = start_victim(StopPoint::Reserving, 1, move || {
+            q.put(99).unwrap();
+        });
+        stopped.recv().unwrap();
+        let q = queue.clone();
+        let putter = std::thread::spawn(move || q.put(1));
+        producer.kill().unwrap();
+        assert_eq!(producer.join(), Ok(-9));
+        assert_eq!(putter.join().unwrap(), Ok(()));
+        assert_eq!(queue.get(), Ok(1), "the dead producer's item was never put");
+        assert!(queue.empty());
+        queue.try_put(2).unwrap();
+        assert_eq!(queue.get(), Ok(2));
+    }
+}
+
+/// A consumer killed after it claimed the item at the head and gave its ticket back, before
+/// it moved the head: the next getter takes the claim over and gets the item (nothing is
+/// lost, nothing counted twice), and the bound is whole.
+#[test]
+fn a_consumer_killed_while_claiming_leaves_its_item_to_the_next() {
+    let _forks = forks();
+    let queue = JoinableQueue::<u32, Os>::with_capacity(Some(2), 4096).unwrap();
+    queue.put(7).unwrap();
+    queue.put(8).unwrap();
+    let q = queue.clone();
+    let (consumer, stopped) = start_victim(StopPoint::Claiming, 1, move || {
+        let _ = q.get();
+        unreachable!("killed inside get");
+    });
+    stopped.recv().unwrap();
+    let q = queue.clone();
+    let getter = std::thread::spawn(move || [q.get(), q.get()]);
+    consumer.kill().unwrap();
+    assert_eq!(consumer.join(), Ok(-9));
+    assert_eq!(getter.join().unwrap(), [Ok(7), Ok(8)]);
+    assert!(queue.empty());
+    queue.try_put(1).unwrap();
+    queue.try_put(2).unwrap();
+    assert!(queue.full(), "the bound is 2 again");
+    assert_eq!((queue.get(), queue.get()), (Ok(1), Ok(2)));
+    for _ in 0..4 {
+        queue.task_done().unwrap();
+    }
+    queue.join();
+    assert_eq!(queue.task_done(), Err(Error::TaskDoneTooManyTimes));
 }
 
 /// One by one, in this process: the item before the dead producer's, then its loss, once, then

@@ -109,3 +109,29 @@ macro_rules! recovery_tests {
 }
 
 mpcheck::for_each_recovery_property!(recovery_tests);
+
+/// Producers that wait for room while a consumer gets (`queue_producer_killed_alongside`: one
+/// item, one slot): too big for exhaustive search with a kill, so PCT and random walk with one
+/// kill, and PCT with two. (PCT with one kill found a dead producer's claim holding the last
+/// ticket, which a putter's check before sleeping did not look at.)
+#[test]
+fn queue_producer_killed_alongside_under_pct_and_random_with_kills() {
+    let size = mpcheck::check::Size {
+        threads: 2,
+        ops: 2,
+        start_together: false,
+    };
+    for config in [
+        Config::pct(3, 3_000).kills(1),
+        Config::pct(2, 1_000).kills(2),
+        Config::random(3_000).kills(1),
+    ] {
+        sim::check(
+            config.ignore_env().name("queue_producer_killed_alongside"),
+            move || recovery::queue_producer_killed_alongside::<Sim>(size),
+        );
+    }
+    for _ in 0..3 {
+        recovery::queue_producer_killed_alongside::<mpcheck::Os>(size);
+    }
+}

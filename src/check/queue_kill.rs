@@ -142,19 +142,7 @@ pub fn queue_survives_a_killed_process<P: Platform>(
         Victim::Producer(_) => None,
     };
     joined(&consumers, "consumer", victim_consumer)?;
-    let logs: Vec<Vec<Got>> = logs
-        .iter()
-        .map(|log| {
-            let n = log.get(0).unwrap_or(0) as usize;
-            (1..=n)
-                .map(|i| match log.get(i).unwrap_or(LOST) {
-                    LOST => Got::Lost,
-                    word => Got::Item(((word >> 32) as u32, word as u32)),
-                })
-                .collect()
-        })
-        .collect();
-    check(&plan, &logs)
+    check(&plan, &read_logs(&logs))
 }
 
 /// A consumer: gets until the queue is closed and drained, logging each get.
@@ -176,17 +164,36 @@ fn consume<P: Platform>(queue: &Queue<Item, P>, log: &Array<u64, P>) {
 /// Checks what the consumers got (`logs[c]`: consumer `c`'s gets, in order) against the
 /// property of the module docs.
 pub fn check(plan: &Plan, logs: &[Vec<Got>]) -> Result<(), String> {
-    let items = plan.items as usize;
-    let mut received = vec![vec![0u32; items]; plan.producers];
+    match plan.victim {
+        Victim::Producer(v) => check_killed(plan.producers, plan.items, &[v], 0, logs),
+        Victim::Consumer(_) => check_killed(plan.producers, plan.items, &[], 1, logs),
+    }
+}
+
+/// As [`check`], for `producers` producers of `items` items each of which those in
+/// `killed_producers` died, and `killed_consumers` consumers died: every live producer's item
+/// received once, in each consumer in the order put; each killed producer's items received
+/// are the ones it put before it died; at most one item lost (reported) per killed producer,
+/// none otherwise; and at most one item per killed consumer received by nobody (the one it
+/// was getting), of any producer.
+pub fn check_killed(
+    producers: usize,
+    items: u32,
+    killed_producers: &[usize],
+    killed_consumers: usize,
+    logs: &[Vec<Got>],
+) -> Result<(), String> {
+    let items = items as usize;
+    let mut received = vec![vec![0u32; items]; producers];
     let mut lost = 0;
     for (c, log) in logs.iter().enumerate() {
-        let mut next = vec![0u32; plan.producers];
+        let mut next = vec![0u32; producers];
         for got in log {
             match *got {
                 Got::Lost => lost += 1,
                 Got::Item((p, seq)) => {
                     let (pi, si) = (p as usize, seq as usize);
-                    if pi >= plan.producers || si >= items {
+                    if pi >= producers || si >= items {
                         return Err(format!("consumer {c} got an item from nowhere: {got:?}"));
                     }
                     if seq < next[pi] {
@@ -206,36 +213,147 @@ pub fn check(plan: &Plan, logs: &[Vec<Got>]) -> Result<(), String> {
             return Err(format!("producer {p}'s item {seq} was received twice"));
         }
     }
-    let missing = |p: usize| received[p].iter().filter(|&&n| n == 0).count();
-    match plan.victim {
-        Victim::Producer(v) => {
-            if lost > 1 {
-                return Err(format!("{lost} items reported lost; one producer died"));
-            }
-            if let Some(p) = (0..plan.producers).find(|&p| p != v && missing(p) > 0) {
-                return Err(format!("a live producer's item was lost: producer {p}"));
-            }
-            let prefix = received[v].iter().take_while(|&&n| n == 1).count();
-            if received[v][prefix..].iter().any(|&n| n > 0) {
-                return Err(format!(
-                    "the killed producer's items received are not the ones it put before it \
-                     died: item {prefix} is missing, a later one arrived"
-                ));
-            }
-        }
-        Victim::Consumer(_) => {
-            if lost > 0 {
-                return Err("an item was reported lost, and no producer died".to_owned());
-            }
-            let missing: usize = (0..plan.producers).map(missing).sum();
-            if missing > 1 {
-                return Err(format!(
-                    "{missing} items were never received; the killed consumer can take one"
-                ));
-            }
-        }
+    if lost > killed_producers.len() {
+        return Err(format!(
+            "{lost} item(s) reported lost; {} producer(s) died",
+            killed_producers.len()
+        ));
+    }
+    // Items nobody received that a producer surely put: all of a live producer's; a killed
+    // one's before the last it put that arrived.
+    let mut missing = 0;
+    for (p, counts) in received.iter().enumerate() {
+        let put = if killed_producers.contains(&p) {
+            counts
+                .iter()
+                .rposition(|&n| n == 1)
+                .map_or(0, |last| last + 1)
+        } else {
+            items
+        };
+        missing += counts[..put].iter().filter(|&&n| n == 0).count();
+    }
+    if missing > killed_consumers {
+        return Err(format!(
+            "{missing} item(s) put were never received; {killed_consumers} consumer(s) died              (each can take the one it was getting)"
+        ));
     }
     Ok(())
+}
+
+/// The property with any process killed by the engine (the simulator's `Config::kills`):
+/// `producer_processes` producer processes put `items` items each and `consumer_processes`
+/// consumer processes get until the queue is closed; the main process, which nobody kills,
+/// plays the other side too, so that no death leaves the queue without a live producer and a
+/// live consumer:
+///
+/// - with producer processes, the main task closes the queue once the producers ended; with
+///   `alongside`, a consumer task of the main process gets alongside the consumer processes
+///   meanwhile (the queue may be smaller than the items: producers wait for room), else the
+///   main task gets what is left once the consumer processes ended too (the queue must hold
+///   every item);
+/// - without, the main task puts the items (as producer 0; the queue must hold them all) and
+///   closes the queue before it starts the consumer processes, and gets what is left once they
+///   ended (and, by then, whatever a dead one left at the head). Each consumer's death is
+///   then explored with nobody else running: the recovery paths are what is checked, and the
+///   interleavings of live getters are the other properties' business.
+///
+/// Who died is known from the exit codes (`-9`), and [`check_killed`] judges. Panics on a
+/// violation.
+pub fn queue_survives_kills<P: Platform>(
+    queue: &Queue<Item, P>,
+    producer_processes: usize,
+    consumer_processes: usize,
+    items: u32,
+    alongside: bool,
+) {
+    let producers = producer_processes.max(1);
+    let total = producers * items as usize;
+    let logs: Vec<Array<u64, P>> = (0..=consumer_processes)
+        .map(|_| Array::raw(total + 2).expect("a log"))
+        .collect();
+    let main_log = logs[consumer_processes].clone();
+    let start = |work: Box<dyn FnOnce() + Send>| {
+        let process = Process::<P>::new(work);
+        process.start().expect("a process starts");
+        process
+    };
+    let put = move |queue: &Queue<Item, P>, p: usize| {
+        for seq in 0..items {
+            queue.put((p as u32, seq)).expect("the queue is open");
+        }
+    };
+    let task = if producer_processes > 0 && alongside {
+        let (queue, log) = (queue.clone(), main_log.clone());
+        Some(P::spawn(move || consume(&queue, &log)))
+    } else {
+        if producer_processes == 0 {
+            put(queue, 0);
+            queue.close();
+        }
+        None
+    };
+    let consumer_processes: Vec<Process<P>> = logs[..consumer_processes]
+        .iter()
+        .map(|log| {
+            let (queue, log) = (queue.clone(), log.clone());
+            start(Box::new(move || consume(&queue, &log)))
+        })
+        .collect();
+    let producer_processes: Vec<Process<P>> = (0..producer_processes)
+        .map(|p| {
+            let queue = queue.clone();
+            start(Box::new(move || put(&queue, p)))
+        })
+        .collect();
+    let killed = |processes: &[Process<P>], role: &str| -> Vec<usize> {
+        let mut killed = Vec::new();
+        for (i, process) in processes.iter().enumerate() {
+            match process.join().expect("a started process can be joined") {
+                0 => {}
+                -9 => killed.push(i),
+                code => panic!("{role} {i} ended with exit code {code}"),
+            }
+        }
+        killed
+    };
+    let killed_producers = killed(&producer_processes, "producer");
+    if !producer_processes.is_empty() {
+        queue.close();
+    }
+    let killed_consumers = killed(&consumer_processes, "consumer").len();
+    match task {
+        Some(task) => {
+            if let Err(panic) = P::join(task) {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        None => consume(queue, &main_log),
+    }
+    let logs = read_logs(&logs);
+    if let Err(violation) =
+        check_killed(producers, items, &killed_producers, killed_consumers, &logs)
+    {
+        panic!(
+            "{violation}; killed producers {killed_producers:?}, {killed_consumers} killed \
+             consumer(s); got {logs:?}"
+        );
+    }
+}
+
+/// The consumers' logs, as they logged them.
+fn read_logs<P: Platform>(logs: &[Array<u64, P>]) -> Vec<Vec<Got>> {
+    logs.iter()
+        .map(|log| {
+            let n = log.get(0).unwrap_or(0) as usize;
+            (1..=n)
+                .map(|i| match log.get(i).unwrap_or(LOST) {
+                    LOST => Got::Lost,
+                    word => Got::Item(((word >> 32) as u32, word as u32)),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]

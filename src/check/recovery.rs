@@ -36,9 +36,10 @@ const MAX_PROCESSES: usize = 7;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
+use super::queue_kill;
 use super::Size;
 use crate::platform::{Atomic, AtomicInt, Platform, Shareable};
-use crate::{pipe, BoundedSemaphore, Condition, Error, Lock, Process, RLock, Value};
+use crate::{pipe, BoundedSemaphore, Condition, Error, Lock, Process, Queue, RLock, Value};
 
 /// Starts one process per closure.
 fn run_processes_started<P: Platform>(
@@ -406,6 +407,44 @@ pub fn value_update_holder_killed<P: Platform>(size: Size) {
     );
 }
 
+/// Producer processes (`size.threads`) put `size.ops` items each into a [`Queue`] that holds
+/// them, the main task closes it once they ended and gets every item: wherever a producer dies
+/// inside `put`, nobody waits for good (a dead producer's claim of the tail is freed by the
+/// next putter, its ticket undone), every live producer's item is received once and in order,
+/// and a dead producer loses at most the item it was putting, reported once (`ItemLost`)
+/// ([`queue_kill::check_killed`]). (Producers that wait for room while a consumer gets:
+/// [`queue_producer_killed_alongside`].)
+pub fn queue_producer_killed<P: Platform>(size: Size) {
+    let items = size.threads.max(1) * size.ops.max(1);
+    let queue =
+        Queue::<queue_kill::Item, P>::with_capacity(Some(items), 8 * items).expect("a queue");
+    queue_kill::queue_survives_kills(&queue, size.threads, 0, size.ops as u32, false);
+}
+
+/// As [`queue_producer_killed`], with a [`Queue`] of one item and one slot (every put waits
+/// for the ticket and reuses the slot the last get freed) and a consumer task of the main
+/// process getting alongside the producers: a dead producer's claim may hold the last ticket.
+/// Too big for exhaustive search with a kill; tests/recovery.rs runs it under PCT and random
+/// walk with kills.
+pub fn queue_producer_killed_alongside<P: Platform>(size: Size) {
+    let queue = Queue::<queue_kill::Item, P>::with_capacity(Some(1), 8).expect("a queue");
+    queue_kill::queue_survives_kills(&queue, size.threads, 0, size.ops as u32, true);
+}
+
+/// The main task puts `size.ops` items into a [`Queue`] that holds them and closes it; then
+/// consumer processes (`size.threads`) get until it is drained, and the main task once they
+/// ended: wherever a consumer process dies inside `get`, nobody waits for good (its claim of
+/// the item at the head is taken over), and every item is received once and in order, except
+/// at most the one each dead consumer was getting ([`queue_kill::check_killed`]). (A dead
+/// consumer's slots freed by the putter that needs them: `queue_producer_killed` does not kill
+/// consumers, and tests/queue_death_os.rs does it on real processes.)
+pub fn queue_consumer_killed<P: Platform>(size: Size) {
+    let items = size.ops.max(1);
+    let queue =
+        Queue::<queue_kill::Item, P>::with_capacity(Some(items), 8 * items).expect("a queue");
+    queue_kill::queue_survives_kills(&queue, 0, size.threads, size.ops as u32, false);
+}
+
 /// A recovery property and the sizes it runs at.
 #[derive(Clone, Copy, Debug)]
 pub struct RecoveryProperty {
@@ -432,6 +471,8 @@ macro_rules! for_each_recovery_property {
             condition_notifier_killed,
             pipe_peer_killed,
             value_update_holder_killed,
+            queue_producer_killed,
+            queue_consumer_killed,
         );
     };
 }
@@ -485,6 +526,18 @@ pub fn all<P: Platform>() -> Vec<RecoveryProperty> {
             name: "value_update_holder_killed",
             run: value_update_holder_killed::<P>,
             exhaustive: one(2, 1),
+        },
+        RecoveryProperty {
+            primitive: "Queue",
+            name: "queue_producer_killed",
+            run: queue_producer_killed::<P>,
+            exhaustive: one(2, 1),
+        },
+        RecoveryProperty {
+            primitive: "Queue",
+            name: "queue_consumer_killed",
+            run: queue_consumer_killed::<P>,
+            exhaustive: one(1, 2),
         },
     ]
 }

@@ -25,13 +25,16 @@
 //! encoding and a 1–3 byte length in as many consecutive slots as they need: up to 7 encoded
 //! bytes, one slot. `maxsize` is counted apart from the slots, so it is exact whatever the items'
 //! sizes; the largest item is the capacity less its length's bytes ([`Queue::max_item_len`]).
-//! Puts and gets take no lock: one compare-and-swap of a cursor reserves or claims the slots;
-//! a task sleeps (on a futex) only when it has to wait, and is woken only then.
+//! Puts and gets take no lock: a put claims the slot at the tail (one compare-and-swap of its
+//! stamp) and moves the tail past its slots, a get claims the item at the head and moves the
+//! head; a task sleeps (on a futex) only when it has to wait, and is woken only then. (A claim
+//! lasts a few instructions; a `try_put` or `try_get` that finds another one's waits for it.)
 //!
-//! A process killed inside a put or a get never makes another wait for good (the ring's slots
-//! name the process writing or reading them, and a waiter that finds it dead takes over; see
-//! `ring`'s documentation for the few instructions where this does not hold yet): items put
-//! by live processes all arrive, in order per producer, each once.
+//! A process killed anywhere inside a put or a get never makes another wait for good (the
+//! ring's claims name the process that made them, and a waiter that finds it dead takes over;
+//! see `ring`'s documentation): items put by live processes all arrive, in order per producer,
+//! each once; a producer killed before its item was reserved leaves nothing behind, a consumer
+//! killed before it moved the head leaves its item to the next get; `maxsize` stays exact.
 
 pub(crate) mod ring;
 

@@ -19,18 +19,25 @@
 //! apart.) A frame is its length (a LEB128 varint) followed by its bytes, spread over as many
 //! consecutive positions as it needs: a frame of up to 7 bytes takes one slot.
 //!
-//! **Put**: take a *ticket* (the count of frames in the ring, or on their way in, must stay
-//! below `max_frames`: that is `maxsize`, exact whatever the frames' sizes); reserve the
-//! frame's `m` positions by one compare-and-swap of the *tail* (`t → t + m`) after checking
-//! that their stamps say free; write the data; publish the stamps (the first one last, with
-//! Release, so a getter acquires one word). **Get**: read the stamp at the *head*; if it says
-//! published, claim the frame by one compare-and-swap of the head (`h → h + m`), give the
-//! ticket back, copy the bytes out, and free the stamps for the next lap (Release, after the
-//! reads).
+//! **Put**: check that the frame's `m` positions from the *tail* `t` are free; *claim* the
+//! tail's slot (one compare-and-swap of its stamp, free for `t` → `writing(token)`, below),
+//! which no other putter can then claim, so that the tail stays at `t` and the claimant alone
+//! changes the count of frames admitted (`puts`); take a *ticket* (the frames in the ring, or
+//! on their way in, `puts - gets`, must stay below `max_frames`: that is `maxsize`, exact
+//! whatever the frames' sizes; none free: give the claim up and wait); write the frame's first
+//! data word (its length); move the tail (`t → t + m`, a compare-and-swap that fails only on a
+//! close); write the rest of the data; publish the stamps (the first one last, with Release, so
+//! a getter acquires one word). **Get**: read the stamp at the *head* `h`; if it says
+//! published, claim the frame (one compare-and-swap of the stamp, → `reading(token)`), which
+//! no other getter can then claim, so that the claimant alone gives the ticket back (`gets`)
+//! and moves the head (`h → h + m`, a plain store); copy the bytes out; free the stamps for
+//! the next lap (Release, after the reads). A putter (getter) that finds another one's claim
+//! waits for it to move the tail (head): a few instructions, so even `try_put` (`try_get`)
+//! waits, and a claimant wakes the sleepers of its side once it moved the cursor.
 //!
-//! **Closing** sets a bit in the tail word. A reservation is a compare-and-swap of that same word,
-//! so every put either reserved before the close (and will publish: getters wait for it) or sees
-//! the bit and is refused. A getter is refused once the ring is closed *and* the head has caught
+//! **Closing** sets a bit in the tail word. A reservation ends with a compare-and-swap of that
+//! same word, so every put either reserved before the close (and will publish: getters wait for
+//! it) or sees the bit and is refused (undoing its ticket and giving up its claim). A getter is refused once the ring is closed *and* the head has caught
 //! up with the tail: nothing is left, nothing is on its way.
 //!
 //! **Sleeping.** Each side has an event word, `seq << 1 | waiters`. A task about to sleep sets
@@ -55,52 +62,62 @@
 //! still lets it in), and the explorers, which do not spin, only ever ask for one.
 //!
 //! A joinable ring also counts unfinished frames (put, not yet marked done by
-//! [`Ring::task_done`]): a put counts its frame before publishing it, so no getter can see an
-//! uncounted frame, and `join` sleeps on a third event word until the count is 0.
+//! [`Ring::task_done`]): `puts - done`, where `puts` counts a frame before it is published (so
+//! no getter can see an uncounted frame) and `done` counts `task_done`s; `join` sleeps on a
+//! third event word until they are equal.
 //!
 //! **Dead processes.** A process may be killed anywhere inside a put or a get; nobody waits for
-//! it for good, no frame is delivered twice or torn, and a live putter's frames all arrive. A
-//! stamp may be *owned*: bit 63 set, and the owner's process token
-//! ([`Platform::process_token`]) in the low 30 bits:
+//! it for good, no frame is delivered twice or torn, a live putter's frames all arrive, and the
+//! frame bound stays exact. Every step of a put or a get that others could wait for is made
+//! while holding a claim named in a stamp, so a dead claimant is found there: a stamp may be
+//! *owned*, bit 63 set and the owner's process token ([`Platform::process_token`]) in the low
+//! 30 bits.
 //!
-//! - right after its reservation a putter writes the frame's first data word (its length),
-//!   counts the frame (in a joinable ring), and stores `writing(token)` in its first stamp,
-//!   which its publication overwrites. A getter that waits at a head whose stamp names a dead
-//!   putter ([`Platform::process_alive`]) takes the frame as lost: one compare-and-swap of the
-//!   head past its slots (the length says how many) decides who, so exactly one getter reports
-//!   it (`Refused::Lost`, `Error::ItemLost`); that getter frees the slots, gives the ticket
-//!   back, and counts the frame done. The next get takes the next frame;
-//! - right after its claim a getter gives its ticket back and stores `reading(token)` in each
-//!   of the frame's stamps (bit 62; bit 61 on the first), which its freeing overwrites. A
-//!   putter that waits for a slot whose stamp names a dead getter frees it with one
-//!   compare-and-swap, and the first slot's freer counts the frame done (its item is gone with
-//!   the getter, which never returned it); `join` does the same for the slots behind the head,
-//!   so it never waits for a frame whose getter died.
+//! - **A putter's claim** of the tail's slot, `writing(token)`, stays in the frame's first
+//!   stamp until the publication overwrites it. The change of `puts` under it is *journaled*:
+//!   before storing `puts + 1` the claimant adds to its stamp the parity `puts` had, so whoever
+//!   takes the claim over from a dead claimant knows from the parity `puts` has now whether the
+//!   ticket was taken (only claimants change `puts`, one at a time). A putter waiting at a dead
+//!   claim with the tail still at `t` takes it over by one compare-and-swap of the stamp
+//!   (keeping the journal, so that a taker that dies too leaves it right for the next), undoes
+//!   the ticket if it was taken, and frees the slot: nothing was put. With the tail moved on,
+//!   the frame was reserved and will never be published: a getter that waits at it takes it
+//!   as lost, by claiming it as if published (one compare-and-swap decides who, so exactly one
+//!   getter reports it: `Refused::Lost`, `Error::ItemLost`); that getter gives its ticket back,
+//!   counts it done, frees its slots (its length, written before the tail moved, says how
+//!   many), and the next get takes the next frame.
+//! - **A getter's claim** of the frame at the head, `reading(token, first)` in its first stamp,
+//!   journals the change of `gets` the same way, then the getter stores `reading(token)` in the
+//!   frame's other stamps and moves the head. A getter waiting at a dead claim with the head
+//!   still at `h` takes it over (the frame is intact: it gets it, nothing is lost; the journal
+//!   says whether the ticket went back). With the head moved on, the dead getter had taken the
+//!   frame, which is gone with it: a putter that needs one of its slots frees it with one
+//!   compare-and-swap, and the first slot's freer counts the frame done; `join` does the same
+//!   for the slots behind the head, so it never waits for a frame whose getter died.
+//!
+//! A stamp's owner alone does not say which lap it is of: before acting, a look reads the
+//! cursors by read-modify-writes (their latest values) and the stamp again. An owned stamp at
+//! the tail's slot is position `t`'s claim once the head passed `t - n` (the slot was emptied);
+//! one at the head's slot is position `h`'s once the tail passed `h` (a reservation found it
+//! free); otherwise it is the lap before's, and the other side's business.
 //!
 //! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform with a
 //! [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads `/proc`) a
 //! waiter sleeps at most that long and looks once a sleep ran out (the interval, or its own
 //! timeout: a `get_timeout` looks before it says `Empty`) without its cursor moving; without
 //! one (the explorers, where a kill wakes every sleeper) its check before every sleep looks
-//! too, at the stamp it reads anyway (no access of its own: the explorers' searches stay as
-//! they were). A `try_get` or `try_put` on `Os` does not look. A look asks about liveness only
-//! for a stamp owned by another process; before acting it reads the cursor by a
-//! read-modify-write (its latest value) and the stamp again, so that a stale stamp of the lap
-//! before is never taken for this lap's.
+//! too, at the stamps it reads anyway, and only at what it could clear (else it would wake for
+//! good). A `try_get` or `try_put` on `Os` looks only when it waits for a claim. A look asks
+//! about liveness only for a stamp owned by another process.
 //!
-//! A putter sleeps without a ticket (it gives its ticket back before it sleeps for slots and
-//! takes one again after), so one killed while it waits holds no room. What remains, each a
-//! few instructions with no wait inside: a putter killed between its reservation's
-//! compare-and-swap and its `writing` store (the position names nobody, and getters wait at it
-//! for good), a getter killed between its claim's compare-and-swap and its `reading` stores
-//! (its slots stay published behind the head, and putters wait for them for good once the ring
-//! wraps), and a putter killed between taking a ticket and reserving (it only spins there; its
-//! ticket is never given back, so the bound is one lower). Closing them would take the owner's
-//! token in the same word as the cursor, or a second read-modify-write per operation (claim the
-//! stamp, then move the cursor); the fast path has neither. A getter killed after `get`
-//! returned and before `task_done` leaves its item unfinished: `join` cannot tell it from one
-//! still being worked on (any process may call `task_done`, so no item is tied to one), and
-//! waits, as Python's does.
+//! A putter holds no ticket while it waits (it takes one under its claim, once the slots are
+//! free), so one killed while it waits holds no room. What remains: a getter killed after
+//! `get` returned and before `task_done` leaves its item unfinished: `join` cannot tell it from
+//! one still being worked on (any process may call `task_done`, so no item is tied to one),
+//! and waits, as Python's does; and a second death inside a recovery's own few steps between
+//! its compare-and-swap and its count of a frame done (a lost frame, a dead getter's frame)
+//! leaves `join` one frame short, for good (no count there is journaled: `task_done`s change
+//! `done` from anywhere).
 
 use std::cell::Cell;
 use std::hint::spin_loop;
@@ -149,6 +166,27 @@ const FIRST: u64 = 1 << 61;
 /// The process token in an owned stamp (30 bits).
 const TOKEN: u64 = (1 << 30) - 1;
 
+/// With [`OWNED`], in the stamp a claimant holds (a putter's claim of the tail's slot; the
+/// first slot of a getter's frame): the claimant is changing a counter that only a claimant
+/// changes (`puts`, `gets`) by one, and the counter was even (or, with [`ODD`], odd) before.
+/// Whoever takes the claim over from a dead claimant knows from the counter's parity whether
+/// the change happened.
+const JOURNAL: u64 = 1 << 60;
+
+/// With [`JOURNAL`]: the counter was odd before the change.
+const ODD: u64 = 1 << 59;
+
+/// The journal of a change of a counter that is `counter` now.
+const fn journal(counter: u64) -> u64 {
+    JOURNAL | if counter & 1 != 0 { ODD } else { 0 }
+}
+
+/// Whether the change journaled in `stamp` happened, the counter being `counter` now (its
+/// parity changed). `false` without a journal.
+const fn journaled_done(stamp: u64, counter: u64) -> bool {
+    stamp & JOURNAL != 0 && (stamp & ODD != 0) != (counter & 1 != 0)
+}
+
 /// The stamp of the first slot of a frame that the process `token` reserved and is writing
 /// (its first data word, with the frame's length, is written; the frame is not published).
 const fn writing(token: u32) -> u64 {
@@ -171,11 +209,17 @@ const fn owner(stamp: u64) -> u32 {
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopPoint {
+    /// A put has claimed the tail's slot, taken its ticket and written the frame's length, and
+    /// has not moved the tail yet.
+    Reserving,
     /// A put has reserved its frame's slots (and its owned stamp names it), and has written
     /// only the frame's length.
     Reserved,
     /// A put has written its frame's bytes, and not yet published them.
     Written,
+    /// A get has claimed the frame at the head (its first stamp names it) and given its
+    /// ticket back, and has not moved the head yet.
+    Claiming,
     /// A get has claimed its frame (its owned stamps name it), and not yet read it.
     Claimed,
 }
@@ -286,6 +330,37 @@ impl Wait {
     }
 }
 
+/// Why a reservation did not happen now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blocked {
+    /// No ticket is free (the frame bound).
+    Tickets,
+    /// The slots at the tail still hold the lap before's frames (or a getter holds them).
+    Slots,
+    /// Another putter claimed the tail's slot and has not moved the tail yet (or died there).
+    Busy,
+    /// The ring is closed.
+    Closed,
+}
+
+/// What a getter found at the head.
+enum Claim {
+    /// A frame it claimed: its position, its slots and its first data word.
+    Frame(u64, u64, [u8; WORD]),
+    /// Nothing published.
+    Empty,
+    /// Another getter claimed the frame there and has not moved the head yet (or died there).
+    Busy,
+}
+
+/// What a getter cleared at the head from a dead process.
+enum Recovered {
+    /// A frame the dead process was taking, now this getter's: its slots and first data word.
+    Frame(u64, [u8; WORD]),
+    /// A frame the dead process was putting, lost.
+    Lost,
+}
+
 /// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers pair
 /// them), so that words written by different sides do not bounce one line between cores.
 #[repr(align(128))]
@@ -316,19 +391,21 @@ struct Control<P: Platform> {
     /// The position of the next slot to reserve, `| CLOSED` once closed (written by putters and
     /// `close` only).
     tail: Padded<P::AtomicU64>,
-    /// Tickets taken by putters since creation, less those given back (rings with a frame
-    /// bound only; written by putters only).
+    /// Frames admitted since creation, less those undone (rings with a frame bound, where it
+    /// counts tickets, and joinable rings). Only the putter that holds the claim of the tail's
+    /// slot changes it.
     puts: Padded<P::AtomicU64>,
-    /// Frames claimed by getters since creation (rings with a frame bound only; written by
-    /// getters only). `puts - gets` is the frames in the ring or on their way in: at most
-    /// `max_frames`.
+    /// Frames taken at the head since creation (rings with a frame bound only). Only the getter
+    /// that holds the claim of the head's slot changes it. `puts - gets` is the frames in the
+    /// ring or on their way in (the tickets held): at most `max_frames`.
     gets: Padded<P::AtomicU64>,
     /// Getters sleep here for a frame: `seq << 1 | waiters`.
     not_empty: Padded<P::AtomicU32>,
     /// Putters sleep here for a ticket or for slots: `seq << 1 | waiters`.
     not_full: Padded<P::AtomicU32>,
-    /// Frames put and not yet marked done (joinable rings only).
-    unfinished: P::AtomicU64,
+    /// Frames marked done (joinable rings only), by `task_done` and for frames nobody will
+    /// get: `puts - done` are unfinished.
+    done: P::AtomicU64,
     /// `join` sleeps here for `unfinished` to reach 0: `seq << 1 | waiters`.
     all_done: P::AtomicU32,
 }
@@ -451,7 +528,7 @@ impl<P: Platform> Ring<P> {
             gets: Padded(P::AtomicU64::new(0)),
             not_empty: Padded(P::AtomicU32::new(0)),
             not_full: Padded(P::AtomicU32::new(0)),
-            unfinished: P::AtomicU64::new(0),
+            done: P::AtomicU64::new(0),
             all_done: P::AtomicU32::new(0),
         });
         control.head.label("Queue.head");
@@ -460,7 +537,7 @@ impl<P: Platform> Ring<P> {
         control.gets.label("Queue.gets");
         control.not_empty.label("Queue.not_empty");
         control.not_full.label("Queue.not_full");
-        control.unfinished.label("Queue.unfinished");
+        control.done.label("Queue.done");
         control.all_done.label("Queue.all_done");
         Ok(Ring {
             control,
@@ -536,8 +613,14 @@ impl<P: Platform> Ring<P> {
 
     /// `true` if the ring counts tickets: it has a frame bound.
     #[inline]
-    fn counted(&self) -> bool {
+    fn bounded(&self) -> bool {
         self.max_frames != u64::MAX
+    }
+
+    /// `true` if the ring counts the frames put (`puts`): it has a frame bound, or is joinable.
+    #[inline]
+    fn counts_puts(&self) -> bool {
+        self.bounded() || self.joinable
     }
 
     /// Frames in the ring now: exact whenever no put or get is under way; never more than
@@ -547,7 +630,7 @@ impl<P: Platform> Ring<P> {
     /// per slot).
     pub(crate) fn len(&self) -> usize {
         let c = &*self.control;
-        if self.counted() {
+        if self.bounded() {
             return self.tickets() as usize;
         }
         let mut p = c.head.load(Acquire);
@@ -566,7 +649,7 @@ impl<P: Platform> Ring<P> {
 
     /// `true` if the ring holds its `max_frames` frames now.
     pub(crate) fn is_full(&self) -> bool {
-        self.counted() && self.tickets() >= self.max_frames
+        self.bounded() && self.tickets() >= self.max_frames
     }
 
     /// Closes the ring: every put from now on, and every one waiting, is refused with
@@ -593,94 +676,297 @@ impl<P: Platform> Ring<P> {
             });
         }
         let m = slots_for(frame.len());
+        let (first, rest) = first_word(frame);
         let c = &*self.control;
-        // Whether to look at the liveness of the getters that hold the slots this put waits
-        // for: once a sleep ran out without the tail moving, or (where a kill wakes the
-        // sleepers) once the check before sleeping saw a dead one.
+        let attempt = |room, spare| match self.reserve(m, first, room, spare) {
+            Ok(t) => {
+                self.publish(t, m, rest);
+                Ok(None)
+            }
+            Err(Blocked::Closed) => Err(Refused::Closed),
+            Err(blocked) => Ok(Some(blocked)),
+        };
+        // Whether to look for a dead process in the way: once a sleep ran out without the
+        // tail moving, or (where a kill wakes the sleepers) once the check before sleeping saw
+        // one.
         let mut look_now = false;
-        'ticket: loop {
-            let mut backoff = Backoff(0);
-            let mut room = 1;
-            loop {
-                if self.take_ticket(room)? {
-                    break;
-                }
-                let deadline = wait.deadline::<P>()?;
+        let mut backoff = Backoff(0);
+        let (mut room, mut spare) = (1, 0);
+        loop {
+            let Some(mut blocked) = attempt(room, spare)? else {
+                return Ok(());
+            };
+            // Another putter's claim lasts a few instructions (unless it died there, which a
+            // look finds): every put waits for it, even one that would not wait for room.
+            if (blocked == Blocked::Busy || !matches!(wait, Wait::No)) && backoff.snooze::<P>() {
                 // While it spins, a putter that found the ring full waits for a batch of free
                 // places, not one: it then reads the getters' counter once per batch instead
-                // of once per frame, and each read takes the counter's cache line from the
-                // getter that is about to write it.
-                if backoff.snooze::<P>() {
-                    room = self.batch();
-                    continue;
+                // of once per frame (each read takes the counter's cache line from the getter
+                // about to write it), and writes lines the getters have left rather than the
+                // one they are freeing.
+                match blocked {
+                    Blocked::Tickets => room = self.batch(),
+                    Blocked::Slots => spare = self.batch_slots(),
+                    Blocked::Busy | Blocked::Closed => {}
                 }
-                // Done spinning: one free place will do, and it sleeps if there is none.
-                backoff = Backoff(0);
-                if room > 1 && self.take_ticket(1)? {
-                    break;
-                }
-                room = 1;
-                sleep::<P>(&c.not_full, deadline, || {
-                    self.is_closed() || self.tickets() < self.max_frames
-                });
+                continue;
             }
-            let mut backoff = Backoff(0);
-            let mut spare = 0;
-            let refused = loop {
-                match self.reserve(m, spare) {
-                    Ok(Some(t)) => {
-                        self.publish(t, m, frame);
-                        return Ok(());
-                    }
-                    Ok(None) => {}
-                    Err(refused) => break refused,
+            backoff = Backoff(0);
+            if room > 1 || spare > 0 {
+                // Done spinning: one free place will do, and it sleeps if there is none.
+                (room, spare) = (1, 0);
+                match attempt(1, 0)? {
+                    None => return Ok(()),
+                    Some(now) => blocked = now,
                 }
-                // As for tickets: while it spins, a putter waits for a batch of free slots
-                // beyond its frame's, so that it writes lines the getters have left rather
-                // than the one they are freeing.
-                if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
-                    spare = self.batch_slots();
-                    continue;
-                }
-                let t = c.tail.load(Relaxed);
-                if look_now && self.free_dead_readers(t, m) {
-                    backoff = Backoff(0);
-                    spare = 0;
-                    continue;
-                }
-                let deadline = match wait.deadline::<P>() {
-                    Ok(deadline) => deadline,
-                    Err(refused) => break refused,
-                };
-                // About to sleep: a putter holds no ticket while it sleeps, so that one killed
-                // while it waits for slots takes none with it. It wakes nobody (a putter that
-                // kept its ticket asleep would not have either): the next get wakes them all.
-                if self.counted() {
-                    c.puts.fetch_sub(1, Relaxed);
-                }
-                let until = poll_deadline::<P>(deadline);
-                let dead = Cell::new(false);
-                let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m, &dead));
-                look_now |= dead.get() || (timed_out && c.tail.load(Relaxed) == t);
-                continue 'ticket;
+            }
+            let t = c.tail.load(Relaxed);
+            if look_now && self.recover_at_tail(t, m) {
+                continue;
+            }
+            let deadline = if blocked == Blocked::Busy {
+                None
+            } else {
+                wait.deadline::<P>()?
             };
-            self.give_ticket_back();
-            return Err(refused);
+            let until = poll_deadline::<P>(deadline);
+            let dead = Cell::new(false);
+            let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m, &dead));
+            look_now |= dead.get() || (timed_out && c.tail.load(Relaxed) == t);
         }
     }
 
-    /// Gives a ticket back (rings with a frame bound), and wakes a putter that may be waiting
-    /// for one.
-    fn give_ticket_back(&self) {
-        if self.counted() {
-            self.control.puts.fetch_sub(1, Relaxed);
-            notify::<P>(&self.control.not_full);
+    /// Reserves `m` positions at the tail and writes the frame's `first` data word there:
+    /// `Ok(first position)`, or why not (see [`Blocked`]; `Tickets` and `Slots` also when
+    /// fewer than `room` tickets, or not the `spare` slots after the frame's, are free).
+    ///
+    /// The putter first claims the tail's slot (its stamp, free for this position, becomes
+    /// `writing(token)`), which no other putter can then claim: it alone takes the ticket
+    /// (`puts`, journaled in the stamp) and moves the tail past the frame. A putter that finds
+    /// the claim waits for the tail to move ([`Blocked::Busy`]).
+    #[inline]
+    fn reserve(&self, m: u64, first: u64, room: u64, spare: u64) -> Result<u64, Blocked> {
+        let c = &*self.control;
+        let mut t = c.tail.load(Acquire);
+        'retry: loop {
+            if t & CLOSED != 0 {
+                return Err(Blocked::Closed);
+            }
+            if self.bounded() && !self.may_have_room(c.puts.load(Relaxed), room) {
+                return Err(Blocked::Tickets);
+            }
+            if spare > 0 && m + spare <= self.n {
+                // Getters free slots in order, near enough: the last spare one stands for all.
+                let last = t + m + spare - 1;
+                if self.stamp(last).load(Relaxed) != free(last) {
+                    return Err(Blocked::Slots);
+                }
+            }
+            for i in 0..m {
+                let stamp = self.stamp(t + i).load(Acquire);
+                if stamp != free(t + i) {
+                    let now = c.tail.load(Acquire);
+                    if now != t {
+                        // Another putter moved the tail: try again there.
+                        t = now;
+                        continue 'retry;
+                    }
+                    if i == 0 && stamp & (OWNED | READING) == OWNED && self.taken(t) {
+                        return Err(Blocked::Busy);
+                    }
+                    if stamp & OWNED != 0 || (stamp.wrapping_sub(free(t + i)) as i64) < 0 {
+                        // The slot still holds the previous lap's frame (or a process is
+                        // writing or reading it): full.
+                        return Err(Blocked::Slots);
+                    }
+                    continue 'retry;
+                }
+            }
+            let claim = writing(P::process_token());
+            if self
+                .stamp(t)
+                .compare_exchange(free(t), claim, Acquire, Relaxed)
+                .is_err()
+            {
+                t = c.tail.load(Acquire);
+                continue;
+            }
+            // The claim holds the tail at `t` (so the other slots stay free), and `puts` is
+            // this putter's alone to change until it moves the tail.
+            let puts = c.puts.load(Relaxed);
+            if self.counts_puts() {
+                if self.bounded() && !self.may_have_room(puts, 1) {
+                    self.release_claim(t, false);
+                    return Err(Blocked::Tickets);
+                }
+                // Journaled: whoever frees the claim of a dead putter knows from `puts`'s
+                // parity whether the ticket was taken.
+                self.stamp(t).store(claim | journal(puts), Relaxed);
+                c.puts.store(puts + 1, Release);
+            }
+            // The length first, so that whoever finds the frame lost knows its slots.
+            self.data(t).store(first, Relaxed);
+            stop_point(StopPoint::Reserving);
+            // Release: the data word, the count and the claim before the new tail (a getter
+            // that finds the frame lost reads the tail first).
+            if c.tail.compare_exchange(t, t + m, AcqRel, Relaxed).is_err() {
+                // Closed meanwhile (nobody else moves the tail while the claim holds it).
+                if self.counts_puts() {
+                    c.puts.store(puts, Relaxed);
+                }
+                self.release_claim(t, self.joinable);
+                return Err(Blocked::Closed);
+            }
+            // Putters that found the claim and went to sleep wait for the tail to move.
+            notify::<P>(&c.not_full);
+            return Ok(t);
         }
+    }
+
+    /// `true` if the slot of position `t` (the tail) was emptied of the lap before's frame, so
+    /// that an owned stamp there is a putter's claim for `t`. (Its freer moved the head past
+    /// `t - n` before it freed the slot, and the stamp read carries that, by its release
+    /// sequence.)
+    #[inline]
+    fn taken(&self, t: u64) -> bool {
+        self.control.head.load(Acquire) + self.n > t
+    }
+
+    /// Whether there is room for `room` more frames with `puts` tickets taken, by what this
+    /// handle last saw of the getters' counter, then (if that says no) by its latest value.
+    #[inline]
+    fn may_have_room(&self, puts: u64, room: u64) -> bool {
+        if puts.saturating_sub(self.gets_seen.load(Relaxed)) + room <= self.max_frames {
+            return true;
+        }
+        let gets = self.control.gets.load(Acquire);
+        self.gets_seen.fetch_max(gets, Relaxed);
+        puts.saturating_sub(gets) + room <= self.max_frames
+    }
+
+    /// Gives up the claim of the tail's slot (position `t`), after undoing the ticket: the slot
+    /// is free for `t` again, and the putters waiting for it are woken (and `join`, if the
+    /// count went down: `undone`).
+    fn release_claim(&self, t: u64, undone: bool) {
+        let c = &*self.control;
+        self.stamp(t).store(free(t), Release);
+        notify::<P>(&c.not_full);
+        if undone {
+            notify::<P>(&c.all_done);
+        }
+    }
+
+    /// Writes the rest of the frame (`rest`, the bytes after those in its first word) into the
+    /// reserved positions `t + 1 .. t + m` and publishes it.
+    #[inline]
+    fn publish(&self, t: u64, m: u64, rest: &[u8]) {
+        stop_point(StopPoint::Reserved);
+        for (i, chunk) in rest.chunks(WORD).enumerate() {
+            self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
+        }
+        stop_point(StopPoint::Written);
+        for i in (1..m).rev() {
+            self.stamp(t + i).store(full(t + i), Release);
+        }
+        self.stamp(t).store(full(t), Release);
+        notify::<P>(&self.control.not_empty);
+    }
+
+    /// Can a put of `m` slots go on, or is the ring closed (a putter's check before it sleeps)?
+    /// Reads the tail by a read-modify-write, which sees the latest value.
+    ///
+    /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
+    /// liveness of a process in the way that [`Ring::recover_at_tail`] can clear (the
+    /// claimant of the tail's slot; a getter holding a slot it needs, once the head moved
+    /// past it): a dead one makes it `true`, with `dead` set (the look costs no access of its
+    /// own there; on `Os` a look reads `/proc`, and the putter looks only once a sleep ran
+    /// out).
+    fn can_put(&self, m: u64, dead: &Cell<bool>) -> bool {
+        let c = &*self.control;
+        let t = c.tail.fetch_add(0, AcqRel);
+        if t & CLOSED != 0 {
+            return true;
+        }
+        let looks = |stamp: u64| {
+            P::LIVENESS_POLL.is_none()
+                && owner(stamp) != P::process_token()
+                && !P::process_alive(owner(stamp))
+        };
+        // First a claim of the tail's slot: a dead claimant may hold the last ticket.
+        let stamp = self.stamp(t).load(Acquire);
+        if stamp & (OWNED | READING) == OWNED && self.taken(t) {
+            if looks(stamp) {
+                dead.set(true);
+                return true;
+            }
+            return false;
+        }
+        if self.bounded() && self.tickets() >= self.max_frames {
+            return false;
+        }
+        (0..m).all(|i| {
+            let stamp = self.stamp(t + i).load(Acquire);
+            if stamp & OWNED == 0 {
+                return (stamp.wrapping_sub(free(t + i)) as i64) >= 0;
+            }
+            if stamp & READING != 0 && c.head.load(Acquire) + self.n > t + i && looks(stamp) {
+                dead.set(true);
+            }
+            dead.get()
+        })
+    }
+
+    /// Clears what a dead process left in the way of a put of `m` slots at the tail `t`: its
+    /// claim of the tail's slot ([`Ring::free_dead_claim`]) or the slots its getter held
+    /// ([`Ring::free_dead_readers`]). `true` if it cleared something.
+    #[cold]
+    fn recover_at_tail(&self, t: u64, m: u64) -> bool {
+        self.free_dead_claim(t) | self.free_dead_readers(t, m)
+    }
+
+    /// Frees the claim of the slot of the tail `t` that a putter of a dead process made and
+    /// died before moving the tail, and undoes its ticket if it took one (the journal in its
+    /// stamp says). `true` if this call freed it.
+    #[cold]
+    fn free_dead_claim(&self, t: u64) -> bool {
+        let c = &*self.control;
+        let me = P::process_token();
+        let stamp = self.stamp(t).load(Acquire);
+        if stamp & (OWNED | READING) != OWNED
+            || owner(stamp) == me
+            || P::process_alive(owner(stamp))
+        {
+            return false;
+        }
+        // The claim is position `t`'s (not the lap before's frame, reserved and never
+        // published) if the slot was emptied, and the dead putter did not move the tail if it
+        // is still at `t` (latest value).
+        if c.tail.fetch_add(0, AcqRel) & !CLOSED != t || !self.taken(t) {
+            return false;
+        }
+        // One compare-and-swap decides who takes the claim over, keeping its journal (so that
+        // a taker that dies too leaves it for the next).
+        let taken = writing(me) | (stamp & (JOURNAL | ODD));
+        if self
+            .stamp(t)
+            .compare_exchange(stamp, taken, Acquire, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        let puts = c.puts.load(Relaxed);
+        let undo = journaled_done(stamp, puts);
+        if undo {
+            c.puts.store(puts - 1, Relaxed);
+        }
+        self.release_claim(t, undo && self.joinable);
+        true
     }
 
     /// Frees the slots of positions `t .. t + m` (for this lap) that a getter of a dead process
-    /// holds: it claimed their frame (of the lap before) and died before freeing them. Only
-    /// while the tail is still at `t` (a stale `t` frees nothing). `true` if it freed one.
+    /// holds: it took their frame (of the lap before), moved the head past it, and died before
+    /// freeing them. Only while the tail is still at `t` (a stale `t` frees nothing). `true` if
+    /// it freed one.
     #[cold]
     fn free_dead_readers(&self, t: u64, m: u64) -> bool {
         let c = &*self.control;
@@ -702,11 +988,17 @@ impl<P: Platform> Ring<P> {
                     is_dead
                 }
             };
-            // Then a read-modify-write of the tail (its latest value): positions from `t` on
-            // are not reserved, so the reading stamp is the lap before's. One compare-and-swap
+            // Then read-modify-writes of the tail and the head (their latest values):
+            // positions from `t` on are not reserved, so the reading stamp is the lap before's,
+            // and if the head passed that position the dead getter had taken the frame (else
+            // it died while claiming it, and the getters take it over). One compare-and-swap
             // decides who frees the slot (a token is never reused: a dead reader's stamp never
             // comes back).
-            if is_dead && c.tail.fetch_add(0, AcqRel) == t && self.free_dead_reader(p, stamp, p) {
+            if is_dead
+                && c.tail.fetch_add(0, AcqRel) == t
+                && c.head.fetch_add(0, AcqRel) + self.n > p
+                && self.free_dead_reader(p, stamp, p)
+            {
                 freed = true;
             }
         }
@@ -716,155 +1008,12 @@ impl<P: Platform> Ring<P> {
         freed
     }
 
-    /// Takes a ticket if at least `room` are free: `true` if it took one (`count < max_frames`;
-    /// always, without a frame bound), `Closed` if the ring is closed.
-    #[inline]
-    fn take_ticket(&self, room: u64) -> Result<bool, Refused> {
-        let c = &*self.control;
-        if !self.counted() {
-            // Nothing to take; the reservation sees a close.
-            return Ok(true);
-        }
-        if self.is_closed() {
-            return Err(Refused::Closed);
-        }
-        let mut puts = c.puts.load(Relaxed);
-        let mut gets = self.gets_seen.load(Relaxed);
-        loop {
-            if puts.saturating_sub(gets) + room > self.max_frames {
-                // Too full by what this handle last saw: look at the getters' counter.
-                gets = c.gets.load(Acquire);
-                self.gets_seen.fetch_max(gets, Relaxed);
-                if puts.saturating_sub(gets) + room > self.max_frames {
-                    return Ok(false);
-                }
-            }
-            match c.puts.compare_exchange(puts, puts + 1, Relaxed, Relaxed) {
-                Ok(_) => return Ok(true),
-                Err(now) => puts = now,
-            }
-        }
-    }
-
     /// The tickets held now (`puts - gets`; read in that order, so never more than
     /// `max_frames`).
     fn tickets(&self) -> u64 {
         let c = &*self.control;
         let puts = c.puts.load(Acquire);
         puts.saturating_sub(c.gets.load(Acquire))
-    }
-
-    /// Reserves `m` positions at the tail: `Some(first)`, or `None` when the slots are full, or
-    /// when the `spare` positions after them are not free too.
-    #[inline]
-    fn reserve(&self, m: u64, spare: u64) -> Result<Option<u64>, Refused> {
-        let tail = &self.control.tail;
-        let mut t = tail.load(Relaxed);
-        'retry: loop {
-            if t & CLOSED != 0 {
-                return Err(Refused::Closed);
-            }
-            if spare > 0 && m + spare <= self.n {
-                // Getters free slots in order, near enough: the last spare one stands for all.
-                let last = t + m + spare - 1;
-                if self.stamp(last).load(Relaxed) != free(last) {
-                    return Ok(None);
-                }
-            }
-            for i in 0..m {
-                let stamp = self.stamp(t + i).load(Acquire);
-                if stamp != free(t + i) {
-                    let now = tail.load(Relaxed);
-                    if now == t
-                        && (stamp & OWNED != 0 || (stamp.wrapping_sub(free(t + i)) as i64) < 0)
-                    {
-                        // The slot still holds the previous lap's frame (or a process is
-                        // writing or reading it): full.
-                        return Ok(None);
-                    }
-                    // Another putter took the position: try again at the new tail.
-                    t = now;
-                    continue 'retry;
-                }
-            }
-            // Acquire and Release: a getter that reads this tail (by a read-modify-write) and
-            // then this slot's stamp sees it free for `t` or later (see `take_lost`).
-            match tail.compare_exchange(t, t + m, AcqRel, Relaxed) {
-                Ok(_) => return Ok(Some(t)),
-                Err(now) => t = now,
-            }
-        }
-    }
-
-    /// Writes `frame` (its varint length, then its bytes) into the reserved positions
-    /// `t .. t + m` and publishes it.
-    #[inline]
-    fn publish(&self, t: u64, m: u64, frame: &[u8]) {
-        let c = &*self.control;
-        // The first word: the varint length, then as many of the frame's bytes as fit.
-        let mut first = 0u64;
-        let mut len = frame.len() as u64;
-        let mut at = 0;
-        loop {
-            let more = len >= 0x80;
-            first |= ((len & 0x7F) | if more { 0x80 } else { 0 }) << (8 * at);
-            at += 1;
-            len >>= 7;
-            if !more {
-                break;
-            }
-        }
-        let (head, rest) = frame.split_at(frame.len().min(WORD - at));
-        if !head.is_empty() {
-            first |= pack(head) << (8 * at);
-        }
-        // The length first, so that whoever finds the frame lost knows its slots.
-        self.data(t).store(first, Relaxed);
-        if self.joinable {
-            // Counted before the stamp names this process, so that whoever finds the frame
-            // lost (this process dead) counts it done; and before a getter can see it (the
-            // stamps' Release orders it first).
-            c.unfinished.fetch_add(1, Relaxed);
-        }
-        // The first stamp names the writer until the frame is published (Release: after the
-        // length and the count).
-        self.stamp(t).store(writing(P::process_token()), Release);
-        stop_point(StopPoint::Reserved);
-        for (i, chunk) in rest.chunks(WORD).enumerate() {
-            self.data(t + 1 + i as u64).store(pack(chunk), Relaxed);
-        }
-        stop_point(StopPoint::Written);
-        for i in (1..m).rev() {
-            self.stamp(t + i).store(full(t + i), Release);
-        }
-        self.stamp(t).store(full(t), Release);
-        notify::<P>(&c.not_empty);
-    }
-
-    /// Is there room for `m` positions at the tail now, or is the ring closed (a putter's check
-    /// before it sleeps)? Reads the tail by a read-modify-write, which sees the latest value.
-    ///
-    /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
-    /// liveness of a getter holding a slot it reads: a dead one makes it `true`, with `dead`
-    /// set (the look costs no access of its own there; on `Os` a look reads `/proc`, and the
-    /// putter looks only once a sleep ran out).
-    fn can_put(&self, m: u64, dead: &Cell<bool>) -> bool {
-        let t = self.control.tail.fetch_add(0, AcqRel);
-        t & CLOSED != 0
-            || (0..m).all(|i| {
-                let stamp = self.stamp(t + i).load(Acquire);
-                if stamp & OWNED == 0 {
-                    return (stamp.wrapping_sub(free(t + i)) as i64) >= 0;
-                }
-                if P::LIVENESS_POLL.is_none()
-                    && stamp & READING != 0
-                    && owner(stamp) != P::process_token()
-                    && !P::process_alive(owner(stamp))
-                {
-                    dead.set(true);
-                }
-                dead.get()
-            })
     }
 
     /// Removes and returns the oldest frame, waiting for one as `wait` allows.
@@ -879,44 +1028,40 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn get_with<R>(&self, wait: Wait, f: impl FnOnce(&[u8]) -> R) -> Result<R, Refused> {
         let c = &*self.control;
         let mut backoff = Backoff(0);
-        // Whether to look at the liveness of the putter writing the frame at the head: once a
+        // Whether to look at the liveness of the process that holds the head's slot: once a
         // sleep ran out without the head moving, or (where a kill wakes the sleepers) once the
         // check before sleeping saw it dead.
         let mut look_now = false;
         let (h, m, first) = loop {
-            if let Some(claimed) = self.claim() {
-                break claimed;
-            }
+            let busy = match self.claim() {
+                Claim::Frame(h, m, first) => break (h, m, first),
+                Claim::Busy => true,
+                Claim::Empty => false,
+            };
             // While spinning, only the slot is read: the tail (the putters' line) only once it
-            // is time to give up or sleep.
-            if !matches!(wait, Wait::No) && backoff.snooze::<P>() {
+            // is time to give up or sleep. Another getter's claim lasts a few instructions:
+            // every get waits for it, even one that would not wait for a frame.
+            if (busy || !matches!(wait, Wait::No)) && backoff.snooze::<P>() {
                 continue;
             }
             let h = c.head.load(Relaxed);
             if self.drained(h) {
                 return Err(Refused::Closed);
             }
-            if look_now && self.take_lost(h) {
-                return Err(Refused::Lost);
+            if look_now {
+                match self.recover_at_head(h) {
+                    Some(Recovered::Frame(m, first)) => break (h, m, first),
+                    Some(Recovered::Lost) => return Err(Refused::Lost),
+                    None => {}
+                }
             }
-            let deadline = wait.deadline::<P>()?;
+            let deadline = if busy { None } else { wait.deadline::<P>()? };
             backoff = Backoff(0);
             let until = poll_deadline::<P>(deadline);
             let dead = Cell::new(false);
             let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get(&dead));
             look_now |= dead.get() || (timed_out && c.head.load(Relaxed) == h);
         };
-        // The ticket goes back at once (a putter that takes it may wait for the slots): a
-        // getter killed from here on has given it back.
-        if self.counted() {
-            c.gets.fetch_add(1, Relaxed);
-        }
-        // The stamps name this process until it frees them: a putter that needs the slots
-        // frees them itself if it dies first.
-        let me = P::process_token();
-        for i in 0..m {
-            self.stamp(h + i).store(reading(me, i == 0), Relaxed);
-        }
         stop_point(StopPoint::Claimed);
         let (len, at) = read_varint(&first);
         let head_len = len.min(WORD - at);
@@ -942,56 +1087,140 @@ impl<P: Platform> Ring<P> {
             }
             &large
         };
-        // Free the slots for the next lap, after the reads (Release).
-        for i in (0..m).rev() {
-            self.stamp(h + i).store(free(h + i + self.n), Release);
-        }
-        notify::<P>(&c.not_full);
+        self.free_slots(h, m);
         Ok(f(bytes))
     }
 
-    /// Takes the frame at the head `h` as lost if the process that reserved it died before
-    /// publishing it: one compare-and-swap of the head past it decides who (so exactly one
-    /// getter reports it), which then frees its slots, gives its ticket back and counts it
-    /// done. `true` for that getter.
-    #[cold]
-    fn take_lost(&self, h: u64) -> bool {
-        let c = &*self.control;
-        // First the stamp alone (a getter about to sleep usually finds no owner there).
-        let stamp = self.stamp(h).load(Acquire);
-        if stamp & (OWNED | READING) != OWNED {
-            return false;
-        }
-        let who = owner(stamp);
-        if who == P::process_token() || P::process_alive(who) {
-            return false;
-        }
-        // Then a read-modify-write of the tail (its latest value) and the stamp again: if the
-        // position `h` is reserved, the stamp read after it is this lap's (the reservation's
-        // Release orders it), not the lap before's.
-        if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h || self.stamp(h).load(Acquire) != stamp {
-            return false;
-        }
-        // The dead putter wrote the frame's length before its stamp (whose Release the loads
-        // above acquired).
-        let m = slots_for(read_varint(&self.data(h).load(Relaxed).to_le_bytes()).0);
-        if c.head.compare_exchange(h, h + m, Relaxed, Relaxed).is_err() {
-            return false;
-        }
-        if self.counted() {
-            c.gets.fetch_add(1, Relaxed);
-        }
-        let me = P::process_token();
-        for i in 0..m {
-            self.stamp(h + i).store(reading(me, i == 0), Relaxed);
-        }
-        // Counted by the dead putter before its stamp named it: done now, as nobody gets it.
-        self.finish_one();
+    /// Frees the slots of the frame at positions `h .. h + m`, which this getter holds, for
+    /// the next lap (Release: after its reads of the data), and wakes the putters waiting.
+    fn free_slots(&self, h: u64, m: u64) {
         for i in (0..m).rev() {
             self.stamp(h + i).store(free(h + i + self.n), Release);
         }
-        notify::<P>(&c.not_full);
-        true
+        notify::<P>(&self.control.not_full);
+    }
+
+    /// Claims the frame at the head if one is published there: its first slot's stamp becomes
+    /// `reading(token, first)` by one compare-and-swap, which no other getter can then make,
+    /// and [`Ring::hold_head`] moves the head past the frame.
+    #[inline]
+    fn claim(&self) -> Claim {
+        let c = &*self.control;
+        let mut h = c.head.load(Relaxed);
+        loop {
+            let stamp = self.stamp(h).load(Acquire);
+            let lag = stamp.wrapping_sub(full(h)) as i64;
+            if lag == 0 {
+                let mine = reading(P::process_token(), true);
+                // Acquire: the publisher's data (and every later slot of the frame).
+                if self
+                    .stamp(h)
+                    .compare_exchange(full(h), mine, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    let first = self.data(h).load(Relaxed).to_le_bytes();
+                    let m = slots_for(read_varint(&first).0);
+                    self.hold_head(h, m, mine);
+                    return Claim::Frame(h, m, first);
+                }
+                h = c.head.load(Relaxed);
+            } else if lag < 0 || stamp & OWNED != 0 {
+                // Nothing published at h (yet; or a process writes or reads the slot): empty,
+                // unless the head moved meanwhile, or another getter is taking the frame at h
+                // (a claim of h's frame, not the lap before's, once the tail passed h: the
+                // stamp read carries the tail's move, by its release sequence).
+                let now = c.head.load(Relaxed);
+                if now != h {
+                    h = now;
+                    continue;
+                }
+                if stamp & (OWNED | READING | FIRST) == OWNED | READING | FIRST
+                    && c.tail.load(Acquire) & !CLOSED > h
+                {
+                    return Claim::Busy;
+                }
+                return Claim::Empty;
+            } else {
+                // Another getter took position h: try again at the new head.
+                h = c.head.load(Relaxed);
+            }
+        }
+    }
+
+    /// With the claim of the frame at the head `h` (`m` slots; `mine`, the first slot's stamp
+    /// as claimed, with the journal of a dead claimant taken over): gives its ticket back
+    /// (journaled in the first stamp, unless the journal says it was given), names this
+    /// process in its other slots, and moves the head past it. No other getter moves the head
+    /// meanwhile: the claim holds it at `h`, and `gets` is this getter's alone to change.
+    fn hold_head(&self, h: u64, m: u64, mine: u64) {
+        let c = &*self.control;
+        if self.bounded() {
+            let gets = c.gets.load(Relaxed);
+            if !journaled_done(mine, gets) {
+                if mine & JOURNAL == 0 {
+                    self.stamp(h).store(mine | journal(gets), Relaxed);
+                }
+                c.gets.store(gets + 1, Release);
+            }
+        }
+        stop_point(StopPoint::Claiming);
+        let me = P::process_token();
+        for i in 1..m {
+            self.stamp(h + i).store(reading(me, false), Relaxed);
+        }
+        // Release: the reading stamps before the head (a putter that frees a dead getter's
+        // slots reads the head first).
+        c.head.store(h + m, Release);
+        // Getters that found the claim and went to sleep wait for the head to move.
+        notify::<P>(&c.not_empty);
+    }
+
+    /// Clears what a dead process left at the head `h`: a frame it reserved and never
+    /// published (taken as lost: [`Recovered::Lost`], the frame's slots freed, its ticket given
+    /// back, its count done), or its claim of a published frame it had not taken yet (taken
+    /// over: [`Recovered::Frame`], which the caller reads as its own). One compare-and-swap of
+    /// the stamp decides who, so exactly one getter reports a lost frame.
+    #[cold]
+    fn recover_at_head(&self, h: u64) -> Option<Recovered> {
+        let c = &*self.control;
+        let me = P::process_token();
+        // First the stamp alone (a getter about to sleep usually finds no owner there).
+        let stamp = self.stamp(h).load(Acquire);
+        let lost = stamp & (OWNED | READING) == OWNED;
+        let claimed = stamp & (OWNED | READING | FIRST) == OWNED | READING | FIRST;
+        if !(lost || claimed) || owner(stamp) == me || P::process_alive(owner(stamp)) {
+            return None;
+        }
+        // Then read-modify-writes of the tail and the head, and the stamp again: once the tail
+        // passed `h`, the stamp read after it is position h's (a reservation found its slot
+        // free), a frame reserved or claimed; the head still at `h` says the dead claimant had
+        // not moved it (only a claimant moves the head).
+        if (c.tail.fetch_add(0, AcqRel) & !CLOSED) <= h
+            || c.head.fetch_add(0, AcqRel) != h
+            || self.stamp(h).load(Acquire) != stamp
+        {
+            return None;
+        }
+        let mine = reading(me, true) | if claimed { stamp & (JOURNAL | ODD) } else { 0 };
+        if self
+            .stamp(h)
+            .compare_exchange(stamp, mine, Acquire, Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // The dead putter wrote the frame's length before it moved the tail (whose Release the
+        // read-modify-write above acquired).
+        let first = self.data(h).load(Relaxed).to_le_bytes();
+        let m = slots_for(read_varint(&first).0);
+        self.hold_head(h, m, mine);
+        if claimed {
+            return Some(Recovered::Frame(m, first));
+        }
+        // Counted by the dead putter with its ticket: done now, as nobody gets it.
+        self.finish_one();
+        self.free_slots(h, m);
+        Some(Recovered::Lost)
     }
 
     /// Counts one frame done that nobody will mark done (joinable rings; lost frames).
@@ -999,38 +1228,6 @@ impl<P: Platform> Ring<P> {
         if self.joinable {
             // `false` cannot happen: the frame was counted.
             let _ = self.task_done();
-        }
-    }
-
-    /// Claims the frame at the head: `Some((position, slots, first data word))`, or `None` if
-    /// no frame is published there.
-    #[inline]
-    fn claim(&self) -> Option<(u64, u64, [u8; WORD])> {
-        let c = &*self.control;
-        let mut h = c.head.load(Relaxed);
-        loop {
-            let stamp = self.stamp(h).load(Acquire);
-            let lag = stamp.wrapping_sub(full(h)) as i64;
-            if lag == 0 {
-                // Published: its data (and every later slot of the frame) is visible.
-                let first = self.data(h).load(Relaxed).to_le_bytes();
-                let m = slots_for(read_varint(&first).0);
-                match c.head.compare_exchange(h, h + m, Relaxed, Relaxed) {
-                    Ok(_) => return Some((h, m, first)),
-                    Err(now) => h = now,
-                }
-            } else if lag < 0 || stamp & OWNED != 0 {
-                // Nothing published at h (yet; or a process writes or reads the slot): empty,
-                // unless the head moved meanwhile.
-                let now = c.head.load(Relaxed);
-                if now == h {
-                    return None;
-                }
-                h = now;
-            } else {
-                // Another getter took position h: try again at the new head.
-                h = c.head.load(Relaxed);
-            }
         }
     }
 
@@ -1049,17 +1246,21 @@ impl<P: Platform> Ring<P> {
     /// publication wakes the getter.
     ///
     /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
-    /// liveness of the putter writing the frame at the head: a dead one makes it `true`, with
-    /// `dead` set (as [`Ring::can_put`]).
+    /// liveness of the process holding the head's slot, where [`Ring::recover_at_head`] can
+    /// clear it (the tail passed the head): a dead one makes it `true`, with `dead` set (as
+    /// [`Ring::can_put`]).
     fn can_get(&self, dead: &Cell<bool>) -> bool {
-        let h = self.control.head.fetch_add(0, AcqRel);
+        let c = &*self.control;
+        let h = c.head.fetch_add(0, AcqRel);
         let stamp = self.stamp(h).load(Acquire);
         if stamp & OWNED == 0 {
             return (stamp.wrapping_sub(full(h)) as i64) >= 0 || self.drained(h);
         }
+        let clearable = stamp & READING == 0 || stamp & FIRST != 0;
         if P::LIVENESS_POLL.is_none()
-            && stamp & READING == 0
+            && clearable
             && owner(stamp) != P::process_token()
+            && c.tail.load(Acquire) & !CLOSED > h
             && !P::process_alive(owner(stamp))
         {
             dead.set(true);
@@ -1071,23 +1272,31 @@ impl<P: Platform> Ring<P> {
     /// Marks one frame's work done (joinable rings); `false` if none is unfinished.
     pub(crate) fn task_done(&self) -> bool {
         let c = &*self.control;
-        let mut left = c.unfinished.load(Relaxed);
+        let mut done = c.done.load(Relaxed);
         loop {
-            if left == 0 {
+            // The latest count of frames put (a stale one could refuse wrongly).
+            let puts = c.puts.fetch_add(0, AcqRel);
+            if done >= puts {
                 return false;
             }
-            match c
-                .unfinished
-                .compare_exchange(left, left - 1, AcqRel, Relaxed)
-            {
-                Ok(_) => break,
-                Err(now) => left = now,
+            match c.done.compare_exchange(done, done + 1, AcqRel, Relaxed) {
+                Ok(_) => {
+                    if done + 1 == puts {
+                        notify::<P>(&c.all_done);
+                    }
+                    return true;
+                }
+                Err(now) => done = now,
             }
         }
-        if left == 1 {
-            notify::<P>(&c.all_done);
-        }
-        true
+    }
+
+    /// The frames put and not yet marked done (joinable rings): `done` first, then the latest
+    /// `puts`, so that a 0 was true at the moment `done` was read.
+    fn unfinished(&self) -> u64 {
+        let c = &*self.control;
+        let done = c.done.load(Acquire);
+        c.puts.fetch_add(0, AcqRel).saturating_sub(done)
     }
 
     /// Waits until every frame put has been marked done (joinable rings).
@@ -1101,7 +1310,7 @@ impl<P: Platform> Ring<P> {
         let c = &*self.control;
         let mut look_now = false;
         loop {
-            let left = c.unfinished.load(Acquire);
+            let left = self.unfinished();
             if left == 0 {
                 return;
             }
@@ -1109,9 +1318,8 @@ impl<P: Platform> Ring<P> {
                 continue;
             }
             let until = poll_deadline::<P>(None);
-            let timed_out = sleep::<P>(&c.all_done, until, || c.unfinished.load(Acquire) == 0);
-            look_now =
-                (timed_out || P::LIVENESS_POLL.is_none()) && c.unfinished.load(Acquire) == left;
+            let timed_out = sleep::<P>(&c.all_done, until, || self.unfinished() == 0);
+            look_now = (timed_out || P::LIVENESS_POLL.is_none()) && self.unfinished() == left;
         }
     }
 
@@ -1133,7 +1341,7 @@ impl<P: Platform> Ring<P> {
         true
     }
 
-    /// Frees the slots behind the head (positions claimed in the last lap) that a getter of a
+    /// Frees the slots behind the head (positions taken in the last lap) that a getter of a
     /// dead process holds, counting its frame done (see [`Ring::join`]). `true` if it freed one.
     #[cold]
     fn free_dead_readers_behind_head(&self) -> bool {
@@ -1150,7 +1358,7 @@ impl<P: Platform> Ring<P> {
                 continue;
             }
             // The stamp is position p's unless the head passed `p + n` meanwhile (the slot was
-            // freed, used again, and its next frame claimed by a getter that died too): the
+            // freed, used again, and its next frame taken by a getter that died too): the
             // latest head says. Then one compare-and-swap decides who frees it.
             if c.head.fetch_add(0, AcqRel) <= p + self.n
                 && self.free_dead_reader(p, stamp, p + self.n)
@@ -1165,8 +1373,31 @@ impl<P: Platform> Ring<P> {
     }
 }
 
+/// A frame's first data word (its varint length, then as many of its bytes as fit) and the
+/// rest of its bytes.
+#[inline]
+fn first_word(frame: &[u8]) -> (u64, &[u8]) {
+    let mut first = 0u64;
+    let mut len = frame.len() as u64;
+    let mut at = 0;
+    loop {
+        let more = len >= 0x80;
+        first |= ((len & 0x7F) | if more { 0x80 } else { 0 }) << (8 * at);
+        at += 1;
+        len >>= 7;
+        if !more {
+            break;
+        }
+    }
+    let (head, rest) = frame.split_at(frame.len().min(WORD - at));
+    if !head.is_empty() {
+        first |= pack(head) << (8 * at);
+    }
+    (first, rest)
+}
+
 /// A frame's length and the bytes it takes, from the start of its first data word (written by
-/// [`Ring::publish`]: at most 8 bytes, as lengths stay below 2^56).
+/// [`Ring::reserve`]: at most 8 bytes, as lengths stay below 2^56).
 #[inline]
 fn read_varint(first: &[u8; WORD]) -> (usize, usize) {
     if first[0] < 0x80 {
