@@ -64,8 +64,13 @@ const WAIT_ROUNDS: u32 = 30;
 const PAUSE_SHIFT: u32 = 6;
 /// The rounds a new end starts with, and an end that gave waiting up tries again with.
 const WAIT_ROUNDS_START: u32 = 10;
-/// After how many reads without waiting an end that gave waiting up tries it again.
+/// After how many reads without waiting an end that gave waiting up tries it again (a probe),
+/// at first; each probe that fails doubles that, up to [`WAIT_PROBE_MAX`], and a wait that
+/// sees the count move sets it back.
 const WAIT_PROBE: u32 = 32;
+/// The most reads between two probes: a probe that fails costs a whole wait of
+/// [`WAIT_ROUNDS_START`] rounds, which this makes a few nanoseconds per read.
+const WAIT_PROBE_MAX: u32 = 1024;
 
 /// The bytes a receiving end has read from its pipe and not yet delivered: `bytes[start..end]`,
 /// the beginning of the stream's rest. Plain data in shared memory, only touched under the
@@ -289,8 +294,10 @@ struct Inner<P: Platform> {
     /// How many rounds the next wait on the writers' count makes (at most [`WAIT_ROUNDS`]):
     /// this process's, adapted as [`Connection::wait_for_writer`] says.
     wait_rounds: AtomicU32,
-    /// Reads made without waiting since waiting was given up (up to [`WAIT_PROBE`]).
+    /// Reads made without waiting since waiting was given up, or since the last probe.
     unwaited: AtomicU32,
+    /// After how many such reads the next probe comes ([`WAIT_PROBE`] to [`WAIT_PROBE_MAX`]).
+    probe_gap: AtomicU32,
     /// Set by `close`: this process's handles are closed, even where a buffered message would
     /// let a `recv` or `poll` answer without the end. A plain atomic: it is this process's
     /// state, like the end's own descriptor, and a `recv` racing with `close` may see either.
@@ -441,6 +448,7 @@ impl<T, P: Platform> Connection<T, P> {
                 peer_ahead,
                 wait_rounds: AtomicU32::new(WAIT_ROUNDS_START),
                 unwaited: AtomicU32::new(0),
+                probe_gap: AtomicU32::new(WAIT_PROBE),
                 closed: AtomicBool::new(false),
                 scratch: std::sync::Mutex::default(),
                 site,
@@ -597,11 +605,14 @@ impl<T, P: Platform> Connection<T, P> {
     /// empty-handed. Where the platform does not spin it does nothing, not even read the count.
     ///
     /// How many rounds it waits adapts, per end and process, as `OsPipeEnd`'s spin does: one
-    /// more after a wait that saw the count move, half after one that did not, and from none
-    /// back to [`WAIT_ROUNDS_START`] after [`WAIT_PROBE`] reads without waiting. On a machine with more runnable
-    /// tasks than processors a waiter takes the processor from the writer it waits for, so
-    /// waits that do not pay die out. It never yields: on a busy machine a yield hands the
-    /// processor to other work for a time slice, far longer than a wake-up.
+    /// more after a wait that saw the count move, half after one that did not; from none it
+    /// probes again with [`WAIT_ROUNDS_START`] after [`WAIT_PROBE`] reads without waiting, and
+    /// after twice as many (up to [`WAIT_PROBE_MAX`]) each time a probe fails. On a machine
+    /// with more runnable tasks than processors the writer a `recv` waits for is often queued
+    /// behind the waiter on its own processor (a woken task is placed near its waker), where
+    /// waiting only delays it: there waits fail, and die out. It never yields: on a busy
+    /// machine a yield hands the processor to other work for a time slice, far longer than a
+    /// wake-up.
     fn wait_for_writer(&self, received: u64) {
         if P::SPIN_LIMIT == 0 {
             return;
@@ -616,8 +627,9 @@ impl<T, P: Platform> Connection<T, P> {
         }
         let inner = &*self.inner;
         let mut rounds = inner.wait_rounds.load(Relaxed);
-        if rounds == 0 {
-            if inner.unwaited.fetch_add(1, Relaxed) + 1 < WAIT_PROBE {
+        let probe = rounds == 0;
+        if probe {
+            if inner.unwaited.fetch_add(1, Relaxed) + 1 < inner.probe_gap.load(Relaxed) {
                 return;
             }
             inner.unwaited.store(0, Relaxed);
@@ -631,10 +643,18 @@ impl<T, P: Platform> Connection<T, P> {
                 inner
                     .wait_rounds
                     .store((rounds + 1).min(WAIT_ROUNDS), Relaxed);
+                inner.probe_gap.store(WAIT_PROBE, Relaxed);
                 return;
             }
         }
-        inner.wait_rounds.store(rounds / 2, Relaxed);
+        if probe {
+            let gap = inner.probe_gap.load(Relaxed);
+            inner
+                .probe_gap
+                .store((gap * 2).min(WAIT_PROBE_MAX), Relaxed);
+        } else {
+            inner.wait_rounds.store(rounds / 2, Relaxed);
+        }
     }
 
     /// Fills `buf` unless end of file comes first; returns the bytes read.
