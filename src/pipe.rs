@@ -617,14 +617,8 @@ impl<T, P: Platform> Connection<T, P> {
         if P::SPIN_LIMIT == 0 {
             return;
         }
-        let written = &self.inner.read_ahead.written.0;
-        let start = written.load(Relaxed);
-        // Signed: a count behind the bytes read (a writer died between its write and its
-        // count) is "nothing new" too.
-        if (start.wrapping_sub(received) as i64) > 0 {
-            // Bytes were written since (or a reader died before counting what it read): read.
-            return;
-        }
+        // First whether to wait at all, from this process's own state: where waits have died
+        // out, the count is not even read, so that its cache line stays with the writers.
         let inner = &*self.inner;
         let mut rounds = inner.wait_rounds.load(Relaxed);
         let probe = rounds == 0;
@@ -634,6 +628,14 @@ impl<T, P: Platform> Connection<T, P> {
             }
             inner.unwaited.store(0, Relaxed);
             rounds = WAIT_ROUNDS_START;
+        }
+        let written = &inner.read_ahead.written.0;
+        let start = written.load(Relaxed);
+        // Signed: a count behind the bytes read (a writer died between its write and its
+        // count) is "nothing new" too.
+        if (start.wrapping_sub(received) as i64) > 0 {
+            // Bytes were written since (or a reader died before counting what it read): read.
+            return;
         }
         for round in 0..rounds {
             for _ in 0..1u32 << round.min(PAUSE_SHIFT) {
