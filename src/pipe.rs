@@ -16,6 +16,16 @@
 //!   every process holding the end (a forked child inherits it, a spawned one is given it) sees
 //!   the same buffer, so no holder's read takes bytes another holder's `recv` needs. A message
 //!   larger than the buffer is read straight into its own allocation, never ahead of its end;
+//! - a `recv` that has read everything the pipe held waits for more **by watching a count
+//!   first**: every write adds its length to a count of bytes written, in shared memory beside
+//!   the receiving end's buffer, and a `recv` whose last read emptied the pipe, finding the
+//!   count no further than the bytes read so far, spins a little until the count moves before
+//!   it makes its blocking `read` (no system call per try: a writer that is running answers
+//!   sooner than the kernel wakes a sleeping reader, and its `send` is cheaper when no reader
+//!   sleeps). The count is only a hint: the `read` decides every result, and a writer that
+//!   died, or bytes written past the count, only make the spin give up. How long it spins
+//!   adapts per end; a platform that does not spin ([`Platform::SPIN_LIMIT`] 0: the
+//!   explorers) neither counts nor watches;
 //! - `recv` at a message boundary with every writer gone is `Error::Eof`; a message cut off by a
 //!   writer that closed or died in the middle of it is `Error::Truncated`, never a partial value;
 //! - sending to a closed peer is `Error::BrokenPipe` (no `SIGPIPE`); the wrong direction of a
@@ -23,7 +33,7 @@
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
@@ -31,7 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::decode;
-use crate::platform::{deadline_after, PipeEnd, Shareable, SharedCell};
+use crate::platform::{deadline_after, Atomic, AtomicInt, PipeEnd, Shareable, SharedCell};
 use crate::{Error, Lock, Os, Platform};
 
 /// The largest message a connection sends or accepts: 256 MiB.
@@ -45,12 +55,34 @@ const HEADER: usize = 4;
 /// allocation, up to its last byte and no further).
 pub const READ_AHEAD: usize = 4096;
 
+/// The most rounds a `recv` waits on the writers' count before its blocking read (see
+/// [`Connection::wait_for_writer`]): round `k` pauses for `2^k` spin-loop hints, at most
+/// `2^`[`PAUSE_SHIFT`], then reads the count. How many rounds it makes adapts per end, between
+/// 0 and this (about 1,600 hints at most, some 60 µs on a 2026 server core).
+const WAIT_ROUNDS: u32 = 30;
+/// The longest pause between two reads of the count: `2^PAUSE_SHIFT` spin-loop hints.
+const PAUSE_SHIFT: u32 = 6;
+/// The rounds a new end starts with, and an end that gave waiting up tries again with.
+const WAIT_ROUNDS_START: u32 = 10;
+/// After how many reads without waiting an end that gave waiting up tries it again (a probe),
+/// at first; each probe that fails doubles that, up to [`WAIT_PROBE_MAX`], and a wait that
+/// sees the count move sets it back.
+const WAIT_PROBE: u32 = 32;
+/// The most reads between two probes: a probe that fails costs a whole wait of
+/// [`WAIT_ROUNDS_START`] rounds, which this makes a few nanoseconds per read.
+const WAIT_PROBE_MAX: u32 = 1024;
+
 /// The bytes a receiving end has read from its pipe and not yet delivered: `bytes[start..end]`,
 /// the beginning of the stream's rest. Plain data in shared memory, only touched under the
 /// end's receive lock.
 struct Buffer {
     start: u32,
     end: u32,
+    /// Bytes read from the pipe so far, by every holder of the end (wrapping): what the
+    /// writers' count ([`ReadAhead::written`]) is compared with. A hint, as that count is.
+    received: u64,
+    /// The last read from the pipe took less than it asked for: it emptied the pipe.
+    drained: bool,
     bytes: [u8; READ_AHEAD],
 }
 
@@ -67,8 +99,9 @@ enum Front {
     /// A header announcing `len` bytes, over [`MAX_MESSAGE_LEN`]: the header is taken out.
     TooLarge { len: usize },
     /// No whole message yet: the buffered bytes were moved to the front, and up to `room` more
-    /// bytes fit behind them.
-    NeedMore { room: usize },
+    /// bytes fit behind them. `idle` when the last read emptied the pipe and took as many bytes
+    /// as were counted written by then: `received` ([`Buffer::received`]).
+    NeedMore { room: usize, idle: Option<u64> },
 }
 
 impl Buffer {
@@ -136,6 +169,7 @@ impl Buffer {
         self.set(0..range.len());
         Front::NeedMore {
             room: READ_AHEAD - range.len(),
+            idle: self.drained.then_some(self.received),
         }
     }
 
@@ -165,25 +199,44 @@ impl Buffer {
     }
 }
 
-/// A receiving end's read-ahead, in shared memory (see the [module docs](self)).
+/// A receiving end's read-ahead, in shared memory (see the [module docs](self)), and the count
+/// of bytes written to it.
 struct ReadAhead<P: Platform> {
+    /// Bytes written into this end's stream by the other end's `send`s (any task, any
+    /// process), added after each write, wrapping; on its own cache lines, since the writers
+    /// change it while readers watch it and use the buffer. A hint for a waiting `recv`
+    /// ([`Connection::wait_for_writer`]), never a fact a result depends on. Only used where
+    /// the platform spins ([`Platform::SPIN_LIMIT`] above 0).
+    written: Padded<P::AtomicU64>,
     buffer: P::Cell<Buffer>,
 }
 
-// SAFETY: one platform cell of a `Shareable` value, itself `Shareable` by the `Cell` bound.
+// SAFETY: an atomic word (padded) and one platform cell of a `Shareable` value, each
+// `Shareable` by its bound.
 unsafe impl<P: Platform> Shareable for ReadAhead<P> {}
 
 impl<P: Platform> ReadAhead<P> {
     fn new() -> P::Shared<Self> {
         P::share(ReadAhead {
+            written: Padded(P::AtomicU64::new(0)),
             buffer: P::Cell::new(Buffer {
                 start: 0,
                 end: 0,
+                received: 0,
+                drained: false,
                 bytes: [0; READ_AHEAD],
             }),
         })
     }
 }
+
+/// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers pair
+/// them).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+// SAFETY: a `T` and padding, nothing else.
+unsafe impl<T: Shareable> Shareable for Padded<T> {}
 
 /// The two ends [`pipe`] returns.
 pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);
@@ -212,9 +265,18 @@ pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);
 pub fn pipe<T, P: Platform>(duplex: bool) -> Result<Ends<T, P>, Error> {
     let site = P::site();
     let (first, second) = P::pipe(duplex)?;
+    // Each end's writes are counted in the other's read-ahead.
+    let (first_ahead, second_ahead) = (ReadAhead::<P>::new(), ReadAhead::<P>::new());
     Ok((
-        Connection::new(first, true, duplex, site),
-        Connection::new(second, duplex, true, site),
+        Connection::new(
+            first,
+            true,
+            duplex,
+            site,
+            first_ahead.clone(),
+            second_ahead.clone(),
+        ),
+        Connection::new(second, duplex, true, site, second_ahead, first_ahead),
     ))
 }
 
@@ -227,6 +289,15 @@ struct Inner<P: Platform> {
     recv_lock: Lock<P>,
     /// Bytes read ahead, under `recv_lock`.
     read_ahead: P::Shared<ReadAhead<P>>,
+    /// The other end's read-ahead, whose count of bytes written this end's sends add to.
+    peer_ahead: P::Shared<ReadAhead<P>>,
+    /// How many rounds the next wait on the writers' count makes (at most [`WAIT_ROUNDS`]):
+    /// this process's, adapted as [`Connection::wait_for_writer`] says.
+    wait_rounds: AtomicU32,
+    /// Reads made without waiting since waiting was given up, or since the last probe.
+    unwaited: AtomicU32,
+    /// After how many such reads the next probe comes ([`WAIT_PROBE`] to [`WAIT_PROBE_MAX`]).
+    probe_gap: AtomicU32,
     /// Set by `close`: this process's handles are closed, even where a buffered message would
     /// let a `recv` or `poll` answer without the end. A plain atomic: it is this process's
     /// state, like the end's own descriptor, and a `recv` racing with `close` may see either.
@@ -288,6 +359,11 @@ struct ConnectionWire<P: Platform> {
         deserialize_with = "crate::platform::wire::de::<P, _, _>"
     )]
     read_ahead: P::Shared<ReadAhead<P>>,
+    #[serde(
+        serialize_with = "crate::platform::wire::ser::<P, _, _>",
+        deserialize_with = "crate::platform::wire::de::<P, _, _>"
+    )]
+    peer_ahead: P::Shared<ReadAhead<P>>,
 }
 
 /// Only in the arguments of a spawned process (`Process::call` with `StartMethod::Spawn`),
@@ -307,6 +383,7 @@ impl<T, P: Platform> serde::Serialize for Connection<T, P> {
             send_lock: self.inner.send_lock.clone(),
             recv_lock: self.inner.recv_lock.clone(),
             read_ahead: self.inner.read_ahead.clone(),
+            peer_ahead: self.inner.peer_ahead.clone(),
         }
         .serialize(serializer)
     }
@@ -317,20 +394,15 @@ impl<'de, T, P: Platform> serde::Deserialize<'de> for Connection<T, P> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = ConnectionWire::<P>::deserialize(deserializer)?;
         let end = P::PipeEnd::import(wire.end).map_err(<D::Error as serde::de::Error>::custom)?;
-        Ok(Connection {
-            inner: Arc::new(Inner {
-                end: ManuallyDrop::new(end),
-                readable: wire.readable,
-                writable: wire.writable,
-                send_lock: wire.send_lock,
-                recv_lock: wire.recv_lock,
-                read_ahead: wire.read_ahead,
-                closed: AtomicBool::new(false),
-                scratch: std::sync::Mutex::default(),
-                site: P::site(),
-            }),
-            item: PhantomData,
-        })
+        Ok(Connection::with_locks(
+            end,
+            wire.readable,
+            wire.writable,
+            P::site(),
+            (wire.send_lock, wire.recv_lock),
+            wire.read_ahead,
+            wire.peer_ahead,
+        ))
     }
 }
 
@@ -344,15 +416,39 @@ impl<T, P: Platform> std::fmt::Debug for Connection<T, P> {
 }
 
 impl<T, P: Platform> Connection<T, P> {
-    fn new(end: P::PipeEnd, readable: bool, writable: bool, site: P::Site) -> Self {
+    fn new(
+        end: P::PipeEnd,
+        readable: bool,
+        writable: bool,
+        site: P::Site,
+        read_ahead: P::Shared<ReadAhead<P>>,
+        peer_ahead: P::Shared<ReadAhead<P>>,
+    ) -> Self {
+        let locks = (Lock::new(), Lock::new());
+        Self::with_locks(end, readable, writable, site, locks, read_ahead, peer_ahead)
+    }
+
+    fn with_locks(
+        end: P::PipeEnd,
+        readable: bool,
+        writable: bool,
+        site: P::Site,
+        (send_lock, recv_lock): (Lock<P>, Lock<P>),
+        read_ahead: P::Shared<ReadAhead<P>>,
+        peer_ahead: P::Shared<ReadAhead<P>>,
+    ) -> Self {
         Connection {
             inner: Arc::new(Inner {
                 end: ManuallyDrop::new(end),
                 readable,
                 writable,
-                send_lock: Lock::new(),
-                recv_lock: Lock::new(),
-                read_ahead: ReadAhead::<P>::new(),
+                send_lock,
+                recv_lock,
+                read_ahead,
+                peer_ahead,
+                wait_rounds: AtomicU32::new(WAIT_ROUNDS_START),
+                unwaited: AtomicU32::new(0),
+                probe_gap: AtomicU32::new(WAIT_PROBE),
                 closed: AtomicBool::new(false),
                 scratch: std::sync::Mutex::default(),
                 site,
@@ -399,7 +495,13 @@ impl<T, P: Platform> Connection<T, P> {
         let _held = self.inner.send_lock.lock();
         let mut sent = 0;
         while sent < message.len() {
-            sent += self.inner.end.write(&message[sent..])?;
+            let n = self.inner.end.write(&message[sent..])?;
+            if P::SPIN_LIMIT > 0 {
+                // A hint for a reader waiting on the count (see `wait_for_writer`), which orders
+                // nothing: the bytes themselves travel through the pipe.
+                self.inner.peer_ahead.written.0.fetch_add(n as u64, Relaxed);
+            }
+            sent += n;
         }
         Ok(())
     }
@@ -424,7 +526,7 @@ impl<T, P: Platform> Connection<T, P> {
         loop {
             // SAFETY (every `with_mut` on `buffer` here): the receive lock is held, and every
             // access to the buffer, in any task or process, is made under it.
-            let room = match unsafe { buffer.with_mut(Buffer::take) } {
+            let (room, idle) = match unsafe { buffer.with_mut(Buffer::take) } {
                 Front::Message(message) => return Ok(message),
                 Front::TooLarge { len } => {
                     return Err(Error::TooLarge {
@@ -437,13 +539,26 @@ impl<T, P: Platform> Connection<T, P> {
                     // Read up to the message's last byte, not beyond: nothing is read ahead.
                     let have = prefix.len();
                     prefix.resize(len, 0);
-                    let got = have + self.read_exact(&mut prefix[have..])?;
+                    let read = self.read_exact(&mut prefix[have..]);
+                    if P::SPIN_LIMIT > 0 {
+                        // Counted for `wait_for_writer` (bytes an error cut short are not: the
+                        // count is a hint); these reads are not known to have emptied the pipe.
+                        let n = *read.as_ref().unwrap_or(&0) as u64;
+                        // SAFETY: as above.
+                        unsafe {
+                            buffer.with_mut(|b| {
+                                b.received = b.received.wrapping_add(n);
+                                b.drained = false;
+                            })
+                        }
+                    }
+                    let got = have + read?;
                     if got < len {
                         return Err(Error::Truncated { got, expected: len });
                     }
                     return Ok(prefix);
                 }
-                Front::NeedMore { room } => room,
+                Front::NeedMore { room, idle } => (room, idle),
             };
             // Read into this process's scratch, outside the cell's access (an explorer's cell
             // access is one step, which a blocking read must not sit inside), then append. The
@@ -458,18 +573,89 @@ impl<T, P: Platform> Connection<T, P> {
             let mut fresh = Vec::new();
             let scratch = kept.as_deref_mut().unwrap_or(&mut fresh);
             scratch.resize(READ_AHEAD, 0);
+            if let Some(received) = idle {
+                self.wait_for_writer(received);
+            }
             let n = self.inner.end.read(&mut scratch[..room])?;
             // SAFETY: as above.
             unsafe {
-                buffer.with_mut(|b| match n {
-                    // End of file: whatever is buffered is a message cut off.
-                    0 => Err(b.cut_off()),
-                    n => {
-                        b.append(&scratch[..n]);
-                        Ok(())
+                buffer.with_mut(|b| {
+                    // For `wait_for_writer`: less than asked for means the pipe is empty now.
+                    b.received = b.received.wrapping_add(n as u64);
+                    b.drained = n < room;
+                    match n {
+                        // End of file: whatever is buffered is a message cut off.
+                        0 => Err(b.cut_off()),
+                        n => {
+                            b.append(&scratch[..n]);
+                            Ok(())
+                        }
                     }
                 })
             }?;
+        }
+    }
+
+    /// Before a `recv`'s read of the pipe (under the receive lock), when the last read emptied
+    /// the pipe: if the writers' count ([`ReadAhead::written`]) is no further than the bytes
+    /// read so far (`received`), nothing was written since and the read would block, so first
+    /// watch the count for a while, spinning, without a system call, until it moves. The read
+    /// that follows decides what happens whatever the count says: a writer that died (before
+    /// or after its count), or bytes written past the count, only make a wait end
+    /// empty-handed. Where the platform does not spin it does nothing, not even read the count.
+    ///
+    /// How many rounds it waits adapts, per end and process, as `OsPipeEnd`'s spin does: one
+    /// more after a wait that saw the count move, half after one that did not; from none it
+    /// probes again with [`WAIT_ROUNDS_START`] after [`WAIT_PROBE`] reads without waiting, and
+    /// after twice as many (up to [`WAIT_PROBE_MAX`]) each time a probe fails. On a machine
+    /// with more runnable tasks than processors the writer a `recv` waits for is often queued
+    /// behind the waiter on its own processor (a woken task is placed near its waker), where
+    /// waiting only delays it: there waits fail, and die out. It never yields: on a busy
+    /// machine a yield hands the processor to other work for a time slice, far longer than a
+    /// wake-up.
+    fn wait_for_writer(&self, received: u64) {
+        if P::SPIN_LIMIT == 0 {
+            return;
+        }
+        // First whether to wait at all, from this process's own state: where waits have died
+        // out, the count is not even read, so that its cache line stays with the writers.
+        let inner = &*self.inner;
+        let mut rounds = inner.wait_rounds.load(Relaxed);
+        let probe = rounds == 0;
+        if probe {
+            if inner.unwaited.fetch_add(1, Relaxed) + 1 < inner.probe_gap.load(Relaxed) {
+                return;
+            }
+            inner.unwaited.store(0, Relaxed);
+            rounds = WAIT_ROUNDS_START;
+        }
+        let written = &inner.read_ahead.written.0;
+        let start = written.load(Relaxed);
+        // Signed: a count behind the bytes read (a writer died between its write and its
+        // count) is "nothing new" too.
+        if (start.wrapping_sub(received) as i64) > 0 {
+            // Bytes were written since (or a reader died before counting what it read): read.
+            return;
+        }
+        for round in 0..rounds {
+            for _ in 0..1u32 << round.min(PAUSE_SHIFT) {
+                std::hint::spin_loop();
+            }
+            if written.load(Relaxed) != start {
+                inner
+                    .wait_rounds
+                    .store((rounds + 1).min(WAIT_ROUNDS), Relaxed);
+                inner.probe_gap.store(WAIT_PROBE, Relaxed);
+                return;
+            }
+        }
+        if probe {
+            let gap = inner.probe_gap.load(Relaxed);
+            inner
+                .probe_gap
+                .store((gap * 2).min(WAIT_PROBE_MAX), Relaxed);
+        } else {
+            inner.wait_rounds.store(rounds / 2, Relaxed);
         }
     }
 
@@ -577,7 +763,9 @@ mod tests {
     /// writing part of a frame and dropping the end.
     fn raw<P: Platform>() -> (Connection<u8, P>, P::PipeEnd) {
         let (first, second) = P::pipe(false).expect("a pipe");
-        (Connection::new(first, true, false, P::site()), second)
+        let ahead = ReadAhead::<P>::new();
+        let rx = Connection::new(first, true, false, P::site(), ahead.clone(), ahead);
+        (rx, second)
     }
 
     fn write_all<P: Platform>(end: &P::PipeEnd, mut bytes: &[u8]) {
@@ -672,6 +860,33 @@ mod tests {
             })
         );
         assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+    }
+
+    /// The writers' count is a hint: bytes written past it (a raw write here; a writer that
+    /// died between its write and its count), and a count that is behind the bytes read or
+    /// ahead of them (a reader that died between its read and its count), cost at most a wait
+    /// that gives up, never a message or the end of file. (The count only exists where the
+    /// platform spins: on `Os`.)
+    #[test]
+    fn a_count_that_lies_changes_no_result_on_os() {
+        for lie in [0, 1000u64.wrapping_neg(), 1000] {
+            let (rx, tx) = raw::<Os>();
+            rx.inner.read_ahead.written.0.fetch_add(lie, Relaxed);
+            for body in 0..40u8 {
+                write_all::<Os>(&tx, &[1, 0, 0, 0, body]);
+                assert_eq!(rx.recv_bytes().as_deref(), Ok(&[body][..]));
+            }
+            write_all::<Os>(&tx, &[1, 0, 0]);
+            drop(tx);
+            assert_eq!(
+                rx.recv_bytes(),
+                Err(Error::Truncated {
+                    got: 3,
+                    expected: HEADER
+                })
+            );
+            assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+        }
     }
 
     #[test]

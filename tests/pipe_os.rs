@@ -405,3 +405,29 @@ fn a_child_forked_while_a_thread_of_its_parent_is_in_recv_can_receive() {
     tx.send(&2).unwrap();
     assert_eq!(child.join(), Ok(0));
 }
+
+/// A writer killed while the reader waits for its next message (a `recv` that emptied the pipe
+/// first watches the writers' count, spinning, then reads): end of file, never a hang. A dead
+/// writer never moves the count, so the wait gives up and the read sees the end; whether the
+/// kill comes before, during or after the wait, the result is the same.
+#[test]
+fn a_writer_killed_while_the_reader_waits_is_end_of_file() {
+    let _forks = forks();
+    for _ in 0..3 {
+        let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+        // Never sent on: the child waits on it until it is killed.
+        let (hold_rx, hold_tx) = pipe::<u32, Os>(false).unwrap();
+        let child = Process::<Os>::new(move || {
+            tx.send(&1).unwrap();
+            let _ = hold_rx.recv();
+        });
+        child.start().unwrap();
+        // The first message empties the pipe: the next `recv` waits.
+        assert_eq!(rx.recv(), Ok(1));
+        let reader = spawn::<Os, _, _>(move || (rx.recv(), rx.recv()));
+        child.kill().unwrap();
+        assert_ne!(child.join(), Ok(0));
+        assert_eq!(reader.join().unwrap(), (Err(Error::Eof), Err(Error::Eof)));
+        drop(hold_tx);
+    }
+}

@@ -344,6 +344,8 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// hardware a short spin saves a system call when the holder is about to release; under an
     /// explorer every spin step is a scheduling point and only grows the state space, so
     /// explorers set it to 0. It never changes what a primitive does, only how soon it sleeps.
+    /// Where it is 0 no primitive spins at all (the queue's backoff, a pipe's wait on its
+    /// writers' count), nor keeps what only a spin would read.
     const SPIN_LIMIT: u32;
 
     /// How long a task waiting for a word that another process holds (a lock) sleeps at most
