@@ -57,8 +57,17 @@ fn stop_at(point: StopPoint, nth: u32) -> (Connection<()>, impl FnOnce() + Send 
     (stopped_rx, setup)
 }
 
-/// Waits until `process` stopped, then kills it.
+/// Waits until `process` stopped, then kills it. A victim that never reaches its point (a
+/// bug, or a test that reuses a closed queue) fails the test rather than hanging it: another
+/// child forked meanwhile holds the pipe's sending end too, so its end of file never comes.
 fn kill_when_stopped(stopped: &Connection<()>, process: &Process) {
+    let stopped_in_time = stopped
+        .poll(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    if !stopped_in_time {
+        process.kill().unwrap();
+        panic!("the victim never stopped at its point");
+    }
     stopped.recv().expect("the victim stops at its point");
     process.kill().unwrap();
 }
