@@ -832,12 +832,12 @@ pub fn all<P: Platform>() -> Vec<Property> {
         // - / - / - / 0.25
         "Event": event_wakes_all @ Size::SMALL, loom None;
         // The queues, on the lock-free slot ring with claims (a put claims the tail's slot
-        // before it moves the tail, a get the head's frame: 2-3 more accesses per operation
-        // than before the claims, which multiplied loom's searches), test build, 1x2: bound 2:
-        // 1.2 s; 3: 16 s; 4: > 150 s (before the claims: 0.58 s at 3, 3.3 s at 4).
+        // before it moves the tail, a get the head's frame: more accesses per operation than
+        // before the claims, which multiplied the searches), test build, 1x2: bound 3: 4.9 s;
+        // 4: 42 s (before the claims: 0.58 s at 3, 3.3 s at 4). Sim: 1x2 complete in 146,442
+        // executions (8.8 s release; 24,950 before the claims)
         "Queue": queue_mpmc_exactly_once @ Size { threads: 1, ops: 2, start_together: false }, loom Some(3);
-        // bound 4: 0.8 s; 5: 2.6 s; 6: 7.7 s; unbounded: > 150 s (complete in 1.1 s before
-        // the claims)
+        // bound 6: 3.3 s; unbounded: 50 s (complete in 1.1 s before the claims)
         "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom Some(6);
         // complete: 0.04 s
         "Queue": queue_timeouts @ Size::SMALL, loom None;

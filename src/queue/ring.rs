@@ -19,15 +19,16 @@
 //! apart.) A frame is its length (a LEB128 varint) followed by its bytes, spread over as many
 //! consecutive positions as it needs: a frame of up to 7 bytes takes one slot.
 //!
-//! **Put**: check that the frame's `m` positions from the *tail* `t` are free; *claim* the
-//! tail's slot (one compare-and-swap of its stamp, free for `t` → `writing(token)`, below),
-//! which no other putter can then claim, so that the tail stays at `t` and the claimant alone
-//! changes the count of frames admitted (`puts`); take a *ticket* (the frames in the ring, or
-//! on their way in, `puts - gets`, must stay below `max_frames`: that is `maxsize`, exact
-//! whatever the frames' sizes; none free: give the claim up and wait); write the frame's first
-//! data word (its length); move the tail (`t → t + m`, a compare-and-swap that fails only on a
-//! close); write the rest of the data; publish the stamps (the first one last, with Release, so
-//! a getter acquires one word). **Get**: read the stamp at the *head* `h`; if it says
+//! **Put**: check that the frame's `m` positions from the *tail* `t` are free and that a
+//! *ticket* is free (the frames in the ring, or on their way in, `puts - gets`, must stay below
+//! `max_frames`: that is `maxsize`, exact whatever the frames' sizes); *claim* the tail's slot
+//! (one compare-and-swap of its stamp, free for `t` → `writing(token)`, below), which no other
+//! putter can then claim, so that the tail stays at `t` and the claimant alone changes the
+//! count of frames admitted (`puts`, which it read before the claim and which cannot have
+//! changed since); take the ticket (`puts + 1`); write the frame's first data word (its
+//! length); move the tail (`t → t + m`, a compare-and-swap that fails only on a close); write
+//! the rest of the data; publish the stamps (the first one last, with Release, so a getter
+//! acquires one word). **Get**: read the stamp at the *head* `h`; if it says
 //! published, claim the frame (one compare-and-swap of the stamp, → `reading(token)`), which
 //! no other getter can then claim, so that the claimant alone gives the ticket back (`gets`)
 //! and moves the head (`h → h + m`, a plain store); copy the bytes out; free the stamps for
@@ -75,9 +76,10 @@
 //!
 //! - **A putter's claim** of the tail's slot, `writing(token)`, stays in the frame's first
 //!   stamp until the publication overwrites it. The change of `puts` under it is *journaled*:
-//!   before storing `puts + 1` the claimant adds to its stamp the parity `puts` had, so whoever
-//!   takes the claim over from a dead claimant knows from the parity `puts` has now whether the
-//!   ticket was taken (only claimants change `puts`, one at a time). A putter waiting at a dead
+//!   the claim itself carries the parity `puts` had, so whoever takes the claim over from a
+//!   dead claimant knows from the parity `puts` has now whether the ticket was taken (only
+//!   claimants change `puts`, one at a time; a claimant refused by a close undoes its ticket
+//!   and keeps its claim, so no other putter reads the count in between). A putter waiting at a dead
 //!   claim with the tail still at `t` takes it over by one compare-and-swap of the stamp
 //!   (keeping the journal, so that a taker that dies too leaves it right for the next), undoes
 //!   the ticket if it was taken, and frees the slot: nothing was put. With the tail moved on,
@@ -87,8 +89,8 @@
 //!   counts it done, frees its slots (its length, written before the tail moved, says how
 //!   many), and the next get takes the next frame.
 //! - **A getter's claim** of the frame at the head, `reading(token, first)` in its first stamp,
-//!   journals the change of `gets` the same way, then the getter stores `reading(token)` in the
-//!   frame's other stamps and moves the head. A getter waiting at a dead claim with the head
+//!   journals the change of `gets` the same way (the claim carries it); then the getter stores
+//!   `reading(token)` in the frame's other stamps and moves the head. A getter waiting at a dead claim with the head
 //!   still at `h` takes it over (the frame is intact: it gets it, nothing is lost; the journal
 //!   says whether the ticket went back). With the head moved on, the dead getter had taken the
 //!   frame, which is gone with it: a putter that needs one of its slots frees it with one
@@ -752,9 +754,6 @@ impl<P: Platform> Ring<P> {
             if t & CLOSED != 0 {
                 return Err(Blocked::Closed);
             }
-            if self.bounded() && !self.may_have_room(c.puts.load(Relaxed), room) {
-                return Err(Blocked::Tickets);
-            }
             if spare > 0 && m + spare <= self.n {
                 // Getters free slots in order, near enough: the last spare one stands for all.
                 let last = t + m + spare - 1;
@@ -782,7 +781,24 @@ impl<P: Platform> Ring<P> {
                     continue 'retry;
                 }
             }
-            let claim = writing(P::process_token());
+            // `puts`, read after the slot was found free (whose freer released it after any
+            // change of its own), stays as read until this putter's claim: only a claimant of
+            // the tail's slot changes it, and such a claimant moves the tail or keeps its claim
+            // (the ring closed) unless it gives the claim up unchanged.
+            let puts = if self.counts_puts() {
+                c.puts.load(Relaxed)
+            } else {
+                0
+            };
+            if self.bounded() && !self.may_have_room(puts, room) {
+                return Err(Blocked::Tickets);
+            }
+            // The claim journals the ticket it is about to take: whoever takes the claim of a
+            // dead putter over knows from `puts`'s parity whether it was taken.
+            let mut claim = writing(P::process_token());
+            if self.counts_puts() {
+                claim |= journal(puts);
+            }
             if self
                 .stamp(t)
                 .compare_exchange(free(t), claim, Acquire, Relaxed)
@@ -791,17 +807,7 @@ impl<P: Platform> Ring<P> {
                 t = c.tail.load(Acquire);
                 continue;
             }
-            // The claim holds the tail at `t` (so the other slots stay free), and `puts` is
-            // this putter's alone to change until it moves the tail.
-            let puts = c.puts.load(Relaxed);
             if self.counts_puts() {
-                if self.bounded() && !self.may_have_room(puts, 1) {
-                    self.release_claim(t, false);
-                    return Err(Blocked::Tickets);
-                }
-                // Journaled: whoever frees the claim of a dead putter knows from `puts`'s
-                // parity whether the ticket was taken.
-                self.stamp(t).store(claim | journal(puts), Relaxed);
                 c.puts.store(puts + 1, Release);
             }
             // The length first, so that whoever finds the frame lost knows its slots.
@@ -810,11 +816,15 @@ impl<P: Platform> Ring<P> {
             // Release: the data word, the count and the claim before the new tail (a getter
             // that finds the frame lost reads the tail first).
             if c.tail.compare_exchange(t, t + m, AcqRel, Relaxed).is_err() {
-                // Closed meanwhile (nobody else moves the tail while the claim holds it).
+                // Closed meanwhile (nobody else moves the tail while the claim holds it): the
+                // ticket is undone and the claim kept (no put will use the slot again, and so
+                // no putter ever reads the count between the two).
                 if self.counts_puts() {
-                    c.puts.store(puts, Relaxed);
+                    c.puts.store(puts, Release);
+                    if self.joinable {
+                        notify::<P>(&c.all_done);
+                    }
                 }
-                self.release_claim(t, self.joinable);
                 return Err(Blocked::Closed);
             }
             // Putters that found the claim and went to sleep wait for the tail to move.
@@ -844,9 +854,9 @@ impl<P: Platform> Ring<P> {
         puts.saturating_sub(gets) + room <= self.max_frames
     }
 
-    /// Gives up the claim of the tail's slot (position `t`), after undoing the ticket: the slot
-    /// is free for `t` again, and the putters waiting for it are woken (and `join`, if the
-    /// count went down: `undone`).
+    /// Gives up the claim of the tail's slot (position `t`) that a dead putter made, after
+    /// undoing its ticket: the slot is free for `t` again, and the putters waiting for it are
+    /// woken (and `join`, if the count went down: `undone`).
     fn release_claim(&self, t: u64, undone: bool) {
         let c = &*self.control;
         self.stamp(t).store(free(t), Release);
@@ -1106,12 +1116,18 @@ impl<P: Platform> Ring<P> {
     #[inline]
     fn claim(&self) -> Claim {
         let c = &*self.control;
-        let mut h = c.head.load(Relaxed);
+        // Acquire: `gets` as the getter that moved the head here left it.
+        let mut h = c.head.load(Acquire);
         loop {
             let stamp = self.stamp(h).load(Acquire);
             let lag = stamp.wrapping_sub(full(h)) as i64;
             if lag == 0 {
-                let mine = reading(P::process_token(), true);
+                // The claim journals the ticket it is about to give back (`gets` stays as read
+                // until the claim: only the claimant at the head changes it).
+                let mut mine = reading(P::process_token(), true);
+                if self.bounded() {
+                    mine |= journal(c.gets.load(Relaxed));
+                }
                 // Acquire: the publisher's data (and every later slot of the frame).
                 if self
                     .stamp(h)
@@ -1123,13 +1139,13 @@ impl<P: Platform> Ring<P> {
                     self.hold_head(h, m, mine);
                     return Claim::Frame(h, m, first);
                 }
-                h = c.head.load(Relaxed);
+                h = c.head.load(Acquire);
             } else if lag < 0 || stamp & OWNED != 0 {
                 // Nothing published at h (yet; or a process writes or reads the slot): empty,
                 // unless the head moved meanwhile, or another getter is taking the frame at h
                 // (a claim of h's frame, not the lap before's, once the tail passed h: the
                 // stamp read carries the tail's move, by its release sequence).
-                let now = c.head.load(Relaxed);
+                let now = c.head.load(Acquire);
                 if now != h {
                     h = now;
                     continue;
@@ -1142,7 +1158,7 @@ impl<P: Platform> Ring<P> {
                 return Claim::Empty;
             } else {
                 // Another getter took position h: try again at the new head.
-                h = c.head.load(Relaxed);
+                h = c.head.load(Acquire);
             }
         }
     }
