@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::decode;
-use crate::platform::{deadline_after, Atomic, AtomicInt, PipeEnd, Shareable, SharedCell};
+use crate::platform::{deadline_after, Atomic, AtomicInt, Padded, PipeEnd, Shareable, SharedCell};
 use crate::{Error, Lock, Os, Platform};
 
 /// The largest message a connection sends or accepts: 256 MiB.
@@ -229,14 +229,6 @@ impl<P: Platform> ReadAhead<P> {
         })
     }
 }
-
-/// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers pair
-/// them).
-#[repr(align(128))]
-struct Padded<T>(T);
-
-// SAFETY: a `T` and padding, nothing else.
-unsafe impl<T: Shareable> Shareable for Padded<T> {}
 
 /// The two ends [`pipe`] returns.
 pub type Ends<T, P = Os> = (Connection<T, P>, Connection<T, P>);

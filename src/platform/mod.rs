@@ -162,6 +162,7 @@ pub use pipe::PipeEnd;
 pub use process::{
     ChildProcess, Entry, Image, Launch, ProcessSpec, Signal, StartMethod, Target, TaskChild,
 };
+pub(crate) use shareable::Padded;
 pub use shareable::Shareable;
 pub use sim::Sim;
 

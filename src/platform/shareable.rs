@@ -54,3 +54,18 @@ unsafe impl<T: Shareable, const N: usize> Shareable for [T; N] {}
 
 // SAFETY: as for arrays: the elements, inline, and nothing else.
 unsafe impl<T: Shareable> Shareable for [T] {}
+
+/// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers pair
+/// them), so that words written by different sides do not bounce one line between cores.
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+// SAFETY: a `T` and padding, nothing else.
+unsafe impl<T: Shareable> Shareable for Padded<T> {}
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -125,7 +125,7 @@ use std::cell::Cell;
 use std::hint::spin_loop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
-use crate::platform::{Atomic, AtomicInt, Instant, Platform, Shareable, WaitOutcome};
+use crate::platform::{Atomic, AtomicInt, Instant, Padded, Platform, Shareable, WaitOutcome};
 use crate::Error;
 
 /// Bytes of data per slot.
@@ -361,21 +361,6 @@ enum Recovered {
     Frame(u64, [u8; WORD]),
     /// A frame the dead process was putting, lost.
     Lost,
-}
-
-/// A value alone on its cache lines (128 bytes: two lines, as adjacent-line prefetchers pair
-/// them), so that words written by different sides do not bounce one line between cores.
-#[repr(align(128))]
-struct Padded<T>(T);
-
-// SAFETY: a `T` and padding, nothing else.
-unsafe impl<T: Shareable> Shareable for Padded<T> {}
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
 }
 
 /// Eight words on one cache line of their own: the slots' storage, four slots to a line, none
