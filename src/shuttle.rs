@@ -10,10 +10,22 @@ fn config() -> ::shuttle::Config {
     config
 }
 
-/// `iterations` executions of shuttle's random scheduler; panics on failure.
+/// The seed of [`check_random`] and [`check_pct`]: `MPCHECK_SHUTTLE_SEED` if set (a number),
+/// else a fixed one, so that a test that passes once passes every time (shuttle's own `new`
+/// draws a fresh seed per run: a test of it would search different executions each time).
+fn seed() -> u64 {
+    match std::env::var("MPCHECK_SHUTTLE_SEED") {
+        Ok(seed) => seed
+            .parse()
+            .unwrap_or_else(|_| panic!("MPCHECK_SHUTTLE_SEED={seed}: not a number")),
+        Err(_) => 0x6d70_6368_6563_6b01,
+    }
+}
+
+/// `iterations` executions of shuttle's random scheduler, seeded by `MPCHECK_SHUTTLE_SEED` (a
+/// number) or else a fixed seed, so that a run is the same every time; panics on failure.
 pub fn check_random<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize) {
-    let scheduler = ::shuttle::scheduler::RandomScheduler::new(iterations);
-    ::shuttle::Runner::new(scheduler, config()).run(f);
+    check_random_with_seed(f, iterations, seed());
 }
 
 /// As [`check_random`], with the scheduler's seed given: the same seed explores the same
@@ -23,10 +35,10 @@ pub fn check_random_with_seed<F: Fn() + Send + Sync + 'static>(f: F, iterations:
     ::shuttle::Runner::new(scheduler, config()).run(f);
 }
 
-/// `iterations` executions of shuttle's PCT scheduler for bugs of depth `depth`.
+/// `iterations` executions of shuttle's PCT scheduler for bugs of depth `depth`, with the seed
+/// of [`check_random`].
 pub fn check_pct<F: Fn() + Send + Sync + 'static>(f: F, iterations: usize, depth: usize) {
-    let scheduler = ::shuttle::scheduler::PctScheduler::new(depth, iterations);
-    ::shuttle::Runner::new(scheduler, config()).run(f);
+    check_pct_with_seed(f, iterations, depth, seed());
 }
 
 /// As [`check_pct`], with the scheduler's seed given.
