@@ -107,11 +107,7 @@ pub fn queue_survives_a_killed_process<P: Platform>(
     for p in 0..plan.producers {
         let queue = queue.clone();
         let items = plan.items;
-        let work = Box::new(move || {
-            for seq in 0..items {
-                queue.put((p as u32, seq)).expect("the queue is open");
-            }
-        });
+        let work = Box::new(move || produce(&queue, p, items));
         producers.push(start(plan.victim == Victim::Producer(p), work)?);
     }
     let victim = match plan.victim {
@@ -143,6 +139,13 @@ pub fn queue_survives_a_killed_process<P: Platform>(
     };
     joined(&consumers, "consumer", victim_consumer)?;
     check(&plan, &read_logs(&logs))
+}
+
+/// Producer `p`: puts `(p, 0) .. (p, items)`.
+fn produce<P: Platform>(queue: &Queue<Item, P>, p: usize, items: u32) {
+    for seq in 0..items {
+        queue.put((p as u32, seq)).expect("the queue is open");
+    }
 }
 
 /// A consumer: gets until the queue is closed and drained, logging each get.
@@ -278,17 +281,12 @@ pub fn queue_survives_kills<P: Platform>(
         process.start().expect("a process starts");
         process
     };
-    let put = move |queue: &Queue<Item, P>, p: usize| {
-        for seq in 0..items {
-            queue.put((p as u32, seq)).expect("the queue is open");
-        }
-    };
     let task = if producer_processes > 0 && alongside {
         let (queue, log) = (queue.clone(), main_log.clone());
         Some(P::spawn(move || consume(&queue, &log)))
     } else {
         if producer_processes == 0 {
-            put(queue, 0);
+            produce(queue, 0, items);
             queue.close();
         }
         None
@@ -303,7 +301,7 @@ pub fn queue_survives_kills<P: Platform>(
     let producer_processes: Vec<Process<P>> = (0..producer_processes)
         .map(|p| {
             let queue = queue.clone();
-            start(Box::new(move || put(&queue, p)))
+            start(Box::new(move || produce(&queue, p, items)))
         })
         .collect();
     let killed = |processes: &[Process<P>], role: &str| -> Vec<usize> {

@@ -818,8 +818,9 @@ impl<P: Platform> Ring<P> {
         }
     }
 
-    /// `true` if the slot of position `t` (the tail) was emptied of the lap before's frame, so
-    /// that an owned stamp there is a putter's claim for `t`. (Its freer moved the head past
+    /// `true` if the slot of position `t` was emptied of the lap before's frame (the head
+    /// passed `t - n`): an owned stamp there at the tail is a putter's claim for `t`, and a
+    /// reading stamp is a frame the dead getter had taken. (Its freer moved the head past
     /// `t - n` before it freed the slot, and the stamp read carries that, by its release
     /// sequence.)
     #[inline]
@@ -904,7 +905,7 @@ impl<P: Platform> Ring<P> {
             if stamp & OWNED == 0 {
                 return (stamp.wrapping_sub(free(t + i)) as i64) >= 0;
             }
-            if stamp & READING != 0 && c.head.load(Acquire) + self.n > t + i && looks(stamp) {
+            if stamp & READING != 0 && self.taken(t + i) && looks(stamp) {
                 dead.set(true);
             }
             dead.get()
