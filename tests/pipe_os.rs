@@ -363,20 +363,9 @@ fn a_dead_writer_s_buffered_messages_come_before_end_of_file() {
     assert_eq!(rx.recv(), Err(Error::Eof));
 }
 
-/// Blocks until the thread `tid` of this process sleeps in the kernel (state `S`): a thread in
-/// `recv` with nothing to read reaches that state only once it blocks in the read.
-fn wait_until_sleeping(tid: i32) {
-    let path = format!("/proc/self/task/{tid}/stat");
-    loop {
-        let stat = std::fs::read_to_string(&path).unwrap();
-        // The state follows the command name, which is in parentheses.
-        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
-        if state == 'S' {
-            return;
-        }
-        std::thread::yield_now();
-    }
-}
+#[path = "support/sleeping.rs"]
+mod sleeping;
+use sleeping::wait_until_sleeping;
 
 #[test]
 fn a_child_forked_while_a_thread_of_its_parent_is_in_recv_can_receive() {

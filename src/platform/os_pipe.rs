@@ -295,6 +295,10 @@ pub(crate) fn receive(fds: Vec<OwnedFd>) {
 }
 
 #[cfg(test)]
+#[path = "../../tests/support/sleeping.rs"]
+mod sleeping;
+
+#[cfg(test)]
 mod tests {
     use std::sync::mpsc;
     use std::thread;
@@ -324,20 +328,7 @@ mod tests {
         }
     }
 
-    /// Blocks until the thread `tid` of this process sleeps in the kernel (state `S`), which a
-    /// thread about to block in a system call reaches only once it blocks there.
-    fn wait_until_sleeping(tid: i32) {
-        let path = format!("/proc/self/task/{tid}/stat");
-        loop {
-            let stat = std::fs::read_to_string(&path).unwrap();
-            // The state follows the command name, which is in parentheses.
-            let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
-            if state == 'S' {
-                return;
-            }
-            thread::yield_now();
-        }
-    }
+    use super::sleeping::wait_until_sleeping;
 
     fn past() -> Option<Instant> {
         Some(Instant::from_nanos(0))
