@@ -57,19 +57,19 @@ fn stop_at(point: StopPoint, nth: u32) -> (Connection<()>, impl FnOnce() + Send 
     (stopped_rx, setup)
 }
 
-/// Waits until `process` stopped, then kills it. A victim that never reaches its point (a
-/// bug, or a test that reuses a closed queue) fails the test rather than hanging it: another
-/// child forked meanwhile holds the pipe's sending end too, so its end of file never comes.
-fn kill_when_stopped(stopped: &Connection<()>, process: &Process) {
-    let stopped_in_time = stopped
+/// Waits until `process` stopped, then kills it; `false` if it never stopped at its point (a
+/// bug, or a test that reuses a closed queue), in which case it is killed all the same: the
+/// caller fails once every other process ended, rather than hanging (another child forked
+/// meanwhile holds the pipe's sending end too, so its end of file never comes) or leaving
+/// children waiting for good.
+#[must_use]
+fn kill_when_stopped(stopped: &Connection<()>, process: &Process) -> bool {
+    let in_time = stopped
         .poll(Some(std::time::Duration::from_secs(120)))
-        .unwrap();
-    if !stopped_in_time {
-        process.kill().unwrap();
-        panic!("the victim never stopped at its point");
-    }
-    stopped.recv().expect("the victim stops at its point");
+        .unwrap()
+        && stopped.recv().is_ok();
     process.kill().unwrap();
+    in_time
 }
 
 /// A process that runs `work` after stopping at the hook's `nth` pass by `point`, started.
@@ -89,9 +89,14 @@ fn start_victim(
 
 fn run(queue: &Queue<Item, Os>, plan: Plan, point: StopPoint, nth: u32) {
     let (stopped, setup) = stop_at(point, nth);
+    let mut in_time = false;
     let outcome = queue_kill::queue_survives_a_killed_process(queue, plan, setup, |victim| {
-        kill_when_stopped(&stopped, victim)
+        in_time = kill_when_stopped(&stopped, victim);
     });
+    assert!(
+        in_time,
+        "{plan:?}: the victim never stopped at {point:?} #{nth}"
+    );
     assert_eq!(outcome, Ok(()), "{plan:?}, killed at {point:?} #{nth}");
 }
 
@@ -298,7 +303,7 @@ fn simple_and_joinable_queues_survive_a_dead_producer() {
         q.put(1).unwrap();
         q.put(99).unwrap();
     });
-    kill_when_stopped(&stopped, &producer);
+    assert!(kill_when_stopped(&stopped, &producer));
     assert_eq!(producer.join(), Ok(-9));
     simple.put(2).unwrap();
     assert_eq!(simple.get(), Ok(1));
@@ -311,7 +316,7 @@ fn simple_and_joinable_queues_survive_a_dead_producer() {
     let (producer, stopped) = start_victim(StopPoint::Reserved, 1, move || {
         q.put(99).unwrap();
     });
-    kill_when_stopped(&stopped, &producer);
+    assert!(kill_when_stopped(&stopped, &producer));
     assert_eq!(producer.join(), Ok(-9));
     joinable.put(3).unwrap();
     assert_eq!(joinable.get(), Err(Error::ItemLost));
@@ -333,7 +338,7 @@ fn join_does_not_wait_for_an_item_whose_consumer_died_inside_get() {
         let _ = q.get();
         unreachable!("killed inside get");
     });
-    kill_when_stopped(&stopped, &consumer);
+    assert!(kill_when_stopped(&stopped, &consumer));
     assert_eq!(consumer.join(), Ok(-9));
     assert_eq!(queue.get(), Ok(1));
     queue.task_done().unwrap();
@@ -352,7 +357,7 @@ fn a_lost_item_of_many_slots_is_skipped_whole() {
         let (producer, stopped) = start_victim(point, 1, move || {
             q.put(vec![0xEE; 150]).unwrap();
         });
-        kill_when_stopped(&stopped, &producer);
+        assert!(kill_when_stopped(&stopped, &producer));
         assert_eq!(producer.join(), Ok(-9));
         let next: Vec<u8> = (0..90).collect();
         queue.put(next.clone()).unwrap();
@@ -377,7 +382,7 @@ fn a_short_get_timeout_reports_the_lost_item() {
     let (producer, stopped) = start_victim(StopPoint::Reserved, 1, move || {
         q.put(99).unwrap();
     });
-    kill_when_stopped(&stopped, &producer);
+    assert!(kill_when_stopped(&stopped, &producer));
     assert_eq!(producer.join(), Ok(-9));
     let short = std::time::Duration::from_millis(1);
     assert_eq!(queue.get_timeout(short), Err(Error::ItemLost));
