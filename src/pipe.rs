@@ -1,8 +1,8 @@
 //! [`pipe`] and [`Connection`]: `multiprocessing.Pipe`, messages over a platform byte pipe.
 //!
-//! The platform gives a kernel byte stream per direction ([`Platform::pipe`]: a Unix socket pair
-//! on [`Os`], an emulated pipe under the explorers). A `Connection` frames it into
-//! messages, written once here for every platform:
+//! The platform gives a kernel byte stream per direction ([`Platform::pipe`]: a Unix socket
+//! pair or a kernel pipe on [`Os`], an emulated pipe under the explorers). A `Connection` frames
+//! it into messages, written once here for every platform:
 //!
 //! - a message is a 4-byte little-endian length and that many bytes; items are encoded with
 //!   postcard (`send`/`recv`), raw bytes go as they are (`send_bytes`/`recv_bytes`);
@@ -28,8 +28,9 @@
 //!   explorers) neither counts nor watches;
 //! - `recv` at a message boundary with every writer gone is `Error::Eof`; a message cut off by a
 //!   writer that closed or died in the middle of it is `Error::Truncated`, never a partial value;
-//! - sending to a closed peer is `Error::BrokenPipe` (no `SIGPIPE`); the wrong direction of a
-//!   one-way pipe is `Error::ReadOnly` / `Error::WriteOnly`; after `close`, `Error::Closed`.
+//! - sending to a closed peer is `Error::BrokenPipe` (never a `SIGPIPE` the host did not
+//!   ignore); the wrong direction of a one-way pipe is `Error::ReadOnly` / `Error::WriteOnly`;
+//!   after `close`, `Error::Closed`.
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;

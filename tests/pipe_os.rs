@@ -1,4 +1,5 @@
-//! `pipe` / `Connection` on the real OS (Unix socket pairs): every operation, every error case,
+//! `pipe` / `Connection` on the real OS (Unix socket pairs; one-way pipes are kernel pipes where
+//! `SIGPIPE` is ignored, as in this test binary): every operation, every error case,
 //! real threads. Synchronization is by the pipes themselves; no sleeps.
 
 use std::time::Duration;
@@ -338,6 +339,48 @@ fn a_spawned_child_receives_what_its_parent_read_ahead_also_a_partial_message() 
     child.start().unwrap();
     assert_eq!(child.join(), Ok(0));
     assert_eq!(rx.recv_bytes().unwrap(), message(3, SPLIT[3]));
+}
+
+fn send_three(tx: mpcheck::Connection<u32>) {
+    for i in 0..3 {
+        tx.send(&i).unwrap();
+    }
+}
+
+#[test]
+fn a_spawned_child_sends_on_the_writing_end_it_was_given() {
+    // The writing end of a one-way pipe (a kernel pipe here) travels to a new image, which
+    // must find out what its descriptor is from the descriptor itself.
+    let _forks = forks();
+    let (rx, tx) = pipe::<u32, Os>(false).unwrap();
+    let child = Process::<Os>::call(send_three, tx.clone()).start_method(StartMethod::Spawn);
+    child.start().unwrap();
+    drop(tx);
+    for i in 0..3 {
+        assert_eq!(rx.recv(), Ok(i));
+    }
+    assert_eq!(child.join(), Ok(0));
+    assert_eq!(rx.recv(), Err(Error::Eof));
+}
+
+#[test]
+fn a_process_that_does_not_ignore_sigpipe_gets_a_broken_pipe_not_the_signal() {
+    // With SIGPIPE at its default a write to a kernel pipe without reader kills the writer:
+    // such a process gets a socket pair for a one-way pipe, and sees `BrokenPipe`.
+    let _forks = forks();
+    let child = Process::<Os>::new(|| {
+        // SAFETY: setting a signal's disposition to its default; this child runs nothing else.
+        let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        assert_ne!(previous, libc::SIG_ERR);
+        let (rx, tx) = pipe::<u8, Os>(false).unwrap();
+        tx.send(&1).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        drop(rx);
+        assert_eq!(tx.send(&2), Err(Error::BrokenPipe));
+    });
+    child.start().unwrap();
+    // Killed by SIGPIPE would be -13.
+    assert_eq!(child.join(), Ok(0));
 }
 
 #[test]

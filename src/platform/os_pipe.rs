@@ -1,15 +1,23 @@
-//! [`OsPipeEnd`]: [`Os`](super::Os)'s pipe, a Unix socket pair.
+//! [`OsPipeEnd`]: [`Os`](super::Os)'s pipe, a Unix socket pair or a kernel pipe.
 //!
-//! Both kinds of pipe are a `socketpair(AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC)`, as in Python's
-//! `multiprocessing.Pipe` for duplex pipes. A one-way pipe is a socket pair too, not `pipe(2)`:
-//! writes go through `send(MSG_NOSIGNAL)`, which reports a closed reader as `EPIPE` and never
-//! raises `SIGPIPE` (a `write(2)` on a pipe does raise it, and a library must not kill or
-//! disturb its host process through a signal handler it does not own). The direction of a
-//! one-way pair is enforced by the kernel as well: the receiving end's write direction and the
-//! sending end's read direction are `shutdown(2)` when the pair is made, so a wrong-direction
-//! `write` on the receiving end fails with [`Error::BrokenPipe`] and a wrong-direction `read` on
-//! the sending end returns `Ok(0)` (end of file) at once, never blocking. (`Connection` checks
-//! the direction before calling, so neither is reached through it.)
+//! A duplex pipe is a `socketpair(AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC)`, as in Python's
+//! `multiprocessing.Pipe`. A one-way pipe is a `pipe2(O_CLOEXEC)`, as Python's is, when the
+//! process ignores `SIGPIPE` at the time it is made: a kernel pipe moves small messages at about
+//! 1.5 times the rate of a socket pair here (no buffer allocated per write; see
+//! docs/PERFORMANCE.md), but `write(2)` to a pipe nobody reads raises `SIGPIPE` (there is no
+//! `MSG_NOSIGNAL` for pipes), and a library must not kill its host process through a signal
+//! disposition it does not own. Every Rust program ignores `SIGPIPE` (std sets it to `SIG_IGN`
+//! before `main`), as Python does; a host that does not (a C program calling a Rust library,
+//! say) gets a socket pair for a one-way pipe too, whose writes go through
+//! `send(MSG_NOSIGNAL)`. A host that restores `SIGPIPE`'s default after making a one-way pipe
+//! and then writes to it once its reader is gone is killed by the signal, as a Python program
+//! would be. Either way, a write to a closed reader is [`Error::BrokenPipe`].
+//!
+//! The direction of a one-way pair is enforced here and by the kernel: the receiving end's
+//! `write` fails with [`Error::BrokenPipe`] and the sending end's `read` returns `Ok(0)` (end of
+//! file) at once, never blocking, whichever kind the pair is (a socket pair's other directions
+//! are `shutdown(2)` when it is made). (`Connection` checks the direction before calling, so
+//! neither is reached through it.)
 //!
 //! # Closing
 //!
@@ -49,30 +57,60 @@ const READ_SPINS_START: u32 = 6;
 /// After how many blocking reads without spinning an end tries spinning again.
 const READ_PROBE: u32 = 32;
 
-/// One end of an [`Os`](super::Os) pipe: a Unix stream socket of a `socketpair(2)`.
+/// One end of an [`Os`](super::Os) pipe: a Unix stream socket of a `socketpair(2)`, or an end
+/// of a `pipe(2)` (see the [module docs](self) for which).
 ///
-/// Writes use `send(MSG_NOSIGNAL)`, so a closed reader is an [`Error::BrokenPipe`], never a
-/// `SIGPIPE`. Shared by reference between threads; any thread may close it, and dropping it
-/// closes it. [`PipeEnd::close`] makes every later operation fail with `Error::Closed`, but the
-/// descriptor stays open until the operations already in flight on this end return (a thread
-/// blocked in `read` stays blocked until data or end of file arrive, as with `close(2)` on
-/// Linux), so a descriptor number still in use is never closed and reused. Closing only closes
-/// this process's descriptor: a copy inherited by a forked child keeps the socket open.
+/// A closed reader is an [`Error::BrokenPipe`]. Shared by reference between threads; any
+/// thread may close it, and dropping it closes it. [`PipeEnd::close`] makes every later
+/// operation fail with `Error::Closed`, but the descriptor stays open until the operations
+/// already in flight on this end return (a thread blocked in `read` stays blocked until data or
+/// end of file arrive, as with `close(2)` on Linux), so a descriptor number still in use is
+/// never closed and reused. Closing only closes this process's descriptor: a copy inherited by
+/// a forked child keeps the pipe open.
 #[derive(Debug)]
 pub struct OsPipeEnd {
     /// The socket; `None` once closed. Operations clone the `Arc` and call without the lock.
     fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// What the descriptor is.
+    kind: Kind,
     /// How many non-blocking tries the next `read` makes (at most [`READ_SPINS`]).
     spins: AtomicU32,
     /// Reads made without spinning since spinning was given up (up to [`READ_PROBE`]).
     unspun: AtomicU32,
 }
 
-/// A new pipe: `(first, second)`, a connected Unix stream socket pair (close-on-exec).
+/// What an end's descriptor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A Unix stream socket (read with `recv`, written with `send(MSG_NOSIGNAL)`).
+    Socket,
+    /// The reading end of a `pipe(2)`.
+    PipeReader,
+    /// The writing end of a `pipe(2)`.
+    PipeWriter,
+}
+
+/// A new pipe: `(first, second)`, close-on-exec.
 ///
-/// Duplex: both ends read and write. One-way (`duplex == false`): the first end only receives,
-/// the second only sends; the other direction of each is shut down in the kernel.
+/// Duplex: a connected Unix stream socket pair, both ends read and write. One-way
+/// (`duplex == false`): the first end only receives, the second only sends; a `pipe(2)` when
+/// this process ignores `SIGPIPE`, otherwise a socket pair whose other directions are shut down
+/// in the kernel.
 pub(crate) fn os_pipe(duplex: bool) -> Result<(OsPipeEnd, OsPipeEnd), Error> {
+    pair(duplex, !duplex && sigpipe_ignored())
+}
+
+/// A new pipe, as [`os_pipe`] makes it: a `pipe(2)` if `kernel_pipe` (one-way only).
+fn pair(duplex: bool, kernel_pipe: bool) -> Result<(OsPipeEnd, OsPipeEnd), Error> {
+    debug_assert!(!(duplex && kernel_pipe), "a kernel pipe carries one way");
+    if kernel_pipe {
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| io_error("pipe2", e))?;
+        return Ok((
+            OsPipeEnd::new(reader, Kind::PipeReader),
+            OsPipeEnd::new(writer, Kind::PipeWriter),
+        ));
+    }
     let (first, second) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::STREAM,
@@ -86,13 +124,28 @@ pub(crate) fn os_pipe(duplex: bool) -> Result<(OsPipeEnd, OsPipeEnd), Error> {
         rustix::net::shutdown(&first, Shutdown::Write).map_err(|e| io_error("shutdown", e))?;
         rustix::net::shutdown(&second, Shutdown::Read).map_err(|e| io_error("shutdown", e))?;
     }
-    Ok((OsPipeEnd::new(first), OsPipeEnd::new(second)))
+    Ok((
+        OsPipeEnd::new(first, Kind::Socket),
+        OsPipeEnd::new(second, Kind::Socket),
+    ))
+}
+
+/// Whether this process ignores `SIGPIPE` now (its disposition is `SIG_IGN`).
+fn sigpipe_ignored() -> bool {
+    // SAFETY: a zeroed `sigaction` is a valid value of the plain C struct, and `sigaction` with
+    // a null new action only reads the current one into `old`, which outlives the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 impl OsPipeEnd {
-    fn new(fd: OwnedFd) -> Self {
+    fn new(fd: OwnedFd, kind: Kind) -> Self {
         OsPipeEnd {
             fd: Mutex::new(Some(Arc::new(fd))),
+            kind,
             spins: AtomicU32::new(READ_SPINS_START),
             unspun: AtomicU32::new(0),
         }
@@ -116,6 +169,10 @@ fn io_error(operation: &'static str, errno: Errno) -> Error {
 impl PipeEnd for OsPipeEnd {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let fd = self.fd()?;
+        if self.kind == Kind::PipeWriter {
+            // The sending end of a one-way pipe: at end of file at once, as a shut-down socket.
+            return Ok(0);
+        }
         // Spin, then sleep: a few non-blocking tries first, with a growing pause between them,
         // because the peer's answer often comes sooner than the kernel wakes a sleeping
         // reader; then a blocking `recv`. Each try is a whole `recv` (no byte is peeked or
@@ -125,7 +182,7 @@ impl PipeEnd for OsPipeEnd {
         // end: one more after a spin that found data, half after a spin that ended in a
         // blocking `recv`, and from none back to two after `READ_PROBE` reads without.
         let budget = self.spins.load(Relaxed);
-        let budget = if budget == 0 && self.unspun.fetch_add(1, Relaxed) + 1 >= READ_PROBE {
+        let mut budget = if budget == 0 && self.unspun.fetch_add(1, Relaxed) + 1 >= READ_PROBE {
             self.unspun.store(0, Relaxed);
             2
         } else {
@@ -139,8 +196,20 @@ impl PipeEnd for OsPipeEnd {
             } else {
                 RecvFlags::empty()
             };
-            match rustix::net::recv(&*fd, &mut *buf, flags) {
-                Ok((n, _)) => {
+            let read = match (self.kind, spinning) {
+                (Kind::Socket, _) => rustix::net::recv(&*fd, &mut *buf, flags).map(|(n, _)| n),
+                // A non-blocking read of a blocking pipe (its `O_NONBLOCK` is shared by every
+                // process holding the pipe, so it is never set).
+                (_, true) => rustix::io::preadv2(
+                    &*fd,
+                    &mut [std::io::IoSliceMut::new(&mut *buf)],
+                    u64::MAX, // the current position: a pipe has no other
+                    rustix::io::ReadWriteFlags::NOWAIT,
+                ),
+                (_, false) => rustix::io::read(&*fd, &mut *buf),
+            };
+            match read {
+                Ok(n) => {
                     if tries > 0 {
                         let next = if spinning {
                             (budget + 1).min(READ_SPINS)
@@ -163,6 +232,12 @@ impl PipeEnd for OsPipeEnd {
                 // ECONNRESET once, and only when our own receive queue is empty: end of file,
                 // nothing lost (the next `recv` returns 0).
                 Err(Errno::CONNRESET) => return Ok(0),
+                // A kernel without non-blocking reads of pipes (`RWF_NOWAIT`): block instead.
+                Err(Errno::OPNOTSUPP | Errno::INVAL) if spinning && self.kind != Kind::Socket => {
+                    // (It probes again after `READ_PROBE` reads, at the cost of one refused call.)
+                    self.spins.store(0, Relaxed);
+                    budget = 0;
+                }
                 Err(e) => return Err(io_error("recv", e)),
             }
         }
@@ -171,7 +246,14 @@ impl PipeEnd for OsPipeEnd {
     fn write(&self, buf: &[u8]) -> Result<usize, Error> {
         let fd = self.fd()?;
         loop {
-            match rustix::net::send(&*fd, buf, SendFlags::NOSIGNAL) {
+            let written = match self.kind {
+                Kind::Socket => rustix::net::send(&*fd, buf, SendFlags::NOSIGNAL),
+                // `SIGPIPE` was ignored when the pipe was made (see the module docs).
+                Kind::PipeWriter => rustix::io::write(&*fd, buf),
+                // The receiving end of a one-way pipe, as a shut-down socket.
+                Kind::PipeReader => return Err(Error::BrokenPipe),
+            };
+            match written {
                 Ok(n) => return Ok(n),
                 Err(Errno::INTR) => continue,
                 Err(Errno::PIPE | Errno::CONNRESET) => return Err(Error::BrokenPipe),
@@ -182,6 +264,10 @@ impl PipeEnd for OsPipeEnd {
 
     fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error> {
         let fd = self.fd()?;
+        if self.kind == Kind::PipeWriter {
+            // A read would be at end of file at once (see `read`).
+            return Ok(true);
+        }
         loop {
             // Recomputed on every round: a signal or an early wake-up only shortens the wait.
             let timeout = match deadline {
@@ -259,7 +345,10 @@ impl PipeEnd for OsPipeEnd {
                 .borrow_mut()
                 .get_mut(number as usize)
                 .and_then(Option::take)
-                .map(OsPipeEnd::new)
+                .map(|fd| {
+                    let kind = kind_of(&fd);
+                    OsPipeEnd::new(fd, kind)
+                })
                 .ok_or_else(|| {
                     Error::Decode(format!(
                         "pipe end {number} is not among the descriptors this process was \
@@ -267,6 +356,18 @@ impl PipeEnd for OsPipeEnd {
                     ))
                 })
         })
+    }
+}
+
+/// What an inherited descriptor is: a pipe's end by its access mode, otherwise a socket.
+fn kind_of(fd: &OwnedFd) -> Kind {
+    let pipe = rustix::fs::fstat(fd)
+        .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo)
+        .unwrap_or(false);
+    match rustix::fs::fcntl_getfl(fd) {
+        Ok(flags) if pipe && flags.contains(rustix::fs::OFlags::WRONLY) => Kind::PipeWriter,
+        _ if pipe => Kind::PipeReader,
+        _ => Kind::Socket,
     }
 }
 
@@ -305,6 +406,10 @@ mod tests {
 
     use super::*;
 
+    /// Every kind of pair, as `(duplex, kernel_pipe)`: a duplex socket pair, a one-way kernel
+    /// pipe, a one-way socket pair.
+    const KINDS: [(bool, bool); 3] = [(true, false), (false, true), (false, false)];
+
     const CLOSED: Error = Error::Closed { what: "connection" };
 
     /// Writes all of `buf`.
@@ -336,8 +441,8 @@ mod tests {
 
     #[test]
     fn bytes_arrive_in_order_across_many_writes() {
-        for duplex in [true, false] {
-            let (rx, tx) = os_pipe(duplex).unwrap();
+        for (duplex, kernel) in KINDS {
+            let (rx, tx) = pair(duplex, kernel).unwrap();
             let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
             let expected = data.clone();
             let writer = thread::spawn(move || {
@@ -357,7 +462,7 @@ mod tests {
 
     #[test]
     fn duplex_carries_both_ways() {
-        let (a, b) = os_pipe(true).unwrap();
+        let (a, b) = pair(true, false).unwrap();
         write_all(&a, b"ping");
         let mut buf = [0u8; 16];
         assert_eq!(b.read(&mut buf).unwrap(), 4);
@@ -369,26 +474,28 @@ mod tests {
 
     #[test]
     fn end_of_file_after_the_writer_closes_or_is_dropped() {
-        for drop_it in [false, true] {
-            let (rx, tx) = os_pipe(false).unwrap();
-            write_all(&tx, b"last words");
-            if drop_it {
-                drop(tx);
-            } else {
-                tx.close();
-                tx.close(); // idempotent
+        for kernel in [true, false] {
+            for drop_it in [false, true] {
+                let (rx, tx) = pair(false, kernel).unwrap();
+                write_all(&tx, b"last words");
+                if drop_it {
+                    drop(tx);
+                } else {
+                    tx.close();
+                    tx.close(); // idempotent
+                }
+                // Bytes written before the close still come out, then end of file, again and again.
+                assert_eq!(read_to_end(&rx), b"last words");
+                assert_eq!(rx.read(&mut [0u8; 8]), Ok(0));
+                assert_eq!(rx.poll(None), Ok(true));
             }
-            // Bytes written before the close still come out, then end of file, again and again.
-            assert_eq!(read_to_end(&rx), b"last words");
-            assert_eq!(rx.read(&mut [0u8; 8]), Ok(0));
-            assert_eq!(rx.poll(None), Ok(true));
         }
     }
 
     #[test]
     fn broken_pipe_after_the_reader_closes() {
-        for duplex in [true, false] {
-            let (rx, tx) = os_pipe(duplex).unwrap();
+        for (duplex, kernel) in KINDS {
+            let (rx, tx) = pair(duplex, kernel).unwrap();
             rx.close();
             let chunk = vec![0u8; 65536];
             // The first writes may land in the socket buffer; the error comes at the latest once
@@ -407,29 +514,31 @@ mod tests {
 
     #[test]
     fn broken_pipe_when_the_reader_closes_while_the_writer_is_blocked() {
-        let (rx, tx) = os_pipe(false).unwrap();
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let writer = thread::spawn(move || {
-            tid_tx
-                .send(rustix::thread::gettid().as_raw_nonzero().get())
-                .unwrap();
-            let chunk = vec![0u8; 65536];
-            loop {
-                if let Err(e) = tx.write(&chunk) {
-                    return e;
+        for kernel in [true, false] {
+            let (rx, tx) = pair(false, kernel).unwrap();
+            let (tid_tx, tid_rx) = mpsc::channel();
+            let writer = thread::spawn(move || {
+                tid_tx
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                let chunk = vec![0u8; 65536];
+                loop {
+                    if let Err(e) = tx.write(&chunk) {
+                        return e;
+                    }
                 }
-            }
-        });
-        // Once the writer sleeps, the socket buffer is full and it is blocked in `send`.
-        wait_until_sleeping(tid_rx.recv().unwrap());
-        rx.close();
-        assert_eq!(writer.join().unwrap(), Error::BrokenPipe);
+            });
+            // Once the writer sleeps, the socket buffer is full and it is blocked in `send`.
+            wait_until_sleeping(tid_rx.recv().unwrap());
+            rx.close();
+            assert_eq!(writer.join().unwrap(), Error::BrokenPipe);
+        }
     }
 
     #[test]
     fn end_of_file_when_the_peer_closes_with_our_bytes_unread() {
         // Linux reports ECONNRESET to the survivor here; it reads as end of file.
-        let (a, b) = os_pipe(true).unwrap();
+        let (a, b) = pair(true, false).unwrap();
         write_all(&a, b"never read");
         write_all(&b, b"read");
         drop(b);
@@ -441,64 +550,70 @@ mod tests {
 
     #[test]
     fn one_way_ends_refuse_the_wrong_direction() {
-        let (rx, tx) = os_pipe(false).unwrap();
-        // The receiving end cannot send: its write direction is shut down.
-        assert_eq!(rx.write(b"x"), Err(Error::BrokenPipe));
-        // The sending end cannot receive: its read direction is shut down, so a read is at end
-        // of file at once (it never blocks), and poll says so.
-        assert_eq!(tx.read(&mut [0u8; 8]), Ok(0));
-        assert_eq!(tx.poll(None), Ok(true));
-        // The right direction still works, and no wrong-direction byte reached anyone.
-        write_all(&tx, b"ok");
-        assert_eq!(rx.poll(past()), Ok(true));
-        let mut buf = [0u8; 8];
-        assert_eq!(rx.read(&mut buf), Ok(2));
-        assert_eq!(&buf[..2], b"ok");
-        assert_eq!(tx.read(&mut buf), Ok(0));
+        for kernel in [true, false] {
+            let (rx, tx) = pair(false, kernel).unwrap();
+            // The receiving end cannot send: its write direction is shut down.
+            assert_eq!(rx.write(b"x"), Err(Error::BrokenPipe));
+            // The sending end cannot receive: its read direction is shut down, so a read is at end
+            // of file at once (it never blocks), and poll says so.
+            assert_eq!(tx.read(&mut [0u8; 8]), Ok(0));
+            assert_eq!(tx.poll(None), Ok(true));
+            // The right direction still works, and no wrong-direction byte reached anyone.
+            write_all(&tx, b"ok");
+            assert_eq!(rx.poll(past()), Ok(true));
+            let mut buf = [0u8; 8];
+            assert_eq!(rx.read(&mut buf), Ok(2));
+            assert_eq!(&buf[..2], b"ok");
+            assert_eq!(tx.read(&mut buf), Ok(0));
+        }
     }
 
     #[test]
     fn poll_reports_data_end_of_file_and_deadlines() {
-        let (rx, tx) = os_pipe(false).unwrap();
-        // Nothing there and a deadline in the past (or now): false, at once.
-        assert_eq!(rx.poll(past()), Ok(false));
-        assert_eq!(rx.poll(Some(<crate::Os as Platform>::now())), Ok(false));
-        // Data there: true, whatever the deadline, and poll consumes nothing.
-        write_all(&tx, b"abc");
-        assert_eq!(rx.poll(past()), Ok(true));
-        assert_eq!(rx.poll(None), Ok(true));
-        let mut buf = [0u8; 8];
-        assert_eq!(rx.read(&mut buf), Ok(3));
-        assert_eq!(rx.poll(past()), Ok(false));
-        // End of file: true.
-        tx.close();
-        assert_eq!(rx.poll(past()), Ok(true));
-        assert_eq!(rx.poll(None), Ok(true));
+        for kernel in [true, false] {
+            let (rx, tx) = pair(false, kernel).unwrap();
+            // Nothing there and a deadline in the past (or now): false, at once.
+            assert_eq!(rx.poll(past()), Ok(false));
+            assert_eq!(rx.poll(Some(<crate::Os as Platform>::now())), Ok(false));
+            // Data there: true, whatever the deadline, and poll consumes nothing.
+            write_all(&tx, b"abc");
+            assert_eq!(rx.poll(past()), Ok(true));
+            assert_eq!(rx.poll(None), Ok(true));
+            let mut buf = [0u8; 8];
+            assert_eq!(rx.read(&mut buf), Ok(3));
+            assert_eq!(rx.poll(past()), Ok(false));
+            // End of file: true.
+            tx.close();
+            assert_eq!(rx.poll(past()), Ok(true));
+            assert_eq!(rx.poll(None), Ok(true));
+        }
     }
 
     #[test]
     fn poll_without_deadline_wakes_when_data_arrives() {
-        let (rx, tx) = os_pipe(false).unwrap();
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let poller = thread::spawn(move || {
-            tid_tx
-                .send(rustix::thread::gettid().as_raw_nonzero().get())
-                .unwrap();
-            let far =
-                <crate::Os as Platform>::now().checked_add(std::time::Duration::from_secs(3600));
-            (rx.poll(far), rx.poll(None), rx)
-        });
-        wait_until_sleeping(tid_rx.recv().unwrap());
-        write_all(&tx, b"!");
-        let (with_deadline, without, rx) = poller.join().unwrap();
-        assert_eq!((with_deadline, without), (Ok(true), Ok(true)));
-        assert_eq!(rx.read(&mut [0u8; 8]), Ok(1));
+        for kernel in [true, false] {
+            let (rx, tx) = pair(false, kernel).unwrap();
+            let (tid_tx, tid_rx) = mpsc::channel();
+            let poller = thread::spawn(move || {
+                tid_tx
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                let far = <crate::Os as Platform>::now()
+                    .checked_add(std::time::Duration::from_secs(3600));
+                (rx.poll(far), rx.poll(None), rx)
+            });
+            wait_until_sleeping(tid_rx.recv().unwrap());
+            write_all(&tx, b"!");
+            let (with_deadline, without, rx) = poller.join().unwrap();
+            assert_eq!((with_deadline, without), (Ok(true), Ok(true)));
+            assert_eq!(rx.read(&mut [0u8; 8]), Ok(1));
+        }
     }
 
     #[test]
     fn every_operation_after_close_is_closed() {
-        for duplex in [true, false] {
-            let (a, b) = os_pipe(duplex).unwrap();
+        for (duplex, kernel) in KINDS {
+            let (a, b) = pair(duplex, kernel).unwrap();
             for end in [&a, &b] {
                 end.close();
                 assert_eq!(end.read(&mut [0u8; 8]), Err(CLOSED));
@@ -513,8 +628,8 @@ mod tests {
 
     #[test]
     fn blocked_reader_wakes_with_end_of_file_when_the_writer_closes() {
-        for duplex in [true, false] {
-            let (rx, tx) = os_pipe(duplex).unwrap();
+        for (duplex, kernel) in KINDS {
+            let (rx, tx) = pair(duplex, kernel).unwrap();
             let (tid_tx, tid_rx) = mpsc::channel();
             let reader = thread::spawn(move || {
                 tid_tx
@@ -530,7 +645,7 @@ mod tests {
 
     #[test]
     fn closing_an_end_a_thread_is_blocked_reading_keeps_its_descriptor_until_it_returns() {
-        let (a, b) = os_pipe(true).unwrap();
+        let (a, b) = pair(true, false).unwrap();
         let a = Arc::new(a);
         let (tid_tx, tid_rx) = mpsc::channel();
         let reader = thread::spawn({
@@ -560,31 +675,33 @@ mod tests {
 
     #[test]
     fn ends_can_be_shared_between_threads() {
-        fn assert_send_sync<T: Send + Sync + 'static>() {}
-        assert_send_sync::<OsPipeEnd>();
-        // Several writers through one shared end: every byte arrives exactly once.
-        let (rx, tx) = os_pipe(false).unwrap();
-        let tx = Arc::new(tx);
-        let writers: Vec<_> = (0..4u8)
-            .map(|id| {
-                let tx = Arc::clone(&tx);
-                thread::spawn(move || {
-                    for _ in 0..10_000 {
-                        write_all(&tx, &[id]);
-                    }
+        for kernel in [true, false] {
+            fn assert_send_sync<T: Send + Sync + 'static>() {}
+            assert_send_sync::<OsPipeEnd>();
+            // Several writers through one shared end: every byte arrives exactly once.
+            let (rx, tx) = pair(false, kernel).unwrap();
+            let tx = Arc::new(tx);
+            let writers: Vec<_> = (0..4u8)
+                .map(|id| {
+                    let tx = Arc::clone(&tx);
+                    thread::spawn(move || {
+                        for _ in 0..10_000 {
+                            write_all(&tx, &[id]);
+                        }
+                    })
                 })
-            })
-            .collect();
-        let reader = thread::spawn(move || read_to_end(&rx));
-        for w in writers {
-            w.join().unwrap();
+                .collect();
+            let reader = thread::spawn(move || read_to_end(&rx));
+            for w in writers {
+                w.join().unwrap();
+            }
+            tx.close();
+            let got = reader.join().unwrap();
+            let mut counts = [0usize; 4];
+            for byte in got {
+                counts[usize::from(byte)] += 1;
+            }
+            assert_eq!(counts, [10_000; 4]);
         }
-        tx.close();
-        let got = reader.join().unwrap();
-        let mut counts = [0usize; 4];
-        for byte in got {
-            counts[usize::from(byte)] += 1;
-        }
-        assert_eq!(counts, [10_000; 4]);
     }
 }
