@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mpcheck::check::{self, properties, Property, Row, ShuttleStrategy, Size};
+use mpcheck::check::{self, properties, recovery, Property, Row, ShuttleStrategy, Size};
 use mpcheck::loom::Loom;
 use mpcheck::shuttle::Shuttle;
 use mpcheck::sim::{self, Config, Sim};
@@ -132,10 +132,26 @@ fn main() -> ExitCode {
 fn selected(props: Vec<Property>, filter: &Option<String>) -> Vec<Property> {
     props
         .into_iter()
-        .filter(|p| match filter {
-            Some(f) => p.primitive.contains(f.as_str()) || p.name.contains(f.as_str()),
-            None => true,
-        })
+        .filter(|p| matches(p.primitive, p.name, filter))
+        .collect()
+}
+
+fn matches(primitive: &str, name: &str, filter: &Option<String>) -> bool {
+    match filter {
+        Some(f) => primitive.contains(f.as_str()) || name.contains(f.as_str()),
+        None => true,
+    }
+}
+
+/// The recovery properties (what each primitive promises when a process using it dies) that
+/// match the filter.
+fn selected_recovery(
+    props: Vec<recovery::RecoveryProperty>,
+    filter: &Option<String>,
+) -> Vec<recovery::RecoveryProperty> {
+    props
+        .into_iter()
+        .filter(|p| matches(p.primitive, p.name, filter))
         .collect()
 }
 
@@ -156,6 +172,12 @@ fn check_command(args: CheckArgs) -> ExitCode {
         let size = sized(Size::STRESS, &args);
         for p in selected(properties::all::<Os>(), &args.filter) {
             rows.push(check::run(p, size, args.runs, limit));
+        }
+        // Real processes; nobody kills them here (tests/owner_died_os.rs and
+        // tests/queue_death_os.rs do).
+        for p in selected_recovery(recovery::all::<Os>(), &args.filter) {
+            let size = sized(p.sampled(), &args);
+            rows.push(check::run(p.property(), size, args.runs, limit));
         }
     }
     // The exploration engines' rows run side by side on `--jobs` threads (after the real
@@ -193,11 +215,42 @@ fn check_command(args: CheckArgs) -> ExitCode {
                     check::explore(p, size, config, name, limit)
                 }));
             }
+            // The recovery properties, with the simulator killing one process wherever it
+            // makes a difference (dfs) or at points it draws.
+            for p in selected_recovery(recovery::all::<Sim>(), &args.filter) {
+                let (config, name, size) = match strategy {
+                    Strategy::Dfs => (Config::dfs(), "dfs, 1 kill", p.exhaustive),
+                    Strategy::Pct => (Config::pct(3, args.iterations), "pct, 1 kill", p.sampled()),
+                    Strategy::Random => (
+                        Config::random(args.iterations),
+                        "random, 1 kill",
+                        p.sampled(),
+                    ),
+                };
+                let config = p.configure(config.kills(1));
+                let config = match args.seed {
+                    Some(seed) => config.seed(seed),
+                    None => config,
+                };
+                let config = match (strategy, args.preemption_bound) {
+                    (Strategy::Dfs, Some(b)) => config.preemption_bound(b as u32),
+                    _ => config,
+                };
+                let (p, size) = (p.property(), sized(size, &args));
+                jobs.push(Box::new(move || {
+                    check::explore(p, size, config, name, limit)
+                }));
+            }
         }
     }
     if matches!(args.engine, Engine::Loom | Engine::All) {
         for p in selected(properties::all::<Loom>(), &args.filter) {
             let size = sized(p.exhaustive, &args);
+            let bound = args.preemption_bound.or(p.loom_bound);
+            jobs.push(Box::new(move || check::loom(p, size, bound, limit)));
+        }
+        for p in selected_recovery(recovery::all::<Loom>(), &args.filter) {
+            let (p, size) = (p.property(), sized(p.exhaustive, &args));
             let bound = args.preemption_bound.or(p.loom_bound);
             jobs.push(Box::new(move || check::loom(p, size, bound, limit)));
         }
@@ -213,6 +266,13 @@ fn check_command(args: CheckArgs) -> ExitCode {
         for strategy in strategies {
             for p in selected(properties::all::<Shuttle>(), &args.filter) {
                 let size = sized(Size::SAMPLED, &args);
+                let seed = args.seed.unwrap_or(0);
+                jobs.push(Box::new(move || {
+                    check::shuttle(p, size, strategy, iterations, seed, limit)
+                }));
+            }
+            for p in selected_recovery(recovery::all::<Shuttle>(), &args.filter) {
+                let (p, size) = (p.property(), sized(p.sampled(), &args));
                 let seed = args.seed.unwrap_or(0);
                 jobs.push(Box::new(move || {
                     check::shuttle(p, size, strategy, iterations, seed, limit)

@@ -37,9 +37,12 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use super::queue_kill;
-use super::Size;
+use super::{Property, Size};
 use crate::platform::{Atomic, AtomicInt, Platform, Shareable};
-use crate::{pipe, BoundedSemaphore, Condition, Error, Lock, Process, Queue, RLock, Value};
+use crate::sim::{Config, Timeouts};
+use crate::{
+    pipe, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, Queue, RLock, Value,
+};
 
 /// Starts one process per closure.
 fn run_processes_started<P: Platform>(
@@ -445,6 +448,184 @@ pub fn queue_consumer_killed<P: Platform>(size: Size) {
     queue_kill::queue_survives_kills(&queue, 0, size.threads, size.ops as u32, false);
 }
 
+/// The most rounds [`barrier_party_killed`] runs (more operations are cut to this many).
+const MAX_ROUNDS: usize = 16;
+
+/// What [`barrier_party_killed`]'s parties saw.
+struct Rounds<P: Platform> {
+    /// Per process: 1 while it is inside `wait`.
+    phase: [P::AtomicU32; MAX_PROCESSES],
+    /// Per process and round: 0 not returned, `1 + index` for `Ok(index)`, [`BROKEN`] for
+    /// `BrokenBarrier`.
+    result: [[P::AtomicU32; MAX_ROUNDS]; MAX_PROCESSES],
+}
+
+// SAFETY: platform atomics only.
+unsafe impl<P: Platform> Shareable for Rounds<P> {}
+
+/// A `BrokenBarrier` in [`Rounds::result`].
+const BROKEN: u32 = u32::MAX;
+
+/// The parties of a [`Barrier`] wait on it `size.ops` times each: `size.threads` child
+/// processes and one task of the main process (which nobody kills), while the main task
+/// watches. Wherever a party's process dies:
+/// - a party that dies inside `wait` (counted in the round) never leaves the others waiting:
+///   they get `BrokenBarrier` (or, once the round was released, go on); a party that dies
+///   *before* it arrives cannot be told from a slow one (as in Python), and leaves the others
+///   waiting — so the main task, when every task left is blocked (a timed wait of its own
+///   times out: run it with timeouts that fire only then, the simulator's
+///   `Timeouts::WhenIdle`), checks that the round counts no dead party (`n_waiting` is the
+///   number of live parties inside `wait`: a dead party still counted, or a round that cannot
+///   end its draining, is one the barrier failed to count out), then `abort`s the barrier to
+///   release them;
+/// - within a round the live parties all get `Ok`, with distinct indices, or all
+///   `BrokenBarrier`, and after a `BrokenBarrier` every later round is broken too;
+/// - without a death every party gets `Ok` in every round, indices `0..parties` each round.
+pub fn barrier_party_killed<P: Platform>(size: Size) {
+    let parties = size.threads + 1;
+    assert!(
+        parties <= MAX_PROCESSES,
+        "at most {} child processes",
+        MAX_PROCESSES - 1
+    );
+    let size = Size {
+        ops: size.ops.min(MAX_ROUNDS),
+        ..size
+    };
+    let barrier = Barrier::<P>::new(parties);
+    let rounds = P::share(Rounds::<P> {
+        phase: std::array::from_fn(|_| P::AtomicU32::new(0)),
+        result: std::array::from_fn(|_| std::array::from_fn(|_| P::AtomicU32::new(0))),
+    });
+    let party = move |who: usize, barrier: &Barrier<P>, rounds: &Rounds<P>| {
+        for round in 0..size.ops {
+            rounds.phase[who].store(1, SeqCst);
+            let seen = match barrier.wait() {
+                Ok(index) => 1 + index as u32,
+                Err(Error::BrokenBarrier) => BROKEN,
+                Err(e) => panic!("Barrier::wait: {e}"),
+            };
+            rounds.phase[who].store(0, SeqCst);
+            rounds.result[who][round].store(seen, SeqCst);
+        }
+    };
+    let targets = (0..size.threads)
+        .map(|who| {
+            let (barrier, rounds) = (barrier.clone(), rounds.clone());
+            Box::new(move || party(who, &barrier, &rounds)) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let children = run_processes_started::<P>(targets);
+    let done = Event::<P>::new();
+    let local = crate::thread::spawn::<P, _, _>({
+        let (barrier, rounds, done) = (barrier.clone(), rounds.clone(), done.clone());
+        move || {
+            party(size.threads, &barrier, &rounds);
+            done.set();
+        }
+    });
+    let dead =
+        |children: &[Process<P>]| children.iter().filter(|c| c.exitcode() == Some(-9)).count();
+    let mut aborted = false;
+    // Waits with `ended` (an hour: on engines whose timeouts fire only when every task is
+    // blocked, only then) until it says the awaited party ended; `wait` is its untimed form.
+    let mut watch = |ended: &dyn Fn() -> bool, wait: &dyn Fn()| {
+        while !ended() {
+            let dead_before = dead(&children);
+            if dead_before == 0 {
+                // Nobody died, so nobody waits for good: an engine that ends timed waits
+                // anywhere (and kills nobody) ended this one early.
+                wait();
+                return;
+            }
+            // Once more, so that every death counted has been seen by every live task (the
+            // liveness is read once every task is blocked: fewer orders to explore).
+            if aborted || ended() {
+                continue;
+            }
+            let inside = children
+                .iter()
+                .enumerate()
+                .filter(|&(i, c)| c.exitcode().is_none() && rounds.phase[i].load(SeqCst) == 1)
+                .count()
+                + rounds.phase[size.threads].load(SeqCst) as usize;
+            let waiting = barrier.n_waiting();
+            if dead(&children) != dead_before {
+                // Killed meanwhile: the others may not have seen it yet.
+                continue;
+            }
+            // Every live task is blocked (and was when the wait timed out, with no death since).
+            // `n_waiting` is 0 unless the round is filling: a round that cannot end its
+            // draining (a dead party counted in it) fails here as well.
+            assert_eq!(
+                waiting, inside,
+                "every live task is blocked, and the round's count is not the number of live \
+                 parties inside wait (a dead party the barrier did not count out?)"
+            );
+            barrier.abort();
+            aborted = true;
+        }
+    };
+    let hour = Duration::from_secs(3600);
+    for child in &children {
+        watch(
+            &|| {
+                child
+                    .join_timeout(hour)
+                    .expect("a started process can be joined")
+            },
+            &|| {
+                child.join().expect("a started process can be joined");
+            },
+        );
+    }
+    watch(&|| done.wait_timeout(hour), &|| done.wait());
+    local.join().expect("the main process's party returns");
+    let codes = join_processes(&children);
+    let deaths = codes.iter().filter(|&&c| c == -9).count();
+    for round in 0..size.ops {
+        let seen: Vec<u32> = (0..parties)
+            .map(|who| rounds.result[who][round].load(SeqCst))
+            .filter(|&r| r != 0)
+            .collect();
+        if deaths == 0 {
+            let mut indices = seen.clone();
+            indices.sort_unstable();
+            assert_eq!(
+                indices,
+                (1..=parties as u32).collect::<Vec<_>>(),
+                "round {round} without a death: every party released, each index once"
+            );
+            continue;
+        }
+        let broken = seen.iter().filter(|&&r| r == BROKEN).count();
+        assert!(
+            broken == 0 || broken == seen.len(),
+            "round {round}: some parties released and some broken ({seen:?})"
+        );
+        let mut ok: Vec<u32> = seen.iter().copied().filter(|&r| r != BROKEN).collect();
+        ok.sort_unstable();
+        ok.dedup();
+        assert_eq!(
+            ok.len(),
+            seen.len() - broken,
+            "round {round}: an index twice"
+        );
+        if round > 0 {
+            for who in 0..parties {
+                let (before, now) = (
+                    rounds.result[who][round - 1].load(SeqCst),
+                    rounds.result[who][round].load(SeqCst),
+                );
+                assert!(
+                    before != BROKEN || now == BROKEN || now == 0,
+                    "party {who} released in round {round} after a broken round"
+                );
+            }
+        }
+    }
+}
+
 /// A recovery property and the sizes it runs at.
 #[derive(Clone, Copy, Debug)]
 pub struct RecoveryProperty {
@@ -456,6 +637,46 @@ pub struct RecoveryProperty {
     pub run: fn(Size),
     /// The size at which the simulator's exhaustive search with one kill covers it.
     pub exhaustive: Size,
+    /// Whether it must run with timed waits that end only when no task can run (the
+    /// simulator's `Timeouts::WhenIdle`): it judges what it sees when every task is blocked.
+    pub idle_timeouts: bool,
+    /// Whether the simulator's search without reduction, at 1 × 1 with one kill, is small
+    /// enough (40,000 executions) to cross-check the reduction against (tests/recovery.rs).
+    pub cross_checked: bool,
+}
+
+impl RecoveryProperty {
+    /// As a [`Property`], for the check runners ([`super::run`], [`super::explore`], ...):
+    /// loom's bound is 3 preemptions at the exhaustive size.
+    pub fn property(&self) -> Property {
+        Property {
+            primitive: self.primitive,
+            name: self.name,
+            run: self.run,
+            exhaustive: self.exhaustive,
+            loom_bound: Some(3),
+        }
+    }
+
+    /// The size of sampled runs (random walk, PCT, shuttle, real processes): one process more
+    /// than the exhaustive size where that has more than one, and one operation more.
+    pub fn sampled(&self) -> Size {
+        let exhaustive = self.exhaustive;
+        Size {
+            threads: exhaustive.threads + (exhaustive.threads > 1) as usize,
+            ops: exhaustive.ops + 1,
+            start_together: false,
+        }
+    }
+
+    /// The simulator's `config` with the timeouts this property needs ([`Self::idle_timeouts`]).
+    pub fn configure(&self, config: Config) -> Config {
+        if self.idle_timeouts {
+            config.timeouts(Timeouts::WhenIdle)
+        } else {
+            config
+        }
+    }
 }
 
 /// Invokes the macro `$m` once with the name of every recovery property, as
@@ -473,6 +694,7 @@ macro_rules! for_each_recovery_property {
             value_update_holder_killed,
             queue_producer_killed,
             queue_consumer_killed,
+            barrier_party_killed,
         );
     };
 }
@@ -490,54 +712,80 @@ pub fn all<P: Platform>() -> Vec<RecoveryProperty> {
             name: "lock_holder_killed",
             run: lock_holder_killed::<P>,
             exhaustive: one(2, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "RLock",
             name: "rlock_holder_killed",
             run: rlock_holder_killed::<P>,
             exhaustive: one(2, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "BoundedSemaphore",
             name: "semaphore_guard_holder_killed",
             run: semaphore_guard_holder_killed::<P>,
             exhaustive: one(1, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "Condition",
             name: "condition_waiter_killed",
             run: condition_waiter_killed::<P>,
             exhaustive: one(1, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "Condition",
             name: "condition_notifier_killed",
             run: condition_notifier_killed::<P>,
             exhaustive: one(1, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "Pipe",
             name: "pipe_peer_killed",
             run: pipe_peer_killed::<P>,
             exhaustive: one(1, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "Value",
             name: "value_update_holder_killed",
             run: value_update_holder_killed::<P>,
             exhaustive: one(2, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "Queue",
             name: "queue_producer_killed",
             run: queue_producer_killed::<P>,
             exhaustive: one(2, 1),
+            idle_timeouts: false,
+            cross_checked: true,
         },
         RecoveryProperty {
             primitive: "Queue",
             name: "queue_consumer_killed",
             run: queue_consumer_killed::<P>,
             exhaustive: one(1, 2),
+            idle_timeouts: false,
+            cross_checked: true,
+        },
+        RecoveryProperty {
+            primitive: "Barrier",
+            name: "barrier_party_killed",
+            run: barrier_party_killed::<P>,
+            exhaustive: one(1, 1),
+            idle_timeouts: true,
+            cross_checked: false,
         },
     ]
 }

@@ -17,7 +17,9 @@
 //! party is counted out, so the next round can start. A party that dies holding the barrier's
 //! lock is found the same way by whoever takes the lock over. Every change of the state is one
 //! store under the lock, and the count of parties inside is recomputed from `members` after a
-//! death, so a party that died halfway through an update leaves nothing inconsistent. A party
+//! death and after every takeover of the lock (the dead holder may have been leaving: its record
+//! gone, the count not yet lowered), so a party that died halfway through an update leaves
+//! nothing inconsistent. A party
 //! that dies *before* it arrives cannot be told from a slow one (as in Python): use
 //! `wait_timeout`, or watch the processes (`Process::join`).
 
@@ -182,7 +184,7 @@ impl<P: Platform> Barrier<P> {
     fn lock(&self) -> crate::sync::condition::ConditionGuard<'_, P> {
         let held = self.cond.lock();
         if held.owner_died() {
-            self.look();
+            self.look(true);
         }
         held
     }
@@ -199,7 +201,7 @@ impl<P: Platform> Barrier<P> {
     /// dead parties before sleeping (explorers) or once a liveness poll interval passed (`Os`);
     /// `true` without sleeping when the look changed the state.
     fn sleep(&self, deadline: Option<Instant>) -> bool {
-        if P::LIVENESS_POLL.is_none() && self.look() {
+        if P::LIVENESS_POLL.is_none() && self.look(false) {
             return true;
         }
         let tick = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
@@ -210,10 +212,15 @@ impl<P: Platform> Barrier<P> {
         match self.cond.wait_until(until, "Barrier::wait") {
             Ok(true) => true,
             Ok(false) if deadline.is_some() && until == deadline => false,
-            // A poll tick, or the lock taken back from a process that died holding it (the
-            // only error: this task holds the lock).
-            Ok(false) | Err(_) => {
-                self.look();
+            // A poll tick.
+            Ok(false) => {
+                self.look(false);
+                true
+            }
+            // The lock taken back from a process that died holding it (the only error: this
+            // task holds the lock).
+            Err(_) => {
+                self.look(true);
                 true
             }
         }
@@ -221,8 +228,12 @@ impl<P: Platform> Barrier<P> {
 
     /// With the lock held: counts out the parties of dead processes; breaks the round if it
     /// was filling (or running its action), lets the next one start if it was draining.
-    /// `true` if a dead party was found.
-    fn look(&self) -> bool {
+    /// `true` if a dead party was found. `took_over`: the lock was just taken over from a
+    /// process that died holding it, in the middle of an update perhaps; then the count is
+    /// recomputed even if no dead party is recorded (the dead holder may have been leaving:
+    /// its record already gone, the count not yet lowered, which would keep a draining round
+    /// from ever ending).
+    fn look(&self, took_over: bool) -> bool {
         let me = P::process_token();
         let mask = self.state.occupied.load(Relaxed);
         let mut found = false;
@@ -235,7 +246,7 @@ impl<P: Platform> Barrier<P> {
                 found = true;
             }
         }
-        if !found {
+        if !found && !took_over {
             return false;
         }
         let inside = self.state.unrecorded.load(Relaxed)
@@ -247,14 +258,16 @@ impl<P: Platform> Barrier<P> {
                 .sum::<u64>();
         self.state.count.store(inside, Relaxed);
         match self.phase() {
-            FILLING | ACTION => self.break_barrier(),
+            // A dead holder that was no party of the round (arriving, not yet recorded) cannot
+            // be told from a slow one: only a dead party breaks it.
+            FILLING | ACTION if found => self.break_barrier(),
             DRAINING | RESETTING if inside == 0 => {
                 self.set_phase(FILLING);
                 self.wake_all();
             }
             _ => {}
         }
-        true
+        found
     }
 
     /// With the lock held: one more (`up`) or one fewer party of this process inside.
@@ -352,7 +365,7 @@ impl<P: Platform> Barrier<P> {
             // Taken back; from a process that died holding it, after a look (which breaks the
             // round if a party died inside it).
             if self.cond.acquire().is_err() {
-                self.look();
+                self.look(true);
             }
             if let Err(payload) = outcome {
                 self.break_barrier();
