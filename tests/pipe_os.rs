@@ -1,5 +1,5 @@
-//! `pipe` / `Connection` on the real OS (Unix socket pairs; one-way pipes are kernel pipes where
-//! `SIGPIPE` is ignored, as in this test binary): every operation, every error case,
+//! `pipe` / `Connection` on the real OS (kernel pipes where `SIGPIPE` is ignored, as in this test
+//! binary; Unix socket pairs elsewhere): every operation, every error case,
 //! real threads. Synchronization is by the pipes themselves; no sleeps.
 
 use std::time::Duration;
@@ -366,17 +366,19 @@ fn a_spawned_child_sends_on_the_writing_end_it_was_given() {
 #[test]
 fn a_process_that_does_not_ignore_sigpipe_gets_a_broken_pipe_not_the_signal() {
     // With SIGPIPE at its default a write to a kernel pipe without reader kills the writer:
-    // such a process gets a socket pair for a one-way pipe, and sees `BrokenPipe`.
+    // such a process gets a socket pair for every pipe, and sees `BrokenPipe`.
     let _forks = forks();
     let child = Process::<Os>::new(|| {
         // SAFETY: setting a signal's disposition to its default; this child runs nothing else.
         let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         assert_ne!(previous, libc::SIG_ERR);
-        let (rx, tx) = pipe::<u8, Os>(false).unwrap();
-        tx.send(&1).unwrap();
-        assert_eq!(rx.recv(), Ok(1));
-        drop(rx);
-        assert_eq!(tx.send(&2), Err(Error::BrokenPipe));
+        for duplex in [false, true] {
+            let (rx, tx) = pipe::<u8, Os>(duplex).unwrap();
+            tx.send(&1).unwrap();
+            assert_eq!(rx.recv(), Ok(1));
+            drop(rx);
+            assert_eq!(tx.send(&2), Err(Error::BrokenPipe));
+        }
     });
     child.start().unwrap();
     // Killed by SIGPIPE would be -13.
