@@ -163,6 +163,18 @@ fn sized(default: Size, args: &CheckArgs) -> Size {
     }
 }
 
+/// The simulator's `config` with the seed and (for dfs) the preemption bound the command asks.
+fn with_seed_and_bound(config: Config, strategy: Strategy, args: &CheckArgs) -> Config {
+    let config = match args.seed {
+        Some(seed) => config.seed(seed),
+        None => config,
+    };
+    match (strategy, args.preemption_bound) {
+        (Strategy::Dfs, Some(b)) => config.preemption_bound(b as u32),
+        _ => config,
+    }
+}
+
 fn check_command(args: CheckArgs) -> ExitCode {
     let limit = Duration::from_secs(args.time_limit);
     let mut rows: Vec<Row> = Vec::new();
@@ -203,14 +215,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
                         sized(Size::SAMPLED, &args),
                     ),
                 };
-                let config = match args.seed {
-                    Some(seed) => config.seed(seed),
-                    None => config,
-                };
-                let config = match (strategy, args.preemption_bound) {
-                    (Strategy::Dfs, Some(b)) => config.preemption_bound(b as u32),
-                    _ => config,
-                };
+                let config = with_seed_and_bound(config, strategy, &args);
                 jobs.push(Box::new(move || {
                     check::explore(p, size, config, name, limit)
                 }));
@@ -227,15 +232,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
                         p.sampled(),
                     ),
                 };
-                let config = p.configure(config.kills(1));
-                let config = match args.seed {
-                    Some(seed) => config.seed(seed),
-                    None => config,
-                };
-                let config = match (strategy, args.preemption_bound) {
-                    (Strategy::Dfs, Some(b)) => config.preemption_bound(b as u32),
-                    _ => config,
-                };
+                let config = with_seed_and_bound(p.configure(config.kills(1)), strategy, &args);
                 let (p, size) = (p.property(), sized(size, &args));
                 jobs.push(Box::new(move || {
                     check::explore(p, size, config, name, limit)
