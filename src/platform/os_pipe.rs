@@ -63,7 +63,7 @@ const READ_SPINS_START: u32 = 6;
 const READ_PROBE: u32 = 32;
 
 /// One end of an [`Os`](super::Os) pipe: an end of a `pipe(2)`, ends of two (duplex), or a
-/// Unix stream socket of a `socketpair(2)` (see the [module docs](self) for which).
+/// Unix stream socket of a `socketpair(2)` (which one: the module documentation says).
 ///
 /// A closed reader is an [`Error::BrokenPipe`]. Shared by reference between threads; any
 /// thread may close it, and dropping it closes it. [`PipeEnd::close`] makes every later
@@ -362,7 +362,7 @@ impl PipeEnd for OsPipeEnd {
 
     /// Only while a spawn encodes its arguments (`collecting`): a duplicate of the
     /// descriptor, which the new image inherits, numbered in the order of the arguments (a
-    /// [`Kind::PipePair`]'s two descriptors take two numbers: the first, with [`PAIR_BIT`]).
+    /// `Kind::PipePair`'s two descriptors take two numbers: the first, with `PAIR_BIT`).
     fn export(&self) -> Result<u32, Error> {
         let fd = self.fd()?;
         COLLECTED.with(|collected| {
