@@ -73,6 +73,29 @@ struct CheckArgs {
     /// Seconds a property may run (all its runs) before it is reported as hung.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     time_limit: u64,
+    /// Also run the longest searches, which the default run leaves out to stay within about
+    /// 2 minutes on 2 cores.
+    #[arg(long)]
+    deep: bool,
+    /// Run only shard I of N (1-based): every N-th row of the matrix, from row I. The N shards
+    /// are disjoint and together are the whole matrix (for a CI job matrix across machines).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Also write the report as JSON to FILE: one record per row, with its replay file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the report as JUnit XML to FILE (a test suite per engine).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("{s:?}: must be I/N with 1 <= I <= N, e.g. 2/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    match (i.trim().parse::<usize>(), n.trim().parse::<usize>()) {
+        (Ok(i), Ok(n)) if (1..=n).contains(&i) => Ok((i, n)),
+        _ => Err(bad()),
+    }
 }
 
 #[derive(clap::Args)]
@@ -175,26 +198,57 @@ fn with_seed_and_bound(config: Config, strategy: Strategy, args: &CheckArgs) -> 
     }
 }
 
-fn check_command(args: CheckArgs) -> ExitCode {
+/// Rows that only `--deep` runs: the longest searches of the matrix (measured on 2 cores,
+/// 2026-12-05: 42 s, 14 s, 12 s and 10 s), which would take the default run past 2 minutes.
+/// The default still runs these properties on every engine, these searches excepted, and the
+/// test suite runs them all.
+const DEEP_ONLY: &[(&str, &str)] = &[
+    ("sim/dfs, 1 kill", "barrier_party_killed"),
+    ("loom", "barrier_rounds"),
+    ("loom", "semaphore_bound"),
+    ("loom", "rlock_mutual_exclusion"),
+];
+
+/// One row of the matrix, not yet run.
+struct Planned {
+    /// On real threads or processes: run alone, before the explorations.
+    os: bool,
+    job: check::Job,
+}
+
+/// Every row the arguments ask for, in the order of the report (before `--shard`).
+fn plan(args: &CheckArgs) -> Vec<Planned> {
     let limit = Duration::from_secs(args.time_limit);
-    let mut rows: Vec<Row> = Vec::new();
-    // Failures are reported in the table, with their messages; keep panics off stderr.
-    check::quiet_panics();
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut add = |engine: &'static str, property: &'static str, job: check::Job| {
+        if args.deep || !DEEP_ONLY.contains(&(engine, property)) {
+            planned.push(Planned {
+                os: engine == "os",
+                job,
+            });
+        }
+    };
     if matches!(args.engine, Engine::Os | Engine::All) {
-        let size = sized(Size::STRESS, &args);
+        let size = sized(Size::STRESS, args);
+        let runs = args.runs;
         for p in selected(properties::all::<Os>(), &args.filter) {
-            rows.push(check::run(p, size, args.runs, limit));
+            add(
+                "os",
+                p.name,
+                Box::new(move || check::run(p, size, runs, limit)),
+            );
         }
         // Real processes; nobody kills them here (tests/owner_died_os.rs and
         // tests/queue_death_os.rs do).
         for p in selected_recovery(recovery::all::<Os>(), &args.filter) {
-            let size = sized(p.sampled(), &args);
-            rows.push(check::run(p.property(), size, args.runs, limit));
+            let (p, size) = (p.property(), sized(p.sampled(), args));
+            add(
+                "os",
+                p.name,
+                Box::new(move || check::run(p, size, runs, limit)),
+            );
         }
     }
-    // The exploration engines' rows run side by side on `--jobs` threads (after the real
-    // threads' rows, which want the machine to themselves).
-    let mut jobs: Vec<check::Job> = Vec::new();
     if matches!(args.engine, Engine::Sim | Engine::All) {
         let strategies = match args.strategy {
             Some(s) => vec![s],
@@ -203,22 +257,19 @@ fn check_command(args: CheckArgs) -> ExitCode {
         for strategy in strategies {
             for p in selected(properties::all::<Sim>(), &args.filter) {
                 let (config, name, size) = match strategy {
-                    Strategy::Dfs => (Config::dfs(), "dfs", sized(p.exhaustive, &args)),
-                    Strategy::Pct => (
-                        Config::pct(3, args.iterations),
-                        "pct",
-                        sized(Size::SAMPLED, &args),
-                    ),
-                    Strategy::Random => (
-                        Config::random(args.iterations),
-                        "random",
-                        sized(Size::SAMPLED, &args),
-                    ),
+                    Strategy::Dfs => (Config::dfs(), "dfs", p.exhaustive),
+                    Strategy::Pct => (Config::pct(3, args.iterations), "pct", Size::SAMPLED),
+                    Strategy::Random => (Config::random(args.iterations), "random", Size::SAMPLED),
                 };
-                let config = with_seed_and_bound(config, strategy, &args);
-                jobs.push(Box::new(move || {
-                    check::explore(p, size, config, name, limit)
-                }));
+                let (config, size) = (
+                    with_seed_and_bound(config, strategy, args),
+                    sized(size, args),
+                );
+                add(
+                    sim_label(name),
+                    p.name,
+                    Box::new(move || check::explore(p, size, config, name, limit)),
+                );
             }
             // The recovery properties, with the simulator killing one process wherever it
             // makes a difference (dfs) or at points it draws.
@@ -232,24 +283,32 @@ fn check_command(args: CheckArgs) -> ExitCode {
                         p.sampled(),
                     ),
                 };
-                let config = with_seed_and_bound(p.configure(config.kills(1)), strategy, &args);
-                let (p, size) = (p.property(), sized(size, &args));
-                jobs.push(Box::new(move || {
-                    check::explore(p, size, config, name, limit)
-                }));
+                let config = with_seed_and_bound(p.configure(config.kills(1)), strategy, args);
+                let (p, size) = (p.property(), sized(size, args));
+                add(
+                    sim_label(name),
+                    p.name,
+                    Box::new(move || check::explore(p, size, config, name, limit)),
+                );
             }
         }
     }
     if matches!(args.engine, Engine::Loom | Engine::All) {
-        for p in selected(properties::all::<Loom>(), &args.filter) {
-            let size = sized(p.exhaustive, &args);
+        let loom_rows = selected(properties::all::<Loom>(), &args.filter)
+            .into_iter()
+            .chain(
+                selected_recovery(recovery::all::<Loom>(), &args.filter)
+                    .into_iter()
+                    .map(|p| p.property()),
+            );
+        for p in loom_rows {
+            let size = sized(p.exhaustive, args);
             let bound = args.preemption_bound.or(p.loom_bound);
-            jobs.push(Box::new(move || check::loom(p, size, bound, limit)));
-        }
-        for p in selected_recovery(recovery::all::<Loom>(), &args.filter) {
-            let (p, size) = (p.property(), sized(p.exhaustive, &args));
-            let bound = args.preemption_bound.or(p.loom_bound);
-            jobs.push(Box::new(move || check::loom(p, size, bound, limit)));
+            add(
+                "loom",
+                p.name,
+                Box::new(move || check::loom(p, size, bound, limit)),
+            );
         }
     }
     if matches!(args.engine, Engine::Shuttle | Engine::All) {
@@ -260,29 +319,203 @@ fn check_command(args: CheckArgs) -> ExitCode {
             None => vec![ShuttleStrategy::Random, ShuttleStrategy::Pct],
         };
         let iterations = usize::try_from(args.iterations).unwrap_or(usize::MAX);
+        let seed = args.seed.unwrap_or(0);
         for strategy in strategies {
-            for p in selected(properties::all::<Shuttle>(), &args.filter) {
-                let size = sized(Size::SAMPLED, &args);
-                let seed = args.seed.unwrap_or(0);
-                jobs.push(Box::new(move || {
-                    check::shuttle(p, size, strategy, iterations, seed, limit)
-                }));
-            }
-            for p in selected_recovery(recovery::all::<Shuttle>(), &args.filter) {
-                let (p, size) = (p.property(), sized(p.sampled(), &args));
-                let seed = args.seed.unwrap_or(0);
-                jobs.push(Box::new(move || {
-                    check::shuttle(p, size, strategy, iterations, seed, limit)
-                }));
+            let label = match strategy {
+                ShuttleStrategy::Random => "shuttle/random",
+                ShuttleStrategy::Pct => "shuttle/pct",
+            };
+            let shuttle_rows = selected(properties::all::<Shuttle>(), &args.filter)
+                .into_iter()
+                .map(|p| (p, Size::SAMPLED))
+                .chain(
+                    selected_recovery(recovery::all::<Shuttle>(), &args.filter)
+                        .into_iter()
+                        .map(|p| (p.property(), p.sampled())),
+                );
+            for (p, size) in shuttle_rows {
+                let size = sized(size, args);
+                add(
+                    label,
+                    p.name,
+                    Box::new(move || check::shuttle(p, size, strategy, iterations, seed, limit)),
+                );
             }
         }
     }
-    rows.extend(check::run_jobs(jobs, args.jobs));
-    if rows.is_empty() {
+    planned
+}
+
+/// The simulator's row label for a strategy label.
+fn sim_label(strategy: &'static str) -> &'static str {
+    match strategy {
+        "dfs" => "sim/dfs",
+        "pct" => "sim/pct",
+        "random" => "sim/random",
+        "dfs, 1 kill" => "sim/dfs, 1 kill",
+        "pct, 1 kill" => "sim/pct, 1 kill",
+        _ => "sim/random, 1 kill",
+    }
+}
+
+/// A report file of `--json` or `--junit`: written in full to a temporary file beside it, then
+/// renamed over it, so that a run never leaves one half-written. The temporary file is made
+/// before the matrix runs, so that a path that cannot be written fails at once.
+struct ReportFile {
+    path: PathBuf,
+    temporary: PathBuf,
+    file: std::fs::File,
+}
+
+impl ReportFile {
+    fn create(path: &std::path::Path) -> Result<Self, String> {
+        if path.is_dir() {
+            return Err(format!("cannot write {}: a directory", path.display()));
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+        let mut temporary_name = std::ffi::OsString::from(".");
+        temporary_name.push(name);
+        temporary_name.push(format!(".{}.tmp", std::process::id()));
+        let temporary = path.with_file_name(temporary_name);
+        let file = std::fs::File::create(&temporary)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(ReportFile {
+            path: path.to_owned(),
+            temporary,
+            file,
+        })
+    }
+
+    fn finish(mut self, contents: &str) -> Result<(), String> {
+        use std::io::Write as _;
+        let written = self
+            .file
+            .write_all(contents.as_bytes())
+            .and_then(|()| self.file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temporary, &self.path));
+        written.map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        // Renamed already after `finish`; otherwise nothing half-written stays behind.
+        let _ = std::fs::remove_file(&self.temporary);
+    }
+}
+
+/// Where `check` says how far it is: a progress bar on a terminal, a plain line per row
+/// otherwise (on standard error; the table goes to standard output).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal as _;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            done: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn row_done(&self, row: &Row) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let verdict = match row.verdict {
+            check::Verdict::Pass => "ok",
+            check::Verdict::Fail(_) => "FAILED",
+            check::Verdict::Hang => "HUNG",
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{} {} {verdict}", row.engine, row.property));
+                bar.inc(1);
+            }
+            None => eprintln!(
+                "[{done}/{}] {} {} {} {verdict} {:.1} s",
+                self.total,
+                row.engine,
+                row.primitive,
+                row.property,
+                row.elapsed.as_secs_f64()
+            ),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn check_command(args: CheckArgs) -> ExitCode {
+    // Report files first: a path that cannot be written fails before anything runs.
+    let open = |path: &Option<PathBuf>| path.as_deref().map(ReportFile::create).transpose();
+    let (json, junit) = match (open(&args.json), open(&args.junit)) {
+        (Ok(json), Ok(junit)) => (json, junit),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("mpcheck check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let planned = plan(&args);
+    if planned.is_empty() {
         eprintln!("mpcheck check: no property matches the filter");
         return ExitCode::from(2);
     }
+    // A shard takes every n-th row of the whole matrix: disjoint shards, whose union is it.
+    let (shard, shards) = args.shard.unwrap_or((1, 1));
+    let (os_jobs, jobs): (Vec<Planned>, Vec<Planned>) = planned
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % shards == shard - 1)
+        .map(|(_, p)| p)
+        .partition(|p| p.os);
+    let progress = Progress::new(os_jobs.len() + jobs.len());
+    // Failures are reported in the table, with their messages; keep panics off stderr.
+    check::quiet_panics();
+    // The real threads' rows want the machine to themselves: one at a time, first; the
+    // exploration engines' rows then run side by side on `--jobs` threads.
+    let mut rows = check::run_jobs_with(os_jobs.into_iter().map(|p| p.job).collect(), 1, &|row| {
+        progress.row_done(row)
+    });
+    rows.extend(check::run_jobs_with(
+        jobs.into_iter().map(|p| p.job).collect(),
+        args.jobs,
+        &|row| progress.row_done(row),
+    ));
+    progress.finish();
     print!("{}", check::table(&rows));
+    let written = [
+        json.map(|f| f.finish(&check::report::json(&rows))),
+        junit.map(|f| f.finish(&check::report::junit(&rows))),
+    ];
+    let errors: Vec<String> = written
+        .into_iter()
+        .flatten()
+        .filter_map(Result::err)
+        .collect();
+    for e in &errors {
+        eprintln!("mpcheck check: {e}");
+    }
+    if !errors.is_empty() {
+        return ExitCode::from(2);
+    }
     if rows.iter().all(|r| r.verdict.passed()) {
         ExitCode::SUCCESS
     } else {
@@ -319,6 +552,52 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
         Err(failure) => {
             println!("{failure}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(args: &[&str]) -> Vec<Planned> {
+        let cli = Cli::try_parse_from(args).expect("valid arguments");
+        let Command::Check(args) = cli.command else {
+            panic!("not a check command")
+        };
+        plan(&args)
+    }
+
+    #[test]
+    fn deep_adds_exactly_the_deep_only_rows() {
+        let default = planned(&["mpcheck", "check"]).len();
+        let deep = planned(&["mpcheck", "check", "--deep"]).len();
+        assert_eq!(deep - default, DEEP_ONLY.len());
+    }
+
+    #[test]
+    fn every_deep_only_row_names_a_row_of_the_matrix() {
+        let names: Vec<&str> = properties::all::<Sim>()
+            .iter()
+            .map(|p| p.name)
+            .chain(recovery::all::<Sim>().iter().map(|p| p.name))
+            .collect();
+        for (engine, property) in DEEP_ONLY {
+            assert!(names.contains(property), "{property}");
+            assert!(
+                ["os", "loom", "shuttle/random", "shuttle/pct"].contains(engine)
+                    || engine.starts_with("sim/"),
+                "{engine}"
+            );
+        }
+    }
+
+    #[test]
+    fn shards_are_checked() {
+        assert_eq!(parse_shard("1/1"), Ok((1, 1)));
+        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
+        for bad in ["3/2", "0/2", "1/0", "x", "1/", "/2", "1/2/3", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
         }
     }
 }

@@ -168,11 +168,209 @@ fn explore_reports_a_failure_and_replay_runs_its_file() {
         .unwrap()
         .to_string_lossy()
         .starts_with("lock_mutual_exclusion@2x2"));
+    // The row names its replay file, and so do both reports.
+    assert_eq!(row.replay.as_deref(), Some(file.as_path()));
+    let json: serde_json::Value =
+        serde_json::from_str(&check::report::json(std::slice::from_ref(&row))).unwrap();
+    assert_eq!(json[0]["verdict"], "fail");
+    assert_eq!(json[0]["replay"], file.to_str().unwrap());
+    let junit = check::report::junit(std::slice::from_ref(&row));
+    let doc = roxmltree::Document::parse(&junit).expect("well-formed XML");
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a <failure>");
+    assert!(failure.text().unwrap().contains("broken from the start"));
+    let out_text = doc
+        .descendants()
+        .find(|n| n.has_tag_name("system-out"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert!(out_text.contains(file.to_str().unwrap()), "{out_text}");
     let out = mpcheck(&["replay", file.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("no longer happens"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A directory of this test's own, removed at the end.
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mpcheck-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `(engine, property)` of every record of a `--json` report.
+fn json_rows(path: &std::path::Path) -> Vec<(String, String)> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["engine"].as_str().unwrap().to_owned(),
+                r["property"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn check_writes_json_and_junit_reports_and_shows_progress() {
+    let dir = scratch("reports");
+    let (json, junit) = (dir.join("report.json"), dir.join("report.xml"));
+    let out = mpcheck(&[
+        "check",
+        "--engine",
+        "sim",
+        "--filter",
+        "Event",
+        "--iterations",
+        "50",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let rows = json_rows(&json);
+    let table_rows = stdout.lines().filter(|l| l.starts_with("sim/")).count();
+    assert!(!rows.is_empty());
+    assert_eq!(rows.len(), table_rows, "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(
+        root.attribute("tests"),
+        Some(rows.len().to_string().as_str())
+    );
+    assert_eq!(root.attribute("failures"), Some("0"));
+    let cases = doc.descendants().filter(|n| n.has_tag_name("testcase"));
+    assert_eq!(cases.count(), rows.len());
+    // Not a terminal: a plain progress line per row on standard error.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("[{0}/{0}] ", rows.len())),
+        "{stderr}"
+    );
+    // Nothing else left in the directory (no temporary files).
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_hung_row_is_hang_in_json_and_an_error_in_junit() {
+    let dir = scratch("hang");
+    let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
+    let out = mpcheck(&[
+        "check",
+        "--engine",
+        "sim",
+        "--strategy",
+        "dfs",
+        "--filter",
+        "queue_mpmc_exactly_once",
+        "--time-limit",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(parsed[0]["verdict"], "hang");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    assert_eq!(doc.root_element().attribute("errors"), Some("1"));
+    assert!(doc.descendants().any(|n| n.has_tag_name("error")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shards_are_disjoint_and_together_the_whole_matrix() {
+    let dir = scratch("shards");
+    let run = |shard: Option<&str>| {
+        let path = dir.join(format!("{}.json", shard.unwrap_or("all").replace('/', "-")));
+        let mut args = vec![
+            "check",
+            "--engine",
+            "sim",
+            "--strategy",
+            "pct",
+            "--iterations",
+            "5",
+            "--json",
+            path.to_str().unwrap(),
+        ];
+        if let Some(shard) = shard {
+            args.extend(["--shard", shard]);
+        }
+        let out = mpcheck(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        json_rows(&path)
+    };
+    let all = run(None);
+    let shards: Vec<_> = ["1/3", "2/3", "3/3"]
+        .into_iter()
+        .map(|s| run(Some(s)))
+        .collect();
+    let mut union: Vec<_> = shards.concat();
+    assert_eq!(union.len(), all.len(), "shards overlap or miss rows");
+    union.sort();
+    let mut whole = all.clone();
+    whole.sort();
+    assert_eq!(union, whole);
+    assert!(shards.iter().all(|s| !s.is_empty()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_report_that_cannot_be_written_or_a_bad_shard_exits_2_before_running() {
+    let dir = scratch("unwritable");
+    let missing = dir.join("no-such-dir").join("r.json");
+    for args in [
+        vec!["check", "--json", missing.to_str().unwrap()],
+        vec!["check", "--junit", missing.to_str().unwrap()],
+        vec!["check", "--json", dir.to_str().unwrap()],
+        vec!["check", "--shard", "3/2"],
+        vec!["check", "--shard", "0/2"],
+        vec!["check", "--shard", "two"],
+    ] {
+        let out = mpcheck(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} ran rows");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "{args:?}");
+    }
+    // Nothing half-written.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_default_run_leaves_the_deep_rows_out() {
+    let out = mpcheck(&[
+        "check",
+        "--engine",
+        "sim",
+        "--filter",
+        "barrier_party_killed",
+        "--iterations",
+        "20",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("sim/pct, 1 kill"), "{stdout}");
+    assert!(!stdout.contains("sim/dfs, 1 kill"), "{stdout}");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::Platform;
 pub mod properties;
 pub mod queue_kill;
 pub mod recovery;
+pub mod report;
 
 pub use properties::{Property, Size};
 
@@ -56,6 +57,24 @@ pub struct Row {
     pub verdict: Verdict,
     /// Wall-clock time.
     pub elapsed: Duration,
+    /// The replay file the simulator wrote for a failure (`mpcheck replay FILE`).
+    pub replay: Option<std::path::PathBuf>,
+}
+
+/// What a job that failed reports: the message, and the simulator's replay file if it wrote
+/// one.
+struct Failed {
+    message: String,
+    replay: Option<std::path::PathBuf>,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Failed {
+            message,
+            replay: None,
+        }
+    }
 }
 
 /// What a job that passed reports.
@@ -69,7 +88,7 @@ fn run_job(
     engine: String,
     property: &Property,
     limit: Duration,
-    job: impl FnOnce() -> Result<Passed, String> + Send + 'static,
+    job: impl FnOnce() -> Result<Passed, Failed> + Send + 'static,
 ) -> Row {
     let start = Instant::now();
     let (done, outcome) = mpsc::channel();
@@ -77,10 +96,10 @@ fn run_job(
         .name(format!("check {}", property.name))
         .spawn(move || {
             let result = catch_unwind(AssertUnwindSafe(job))
-                .unwrap_or_else(|payload| Err(panic_message(&*payload)));
+                .unwrap_or_else(|payload| Err(panic_message(&*payload).into()));
             let _ = done.send(result);
         });
-    let (mut runs, mut note, verdict) = (0, String::new(), Verdict::Pass);
+    let (mut runs, mut note, mut replay, verdict) = (0, String::new(), None, Verdict::Pass);
     let verdict = match worker {
         Err(e) => Verdict::Fail(format!("could not start a thread: {e}")),
         Ok(_) => match outcome.recv_timeout(limit) {
@@ -89,7 +108,10 @@ fn run_job(
                 note = passed.note;
                 verdict
             }
-            Ok(Err(message)) => Verdict::Fail(message),
+            Ok(Err(failed)) => {
+                replay = failed.replay;
+                Verdict::Fail(failed.message)
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => Verdict::Hang,
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 Verdict::Fail("the checking thread vanished".to_owned())
@@ -104,6 +126,7 @@ fn run_job(
         note,
         verdict,
         elapsed: start.elapsed(),
+        replay,
     }
 }
 
@@ -131,7 +154,7 @@ pub fn run(property: Property, size: Size, runs: u32, limit: Duration) -> Row {
     let f = property.run;
     run_job(Os::NAME.to_owned(), &property, limit, move || {
         for _ in 0..runs {
-            catch_unwind(|| f(size)).map_err(|payload| panic_message(&*payload))?;
+            catch_unwind(|| f(size)).map_err(|payload| Failed::from(panic_message(&*payload)))?;
         }
         Ok(Passed {
             runs: runs.into(),
@@ -169,7 +192,10 @@ pub fn explore(
                     }
                 ),
             }),
-            Err(failure) => Err(failure.to_string()),
+            Err(failure) => Err(Failed {
+                message: failure.to_string(),
+                replay: failure.file().map(Into::into),
+            }),
         },
     )
 }
@@ -277,6 +303,11 @@ pub type Job = Box<dyn FnOnce() -> Row + Send>;
 /// Runs `jobs` on `threads` threads at once and returns their rows in the order of `jobs`.
 /// Every engine keeps its state per thread, so explorations run side by side unaffected.
 pub fn run_jobs(jobs: Vec<Job>, threads: u32) -> Vec<Row> {
+    run_jobs_with(jobs, threads, &|_| {})
+}
+
+/// As [`run_jobs`], calling `done` with each row as soon as it is made (for progress).
+pub fn run_jobs_with(jobs: Vec<Job>, threads: u32, done: &(dyn Fn(&Row) + Sync)) -> Vec<Row> {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::Mutex;
     let n = jobs.len();
@@ -290,7 +321,9 @@ pub fn run_jobs(jobs: Vec<Job>, threads: u32) -> Vec<Row> {
                 let Some(job) = queue.get(i).and_then(|j| lock(j).take()) else {
                     break;
                 };
-                *lock(&rows[i]) = Some(job());
+                let row = job();
+                done(&row);
+                *lock(&rows[i]) = Some(row);
             });
         }
     });
@@ -321,7 +354,9 @@ pub fn parse_replay_name(name: &str) -> Option<(Property, Size)> {
         ops: ops.parse().ok()?,
         start_together: false,
     };
-    Some((properties::find::<Sim>(property)?, size))
+    let found = properties::find::<Sim>(property)
+        .or_else(|| recovery::find::<Sim>(property).map(|p| p.property()))?;
+    Some((found, size))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
