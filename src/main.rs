@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mpcheck::check::{self, properties, recovery, Property, Row, ShuttleStrategy, Size};
+use mpcheck::check::{self, demo, properties, recovery, Property, Row, ShuttleStrategy, Size};
 use mpcheck::loom::Loom;
 use mpcheck::shuttle::Shuttle;
 use mpcheck::sim::{self, Config, Sim};
@@ -30,6 +30,16 @@ enum Command {
     /// Run the failing execution recorded in a replay file again and print its trace; exit
     /// status 1 if it fails again, 0 if it now passes.
     Replay(ReplayArgs),
+    /// Run the seed programs (the multiprocessing tutorials) under the simulator: with the
+    /// tutorial's bug it is found and its execution shown; with the fix, every execution is
+    /// covered. Exit status 1 if a demo does not come out so.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// The demo to run (all of them if none): a name, or a part of one.
+    name: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -149,6 +159,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check_command(args),
         Command::Replay(args) => replay_command(args),
+        Command::Demo(args) => demo_command(args),
     }
 }
 
@@ -523,6 +534,57 @@ fn check_command(args: CheckArgs) -> ExitCode {
     }
 }
 
+fn demo_command(args: DemoArgs) -> ExitCode {
+    let demos: Vec<demo::Demo> = demo::all()
+        .into_iter()
+        .filter(|d| args.name.as_deref().is_none_or(|n| d.name.contains(n)))
+        .collect();
+    if demos.is_empty() {
+        let names: Vec<&str> = demo::all().iter().map(|d| d.name).collect();
+        eprintln!(
+            "mpcheck demo: no demo is called {:?}; the demos: {}",
+            args.name.unwrap_or_default(),
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let mut as_expected = true;
+    for d in demos {
+        println!("== {}: {}", d.name, d.what);
+        let config = if d.exhaustive {
+            Config::dfs()
+        } else {
+            Config::pct(3, 10_000)
+        };
+        match (sim::explore(config.name(d.name), d.run), d.buggy) {
+            (Err(failure), true) => {
+                println!("{failure}");
+                println!("-> the bug is found (above: the execution that shows it)\n");
+            }
+            (Ok(report), false) if report.complete() => {
+                println!("-> verified: no execution fails ({report})\n");
+            }
+            (Ok(report), false) if !d.exhaustive => {
+                println!("-> no failure in a sample of executions ({report}; not exhaustive)\n");
+            }
+            (Ok(report), _) => {
+                println!("-> UNEXPECTED: no failure found ({report})\n");
+                as_expected = false;
+            }
+            (Err(failure), false) => {
+                println!("{failure}");
+                println!("-> UNEXPECTED: the fixed program fails\n");
+                as_expected = false;
+            }
+        }
+    }
+    if as_expected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn replay_command(args: ReplayArgs) -> ExitCode {
     let recorded = match sim::inspect(&args.file) {
         Ok(recorded) => recorded,
@@ -531,6 +593,21 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(d) = demo::all().into_iter().find(|d| d.name == recorded.name) {
+        return match sim::replay(&args.file, d.run) {
+            Ok(report) => {
+                println!(
+                    "demo {}: the recorded {} no longer happens ({report})",
+                    d.name, recorded.kind
+                );
+                ExitCode::SUCCESS
+            }
+            Err(failure) => {
+                println!("{failure}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let Some((property, size)) = check::parse_replay_name(&recorded.name) else {
         eprintln!(
             "mpcheck replay: {} records a failure of {:?}, which is not a property of \

@@ -504,3 +504,47 @@ fn check_with_jobs_prints_the_same_rows() {
     let pct = stdout.find("sim/pct").expect("a pct row");
     assert!(dfs < pct, "{stdout}");
 }
+
+#[test]
+fn demo_finds_each_tutorial_bug_and_verifies_each_fix() {
+    let out = mpcheck(&["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for d in check::demo::all() {
+        assert!(stdout.contains(&format!("== {}: ", d.name)), "{}", d.name);
+    }
+    let found = stdout.matches("-> the bug is found").count();
+    let buggy = check::demo::all().iter().filter(|d| d.buggy).count();
+    assert_eq!(found, buggy, "{stdout}");
+    assert!(stdout.contains("2 tickets sold, 1 there were"), "{stdout}");
+    assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
+}
+
+#[test]
+fn a_demo_s_replay_file_replays_and_an_unknown_demo_exits_2() {
+    let dir = scratch("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_mpcheck"))
+        .args(["demo", "tickets_without_lock"])
+        .env("MPCHECK_FAILURE_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let replayed = mpcheck(&["replay", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(
+        replayed.status.code(),
+        Some(1),
+        "the bug happens again: {stdout}"
+    );
+    assert!(stdout.contains("2 tickets sold"), "{stdout}");
+    let unknown = mpcheck(&["demo", "no-such-demo"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("tickets_with_lock"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

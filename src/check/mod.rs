@@ -14,6 +14,7 @@ use crate::platform::Os;
 use crate::sim::{self, Config, Sim};
 use crate::Platform;
 
+pub mod demo;
 pub mod properties;
 pub mod queue_kill;
 pub mod recovery;
