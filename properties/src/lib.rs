@@ -1,0 +1,16 @@
+//! Properties of mpcheck's primitives, checked against the sequential specifications of
+//! [`mpcheck_model`].
+//!
+//! For now this crate holds the [`History`] of one object's operations (who called what, when,
+//! and what it returned) and a [linearizability] checker for it: [`check`] searches for a
+//! sequential order of the history's operations, consistent with their real-time order, that
+//! the object's [`Model`](mpcheck_model::Model) accepts; [`check_partitioned`] checks an object
+//! made of independent parts one part at a time.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod history;
+pub mod linearizability;
+
+pub use history::{History, OpId, Operation, TaskId};
+pub use linearizability::{check, check_partitioned, Counterexample, Verdict};
