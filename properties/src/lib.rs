@@ -5,12 +5,16 @@
 //! and what it returned) and a [linearizability] checker for it: [`check`] searches for a
 //! sequential order of the history's operations, consistent with their real-time order, that
 //! the object's [`Model`](mpcheck_model::Model) accepts; [`check_partitioned`] checks an object
-//! made of independent parts one part at a time.
+//! made of independent parts one part at a time. A [`Recorder`] records a history from a run of
+//! the real primitives on any engine (tests/recorded.rs: Lock and Semaphore histories under the
+//! simulator and on real threads, and a mutant lock the check catches).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod history;
 pub mod linearizability;
+pub mod record;
 
 pub use history::{History, OpId, Operation, TaskId};
 pub use linearizability::{check, check_partitioned, Counterexample, Verdict};
+pub use record::Recorder;
