@@ -18,10 +18,16 @@
 //!   `empty()` is `qsize() == 0` and `full()` compares the same count with `maxsize`, so they
 //!   follow: with a slack, `empty()` may be `false` on an empty queue and `full()` `true` one
 //!   item short.
-//! - The ring is Vyukov's: a get (even `try_get`) finds the head's place still being written
-//!   when a slower put reserved it, and a `try_get` or `get_timeout` then returns `Empty`, even
-//!   if a later put has already *finished* and its item sits behind. No sequential order
-//!   explains that, and the model (which cannot see puts under way) rejects such a history.
+//! - The ring publishes items in the order their puts took their places (tickets): a get (even
+//!   `try_get`) finds the head's place still being written when a slower put reserved it, and
+//!   a `try_get` or `get_timeout` then returns `Empty`, even if a later put has already
+//!   *finished* and its item sits behind (found by recorded histories under the simulator:
+//!   mpcheck-properties' tests/recorded.rs). No sequential order of whole puts explains that,
+//!   so a put may also be two operations of the model, both inside its call:
+//!   [`QueueOp::Reserve`] (it takes its place, and counts in `qsize`) then
+//!   [`QueueOp::Publish`] (its item can be got). A bounded get whose head place is reserved
+//!   and not yet published may return `Empty`; a waiting get is not enabled there. A whole
+//!   [`QueueOp::Put`] is both at once.
 //! - A put on a closed queue is `Closed`; a `try_put` on a queue both full and closed may be
 //!   `Full` or `Closed` (which one the ring sees first is not fixed). A get on a closed queue
 //!   returns the items left, then `Closed` (also for `try_get`).
@@ -40,8 +46,15 @@ use crate::{ErrorKind, Model, Wait};
 /// The operations of a queue.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum QueueOp<T> {
-    /// `put` (`Forever`), `try_put` / `put_timeout` (`Bounded`).
+    /// `put` (`Forever`), `try_put` / `put_timeout` (`Bounded`): taking a place and
+    /// publishing the item at once.
     Put(T, Wait),
+    /// The first half of a put that succeeded: it takes its place (as `Put` does, counted by
+    /// `qsize` and a joinable queue's unfinished count), its item not yet visible to gets.
+    Reserve(T, Wait),
+    /// The second half: the oldest reserved, unpublished place holding this item can be got
+    /// from now on. Enabled only after its `Reserve`.
+    Publish(T),
     /// `get` (`Forever`), `try_get` / `get_timeout` (`Bounded`).
     Get(Wait),
     /// `qsize`.
@@ -82,7 +95,8 @@ pub enum QueueRet<T> {
 /// A queue of `T`s.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct QueueModel<T> {
-    items: VecDeque<T>,
+    /// The places, front first: each item with whether it is published (can be got).
+    items: VecDeque<(T, bool)>,
     maxsize: Option<usize>,
     closed: bool,
     /// `Some(unfinished)` for a joinable queue.
@@ -126,9 +140,12 @@ impl<T> QueueModel<T> {
         }
     }
 
-    /// The items, front first.
-    pub fn items(&self) -> &VecDeque<T> {
-        &self.items
+    /// The items, front first (published or not).
+    pub fn items(&self) -> VecDeque<T>
+    where
+        T: Clone,
+    {
+        self.items.iter().map(|(item, _)| item.clone()).collect()
     }
 
     fn has_room(&self) -> bool {
@@ -143,14 +160,14 @@ impl<T> Default for QueueModel<T> {
 }
 
 impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> QueueModel<T> {
-    fn put(&self, item: &T, wait: Wait) -> Vec<(QueueRet<T>, Self)> {
+    fn put(&self, item: &T, wait: Wait, published: bool) -> Vec<(QueueRet<T>, Self)> {
         let err = |e| (QueueRet::Err(e), self.clone());
         match (self.closed, self.has_room(), wait) {
             (true, false, Wait::Bounded) => vec![err(ErrorKind::Closed), err(ErrorKind::Full)],
             (true, _, _) => vec![err(ErrorKind::Closed)],
             (false, true, _) => {
                 let mut after = self.clone();
-                after.items.push_back(item.clone());
+                after.items.push_back((item.clone(), published));
                 after.unfinished = after.unfinished.map(|n| n + 1);
                 vec![(QueueRet::Done, after)]
             }
@@ -162,7 +179,13 @@ impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> QueueModel<T> {
     fn get(&self, wait: Wait) -> Vec<(QueueRet<T>, Self)> {
         let mut after = self.clone();
         match (after.items.pop_front(), self.closed, wait) {
-            (Some(item), _, _) => vec![(QueueRet::Got(item), after)],
+            (Some((item, true)), _, _) => vec![(QueueRet::Got(item), after)],
+            // The head's place is still being written: a bounded get may give up, a waiting
+            // one waits (on a closed queue too: the put in flight took its place first).
+            (Some((_, false)), false, Wait::Bounded) => {
+                vec![(QueueRet::Err(ErrorKind::Empty), self.clone())]
+            }
+            (Some((_, false)), _, _) => vec![],
             (None, true, _) => vec![(QueueRet::Err(ErrorKind::Closed), after)],
             (None, false, Wait::Bounded) => vec![(QueueRet::Err(ErrorKind::Empty), after)],
             (None, false, Wait::Forever) => vec![],
@@ -184,7 +207,22 @@ impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> Model for QueueModel<
     fn outcomes(&self, op: &QueueOp<T>) -> Vec<(QueueRet<T>, Self)> {
         let same = |rets: Vec<QueueRet<T>>| rets.into_iter().map(|r| (r, self.clone())).collect();
         match op {
-            QueueOp::Put(item, wait) => self.put(item, *wait),
+            QueueOp::Put(item, wait) => self.put(item, *wait, true),
+            QueueOp::Reserve(item, wait) => self.put(item, *wait, false),
+            QueueOp::Publish(item) => {
+                let mut after = self.clone();
+                match after
+                    .items
+                    .iter_mut()
+                    .find(|(i, published)| i == item && !published)
+                {
+                    Some(place) => {
+                        place.1 = true;
+                        vec![(QueueRet::Done, after)]
+                    }
+                    None => vec![],
+                }
+            }
             QueueOp::Get(wait) => self.get(*wait),
             QueueOp::Qsize => same(self.sizes().map(QueueRet::Size).collect()),
             QueueOp::Empty => {
@@ -266,6 +304,29 @@ mod tests {
     }
 
     #[test]
+    fn a_get_behind_a_reserved_place_may_give_up_or_waits() {
+        let reserve = |item| (QueueOp::Reserve(item, Wait::Forever), QueueRet::Done);
+        let publish = |item| (QueueOp::Publish(item), QueueRet::Done);
+        // 1 reserved first, 2 reserved and published after it: a try_get finds the head
+        // unpublished and gives up, a get waits; once 1 is published both come out in order.
+        let state = run(&Q::new(), &[reserve(1), reserve(2), publish(2)]).unwrap();
+        assert_eq!(
+            state.outcomes(&QueueOp::Get(Wait::Bounded)),
+            vec![(QueueRet::Err(ErrorKind::Empty), state.clone())]
+        );
+        assert!(state.outcomes(&QueueOp::Get(Wait::Forever)).is_empty());
+        assert_eq!(state.outcomes(&QueueOp::Qsize)[0].0, QueueRet::Size(2));
+        let steps = [publish(1), got(1, Wait::Bounded), got(2, Wait::Forever)];
+        assert_eq!(run(&state, &steps), Ok(Q::new()));
+        // A publication needs its reservation, once.
+        assert!(Q::new().outcomes(&QueueOp::Publish(1)).is_empty());
+        assert_eq!(
+            run(&Q::new(), &[reserve(1), publish(1), publish(1)]),
+            Err(2)
+        );
+    }
+
+    #[test]
     fn maxsize_makes_put_wait_or_fail_with_full() {
         let q = Q::bounded(1);
         let steps = [
@@ -276,7 +337,7 @@ mod tests {
             put(3, Wait::Bounded),
         ];
         let state = run(&q, &steps).unwrap();
-        assert_eq!(state.items(), &VecDeque::from([3]));
+        assert_eq!(state.items(), VecDeque::from([3]));
         assert!(state.outcomes(&QueueOp::Put(4, Wait::Forever)).is_empty());
     }
 

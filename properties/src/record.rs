@@ -60,6 +60,20 @@ impl<M: Model, P: Platform> Recorder<M, P> {
         value
     }
 
+    /// As [`Recorder::record`], for a call that is several operations of the model (a put
+    /// that is a reservation then a publication, say): `f` returns them with their results,
+    /// and each gets the call's stamps (the model orders them).
+    pub fn record_with<R>(&self, task: TaskId, f: impl FnOnce() -> (R, Vec<(M::Op, M::Ret)>)) -> R {
+        let call = self.tick();
+        let (value, ops) = f();
+        let returned = self.tick();
+        let mut history = self.lock();
+        for (op, ret) in ops {
+            history.op(task, op, ret, call, returned);
+        }
+        value
+    }
+
     /// What was recorded so far.
     pub fn history(&self) -> History<M> {
         self.lock().clone()
