@@ -275,3 +275,157 @@ fn a_queue_that_swaps_two_items_is_not_linearizable() {
         failure.message()
     );
 }
+
+/// Event: a task waits, one sets, one clears, and each looks.
+fn event_workload<P: Platform>() {
+    use mpcheck::Event;
+    use mpcheck_model::event::{EventOp, EventRet};
+    use mpcheck_model::EventModel;
+    let event = Event::<P>::new();
+    let recorder = Recorder::<EventModel, P>::new();
+    tasks::<P>(3, {
+        let (event, recorder) = (event.clone(), recorder.clone());
+        move |t| match t {
+            0 => recorder.record(t, EventOp::Wait(Wait::Forever), || {
+                event.wait();
+                ((), EventRet::Waited(true))
+            }),
+            1 => {
+                recorder.record(t, EventOp::Set, || (event.set(), EventRet::Done));
+                recorder.record(t, EventOp::IsSet, || ((), EventRet::IsSet(event.is_set())));
+            }
+            _ => {
+                recorder.record(t, EventOp::IsSet, || ((), EventRet::IsSet(event.is_set())));
+                recorder.record(t, EventOp::Clear, || (event.clear(), EventRet::Done));
+                recorder.record(t, EventOp::Set, || (event.set(), EventRet::Done));
+            }
+        }
+    });
+    assert_linearizable(&EventModel::new(), &recorder);
+}
+
+/// Value: increments under its lock (`update`), plain gets and sets.
+fn value_workload<P: Platform>() {
+    use mpcheck::Value;
+    use mpcheck_model::shared::{ValueOp, ValueRet};
+    use mpcheck_model::ValueModel;
+    fn increment(n: &u32) -> u32 {
+        n + 1
+    }
+    let value = Value::<u32, P>::new(0);
+    let recorder = Recorder::<ValueModel<u32>, P>::new();
+    tasks::<P>(3, {
+        let (value, recorder) = (value.clone(), recorder.clone());
+        move |t| {
+            recorder.record(t, ValueOp::Update(increment), || {
+                let old = value
+                    .update(|n| {
+                        let old = *n;
+                        *n += 1;
+                        old
+                    })
+                    .expect("a Value with a lock");
+                ((), ValueRet::Updated(old))
+            });
+            recorder.record(t, ValueOp::Get, || ((), ValueRet::Value(value.get())));
+            if t == 2 {
+                recorder.record(t, ValueOp::Set(10), || (value.set(10), ValueRet::Done));
+            }
+        }
+    });
+    assert_linearizable(&ValueModel::new(0), &recorder);
+}
+
+/// RLock: recursion by its owner, a try by the others, a release by a task that does not own
+/// it (`NotOwner`).
+fn rlock_workload<P: Platform>() {
+    use mpcheck::RLock;
+    use mpcheck_model::lock::RLockOp;
+    use mpcheck_model::{Caller, RLockModel};
+    let lock = RLock::<P>::new();
+    let recorder = Recorder::<RLockModel, P>::new();
+    tasks::<P>(2, {
+        let (lock, recorder) = (lock.clone(), recorder.clone());
+        move |t| {
+            let me = Caller::new(0, t);
+            let release = || {
+                recorder.record(t, RLockOp::Release(me), || match lock.release() {
+                    Ok(()) => ((), LockRet::Released),
+                    Err(mpcheck::Error::NotOwner { .. }) => ((), LockRet::Err(ErrorKind::NotOwner)),
+                    Err(e) => panic!("release: {e}"),
+                })
+            };
+            let took = recorder.record(t, RLockOp::Acquire(me, Wait::Bounded), || {
+                let took = lock.try_acquire();
+                (
+                    took,
+                    if took {
+                        LockRet::Acquired
+                    } else {
+                        LockRet::TimedOut
+                    },
+                )
+            });
+            if took {
+                recorder.record(t, RLockOp::Acquire(me, Wait::Forever), || {
+                    lock.acquire().expect("its owner again");
+                    ((), LockRet::Acquired)
+                });
+                release();
+                release();
+            } else {
+                release();
+            }
+        }
+    });
+    assert_linearizable(&RLockModel::default(), &recorder);
+}
+
+/// BoundedSemaphore(1): a release beyond the bound is refused, exactly.
+fn bounded_semaphore_workload<P: Platform>() {
+    use mpcheck::BoundedSemaphore;
+    let semaphore = BoundedSemaphore::<P>::new(1);
+    let recorder = Recorder::<SemaphoreModel, P>::new();
+    tasks::<P>(2, {
+        let (semaphore, recorder) = (semaphore.clone(), recorder.clone());
+        move |t| {
+            let took = recorder.record(t, SemaphoreOp::Acquire(Wait::Bounded), || {
+                let took = semaphore.try_acquire();
+                (
+                    took,
+                    if took {
+                        SemaphoreRet::Acquired
+                    } else {
+                        SemaphoreRet::TimedOut
+                    },
+                )
+            });
+            // Every task releases once: one release too many when only one took it.
+            let _ = took;
+            recorder.record(t, SemaphoreOp::Release, || match semaphore.release() {
+                Ok(()) => ((), SemaphoreRet::Released),
+                Err(mpcheck::Error::ReleasedTooManyTimes { .. }) => {
+                    ((), SemaphoreRet::Err(ErrorKind::ReleasedTooManyTimes))
+                }
+                Err(e) => panic!("release: {e}"),
+            });
+        }
+    });
+    assert_linearizable(&SemaphoreModel::bounded(1), &recorder);
+}
+
+#[test]
+fn event_value_rlock_and_bounded_semaphore_histories_are_linearizable() {
+    for config in [Config::pct(3, 1_000), Config::random(1_000)] {
+        sim::check(config.clone().ignore_env(), event_workload::<Sim>);
+        sim::check(config.clone().ignore_env(), value_workload::<Sim>);
+        sim::check(config.clone().ignore_env(), rlock_workload::<Sim>);
+        sim::check(config.ignore_env(), bounded_semaphore_workload::<Sim>);
+    }
+    for _ in 0..20 {
+        event_workload::<Os>();
+        value_workload::<Os>();
+        rlock_workload::<Os>();
+        bounded_semaphore_workload::<Os>();
+    }
+}
