@@ -267,17 +267,27 @@ fn plan(args: &CheckArgs) -> Vec<Planned> {
         };
         for strategy in strategies {
             for p in selected(properties::all::<Sim>(), &args.filter) {
-                let (config, name, size) = match strategy {
-                    Strategy::Dfs => (Config::dfs(), "dfs", p.exhaustive),
-                    Strategy::Pct => (Config::pct(3, args.iterations), "pct", Size::SAMPLED),
-                    Strategy::Random => (Config::random(args.iterations), "random", Size::SAMPLED),
+                let (config, name, label, size) = match strategy {
+                    Strategy::Dfs => (Config::dfs(), "dfs", "sim/dfs", p.exhaustive),
+                    Strategy::Pct => (
+                        Config::pct(3, args.iterations),
+                        "pct",
+                        "sim/pct",
+                        Size::SAMPLED,
+                    ),
+                    Strategy::Random => (
+                        Config::random(args.iterations),
+                        "random",
+                        "sim/random",
+                        Size::SAMPLED,
+                    ),
                 };
                 let (config, size) = (
                     with_seed_and_bound(config, strategy, args),
                     sized(size, args),
                 );
                 add(
-                    sim_label(name),
+                    label,
                     p.name,
                     Box::new(move || check::explore(p, size, config, name, limit)),
                 );
@@ -285,19 +295,30 @@ fn plan(args: &CheckArgs) -> Vec<Planned> {
             // The recovery properties, with the simulator killing one process wherever it
             // makes a difference (dfs) or at points it draws.
             for p in selected_recovery(recovery::all::<Sim>(), &args.filter) {
-                let (config, name, size) = match strategy {
-                    Strategy::Dfs => (Config::dfs(), "dfs, 1 kill", p.exhaustive),
-                    Strategy::Pct => (Config::pct(3, args.iterations), "pct, 1 kill", p.sampled()),
+                let (config, name, label, size) = match strategy {
+                    Strategy::Dfs => (
+                        Config::dfs(),
+                        "dfs, 1 kill",
+                        "sim/dfs, 1 kill",
+                        p.exhaustive,
+                    ),
+                    Strategy::Pct => (
+                        Config::pct(3, args.iterations),
+                        "pct, 1 kill",
+                        "sim/pct, 1 kill",
+                        p.sampled(),
+                    ),
                     Strategy::Random => (
                         Config::random(args.iterations),
                         "random, 1 kill",
+                        "sim/random, 1 kill",
                         p.sampled(),
                     ),
                 };
                 let config = with_seed_and_bound(p.configure(config.kills(1)), strategy, args);
                 let (p, size) = (p.property(), sized(size, args));
                 add(
-                    sim_label(name),
+                    label,
                     p.name,
                     Box::new(move || check::explore(p, size, config, name, limit)),
                 );
@@ -355,18 +376,6 @@ fn plan(args: &CheckArgs) -> Vec<Planned> {
         }
     }
     planned
-}
-
-/// The simulator's row label for a strategy label.
-fn sim_label(strategy: &'static str) -> &'static str {
-    match strategy {
-        "dfs" => "sim/dfs",
-        "pct" => "sim/pct",
-        "random" => "sim/random",
-        "dfs, 1 kill" => "sim/dfs, 1 kill",
-        "pct, 1 kill" => "sim/pct, 1 kill",
-        _ => "sim/random, 1 kill",
-    }
 }
 
 /// A report file of `--json` or `--junit`: written in full to a temporary file beside it, then

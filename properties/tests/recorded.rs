@@ -37,6 +37,18 @@ fn tasks<P: Platform>(tasks: u32, body: impl Fn(u32) + Clone + Send + 'static) {
     }
 }
 
+/// A try's outcome, and the model's result for it.
+fn tried(took: bool) -> (bool, LockRet) {
+    (
+        took,
+        if took {
+            LockRet::Acquired
+        } else {
+            LockRet::TimedOut
+        },
+    )
+}
+
 /// The lock operations a task makes: a blocking acquire and its release, a try, a look.
 fn lock_workload<P: Platform>() {
     let lock = Lock::<P>::new();
@@ -53,15 +65,7 @@ fn lock_workload<P: Platform>() {
                 ((), LockRet::Released)
             });
             let took = recorder.record(t, LockOp::Acquire(Wait::Bounded), || {
-                let took = lock.try_acquire();
-                (
-                    took,
-                    if took {
-                        LockRet::Acquired
-                    } else {
-                        LockRet::TimedOut
-                    },
-                )
+                tried(lock.try_acquire())
             });
             recorder.record(t, LockOp::IsLocked, || {
                 ((), LockRet::IsLocked(lock.is_locked()))
@@ -142,25 +146,14 @@ impl<P: Platform> LoadStoreLock<P> {
 }
 
 fn mutant_workload() {
-    let lock = LoadStoreLock::<Sim> {
-        held: Sim::share(<Sim as Platform>::AtomicU32::new(0)),
-    };
+    let held = Sim::share(<Sim as Platform>::AtomicU32::new(0));
     let recorder = Recorder::<LockModel, Sim>::new();
-    let held = lock.held.clone();
     tasks::<Sim>(2, {
         let recorder = recorder.clone();
         move |t| {
             let lock = LoadStoreLock::<Sim> { held: held.clone() };
             let took = recorder.record(t, LockOp::Acquire(Wait::Bounded), || {
-                let took = lock.try_acquire();
-                (
-                    took,
-                    if took {
-                        LockRet::Acquired
-                    } else {
-                        LockRet::TimedOut
-                    },
-                )
+                tried(lock.try_acquire())
             });
             if took {
                 recorder.record(t, LockOp::Release, || {
@@ -170,7 +163,6 @@ fn mutant_workload() {
             }
         }
     });
-    drop(lock);
     assert_linearizable(&LockModel::default(), &recorder);
 }
 
@@ -356,15 +348,7 @@ fn rlock_workload<P: Platform>() {
                 })
             };
             let took = recorder.record(t, RLockOp::Acquire(me, Wait::Bounded), || {
-                let took = lock.try_acquire();
-                (
-                    took,
-                    if took {
-                        LockRet::Acquired
-                    } else {
-                        LockRet::TimedOut
-                    },
-                )
+                tried(lock.try_acquire())
             });
             if took {
                 recorder.record(t, RLockOp::Acquire(me, Wait::Forever), || {
@@ -389,19 +373,15 @@ fn bounded_semaphore_workload<P: Platform>() {
     tasks::<P>(2, {
         let (semaphore, recorder) = (semaphore.clone(), recorder.clone());
         move |t| {
-            let took = recorder.record(t, SemaphoreOp::Acquire(Wait::Bounded), || {
-                let took = semaphore.try_acquire();
-                (
-                    took,
-                    if took {
-                        SemaphoreRet::Acquired
-                    } else {
-                        SemaphoreRet::TimedOut
-                    },
-                )
+            recorder.record(t, SemaphoreOp::Acquire(Wait::Bounded), || {
+                let ret = if semaphore.try_acquire() {
+                    SemaphoreRet::Acquired
+                } else {
+                    SemaphoreRet::TimedOut
+                };
+                ((), ret)
             });
             // Every task releases once: one release too many when only one took it.
-            let _ = took;
             recorder.record(t, SemaphoreOp::Release, || match semaphore.release() {
                 Ok(()) => ((), SemaphoreRet::Released),
                 Err(mpcheck::Error::ReleasedTooManyTimes { .. }) => {
