@@ -12,9 +12,14 @@
 #![forbid(unsafe_code)]
 
 pub mod history;
+pub mod lincheck;
 pub mod linearizability;
 pub mod record;
 
 pub use history::{History, OpId, Operation, TaskId};
+pub use lincheck::{
+    workloads, Checked, Engine, Found, Lincheck, LoomEngine, OsThreads, ShuttleEngine, SimEngine,
+    Subject, Workload,
+};
 pub use linearizability::{check, check_partitioned, Counterexample, Verdict};
 pub use record::Recorder;
