@@ -34,6 +34,8 @@ use mpcheck::sim::{self, Sim};
 use mpcheck::Platform;
 use mpcheck_model::{Caller, Model};
 use proptest::strategy::{BoxedStrategy, Strategy};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use proptest::test_runner::{RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 use crate::linearizability::{check, Verdict};
@@ -144,14 +146,7 @@ pub fn run<P: Platform, S: Subject<P>>(workload: &Workload<S::Op>, budget: Durat
             panic!("a task of the workload failed: {error}");
         }
     }
-    match check(&model, &recorder.history(), budget) {
-        Verdict::Linearizable(_) => {}
-        Verdict::NotLinearizable(counterexample) => panic!("not linearizable:\n{counterexample}"),
-        Verdict::Unknown => panic!(
-            "the linearizability check did not decide within {budget:?}: check smaller \
-             workloads (Lincheck::tasks, Lincheck::ops) or give it longer (Lincheck::budget)"
-        ),
-    }
+    verdict(&model, &recorder.history(), budget);
 }
 
 /// Replays, under the simulator, the execution of `workload` that a [`Lincheck`] check under
@@ -398,6 +393,43 @@ impl Lincheck {
         E: Engine,
         S: Subject<E::Platform>,
     {
+        let budget = self.budget;
+        self.drive::<E::Platform, S>(engine.describe(), |workload, quiet| {
+            engine.explore(program::<E::Platform, S>(workload, budget), quiet)
+        })
+    }
+
+    /// As [`Lincheck::check`], each task of a workload in a process of its own: the subject is
+    /// created in the checking process and the tasks' processes are forked from it, so it must
+    /// live in memory that processes share, as mpcheck's primitives do (a type in ordinary
+    /// memory fails: each process changes its own copy). Each workload runs `runs` times. The
+    /// processes send their operations back through a [`Queue`](mpcheck::Queue), so the
+    /// model's operations and results must be serializable.
+    pub fn check_processes<S>(&self, runs: usize) -> Result<Checked, Found<S::Op>>
+    where
+        S: Subject<mpcheck::Os>,
+        ModelStep<S::Model>: Serialize + DeserializeOwned,
+    {
+        let budget = self.budget;
+        self.drive::<mpcheck::Os, S>(
+            format!("real processes (fork), {runs} runs per workload"),
+            |workload, _quiet| {
+                panics_to_failures(|| {
+                    for _ in 0..runs {
+                        run_processes::<S>(&workload, budget);
+                    }
+                })
+            },
+        )
+    }
+
+    /// Generates workloads; `explore(workload, quiet)` runs one. The smallest failing workload
+    /// is explored once more with `quiet` false, for the report.
+    fn drive<P: Platform, S: Subject<P>>(
+        &self,
+        engine: String,
+        explore: impl Fn(Workload<S::Op>, bool) -> Result<(), Failed>,
+    ) -> Result<Checked, Found<S::Op>> {
         let strategy = workloads(S::operations(), self.tasks.clone(), self.ops.clone());
         let config = proptest::test_runner::Config {
             cases: self.cases,
@@ -406,23 +438,21 @@ impl Lincheck {
         };
         let mut seed = [0; 32];
         seed[..8].copy_from_slice(&self.seed.to_le_bytes());
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-        let budget = self.budget;
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+        let mut runner = TestRunner::new_with_rng(config, rng);
         let outcome = runner.run(&strategy, |workload| {
-            engine
-                .explore(program::<E::Platform, S>(workload, budget), true)
-                .map_err(|failed| TestCaseError::fail(failed.message))
+            explore(workload, true).map_err(|failed| TestCaseError::fail(failed.message))
         });
-        match outcome {
-            Ok(()) => Ok(Checked {
-                cases: self.cases,
-                engine: engine.describe(),
-            }),
+        let (workload, failed) = match outcome {
+            Ok(()) => {
+                return Ok(Checked {
+                    cases: self.cases,
+                    engine,
+                })
+            }
             Err(TestError::Fail(reason, workload)) => {
                 // Once more, as the engine reports for good (a replay file, a shrunk schedule).
-                let failed = engine
-                    .explore(program::<E::Platform, S>(workload.clone(), budget), false)
+                let failed = explore(workload.clone(), false)
                     .err()
                     .unwrap_or_else(|| Failed {
                         message: format!(
@@ -431,21 +461,21 @@ impl Lincheck {
                         ),
                         file: None,
                     });
-                Err(Found {
-                    workload,
-                    engine: engine.describe(),
-                    failed,
-                })
+                (workload, failed)
             }
-            Err(TestError::Abort(reason)) => Err(Found {
-                workload: Workload::new(Vec::new()),
-                engine: engine.describe(),
-                failed: Failed {
+            Err(TestError::Abort(reason)) => (
+                Workload::new(Vec::new()),
+                Failed {
                     message: format!("workload generation gave up: {reason}"),
                     file: None,
                 },
-            }),
-        }
+            ),
+        };
+        Err(Found {
+            workload,
+            engine,
+            failed,
+        })
     }
 
     /// As [`Lincheck::check`], panicking with the report if a workload fails: for tests.
@@ -459,6 +489,92 @@ impl Lincheck {
             Ok(checked) => checked,
             Err(found) => panic!("{found}"),
         }
+    }
+}
+
+/// What a task's process sends back: its number and, for each operation, its call and return
+/// stamps and its model steps.
+type ProcessRecord<M> = (u32, Vec<(u64, u64, Vec<ModelStep<M>>)>);
+
+/// [`run`] with each task in a forked process of its own.
+fn run_processes<S>(workload: &Workload<S::Op>, budget: Duration)
+where
+    S: Subject<mpcheck::Os>,
+    ModelStep<S::Model>: Serialize + DeserializeOwned,
+{
+    use mpcheck::{Os, Process, Queue};
+    let (subject, model) = S::create();
+    let subject = Arc::new(subject);
+    let clock = Os::share(<Os as Platform>::AtomicU64::new(0));
+    let records = Queue::<ProcessRecord<S::Model>, Os>::new();
+    let processes: Vec<_> = workload
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(t, ops)| {
+            let (subject, clock, records, ops) = (
+                Arc::clone(&subject),
+                clock.clone(),
+                records.clone(),
+                ops.clone(),
+            );
+            let task = u32::try_from(t).expect("fewer than 2^32 tasks");
+            let process = Process::<Os>::new(move || {
+                let tick = || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let done: Vec<_> = ops
+                    .iter()
+                    .map(|op| {
+                        let call = tick();
+                        let steps = subject.perform(Caller::new(task, 0), op);
+                        (call, tick(), steps)
+                    })
+                    .collect();
+                if let Err(error) = records.put((task, done)) {
+                    panic!("task {task} could not send its operations back: {error}");
+                }
+            });
+            if let Err(error) = process.start() {
+                panic!("could not start task {task}'s process: {error}");
+            }
+            (task, process)
+        })
+        .collect();
+    // Every process is joined before anything is read back: a process that died has put
+    // nothing, and nobody waits for it.
+    let mut failures = Vec::new();
+    for (task, process) in &processes {
+        match process.join() {
+            Ok(0) => {}
+            Ok(code) => failures.push(format!("task {task}'s process exited with code {code}")),
+            Err(error) => failures.push(format!("task {task}'s process: {error}")),
+        }
+    }
+    if !failures.is_empty() {
+        panic!("{}", failures.join("; "));
+    }
+    let mut history = crate::History::new();
+    for _ in &processes {
+        let (task, done) = records
+            .try_get()
+            .unwrap_or_else(|error| panic!("a task's operations are missing: {error}"));
+        for (call, returned, steps) in done {
+            for (op, ret) in steps {
+                history.op(task, op, ret, call, returned);
+            }
+        }
+    }
+    verdict(&model, &history, budget);
+}
+
+/// Panics, with the counterexample, unless `history` is linearizable.
+fn verdict<M: Model>(model: &M, history: &crate::History<M>, budget: Duration) {
+    match check(model, history, budget) {
+        Verdict::Linearizable(_) => {}
+        Verdict::NotLinearizable(counterexample) => panic!("not linearizable:\n{counterexample}"),
+        Verdict::Unknown => panic!(
+            "the linearizability check did not decide within {budget:?}: check smaller \
+             workloads (Lincheck::tasks, Lincheck::ops) or give it longer (Lincheck::budget)"
+        ),
     }
 }
 

@@ -12,18 +12,19 @@ use mpcheck_properties::{
     Lincheck, LoomEngine, OsThreads, ShuttleEngine, SimEngine, Subject, Workload,
 };
 use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// The sequential specification: a number.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 struct CounterModel(u32);
 
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 enum CounterOp {
     Increment,
     Get,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 enum CounterRet {
     /// The value before the increment.
     Was(u32),
@@ -42,9 +43,10 @@ impl Model for CounterModel {
     }
 }
 
-/// The counter, generic over the platform; `RACY`: an increment that loads, then stores.
+/// The counter, generic over the platform, in memory that processes share (`P::share`);
+/// `RACY`: an increment that loads, then stores.
 struct Counter<P: Platform, const RACY: bool> {
-    value: P::AtomicU32,
+    value: P::Shared<P::AtomicU32>,
 }
 
 impl<P: Platform, const RACY: bool> Subject<P> for Counter<P, RACY> {
@@ -53,7 +55,7 @@ impl<P: Platform, const RACY: bool> Subject<P> for Counter<P, RACY> {
 
     fn create() -> (Self, CounterModel) {
         let counter = Counter {
-            value: P::AtomicU32::new(0),
+            value: P::share(P::AtomicU32::new(0)),
         };
         (counter, CounterModel::default())
     }
@@ -155,4 +157,47 @@ fn a_racy_counter_is_caught_and_shrunk_under_the_explorers() {
         assert_eq!(len, 2, "{message}");
         assert!(message.contains("not linearizable"), "{message}");
     }
+}
+
+#[test]
+fn a_counter_in_shared_memory_passes_across_processes() {
+    Lincheck::new()
+        .cases(5)
+        .check_processes::<Good<mpcheck::Os>>(2)
+        .unwrap_or_else(|found| panic!("{found}"));
+}
+
+/// A counter in the memory of one process: each forked task increments its own copy.
+struct Private<P: Platform>(P::AtomicU32);
+
+impl<P: Platform> Subject<P> for Private<P> {
+    type Model = CounterModel;
+    type Op = CounterOp;
+
+    fn create() -> (Self, CounterModel) {
+        (Private(P::AtomicU32::new(0)), CounterModel::default())
+    }
+
+    fn operations() -> BoxedStrategy<CounterOp> {
+        Just(CounterOp::Increment).boxed()
+    }
+
+    fn perform(&self, _caller: Caller, op: &CounterOp) -> Vec<ModelStep<CounterModel>> {
+        let was = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        vec![(op.clone(), CounterRet::Was(was))]
+    }
+}
+
+#[test]
+fn a_counter_in_private_memory_is_not_linearizable_across_processes() {
+    let found = Lincheck::new()
+        .cases(5)
+        .check_processes::<Private<mpcheck::Os>>(1)
+        .expect_err("every process increments its own copy");
+    assert_eq!(found.workload.len(), 2, "{found}");
+    assert!(found.failed.message.contains("not linearizable"), "{found}");
+    // On threads it is a good counter.
+    Lincheck::new()
+        .cases(5)
+        .assert::<Private<_>, _>(&OsThreads { runs: 2 });
 }
