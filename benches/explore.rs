@@ -42,7 +42,7 @@
 //! measurements. Without `--bench` (as `cargo test --benches` runs it) every cap is 1 s and
 //! every random run 0.1 s: a smoke test.
 
-use mpcheck::check::thousands;
+use mpcheck_properties::suite::thousands;
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};

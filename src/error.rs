@@ -194,8 +194,9 @@ impl Error {
         }
     }
 
-    /// The message of a panic payload, for [`Error::Panicked`].
-    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
+    /// The message of a panic payload (what `catch_unwind` or a thread's `join` returns) as an
+    /// [`Error::Panicked`].
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
             (*s).to_owned()
         } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -30,7 +30,6 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
 
-pub mod check;
 mod codec;
 mod error;
 #[cfg(feature = "loom")]

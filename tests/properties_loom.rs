@@ -6,7 +6,7 @@
 //! `MPCHECK_LOOM_BOUND=N` (or `none`) replaces every property's bound, to measure or to search
 //! deeper: `MPCHECK_LOOM_BOUND=6 cargo test --release --test properties_loom`.
 
-use mpcheck::check::properties::{self, Size};
+use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::loom::{model, model_bounded, Loom};
 
 /// The bound for `property`: the registry's, unless `MPCHECK_LOOM_BOUND` says otherwise.
@@ -43,7 +43,7 @@ macro_rules! loom_properties {
     };
 }
 
-mpcheck::for_each_property!(loom_properties);
+mpcheck_properties::for_each_property!(loom_properties);
 
 #[test]
 fn small_size_is_what_the_registry_says() {

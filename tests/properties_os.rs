@@ -1,7 +1,7 @@
-//! Every property function of `mpcheck::check::properties`, on real threads at stress size
+//! Every property function of `mpcheck_properties::suite::properties`, on real threads at stress size
 //! (4 threads × 10,000 operations). The same functions run under the exploration engines.
 
-use mpcheck::check::properties::{self, Size};
+use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::Os;
 
 macro_rules! os_properties {
@@ -21,7 +21,7 @@ macro_rules! os_properties {
     };
 }
 
-mpcheck::for_each_property!(os_properties);
+mpcheck_properties::for_each_property!(os_properties);
 
 #[test]
 fn properties_also_pass_at_exploration_size() {

@@ -1,7 +1,7 @@
 //! Every property function under shuttle (the `Shuttle` platform): its random scheduler and its
 //! PCT scheduler (depth 3), 4 tasks × 2 operations, 1,000 executions each.
 
-use mpcheck::check::properties::{self, Size};
+use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::shuttle::{check_pct, check_random, Shuttle};
 
 const EXECUTIONS: usize = 1_000;
@@ -32,4 +32,4 @@ macro_rules! shuttle_properties {
     };
 }
 
-mpcheck::for_each_property!(shuttle_properties);
+mpcheck_properties::for_each_property!(shuttle_properties);

@@ -1,10 +1,10 @@
-//! Every property function of `mpcheck::check::properties` under our simulator, on the very same
+//! Every property function of `mpcheck_properties::suite::properties` under our simulator, on the very same
 //! primitive code the `Os` tests run on real threads:
 //! - exhaustive DFS with partial-order reduction at exploration size, which must report
 //!   `complete` (every interleaving up to equivalence, and both outcomes of every timed wait);
 //! - PCT (depth 3, 10,000 executions) with 4 tasks.
 
-use mpcheck::check::properties::{self, Size};
+use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::sim::{self, Config, Sim};
 
 /// Exhaustive search of `run` at `size`: it must pass and cover the whole space.
@@ -48,4 +48,4 @@ macro_rules! sim_properties {
     };
 }
 
-mpcheck::for_each_property!(sim_properties);
+mpcheck_properties::for_each_property!(sim_properties);

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
-use mpcheck::check::queue_kill::{self, Item, Plan, Victim};
+use mpcheck_properties::suite::queue_kill::{self, Item, Plan, Victim};
 use mpcheck::queue::{set_stop_hook, StopPoint};
 use mpcheck::{pipe, Connection, Error, JoinableQueue, Os, Process, Queue, SimpleQueue};
 

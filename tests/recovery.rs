@@ -1,4 +1,4 @@
-//! Every recovery property (`mpcheck::check::recovery`: what Lock, RLock, BoundedSemaphore,
+//! Every recovery property (`mpcheck_properties::suite::recovery`: what Lock, RLock, BoundedSemaphore,
 //! Condition, Pipe, Value, Queue and Barrier promise when a process using them dies) on every
 //! engine, from one generic function each:
 //! - the simulator kills: exhaustive search with one kill (it must say complete), PCT and
@@ -13,8 +13,8 @@
 #[path = "support/reduction.rs"]
 mod support;
 
-use mpcheck::check::recovery;
-use mpcheck::check::Size;
+use mpcheck_properties::suite::recovery;
+use mpcheck_properties::suite::Size;
 use mpcheck::sim::{self, Config, Sim};
 
 /// `config` with the timeouts the recovery property `name` needs.
@@ -113,7 +113,7 @@ macro_rules! recovery_tests {
     };
 }
 
-mpcheck::for_each_recovery_property!(recovery_tests);
+mpcheck_properties::for_each_recovery_property!(recovery_tests);
 
 /// Producers that wait for room while a consumer gets (`queue_producer_killed_alongside`: one
 /// item, one slot): too big for exhaustive search with a kill, so PCT and random walk with one
@@ -121,7 +121,7 @@ mpcheck::for_each_recovery_property!(recovery_tests);
 /// ticket, which a putter's check before sleeping did not look at.)
 #[test]
 fn queue_producer_killed_alongside_under_pct_and_random_with_kills() {
-    let size = mpcheck::check::Size {
+    let size = mpcheck_properties::suite::Size {
         threads: 2,
         ops: 2,
         start_together: false,

@@ -7,7 +7,7 @@
 #[path = "support/reduction.rs"]
 mod support;
 
-use mpcheck::check::properties::{self, Size};
+use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::sim::{Config, Sim};
 
 /// The most executions plain search may take on one property, per preemption bound.
@@ -54,4 +54,4 @@ macro_rules! cross_checks {
     };
 }
 
-mpcheck::for_each_property!(cross_checks);
+mpcheck_properties::for_each_property!(cross_checks);

@@ -9,8 +9,8 @@
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use crate::platform::{Atomic, AtomicInt, Platform, Shareable};
-use crate::{pipe, Event, Lock, Process, Queue, Semaphore, Value};
+use mpcheck::platform::{Atomic, AtomicInt, Platform, Shareable};
+use mpcheck::{pipe, Event, Lock, Process, Queue, Semaphore, Value};
 
 /// One demo: a scenario and what the search should find.
 #[derive(Clone, Copy, Debug)]
@@ -36,35 +36,35 @@ pub fn all() -> Vec<Demo> {
             what: "2 sellers share 1 ticket in a Value and check-then-take without a Lock",
             buggy: true,
             exhaustive: true,
-            run: tickets::<crate::Sim, false>,
+            run: tickets::<mpcheck::Sim, false>,
         },
         Demo {
             name: "tickets_with_lock",
             what: "the same sellers, each check-then-take under one Lock",
             buggy: false,
             exhaustive: true,
-            run: tickets::<crate::Sim, true>,
+            run: tickets::<mpcheck::Sim, true>,
         },
         Demo {
             name: "ktv",
             what: "3 guests and a KTV room for 2: a Semaphore(2) at the door",
             buggy: false,
             exhaustive: false,
-            run: ktv::<crate::Sim>,
+            run: ktv::<mpcheck::Sim>,
         },
         Demo {
             name: "traffic_light",
             what: "2 cars wait at a traffic light (an Event) that turns green",
             buggy: false,
             exhaustive: true,
-            run: traffic_light::<crate::Sim>,
+            run: traffic_light::<mpcheck::Sim>,
         },
         Demo {
             name: "queue_producer_consumer",
             what: "a producer puts an item and a sentinel into a Queue(1), a consumer gets them",
             buggy: false,
             exhaustive: true,
-            run: producer_consumer::<crate::Sim>,
+            run: producer_consumer::<mpcheck::Sim>,
         },
         Demo {
             name: "pipe_conversation",
@@ -72,21 +72,21 @@ pub fn all() -> Vec<Demo> {
                 "two processes talk over a duplex Pipe (a question, an answer), then one hangs up",
             buggy: false,
             exhaustive: true,
-            run: conversation::<crate::Sim>,
+            run: conversation::<mpcheck::Sim>,
         },
         Demo {
             name: "counter_without_lock",
             what: "2 processes add 1 to a Value with get then set, no lock",
             buggy: true,
             exhaustive: true,
-            run: counter::<crate::Sim, false>,
+            run: counter::<mpcheck::Sim, false>,
         },
         Demo {
             name: "counter_with_get_lock",
             what: "the same increments under the Value's own lock (get_lock)",
             buggy: false,
             exhaustive: true,
-            run: counter::<crate::Sim, true>,
+            run: counter::<mpcheck::Sim, true>,
         },
     ]
 }

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mpcheck::check::{self, demo, properties, recovery, Property, Row, ShuttleStrategy, Size};
+use mpcheck_properties::suite::{self as check, properties, recovery, Property, Row, ShuttleStrategy, Size};
+
+use mpcheck_cli::{demo, report};
 use mpcheck::loom::Loom;
 use mpcheck::shuttle::Shuttle;
 use mpcheck::sim::{self, Config, Sim};
@@ -522,8 +524,8 @@ fn check_command(args: CheckArgs) -> ExitCode {
     progress.finish();
     print!("{}", check::table(&rows));
     let written = [
-        json.map(|f| f.finish(&check::report::json(&rows))),
-        junit.map(|f| f.finish(&check::report::junit(&rows))),
+        json.map(|f| f.finish(&report::json(&rows))),
+        junit.map(|f| f.finish(&report::junit(&rows))),
     ];
     let errors: Vec<String> = written
         .into_iter()

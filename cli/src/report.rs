@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{Row, Verdict};
+use mpcheck_properties::suite::{Row, Verdict};
 
 /// One row as a JSON record.
 #[derive(Serialize)]

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mpcheck::check::{self, Property, Size, Verdict};
+use mpcheck_properties::suite::{self as check, Property, Size, Verdict};
 
 fn mpcheck(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mpcheck"))
@@ -171,10 +171,10 @@ fn explore_reports_a_failure_and_replay_runs_its_file() {
     // The row names its replay file, and so do both reports.
     assert_eq!(row.replay.as_deref(), Some(file.as_path()));
     let json: serde_json::Value =
-        serde_json::from_str(&check::report::json(std::slice::from_ref(&row))).unwrap();
+        serde_json::from_str(&mpcheck_cli::report::json(std::slice::from_ref(&row))).unwrap();
     assert_eq!(json[0]["verdict"], "fail");
     assert_eq!(json[0]["replay"], file.to_str().unwrap());
-    let junit = check::report::junit(std::slice::from_ref(&row));
+    let junit = mpcheck_cli::report::junit(std::slice::from_ref(&row));
     let doc = roxmltree::Document::parse(&junit).expect("well-formed XML");
     let failure = doc
         .descendants()
@@ -510,11 +510,11 @@ fn demo_finds_each_tutorial_bug_and_verifies_each_fix() {
     let out = mpcheck(&["demo"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    for d in check::demo::all() {
+    for d in mpcheck_cli::demo::all() {
         assert!(stdout.contains(&format!("== {}: ", d.name)), "{}", d.name);
     }
     let found = stdout.matches("-> the bug is found").count();
-    let buggy = check::demo::all().iter().filter(|d| d.buggy).count();
+    let buggy = mpcheck_cli::demo::all().iter().filter(|d| d.buggy).count();
     assert_eq!(found, buggy, "{stdout}");
     assert!(stdout.contains("2 tickets sold, 1 there were"), "{stdout}");
     assert!(!stdout.contains("UNEXPECTED"), "{stdout}");

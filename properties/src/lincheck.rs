@@ -317,11 +317,7 @@ impl Engine for OsThreads {
 /// Runs `f`; a panic becomes a [`Failed`] with its message.
 fn panics_to_failures(f: impl FnOnce()) -> Result<(), Failed> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Failed {
-        message: payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "a panic without a message".to_owned()),
+        message: crate::suite::panic_message(&*payload),
         file: None,
     })
 }

@@ -168,7 +168,7 @@ fn mutant_workload() {
 
 #[test]
 fn a_lock_two_tasks_can_both_take_is_not_linearizable() {
-    let failure = sim::explore(Config::dfs().ignore_env().no_shrink(), mutant_workload)
+    let failure = sim::explore(Config::dfs().ignore_env().no_shrink().no_files(), mutant_workload)
         .expect_err("the search finds two tasks holding the lock");
     let message = failure.message();
     assert!(message.contains("not linearizable"), "{message}");
@@ -257,7 +257,7 @@ fn queue_histories_are_linearizable_with_puts_in_flight() {
 #[test]
 fn a_queue_that_swaps_two_items_is_not_linearizable() {
     let failure = sim::explore(
-        Config::pct(3, 3_000).ignore_env(),
+        Config::pct(3, 3_000).ignore_env().no_files(),
         queue_workload::<Sim, true>,
     )
     .expect_err("PCT finds two items got out of order");

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mpcheck::check::thousands;
+use mpcheck_properties::suite::thousands;
 use mpcheck::loom::Loom;
 use mpcheck::platform::{Atomic, AtomicInt, SharedCell, WaitOutcome};
 use mpcheck::shuttle::{self, Shuttle};

@@ -10,15 +10,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::platform::Os;
-use crate::sim::{self, Config, Sim};
-use crate::Platform;
+use mpcheck::platform::Os;
+use mpcheck::sim::{self, Config, Sim};
+use mpcheck::Platform;
 
-pub mod demo;
 pub mod properties;
 pub mod queue_kill;
 pub mod recovery;
-pub mod report;
 
 pub use properties::{Property, Size};
 
@@ -202,7 +200,6 @@ pub fn explore(
 }
 
 /// Counts the executions an engine runs of `f(size)`: the count, and `f` wrapped to bump it.
-#[cfg(any(feature = "loom", feature = "shuttle"))]
 fn counted(
     f: fn(Size),
     size: Size,
@@ -220,15 +217,14 @@ fn counted(
     (count, body)
 }
 
-/// Explores `property` (instantiated for [`Loom`](crate::loom::Loom)) at `size` with loom,
+/// Explores `property` (instantiated for [`Loom`](mpcheck::loom::Loom)) at `size` with loom,
 /// up to `bound` preemptions (`None`: loom's complete search).
-#[cfg(feature = "loom")]
 pub fn loom(property: Property, size: Size, bound: Option<usize>, limit: Duration) -> Row {
     let (count, body) = counted(property.run, size);
     run_job("loom".to_owned(), &property, limit, move || {
         match bound {
-            Some(b) => crate::loom::model_bounded(b, body),
-            None => crate::loom::model(body),
+            Some(b) => mpcheck::loom::model_bounded(b, body),
+            None => mpcheck::loom::model(body),
         }
         Ok(Passed {
             runs: count.load(std::sync::atomic::Ordering::Relaxed),
@@ -241,7 +237,6 @@ pub fn loom(property: Property, size: Size, bound: Option<usize>, limit: Duratio
 }
 
 /// How shuttle explores in [`shuttle()`].
-#[cfg(feature = "shuttle")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShuttleStrategy {
     /// Shuttle's random scheduler.
@@ -250,9 +245,8 @@ pub enum ShuttleStrategy {
     Pct,
 }
 
-/// Runs `property` (instantiated for [`Shuttle`](crate::shuttle::Shuttle)) at `size` for
+/// Runs `property` (instantiated for [`Shuttle`](mpcheck::shuttle::Shuttle)) at `size` for
 /// `iterations` executions of shuttle's `strategy`, seeded with `seed`.
-#[cfg(feature = "shuttle")]
 pub fn shuttle(
     property: Property,
     size: Size,
@@ -269,9 +263,9 @@ pub fn shuttle(
     run_job(engine.to_owned(), &property, limit, move || {
         match strategy {
             ShuttleStrategy::Random => {
-                crate::shuttle::check_random_with_seed(body, iterations, seed)
+                mpcheck::shuttle::check_random_with_seed(body, iterations, seed)
             }
-            ShuttleStrategy::Pct => crate::shuttle::check_pct_with_seed(body, iterations, 3, seed),
+            ShuttleStrategy::Pct => mpcheck::shuttle::check_pct_with_seed(body, iterations, 3, seed),
         }
         Ok(Passed {
             runs: count.load(std::sync::atomic::Ordering::Relaxed),
@@ -287,11 +281,9 @@ pub fn shuttle(
 /// when they run side by side). So both are made to install theirs first, here, and are then
 /// replaced by a silent hook. The simulator wraps it later, when it first runs.
 pub fn quiet_panics() {
-    #[cfg(feature = "shuttle")]
-    crate::shuttle::check_random(|| {}, 1);
-    #[cfg(feature = "loom")]
-    crate::loom::model(|| {
-        ::loom::thread::spawn(|| {})
+        mpcheck::shuttle::check_random(|| {}, 1);
+        mpcheck::loom::model(|| {
+        mpcheck::thread::spawn::<mpcheck::loom::Loom, _, _>(|| {})
             .join()
             .expect("an empty thread");
     });
@@ -360,9 +352,10 @@ pub fn parse_replay_name(name: &str) -> Option<(Property, Size)> {
     Some((found, size))
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    match crate::Error::from_panic(payload) {
-        crate::Error::Panicked { message } => message,
+/// The message of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match mpcheck::Error::from_panic(payload) {
+        mpcheck::Error::Panicked { message } => message,
         other => other.to_string(),
     }
 }

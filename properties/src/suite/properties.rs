@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::platform::{Atomic, AtomicInt, Platform, Shareable, SharedCell};
-use crate::{
+use mpcheck::platform::{Atomic, AtomicInt, Platform, Shareable, SharedCell};
+use mpcheck::{
     Array, Barrier, BoundedSemaphore, Condition, Error, Event, JoinableQueue, Lock, Queue, RLock,
     Semaphore, Value,
 };
@@ -70,7 +70,7 @@ fn run_n_tasks<P: Platform>(n: usize, gate: bool, body: impl Fn(usize) + Send + 
     let handles: Vec<_> = (0..n)
         .map(|i| {
             let (body, gate) = (Arc::clone(&body), gate.clone());
-            crate::thread::spawn::<P, _, _>(move || {
+            mpcheck::thread::spawn::<P, _, _>(move || {
                 if let Some(gate) = gate {
                     gate.wait().expect("nobody breaks the start gate");
                 }
@@ -288,7 +288,7 @@ pub fn condition_producer_consumer<P: Platform>(size: Size) {
     let (c, r) = (cond.clone(), Arc::clone(&ring));
     // SAFETY (both closures): the ring is only touched with the condition's lock held.
     let len = move |r: &Ring<P>| unsafe { r.slots.with(|s| s.tail - s.head) };
-    let producer = crate::thread::spawn::<P, _, _>(move || {
+    let producer = mpcheck::thread::spawn::<P, _, _>(move || {
         for item in 0..items {
             let _held = c.lock();
             c.wait_for(|| len(&r) < 4).expect("lock held");
@@ -328,7 +328,7 @@ pub fn event_wakes_all<P: Platform>(size: Size) {
         let (e, w) = (event.clone(), Arc::clone(&woken));
         let setter = {
             let event = event.clone();
-            crate::thread::spawn::<P, _, _>(move || event.set())
+            mpcheck::thread::spawn::<P, _, _>(move || event.set())
         };
         run_n_tasks::<P>(size.threads - 1, false, move |_| {
             e.wait();
@@ -346,7 +346,7 @@ pub fn event_wakes_all<P: Platform>(size: Size) {
 pub fn timeouts<P: Platform>(_size: Size) {
     let short = Duration::from_millis(5);
     let long = Duration::from_secs(3600);
-    let expired = |start: crate::platform::Instant| {
+    let expired = |start: mpcheck::platform::Instant| {
         assert!(
             P::now().saturating_duration_since(start) >= short,
             "returned before the deadline"
@@ -358,7 +358,7 @@ pub fn timeouts<P: Platform>(_size: Size) {
     lock.acquire().expect("no process dies here");
     let start = P::now();
     let l = lock.clone();
-    let got = crate::thread::spawn::<P, _, _>(move || l.acquire_timeout(short)).join();
+    let got = mpcheck::thread::spawn::<P, _, _>(move || l.acquire_timeout(short)).join();
     assert_eq!(got, Ok(false));
     expired(start);
 
@@ -389,17 +389,17 @@ pub fn timeouts<P: Platform>(_size: Size) {
     // Something happens: the waiter returns `true` unless its deadline had passed before the
     // awaited thing was done (which an engine with virtual time may choose to let happen).
     let l = lock.clone();
-    let waiter = crate::thread::spawn::<P, _, _>(move || (P::now(), l.acquire_timeout(long)));
+    let waiter = mpcheck::thread::spawn::<P, _, _>(move || (P::now(), l.acquire_timeout(long)));
     lock.release().expect("held");
     assert_woken::<P>(waiter.join(), long);
 
     let e = event.clone();
-    let waiter = crate::thread::spawn::<P, _, _>(move || (P::now(), e.wait_timeout(long)));
+    let waiter = mpcheck::thread::spawn::<P, _, _>(move || (P::now(), e.wait_timeout(long)));
     event.set();
     assert_woken::<P>(waiter.join(), long);
 
     let s = sem.clone();
-    let waiter = crate::thread::spawn::<P, _, _>(move || (P::now(), s.acquire_timeout(long)));
+    let waiter = mpcheck::thread::spawn::<P, _, _>(move || (P::now(), s.acquire_timeout(long)));
     sem.release().expect("no overflow");
     assert_woken::<P>(waiter.join(), long);
 }
@@ -407,7 +407,7 @@ pub fn timeouts<P: Platform>(_size: Size) {
 /// `joined` is `(when the waiter started, what its timed wait returned)`; the awaited thing has
 /// just been done. `false` is only right if the deadline had already passed.
 fn assert_woken<P: Platform>(
-    joined: Result<(crate::platform::Instant, bool), Error>,
+    joined: Result<(mpcheck::platform::Instant, bool), Error>,
     timeout: Duration,
 ) {
     let done = P::now();
@@ -501,7 +501,7 @@ pub fn joinable_join_waits_for_task_done<P: Platform>(size: Size) {
     let workers: Vec<_> = (0..size.threads)
         .map(|_| {
             let (jobs, done) = (jobs.clone(), Arc::clone(&done));
-            crate::thread::spawn::<P, _, _>(move || {
+            mpcheck::thread::spawn::<P, _, _>(move || {
                 for _ in 0..size.ops {
                     jobs.get().expect("the queue is open");
                     done.fetch_add(1, Relaxed);
@@ -550,7 +550,7 @@ pub fn queue_timeouts<P: Platform>(_size: Size) {
     assert_eq!(queue.try_get(), Ok(7));
 
     let q = queue.clone();
-    let getter = crate::thread::spawn::<P, _, _>(move || (P::now(), q.get_timeout(long)));
+    let getter = mpcheck::thread::spawn::<P, _, _>(move || (P::now(), q.get_timeout(long)));
     queue.put(10).expect("room for one");
     let done = P::now();
     let (start, got) = getter.join().expect("the getter does not panic");
@@ -571,7 +571,7 @@ pub fn queue_close_keeps_items<P: Platform>(_size: Size) {
     let full = Queue::<u32, P>::with_capacity(Some(1), 32).expect("a valid queue");
     full.put(1).expect("room for one");
     let q = full.clone();
-    let putter = crate::thread::spawn::<P, _, _>(move || q.put(2));
+    let putter = mpcheck::thread::spawn::<P, _, _>(move || q.put(2));
     full.close();
     let put = putter.join().expect("the putter does not panic");
     let mut got = Vec::new();
@@ -597,7 +597,7 @@ pub fn queue_close_keeps_items<P: Platform>(_size: Size) {
 pub fn queue_close_wakes_getter<P: Platform>(_size: Size) {
     let empty = Queue::<u32, P>::with_capacity(Some(1), 32).expect("a valid queue");
     let q = empty.clone();
-    let getter = crate::thread::spawn::<P, _, _>(move || {
+    let getter = mpcheck::thread::spawn::<P, _, _>(move || {
         let mut got = Vec::new();
         loop {
             match q.get() {
@@ -607,7 +607,7 @@ pub fn queue_close_wakes_getter<P: Platform>(_size: Size) {
         }
     });
     let q = empty.clone();
-    let putter = crate::thread::spawn::<P, _, _>(move || q.put(7));
+    let putter = mpcheck::thread::spawn::<P, _, _>(move || q.put(7));
     empty.close();
     let put = putter.join().expect("the putter does not panic");
     let (got, end) = getter.join().expect("the getter does not panic");
@@ -636,13 +636,13 @@ fn message(sender: usize, seq: usize) -> Item {
 /// sender's in order, and then, once every sending handle is gone, `Eof` (repeatedly). (From
 /// 3 operations on, a message is larger than an emulated pipe's buffer.)
 pub fn pipe_keeps_messages_whole_then_eof<P: Platform>(size: Size) {
-    let (rx, tx) = crate::pipe::<Item, P>(false).expect("a pipe");
+    let (rx, tx) = mpcheck::pipe::<Item, P>(false).expect("a pipe");
     let senders = size.threads;
     let ops = size.ops;
     let handles: Vec<_> = (0..senders)
         .map(|i| {
             let tx = tx.clone();
-            crate::thread::spawn::<P, _, _>(move || {
+            mpcheck::thread::spawn::<P, _, _>(move || {
                 for seq in 0..ops {
                     tx.send(&message(i, seq)).expect("the receiver is open");
                 }
@@ -670,9 +670,9 @@ pub fn pipe_keeps_messages_whole_then_eof<P: Platform>(size: Size) {
 /// A duplex pipe: a worker echoes `ops` messages back, then leaves (its end is dropped). The
 /// echoes come back whole and in order; afterwards a send is `BrokenPipe` and a receive `Eof`.
 pub fn pipe_duplex_echo_then_broken_pipe<P: Platform>(size: Size) {
-    let (here, there) = crate::pipe::<Item, P>(true).expect("a pipe");
+    let (here, there) = mpcheck::pipe::<Item, P>(true).expect("a pipe");
     let ops = size.ops;
-    let worker = crate::thread::spawn::<P, _, _>(move || {
+    let worker = mpcheck::thread::spawn::<P, _, _>(move || {
         for _ in 0..ops {
             let m = there.recv().expect("a message");
             there.send(&m).expect("the other end is open");
@@ -693,12 +693,12 @@ pub fn pipe_duplex_echo_then_broken_pipe<P: Platform>(size: Size) {
 pub fn pipe_poll_timeout<P: Platform>(_size: Size) {
     let short = Duration::from_millis(5);
     let long = Duration::from_secs(3600);
-    let (rx, tx) = crate::pipe::<u32, P>(false).expect("a pipe");
+    let (rx, tx) = mpcheck::pipe::<u32, P>(false).expect("a pipe");
     let start = P::now();
     assert_eq!(rx.poll(Some(short)), Ok(false));
     assert!(P::now().saturating_duration_since(start) >= short);
     assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
-    let sender = crate::thread::spawn::<P, _, _>(move || tx.send(&7));
+    let sender = mpcheck::thread::spawn::<P, _, _>(move || tx.send(&7));
     let start = P::now();
     let ready = rx.poll(Some(long)).expect("the receiving end");
     assert!(
@@ -769,7 +769,7 @@ pub struct Property {
 
 /// Invokes the macro `$m` once with the name of every registered property (the functions of
 /// this module), so that each engine's test file runs them all from one list:
-/// `mpcheck::for_each_property!(sim_properties);`. [`assert_all_tested`] checks it against
+/// `mpcheck_properties::for_each_property!(sim_properties);`. [`assert_all_tested`] checks it against
 /// [`all`].
 #[macro_export]
 macro_rules! for_each_property {
@@ -864,7 +864,7 @@ pub fn all<P: Platform>() -> Vec<Property> {
 /// properties it runs on `engine`) leaves out: a property added to the registry without a test
 /// on every engine fails the suite.
 pub fn assert_all_tested(engine: &str, tested: &[&str]) {
-    let missing: Vec<_> = all::<crate::Os>()
+    let missing: Vec<_> = all::<mpcheck::Os>()
         .into_iter()
         .map(|p| p.name)
         .filter(|name| !tested.contains(name))

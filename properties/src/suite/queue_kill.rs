@@ -13,11 +13,11 @@
 //! [`queue_survives_a_killed_process`] runs the processes on any engine `P` and checks the
 //! outcome with [`check`]; *when* the victim dies is the caller's: its `kill` closure gets the
 //! victim's [`Process`] once everyone is started. On `Os` a test stops the victim at an exact
-//! point inside `put` or `get` (a test hook, [`crate::queue::set_stop_hook`], set up by
+//! point inside `put` or `get` (a test hook, [`mpcheck::queue::set_stop_hook`], set up by
 //! `victim_setup` in the victim) and kills it there with SIGKILL; an engine that kills
 //! processes at its scheduling points can call `kill` at once and explore every point.
 
-use crate::{Array, Error, Event, Platform, Process, Queue};
+use mpcheck::{Array, Error, Event, Platform, Process, Queue};
 
 /// An item: (producer, sequence number).
 pub type Item = (u32, u32);

@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use super::queue_kill;
 use super::{Property, Size};
-use crate::platform::{Atomic, AtomicInt, Platform, Shareable};
-use crate::sim::{Config, Timeouts};
-use crate::{
+use mpcheck::platform::{Atomic, AtomicInt, Platform, Shareable};
+use mpcheck::sim::{Config, Timeouts};
+use mpcheck::{
     pipe, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, Queue, RLock, Value,
 };
 
@@ -517,7 +517,7 @@ pub fn barrier_party_killed<P: Platform>(size: Size) {
         .collect();
     let children = run_processes_started::<P>(targets);
     let done = Event::<P>::new();
-    let local = crate::thread::spawn::<P, _, _>({
+    let local = mpcheck::thread::spawn::<P, _, _>({
         let (barrier, rounds, done) = (barrier.clone(), rounds.clone(), done.clone());
         move || {
             party(size.threads, &barrier, &rounds);
@@ -680,7 +680,7 @@ impl RecoveryProperty {
 }
 
 /// Invokes the macro `$m` once with the name of every recovery property, as
-/// [`for_each_property!`](crate::for_each_property) does for [`super::properties`].
+/// [`for_each_property!`](mpcheck_properties::for_each_property) does for [`super::properties`].
 #[macro_export]
 macro_rules! for_each_recovery_property {
     ($m:ident) => {
