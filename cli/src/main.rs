@@ -114,6 +114,11 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 struct ReplayArgs {
     /// The replay file (written by a failing `mpcheck check --engine sim`).
     file: PathBuf,
+    /// Also write the failing execution as a self-contained HTML page to OUT: a lane per
+    /// task, a row per step, switches and preemptions marked, the objects touched. Nothing is
+    /// written if the replay no longer fails.
+    #[arg(long, value_name = "OUT")]
+    html: Option<PathBuf>,
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -597,6 +602,14 @@ fn demo_command(args: DemoArgs) -> ExitCode {
 }
 
 fn replay_command(args: ReplayArgs) -> ExitCode {
+    // The page's file first: a path that cannot be written fails before anything runs.
+    let html = match args.html.as_deref().map(ReportFile::create).transpose() {
+        Ok(html) => html,
+        Err(e) => {
+            eprintln!("mpcheck replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let recorded = match sim::inspect(&args.file) {
         Ok(recorded) => recorded,
         Err(failure) => {
@@ -604,41 +617,46 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(d) = demo::all().into_iter().find(|d| d.name == recorded.name) {
-        return match sim::replay(&args.file, d.run) {
-            Ok(report) => {
-                println!(
-                    "demo {}: the recorded {} no longer happens ({report})",
-                    d.name, recorded.kind
-                );
-                ExitCode::SUCCESS
-            }
-            Err(failure) => {
-                println!("{failure}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let Some((property, size)) = check::parse_replay_name(&recorded.name) else {
+    let file = args.file.display();
+    let replayed = if let Some(d) = demo::all().into_iter().find(|d| d.name == recorded.name) {
+        let title = format!("demo {}", d.name);
+        (title, sim::replay(&args.file, d.run))
+    } else if let Some((property, size)) = check::parse_replay_name(&recorded.name) {
+        let title = format!("{} / {}", property.primitive, property.name);
+        let f = property.run;
+        (title, sim::replay(&args.file, move || f(size)))
+    } else {
         eprintln!(
-            "mpcheck replay: {} records a failure of {:?}, which is not a property of \
+            "mpcheck replay: {file} records a failure of {:?}, which is not a property of \
              `mpcheck check`; replay it from its own test with mpcheck::sim::replay",
-            args.file.display(),
             recorded.name
         );
         return ExitCode::from(2);
     };
-    let f = property.run;
-    match sim::replay(&args.file, move || f(size)) {
-        Ok(report) => {
+    match replayed {
+        (title, Ok(report)) => {
             println!(
-                "{} / {}: the recorded {} no longer happens ({report})",
-                property.primitive, property.name, recorded.kind
+                "{title}: the recorded {} no longer happens ({report})",
+                recorded.kind
             );
+            if let Some(out) = &args.html {
+                // `html` is dropped unwritten: no page, and nothing left behind.
+                eprintln!(
+                    "mpcheck replay: no page written to {}: the replay did not fail",
+                    out.display()
+                );
+            }
             ExitCode::SUCCESS
         }
-        Err(failure) => {
+        (title, Err(failure)) => {
             println!("{failure}");
+            if let Some(html) = html {
+                let page = failure.html(&title, Some(&format!("mpcheck replay {file}")));
+                if let Err(e) = html.finish(&page) {
+                    eprintln!("mpcheck replay: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use mpcheck_sim::escape_markup as escape;
 use serde::Serialize;
 
 use mpcheck_properties::suite::{Row, Verdict};
@@ -134,25 +135,6 @@ pub fn junit(rows: &[Row]) -> String {
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
-    out
-}
-
-/// `text` for an XML attribute or element: the five predefined entities, and every control
-/// character XML 1.0 cannot carry (all but tab, newline, carriage return) as `?`.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('?'),
-            c => out.push(c),
-        }
-    }
     out
 }
 

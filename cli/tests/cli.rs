@@ -191,6 +191,17 @@ fn explore_reports_a_failure_and_replay_runs_its_file() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("no longer happens"), "{stdout}");
+    // Asked for a page of it: none, since nothing failed, and the status stays 0.
+    let page = dir.join("page.html");
+    let out = replay_to_page(&file, &page);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no page written"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "a page or a temporary file"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -523,18 +534,7 @@ fn demo_finds_each_tutorial_bug_and_verifies_each_fix() {
 #[test]
 fn a_demo_s_replay_file_replays_and_an_unknown_demo_exits_2() {
     let dir = scratch("demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_mpcheck"))
-        .args(["demo", "tickets_without_lock"])
-        .env("MPCHECK_FAILURE_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = tickets_replay_file(&dir);
     let replayed = mpcheck(&["replay", file.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&replayed.stdout);
     assert_eq!(
@@ -546,5 +546,190 @@ fn a_demo_s_replay_file_replays_and_an_unknown_demo_exits_2() {
     let unknown = mpcheck(&["demo", "no-such-demo"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("tickets_with_lock"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `mpcheck replay FILE --html PAGE`.
+fn replay_to_page(file: &std::path::Path, page: &std::path::Path) -> std::process::Output {
+    mpcheck(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ])
+}
+
+/// A replay file of the demo `tickets_without_lock` (its bug found), in `dir`.
+fn tickets_replay_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpcheck"))
+        .args(["demo", "tickets_without_lock"])
+        .env("MPCHECK_FAILURE_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// The classes of an element.
+fn classes<'a>(node: &roxmltree::Node<'a, '_>) -> Vec<&'a str> {
+    node.attribute("class")
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn replay_writes_the_failing_execution_as_a_self_contained_page() {
+    // Markup in the directory's name: the page must escape the paths it shows.
+    let dir = scratch("html-<&'\"");
+    let file = tickets_replay_file(&dir);
+    let page = dir.join("tickets.html");
+    let out = replay_to_page(&file, &page);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Writing the page leaves the status as it was: 1, the failure happens again.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>\n"));
+    assert!(!html.contains(dir.to_str().unwrap()), "a path unescaped");
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&html, options).expect("well-formed");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "html");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/1999/xhtml")
+    );
+    // Self-contained: nothing loaded from elsewhere, links only within the page.
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        let tag = node.tag_name().name();
+        assert!(
+            !["script", "link", "img", "iframe", "object"].contains(&tag),
+            "{tag}"
+        );
+        assert!(node.attribute("src").is_none(), "{tag}");
+        if let Some(href) = node.attribute("href") {
+            assert!(href.starts_with('#'), "{href}");
+        }
+    }
+    let text = |class: &str| {
+        doc.descendants()
+            .find(|n| classes(n).contains(&class))
+            .and_then(|n| n.text())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The header: the message (escaped in the page, whole once parsed), how it was found,
+    // and how to replay it.
+    let recorded = mpcheck::sim::inspect(&file).unwrap();
+    assert_eq!(text("message"), recorded.message);
+    assert!(recorded.message.contains("2 tickets sold"));
+    assert_eq!(text("seed"), recorded.seed.to_string());
+    assert_eq!(text("replay-file"), file.to_str().unwrap());
+    assert_eq!(
+        text("replay-with"),
+        format!("mpcheck replay {}", file.display())
+    );
+    let preemptions: usize = text("preemptions").parse().unwrap();
+    assert!(
+        stdout.contains(&format!("with {preemptions} preemption(s)")),
+        "{stdout}"
+    );
+    // The text trace on stdout: its lanes (`| task N`) and its steps (numbered lines).
+    let tasks = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("step"))
+        .unwrap()
+        .matches("| task ")
+        .count();
+    let steps = stdout
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<u32>().is_ok())
+        })
+        .count();
+    assert!(tasks == 3 && steps > 20, "{stdout}");
+    let lanes: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("th") && classes(n).contains(&"lane"))
+        .collect();
+    assert_eq!(lanes.len(), tasks);
+    assert_eq!(lanes[0].text(), Some("task 0 (main), process 1"));
+    let rows: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tr") && classes(n).contains(&"row"))
+        .collect();
+    assert_eq!(rows.len(), steps);
+    // A row per step, each with a cell per lane, one of them the step's.
+    for row in &rows {
+        let cells = row.children().filter(|n| n.has_tag_name("td")).count();
+        assert_eq!(cells, 2 + tasks);
+    }
+    // The operation and the demo's own line that called it, in full.
+    let source = include_str!("../src/check/demo.rs");
+    let check = source
+        .lines()
+        .position(|l| l.contains("if left.get() > 0"))
+        .unwrap()
+        + 1;
+    let called = format!("src/check/demo.rs:{check}");
+    let step_cells: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("td") && classes(n).contains(&"step"))
+        .map(|n| {
+            n.descendants()
+                .filter_map(|d| d.text())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(step_cells.len(), steps);
+    assert!(
+        step_cells
+            .iter()
+            .any(|c| c.contains("RawValue#1.get") && c.contains(&called)),
+        "{step_cells:#?}"
+    );
+    // Switches of task, and the preemption among them.
+    let marked = |class: &str| rows.iter().filter(|r| classes(r).contains(&class)).count();
+    assert!(marked("switch") >= 2, "{html}");
+    assert_eq!(marked("preemption"), preemptions);
+    assert!(preemptions >= 1);
+    // The objects, with the tasks that touched them.
+    assert!(doc.descendants().any(|n| n.has_tag_name("td")
+        && n.text() == Some("RawValue#1")
+        && n.next_sibling_element().and_then(|s| s.text()) == Some("task 0, task 1, task 2")));
+    // Nothing else left beside the page (no temporary file).
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn replay_with_a_page_that_cannot_be_written_or_a_bad_file_exits_2_writing_nothing() {
+    let dir = scratch("html-bad");
+    let file = tickets_replay_file(&dir);
+    let malformed = dir.join("malformed.json");
+    std::fs::write(&malformed, "{ not a replay file").unwrap();
+    let missing = dir.join("no-such-dir").join("page.html");
+    let page = dir.join("page.html");
+    for (replay, page) in [(&file, &dir), (&file, &missing), (&malformed, &page)] {
+        let out = replay_to_page(replay, page);
+        let args = (replay, page);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} replayed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("mpcheck replay: "), "{stderr}");
+    }
+    // Only the two replay files: no page, nothing half-written.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -47,6 +47,7 @@ mod api;
 mod dfs;
 mod footprint;
 mod hook;
+mod html;
 mod observe;
 mod operation;
 mod report;
@@ -65,6 +66,7 @@ pub use api::{
     AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
+pub use html::escape_markup;
 pub use observe::{Observed, Outcome, Seen};
 pub use operation::{operation, Caller, Operation};
 pub use report::{Blocked, Failure, FailureKind, Replayed, Report, Site};
@@ -365,6 +367,8 @@ fn invalid_input(message: String) -> Failure {
         preemptions: 0,
         trace: Vec::new(),
         labels: Vec::new(),
+        processes: Vec::new(),
+        currents: Vec::new(),
         blocked: Vec::new(),
         file: None,
     }))
@@ -665,6 +669,8 @@ fn make_failure(outcome: Ran, execution: u64, strategy: String, seed: u64) -> Fa
         trace,
         schedule: outcome.schedule,
         labels: outcome.labels,
+        processes: outcome.processes,
+        currents: outcome.currents,
         blocked: outcome.blocked,
         file: None,
     }))

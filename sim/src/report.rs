@@ -248,6 +248,11 @@ pub(crate) struct FailureInner {
     pub(crate) preemptions: u32,
     pub(crate) trace: Vec<Step>,
     pub(crate) labels: Vec<Option<&'static str>>,
+    /// For each task, its simulated process (empty if unknown).
+    pub(crate) processes: Vec<u32>,
+    /// For each choice of the schedule, the task that could have gone on (see
+    /// `PickContext::current`): a choice of another task preempted it.
+    pub(crate) currents: Vec<Option<u32>>,
     pub(crate) blocked: Vec<Blocked>,
     pub(crate) file: Option<PathBuf>,
 }
@@ -314,6 +319,27 @@ impl Failure {
     pub fn trace_text_internal(&self) -> String {
         render_trace_with(&self.0.trace, &self.0.labels, Lines::Internal)
     }
+
+    /// The failing execution as a self-contained HTML page (inline CSS, no script, nothing
+    /// loaded from elsewhere; also well-formed XML), to open in a browser:
+    ///
+    /// - a header: `title` (the program's or the property's name), the kind of failure, its
+    ///   message, the strategy, seed, execution, preemptions, the replay file and how to run
+    ///   it again: `replay`, the command to show (by default, how to replay the file from a
+    ///   test);
+    /// - for a deadlock, the blocked tasks, what each waits for and who took it;
+    /// - the trace: a lane (column) per task, headed with its simulated process, and a row per
+    ///   step, in order (none left out, nothing shortened): what the step did, the operation
+    ///   it was taken in, the user's line that called it and, after it and in its tooltip,
+    ///   the line inside the primitive. A row where another task takes over is marked a
+    ///   switch (class `switch`), and one where it took over from a task that could have
+    ///   gone on a preemption (class `preemption`);
+    /// - the objects the steps touched, each with the tasks that touched it and the steps.
+    ///
+    /// Every text is escaped.
+    pub fn html(&self, title: &str, replay: Option<&str>) -> String {
+        crate::html::render(&self.0, title, replay)
+    }
 }
 
 impl fmt::Debug for Failure {
@@ -343,18 +369,22 @@ impl fmt::Display for Failure {
         writeln!(f, "{}\n", self.0.message)?;
         f.write_str(&self.trace_text())?;
         if let Some(file) = &self.0.file {
-            writeln!(
-                f,
-                "\nreplay: MPCHECK_REPLAY={} cargo test ..., or mpcheck::sim::replay({:?}, ...)",
-                file.display(),
-                file.display().to_string()
-            )?;
+            writeln!(f, "\nreplay: {}", replay_hint(file))?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for Failure {}
+
+/// How to run the execution recorded in `file` again, from a test.
+pub(crate) fn replay_hint(file: &Path) -> String {
+    format!(
+        "MPCHECK_REPLAY={} cargo test ..., or mpcheck::sim::replay({:?}, ...)",
+        file.display(),
+        file.display().to_string()
+    )
+}
 
 /// Which source lines a trace shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -365,29 +395,55 @@ pub(crate) enum Lines {
     Internal,
 }
 
-/// A step's text in three parts, so that a narrow column can shorten the middle one: the
-/// operation it was taken in (`Lock#2.acquire: `), what it did, and where (`  tickets.rs:14`).
-struct Text {
-    operation: String,
-    what: String,
-    place: String,
+/// What a step did, in parts: the text trace and the HTML page ([`crate::Failure::html`]) both
+/// show steps from it.
+pub(crate) struct Text {
+    /// The operation it was taken in (`Lock#2.acquire`), or empty.
+    pub(crate) operation: String,
+    /// What it did (`cas Value#3 0 → 1`).
+    pub(crate) what: String,
+    /// The user's line (`src/tickets.rs:14`): where the operation was called, or the step's
+    /// own line outside any operation; empty for the main task's start.
+    pub(crate) line: String,
+    /// For a step of an operation, the step's own line (inside the primitive).
+    pub(crate) internal: Option<String>,
 }
 
-fn describe(step: &Step, labels: &[Option<&'static str>], lines: Lines) -> Text {
+impl Text {
+    /// The operation as a prefix (`Lock#2.acquire: `), or empty.
+    fn prefix(&self) -> String {
+        if self.operation.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.operation)
+        }
+    }
+
+    /// Where, after what the step did (`  tickets.rs:14`, with the internal line too).
+    fn place(&self, lines: Lines) -> String {
+        match (&self.internal, lines) {
+            _ if self.line.is_empty() => String::new(),
+            (Some(internal), Lines::Internal) => format!("  {} ({internal})", self.line),
+            _ => format!("  {}", self.line),
+        }
+    }
+}
+
+/// What `step` did, with the names of the objects it touched from `labels`.
+pub(crate) fn describe(step: &Step, labels: &[Option<&'static str>]) -> Text {
     if step.op == Op::Start && step.task == 0 {
         // Where the exploration was called from is not part of the execution: a replay from
         // another place must give the same trace.
         return Text {
             operation: String::new(),
             what: "start (main task)".to_owned(),
-            place: String::new(),
+            line: String::new(),
+            internal: None,
         };
     }
     // The object of the step, unless it is the one that stands for the operation's primitive
     // (the word of a `Lock`, labelled "Lock"), which goes without saying.
-    let label = (step.obj != 0)
-        .then(|| labels.get(step.obj as usize - 1).copied().flatten())
-        .flatten();
+    let label = label(step.obj, labels);
     let obj = if step.obj == 0
         || step
             .caller
@@ -437,35 +493,42 @@ fn describe(step: &Step, labels: &[Option<&'static str>], lines: Lines) -> Text 
         None => Text {
             operation: String::new(),
             what,
-            place: format!("  {}", line(step.loc)),
+            line: line(step.loc),
+            internal: None,
         },
         Some(caller) => Text {
-            operation: format!("{caller}: "),
+            operation: caller.to_string(),
             what,
-            place: match lines {
-                Lines::User => format!("  {}", line(caller.loc)),
-                Lines::Internal => format!("  {} ({})", line(caller.loc), line(step.loc)),
-            },
+            line: line(caller.loc),
+            internal: Some(line(step.loc)),
         },
     }
+}
+
+/// The label of object `obj` (0: none) in an execution whose objects have `labels`.
+pub(crate) fn label(obj: u32, labels: &[Option<&'static str>]) -> Option<&'static str> {
+    (obj != 0)
+        .then(|| labels.get(obj as usize - 1).copied().flatten())
+        .flatten()
 }
 
 /// `text` in at most `width` characters. What the step did is shortened first: the operation
 /// and the line of the user's code that called it matter most. A step outside any operation
 /// keeps its end (the source line).
-fn fit(text: Text, width: usize) -> String {
+fn fit(text: Text, lines: Lines, width: usize) -> String {
     let len = |s: &str| s.chars().count();
-    let whole = format!("{}{}{}", text.operation, text.what, text.place);
+    let (operation, place) = (text.prefix(), text.place(lines));
+    let whole = format!("{operation}{}{place}", text.what);
     if len(&whole) <= width {
         return whole;
     }
-    let room = width.saturating_sub(len(&text.operation) + len(&text.place) + 1);
-    if text.operation.is_empty() || room == 0 {
+    let room = width.saturating_sub(len(&operation) + len(&place) + 1);
+    if operation.is_empty() || room == 0 {
         let tail: String = whole.chars().rev().take(width - 1).collect();
         return format!("…{}", tail.chars().rev().collect::<String>());
     }
     let what: String = text.what.chars().take(room).collect();
-    format!("{}{what}…{}", text.operation, text.place)
+    format!("{operation}{what}…{place}")
 }
 
 /// The path from the crate's `src/` on (or the file name), to keep columns narrow.
@@ -526,11 +589,11 @@ pub(crate) fn render_trace_with(
             let _ = writeln!(out, "{:>17} --- switch to task {} ---", "", step.task);
         }
         previous = Some(step.task);
-        let text = describe(step, labels, lines);
+        let text = describe(step, labels);
         let time = format!("{:?}", Duration::from_nanos(step.time));
         if columns {
             // Keep the columns straight.
-            let text = fit(text, width);
+            let text = fit(text, lines, width);
             let _ = write!(out, "{:>5} {:>10} ", i + 1, time);
             for t in 0..tasks {
                 if t == step.task as usize {
@@ -547,9 +610,9 @@ pub(crate) fn render_trace_with(
                 i + 1,
                 time,
                 step.task,
-                text.operation,
+                text.prefix(),
                 text.what,
-                text.place
+                text.place(lines)
             );
         }
     }

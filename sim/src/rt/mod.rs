@@ -158,6 +158,9 @@ pub(crate) struct Ran {
     /// The operations the steps were taken in (see [`Record::caller`]).
     pub(crate) callers: Vec<Caller>,
     pub(crate) labels: Vec<Option<&'static str>>,
+    /// For each task, its simulated process: recorded for a failed execution only (empty for
+    /// one that passed, which nobody shows).
+    pub(crate) processes: Vec<u32>,
     pub(crate) failure: Option<(FailureKind, String)>,
     pub(crate) blocked: Vec<Blocked>,
     pub(crate) preemptions: u32,
@@ -490,6 +493,10 @@ pub(crate) fn run_execution(
     let mut exec = EXEC
         .with(|e| e.borrow_mut().take())
         .expect("the execution is still installed");
+    let processes = match exec.failure {
+        Some(_) => exec.tasks.iter().map(|t| t.process).collect(),
+        None => Vec::new(),
+    };
     SPARE.with(|s| {
         let mut s = s.borrow_mut();
         s.tasks = std::mem::take(&mut exec.tasks);
@@ -504,6 +511,7 @@ pub(crate) fn run_execution(
         trace: exec.trace,
         callers: exec.callers,
         labels: SPARE.with(|s| s.borrow().objects.iter().map(|o| o.label).collect()),
+        processes,
         failure: exec.failure,
         blocked: exec.blocked,
         preemptions: exec.preemptions,
