@@ -19,7 +19,7 @@
 
 pub use crate::platform::Sim;
 pub use mpcheck_sim::{
-    check, explore, explore_observed, inspect, replay, strategy, Blocked, Caller, Choice, Config,
-    Failure, FailureKind, Observed, Outcome, Recorded, Replayed, Report, Seen, Site, Step,
-    Timeouts,
+    check, escape_markup, explore, explore_observed, inspect, replay, strategy, Blocked, Caller,
+    Choice, Config, Failure, FailureKind, Observed, Outcome, Recorded, Replayed, Report, Seen,
+    Site, Step, Timeouts,
 };

@@ -6,8 +6,8 @@
 //! `MPCHECK_LOOM_BOUND=N` (or `none`) replaces every property's bound, to measure or to search
 //! deeper: `MPCHECK_LOOM_BOUND=6 cargo test --release --test properties_loom`.
 
-use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::loom::{model, model_bounded, Loom};
+use mpcheck_properties::suite::properties::{self, Size};
 
 /// The bound for `property`: the registry's, unless `MPCHECK_LOOM_BOUND` says otherwise.
 fn bound(property: &properties::Property) -> Option<usize> {

@@ -1,8 +1,8 @@
 //! Every property function of `mpcheck_properties::suite::properties`, on real threads at stress size
 //! (4 threads × 10,000 operations). The same functions run under the exploration engines.
 
-use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::Os;
+use mpcheck_properties::suite::properties::{self, Size};
 
 macro_rules! os_properties {
     ($($name:ident),* $(,)?) => {

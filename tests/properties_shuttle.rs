@@ -1,8 +1,8 @@
 //! Every property function under shuttle (the `Shuttle` platform): its random scheduler and its
 //! PCT scheduler (depth 3), 4 tasks × 2 operations, 1,000 executions each.
 
-use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::shuttle::{check_pct, check_random, Shuttle};
+use mpcheck_properties::suite::properties::{self, Size};
 
 const EXECUTIONS: usize = 1_000;
 

@@ -4,8 +4,8 @@
 //!   `complete` (every interleaving up to equivalence, and both outcomes of every timed wait);
 //! - PCT (depth 3, 10,000 executions) with 4 tasks.
 
-use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::sim::{self, Config, Sim};
+use mpcheck_properties::suite::properties::{self, Size};
 
 /// Exhaustive search of `run` at `size`: it must pass and cover the whole space.
 fn complete(name: &str, run: fn(Size), size: Size) {

@@ -8,9 +8,9 @@
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
-use mpcheck_properties::suite::queue_kill::{self, Item, Plan, Victim};
 use mpcheck::queue::{set_stop_hook, StopPoint};
 use mpcheck::{pipe, Connection, Error, JoinableQueue, Os, Process, Queue, SimpleQueue};
+use mpcheck_properties::suite::queue_kill::{self, Item, Plan, Victim};
 
 /// Held by every test that starts processes (see tests/processes_os.rs).
 static FORKS: Mutex<()> = Mutex::new(());

@@ -13,9 +13,9 @@
 #[path = "support/reduction.rs"]
 mod support;
 
+use mpcheck::sim::{self, Config, Sim};
 use mpcheck_properties::suite::recovery;
 use mpcheck_properties::suite::Size;
-use mpcheck::sim::{self, Config, Sim};
 
 /// `config` with the timeouts the recovery property `name` needs.
 fn timeouts_for(name: &str, config: Config) -> Config {

@@ -7,8 +7,8 @@
 #[path = "support/reduction.rs"]
 mod support;
 
-use mpcheck_properties::suite::properties::{self, Size};
 use mpcheck::sim::{Config, Sim};
+use mpcheck_properties::suite::properties::{self, Size};
 
 /// The most executions plain search may take on one property, per preemption bound.
 const LIMIT: u64 = 40_000;

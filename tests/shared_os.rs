@@ -214,11 +214,13 @@ fn raw_array_has_no_lock() {
 
 #[test]
 fn array_transfers_between_threads_keep_the_sum() {
-    mpcheck_properties::suite::properties::array_transfer_keeps_sum::<Os>(mpcheck_properties::suite::Size {
-        threads: 4,
-        ops: 2_000,
-        start_together: true,
-    });
+    mpcheck_properties::suite::properties::array_transfer_keeps_sum::<Os>(
+        mpcheck_properties::suite::Size {
+            threads: 4,
+            ops: 2_000,
+            start_together: true,
+        },
+    );
 }
 
 #[test]

@@ -5,13 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mpcheck_properties::suite::{self as check, properties, recovery, Property, Row, ShuttleStrategy, Size};
+use mpcheck_properties::suite::{
+    self as check, properties, recovery, Property, Row, ShuttleStrategy, Size,
+};
 
-use mpcheck_cli::{demo, report};
 use mpcheck::loom::Loom;
 use mpcheck::shuttle::Shuttle;
 use mpcheck::sim::{self, Config, Sim};
 use mpcheck::Os;
+use mpcheck_cli::{demo, report};
 
 #[derive(Parser)]
 #[command(

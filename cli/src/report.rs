@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use mpcheck_sim::escape_markup as escape;
+use mpcheck::sim::escape_markup as escape;
 use serde::Serialize;
 
 use mpcheck_properties::suite::{Row, Verdict};

@@ -675,13 +675,13 @@ fn replay_writes_the_failing_execution_as_a_self_contained_page() {
         assert_eq!(cells, 2 + tasks);
     }
     // The operation and the demo's own line that called it, in full.
-    let source = include_str!("../src/check/demo.rs");
+    let source = include_str!("../src/demo.rs");
     let check = source
         .lines()
         .position(|l| l.contains("if left.get() > 0"))
         .unwrap()
         + 1;
-    let called = format!("src/check/demo.rs:{check}");
+    let called = format!("src/demo.rs:{check}");
     let step_cells: Vec<String> = doc
         .descendants()
         .filter(|n| n.has_tag_name("td") && classes(n).contains(&"step"))

@@ -34,9 +34,9 @@ use mpcheck::sim::{self, Sim};
 use mpcheck::Platform;
 use mpcheck_model::{Caller, Model};
 use proptest::strategy::{BoxedStrategy, Strategy};
+use proptest::test_runner::{RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use proptest::test_runner::{RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 use crate::linearizability::{check, Verdict};
 use crate::record::Recorder;

@@ -168,8 +168,11 @@ fn mutant_workload() {
 
 #[test]
 fn a_lock_two_tasks_can_both_take_is_not_linearizable() {
-    let failure = sim::explore(Config::dfs().ignore_env().no_shrink().no_files(), mutant_workload)
-        .expect_err("the search finds two tasks holding the lock");
+    let failure = sim::explore(
+        Config::dfs().ignore_env().no_shrink().no_files(),
+        mutant_workload,
+    )
+    .expect_err("the search finds two tasks holding the lock");
     let message = failure.message();
     assert!(message.contains("not linearizable"), "{message}");
     assert!(message.contains("no linearization"), "{message}");

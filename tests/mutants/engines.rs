@@ -14,12 +14,12 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mpcheck_properties::suite::thousands;
 use mpcheck::loom::Loom;
 use mpcheck::platform::{Atomic, AtomicInt, SharedCell, WaitOutcome};
 use mpcheck::shuttle::{self, Shuttle};
 use mpcheck::sim::{self, Config, Sim};
 use mpcheck::{Barrier, Event, Lock, Platform, Semaphore};
+use mpcheck_properties::suite::thousands;
 
 use crate::barrier_without_generation::{self as barrier, GateBarrier};
 use crate::condition_if_not_while as condition;

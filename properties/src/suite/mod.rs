@@ -265,7 +265,9 @@ pub fn shuttle(
             ShuttleStrategy::Random => {
                 mpcheck::shuttle::check_random_with_seed(body, iterations, seed)
             }
-            ShuttleStrategy::Pct => mpcheck::shuttle::check_pct_with_seed(body, iterations, 3, seed),
+            ShuttleStrategy::Pct => {
+                mpcheck::shuttle::check_pct_with_seed(body, iterations, 3, seed)
+            }
         }
         Ok(Passed {
             runs: count.load(std::sync::atomic::Ordering::Relaxed),
@@ -281,8 +283,8 @@ pub fn shuttle(
 /// when they run side by side). So both are made to install theirs first, here, and are then
 /// replaced by a silent hook. The simulator wraps it later, when it first runs.
 pub fn quiet_panics() {
-        mpcheck::shuttle::check_random(|| {}, 1);
-        mpcheck::loom::model(|| {
+    mpcheck::shuttle::check_random(|| {}, 1);
+    mpcheck::loom::model(|| {
         mpcheck::thread::spawn::<mpcheck::loom::Loom, _, _>(|| {})
             .join()
             .expect("an empty thread");
