@@ -680,7 +680,7 @@ impl RecoveryProperty {
 }
 
 /// Invokes the macro `$m` once with the name of every recovery property, as
-/// [`for_each_property!`](mpcheck_properties::for_each_property) does for [`super::properties`].
+/// [`for_each_property!`](crate::for_each_property) does for [`super::properties`].
 #[macro_export]
 macro_rules! for_each_recovery_property {
     ($m:ident) => {
