@@ -27,6 +27,7 @@ use crate::{Caller, ErrorKind, Model};
 
 /// The operations of a barrier.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum BarrierOp {
     /// The first half of `wait` (`timed`: `wait_timeout`).
     Arrive {
@@ -51,6 +52,7 @@ pub enum BarrierOp {
 
 /// The results of barrier operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum BarrierRet {
     /// `Arrive` took effect.
     Arrived,

@@ -34,6 +34,7 @@ use crate::{Caller, ErrorKind, Model};
 
 /// Whether a waiter may return `Woken` without a notification.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Wakeups {
     /// Only a waiter present at a `notify` may return `Woken`.
     NotifiedOnly,
@@ -43,6 +44,7 @@ pub enum Wakeups {
 
 /// The operations of a condition.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ConditionOp {
     /// `acquire` (or `lock()`): waits for the lock; re-enters an RLock its caller owns.
     Acquire(Caller),
@@ -65,6 +67,7 @@ pub enum ConditionOp {
 
 /// The results of condition operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ConditionRet {
     /// `acquire` returned `Ok(())`.
     Acquired,

@@ -10,6 +10,7 @@ use crate::{Model, Wait};
 
 /// The operations of an event.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EventOp {
     /// `set`.
     Set,
@@ -23,6 +24,7 @@ pub enum EventOp {
 
 /// The results of event operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EventRet {
     /// `set` or `clear` returned.
     Done,

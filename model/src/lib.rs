@@ -31,6 +31,9 @@
 //!   depends on it ([`Caller`]: RLock and Condition ownership, the halves of a split wait).
 //! - **Process death is left out**: no model has an `OwnerDied` result, an `ItemLost` or a
 //!   `Truncated` message. A history with kills needs more than these models.
+//! - **Serializable** with the `serde` feature (off by default: the crate depends on nothing
+//!   without it): operations and results can be sent between processes, to check histories
+//!   recorded across them. `ValueOp::Update` carries a function and cannot be sent.
 //! - **Nondeterminism** where the real primitive is nondeterministic: [`Model::outcomes`] lists
 //!   every allowed result. Each result appears once in that list, so the state after a given
 //!   result is determined (the default [`Model::step`] relies on it).
@@ -83,6 +86,7 @@ pub trait Model: Clone + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync + 
 
 /// Who calls an operation: a task, as mpcheck identifies one (process and thread).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Caller {
     /// The process (any numbering the history uses consistently).
     pub process: u32,
@@ -99,6 +103,7 @@ impl Caller {
 
 /// How long a possibly-blocking operation may wait.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Wait {
     /// As long as it takes (`acquire`, `get`, `put`, `wait`, `poll(None)`): not enabled where
     /// it would block.
@@ -110,6 +115,7 @@ pub enum Wait {
 
 /// The error results of the models, mirroring the `mpcheck::Error` variants they stand for.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ErrorKind {
     /// `Error::ReleasedTooManyTimes`: an unlocked `Lock`, a `BoundedSemaphore` at its bound.
     ReleasedTooManyTimes,

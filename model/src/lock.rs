@@ -9,6 +9,7 @@ use crate::{Caller, ErrorKind, Model, Wait};
 
 /// The results of lock operations (shared by [`LockModel`] and [`RLockModel`]).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LockRet {
     /// Taken (`Ok(())`, or `true` from a bounded acquire).
     Acquired,
@@ -26,6 +27,7 @@ pub enum LockRet {
 
 /// The operations of a `Lock`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LockOp {
     /// `acquire` / `lock` (`Forever`), `try_acquire` / `acquire_timeout` / `try_lock` (`Bounded`).
     Acquire(Wait),
@@ -79,6 +81,7 @@ impl Model for LockModel {
 
 /// The operations of an `RLock`: every one that depends on ownership names its caller.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RLockOp {
     /// `acquire` / `lock` (`Forever`), `try_acquire` / `acquire_timeout` / `try_lock`
     /// (`Bounded`). Re-enters when `caller` holds the lock.

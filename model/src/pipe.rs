@@ -27,6 +27,7 @@ use crate::{ErrorKind, Model, Wait};
 /// An end of a pipe, in the order `pipe()` returns them. One-way (`duplex == false`): `A`
 /// receives, `B` sends.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum End {
     /// The first end returned.
     A,
@@ -52,6 +53,7 @@ impl End {
 
 /// The operations on a pipe.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PipeOp<T> {
     /// `send` / `send_bytes` on an end.
     Send(End, T),
@@ -65,6 +67,7 @@ pub enum PipeOp<T> {
 
 /// The results of pipe operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PipeRet<T> {
     /// `send` returned `Ok(())`, or `close` returned.
     Done,

@@ -45,6 +45,7 @@ use crate::{ErrorKind, Model, Wait};
 
 /// The operations of a queue.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum QueueOp<T> {
     /// `put` (`Forever`), `try_put` / `put_timeout` (`Bounded`): taking a place and
     /// publishing the item at once.
@@ -75,6 +76,7 @@ pub enum QueueOp<T> {
 
 /// The results of queue operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum QueueRet<T> {
     /// `put`, `close`, `task_done` or `join` returned `Ok(())` / returned.
     Done,

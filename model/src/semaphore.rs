@@ -13,6 +13,7 @@ pub const SEMAPHORE_MAX: u32 = (1 << 31) - 1;
 
 /// The operations of a semaphore.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SemaphoreOp {
     /// `acquire` / `guard` (`Forever`), `try_acquire` / `acquire_timeout` (`Bounded`).
     Acquire(Wait),
@@ -24,6 +25,7 @@ pub enum SemaphoreOp {
 
 /// The results of semaphore operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SemaphoreRet {
     /// A unit taken (`Ok(())`, or `true`).
     Acquired,

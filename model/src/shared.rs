@@ -19,12 +19,14 @@ use crate::{ErrorKind, Model};
 /// The operations of a value (not comparable: `update`'s function pointer has no meaningful
 /// equality).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ValueOp<V> {
     /// `get`.
     Get,
     /// `set`.
     Set(V),
     /// `update`: the new value from the old.
+    #[cfg_attr(feature = "serde", serde(skip))]
     Update(fn(&V) -> V),
     /// `has_lock`.
     HasLock,
@@ -32,6 +34,7 @@ pub enum ValueOp<V> {
 
 /// The results of value operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ValueRet<V> {
     /// `get` returned this value.
     Value(V),
@@ -98,6 +101,7 @@ impl<V: Clone + Eq + Hash + Debug + Send + Sync + 'static> Model for ValueModel<
 
 /// The operations of an array.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ArrayOp<V> {
     /// `get(index)`.
     Get(usize),
@@ -111,6 +115,7 @@ pub enum ArrayOp<V> {
 
 /// The results of array operations.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ArrayRet<V> {
     /// `get` returned `Ok(value)`.
     Value(V),
