@@ -14,6 +14,7 @@
 pub mod history;
 pub mod lincheck;
 pub mod linearizability;
+pub mod primitives;
 pub mod record;
 
 pub use history::{History, OpId, Operation, TaskId};
