@@ -27,7 +27,14 @@
 //!   [`QueueOp::Reserve`] (it takes its place, and counts in `qsize`) then
 //!   [`QueueOp::Publish`] (its item can be got). A bounded get whose head place is reserved
 //!   and not yet published may return `Empty`; a waiting get is not enabled there. A whole
-//!   [`QueueOp::Put`] is both at once.
+//!   [`QueueOp::Put`] is both at once. Both halves name the putting task (a [`Caller`]): a
+//!   place is its putter's, so that two puts of equal items in flight at once publish each its
+//!   own place (a put of `2` publishing the place another put of `2` reserved before it would
+//!   make a get find an item the real queue has not published yet: found by Lincheck under
+//!   loom, mpcheck-properties' tests/primitives.rs).
+//! - A bounded get that finds the head's place reserved on a *closed* queue may return `Empty`
+//!   as well (not `Closed`: an item is still coming), as the real `try_get` does (found by
+//!   Lincheck under shuttle).
 //! - A put on a closed queue is `Closed`; a `try_put` on a queue both full and closed may be
 //!   `Full` or `Closed` (which one the ring sees first is not fixed). A get on a closed queue
 //!   returns the items left, then `Closed` (also for `try_get`).
@@ -41,7 +48,7 @@ use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use crate::{ErrorKind, Model, Wait};
+use crate::{Caller, ErrorKind, Model, Wait};
 
 /// The operations of a queue.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -50,12 +57,13 @@ pub enum QueueOp<T> {
     /// `put` (`Forever`), `try_put` / `put_timeout` (`Bounded`): taking a place and
     /// publishing the item at once.
     Put(T, Wait),
-    /// The first half of a put that succeeded: it takes its place (as `Put` does, counted by
-    /// `qsize` and a joinable queue's unfinished count), its item not yet visible to gets.
-    Reserve(T, Wait),
-    /// The second half: the oldest reserved, unpublished place holding this item can be got
-    /// from now on. Enabled only after its `Reserve`.
-    Publish(T),
+    /// The first half of a put that succeeded, by this caller: it takes its place (as `Put`
+    /// does, counted by `qsize` and a joinable queue's unfinished count), its item not yet
+    /// visible to gets.
+    Reserve(Caller, T, Wait),
+    /// The second half: the place this caller reserved for this item can be got from now on.
+    /// Enabled only after its `Reserve`.
+    Publish(Caller, T),
     /// `get` (`Forever`), `try_get` / `get_timeout` (`Bounded`).
     Get(Wait),
     /// `qsize`.
@@ -97,8 +105,9 @@ pub enum QueueRet<T> {
 /// A queue of `T`s.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct QueueModel<T> {
-    /// The places, front first: each item with whether it is published (can be got).
-    items: VecDeque<(T, bool)>,
+    /// The places, front first: each item, with its putter while it is not published (cannot
+    /// be got yet).
+    items: VecDeque<(T, Option<Caller>)>,
     maxsize: Option<usize>,
     closed: bool,
     /// `Some(unfinished)` for a joinable queue.
@@ -162,14 +171,15 @@ impl<T> Default for QueueModel<T> {
 }
 
 impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> QueueModel<T> {
-    fn put(&self, item: &T, wait: Wait, published: bool) -> Vec<(QueueRet<T>, Self)> {
+    /// A put of `item`; `putter`: a reservation by that task, not yet published.
+    fn put(&self, item: &T, wait: Wait, putter: Option<Caller>) -> Vec<(QueueRet<T>, Self)> {
         let err = |e| (QueueRet::Err(e), self.clone());
         match (self.closed, self.has_room(), wait) {
             (true, false, Wait::Bounded) => vec![err(ErrorKind::Closed), err(ErrorKind::Full)],
             (true, _, _) => vec![err(ErrorKind::Closed)],
             (false, true, _) => {
                 let mut after = self.clone();
-                after.items.push_back((item.clone(), published));
+                after.items.push_back((item.clone(), putter));
                 after.unfinished = after.unfinished.map(|n| n + 1);
                 vec![(QueueRet::Done, after)]
             }
@@ -181,13 +191,14 @@ impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> QueueModel<T> {
     fn get(&self, wait: Wait) -> Vec<(QueueRet<T>, Self)> {
         let mut after = self.clone();
         match (after.items.pop_front(), self.closed, wait) {
-            (Some((item, true)), _, _) => vec![(QueueRet::Got(item), after)],
-            // The head's place is still being written: a bounded get may give up, a waiting
-            // one waits (on a closed queue too: the put in flight took its place first).
-            (Some((_, false)), false, Wait::Bounded) => {
+            (Some((item, None)), _, _) => vec![(QueueRet::Got(item), after)],
+            // The head's place is still being written: a bounded get may give up (on a closed
+            // queue too: it is `Empty` now, and the put in flight took its place before the
+            // close), a waiting one waits.
+            (Some((_, Some(_))), _, Wait::Bounded) => {
                 vec![(QueueRet::Err(ErrorKind::Empty), self.clone())]
             }
-            (Some((_, false)), _, _) => vec![],
+            (Some((_, Some(_))), _, _) => vec![],
             (None, true, _) => vec![(QueueRet::Err(ErrorKind::Closed), after)],
             (None, false, Wait::Bounded) => vec![(QueueRet::Err(ErrorKind::Empty), after)],
             (None, false, Wait::Forever) => vec![],
@@ -209,17 +220,17 @@ impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> Model for QueueModel<
     fn outcomes(&self, op: &QueueOp<T>) -> Vec<(QueueRet<T>, Self)> {
         let same = |rets: Vec<QueueRet<T>>| rets.into_iter().map(|r| (r, self.clone())).collect();
         match op {
-            QueueOp::Put(item, wait) => self.put(item, *wait, true),
-            QueueOp::Reserve(item, wait) => self.put(item, *wait, false),
-            QueueOp::Publish(item) => {
+            QueueOp::Put(item, wait) => self.put(item, *wait, None),
+            QueueOp::Reserve(caller, item, wait) => self.put(item, *wait, Some(*caller)),
+            QueueOp::Publish(caller, item) => {
                 let mut after = self.clone();
                 match after
                     .items
                     .iter_mut()
-                    .find(|(i, published)| i == item && !published)
+                    .find(|(i, putter)| i == item && *putter == Some(*caller))
                 {
                     Some(place) => {
-                        place.1 = true;
+                        place.1 = None;
                         vec![(QueueRet::Done, after)]
                     }
                     None => vec![],
@@ -270,6 +281,9 @@ mod tests {
 
     type Q = QueueModel<u8>;
 
+    const A: Caller = Caller::new(1, 0);
+    const B: Caller = Caller::new(2, 0);
+
     fn put(item: u8, wait: Wait) -> (QueueOp<u8>, QueueRet<u8>) {
         (QueueOp::Put(item, wait), QueueRet::Done)
     }
@@ -307,8 +321,8 @@ mod tests {
 
     #[test]
     fn a_get_behind_a_reserved_place_may_give_up_or_waits() {
-        let reserve = |item| (QueueOp::Reserve(item, Wait::Forever), QueueRet::Done);
-        let publish = |item| (QueueOp::Publish(item), QueueRet::Done);
+        let reserve = |item| (QueueOp::Reserve(A, item, Wait::Forever), QueueRet::Done);
+        let publish = |item| (QueueOp::Publish(A, item), QueueRet::Done);
         // 1 reserved first, 2 reserved and published after it: a try_get finds the head
         // unpublished and gives up, a get waits; once 1 is published both come out in order.
         let state = run(&Q::new(), &[reserve(1), reserve(2), publish(2)]).unwrap();
@@ -321,11 +335,35 @@ mod tests {
         let steps = [publish(1), got(1, Wait::Bounded), got(2, Wait::Forever)];
         assert_eq!(run(&state, &steps), Ok(Q::new()));
         // A publication needs its reservation, once.
-        assert!(Q::new().outcomes(&QueueOp::Publish(1)).is_empty());
+        assert!(Q::new().outcomes(&QueueOp::Publish(A, 1)).is_empty());
         assert_eq!(
             run(&Q::new(), &[reserve(1), publish(1), publish(1)]),
             Err(2)
         );
+    }
+
+    #[test]
+    fn equal_items_in_flight_publish_each_its_own_place() {
+        // A reserves 2, then B reserves 2 and publishes it: the head is still A's, unpublished,
+        // so a try_get may give up (and a get waits) until A publishes.
+        let reserve = |who, item| (QueueOp::Reserve(who, item, Wait::Bounded), QueueRet::Done);
+        let publish = |who, item| (QueueOp::Publish(who, item), QueueRet::Done);
+        let state = run(&Q::new(), &[reserve(A, 2), reserve(B, 2), publish(B, 2)]).unwrap();
+        assert_eq!(
+            state.outcomes(&QueueOp::Get(Wait::Bounded)),
+            vec![(QueueRet::Err(ErrorKind::Empty), state.clone())]
+        );
+        assert!(state.outcomes(&QueueOp::Get(Wait::Forever)).is_empty());
+        // Closed meanwhile: a try_get still finds the head unpublished and gives up.
+        let closed = run(&state, &[(QueueOp::Close, QueueRet::Done)]).unwrap();
+        assert_eq!(
+            closed.outcomes(&QueueOp::Get(Wait::Bounded)),
+            vec![(QueueRet::Err(ErrorKind::Empty), closed.clone())]
+        );
+        // B cannot publish A's place, nor its own twice.
+        assert!(state.outcomes(&QueueOp::Publish(B, 2)).is_empty());
+        let steps = [publish(A, 2), got(2, Wait::Bounded), got(2, Wait::Bounded)];
+        assert_eq!(run(&state, &steps), Ok(Q::new()));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod history;
 pub mod lincheck;
 pub mod linearizability;
+pub mod primitives;
 pub mod record;
 // The suite's scenarios keep data in platform cells (`SharedCell`), whose accesses are
 // `unsafe`; each has its SAFETY comment.

@@ -226,9 +226,10 @@ fn queue_workload<P: Platform, const SWAP: bool>() {
         move |t| {
             recorder.record_with(t, || {
                 queue.put(t).expect("put");
+                let me = mpcheck_model::Caller::new(0, t);
                 let halves = vec![
-                    (QueueOp::Reserve(t, Wait::Forever), QueueRet::Done),
-                    (QueueOp::Publish(t), QueueRet::Done),
+                    (QueueOp::Reserve(me, t, Wait::Forever), QueueRet::Done),
+                    (QueueOp::Publish(me, t), QueueRet::Done),
                 ];
                 ((), halves)
             });

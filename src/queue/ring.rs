@@ -718,7 +718,8 @@ impl<P: Platform> Ring<P> {
             };
             let until = poll_deadline::<P>(deadline);
             let dead = Cell::new(false);
-            let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m, &dead));
+            let busy = blocked == Blocked::Busy;
+            let timed_out = sleep::<P>(&c.not_full, until, || self.can_put(m, busy, &dead));
             look_now |= dead.get() || (timed_out && c.tail.load(Relaxed) == t);
         }
     }
@@ -869,7 +870,11 @@ impl<P: Platform> Ring<P> {
     }
 
     /// Can a put of `m` slots go on, or is the ring closed (a putter's check before it sleeps)?
-    /// Reads the tail by a read-modify-write, which sees the latest value.
+    /// Reads the tail by a read-modify-write, which sees the latest value. A putter that found
+    /// another's claim of the tail's slot (`busy`) waits only for that claim to go: it then
+    /// tries again, and waits for room (if it may wait at all) with its own deadline. (Were
+    /// it to wait for room here, a claimant that filled the ring and moved the tail before
+    /// this check would leave it asleep with no deadline.)
     ///
     /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
     /// liveness of a process in the way that [`Ring::recover_at_tail`] can clear (the
@@ -877,7 +882,7 @@ impl<P: Platform> Ring<P> {
     /// past it): a dead one makes it `true`, with `dead` set (the look costs no access of its
     /// own there; on `Os` a look reads `/proc`, and the putter looks only once a sleep ran
     /// out).
-    fn can_put(&self, m: u64, dead: &Cell<bool>) -> bool {
+    fn can_put(&self, m: u64, busy: bool, dead: &Cell<bool>) -> bool {
         let c = &*self.control;
         let t = c.tail.fetch_add(0, AcqRel);
         if t & CLOSED != 0 {
@@ -896,6 +901,9 @@ impl<P: Platform> Ring<P> {
                 return true;
             }
             return false;
+        }
+        if busy {
+            return true;
         }
         if self.bounded() && self.tickets() >= self.max_frames {
             return false;
@@ -1055,7 +1063,7 @@ impl<P: Platform> Ring<P> {
             backoff = Backoff(0);
             let until = poll_deadline::<P>(deadline);
             let dead = Cell::new(false);
-            let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get(&dead));
+            let timed_out = sleep::<P>(&c.not_empty, until, || self.can_get(busy, &dead));
             look_now |= dead.get() || (timed_out && c.head.load(Relaxed) == h);
         };
         stop_point(StopPoint::Claimed);
@@ -1242,21 +1250,27 @@ impl<P: Platform> Ring<P> {
         tail & CLOSED != 0 && tail & !CLOSED == h
     }
 
-    /// Is a frame published at the head (or did the head move), or is the ring drained (a
-    /// getter's check before it sleeps)? Reads the head by a read-modify-write, which sees the
-    /// latest value. A closed ring that still waits for a put's frame is not ready: that put's
-    /// publication wakes the getter.
+    /// Is a frame published at the head, or is the ring drained (a getter's check before it
+    /// sleeps)? Reads the head by a read-modify-write, which sees the latest value. A closed
+    /// ring that still waits for a put's frame is not ready: that put's publication wakes the
+    /// getter. A getter that found another's claim of the head's frame (`busy`) waits only for
+    /// that claim to go, then tries again (with its own deadline, if it waits at all): the
+    /// claimant may have taken the last frame and moved the head before this check.
     ///
     /// Where a kill wakes the sleepers (no [`Platform::LIVENESS_POLL`]) it also looks at the
     /// liveness of the process holding the head's slot, where [`Ring::recover_at_head`] can
     /// clear it (the tail passed the head): a dead one makes it `true`, with `dead` set (as
     /// [`Ring::can_put`]).
-    fn can_get(&self, dead: &Cell<bool>) -> bool {
+    fn can_get(&self, busy: bool, dead: &Cell<bool>) -> bool {
         let c = &*self.control;
         let h = c.head.fetch_add(0, AcqRel);
         let stamp = self.stamp(h).load(Acquire);
         if stamp & OWNED == 0 {
-            return (stamp.wrapping_sub(full(h)) as i64) >= 0 || self.drained(h);
+            return busy || (stamp.wrapping_sub(full(h)) as i64) >= 0 || self.drained(h);
+        }
+        if busy && stamp & (OWNED | READING | FIRST) != OWNED | READING | FIRST {
+            // A putter's slot now: the claim it waited for is gone.
+            return true;
         }
         let clearable = stamp & READING == 0 || stamp & FIRST != 0;
         if P::LIVENESS_POLL.is_none()

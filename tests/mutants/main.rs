@@ -20,8 +20,9 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use mpcheck::platform::{Atomic, AtomicInt};
-use mpcheck::sim::{explore, replay, Config, Failure, FailureKind, Report};
+use mpcheck::sim::{explore, replay, Config, Failure, FailureKind, Report, Sim, Timeouts};
 use mpcheck::{Lock, Platform};
+use mpcheck_properties::{Lincheck, SimEngine, Subject};
 
 mod barrier_without_generation;
 mod condition_if_not_while;
@@ -35,9 +36,11 @@ mod lock_order_inversion;
 mod lock_relaxed;
 mod queue_forgets_putter;
 mod queue_reads_before_count;
+mod queue_stale_qsize;
 mod reduction;
 mod self_deadlock;
 mod semaphore_check_then_decrement;
+mod semaphore_value_never_existed;
 mod slot_queue;
 mod task_done_unchecked;
 mod timed_wait_restarts_timeout;
@@ -148,6 +151,35 @@ pub fn kill(name: &str, config: Config, mutant: Scenario, correct: Scenario) -> 
 pub fn assert_failure(failure: &Failure, kind: FailureKind, says: &str) {
     assert_eq!(failure.kind(), kind, "{failure}");
     assert!(failure.message().contains(says), "{failure}");
+}
+
+/// The linearizability check that catches the mutants whose histories are wrong but whose
+/// scenarios pass (`queue_stale_qsize`, `semaphore_value_never_existed`; also used by
+/// `engines.rs`): 30 workloads of 2 or 3 tasks, 1 to 3 calls each.
+pub fn lincheck() -> Lincheck {
+    Lincheck::new().cases(30).tasks(2..=3).ops(1..=3)
+}
+
+/// The simulator's configuration for [`lincheck`]: PCT, timed waits giving up only when idle.
+pub fn lincheck_sim() -> Config {
+    Config::pct(3, 200)
+        .timeouts(Timeouts::WhenIdle)
+        .ignore_env()
+}
+
+/// [`lincheck`] under [`lincheck_sim`]: `Mutant`'s histories are not linearizable, and a
+/// returned value its report names (`says`) shows it; `Correct` (the real primitive) passes the
+/// same check.
+#[track_caller]
+pub fn not_linearizable<Mutant: Subject<Sim>, Correct: Subject<Sim>>(says: &str) {
+    let found = lincheck()
+        .check::<Mutant, _>(&SimEngine(lincheck_sim().no_files()))
+        .expect_err("the mutant's histories are not linearizable");
+    println!("{found}");
+    let message = &found.failed.message;
+    assert!(message.contains("not linearizable"), "{found}");
+    assert!(message.contains(says), "{found}");
+    lincheck().assert::<Correct, _>(&SimEngine(lincheck_sim()));
 }
 
 /// Spawns a task on `P` (its start shows the caller's line).
