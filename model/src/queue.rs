@@ -35,6 +35,13 @@
 //! - A bounded get that finds the head's place reserved on a *closed* queue may return `Empty`
 //!   as well (not `Closed`: an item is still coming), as the real `try_get` does (found by
 //!   Lincheck under shuttle).
+//! - A put whose place was reserved as the queue was closed, before it could publish, gives the
+//!   place up and is refused `Closed`: meanwhile its place counted (another `try_put` may
+//!   have found the queue full), so a put refused `Closed` may be two operations of the model
+//!   as well, [`QueueOp::Hold`] (a place if the queue is open and has room, nothing if it is
+//!   closed) then [`QueueOp::Withdraw`] (once closed: the place given up). Found by the
+//!   linearizability property `bounded_queue_linearizable` under the simulator's PCT and
+//!   shuttle.
 //! - A put on a closed queue is `Closed`; a `try_put` on a queue both full and closed may be
 //!   `Full` or `Closed` (which one the ring sees first is not fixed). A get on a closed queue
 //!   returns the items left, then `Closed` (also for `try_get`).
@@ -64,6 +71,13 @@ pub enum QueueOp<T> {
     /// The second half: the place this caller reserved for this item can be got from now on.
     /// Enabled only after its `Reserve`.
     Publish(Caller, T),
+    /// The first half of a put refused with `Closed`, by this caller: on an open queue with
+    /// room it takes a place (as `Reserve`), on a closed one nothing; on an open full queue it
+    /// is not enabled (the put waits, or it is refused `Full`, not `Closed`).
+    Hold(Caller, T, Wait),
+    /// The second half: the queue is closed (enabled only then), and the place this caller
+    /// holds for this item, if any, is given up: the result is `Err(Closed)`.
+    Withdraw(Caller, T),
     /// `get` (`Forever`), `try_get` / `get_timeout` (`Bounded`).
     Get(Wait),
     /// `qsize`.
@@ -236,6 +250,24 @@ impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> Model for QueueModel<
                     None => vec![],
                 }
             }
+            QueueOp::Hold(caller, item, wait) => match (self.closed, self.has_room()) {
+                (true, _) => same(vec![QueueRet::Done]),
+                (false, true) => self.put(item, *wait, Some(*caller)),
+                (false, false) => vec![],
+            },
+            QueueOp::Withdraw(caller, item) if self.closed => {
+                let mut after = self.clone();
+                let held = after
+                    .items
+                    .iter()
+                    .position(|(i, putter)| i == item && *putter == Some(*caller));
+                if let Some(at) = held {
+                    after.items.remove(at);
+                    after.unfinished = after.unfinished.map(|n| n - 1);
+                }
+                vec![(QueueRet::Err(ErrorKind::Closed), after)]
+            }
+            QueueOp::Withdraw(..) => vec![],
             QueueOp::Get(wait) => self.get(*wait),
             QueueOp::Qsize => same(self.sizes().map(QueueRet::Size).collect()),
             QueueOp::Empty => {
@@ -364,6 +396,35 @@ mod tests {
         assert!(state.outcomes(&QueueOp::Publish(B, 2)).is_empty());
         let steps = [publish(A, 2), got(2, Wait::Bounded), got(2, Wait::Bounded)];
         assert_eq!(run(&state, &steps), Ok(Q::new()));
+    }
+
+    #[test]
+    fn a_put_refused_closed_may_have_held_a_place_meanwhile() {
+        let q = Q::bounded(1).joinable();
+        let hold = |item| (QueueOp::Hold(A, item, Wait::Bounded), QueueRet::Done);
+        let withdraw = |item| err(QueueOp::Withdraw(A, item), ErrorKind::Closed);
+        // A holds the only place: B's try_put is refused Full, the count and unfinished see it.
+        let held = run(&q, &[hold(1)]).unwrap();
+        let steps = [
+            err(QueueOp::Put(2, Wait::Bounded), ErrorKind::Full),
+            (QueueOp::Qsize, QueueRet::Size(1)),
+        ];
+        assert!(run(&held, &steps).is_ok());
+        // Withdrawing needs the close; then the place is given up, and unfinished with it.
+        assert!(held.outcomes(&QueueOp::Withdraw(A, 1)).is_empty());
+        let closed = run(&held, &[(QueueOp::Close, QueueRet::Done), withdraw(1)]).unwrap();
+        assert_eq!(closed.items(), VecDeque::new());
+        assert_eq!(
+            closed.outcomes(&QueueOp::TaskDone)[0].0,
+            QueueRet::Err(ErrorKind::TaskDoneTooManyTimes)
+        );
+        // On a closed queue a hold takes nothing; on a full open one it is not enabled.
+        let steps = [(QueueOp::Close, QueueRet::Done), hold(1), withdraw(1)];
+        assert_eq!(run(&q, &steps).unwrap().items(), VecDeque::new());
+        assert!(run(&q, &[put(3, Wait::Forever)])
+            .unwrap()
+            .outcomes(&QueueOp::Hold(A, 1, Wait::Bounded))
+            .is_empty());
     }
 
     #[test]

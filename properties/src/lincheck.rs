@@ -103,6 +103,33 @@ impl<O: fmt::Debug> fmt::Display for Workload<O> {
     }
 }
 
+impl<O: Clone + fmt::Debug> Workload<O> {
+    /// One workload of `tasks` tasks × `ops` operations drawn from `operation`, the same for
+    /// the same `seed` on every machine (proptest's ChaCha generator): a program can build its
+    /// workload itself, in every execution of an exploration, and a replay builds the same.
+    pub fn drawn(
+        operation: impl Strategy<Value = O>,
+        tasks: usize,
+        ops: usize,
+        seed: u64,
+    ) -> Workload<O> {
+        use proptest::strategy::ValueTree;
+        let mut runner =
+            TestRunner::new_with_rng(proptest::test_runner::Config::default(), seeded(seed));
+        workloads(operation, tasks..=tasks, ops..=ops)
+            .new_tree(&mut runner)
+            .expect("a workload strategy never rejects")
+            .current()
+    }
+}
+
+/// proptest's ChaCha generator, seeded with `seed`.
+fn seeded(seed: u64) -> TestRng {
+    let mut bytes = [0; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
 /// Workloads of `tasks` tasks, each of `ops` operations drawn from `operation`. They shrink
 /// towards fewer tasks, fewer operations and simpler operations.
 pub fn workloads<S: Strategy>(
@@ -432,10 +459,7 @@ impl Lincheck {
             failure_persistence: None,
             ..proptest::test_runner::Config::default()
         };
-        let mut seed = [0; 32];
-        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
-        let mut runner = TestRunner::new_with_rng(config, rng);
+        let mut runner = TestRunner::new_with_rng(config, seeded(self.seed));
         let outcome = runner.run(&strategy, |workload| {
             explore(workload, true).map_err(|failed| TestCaseError::fail(failed.message))
         });

@@ -760,7 +760,8 @@ pub enum QueueCall {
 }
 
 /// The model's steps for a put that returned `result`: a reservation and a publication if it
-/// succeeded, else one refused put.
+/// succeeded; a hold and its withdrawal if it was refused `Closed` (its place may have counted
+/// until the close); else one refused put.
 fn put_steps(
     caller: Caller,
     item: u8,
@@ -771,6 +772,13 @@ fn put_steps(
         Ok(()) => vec![
             (QueueOp::Reserve(caller, item, wait), QueueRet::Done),
             (QueueOp::Publish(caller, item), QueueRet::Done),
+        ],
+        Err(Error::Closed { .. }) => vec![
+            (QueueOp::Hold(caller, item, wait), QueueRet::Done),
+            (
+                QueueOp::Withdraw(caller, item),
+                QueueRet::Err(ErrorKind::Closed),
+            ),
         ],
         Err(e) => vec![(QueueOp::Put(item, wait), QueueRet::Err(kind("put", &e)))],
     }

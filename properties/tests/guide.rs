@@ -8,8 +8,14 @@ use std::time::Duration;
 use mpcheck::platform::{Atomic, AtomicInt, Platform};
 use mpcheck::sim::{self, Config, Sim};
 use mpcheck::Os;
+use mpcheck_model::Caller;
 use mpcheck_model::Model;
-use mpcheck_properties::{check, Recorder, Verdict};
+use mpcheck_properties::lincheck::ModelStep;
+use mpcheck_properties::{
+    check, Lincheck, LoomEngine, OsThreads, Recorder, ShuttleEngine, SimEngine, Subject, Verdict,
+};
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
 
 // --- the user's type: a counter of hits, generic over the platform -----------------------
 
@@ -48,13 +54,13 @@ impl<P: Platform> Hits<P> {
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 struct HitsModel(u64);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum HitsOp {
     Hit,
     Take,
 }
 
-#[derive(Clone, PartialEq, Debug)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 enum HitsRet {
     Done,
     Took(u64),
@@ -161,4 +167,54 @@ fn a_take_that_loses_hits_is_caught() {
         "{}",
         failure.message()
     );
+}
+
+// --- generated workloads: the type declared as a Lincheck `Subject` ---------------------------
+
+impl<P: Platform> Subject<P> for Hits<P> {
+    type Model = HitsModel;
+    type Op = HitsOp;
+
+    fn create() -> (Self, HitsModel) {
+        (Hits::new(), HitsModel::default())
+    }
+
+    fn operations() -> BoxedStrategy<HitsOp> {
+        prop_oneof![Just(HitsOp::Hit), Just(HitsOp::Take)].boxed()
+    }
+
+    fn perform(&self, _caller: Caller, op: &HitsOp) -> Vec<ModelStep<HitsModel>> {
+        let ret = match op {
+            HitsOp::Hit => {
+                self.hit();
+                HitsRet::Done
+            }
+            HitsOp::Take => HitsRet::Took(self.take()),
+        };
+        vec![(op.clone(), ret)]
+    }
+}
+
+#[test]
+fn hits_are_linearizable_on_generated_workloads_under_every_engine() {
+    let lincheck = Lincheck::new().tasks(2..=3).ops(1..=3).cases(10);
+    lincheck.assert::<Hits<_>, _>(&SimEngine(Config::pct(3, 200)));
+    Lincheck::new()
+        .tasks(2..=2)
+        .ops(1..=2)
+        .cases(10)
+        .assert::<Hits<_>, _>(&SimEngine(Config::dfs()));
+    lincheck.assert::<Hits<_>, _>(&LoomEngine {
+        preemption_bound: Some(2),
+    });
+    lincheck.assert::<Hits<_>, _>(&ShuttleEngine::Pct {
+        iterations: 200,
+        depth: 3,
+        seed: 1,
+    });
+    lincheck.assert::<Hits<_>, _>(&OsThreads { runs: 10 });
+    // A task per process (forked), the count in shared memory.
+    lincheck
+        .check_processes::<Hits<Os>>(2)
+        .unwrap_or_else(|found| panic!("{found}"));
 }
