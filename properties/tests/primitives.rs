@@ -136,14 +136,8 @@ primitives! {
     bounded_queue: P => QueueSubject<Queue<u8, P>, 1>;
     simple_queue: P => SimpleQueueSubject<P>;
     joinable_queue: P => QueueSubject<JoinableQueue<u8, P>, 2>;
-    duplex_pipe: P => PipeSubject<P, true>,
-        run [sim_pct, sim_dfs, shuttle, os], ignore [loom] =
-            "loom: as one_way_pipe";
-    one_way_pipe: P => PipeSubject<P, false>,
-        run [sim_pct, sim_dfs, shuttle, os], ignore [loom] =
-            "every pipe workload fails under loom with a panic without a message, even two \
-             sends refused with ReadOnly (no pipe property runs under loom either: \
-             tests/properties_loom.rs)";
+    duplex_pipe: P => PipeSubject<P, true>;
+    one_way_pipe: P => PipeSubject<P, false>;
     value: P => ValueSubject<P>;
     array: P => ArraySubject<P>;
 }
@@ -155,6 +149,19 @@ fn replay_workload<S: Subject<Sim>>(config: Config, workload: Workload<S::Op>) {
         lincheck::run::<Sim, S>(&workload, budget)
     }) {
         panic!("{failure}");
+    }
+}
+
+/// A workload checked under loom's search up to 2 preemptions, as `Lincheck` runs it.
+fn replay_workload_under_loom<S: Subject<Loom>>(workload: Workload<S::Op>) {
+    use mpcheck_properties::Engine;
+    let budget = std::time::Duration::from_secs(10);
+    let program = std::sync::Arc::new(move || lincheck::run::<Loom, S>(&workload, budget));
+    let engine = LoomEngine {
+        preemption_bound: Some(2),
+    };
+    if let Err(failure) = engine.explore(program, false) {
+        panic!("{}", failure.message);
     }
 }
 
@@ -229,19 +236,25 @@ fn send_on_a_duplex_end_being_closed_is_refused_once_the_peer_saw_the_close() {
 /// `A` was refused with `BrokenPipe` (the close of `B` had let go of the direction `B` reads),
 /// and then its `poll(Some(ZERO))` on `A` found nothing and no end of file (the direction `B`
 /// writes was not closed yet): after the close a poll is ready. The peer's `poll` that finds
-/// nothing now looks at the direction it writes: no reader there is a close under way.
+/// nothing now looks at the direction it writes: no reader there is a close under way. Under
+/// loom too, whose pipe closed its two directions under one lock after the other.
 #[test]
 fn poll_on_the_peer_of_a_duplex_end_being_closed_is_ready_once_its_send_was_refused() {
     use mpcheck_model::pipe::End;
     use mpcheck_properties::primitives::{Attempt, PipeCall};
-    replay_workload::<PipeSubject<Sim, true>>(
-        Config::dfs().timeouts(Timeouts::WhenIdle),
+    let workload = || {
         Workload::new(vec![
             vec![
                 PipeCall::Send(End::A, 1),
                 PipeCall::Receive(End::A, Attempt::Try),
             ],
             vec![PipeCall::Close(End::B)],
-        ]),
+        ])
+    };
+    replay_workload::<PipeSubject<Sim, true>>(
+        Config::dfs().timeouts(Timeouts::WhenIdle),
+        workload(),
     );
+    // loom's pipe (`EmulatedPipeEnd`, a lock per direction) closes under both locks.
+    replay_workload_under_loom::<PipeSubject<Loom, true>>(workload());
 }
