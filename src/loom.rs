@@ -56,3 +56,33 @@ fn explaining_overflows(check: impl FnOnce()) {
     }
     panic::resume_unwind(payload)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 64 KiB of locals: more than loom's main thread has, well within a task's stack.
+    fn deep() {
+        let locals = [1u8; 64 << 10];
+        std::hint::black_box(&locals);
+    }
+
+    #[test]
+    fn a_stack_overflow_is_named() {
+        let payload = panic::catch_unwind(|| model(deep)).expect_err("the main thread overflows");
+        let message = payload
+            .downcast_ref::<String>()
+            .expect("a panic with a message");
+        assert!(message.contains("overflowed its stack"), "{message}");
+        assert!(message.contains("on_task_stack"), "{message}");
+    }
+
+    #[test]
+    fn a_body_on_a_task_stack_has_room() {
+        model(|| on_task_stack(deep));
+        model_bounded(1, || {
+            let task = Loom::spawn(deep);
+            Loom::join(task).expect("the task has room");
+        });
+    }
+}
