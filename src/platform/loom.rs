@@ -30,7 +30,7 @@ pub const TASK_STACK: usize = 1 << 20;
 /// [`TASK_STACK`] as loom's `thread::Builder::stack_size` takes it: loom documents bytes but
 /// hands the number to its coroutines (the `generator` crate), which count `usize` words. Even:
 /// an odd size makes `generator` touch every page of the stack to measure its use.
-const TASK_STACK_WORDS: usize = TASK_STACK / std::mem::size_of::<usize>() & !1;
+const TASK_STACK_WORDS: usize = (TASK_STACK / std::mem::size_of::<usize>()) & !1;
 
 /// The loom platform: use `Lock::<Loom>` ... inside [`crate::loom::model`].
 #[derive(Clone, Copy, Debug, Default)]
