@@ -475,6 +475,12 @@ impl<T, P: Platform> Connection<T, P> {
         if !self.inner.writable {
             return Err(Error::ReadOnly);
         }
+        // As `recv` and `poll` do: a closed end sends nothing, even where its platform end
+        // could still write (a `close` in progress has let go of its reading direction first,
+        // see `PipeEnd::close`, and the peer may already have seen that).
+        if self.inner.closed.load(SeqCst) {
+            return Err(Error::Closed { what: "connection" });
+        }
         if bytes.len() > MAX_MESSAGE_LEN {
             return Err(Error::TooLarge {
                 what: "message",
@@ -711,8 +717,15 @@ impl<T, P: Platform> Connection<T, P> {
         self.inner.end.poll(deadline)
     }
 
-    /// Closes this end, for every handle: later operations on it fail with `Closed`; the peer
-    /// receives what was sent, then `Eof`, and its sends fail with `BrokenPipe`. Idempotent.
+    /// Closes this end, for every handle: later operations on it (`send`, `recv`, `poll`) fail
+    /// with `Closed`; the peer receives what was sent, then `Eof`, and its sends fail with
+    /// `BrokenPipe`. Idempotent.
+    ///
+    /// One step for everyone else: the flag that refuses this end's later operations is set
+    /// before the platform end closes, and the platform closes a duplex end so that its peer
+    /// never sees half of it (a send refused with `BrokenPipe`, then a `poll` that finds
+    /// nothing and no end of file: see [`PipeEnd::close`]). An operation of this end already
+    /// past its check when `close` begins may still complete, as if it came first.
     #[track_caller]
     pub fn close(&self) {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "close");
@@ -730,6 +743,11 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "send");
         if !self.inner.writable {
             return Err(Error::ReadOnly);
+        }
+        // Before encoding, so that a closed end says so whatever the item (`send_bytes` checks
+        // again).
+        if self.inner.closed.load(SeqCst) {
+            return Err(Error::Closed { what: "connection" });
         }
         let bytes = crate::codec::encode(item)?;
         self.send_bytes(&bytes)

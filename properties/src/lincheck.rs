@@ -257,9 +257,16 @@ impl Engine for LoomEngine {
 
     fn explore(&self, program: Program, _quiet: bool) -> Result<(), Failed> {
         let bound = self.preemption_bound;
+        // On a task's stack: loom's main thread has 32 KiB, less than making some subjects
+        // takes in this crate's unoptimized build (a pipe's read-ahead buffers). The task is
+        // one of loom's 5 threads: a workload has 3 more (`Lincheck`'s loom tests use 2).
+        let body = move || {
+            let program = Arc::clone(&program);
+            mpcheck::loom::on_task_stack(move || program());
+        };
         panics_to_failures(move || match bound {
-            Some(bound) => mpcheck::loom::model_bounded(bound, move || program()),
-            None => mpcheck::loom::model(move || program()),
+            Some(bound) => mpcheck::loom::model_bounded(bound, body),
+            None => mpcheck::loom::model(body),
         })
     }
 }

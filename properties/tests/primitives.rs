@@ -136,15 +136,8 @@ primitives! {
     bounded_queue: P => QueueSubject<Queue<u8, P>, 1>;
     simple_queue: P => SimpleQueueSubject<P>;
     joinable_queue: P => QueueSubject<JoinableQueue<u8, P>, 2>;
-    duplex_pipe: P => PipeSubject<P, true>,
-        run [sim_dfs, os], ignore [sim_pct, shuttle, loom] =
-            "bug: closing a duplex end is not atomic (send_on_a_duplex_end_being_closed); \
-             loom: as one_way_pipe";
-    one_way_pipe: P => PipeSubject<P, false>,
-        run [sim_pct, sim_dfs, shuttle, os], ignore [loom] =
-            "every pipe workload fails under loom with a panic without a message, even two \
-             sends refused with ReadOnly (no pipe property runs under loom either: \
-             tests/properties_loom.rs)";
+    duplex_pipe: P => PipeSubject<P, true>;
+    one_way_pipe: P => PipeSubject<P, false>;
     value: P => ValueSubject<P>;
     array: P => ArraySubject<P>;
 }
@@ -156,6 +149,19 @@ fn replay_workload<S: Subject<Sim>>(config: Config, workload: Workload<S::Op>) {
         lincheck::run::<Sim, S>(&workload, budget)
     }) {
         panic!("{failure}");
+    }
+}
+
+/// A workload checked under loom's search up to 2 preemptions, as `Lincheck` runs it.
+fn replay_workload_under_loom<S: Subject<Loom>>(workload: Workload<S::Op>) {
+    use mpcheck_properties::Engine;
+    let budget = std::time::Duration::from_secs(10);
+    let program = std::sync::Arc::new(move || lincheck::run::<Loom, S>(&workload, budget));
+    let engine = LoomEngine {
+        preemption_bound: Some(2),
+    };
+    if let Err(failure) = engine.explore(program, false) {
+        panic!("{}", failure.message);
     }
 }
 
@@ -199,14 +205,20 @@ fn get_meeting_a_claim_of_the_last_item_returns() {
     );
 }
 
-/// BUG (src/pipe.rs, `Connection::send_bytes`): `close` on a duplex end sets the connection's
-/// `closed` flag, then closes the end's two directions one step at a time; `send_bytes` does
-/// not look at the flag (`poll` and `recv` do). Task 0's send on the peer `A` is refused with
-/// `BrokenPipe` (the close took effect), and then its send on the closing end `B` succeeds:
-/// no order of the close and the two sends explains that. Found by `duplex_pipe::sim_pct` and
-/// `duplex_pipe::shuttle`.
+/// Fixed bug (src/pipe.rs, `Connection::send_bytes`, and the platforms' `PipeEnd::close`):
+/// `close` on a duplex end set the connection's `closed` flag, then closed the end's two
+/// directions one step at a time; `send_bytes` did not look at the flag (`poll` and `recv` did).
+/// Task 0's send on the peer `A` was refused with `BrokenPipe` (the close had let go of the
+/// direction `B` reads), and then its send on the closing end `B` succeeded (the direction `B`
+/// writes was not closed yet): no order of the close and the two sends explains that. Found by
+/// `duplex_pipe::sim_pct` and `duplex_pipe::shuttle`. A send on a closed end is now refused
+/// with `Closed`, as `recv` and `poll` are (CPython: "handle is closed"); and since the peer
+/// could also see half a close the other way (its send refused, then a `poll` finding nothing
+/// and no end of file yet), a duplex end's close is now atomic for its peer: it lets go of
+/// the direction it reads first, and the peer's `poll` is ready from then on (the emulated
+/// pipes and `Os`'s pairs of kernel pipes; loom's lock-based pipe closes both directions
+/// under both locks).
 #[test]
-#[ignore = "a bug in Connection: see the comment"]
 fn send_on_a_duplex_end_being_closed_is_refused_once_the_peer_saw_the_close() {
     use mpcheck_model::pipe::End;
     use mpcheck_properties::primitives::PipeCall;
@@ -217,4 +229,32 @@ fn send_on_a_duplex_end_being_closed_is_refused_once_the_peer_saw_the_close() {
             vec![PipeCall::Close(End::B)],
         ]),
     );
+}
+
+/// Fixed bug (src/platform/kernel_pipe.rs, `SteppedPipeEnd`), the other half of the one above:
+/// with sends on a closing end refused, a peer could still see half a close. Task 0's send on
+/// `A` was refused with `BrokenPipe` (the close of `B` had let go of the direction `B` reads),
+/// and then its `poll(Some(ZERO))` on `A` found nothing and no end of file (the direction `B`
+/// writes was not closed yet): after the close a poll is ready. The peer's `poll` that finds
+/// nothing now looks at the direction it writes: no reader there is a close under way. Under
+/// loom too, whose pipe closed its two directions under one lock after the other.
+#[test]
+fn poll_on_the_peer_of_a_duplex_end_being_closed_is_ready_once_its_send_was_refused() {
+    use mpcheck_model::pipe::End;
+    use mpcheck_properties::primitives::{Attempt, PipeCall};
+    let workload = || {
+        Workload::new(vec![
+            vec![
+                PipeCall::Send(End::A, 1),
+                PipeCall::Receive(End::A, Attempt::Try),
+            ],
+            vec![PipeCall::Close(End::B)],
+        ])
+    };
+    replay_workload::<PipeSubject<Sim, true>>(
+        Config::dfs().timeouts(Timeouts::WhenIdle),
+        workload(),
+    );
+    // loom's pipe (`EmulatedPipeEnd`, a lock per direction) closes under both locks.
+    replay_workload_under_loom::<PipeSubject<Loom, true>>(workload());
 }

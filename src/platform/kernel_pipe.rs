@@ -283,11 +283,22 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
         if self.closed.swap(true, SeqCst) {
             return;
         }
+        // Under the locks of both directions this end touches (taken in the order of their
+        // numbers; nobody else holds two), so that a duplex end closes in one step for its
+        // peer, whose every look at a direction is under that direction's lock: never a
+        // broken pipe one way and no end of file the other (see `PipeEnd`'s contract).
+        let mut directions: Vec<(usize, bool)> = [(self.reads, true), (self.writes, false)]
+            .into_iter()
+            .filter_map(|(d, reading)| Some((d?, reading)))
+            .collect();
+        directions.sort_unstable();
+        let _held: Vec<_> = directions
+            .iter()
+            .map(|&(d, _)| self.core.locks[d].lock())
+            .collect();
         // Everyone waiting on a direction this end touches re-checks: its own tasks see the
         // close, the peer's see end of file or a broken pipe.
-        for (d, reading) in [(self.reads, true), (self.writes, false)] {
-            let Some(d) = d else { continue };
-            let _held = self.core.locks[d].lock();
+        for (d, reading) in directions {
             self.stream(d, |s| {
                 if reading {
                     s.readers -= 1;
@@ -505,20 +516,34 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
             };
         };
         let me = P::process_token();
-        self.until_done(d, deadline, |s| {
-            if s.readers == 0 {
-                return Step::Fail(closed());
-            }
-            s.claim(READER, me);
-            if s.len > 0 || s.writers == 0 || !s.holders[WRITER].alive::<P>() {
-                Step::Unchanged
-            } else {
-                Step::Wait
-            }
-        })
-        .map(|ready| ready.is_some())
+        let ready = self
+            .until_done(d, deadline, |s| {
+                if s.readers == 0 {
+                    return Step::Fail(closed());
+                }
+                s.claim(READER, me);
+                if s.len > 0 || s.writers == 0 || !s.holders[WRITER].alive::<P>() {
+                    Step::Unchanged
+                } else {
+                    Step::Wait
+                }
+            })?
+            .is_some();
+        // Nothing to read by the deadline. A duplex peer whose `close` let go of the direction
+        // this end writes (its first step) is closing: the end of file follows, so a `poll`
+        // now is ready, as it is after the close (see `PipeEnd`'s contract). A duplex end's
+        // two directions are closed only together, so no reader there means exactly that. A
+        // look at the direction written, in a step of its own: its reader still there now
+        // means the close had not begun a step ago, when the read direction had nothing.
+        Ok(ready
+            || self
+                .writes
+                .is_some_and(|w| self.step(w, |s| s.readers == 0)))
     }
 
+    /// Reading direction first, then the writing one: one step each. A duplex peer sees the
+    /// first step at once (`BrokenPipe`, and a `poll` that is ready: see `poll`), so the close
+    /// is atomic for it.
     fn close(&self) {
         for (d, reading) in [(self.reads, true), (self.writes, false)] {
             let Some(d) = d else { continue };

@@ -5,6 +5,14 @@
 //! sleep happen under the mutex, and so does every wake, so no wake-up is lost. loom has no
 //! clock: a timed wait that would sleep times out at once, moving a per-execution logical
 //! clock to its deadline.
+//!
+//! **Stacks.** loom runs every thread on a coroutine stack of its own: 32 KiB unless the
+//! thread is given another size, and its model's main thread always 32 KiB (loom 0.7 has no
+//! setting for it). Every task [`Loom::spawn`] starts gets [`TASK_STACK`] instead. A program
+//! whose main thread needs more (making a pipe a few calls deep in an unoptimized build does:
+//! its two read-ahead buffers of 4 KiB are moved by value through several frames) runs its
+//! body with [`crate::loom::on_task_stack`]; an overflow ends the model with a panic that
+//! says so ([`crate::loom::model`]).
 
 use std::sync::atomic::Ordering::{self, SeqCst};
 use std::time::Duration;
@@ -14,6 +22,15 @@ use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use super::emulated::{Emulated, EngineSync};
 use super::WaitOutcome;
 use super::{Heap, Instant, PanicPayload, Platform, Shareable, SharedCell, TaskId};
+
+/// The stack of every task [`Loom::spawn`] starts, in bytes: 1 MiB (reserved, not touched: a
+/// page is only used once the task's calls reach it), where loom's default is 32 KiB.
+pub const TASK_STACK: usize = 1 << 20;
+
+/// [`TASK_STACK`] as loom's `thread::Builder::stack_size` takes it: loom documents bytes but
+/// hands the number to its coroutines (the `generator` crate), which count `usize` words. Even:
+/// an odd size makes `generator` touch every page of the stack to measure its use.
+const TASK_STACK_WORDS: usize = (TASK_STACK / std::mem::size_of::<usize>()) & !1;
 
 /// The loom platform: use `Lock::<Loom>` ... inside [`crate::loom::model`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -165,7 +182,11 @@ impl Platform for Loom {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        loom::thread::spawn(f)
+        // A task's stack (see the module docs), not loom's 32 KiB.
+        loom::thread::Builder::new()
+            .stack_size(TASK_STACK_WORDS)
+            .spawn(f)
+            .expect("loom starts a thread (its `Builder::spawn` never fails)")
     }
 
     fn join<T: Send + 'static>(handle: loom::thread::JoinHandle<T>) -> Result<T, PanicPayload> {

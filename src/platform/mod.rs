@@ -134,7 +134,7 @@ mod emulated;
 mod heap;
 mod kernel_pipe;
 #[cfg(feature = "loom")]
-mod loom;
+pub(crate) mod loom;
 mod os;
 pub(crate) mod os_liveness;
 mod os_pipe;

@@ -85,7 +85,9 @@ pub struct OsPipeEnd {
     unspun: AtomicU32,
 }
 
-/// An end's descriptors.
+/// An end's descriptors. Closed in the order of the fields (a dropped struct drops its fields
+/// in that order): for a [`Kind::PipePair`], the pipe it reads before the one it writes, which
+/// its peer's `poll` relies on (see `poll`).
 #[derive(Debug)]
 struct Fds {
     /// The socket, or the kernel pipe end (for [`Kind::PipePair`] the one read from).
@@ -325,13 +327,24 @@ impl PipeEnd for OsPipeEnd {
                     })
                 }
             };
-            let mut fds = [PollFd::new(&fd.fd, PollFlags::IN)];
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            // A pair of kernel pipes also watches the one it writes: its reader gone (POLLERR
+            // there) is a peer half way through its close, which lets go of the pipe it reads
+            // first (`Fds`): the end of file follows, so this end is ready (see `PipeEnd`'s
+            // contract: a duplex close is atomic for the peer, as a socket's one `close` is).
+            let mut fds = [
+                PollFd::new(&fd.fd, PollFlags::IN),
+                PollFd::new(fd.write(), PollFlags::empty()),
+            ];
+            let watched = if self.kind == Kind::PipePair { 2 } else { 1 };
+            match rustix::event::poll(&mut fds[..watched], timeout.as_ref()) {
                 Ok(_) => {
                     // POLLHUP: no writer remains, a read returns end of file at once. POLLERR:
                     // a pending error, which a read returns at once.
                     let ready = PollFlags::IN | PollFlags::HUP | PollFlags::ERR;
                     if fds[0].revents().intersects(ready) {
+                        return Ok(true);
+                    }
+                    if watched == 2 && fds[1].revents().intersects(PollFlags::ERR) {
                         return Ok(true);
                     }
                 }
@@ -554,6 +567,24 @@ mod tests {
                 assert_eq!(rx.poll(None), Ok(true));
             }
         }
+    }
+
+    /// A duplex end of two kernel pipes caught half way through its close (the pipe it reads
+    /// closed, the one it writes not yet: the order `Fds` closes them in): its peer's write is
+    /// `BrokenPipe`, and its peer's `poll` is ready already, so that the close looks atomic
+    /// (never a refused send and then a `poll` that finds nothing); the end of file follows
+    /// once the close is done.
+    #[test]
+    fn poll_is_ready_once_a_duplex_peer_let_go_of_the_pipe_it_reads() {
+        let (a, b) = pair(true, true).unwrap();
+        let taken = b.fd.lock().unwrap().take().expect("open");
+        let Fds { fd, write } = Arc::try_unwrap(taken).expect("no operation in progress");
+        drop(fd);
+        assert_eq!(a.write(b"x"), Err(Error::BrokenPipe));
+        assert_eq!(a.poll(past()), Ok(true));
+        assert_eq!(a.poll(None), Ok(true));
+        drop(write);
+        assert_eq!(a.read(&mut [0; 4]), Ok(0));
     }
 
     #[test]

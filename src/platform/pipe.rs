@@ -23,6 +23,13 @@ use crate::Error;
 /// - [`PipeEnd::close`] closes this end: the peer's reads see end of file once every writing
 ///   end is closed, the peer's writes fail with `BrokenPipe` once every reading end is closed.
 ///   Idempotent. Dropping an end closes it too.
+/// - The close of a **duplex** end is atomic for its peer, though it ends two directions: it
+///   lets go of the direction it reads first (the peer's writes fail with `BrokenPipe` from
+///   then on), and from that moment on the peer's `poll` is ready (`Ok(true)`), even before
+///   the direction it writes is closed too: a `read` then returns the bytes still in the
+///   pipe, then end of file, waiting at most for the `close` to finish. (Without that, a peer
+///   could see its send refused and then a `poll` find nothing: half a close.) A platform
+///   that closes both directions in one step meets this at once.
 ///
 /// The direction of an end is the caller's business (a one-way pipe's ends only have one
 /// direction; `Connection` checks before it calls). An end is shared by reference between the

@@ -789,7 +789,16 @@ fn render() -> String {
          tasks share; memory is shared as a forked child's shared state is) and, with \
          `Config::kills(n)`, kills up to `n` of them at points it chooses (the program cannot \
          signal one: `Process::kill` is unsupported under every explorer); loom and shuttle \
-         run it as a task of the parent's process, which nobody kills.\n",
+         run it as a task of the parent's process, which nobody kills.\n\n\
+         loom runs every thread on a coroutine stack of its own: the model's main thread on 32 \
+         KiB, which loom 0.7 has no setting for, and each task `Loom` spawns on \
+         `mpcheck::loom::TASK_STACK` (1 MiB; loom's default is 32 KiB). Making a pipe a few \
+         calls deep in the main thread of an unoptimized build needs more than 32 KiB (its two \
+         read-ahead buffers of 4 KiB are moved by value through several frames): such a body \
+         runs with `mpcheck::loom::on_task_stack`, on a task of its own (one of the 5 threads \
+         loom allows an execution), as `Lincheck` runs every workload under loom. A stack that \
+         overflows ends the model with a panic saying so; loom's own is a panic with no \
+         message, after \"coroutine has overflowed its stack\" on stderr.\n",
     );
     out
 }
