@@ -33,7 +33,8 @@
 //!   `Truncated` message. A history with kills needs more than these models.
 //! - **Serializable** with the `serde` feature (off by default: the crate depends on nothing
 //!   without it): operations and results can be sent between processes, to check histories
-//!   recorded across them. `ValueOp::Update` carries a function and cannot be sent.
+//!   recorded across them. `ValueOp::Update` carries a function and cannot be sent (record
+//!   `ValueOp::UpdateTo` instead).
 //! - **Nondeterminism** where the real primitive is nondeterministic: [`Model::outcomes`] lists
 //!   every allowed result. Each result appears once in that list, so the state after a given
 //!   result is determined (the default [`Model::step`] relies on it).

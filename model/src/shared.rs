@@ -8,7 +8,9 @@
 //! writes that never overlap reads. `Value::update(f)` on a raw value is `NoLock`.
 //!
 //! `update(f)` is [`ValueOp::Update`]`(g)` with `g` a plain function giving the new value from
-//! the old; its result is the old value (a history records what `f` saw). The guard views
+//! the old; its result is the old value (a history records what `f` saw). Recorded where the
+//! history must travel between processes, it is [`ValueOp::UpdateTo`]`(new)`: what `f` wrote,
+//! with what it saw as the result. The guard views
 //! (`get_lock`, `Array::locked`) are the lock's business, and `OwnerDied` is not modelled.
 
 use std::fmt::Debug;
@@ -25,11 +27,16 @@ pub enum ValueOp<V> {
     Get,
     /// `set`.
     Set(V),
-    /// `update`: the new value from the old.
-    #[cfg_attr(feature = "serde", serde(skip))]
-    Update(fn(&V) -> V),
+    /// `update` recorded by what its function wrote: the new value (the result says what it
+    /// saw). Unlike `Update` it can be serialized, to record across processes.
+    UpdateTo(V),
     /// `has_lock`.
     HasLock,
+    /// `update`: the new value from the old. Not serializable, and last: serde numbers the
+    /// variants it deserializes without the skipped ones, so a skipped variant before others
+    /// would shift their numbers between sender and receiver.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    Update(fn(&V) -> V),
 }
 
 /// The results of value operations.
@@ -90,10 +97,11 @@ impl<V: Clone + Eq + Hash + Debug + Send + Sync + 'static> Model for ValueModel<
         match op {
             ValueOp::Get => vec![(ValueRet::Value(self.value.clone()), self.clone())],
             ValueOp::Set(v) => vec![(ValueRet::Done, to(v.clone()))],
-            ValueOp::Update(_) if !self.locked => {
+            ValueOp::Update(_) | ValueOp::UpdateTo(_) if !self.locked => {
                 vec![(ValueRet::Err(ErrorKind::NoLock), self.clone())]
             }
             ValueOp::Update(f) => vec![(ValueRet::Updated(self.value.clone()), to(f(&self.value)))],
+            ValueOp::UpdateTo(v) => vec![(ValueRet::Updated(self.value.clone()), to(v.clone()))],
             ValueOp::HasLock => vec![(ValueRet::HasLock(self.locked), self.clone())],
         }
     }
@@ -189,6 +197,7 @@ mod tests {
             (ValueOp::Set(7), ValueRet::Done),
             (ValueOp::Update(add_one), ValueRet::Updated(7)),
             (ValueOp::Update(add_one), ValueRet::Updated(8)),
+            (ValueOp::UpdateTo(9), ValueRet::Updated(9)),
             (ValueOp::Get, ValueRet::Value(9)),
             (ValueOp::HasLock, ValueRet::HasLock(true)),
         ];

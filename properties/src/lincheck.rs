@@ -520,8 +520,8 @@ impl Lincheck {
 }
 
 /// What a task's process sends back: its number and, for each operation, its call and return
-/// stamps and its model steps.
-type ProcessRecord<M> = (u32, Vec<(u64, u64, Vec<ModelStep<M>>)>);
+/// stamps and its model steps; or why it could not send them.
+type ProcessRecord<M> = (u32, Result<Vec<(u64, u64, Vec<ModelStep<M>>)>, String>);
 
 /// [`run`] with each task in a forked process of its own.
 fn run_processes<S>(workload: &Workload<S::Op>, budget: Duration)
@@ -556,8 +556,12 @@ where
                         (call, tick(), steps)
                     })
                     .collect();
-                if let Err(error) = records.put((task, done)) {
-                    panic!("task {task} could not send its operations back: {error}");
+                if let Err(error) = records.put((task, Ok(done))) {
+                    // Say why in the report (an operation the model cannot serialize, say),
+                    // not only by the exit code.
+                    let why = format!("could not send its operations back: {error}");
+                    let _ = records.put((task, Err(why.clone())));
+                    panic!("task {task} {why}");
                 }
             });
             if let Err(error) = process.start() {
@@ -576,14 +580,30 @@ where
             Err(error) => failures.push(format!("task {task}'s process: {error}")),
         }
     }
+    let mut sent = Vec::new();
+    loop {
+        match records.try_get() {
+            Ok((task, Ok(done))) => sent.push((task, done)),
+            Ok((task, Err(why))) => failures.push(format!("task {task} {why}")),
+            Err(mpcheck::Error::Empty) => break,
+            Err(error) => {
+                failures.push(format!("a task's operations could not be read: {error}"));
+                break;
+            }
+        }
+    }
     if !failures.is_empty() {
         panic!("{}", failures.join("; "));
     }
+    if sent.len() != processes.len() {
+        panic!(
+            "{} of {} tasks' operations are missing",
+            processes.len() - sent.len(),
+            processes.len()
+        );
+    }
     let mut history = crate::History::new();
-    for _ in &processes {
-        let (task, done) = records
-            .try_get()
-            .unwrap_or_else(|error| panic!("a task's operations are missing: {error}"));
+    for (task, done) in sent {
         for (call, returned, steps) in done {
             for (op, ret) in steps {
                 history.op(task, op, ret, call, returned);

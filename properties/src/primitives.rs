@@ -1064,15 +1064,20 @@ impl<P: Platform> Subject<P> for ValueSubject<P> {
                 (ValueOp::Set(n), ValueRet::Done)
             }
             ValueCall::Increment => {
-                let ret = match v.update(|n| {
+                // Recorded by the value written (serializable, for processes): the model
+                // checks it read what the result says and wrote its increment.
+                match v.update(|n| {
                     let old = *n;
                     *n = increment(n);
                     old
                 }) {
-                    Ok(old) => ValueRet::Updated(old),
-                    Err(e) => ValueRet::Err(kind("Value::update", &e)),
-                };
-                (ValueOp::Update(increment), ret)
+                    Ok(old) => (ValueOp::UpdateTo(increment(&old)), ValueRet::Updated(old)),
+                    // Refused (`NoLock`): nothing written, whatever the operand.
+                    Err(e) => (
+                        ValueOp::UpdateTo(0),
+                        ValueRet::Err(kind("Value::update", &e)),
+                    ),
+                }
             }
             ValueCall::HasLock => (ValueOp::HasLock, ValueRet::HasLock(v.has_lock())),
         };

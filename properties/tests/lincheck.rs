@@ -201,3 +201,48 @@ fn a_counter_in_private_memory_is_not_linearizable_across_processes() {
         .cases(5)
         .assert::<Private<_>, _>(&OsThreads { runs: 2 });
 }
+
+/// A value's `update` recorded with its function (`ValueOp::Update`), which cannot be
+/// serialized: across processes each task's process says so, and the report carries it.
+struct UpdatedByFunction<P: Platform>(mpcheck::Value<u32, P>);
+
+impl<P: Platform> Subject<P> for UpdatedByFunction<P> {
+    type Model = mpcheck_model::ValueModel<u32>;
+    type Op = ();
+
+    fn create() -> (Self, Self::Model) {
+        let value = mpcheck::Value::new(0);
+        (UpdatedByFunction(value), mpcheck_model::ValueModel::new(0))
+    }
+
+    fn operations() -> BoxedStrategy<()> {
+        Just(()).boxed()
+    }
+
+    fn perform(&self, _caller: Caller, _op: &()) -> Vec<ModelStep<Self::Model>> {
+        use mpcheck_model::shared::{ValueOp, ValueRet};
+        fn add_one(n: &u32) -> u32 {
+            n + 1
+        }
+        let old = self
+            .0
+            .update(|n| std::mem::replace(n, *n + 1))
+            .expect("locked");
+        vec![(ValueOp::Update(add_one), ValueRet::Updated(old))]
+    }
+}
+
+#[test]
+fn an_operation_that_cannot_be_sent_back_is_reported() {
+    let found = Lincheck::new()
+        .cases(1)
+        .check_processes::<UpdatedByFunction<mpcheck::Os>>(1)
+        .expect_err("the update cannot be serialized");
+    assert!(
+        found
+            .failed
+            .message
+            .contains("could not send its operations back"),
+        "{found}"
+    );
+}

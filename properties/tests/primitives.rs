@@ -1,6 +1,7 @@
 //! Every primitive, as its `Subject` in `mpcheck_properties::primitives`, checked for
 //! linearizability on generated workloads under every engine: the simulator's PCT and its
-//! exhaustive search (small workloads), loom, shuttle's PCT and real threads. One generic test
+//! exhaustive search (small workloads), loom, shuttle's PCT, real threads and real processes
+//! (a task per forked process). One generic test
 //! function per engine configuration, instantiated per primitive by `primitives!`.
 //!
 //! Every engine is seeded (real threads excepted, whose interleavings are the machine's) and
@@ -68,6 +69,18 @@ fn os<S: Subject<Os>>() {
     sampled().assert::<S, _>(&OsThreads { runs: 3 });
 }
 
+/// Real processes: each task of a workload forked from the checking process (the primitive
+/// lives in shared memory), each workload run twice.
+fn processes<S>()
+where
+    S: Subject<Os>,
+    lincheck::ModelStep<S::Model>: serde::Serialize + serde::de::DeserializeOwned,
+{
+    sampled()
+        .check_processes::<S>(2)
+        .unwrap_or_else(|found| panic!("{found}"));
+}
+
 /// The platform each engine's test runs on.
 macro_rules! platform {
     (sim_pct) => {
@@ -83,6 +96,9 @@ macro_rules! platform {
         Shuttle
     };
     (os) => {
+        Os
+    };
+    (processes) => {
         Os
     };
 }
@@ -103,7 +119,7 @@ macro_rules! primitives {
         )*
     };
     (@tests $p:ident => $subject:ty) => {
-        primitives!(@tests $p => $subject, [sim_pct, sim_dfs, loom, shuttle, os], [] = "");
+        primitives!(@tests $p => $subject, [sim_pct, sim_dfs, loom, shuttle, os, processes], [] = "");
     };
     (@tests $p:ident => $subject:ty, [$($engine:ident),*], [$($ignored:ident),*] = $why:literal) => {
         $(
@@ -137,13 +153,13 @@ primitives! {
     simple_queue: P => SimpleQueueSubject<P>;
     joinable_queue: P => QueueSubject<JoinableQueue<u8, P>, 2>;
     duplex_pipe: P => PipeSubject<P, true>,
-        run [sim_pct, sim_dfs, loom, shuttle], ignore [os] =
+        run [sim_pct, sim_dfs, loom, shuttle], ignore [os, processes] =
             "on Os a close takes effect for the peer only once every call in flight on the closed \
              end (a poll waiting up to 10 ms) has returned (src/platform/os_pipe.rs); the pipe's \
              model has no step for that, so a send to the end meanwhile succeeds where the model \
              says BrokenPipe: found by the Os rows of the linearizability properties";
     one_way_pipe: P => PipeSubject<P, false>,
-        run [sim_pct, sim_dfs, loom, shuttle], ignore [os] =
+        run [sim_pct, sim_dfs, loom, shuttle], ignore [os, processes] =
             "on Os a close takes effect for the peer only once every call in flight on the closed \
              end (a poll waiting up to 10 ms) has returned (src/platform/os_pipe.rs); the pipe's \
              model has no step for that, so a send to the end meanwhile succeeds where the model \
