@@ -18,7 +18,11 @@ use mpcheck::loom::Loom;
 use mpcheck::platform::{Atomic, AtomicInt, SharedCell, WaitOutcome};
 use mpcheck::shuttle::{self, Shuttle};
 use mpcheck::sim::{self, Config, Sim};
-use mpcheck::{Barrier, Event, Lock, Platform, Semaphore};
+use mpcheck::{Barrier, Event, Lock, Platform, Queue, Semaphore};
+use mpcheck_properties::lincheck::{self, Workload};
+use mpcheck_properties::primitives::{
+    Attempt, QueueCall, QueueLike, QueueSubject, SemaphoreCall, SemaphoreLike, SemaphoreSubject,
+};
 use mpcheck_properties::suite::thousands;
 
 use crate::barrier_without_generation::{self as barrier, GateBarrier};
@@ -31,11 +35,14 @@ use crate::lock_order_inversion as inversion;
 use crate::lock_relaxed::{self as relaxed, RelaxedLock};
 use crate::queue_forgets_putter as forgets_putter;
 use crate::queue_reads_before_count as reads_before_count;
+use crate::queue_stale_qsize::{self as stale_qsize, StaleCount};
+use crate::queue_swaps_items::{self as swaps_items, TwoLanes};
 use crate::self_deadlock;
 use crate::semaphore_check_then_decrement::{self as semaphore, CheckThenDecrement};
+use crate::semaphore_value_never_existed::TornValue;
 use crate::task_done_unchecked as task_done;
 use crate::timed_wait_restarts_timeout::{self as timed, RestartingTimeoutLock};
-use crate::{mutual_exclusion, Scenario};
+use crate::{lincheck_sim, mutual_exclusion, Scenario};
 
 /// Executions of each sampling strategy (Sim PCT, shuttle random and PCT).
 const SAMPLES: u64 = 10_000;
@@ -63,6 +70,46 @@ macro_rules! per_engine {
             },
         ]
     };
+}
+
+// The linearizability rows: one fixed workload each (the one the mutant's Lincheck test
+// shrinks to), run once per execution by `lincheck::run`, which records the history and checks
+// it against the primitive's model (mpcheck-model).
+
+/// How long the linearizability check of one history may take (it takes microseconds).
+const BUDGET: Duration = Duration::from_secs(10);
+
+/// `queue_stale_qsize`: a put, a `qsize` and a get in three tasks.
+fn stale_qsize_history<P: Platform, Q: QueueLike<P>>() {
+    let workload = Workload::new(vec![
+        vec![QueueCall::Put(1, Attempt::Try)],
+        vec![QueueCall::Qsize],
+        vec![QueueCall::Get(Attempt::Try)],
+    ]);
+    lincheck::run::<P, QueueSubject<Q>>(&workload, BUDGET);
+}
+
+/// `semaphore_value_never_existed`: a release, a `get_value` and an acquire in three tasks, on
+/// a `Semaphore(1)`.
+fn value_never_existed_history<P: Platform, S: SemaphoreLike<P>>() {
+    let workload = Workload::new(vec![
+        vec![SemaphoreCall::Release],
+        vec![SemaphoreCall::GetValue],
+        vec![SemaphoreCall::Acquire(Attempt::Try)],
+    ]);
+    lincheck::run::<P, SemaphoreSubject<S>>(&workload, BUDGET);
+}
+
+/// `queue_swaps_items`: one task puts 1; another puts 2, then gets.
+fn swaps_items_history<P: Platform, Q: QueueLike<P>>() {
+    let workload = Workload::new(vec![
+        vec![QueueCall::Put(1, Attempt::Try)],
+        vec![
+            QueueCall::Put(2, Attempt::Try),
+            QueueCall::Get(Attempt::Try),
+        ],
+    ]);
+    lincheck::run::<P, QueueSubject<Q>>(&workload, BUDGET);
 }
 
 pub(crate) struct Mutant {
@@ -175,6 +222,48 @@ pub(crate) fn mutants() -> Vec<Mutant> {
             mutant: per_engine!(P => task_done::join_waits_for_the_work::<P, false>),
             correct: per_engine!(P => task_done::join_waits_for_the_work::<P, true>),
         },
+        Mutant {
+            name: "queue_stale_qsize",
+            bug: "a queue whose qsize is its own count, moved after the fact (Lincheck: put ‖ qsize ‖ get)",
+            sim_config: lincheck_sim,
+            mutant: per_engine!(P => stale_qsize_history::<P, StaleCount<P>>),
+            correct: per_engine!(P => stale_qsize_history::<P, Queue<u8, P>>),
+        },
+        Mutant {
+            name: "queue_stale_qsize (suite property)",
+            bug: "the same queue, under the suite's kind of queue check (FIFO, exactly once, qsize 0 at the end)",
+            sim_config: stale_qsize::sim_config,
+            mutant: per_engine!(P => stale_qsize::fifo_then_empty::<P, StaleCount<P>>),
+            correct: per_engine!(P => stale_qsize::fifo_then_empty::<P, Queue<u8, P>>),
+        },
+        Mutant {
+            name: "semaphore_value_never_existed",
+            bug: "a semaphore whose get_value reads two running totals apart (Lincheck: release ‖ get_value ‖ acquire)",
+            sim_config: lincheck_sim,
+            mutant: per_engine!(P => value_never_existed_history::<P, TornValue<P>>),
+            correct: per_engine!(P => value_never_existed_history::<P, Semaphore<P>>),
+        },
+        Mutant {
+            name: "semaphore_value_never_existed (suite property)",
+            bug: "the same semaphore, under the suite's semaphore property (at most K inside)",
+            sim_config: semaphore::sim_config,
+            mutant: per_engine!(P => semaphore::at_most_k_inside::<P, TornValue<P>>),
+            correct: per_engine!(P => semaphore::at_most_k_inside::<P, Semaphore<P>>),
+        },
+        Mutant {
+            name: "queue_swaps_items",
+            bug: "a queue of two lanes by putter parity, got from lane 0 first (Lincheck: put ‖ put, get)",
+            sim_config: lincheck_sim,
+            mutant: per_engine!(P => swaps_items_history::<P, TwoLanes<P>>),
+            correct: per_engine!(P => swaps_items_history::<P, Queue<u8, P>>),
+        },
+        Mutant {
+            name: "queue_swaps_items (suite property)",
+            bug: "the same queue, under the suite's kind of queue check (each producer's items in order, exactly once)",
+            sim_config: swaps_items::sim_config,
+            mutant: per_engine!(P => swaps_items::per_producer_fifo::<P, TwoLanes<P>>),
+            correct: per_engine!(P => swaps_items::per_producer_fifo::<P, Queue<u8, P>>),
+        },
     ]
 }
 
@@ -205,10 +294,21 @@ impl Outcome {
     }
 }
 
-/// The first line of a failure message, short enough for a table cell.
+/// The first line of a failure message, short enough for a table cell; for a history that is
+/// not linearizable, the first call the model does not accept (`#2 task 1: GetValue returned
+/// Value(2); the model allows Value(1)` → `not linearizable: GetValue returned Value(2); ...`).
 fn headline(message: impl AsRef<str>) -> String {
     let message = message.as_ref();
-    let line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let refused = message
+        .lines()
+        .skip_while(|l| !l.starts_with("none of these can take effect next"))
+        .nth(1)
+        .and_then(|l| l.split_once(": "))
+        .map(|(_, call)| format!("not linearizable: {call}"));
+    let line = match &refused {
+        Some(line) => line,
+        None => message.lines().find(|l| !l.trim().is_empty()).unwrap_or(""),
+    };
     let mut line: String = line.trim().replace('|', "\\|");
     if line.chars().count() > 90 {
         line = line.chars().take(87).collect::<String>() + "...";
@@ -733,7 +833,23 @@ fn render() -> String {
          (the real primitive, or the same structure fixed) the same way: where that fails \
          too, the scenario leans on something the engine does not model and the cell says \
          `n/a`. The event and timed-wait scenarios need a sleep that ends only once every \
-         other task is blocked (the simulator's `Timeouts::WhenIdle`).\n\n",
+         other task is blocked (the simulator's `Timeouts::WhenIdle`).\n\n\
+         The last six rows are mutants that never panic and never deadlock: they return \
+         results that no one-at-a-time order of the calls could have returned (a `qsize` \
+         stale beyond the slack the queue's model allows, a semaphore value that never \
+         existed, two putters' items handed out in the wrong order). The row named after the \
+         mutant runs the linearizability check of one fixed workload, the one the mutant's \
+         Lincheck test (`not_linearizable` in tests/mutants/main.rs) shrinks to, named in the \
+         second column (`‖` separates tasks, `,` a task's calls in order): \
+         `lincheck::run` runs each task's calls, records when each began and returned, and \
+         checks that history against the primitive's sequential model in mpcheck-model (a \
+         queue's `qsize` may read up to 2 more than its length, for gets in flight); a cell \
+         that catches it names the first call the model does not accept. Its correct \
+         counterpart is the same workload on the real `Queue` or `Semaphore`. The row marked \
+         *(suite property)* runs the same mutant under the kind of check the suite's property \
+         for that primitive makes (the scenario of the mutant's own test, which waits for a \
+         queue's items on a semaphore rather than with timed gets, so that it runs alike on \
+         every engine): no engine catches it there.\n\n",
     );
     let _ = writeln!(
         out,

@@ -37,6 +37,7 @@ mod lock_relaxed;
 mod queue_forgets_putter;
 mod queue_reads_before_count;
 mod queue_stale_qsize;
+mod queue_swaps_items;
 mod reduction;
 mod self_deadlock;
 mod semaphore_check_then_decrement;
@@ -154,8 +155,8 @@ pub fn assert_failure(failure: &Failure, kind: FailureKind, says: &str) {
 }
 
 /// The linearizability check that catches the mutants whose histories are wrong but whose
-/// scenarios pass (`queue_stale_qsize`, `semaphore_value_never_existed`; also used by
-/// `engines.rs`): 30 workloads of 2 or 3 tasks, 1 to 3 calls each.
+/// scenarios pass (`queue_stale_qsize`, `semaphore_value_never_existed`, `queue_swaps_items`;
+/// also used by `engines.rs`): 30 workloads of 2 or 3 tasks, 1 to 3 calls each.
 pub fn lincheck() -> Lincheck {
     Lincheck::new().cases(30).tasks(2..=3).ops(1..=3)
 }

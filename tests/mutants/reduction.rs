@@ -37,7 +37,12 @@ fn dfs_for(mutant: &str) -> Config {
 #[test]
 fn every_mutant_has_the_same_verdict_with_and_without_reduction() {
     let mut too_big = Vec::new();
-    for m in mutants() {
+    // A "(suite property)" row runs a mutant its scenario does not catch (only the
+    // linearizability check of the row named after it does): nothing to compare.
+    for m in mutants()
+        .into_iter()
+        .filter(|m| !m.name.ends_with("(suite property)"))
+    {
         let config = dfs_for(m.name);
         let mutant = support::compare(m.name, config.clone(), LIMIT, m.mutant[0])
             .unwrap_or_else(|| panic!("{}: the mutant is too big to cross-check", m.name));
