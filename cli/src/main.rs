@@ -219,7 +219,7 @@ fn with_seed_and_bound(config: Config, strategy: Strategy, args: &CheckArgs) -> 
 }
 
 /// Rows that only `--deep` runs: the longest searches of the matrix (measured on 2 cores,
-/// 2026-12-05: 42 s, 14 s, 12 s, 12 s and 10 s; shuttle's 10,000 executions of a queue's
+/// 2026-12-05: 42 s, 14 s, 12 s, 12 s, 10 s and 6 s; shuttle's 10,000 executions of a queue's
 /// linearizability take 5 to 8 s each, where the simulator's PCT takes 1 s), which would take
 /// the default run past 2 minutes. The default still runs these properties on every engine,
 /// these searches excepted, and the test suite runs them all.
@@ -229,6 +229,7 @@ const DEEP_ONLY: &[(&str, &str)] = &[
     ("loom", "semaphore_bound"),
     ("loom", "rlock_mutual_exclusion"),
     ("loom", "semaphore_mutual_exclusion"),
+    ("loom", "timeouts"),
     ("shuttle/random", "queue_linearizable"),
     ("shuttle/random", "bounded_queue_linearizable"),
     ("shuttle/random", "simple_queue_linearizable"),
