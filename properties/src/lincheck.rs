@@ -534,45 +534,43 @@ where
     let subject = Arc::new(subject);
     let clock = Os::share(<Os as Platform>::AtomicU64::new(0));
     let records = Queue::<ProcessRecord<S::Model>, Os>::new();
-    let processes: Vec<_> = workload
-        .tasks
-        .iter()
-        .enumerate()
-        .map(|(t, ops)| {
-            let (subject, clock, records, ops) = (
-                Arc::clone(&subject),
-                clock.clone(),
-                records.clone(),
-                ops.clone(),
-            );
-            let task = u32::try_from(t).expect("fewer than 2^32 tasks");
-            let process = Process::<Os>::new(move || {
-                let tick = || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let done: Vec<_> = ops
-                    .iter()
-                    .map(|op| {
-                        let call = tick();
-                        let steps = subject.perform(Caller::new(task, 0), op);
-                        (call, tick(), steps)
-                    })
-                    .collect();
-                if let Err(error) = records.put((task, Ok(done))) {
-                    // Say why in the report (an operation the model cannot serialize, say),
-                    // not only by the exit code.
-                    let why = format!("could not send its operations back: {error}");
-                    let _ = records.put((task, Err(why.clone())));
-                    panic!("task {task} {why}");
-                }
-            });
-            if let Err(error) = process.start() {
-                panic!("could not start task {task}'s process: {error}");
-            }
-            (task, process)
-        })
-        .collect();
-    // Every process is joined before anything is read back: a process that died has put
-    // nothing, and nobody waits for it.
+    let mut processes = Vec::new();
     let mut failures = Vec::new();
+    for (t, ops) in workload.tasks.iter().enumerate() {
+        let (subject, clock, records, ops) = (
+            Arc::clone(&subject),
+            clock.clone(),
+            records.clone(),
+            ops.clone(),
+        );
+        let task = u32::try_from(t).expect("fewer than 2^32 tasks");
+        let process = Process::<Os>::new(move || {
+            let tick = || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let done: Vec<_> = ops
+                .iter()
+                .map(|op| {
+                    let call = tick();
+                    let steps = subject.perform(Caller::new(task, 0), op);
+                    (call, tick(), steps)
+                })
+                .collect();
+            if let Err(error) = records.put((task, Ok(done))) {
+                // Say why in the report (an operation the model cannot serialize, say),
+                // not only by the exit code.
+                let why = format!("could not send its operations back: {error}");
+                let _ = records.put((task, Err(why.clone())));
+                panic!("task {task} {why}");
+            }
+        });
+        if let Err(error) = process.start() {
+            // The ones already started are still joined, below.
+            failures.push(format!("could not start task {task}'s process: {error}"));
+            break;
+        }
+        processes.push((task, process));
+    }
+    // Every process started is joined before anything is read back: a process that died has
+    // put nothing, and nobody waits for it.
     for (task, process) in &processes {
         match process.join() {
             Ok(0) => {}
