@@ -18,6 +18,16 @@
 //! - `sem2x4`: a semaphore with 2 permits; 4 threads each acquire, check with an atomic of the
 //!   engine that at most 2 are inside, and release. `Sim` uses mpcheck's `Semaphore<Sim>`; loom
 //!   and shuttle have no semaphore, so it is built here from their `Mutex<u32>` + `Condvar`.
+//! - `tickets3`: the seeds' ticket office: 3 sellers share 2 tickets; each, under one lock,
+//!   looks whether a ticket is left and takes it; the main thread joins them and checks that 2
+//!   were sold. `Sim` uses mpcheck's `Lock<Sim>` and a `Value<i64, Sim>`; loom and shuttle a
+//!   `Mutex<i64>`.
+//!
+//! `Sim` runs mpcheck's primitives at both granularities (`mpcheck_sim::Granularity`): the
+//! engines named `sim-Lock`, `sim-Semaphore`, `sim-tickets` run at operation granularity (the
+//! default: each operation of a primitive one step, as loom's and shuttle's `Mutex` is), those
+//! ending in `-step` at step granularity (every atomic and futex call of the primitive's
+//! algorithm a step: what mpcheck's property suite proves).
 //!
 //! Executions are counted by a plain `std` atomic, bumped at the start of every execution,
 //! outside the engines (and cross-checked with what `Sim` and shuttle report).
@@ -43,6 +53,7 @@
 //! every random run 0.1 s: a smoke test.
 
 use mpcheck_properties::suite::thousands;
+use mpcheck_sim::Granularity;
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -61,6 +72,9 @@ const LOCK_ROUNDS: u64 = 2;
 /// `sem2x4`: permits and threads.
 const SEM_PERMITS: u32 = 2;
 const SEM_THREADS: u32 = 4;
+/// `tickets3`: sellers and tickets.
+const SELLERS: u32 = 3;
+const TICKETS: i64 = 2;
 
 /// How long each random run should take.
 const RANDOM_SECONDS: f64 = 2.5;
@@ -75,10 +89,35 @@ mod on_sim {
     use std::sync::atomic::Ordering::SeqCst;
     use std::sync::Arc;
 
-    use mpcheck::{Lock, Semaphore, Sim};
+    use mpcheck::{Lock, Semaphore, Sim, Value};
     use mpcheck_sim::{futex_wait, futex_wake, AtomicU32, Cell};
 
-    use super::{execution_starts, LOCK_ROUNDS, LOCK_THREADS, SEM_PERMITS, SEM_THREADS};
+    use super::{
+        execution_starts, LOCK_ROUNDS, LOCK_THREADS, SELLERS, SEM_PERMITS, SEM_THREADS, TICKETS,
+    };
+
+    /// `tickets3` with mpcheck's `Lock<Sim>` and `Value<i64, Sim>`.
+    pub fn tickets3() {
+        execution_starts();
+        let lock = Lock::<Sim>::new();
+        let left = Value::<i64, Sim>::raw(TICKETS);
+        let sellers: Vec<_> = (0..SELLERS)
+            .map(|_| {
+                let (lock, left) = (lock.clone(), left.clone());
+                mpcheck::thread::spawn::<Sim, _, _>(move || {
+                    let _held = lock.lock();
+                    let n = left.get();
+                    if n > 0 {
+                        left.set(n - 1);
+                    }
+                })
+            })
+            .collect();
+        for s in sellers {
+            s.join().unwrap();
+        }
+        assert_eq!(left.get(), 0, "every ticket sold, none twice");
+    }
 
     /// `lock3x2` with mpcheck's `Lock<Sim>`; the counter is a simulated cell.
     pub fn lock3x2_lock() {
@@ -189,7 +228,29 @@ mod on_loom {
     use loom::thread;
     use std::sync::atomic::Ordering::SeqCst;
 
-    use super::{execution_starts, LOCK_ROUNDS, LOCK_THREADS, SEM_PERMITS, SEM_THREADS};
+    use super::{
+        execution_starts, LOCK_ROUNDS, LOCK_THREADS, SELLERS, SEM_PERMITS, SEM_THREADS, TICKETS,
+    };
+
+    pub fn tickets3() {
+        execution_starts();
+        let left = Arc::new(Mutex::new(TICKETS));
+        let sellers: Vec<_> = (0..SELLERS)
+            .map(|_| {
+                let left = left.clone();
+                thread::spawn(move || {
+                    let mut n = left.lock().unwrap();
+                    if *n > 0 {
+                        *n -= 1;
+                    }
+                })
+            })
+            .collect();
+        for s in sellers {
+            s.join().unwrap();
+        }
+        assert_eq!(*left.lock().unwrap(), 0, "every ticket sold, none twice");
+    }
 
     /// `lock3x2` with mpcheck's real `Lock` on the `Loom` platform: the same code as
     /// `on_sim::lock3x2_lock` runs on `Sim`, so the two engines explore the same algorithm.
@@ -292,7 +353,29 @@ mod on_shuttle {
     use shuttle::thread;
     use std::sync::atomic::Ordering::SeqCst;
 
-    use super::{execution_starts, LOCK_ROUNDS, LOCK_THREADS, SEM_PERMITS, SEM_THREADS};
+    use super::{
+        execution_starts, LOCK_ROUNDS, LOCK_THREADS, SELLERS, SEM_PERMITS, SEM_THREADS, TICKETS,
+    };
+
+    pub fn tickets3() {
+        execution_starts();
+        let left = Arc::new(Mutex::new(TICKETS));
+        let sellers: Vec<_> = (0..SELLERS)
+            .map(|_| {
+                let left = left.clone();
+                thread::spawn(move || {
+                    let mut n = left.lock().unwrap();
+                    if *n > 0 {
+                        *n -= 1;
+                    }
+                })
+            })
+            .collect();
+        for s in sellers {
+            s.join().unwrap();
+        }
+        assert_eq!(*left.lock().unwrap(), 0, "every ticket sold, none twice");
+    }
 
     pub fn lock3x2() {
         execution_starts();
@@ -479,10 +562,20 @@ fn sim_random(program: fn(), seconds: f64) -> Outcome {
 /// `Sim` DFS, capped by a number of executions calibrated to take about `cap` seconds (the
 /// search has no time limit of its own).
 fn sim_dfs(program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
+    sim_dfs_at(Granularity::Operation, program, bound, cap)
+}
+
+/// [`sim_dfs`] at step granularity: every atomic and futex call of a primitive a step.
+fn sim_dfs_step(program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
+    sim_dfs_at(Granularity::Step, program, bound, cap)
+}
+
+fn sim_dfs_at(granularity: Granularity, program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
     let config = match bound {
         Some(b) => mpcheck_sim::Config::dfs().preemption_bound(b),
         None => mpcheck_sim::Config::dfs(),
-    };
+    }
+    .granularity(granularity);
     let mut outcome = calibrated(
         cap,
         |n| sim_run(config.clone(), program, n, bound.is_some()),
@@ -662,6 +755,9 @@ fn measurements() -> Vec<Measurement> {
         m("lock3x2", "sim-Lock", Dfs, 35.0, |c| {
             sim_dfs(on_sim::lock3x2_lock, None, c)
         }),
+        m("lock3x2", "sim-Lock-step", Dfs, 20.0, |c| {
+            sim_dfs_step(on_sim::lock3x2_lock, None, c)
+        }),
         m("lock3x2", "sim-futex", Dfs, 35.0, |c| {
             sim_dfs(on_sim::lock3x2_futex, None, c)
         }),
@@ -677,27 +773,43 @@ fn measurements() -> Vec<Measurement> {
         m("sem2x4", "sim-Semaphore", Dfs, 60.0, |c| {
             sim_dfs(on_sim::sem2x4, None, c)
         }),
+        m("sem2x4", "sim-Semaphore-step", Dfs, 30.0, |c| {
+            sim_dfs_step(on_sim::sem2x4, None, c)
+        }),
         m("sem2x4", "sim-Semaphore", DfsBound2, 30.0, |c| {
             sim_dfs(on_sim::sem2x4, Some(2), c)
         }),
-        // The same code on both engines: mpcheck's `Lock` on the `Loom` platform and on `Sim`.
+        m("tickets3", "loom", Dfs, 30.0, |c| {
+            loom_dfs(on_loom::tickets3, None, c)
+        }),
+        m("tickets3", "shuttle", Dfs, 30.0, |c| {
+            shuttle_dfs(on_shuttle::tickets3, c)
+        }),
+        m("tickets3", "sim-tickets", Dfs, 30.0, |c| {
+            sim_dfs(on_sim::tickets3, None, c)
+        }),
+        m("tickets3", "sim-tickets-step", Dfs, 30.0, |c| {
+            sim_dfs_step(on_sim::tickets3, None, c)
+        }),
+        // The same code on both engines: mpcheck's `Lock` on the `Loom` platform and on `Sim`
+        // at step granularity (the same algorithm, every step of it).
         m("lock3x2", "loom-Lock", DfsBound2, 30.0, |c| {
             loom_dfs(on_loom::lock3x2_lock, Some(2), c)
         }),
-        m("lock3x2", "sim-Lock", DfsBound2, 30.0, |c| {
-            sim_dfs(on_sim::lock3x2_lock, Some(2), c)
+        m("lock3x2", "sim-Lock-step", DfsBound2, 30.0, |c| {
+            sim_dfs_step(on_sim::lock3x2_lock, Some(2), c)
         }),
         m("lock3x2", "loom-Lock", DfsBound3, 30.0, |c| {
             loom_dfs(on_loom::lock3x2_lock, Some(3), c)
         }),
-        m("lock3x2", "sim-Lock", DfsBound3, 30.0, |c| {
-            sim_dfs(on_sim::lock3x2_lock, Some(3), c)
+        m("lock3x2", "sim-Lock-step", DfsBound3, 30.0, |c| {
+            sim_dfs_step(on_sim::lock3x2_lock, Some(3), c)
         }),
         m("lock3x2", "loom-Lock", DfsBound4, 60.0, |c| {
             loom_dfs(on_loom::lock3x2_lock, Some(4), c)
         }),
-        m("lock3x2", "sim-Lock", DfsBound4, 30.0, |c| {
-            sim_dfs(on_sim::lock3x2_lock, Some(4), c)
+        m("lock3x2", "sim-Lock-step", DfsBound4, 30.0, |c| {
+            sim_dfs_step(on_sim::lock3x2_lock, Some(4), c)
         }),
     ]
 }
@@ -833,38 +945,53 @@ fn goals(results: &[(Measurement, Outcome)]) -> String {
         .filter(|o| o.complete == Some(true))
         .map(|o| (o.executions, "loom here"))
         .unwrap_or((ISSUE_LOOM_LOCK3X2_EXECUTIONS, "loom in the issue"));
-    for sim in ["sim-Lock", "sim-futex"] {
-        if let Some(s) = find(results, "lock3x2", sim, Mode::Dfs) {
-            let ratio = s.executions as f64 / loom.0 as f64;
-            let complete = s.complete == Some(true);
-            line(
-                &mut out,
-                &format!("lock3x2: {sim} DFS complete in ≤ 1/10 of loom's executions"),
-                format!(
-                    "{} after {} executions = {ratio:.2}× {} ({})",
-                    if complete { "complete" } else { "not complete" },
-                    thousands(s.executions),
-                    loom.1,
-                    thousands(loom.0)
-                ),
-                Some(complete && ratio <= 0.1),
-            );
-        }
-    }
-    if let Some(s) = find(results, "sem2x4", "sim-Semaphore", Mode::Dfs) {
+    if let Some(s) = find(results, "lock3x2", "sim-Lock", Mode::Dfs) {
         let complete = s.complete == Some(true);
         line(
             &mut out,
-            "sem2x4: sim-Semaphore DFS exhausts within 60 s",
+            "lock3x2: sim-Lock DFS complete in ≤ 1,000 executions",
             format!(
-                "{} after {} executions, {:.1} s",
+                "{} after {} executions ({} in {}: {})",
                 if complete { "complete" } else { "not complete" },
                 thousands(s.executions),
-                s.seconds
+                loom.1,
+                thousands(loom.0),
+                format_args!("{:.3}×", s.executions as f64 / loom.0 as f64)
             ),
-            Some(complete && s.seconds <= 60.0),
+            Some(complete && s.executions <= 1_000),
         );
     }
+    let exhausted_within =
+        |out: &mut String, workload: &str, sim: &str, goal: String, ok: fn(&Outcome) -> bool| {
+            if let Some(s) = find(results, workload, sim, Mode::Dfs) {
+                let complete = s.complete == Some(true);
+                line(
+                    out,
+                    &format!("{workload}: {sim} DFS {goal}"),
+                    format!(
+                        "{} after {} executions, {:.1} s",
+                        if complete { "complete" } else { "not complete" },
+                        thousands(s.executions),
+                        s.seconds
+                    ),
+                    Some(complete && ok(s)),
+                );
+            }
+        };
+    exhausted_within(
+        &mut out,
+        "sem2x4",
+        "sim-Semaphore",
+        "complete within 10 s".to_owned(),
+        |s: &Outcome| s.seconds <= 10.0,
+    );
+    exhausted_within(
+        &mut out,
+        "tickets3",
+        "sim-tickets",
+        "complete in ≤ 12 executions".to_owned(),
+        |s: &Outcome| s.executions <= 12,
+    );
     out
 }
 

@@ -908,8 +908,13 @@ mod tests {
 
     #[test]
     fn buffered_messages_come_before_a_cut_off_one_under_the_simulator() {
-        let report = explore(Config::dfs().ignore_env(), buffered_then_cut_off::<Sim>)
-            .unwrap_or_else(|failure| panic!("{failure}"));
+        let report = explore(
+            Config::dfs()
+                .granularity(crate::sim::Granularity::Step)
+                .ignore_env(),
+            buffered_then_cut_off::<Sim>,
+        )
+        .unwrap_or_else(|failure| panic!("{failure}"));
         assert!(report.complete());
     }
 
@@ -928,8 +933,13 @@ mod tests {
 
     #[test]
     fn a_message_cut_off_is_an_error_never_a_partial_value_under_the_simulator() {
-        let report = explore(Config::dfs().ignore_env(), cut_off::<Sim>)
-            .unwrap_or_else(|failure| panic!("{failure}"));
+        let report = explore(
+            Config::dfs()
+                .granularity(crate::sim::Granularity::Step)
+                .ignore_env(),
+            cut_off::<Sim>,
+        )
+        .unwrap_or_else(|failure| panic!("{failure}"));
         assert!(report.complete());
     }
 }

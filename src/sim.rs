@@ -20,6 +20,6 @@
 pub use crate::platform::Sim;
 pub use mpcheck_sim::{
     check, escape_markup, explore, explore_observed, inspect, replay, strategy, Blocked, Caller,
-    Choice, Config, Failure, FailureKind, Observed, Outcome, Recorded, Replayed, Report, Seen,
-    Site, Step, Timeouts,
+    Choice, Config, Failure, FailureKind, Granularity, Observed, Outcome, Recorded, Replayed,
+    Report, Seen, Site, Step, Timeouts,
 };

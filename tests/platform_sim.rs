@@ -15,14 +15,20 @@ const HOUR: Duration = Duration::from_secs(3600);
 fn one_hour_sleeps(timeouts: Timeouts) -> BTreeSet<u64> {
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let record = seen.clone();
-    let report = sim::explore(Config::dfs().ignore_env().timeouts(timeouts), move || {
-        let other = mpcheck::thread::spawn::<Sim, _, _>(|| Sim::sleep(2 * HOUR));
-        let start = Sim::now();
-        Sim::sleep(HOUR);
-        let slept = Sim::now().saturating_duration_since(start);
-        record.lock().unwrap().insert(slept.as_secs() / 3600);
-        other.join().unwrap();
-    })
+    let report = sim::explore(
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .ignore_env()
+            .timeouts(timeouts),
+        move || {
+            let other = mpcheck::thread::spawn::<Sim, _, _>(|| Sim::sleep(2 * HOUR));
+            let start = Sim::now();
+            Sim::sleep(HOUR);
+            let slept = Sim::now().saturating_duration_since(start);
+            record.lock().unwrap().insert(slept.as_secs() / 3600);
+            other.join().unwrap();
+        },
+    )
     .unwrap_or_else(|failure| panic!("{failure}"));
     assert!(report.complete());
     let seen = seen.lock().unwrap().clone();

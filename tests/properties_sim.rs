@@ -9,16 +9,26 @@ use mpcheck_properties::suite::properties::{self, Size};
 
 /// Exhaustive search of `run` at `size`: it must pass and cover the whole space.
 fn complete(name: &str, run: fn(Size), size: Size) {
-    let report = sim::explore(Config::dfs().ignore_env().name(name), move || run(size))
-        .unwrap_or_else(|failure| panic!("{failure}"));
+    let report = sim::explore(
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .ignore_env()
+            .name(name),
+        move || run(size),
+    )
+    .unwrap_or_else(|failure| panic!("{failure}"));
     assert!(report.complete(), "{name}: {report}");
 }
 
 /// PCT of depth 3, 10,000 executions, 4 tasks × 2 operations.
 fn pct(name: &str, run: fn(Size)) {
-    sim::check(Config::pct(3, 10_000).ignore_env().name(name), move || {
-        run(Size::SAMPLED)
-    });
+    sim::check(
+        Config::pct(3, 10_000)
+            .granularity(mpcheck::sim::Granularity::Step)
+            .ignore_env()
+            .name(name),
+        move || run(Size::SAMPLED),
+    );
 }
 
 macro_rules! sim_properties {

@@ -37,7 +37,7 @@ macro_rules! recovery_tests {
                 fn sim_dfs_one_kill_complete() {
                     let size = recovery::find::<Sim>(stringify!($name)).unwrap().exhaustive;
                     let name = stringify!($name);
-                    let config = timeouts_for(name, Config::dfs().kills(1).ignore_env().name(name));
+                    let config = timeouts_for(name, Config::dfs().granularity(mpcheck::sim::Granularity::Step).kills(1).ignore_env().name(name));
                     let report = sim::explore(config, move || recovery::$name::<Sim>(size))
                         .unwrap_or_else(|failure| panic!("{failure}"));
                     assert!(report.complete(), "{report}");
@@ -53,7 +53,7 @@ macro_rules! recovery_tests {
                     }
                     let compared = support::compare(
                         name,
-                        timeouts_for(name, Config::dfs().kills(1)),
+                        timeouts_for(name, Config::dfs().granularity(mpcheck::sim::Granularity::Step).kills(1)),
                         40_000,
                         move || recovery::$name::<Sim>(size),
                     )
@@ -66,9 +66,9 @@ macro_rules! recovery_tests {
                     let size = sampled(stringify!($name));
                     let name = stringify!($name);
                     for config in [
-                        Config::pct(3, 2_000).kills(1),
-                        Config::pct(2, 1_000).kills(2),
-                        Config::random(2_000).kills(1),
+                        Config::pct(3, 2_000).granularity(mpcheck::sim::Granularity::Step).kills(1),
+                        Config::pct(2, 1_000).granularity(mpcheck::sim::Granularity::Step).kills(2),
+                        Config::random(2_000).granularity(mpcheck::sim::Granularity::Step).kills(1),
                     ] {
                         sim::check(timeouts_for(name, config.ignore_env().name(name)), move || {
                             recovery::$name::<Sim>(size)
@@ -127,9 +127,15 @@ fn queue_producer_killed_alongside_under_pct_and_random_with_kills() {
         start_together: false,
     };
     for config in [
-        Config::pct(3, 3_000).kills(1),
-        Config::pct(2, 1_000).kills(2),
-        Config::random(3_000).kills(1),
+        Config::pct(3, 3_000)
+            .granularity(mpcheck::sim::Granularity::Step)
+            .kills(1),
+        Config::pct(2, 1_000)
+            .granularity(mpcheck::sim::Granularity::Step)
+            .kills(2),
+        Config::random(3_000)
+            .granularity(mpcheck::sim::Granularity::Step)
+            .kills(1),
     ] {
         sim::check(
             config.ignore_env().name("queue_producer_killed_alongside"),

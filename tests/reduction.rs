@@ -34,8 +34,13 @@ fn size(name: &str, exhaustive: Size) -> Size {
 fn cross_check(name: &str) {
     let property = properties::find::<Sim>(name).expect("a registered property");
     let (run, size) = (property.run, size(name, property.exhaustive));
-    let compared = support::compare(name, Config::dfs(), LIMIT, move || run(size))
-        .unwrap_or_else(|| panic!("{name} at {size:?} is too big to cross-check"));
+    let compared = support::compare(
+        name,
+        Config::dfs().granularity(mpcheck::sim::Granularity::Step),
+        LIMIT,
+        move || run(size),
+    )
+    .unwrap_or_else(|| panic!("{name} at {size:?} is too big to cross-check"));
     println!("{name} at {}x{}: {compared}", size.threads, size.ops);
 }
 

@@ -33,6 +33,7 @@ fn small() -> Lincheck {
 /// The simulator's PCT (depth 3), timed waits giving up only when nothing else can happen.
 fn sim_pct<S: Subject<Sim>>() {
     let config = Config::pct(3, 100)
+        .granularity(mpcheck::sim::Granularity::Step)
         .timeouts(Timeouts::WhenIdle)
         .ignore_env();
     sampled().assert::<S, _>(&SimEngine(config));
@@ -42,6 +43,7 @@ fn sim_pct<S: Subject<Sim>>() {
 /// idle), at most 1,000 executions per workload.
 fn sim_dfs<S: Subject<Sim>>() {
     let config = Config::dfs()
+        .granularity(mpcheck::sim::Granularity::Step)
         .preemption_bound(1)
         .iterations(1_000)
         .ignore_env();
@@ -204,7 +206,7 @@ fn try_put_meeting_a_claim_on_a_full_queue_returns() {
     use mpcheck_properties::primitives::{Attempt, QueueCall};
     let put = QueueCall::Put(1, Attempt::Try);
     replay_workload::<QueueSubject<Queue<u8, Sim>, 1>>(
-        Config::dfs(),
+        Config::dfs().granularity(mpcheck::sim::Granularity::Step),
         Workload::new(vec![vec![put], vec![put]]),
     );
 }
@@ -219,6 +221,7 @@ fn get_meeting_a_claim_of_the_last_item_returns() {
     use mpcheck_properties::primitives::{Attempt, QueueCall};
     replay_workload::<QueueSubject<Queue<u8, Sim>>>(
         Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
             .preemption_bound(2)
             .timeouts(Timeouts::WhenIdle),
         Workload::new(vec![
@@ -249,7 +252,9 @@ fn send_on_a_duplex_end_being_closed_is_refused_once_the_peer_saw_the_close() {
     use mpcheck_model::pipe::End;
     use mpcheck_properties::primitives::PipeCall;
     replay_workload::<PipeSubject<Sim, true>>(
-        Config::pct(3, 100).timeouts(Timeouts::WhenIdle),
+        Config::pct(3, 100)
+            .granularity(mpcheck::sim::Granularity::Step)
+            .timeouts(Timeouts::WhenIdle),
         Workload::new(vec![
             vec![PipeCall::Send(End::A, 1), PipeCall::Send(End::B, 1)],
             vec![PipeCall::Close(End::B)],
@@ -278,7 +283,9 @@ fn poll_on_the_peer_of_a_duplex_end_being_closed_is_ready_once_its_send_was_refu
         ])
     };
     replay_workload::<PipeSubject<Sim, true>>(
-        Config::dfs().timeouts(Timeouts::WhenIdle),
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .timeouts(Timeouts::WhenIdle),
         workload(),
     );
     // loom's pipe (`EmulatedPipeEnd`, a lock per direction) closes under both locks.

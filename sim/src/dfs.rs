@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use crate::footprint::{marker, task_bit, Access, Footprint};
+use crate::footprint::{marker, task_bit, Access, Footprint, WIDE};
 use crate::schedule::Choice;
 use crate::strategy::{default_pick, Execution, Pick, PickContext, Strategy};
 
@@ -91,13 +91,9 @@ impl Node {
         self.sleep.iter().any(|(c, _)| *c == self.options[option])
     }
 
-    /// The sleep set of the child reached through the chosen option: what slept here or was
-    /// explored here before, and is independent of the chosen event.
-    fn child_sleep(&self) -> Vec<(Choice, Footprint)> {
-        if self.value {
-            return self.sleep.clone();
-        }
-        let taken = &self.footprints[self.chosen];
+    /// The sleep set of the child reached through the chosen option, whose event touched
+    /// `taken`: what slept here or was explored here before, and is independent of it.
+    fn child_sleep(&self, taken: &Footprint) -> Vec<(Choice, Footprint)> {
         let mut sleep: Vec<_> = self
             .sleep
             .iter()
@@ -218,6 +214,9 @@ impl Dfs {
         // With a yield in the execution, every event also writes a marker of its task, which a
         // yield reads for each task it waits for (see `Footprint::yields_to`).
         let yields = execution.effects[..n].iter().any(|e| e.yields_to != 0);
+        // With an event too wide to list its objects, every event also reads one object that
+        // a wide event writes: a wide event depends on every event.
+        let wide = execution.effects[..n].iter().any(|e| e.wide);
         let tasks = (0..n).filter_map(task).max().map_or(0, |t| t as u32 + 1);
         let mut races = Vec::new();
         for j in 0..n {
@@ -237,6 +236,12 @@ impl Dfs {
                             write: false,
                         }),
                 );
+            }
+            if wide {
+                accesses.push(Access {
+                    obj: WIDE,
+                    write: effect.wide,
+                });
             }
             if task_clock.len() <= p {
                 task_clock.resize(p + 1, None);
@@ -447,8 +452,17 @@ impl Strategy for Dfs {
         } else {
             let n = options.len();
             let value = matches!(options[0], Choice::Value(_));
-            let sleep = match self.stack.last() {
-                Some(parent) if self.reduction => parent.child_sleep(),
+            // The sleep set comes from the nearest scheduling choice above (a value choice has
+            // none: its options are values, never asleep), filtered by what that choice's
+            // event touched, now complete (an event ends where the next scheduling choice is
+            // made; at `Granularity::Operation` it may be many steps).
+            let parent = self.stack.iter().rposition(|node| !node.value);
+            let sleep = match parent {
+                Some(p) if self.reduction && !value => {
+                    let node = &self.stack[p];
+                    let taken = ctx.effects.get(p).unwrap_or(&node.footprints[node.chosen]);
+                    node.child_sleep(taken)
+                }
                 _ => Vec::new(),
             };
             let footprints = if value || ctx.footprints.len() != n {
@@ -493,6 +507,13 @@ impl Strategy for Dfs {
 
     fn end(&mut self, execution: &Execution) {
         self.stack.truncate(execution.schedule.len());
+        // What each chosen event touched, as it ran: the footprint a sleep set keeps for it
+        // once it is explored (the announced one names only an operation's first step).
+        for (node, effect) in self.stack.iter_mut().zip(execution.effects) {
+            if !node.value {
+                node.footprints[node.chosen] = *effect;
+            }
+        }
         if self.reduction {
             self.analyze(execution);
         }

@@ -48,6 +48,15 @@ pub(crate) const QUEUE_ANY: u32 = u32::MAX - 1;
 /// are configured).
 pub(crate) const LIVE_ANY: u32 = u32::MAX - 2;
 
+/// Every object at once: what an event that touched more objects than a [`Footprint`] can list
+/// ([`Footprint::wide`]) writes, and every event reads, in the race analysis (only when an
+/// execution has such an event).
+pub(crate) const WIDE: u32 = u32::MAX - 3;
+
+/// How many distinct objects a [`Footprint`] lists; an event that touches more is
+/// [`Footprint::wide`].
+pub const CAPACITY: usize = 8;
+
 /// `true` for the futex queue of an object.
 const fn is_queue(obj: u32) -> bool {
     obj >> 30 == 1
@@ -78,8 +87,13 @@ pub struct Access {
 pub struct Footprint {
     /// The task whose event it is (`None` for a value choice).
     pub task: Option<u32>,
-    /// Up to six accesses.
-    pub accesses: [Access; 6],
+    /// Up to [`CAPACITY`] accesses, each of a distinct object (a read and a write of one
+    /// object are one access that writes).
+    pub accesses: [Access; CAPACITY],
+    /// The event touched more objects than `accesses` can list (an operation run as one step
+    /// at [`Granularity::Operation`](crate::Granularity::Operation)): it counts as dependent
+    /// on every event.
+    pub wide: bool,
     /// For a yield: the tasks it waits for (bit `t` for task `t`; bit 63 stands for every task
     /// from 63 on). The yield depends on every event of these tasks.
     pub yields_to: u64,
@@ -97,7 +111,7 @@ pub struct Footprint {
 
 impl Footprint {
     fn with(list: &[Access]) -> Self {
-        let mut accesses = [Access::default(); 6];
+        let mut accesses = [Access::default(); CAPACITY];
         accesses[..list.len()].copy_from_slice(list);
         Footprint {
             accesses,
@@ -113,10 +127,15 @@ impl Footprint {
         Self::with(&[a, b])
     }
 
-    /// Adds an access in the first free place.
+    /// Adds an access: merged into the one of the same object if there is one, else in the
+    /// first free place; the footprint becomes [`Footprint::wide`] when there is none.
     fn add(&mut self, access: Access) {
-        if let Some(slot) = self.accesses.iter_mut().find(|a| a.obj == 0) {
+        if let Some(slot) = self.accesses.iter_mut().find(|a| a.obj == access.obj) {
+            slot.write |= access.write;
+        } else if let Some(slot) = self.accesses.iter_mut().find(|a| a.obj == 0) {
             *slot = access;
+        } else {
+            self.wide = true;
         }
     }
 
@@ -156,10 +175,23 @@ impl Footprint {
         self.accesses.iter().copied().filter(|a| a.obj != 0)
     }
 
+    /// Adds what `other`, a later step of the same event, touched (an operation run as one
+    /// step: [`Granularity::Operation`](crate::Granularity::Operation)). The edges (`spawn`,
+    /// `join`, `after`, `yields_to`) are the first step's: the steps that carry them are never
+    /// merged into an event (they are scheduling points of their own).
+    pub(crate) fn merge(&mut self, other: &Footprint) {
+        for access in other.accesses() {
+            self.add(access);
+        }
+        self.wide |= other.wide;
+    }
+
     /// `true` if the two events must not be reordered: a common object, one write; or one is a
-    /// yield that waits for the other's task.
+    /// yield that waits for the other's task; or one is [`Footprint::wide`].
     pub fn dependent(&self, other: &Footprint) -> bool {
-        self.waits_for(other)
+        self.wide
+            || other.wide
+            || self.waits_for(other)
             || other.waits_for(self)
             || self.accesses().any(|a| {
                 other

@@ -91,6 +91,48 @@ pub enum Timeouts {
     WhenIdle,
 }
 
+/// What one step of an execution is: the unit whose orders the strategies explore.
+///
+/// Two questions, two granularities (see `docs/sim.md`, "Granularity"): whether a primitive is
+/// right is proven at [`Granularity::Step`], every atomic and every futex call of its
+/// algorithm interleaved; whether a program built on proven primitives is right is checked at
+/// [`Granularity::Operation`], each operation of a primitive taken as its specification says
+/// it behaves, one step, which makes the space of a program's executions many times smaller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Granularity {
+    /// Every call into the engine is a step: an atomic, a cell access, a futex wait or wake,
+    /// the clock. How mpcheck's property suite proves its primitives' futex algorithms.
+    Step,
+    /// A primitive's operation (from its [`operation`] to the guard's drop) runs as one step,
+    /// up to where it blocks: a blocking operation is one step up to its sleep and one from
+    /// its wake-up on (a `Lock::acquire` that finds the lock held: one step that sleeps, and
+    /// one that takes the lock once woken). No other task runs inside such a step, no kill
+    /// stops it there, and what it touched counts as one event for partial-order reduction.
+    /// Steps outside operations (the program's own atomics and cells, spawn, join, sleep,
+    /// yield) are steps as at [`Granularity::Step`]. The default.
+    #[default]
+    Operation,
+}
+
+impl Granularity {
+    /// The name in reports and replay files: `"step"` or `"operation"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Step => "step",
+            Granularity::Operation => "operation",
+        }
+    }
+
+    /// The granularity of [`Granularity::name`]; `None` for another text.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "step" => Some(Granularity::Step),
+            "operation" => Some(Granularity::Operation),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Random,
@@ -110,6 +152,7 @@ pub struct Config {
     spurious_wakeups: u32,
     kills: u32,
     timeouts: Timeouts,
+    granularity: Granularity,
     failure_dir: Option<PathBuf>,
     write_files: bool,
     shrink: bool,
@@ -148,6 +191,9 @@ impl std::fmt::Display for Config {
         if self.timeouts == Timeouts::WhenIdle {
             f.write_str(", timeouts when idle")?;
         }
+        if self.granularity == Granularity::Step {
+            f.write_str(", step granularity")?;
+        }
         if self.max_steps != default.max_steps {
             write!(f, ", at most {} steps", self.max_steps)?;
         }
@@ -167,6 +213,7 @@ impl Config {
             spurious_wakeups: 0,
             kills: 0,
             timeouts: Timeouts::Race,
+            granularity: Granularity::default(),
             failure_dir: None,
             write_files: true,
             shrink: true,
@@ -253,6 +300,13 @@ impl Config {
         self
     }
 
+    /// What one step is (default [`Granularity::Operation`]): a primitive's operations as
+    /// one step each, or every call into the engine.
+    pub fn granularity(mut self, granularity: Granularity) -> Self {
+        self.granularity = granularity;
+        self
+    }
+
     /// Where replay files go (overridden by `MPCHECK_FAILURE_DIR`; default
     /// `target/mpcheck/failures`).
     pub fn failure_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -309,7 +363,18 @@ impl Config {
             timeouts_race: self.timeouts == Timeouts::Race,
             stack_size: self.stack_size,
             kills: self.kills,
+            coarse: self.granularity == Granularity::Operation,
         }
+    }
+
+    /// The strategy's name as reports give it, with the granularity: `dpor, operation
+    /// granularity`.
+    fn described(&self, strategy: &dyn Strategy) -> String {
+        format!(
+            "{}, {} granularity",
+            strategy.name(),
+            self.granularity.name()
+        )
     }
 
     fn strategy(&self) -> Box<dyn Strategy> {
@@ -442,7 +507,7 @@ fn explore_with<F: Fn() + 'static>(
                 &body,
                 outcome,
                 executions,
-                strategy.name(),
+                config.described(&*strategy),
             ));
         }
         rt::recycle(outcome);
@@ -453,7 +518,7 @@ fn explore_with<F: Fn() + 'static>(
         complete: strategy.complete(),
         steps,
         elapsed: start.elapsed(),
-        strategy: strategy.name(),
+        strategy: config.described(&*strategy),
         replayed: None,
     })
 }
@@ -488,6 +553,7 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
         timeouts_race: recorded.timeouts != "when-idle",
         stack_size: recorded.stack_size,
         kills: recorded.kills,
+        coarse: recorded.granularity == Granularity::Operation.name(),
         entry: std::panic::Location::caller(),
     };
     let body: Rc<dyn Fn()> = Rc::new(f);
@@ -560,6 +626,13 @@ fn read_file(path: &Path) -> Result<FailureFile, Failure> {
             "{} has format {}, this engine reads formats 1 to {FORMAT}",
             path.display(),
             recorded.format
+        )));
+    }
+    if Granularity::from_name(&recorded.granularity).is_none() {
+        return Err(invalid_input(format!(
+            "{} has granularity {:?}, which is neither \"step\" nor \"operation\"",
+            path.display(),
+            recorded.granularity
         )));
     }
     Ok(recorded)
@@ -823,6 +896,13 @@ fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option
         }
         .to_owned(),
         stack_size: settings.stack_size,
+        granularity: if settings.coarse {
+            Granularity::Operation
+        } else {
+            Granularity::Step
+        }
+        .name()
+        .to_owned(),
         preemptions: failure.0.preemptions,
         steps: failure.0.trace.len(),
         trace_digest: trace_digest.clone(),

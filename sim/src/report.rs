@@ -640,6 +640,10 @@ pub(crate) struct FailureFile {
     /// The stack size of every task, in bytes (format 1 files predate it: their default).
     #[serde(default = "format_1_stack_size")]
     pub(crate) stack_size: usize,
+    /// What one step was ([`Granularity::name`](crate::Granularity::name)); files of formats
+    /// 1 and 2 predate granularities: every call was a step.
+    #[serde(default = "format_2_granularity")]
+    pub(crate) granularity: String,
     pub(crate) preemptions: u32,
     pub(crate) steps: usize,
     /// FNV-1a of the rendered trace: a replay must reproduce it exactly.
@@ -648,7 +652,11 @@ pub(crate) struct FailureFile {
 }
 
 /// The format written; every format from 1 on is read.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
+
+fn format_2_granularity() -> String {
+    crate::Granularity::Step.name().to_owned()
+}
 
 fn format_1_stack_size() -> usize {
     256 * 1024

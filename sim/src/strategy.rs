@@ -23,6 +23,11 @@ pub struct PickContext<'a> {
     /// What each option's event may touch (only for strategies that ask, see
     /// [`Strategy::wants_footprints`]; empty otherwise and at value choices).
     pub footprints: &'a [Footprint],
+    /// For each choice made so far, what its event touched (only for strategies that ask, see
+    /// [`Strategy::wants_footprints`]; empty otherwise and at value choices). At a scheduling
+    /// choice every event so far is over, so each is complete (at
+    /// [`Granularity::Operation`](crate::Granularity::Operation) an event is many steps).
+    pub effects: &'a [Footprint],
 }
 
 /// A strategy's answer at a choice point.

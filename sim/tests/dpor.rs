@@ -5,18 +5,20 @@
 //! that nothing deadlocks) and wakes, sleeps and clock reads, yields, and tasks that spawn and
 //! join tasks of their own; under both timeout modes and with spurious wake-ups; and with
 //! kills: the top-level tasks then run as simulated processes, any of which may be killed at
-//! any point, and some programs ask whether the first of them is alive.
+//! any point, and some programs ask whether the first of them is alive; and operations, which
+//! at `Granularity::Operation` (the default) run as one step up to where they block.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mpcheck_sim::{
-    explore, futex_wait, futex_wake, now, process_alive, sleep, spawn, spawn_process, yield_now,
-    AtomicU32, Config, Report, Timeouts,
+    explore, futex_wait, futex_wake, now, operation, process_alive, sleep, spawn, spawn_process,
+    yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -38,6 +40,8 @@ enum Instr {
     Spawn(Vec<Instr>),
     /// Whether process 2 (the first top-level task but the main one, under kills) is alive.
     Alive,
+    /// The code as one operation of a primitive (`mpcheck_sim::operation`).
+    Op(Vec<Instr>),
 }
 
 /// The kinds of instruction a generated program may use.
@@ -49,6 +53,8 @@ enum Kind {
     Yield,
     Spawn,
     Alive,
+    /// Operations of 1 to 3 instructions of the other kinds (no spawn, no yield).
+    Operation,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -73,7 +79,7 @@ impl Gen {
         let kinds: Vec<Kind> = kinds
             .iter()
             .copied()
-            .filter(|&k| !(nested && k == Kind::Spawn))
+            .filter(|&k| !(nested && matches!(k, Kind::Spawn | Kind::Operation | Kind::Yield)))
             .collect();
         let total: u64 = kinds.iter().map(|k| k.instructions()).sum();
         let mut pick = self.below(total);
@@ -99,6 +105,14 @@ impl Gen {
             (Kind::Clock, _) => Instr::Now,
             (Kind::Yield, _) => Instr::Yield,
             (Kind::Alive, _) => Instr::Alive,
+            (Kind::Operation, _) => {
+                let len = 1 + self.below(3) as usize;
+                Instr::Op(
+                    (0..len)
+                        .map(|_| self.instr(&kinds, objects, true))
+                        .collect(),
+                )
+            }
             (Kind::Spawn, _) => {
                 let len = 1 + self.below(2) as usize;
                 Instr::Spawn(
@@ -119,6 +133,7 @@ impl Kind {
             Kind::Futex => 3,
             Kind::Clock => 2,
             Kind::Yield | Kind::Spawn | Kind::Alive => 1,
+            Kind::Operation => 2,
         }
     }
 }
@@ -155,6 +170,10 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
             Instr::Now => see(now()),
             Instr::Yield => yield_now(),
             Instr::Alive => see(process_alive(2) as u64 + 200),
+            Instr::Op(ref code) => {
+                let _op = operation(objects[0].object_number(), "Gen", "op", Location::caller());
+                run(objects, code, log);
+            }
             Instr::Spawn(ref code) => {
                 let (objects, code) = (objects.clone(), code.clone());
                 let child: Log = Rc::default();
@@ -341,6 +360,44 @@ fn reduction_keeps_every_outcome_of_programs_with_everything() {
         &kinds,
         Config::dfs().spurious_wakeups(1),
     );
+}
+
+#[test]
+fn reduction_keeps_every_outcome_of_programs_with_operations() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Operation];
+    let (plain, reduced) = compare_many(10_000, seeds(60), 3, &kinds, Config::dfs());
+    eprintln!("operations: {plain} plain executions, {reduced} reduced");
+    assert!(reduced < plain, "{reduced} vs {plain}");
+}
+
+#[test]
+fn reduction_keeps_every_outcome_of_operations_with_clocks_spawns_and_spurious_wakeups() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Futex,
+        Kind::Clock,
+        Kind::Spawn,
+        Kind::Yield,
+        Kind::Operation,
+    ];
+    let config = Config::dfs().spurious_wakeups(1);
+    compare_many(11_000, seeds(40), 2, &kinds, config);
+}
+
+#[test]
+fn reduction_keeps_every_outcome_of_operations_with_kills_and_idle_timeouts() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Operation];
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare_many(12_000, seeds(30), 3, &kinds, config);
+}
+
+/// At step granularity an operation changes nothing: the outcomes are those of its code
+/// inlined, and reduction keeps them.
+#[test]
+fn at_step_granularity_operations_are_their_steps() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Operation];
+    let config = Config::dfs().granularity(Granularity::Step);
+    compare_many(13_000, seeds(30), 3, &kinds, config);
 }
 
 /// Two tasks read the clock around sleeps of one and two hours: five different outcomes, and

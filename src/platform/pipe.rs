@@ -142,8 +142,13 @@ mod tests {
 
     #[test]
     fn contract_under_the_simulator() {
-        let report = crate::sim::explore(crate::sim::Config::dfs().ignore_env(), contract::<Sim>)
-            .unwrap_or_else(|failure| panic!("{failure}"));
+        let report = crate::sim::explore(
+            crate::sim::Config::dfs()
+                .granularity(crate::sim::Granularity::Step)
+                .ignore_env(),
+            contract::<Sim>,
+        )
+        .unwrap_or_else(|failure| panic!("{failure}"));
         assert!(report.complete());
     }
 

@@ -17,6 +17,7 @@ fn same_seed_same_failure() {
     let run = || {
         explore(
             Config::random(1000)
+                .granularity(mpcheck::sim::Granularity::Step)
                 .seed(5)
                 .no_shrink()
                 .no_files()

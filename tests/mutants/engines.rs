@@ -17,7 +17,7 @@ use std::time::Duration;
 use mpcheck::loom::Loom;
 use mpcheck::platform::{Atomic, AtomicInt, SharedCell, WaitOutcome};
 use mpcheck::shuttle::{self, Shuttle};
-use mpcheck::sim::{self, Config, Sim};
+use mpcheck::sim::{self, Config, Granularity, Sim};
 use mpcheck::{Barrier, Event, Lock, Platform, Queue, Semaphore};
 use mpcheck_properties::lincheck::{self, Workload};
 use mpcheck_properties::primitives::{
@@ -392,6 +392,7 @@ impl Engine {
 }
 
 fn run_sim(config: Config, scenario: Scenario) -> Outcome {
+    let config = config.granularity(Granularity::Step);
     match sim::explore(config.ignore_env().no_files().no_shrink(), scenario) {
         Ok(report) => Outcome::Passed {
             executions: report.executions(),

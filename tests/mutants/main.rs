@@ -20,7 +20,9 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use mpcheck::platform::{Atomic, AtomicInt};
-use mpcheck::sim::{explore, replay, Config, Failure, FailureKind, Report, Sim, Timeouts};
+use mpcheck::sim::{
+    explore, replay, Config, Failure, FailureKind, Granularity, Report, Sim, Timeouts,
+};
 use mpcheck::{Lock, Platform};
 use mpcheck_properties::{Lincheck, SimEngine, Subject};
 
@@ -90,7 +92,12 @@ fn caught_and_fixed(
     fixed: Option<Scenario>,
 ) -> Failure {
     let dir = ScratchDir::new(name);
-    let config = config.ignore_env().name(name).failure_dir(&dir.0);
+    // A mutant is a bug inside a primitive's operation: only the step granularity sees it.
+    let config = config
+        .granularity(Granularity::Step)
+        .ignore_env()
+        .name(name)
+        .failure_dir(&dir.0);
     let failure = match explore(config, mutant) {
         Ok(report) => panic!("the mutant `{name}` survived: {report}"),
         Err(failure) => failure,
@@ -129,6 +136,7 @@ fn caught_and_fixed(
 /// Explores `correct` under `config` and expects every execution to pass.
 #[track_caller]
 pub fn passes(name: &str, config: Config, correct: Scenario) -> Report {
+    let config = config.granularity(Granularity::Step);
     let report = match explore(config.ignore_env().no_files(), correct) {
         Ok(report) => report,
         Err(failure) => panic!("the correct version of `{name}` failed:\n{failure}"),
@@ -165,6 +173,7 @@ pub fn lincheck() -> Lincheck {
 pub fn lincheck_sim() -> Config {
     Config::pct(3, 200)
         .timeouts(Timeouts::WhenIdle)
+        .granularity(Granularity::Step)
         .ignore_env()
 }
 

@@ -25,12 +25,17 @@ const TOO_BIG: [&str; 3] = [
 /// wake-ups and timeout mode; the strategy and bounds are the cross-check's own).
 fn dfs_for(mutant: &str) -> Config {
     match mutant {
-        "condition_if_not_while" => Config::dfs().spurious_wakeups(1),
-        "event_clear_races_set" => Config::dfs().timeouts(Timeouts::WhenIdle),
+        "condition_if_not_while" => Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .spurious_wakeups(1),
+        "event_clear_races_set" => Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .timeouts(Timeouts::WhenIdle),
         "timed_wait_restarts_timeout" => Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
             .spurious_wakeups(1)
             .timeouts(Timeouts::WhenIdle),
-        _ => Config::dfs(),
+        _ => Config::dfs().granularity(mpcheck::sim::Granularity::Step),
     }
 }
 

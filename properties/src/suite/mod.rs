@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mpcheck::platform::Os;
-use mpcheck::sim::{self, Config, Sim};
+use mpcheck::sim::{self, Config, Granularity, Sim};
 use mpcheck::Platform;
 
 pub mod properties;
@@ -173,7 +173,10 @@ pub fn explore(
     limit: Duration,
 ) -> Row {
     let f = property.run;
-    let config = config.name(replay_name(property.name, size));
+    // The suite proves the primitives' algorithms: every step of them interleaved.
+    let config = config
+        .name(replay_name(property.name, size))
+        .granularity(Granularity::Step);
     run_job(
         format!("{}/{strategy}", Sim::NAME),
         &property,

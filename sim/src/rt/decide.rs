@@ -334,8 +334,15 @@ impl Exec {
             current: current_runs.then_some(cur),
             decisions: self.schedule.len(),
             footprints: &footprints,
+            effects: if self.wants_footprints {
+                &self.effects
+            } else {
+                &[]
+            },
         };
-        let picked = self.strategy().pick(&options, &ctx);
+        // SAFETY: as in `Exec::strategy`; the strategy is not part of `self`, so borrowing
+        // `self.effects` for the context alongside it is sound.
+        let picked = unsafe { &mut *self.strategy }.pick(&options, &ctx);
         self.footprints = footprints;
         let choice = match picked {
             Pick::Take(i) => options[i],
@@ -490,6 +497,7 @@ impl Exec {
             current: None,
             decisions: self.schedule.len(),
             footprints: &[],
+            effects: &[],
         };
         let picked = self.strategy().pick(&options, &ctx);
         self.options = options;
@@ -541,6 +549,21 @@ impl Exec {
             }
         }
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
+        if self.settings.coarse {
+            let t = &mut self.tasks[task as usize];
+            if decision.is_some() {
+                // A scheduled step inside an operation begins its event; one outside ends any.
+                t.event = decision.filter(|_| t.operation != 0);
+            } else if let Some(d) = t.event.filter(|_| self.wants_footprints) {
+                // A later step of the event: what it touches is the event's.
+                let arg = t.pending.arg;
+                let mut effect = Footprint::executed(Choice::Run(task), op, obj, wrote, arg);
+                if self.settings.kills > 0 {
+                    effect = effect.for_kills(op, t.process, None);
+                }
+                self.effects[d as usize].merge(&effect);
+            }
+        }
         self.trace.push(Record {
             task,
             op,

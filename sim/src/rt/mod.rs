@@ -109,6 +109,10 @@ pub(crate) struct TaskRec {
     /// How many kills the execution had made when the task last began a futex wait: a wait
     /// begun after more returns at once (see `ops::futex_wait`).
     kills_seen: u32,
+    /// At `Granularity::Operation`, inside an operation: the choice whose event the task's
+    /// steps belong to. Its next steps are no scheduling points (they join that event) until
+    /// the operation ends or the task blocks.
+    pub(crate) event: Option<u32>,
 }
 
 impl TaskRec {
@@ -132,6 +136,7 @@ impl TaskRec {
             process,
             killed: false,
             kills_seen: 0,
+            event: None,
         }
     }
 }
@@ -147,6 +152,9 @@ pub(crate) struct Settings {
     pub(crate) kills: u32,
     /// Where the exploration was started: the main task's "start" in traces.
     pub(crate) entry: Loc,
+    /// `Granularity::Operation`: a primitive's operation runs as one step up to where it
+    /// blocks (see [`TaskRec::event`]).
+    pub(crate) coarse: bool,
 }
 
 /// What is left of an execution once it is over.

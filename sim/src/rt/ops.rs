@@ -19,9 +19,13 @@ pub(crate) fn enter_operation(caller: Caller) -> bool {
     .unwrap_or(false)
 }
 
-/// Closes the running task's operation.
+/// Closes the running task's operation (and its event, at `Granularity::Operation`).
 pub(crate) fn leave_operation() {
-    with_exec(|e| e.tasks[e.current as usize].operation = 0);
+    with_exec(|e| {
+        let task = &mut e.tasks[e.current as usize];
+        task.operation = 0;
+        task.event = None;
+    });
 }
 
 /// The running task reached the end of its stack (less than [`stack::MARGIN`] left): the
@@ -55,12 +59,23 @@ fn announce(op: Op, obj: Option<&ObjCell>, arg: u32, loc: Loc) -> Option<u32> {
     let (id, next) = with_exec(|e| {
         let id = obj.map_or(0, |o| o.id(e));
         let cur = e.current;
-        e.tasks[cur as usize].pending = Pending {
+        let task = &mut e.tasks[cur as usize];
+        task.pending = Pending {
             op,
             obj: id,
             arg,
             loc,
         };
+        // Inside an operation's event (`Granularity::Operation`), a step is no scheduling
+        // point, except those that wait for another task (a join) or say they do (a yield),
+        // those that carry an edge of their own (a spawn), and a step past the step bound
+        // (which `decide` reports).
+        if task.event.is_some()
+            && !matches!(op, Op::Join | Op::Yield | Op::Spawn)
+            && e.trace.len() < e.settings.max_steps
+        {
+            return (id, Next::Continue);
+        }
         (id, e.decide(cur))
     })?;
     if let Next::Suspend = next {
@@ -216,7 +231,8 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
             };
             let t = e.objects[id as usize - 1].waiters[index as usize];
             e.unblock(t, WaitOutcome::Woken);
-            let by = e.release[e.current as usize];
+            let cur = e.current as usize;
+            let by = e.release[cur].or(e.tasks[cur].event);
             e.tasks[t as usize].woken_by = by;
             if let Some(d) = by {
                 e.wakes.push((d, t));
