@@ -256,6 +256,41 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
     )
 }
 
+/// Says that the operation the caller is in (see [`operation`](crate::operation())) cannot go
+/// on until `ready(value, arg)` holds for `word`'s value, or `deadline` (virtual nanoseconds)
+/// passes: the specification of a blocking operation (`Lock::acquire` is ready when the lock
+/// is free). Returns whether it was a scheduling point (the word may have changed since the
+/// caller last read it).
+///
+/// At [`Granularity::Operation`](crate::Granularity::Operation) the task is then not scheduled
+/// until it can go on, and its next step, a read of `word`, begins the operation's event: a
+/// blocking operation is one step, taken when it can complete, instead of an attempt that
+/// sleeps and one that completes once woken. Partial-order reduction treats the write that
+/// made `ready` fail as racing with the operation (its reversal lets the operation go first).
+/// Called first in an operation, it is that operation's scheduling point; later in one, it
+/// ends the operation's event only if `ready` fails.
+///
+/// A hint, never a promise: it may return before `ready` passes (at
+/// [`Granularity::Step`](crate::Granularity::Step), outside an operation, after a timeout, and
+/// where kills are configured ([`Config::kills`](crate::Config::kills)) it returns at once),
+/// and the operation must check and wait as its algorithm does anyway. Outside an execution it
+/// does nothing.
+#[track_caller]
+pub fn ready_when(
+    word: &AtomicU32,
+    arg: u32,
+    ready: fn(u32, u32) -> bool,
+    deadline: Option<u64>,
+) -> bool {
+    rt::ready_when(
+        &word.obj,
+        &word.value,
+        (ready, arg),
+        deadline,
+        Location::caller(),
+    )
+}
+
 /// Futex wake: wakes up to `n` tasks waiting on `word`; returns how many.
 #[track_caller]
 pub fn futex_wake(word: &AtomicU32, n: u32) -> u32 {

@@ -48,6 +48,8 @@ struct Node {
     /// Options whose events were explored from an ancestor and are independent of everything
     /// since: exploring them here would repeat an equivalent execution.
     sleep: Vec<(Choice, Footprint)>,
+    /// The tasks waiting here for a guard that fails (`ready_when`): see [`Dfs::reverse`].
+    guarded: u64,
 }
 
 impl Node {
@@ -60,16 +62,20 @@ impl Node {
     }
 
     /// Asks for `option` to be explored. A blocked task's timeout and spurious wake-up are two
-    /// outcomes of one event (how its wait ends), so asking for one asks for both.
+    /// outcomes of one event (how its wait ends), so asking for one asks for both; so are a
+    /// guarded task's going on and its timeout (`ready_when` with a deadline).
     fn mark(&mut self, option: usize) {
         self.backtrack[option] = true;
-        let twin = match self.options[option] {
-            Choice::Timeout(t) => Choice::Spurious(t),
-            Choice::Spurious(t) => Choice::Timeout(t),
+        let twins = match self.options[option] {
+            Choice::Timeout(t) => [Choice::Spurious(t), Choice::Run(t)],
+            Choice::Spurious(t) => [Choice::Timeout(t), Choice::Run(t)],
+            Choice::Run(t) => [Choice::Timeout(t), Choice::Timeout(t)],
             _ => return,
         };
-        if let Some(k) = self.options.iter().position(|&o| o == twin) {
-            self.backtrack[k] = true;
+        for twin in twins {
+            if let Some(k) = self.options.iter().position(|&o| o == twin) {
+                self.backtrack[k] = true;
+            }
         }
     }
 
@@ -93,15 +99,23 @@ impl Node {
 
     /// The sleep set of the child reached through the chosen option, whose event touched
     /// `taken`: what slept here or was explored here before, and is independent of it.
+    ///
+    /// An entry of the chosen event's own task never stays: that task moved on, so its choice
+    /// below names its next event, not the one explored (a guarded task's going on and its
+    /// timeout are two outcomes of one event, with footprints that need not overlap).
     fn child_sleep(&self, taken: &Footprint) -> Vec<(Choice, Footprint)> {
+        let mover = self.options[self.chosen].task();
+        let keeps = |c: &Choice, f: &Footprint| {
+            (mover.is_none() || c.task() != mover) && !f.dependent(taken)
+        };
         let mut sleep: Vec<_> = self
             .sleep
             .iter()
-            .filter(|(_, f)| !f.dependent(taken))
+            .filter(|(c, f)| keeps(c, f))
             .copied()
             .collect();
         for (i, &done) in self.done.iter().enumerate() {
-            if done && i != self.chosen && !self.footprints[i].dependent(taken) {
+            if done && i != self.chosen && keeps(&self.options[i], &self.footprints[i]) {
                 sleep.push((self.options[i], self.footprints[i]));
             }
         }
@@ -219,7 +233,33 @@ impl Dfs {
         let wide = execution.effects[..n].iter().any(|e| e.wide);
         let tasks = (0..n).filter_map(task).max().map_or(0, |t| t as u32 + 1);
         let mut races = Vec::new();
-        for j in 0..n {
+        let mut disabled = execution.disabled.iter().peekable();
+        for j in 0..=n {
+            // A task whose guard stopped passing before event `j` (or at the end, where an
+            // abandoned execution stopped): the last write of the word disabled it, and races
+            // with the operation it waits to run (see `reverse_to`).
+            while let Some(&&(at, p, obj)) = disabled.peek() {
+                if at as usize > j {
+                    break;
+                }
+                disabled.next();
+                let Some(&(Some(i), _)) = objects.get(&obj) else {
+                    continue;
+                };
+                let (p, q) = (p as usize, task(i).expect("events have tasks"));
+                let clock = task_clock
+                    .get(p)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| spawn_clock.get(&p).cloned())
+                    .unwrap_or_default();
+                if q != p && !event_clock[i].before(q, &clock) {
+                    self.reverse_to(i, j, p, &clock, schedule, &event_clock, killer);
+                }
+            }
+            if j == n {
+                break;
+            }
             let Some(p) = task(j) else { continue };
             let effect = execution.effects[j];
             let mut accesses: Vec<Access> = effect.accesses().collect();
@@ -324,30 +364,70 @@ impl Dfs {
         clocks: &[Clock],
         killer: usize,
     ) {
+        let target = (schedule[j], &clocks[j]);
+        self.reverse_events(i, j, target, schedule, clocks, killer);
+    }
+
+    /// Event `i` disabled task `p` (its write made `p`'s guard fail) before event `k`, and `p`
+    /// had not seen `i` (its clock `clock` does not include it): the operation `p` waits to
+    /// run races with `i`, as two acquires of a lock do even though the release between them
+    /// orders them. Make sure the node before `i` will try an initial of `notdep(i)` up to
+    /// `k`, then `p`'s operation.
+    #[allow(clippy::too_many_arguments)]
+    fn reverse_to(
+        &mut self,
+        i: usize,
+        k: usize,
+        p: usize,
+        clock: &Clock,
+        schedule: &[Choice],
+        clocks: &[Clock],
+        killer: usize,
+    ) {
+        let mut clock = clock.clone();
+        clock.tick(p);
+        let target = (Choice::Run(p as u32), &clock);
+        self.reverse_events(i, k, target, schedule, clocks, killer);
+    }
+
+    /// The common part of [`Dfs::reverse`] and [`Dfs::reverse_to`]: `target` is the event
+    /// that races with `i` (its choice and clock), after the events before `end`.
+    fn reverse_events(
+        &mut self,
+        i: usize,
+        end: usize,
+        target: (Choice, &Clock),
+        schedule: &[Choice],
+        clocks: &[Clock],
+        killer: usize,
+    ) {
         let task = |k: usize| match schedule[k] {
             Choice::Kill(_) => Some(killer),
             c => c.task().map(|t| t as usize),
         };
         let q = task(i).expect("events have tasks");
         let after_i = |k: usize| clocks[i].before(q, &clocks[k]);
-        let v: Vec<usize> = (i + 1..j)
+        let target_task = match target.0 {
+            Choice::Kill(_) => killer,
+            c => c.task().expect("events have tasks") as usize,
+        };
+        // (task, choice, clock) of the events after `i` that do not depend on it, then of
+        // the target.
+        let v: Vec<(usize, Choice, &Clock)> = (i + 1..end)
             .filter(|&k| task(k).is_some() && !after_i(k))
-            .chain([j])
+            .map(|k| (task(k).expect("events have tasks"), schedule[k], &clocks[k]))
+            .chain([(target_task, target.0, target.1)])
             .collect();
         let mut initials = Vec::new();
         let mut seen = Vec::new();
-        for (x, &k) in v.iter().enumerate() {
-            let r = task(k).expect("events have tasks");
+        for (x, &(r, choice, clock)) in v.iter().enumerate() {
             if seen.contains(&r) {
                 continue;
             }
             seen.push(r);
-            let preceded = v[..x].iter().any(|&m| {
-                let tm = task(m).expect("events have tasks");
-                clocks[m].before(tm, &clocks[k])
-            });
+            let preceded = v[..x].iter().any(|&(tm, _, cm)| cm.before(tm, clock));
             if !preceded {
-                initials.push(schedule[k]);
+                initials.push(choice);
             }
         }
         let node = &mut self.stack[i];
@@ -360,11 +440,17 @@ impl Dfs {
         }
         let wanted = initials
             .iter()
-            .find(|&&c| c == schedule[j])
+            .find(|&&c| c == target.0)
             .or(initials.first())
             .copied();
         match wanted.and_then(|c| index(&c)) {
             Some(ix) => node.mark(ix),
+            // The initial waits there for a guard that fails: the write that made it fail
+            // races with its operation, and that race asks for the reversal where it can be
+            // made (`reverse_to`).
+            None if wanted
+                .and_then(|c| c.task())
+                .is_some_and(|t| node.guarded & task_bit(t) != 0) => {}
             // The initial cannot run from that state (it was blocked there): try everything.
             None => node.backtrack.iter_mut().for_each(|b| *b = true),
         }
@@ -487,6 +573,7 @@ impl Strategy for Dfs {
                 done: vec![false; n],
                 cut: vec![false; n],
                 sleep,
+                guarded: ctx.guarded,
             };
             let first = default_pick(options, ctx);
             let Some(chosen) = std::iter::once(first)

@@ -62,8 +62,8 @@ use std::time::Instant;
 
 pub use api::{
     choose, current_process, current_task, futex_wait, futex_wake, now, process_alive,
-    process_count, process_started, processes_started, sleep, spawn, spawn_process, yield_now,
-    AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
+    process_count, process_started, processes_started, ready_when, sleep, spawn, spawn_process,
+    yield_now, AtomicBool, AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
 pub use html::escape_markup;
@@ -485,6 +485,7 @@ fn explore_with<F: Fn() + 'static>(
             schedule: &outcome.schedule,
             effects: &outcome.effects,
             wakes: &outcome.wakes,
+            disabled: &outcome.disabled,
             abandoned: outcome.abandoned,
         });
         let outcome = if config.check_determinism && outcome.failure.is_none() {
@@ -768,6 +769,7 @@ fn fewer_preemptions(
             schedule: &outcome.schedule,
             effects: &outcome.effects,
             wakes: &outcome.wakes,
+            disabled: &outcome.disabled,
             abandoned: outcome.abandoned,
         });
         if outcome.failure.as_ref().is_some_and(|f| f.0 == kind) {

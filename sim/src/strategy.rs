@@ -28,6 +28,9 @@ pub struct PickContext<'a> {
     /// choice every event so far is over, so each is complete (at
     /// [`Granularity::Operation`](crate::Granularity::Operation) an event is many steps).
     pub effects: &'a [Footprint],
+    /// The tasks waiting for a guard that fails now (`ready_when`; bit `t` for task `t`, bit
+    /// 63 for every task from 63 on): they cannot run here whatever is chosen.
+    pub guarded: u64,
 }
 
 /// A strategy's answer at a choice point.
@@ -51,6 +54,9 @@ pub struct Execution<'a> {
     /// (choice, task): the event of that choice woke that task from a futex wait (which
     /// disabled the task's timeout and spurious wake-up at that point).
     pub wakes: &'a [(u32, u32)],
+    /// (choice, task, object): before that choice, the task's guard on the object stopped
+    /// passing (`ready_when`): the last write of the object disabled the task.
+    pub disabled: &'a [(u32, u32, u32)],
     /// The strategy abandoned it.
     pub abandoned: bool,
 }

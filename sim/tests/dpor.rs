@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpcheck_sim::{
-    explore, futex_wait, futex_wake, now, operation, process_alive, sleep, spawn, spawn_process,
-    yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
+    explore, futex_wait, futex_wake, now, operation, process_alive, ready_when, sleep, spawn,
+    spawn_process, yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -42,6 +42,11 @@ enum Instr {
     Alive,
     /// The code as one operation of a primitive (`mpcheck_sim::operation`).
     Op(Vec<Instr>),
+    /// An operation that waits (`ready_when`) until the word is not 0, or until the absolute
+    /// deadline, then reads it.
+    Guarded(usize, u64),
+    /// The code under a lock (a word of its own, taken by an operation with a guard).
+    Critical(Vec<Instr>),
 }
 
 /// The kinds of instruction a generated program may use.
@@ -55,6 +60,8 @@ enum Kind {
     Alive,
     /// Operations of 1 to 3 instructions of the other kinds (no spawn, no yield).
     Operation,
+    /// Guarded operations: waits for a word, critical sections under a lock.
+    Guard,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -79,7 +86,9 @@ impl Gen {
         let kinds: Vec<Kind> = kinds
             .iter()
             .copied()
-            .filter(|&k| !(nested && matches!(k, Kind::Spawn | Kind::Operation | Kind::Yield)))
+            .filter(|&k| {
+                !(nested && matches!(k, Kind::Spawn | Kind::Operation | Kind::Yield | Kind::Guard))
+            })
             .collect();
         let total: u64 = kinds.iter().map(|k| k.instructions()).sum();
         let mut pick = self.below(total);
@@ -113,6 +122,15 @@ impl Gen {
                         .collect(),
                 )
             }
+            (Kind::Guard, 0) => Instr::Guarded(o, 1_000 * (1 + self.below(2))),
+            (Kind::Guard, _) => {
+                let len = 1 + self.below(2) as usize;
+                Instr::Critical(
+                    (0..len)
+                        .map(|_| self.instr(&kinds, objects, true))
+                        .collect(),
+                )
+            }
             (Kind::Spawn, _) => {
                 let len = 1 + self.below(2) as usize;
                 Instr::Spawn(
@@ -133,7 +151,7 @@ impl Kind {
             Kind::Futex => 3,
             Kind::Clock => 2,
             Kind::Yield | Kind::Spawn | Kind::Alive => 1,
-            Kind::Operation => 2,
+            Kind::Operation | Kind::Guard => 2,
         }
     }
 }
@@ -174,6 +192,30 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                 let _op = operation(objects[0].object_number(), "Gen", "op", Location::caller());
                 run(objects, code, log);
             }
+            Instr::Guarded(o, at) => {
+                let _op = operation(
+                    objects[o].object_number(),
+                    "Gen",
+                    "wait",
+                    Location::caller(),
+                );
+                ready_when(&objects[o], 0, |v, _| v != 0, Some(at));
+                see(objects[o].load(SeqCst) as u64 + 400);
+            }
+            Instr::Critical(ref code) => {
+                let lock = objects.last().expect("the lock word");
+                {
+                    let _op = operation(lock.object_number(), "Gen", "acquire", Location::caller());
+                    ready_when(lock, 0, |v, _| v == 0, None);
+                    while lock.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
+                        futex_wait(lock, 1, None);
+                    }
+                }
+                run(objects, code, log);
+                let _op = operation(lock.object_number(), "Gen", "release", Location::caller());
+                lock.store(0, SeqCst);
+                futex_wake(lock, 1);
+            }
             Instr::Spawn(ref code) => {
                 let (objects, code) = (objects.clone(), code.clone());
                 let child: Log = Rc::default();
@@ -200,7 +242,9 @@ fn outcomes(config: Config, code: &[Vec<Instr>], objects: usize) -> (Outcomes, R
     let code: Arc<Vec<Vec<Instr>>> = Arc::new(code.to_vec());
     let processes = config.to_string().contains("kill");
     let report = explore(config.no_files().ignore_env(), move || {
-        let objs: Arc<Vec<AtomicU32>> = Arc::new((0..objects).map(|_| AtomicU32::new(0)).collect());
+        // The generated words, and the lock word of `Instr::Critical`.
+        let objs: Arc<Vec<AtomicU32>> =
+            Arc::new((0..=objects).map(|_| AtomicU32::new(0)).collect());
         let handles: Vec<_> = code[1..]
             .iter()
             .map(|c| {
@@ -389,6 +433,46 @@ fn reduction_keeps_every_outcome_of_operations_with_kills_and_idle_timeouts() {
     let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Operation];
     let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
     compare_many(12_000, seeds(30), 3, &kinds, config);
+}
+
+#[test]
+fn reduction_keeps_every_outcome_of_programs_with_guards() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Guard];
+    let (plain, reduced) = compare_many(14_000, seeds(60), 3, &kinds, Config::dfs());
+    eprintln!("guards: {plain} plain executions, {reduced} reduced");
+    assert!(reduced < plain, "{reduced} vs {plain}");
+}
+
+#[test]
+fn reduction_keeps_every_outcome_of_guards_with_clocks_spawns_and_operations() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Clock,
+        Kind::Spawn,
+        Kind::Operation,
+        Kind::Guard,
+    ];
+    compare_many(
+        15_000,
+        seeds(40),
+        2,
+        &kinds,
+        Config::dfs().spurious_wakeups(1),
+    );
+}
+
+/// (No kills: a lock of `Instr::Critical` held by a killed process is a deadlock, and guards
+/// do nothing where kills are configured.)
+#[test]
+fn reduction_keeps_every_outcome_of_guards_with_idle_timeouts() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Clock, Kind::Guard];
+    compare_many(
+        16_000,
+        seeds(40),
+        3,
+        &kinds,
+        Config::dfs().timeouts(Timeouts::WhenIdle),
+    );
 }
 
 /// At step granularity an operation changes nothing: the outcomes are those of its code

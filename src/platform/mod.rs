@@ -462,6 +462,29 @@ pub trait Platform: Sized + Send + Sync + 'static {
     ///   that consumes a wake-up never drops it because of a timeout).
     fn wait(word: &Self::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome;
 
+    /// The specification of a blocking operation, for an engine that runs each operation of a
+    /// primitive as one step: the operation the caller is in cannot go on until
+    /// `ready(value of word, arg)` holds, or `deadline` passes (`Lock::acquire`: until the lock
+    /// is free). Such an engine (the simulator at its operation granularity) does not schedule
+    /// the task until then, so that the operation is one step, taken when it can complete,
+    /// rather than an attempt that sleeps and one that completes once woken. Returns whether it
+    /// waited (the word may have changed since the caller last read it).
+    ///
+    /// A hint, never a promise: it may return at any time, and the operation goes on to check
+    /// and wait as its algorithm does. By default (`Os`, loom, shuttle, the simulator at step
+    /// granularity) it returns `false` at once and costs nothing: the futex algorithm is the
+    /// generic implementation of every operation.
+    #[inline(always)]
+    fn ready_when(
+        word: &Self::AtomicU32,
+        arg: u32,
+        ready: fn(u32, u32) -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let _ = (word, arg, ready, deadline);
+        false
+    }
+
     /// Futex wake: wakes up to `n` tasks waiting on `word` and returns how many were woken.
     /// `u32::MAX` wakes every waiter.
     fn wake(word: &Self::AtomicU32, n: u32) -> u32;

@@ -97,6 +97,18 @@ impl Platform for Sim {
         }
     }
 
+    /// At operation granularity, inside an operation: the task is not scheduled until `ready`
+    /// holds or `deadline` passes (see `mpcheck_sim::ready_when`); elsewhere nothing.
+    #[track_caller]
+    fn ready_when(
+        word: &engine::AtomicU32,
+        arg: u32,
+        ready: fn(u32, u32) -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        engine::ready_when(word, arg, ready, deadline.map(Instant::as_nanos))
+    }
+
     #[track_caller]
     fn wake(word: &engine::AtomicU32, n: u32) -> u32 {
         engine::futex_wake(word, n)

@@ -124,6 +124,14 @@ impl<P: Platform> Event<P> {
             if timed_out {
                 return false;
             }
+            // The specification: the wait ends once the flag is set, or was set (and cleared)
+            // since the wait began: its generation moved on.
+            let ready =
+                |word: u32, generation| word & SET != 0 || word & !(SET | SLEEPERS) != generation;
+            if P::ready_when(word, generation, ready, deadline) {
+                seen = word.load(Acquire);
+                continue;
+            }
             if seen & SLEEPERS == 0 {
                 if let Err(now) = word.compare_exchange(seen, seen | SLEEPERS, Relaxed, Acquire) {
                     seen = now;

@@ -39,7 +39,8 @@ impl Exec {
                 task.pending.op != Op::Join
                     || self.tasks[task.pending.arg as usize].state == State::Finished
             }
-            _ => false,
+            State::Blocked { .. } => task.guard.is_some_and(|g| g.passes()),
+            State::Finished => false,
         }
     }
 
@@ -106,7 +107,8 @@ impl Exec {
         let mut timed = false;
         let mut blocked = false;
         let mut held = false;
-        for (t, task) in self.tasks.iter().enumerate() {
+        for t in 0..self.tasks.len() {
+            let task = &self.tasks[t];
             match task.state {
                 State::Runnable => {
                     if task.pending.op == Op::Join
@@ -121,7 +123,35 @@ impl Exec {
                 }
                 State::Blocked { obj, deadline } => {
                     timed |= deadline.is_some();
-                    blocked |= obj != 0;
+                    let Some(guard) = task.guard else {
+                        blocked |= obj != 0;
+                        continue;
+                    };
+                    // A guarded task is an option while its guard passes; a look that finds
+                    // it failing after it passed begins a period in which it is disabled, by
+                    // the last write of the word (a race the reduction reverses).
+                    let passes = guard.passes();
+                    if guard.passed && !passes {
+                        self.disabled
+                            .push((self.schedule.len() as u32, t as u32, obj));
+                    }
+                    if !guard.passed && passes {
+                        // The last event ended the wait, as a wake does: where the wait's
+                        // timeout was offered before, it is explored too.
+                        if let Some(d) = self.schedule.len().checked_sub(1) {
+                            self.wakes.push((d as u32, t as u32));
+                        }
+                    }
+                    if passes {
+                        if self.held_back(t) {
+                            held = true;
+                        } else {
+                            options.push(Choice::Run(t as u32));
+                        }
+                    }
+                    if let Some(guard) = self.tasks[t].guard.as_mut() {
+                        guard.passed = passes;
+                    }
                 }
                 State::Finished => {}
             }
@@ -161,7 +191,8 @@ impl Exec {
         if blocked && self.spurious_left > 0 {
             for (t, task) in self.tasks.iter().enumerate() {
                 if let State::Blocked { obj, .. } = task.state {
-                    if obj != 0 {
+                    // A guard is no futex wait: nothing wakes it spuriously.
+                    if obj != 0 && task.guard.is_none() {
                         options.push(Choice::Spurious(t as u32));
                     }
                 }
@@ -187,6 +218,15 @@ impl Exec {
             options.truncate(k);
         }
         self.options = options;
+    }
+
+    /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; task 63 on: bit 63).
+    fn guarded_mask(&self) -> u64 {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, task)| task.guard.is_some_and(|g| !g.passes()))
+            .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
 
     /// The tasks of process `p` that a kill would stop (bit `t` for task `t`, up to 62).
@@ -253,6 +293,7 @@ impl Exec {
             }
             task.state = State::Finished;
             task.killed = true;
+            task.guard = None;
             let (loc, caller) = (task.pending.loc, task.operation);
             self.trace.push(Record {
                 task: t as u32,
@@ -339,6 +380,11 @@ impl Exec {
             } else {
                 &[]
             },
+            guarded: if self.wants_footprints {
+                self.guarded_mask()
+            } else {
+                0
+            },
         };
         // SAFETY: as in `Exec::strategy`; the strategy is not part of `self`, so borrowing
         // `self.effects` for the context alongside it is sound.
@@ -400,7 +446,13 @@ impl Exec {
     /// Makes `choice` happen; returns the task that runs next.
     pub(super) fn apply(&mut self, choice: Choice) -> u32 {
         match choice {
-            Choice::Run(t) => t,
+            Choice::Run(t) => {
+                if self.tasks[t as usize].guard.is_some() {
+                    // Its guard passes: it goes on.
+                    self.unblock(t, WaitOutcome::Woken);
+                }
+                t
+            }
             Choice::Timeout(t) => {
                 if let State::Blocked {
                     deadline: Some(d), ..
@@ -432,6 +484,7 @@ impl Exec {
         let task = &mut self.tasks[t as usize];
         task.state = State::Runnable;
         task.outcome = outcome;
+        task.guard = None;
     }
 
     pub(super) fn report_deadlock(&mut self) {
@@ -498,6 +551,7 @@ impl Exec {
             decisions: self.schedule.len(),
             footprints: &[],
             effects: &[],
+            guarded: 0,
         };
         let picked = self.strategy().pick(&options, &ctx);
         self.options = options;
@@ -579,6 +633,11 @@ impl Exec {
             let arg = self.tasks[task as usize].pending.arg;
             let choice = self.schedule[d as usize];
             let mut effect = Footprint::executed(choice, op, obj, wrote, arg);
+            if choice != Choice::Run(task) && op != Op::WaitReturn {
+                // A timeout that ended a guard (`ready_when`): the step it let happen is an
+                // access of its own too.
+                effect.merge(&Footprint::executed(Choice::Run(task), op, obj, wrote, arg));
+            }
             if self.settings.kills > 0 {
                 let joined = (op == Op::Join).then(|| self.tasks[arg as usize].process);
                 let op = if choice == Choice::Run(task) {

@@ -58,7 +58,7 @@ use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
     leave_operation, now, plain_step, process_alive, process_count, process_of, process_started,
-    processes_started, sleep, spawn, step, Joined,
+    processes_started, ready_when, sleep, spawn, step, Joined,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};
@@ -113,6 +113,33 @@ pub(crate) struct TaskRec {
     /// steps belong to. Its next steps are no scheduling points (they join that event) until
     /// the operation ends or the task blocks.
     pub(crate) event: Option<u32>,
+    /// At `Granularity::Operation`: the task waits, `Blocked` on the word, until the word's
+    /// value passes the guard (`ops::ready_when`); it is an option while it does.
+    pub(crate) guard: Option<Guard>,
+}
+
+/// What a guarded task waits for: its word's value to pass `ready`.
+#[derive(Clone, Copy)]
+pub(crate) struct Guard {
+    /// The word's value. Points into the word the task's `ready_when` call borrows: valid
+    /// while the task is suspended in that call, which is while the guard is set.
+    pub(crate) value: *const std::sync::atomic::AtomicU32,
+    pub(crate) ready: fn(u32, u32) -> bool,
+    /// The guard's second argument.
+    pub(crate) arg: u32,
+    /// The guard passed when it was last looked at (or was just set): a look that finds it
+    /// failing then begins a period in which the task is disabled (`Exec::disabled`).
+    pub(crate) passed: bool,
+}
+
+impl Guard {
+    /// Whether the word's value passes the guard now.
+    pub(crate) fn passes(&self) -> bool {
+        // SAFETY: see `Guard::value`: the guard is set only while the task that set it is
+        // suspended inside `ready_when`, whose `&AtomicU32` keeps the word alive.
+        let value = unsafe { &*self.value }.load(std::sync::atomic::Ordering::Relaxed);
+        (self.ready)(value, self.arg)
+    }
 }
 
 impl TaskRec {
@@ -137,6 +164,7 @@ impl TaskRec {
             killed: false,
             kills_seen: 0,
             event: None,
+            guard: None,
         }
     }
 }
@@ -176,6 +204,9 @@ pub(crate) struct Ran {
     pub(crate) effects: Vec<Footprint>,
     /// (choice, task): the event of that choice woke that task.
     pub(crate) wakes: Vec<(u32, u32)>,
+    /// (choice, task, object): before that choice, the task's guard on the object stopped
+    /// passing (the last write of the object disabled it).
+    pub(crate) disabled: Vec<(u32, u32, u32)>,
     /// The strategy stopped the execution early (it was redundant).
     pub(crate) abandoned: bool,
 }
@@ -221,6 +252,8 @@ pub(crate) struct Exec {
     effects: Vec<Footprint>,
     /// (choice, task): the event of that choice woke that task from a futex wait.
     wakes: Vec<(u32, u32)>,
+    /// See [`Ran::disabled`].
+    disabled: Vec<(u32, u32, u32)>,
     wants_footprints: bool,
     footprints: Vec<Footprint>,
     abandoned: bool,
@@ -420,6 +453,7 @@ pub(crate) fn run_execution(
         release: spare.release,
         effects: spare.effects,
         wakes: spare.wakes,
+        disabled: Vec::new(),
         wants_footprints: strategy.wants_footprints(),
         footprints: spare.footprints,
         abandoned: false,
@@ -525,6 +559,7 @@ pub(crate) fn run_execution(
         preemptions: exec.preemptions,
         effects: exec.effects,
         wakes: exec.wakes,
+        disabled: exec.disabled,
         abandoned: exec.abandoned,
     }
 }

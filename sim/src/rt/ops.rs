@@ -211,6 +211,66 @@ pub(crate) fn futex_wait(
     outcome
 }
 
+/// At `Granularity::Operation`, inside an operation: the rest of the operation can only go on
+/// once `ready` passes the word's value (`value`, of the word `obj` names) and `arg`, or
+/// `deadline` passes. The task is then not scheduled until it can; its next step
+/// (a read of the word, recorded here) begins an event, so a blocking operation is one step,
+/// taken when it can complete. Called first in an operation it is that scheduling point
+/// whether or not the guard passes; later in one, only where the guard fails (the event
+/// ends there). Elsewhere (step granularity, outside an operation, where kills are configured:
+/// a dead holder's lock is the operation's own business; with the deadline passed) it returns
+/// at once, no step. Returns whether it was a scheduling point.
+pub(crate) fn ready_when(
+    obj: &ObjCell,
+    value: &std::sync::atomic::AtomicU32,
+    (ready, arg): (fn(u32, u32) -> bool, u32),
+    deadline: Option<u64>,
+    loc: Loc,
+) -> bool {
+    let Some((id, next)) = with_exec(|e| {
+        let cur = e.current;
+        let task = &e.tasks[cur as usize];
+        if !e.settings.coarse
+            || task.operation == 0
+            || e.settings.kills > 0
+            || deadline.is_some_and(|d| d <= e.clock)
+        {
+            return None;
+        }
+        if task.event.is_some() && ready(value.load(Relaxed), arg) {
+            return None;
+        }
+        let id = obj.id(e);
+        let task = &mut e.tasks[cur as usize];
+        task.event = None;
+        task.state = State::Blocked { obj: id, deadline };
+        task.guard = Some(Guard {
+            value,
+            ready,
+            arg,
+            passed: true,
+        });
+        task.pending = Pending {
+            op: Op::Load,
+            obj: id,
+            arg: 0,
+            loc,
+        };
+        Some((id, e.decide(cur)))
+    })
+    .flatten() else {
+        return false;
+    };
+    if let Next::Suspend = next {
+        suspend();
+    }
+    with_exec(|e| {
+        let v = value.load(Relaxed);
+        e.record(Op::Load, id, Some(v as u64), None, loc);
+    });
+    true
+}
+
 /// Futex wake of up to `n` waiters on `obj`; returns how many were woken. When more tasks wait
 /// than are woken, which ones is a choice the strategy makes.
 pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
