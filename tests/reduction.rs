@@ -1,13 +1,16 @@
 //! Partial-order reduction cross-checked on every property of the suite (see
 //! `support/reduction.rs`): the complete search with reduction reaches the same verdict as
 //! plain search and every outcome plain search reaches — all of them where plain search ends,
-//! else within the largest preemption bound where it does. The generated-program version of
+//! else within the largest preemption bound where it does. At both granularities: at step
+//! granularity the properties prove the primitives' algorithms; at operation granularity they
+//! are programs built on the primitives (each operation one step, blocking operations guarded:
+//! `Platform::ready_when`), the reduction a user's program gets. The generated-program version of
 //! this check is `sim/tests/dpor.rs`; the mutants' is `tests/mutants/reduction.rs`.
 
 #[path = "support/reduction.rs"]
 mod support;
 
-use mpcheck::sim::{Config, Sim};
+use mpcheck::sim::{Config, Granularity, Sim};
 use mpcheck_properties::suite::properties::{self, Size};
 
 /// The most executions plain search may take on one property, per preemption bound.
@@ -31,17 +34,22 @@ fn size(name: &str, exhaustive: Size) -> Size {
     }
 }
 
-fn cross_check(name: &str) {
+fn cross_check(name: &str, granularity: Granularity) {
     let property = properties::find::<Sim>(name).expect("a registered property");
     let (run, size) = (property.run, size(name, property.exhaustive));
     let compared = support::compare(
         name,
-        Config::dfs().granularity(mpcheck::sim::Granularity::Step),
+        Config::dfs().granularity(granularity),
         LIMIT,
         move || run(size),
     )
     .unwrap_or_else(|| panic!("{name} at {size:?} is too big to cross-check"));
-    println!("{name} at {}x{}: {compared}", size.threads, size.ops);
+    println!(
+        "{name} at {}x{}, {} granularity: {compared}",
+        size.threads,
+        size.ops,
+        granularity.name()
+    );
 }
 
 macro_rules! cross_checks {
@@ -49,9 +57,20 @@ macro_rules! cross_checks {
         $(
             #[test]
             fn $name() {
-                cross_check(stringify!($name));
+                cross_check(stringify!($name), Granularity::Step);
             }
         )*
+
+        /// The same properties at operation granularity.
+        mod operations {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    cross_check(stringify!($name), Granularity::Operation);
+                }
+            )*
+        }
 
         /// A property added to the registry without a cross-check fails this test.
         #[test]

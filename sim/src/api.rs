@@ -257,10 +257,12 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
 }
 
 /// Says that the operation the caller is in (see [`operation`](crate::operation())) cannot go
-/// on until `ready(value, arg)` holds for `word`'s value, or `deadline` (virtual nanoseconds)
-/// passes: the specification of a blocking operation (`Lock::acquire` is ready when the lock
-/// is free). Returns whether it was a scheduling point (the word may have changed since the
-/// caller last read it).
+/// on until `ready(value, start)` holds for `word`'s value and its value when the wait began
+/// (`start`), or `deadline` (virtual nanoseconds) passes: the specification of a blocking
+/// operation (`Lock::acquire` is ready when the lock is free; `Event::wait` when the flag is
+/// set or was set since `start`). Returns whether it was a scheduling point (the word may have
+/// changed since the caller last read it). Call it once per operation: a guard whose deadline
+/// passed passes, so a loop around it would not end.
 ///
 /// At [`Granularity::Operation`](crate::Granularity::Operation) the task is then not scheduled
 /// until it can go on, and its next step, a read of `word`, begins the operation's event: a
@@ -276,19 +278,8 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
 /// and the operation must check and wait as its algorithm does anyway. Outside an execution it
 /// does nothing.
 #[track_caller]
-pub fn ready_when(
-    word: &AtomicU32,
-    arg: u32,
-    ready: fn(u32, u32) -> bool,
-    deadline: Option<u64>,
-) -> bool {
-    rt::ready_when(
-        &word.obj,
-        &word.value,
-        (ready, arg),
-        deadline,
-        Location::caller(),
-    )
+pub fn ready_when(word: &AtomicU32, ready: fn(u32, u32) -> bool, deadline: Option<u64>) -> bool {
+    rt::ready_when(&word.obj, &word.value, ready, deadline, Location::caller())
 }
 
 /// Futex wake: wakes up to `n` tasks waiting on `word`; returns how many.

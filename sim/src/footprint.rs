@@ -139,6 +139,16 @@ impl Footprint {
         }
     }
 
+    /// A read of the virtual clock.
+    pub(crate) fn clock_read() -> Footprint {
+        Footprint::one(CLOCK, false)
+    }
+
+    /// A read of object `obj`.
+    pub(crate) fn read(obj: u32) -> Footprint {
+        Footprint::one(obj, false)
+    }
+
     /// What a kill of process `p` touches: its liveness, every futex queue (it wakes every
     /// sleeper) and every cell's view of liveness; `killed` are the tasks it stops.
     pub(crate) fn kill(p: u32, killed: u64) -> Footprint {

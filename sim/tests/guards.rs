@@ -14,7 +14,7 @@ use mpcheck_sim::{
 
 fn acquire(word: &AtomicU32) {
     let _op = operation(word.object_number(), "Toy", "acquire", Location::caller());
-    ready_when(word, 0, |v, _| v == 0, None);
+    ready_when(word, |v, _| v == 0, None);
     while word.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
         futex_wait(word, 1, None);
     }

@@ -464,8 +464,9 @@ pub trait Platform: Sized + Send + Sync + 'static {
 
     /// The specification of a blocking operation, for an engine that runs each operation of a
     /// primitive as one step: the operation the caller is in cannot go on until
-    /// `ready(value of word, arg)` holds, or `deadline` passes (`Lock::acquire`: until the lock
-    /// is free). Such an engine (the simulator at its operation granularity) does not schedule
+    /// `ready(value, start)` holds for the word's value and its value when the wait began, or
+    /// `deadline` passes (`Lock::acquire`: until the lock is free; `Event::wait`: until the
+    /// flag is set or was set since `start`). Called once per operation, at its start. Such an engine (the simulator at its operation granularity) does not schedule
     /// the task until then, so that the operation is one step, taken when it can complete,
     /// rather than an attempt that sleeps and one that completes once woken. Returns whether it
     /// waited (the word may have changed since the caller last read it).
@@ -477,11 +478,10 @@ pub trait Platform: Sized + Send + Sync + 'static {
     #[inline(always)]
     fn ready_when(
         word: &Self::AtomicU32,
-        arg: u32,
         ready: fn(u32, u32) -> bool,
         deadline: Option<Instant>,
     ) -> bool {
-        let _ = (word, arg, ready, deadline);
+        let _ = (word, ready, deadline);
         false
     }
 

@@ -102,11 +102,10 @@ impl Platform for Sim {
     #[track_caller]
     fn ready_when(
         word: &engine::AtomicU32,
-        arg: u32,
         ready: fn(u32, u32) -> bool,
         deadline: Option<Instant>,
     ) -> bool {
-        engine::ready_when(word, arg, ready, deadline.map(Instant::as_nanos))
+        engine::ready_when(word, ready, deadline.map(Instant::as_nanos))
     }
 
     #[track_caller]

@@ -114,6 +114,13 @@ impl<P: Platform> Event<P> {
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let word = &self.state.word;
+        // The specification: the wait ends once the flag is set, or was set (and cleared) since
+        // the wait began: its generation moved on.
+        P::ready_when(
+            word,
+            |now, start| now & SET != 0 || now & !(SET | SLEEPERS) != start & !(SET | SLEEPERS),
+            deadline,
+        );
         let mut seen = word.load(Acquire);
         let generation = seen & !(SET | SLEEPERS);
         let mut timed_out = false;
@@ -123,14 +130,6 @@ impl<P: Platform> Event<P> {
             }
             if timed_out {
                 return false;
-            }
-            // The specification: the wait ends once the flag is set, or was set (and cleared)
-            // since the wait began: its generation moved on.
-            let ready =
-                |word: u32, generation| word & SET != 0 || word & !(SET | SLEEPERS) != generation;
-            if P::ready_when(word, generation, ready, deadline) {
-                seen = word.load(Acquire);
-                continue;
             }
             if seen & SLEEPERS == 0 {
                 if let Err(now) = word.compare_exchange(seen, seen | SLEEPERS, Relaxed, Acquire) {

@@ -63,7 +63,7 @@ pub(crate) fn try_lock<P: Platform>(word: &P::AtomicU32) -> bool {
 #[inline]
 pub(crate) fn lock<P: Platform>(word: &P::AtomicU32, deadline: Option<Instant>) -> Acquired {
     // The specification: the acquire can complete once the lock is free.
-    P::ready_when(word, 0, |word, _| word == UNLOCKED, deadline);
+    P::ready_when(word, |word, _| word == UNLOCKED, deadline);
     let me = P::process_token();
     match word.compare_exchange(UNLOCKED, me, Acquire, Relaxed) {
         Ok(_) => Acquired::Taken,

@@ -202,7 +202,7 @@ impl<P: Platform> SemState<P> {
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Took {
         // The specification: the acquire can complete once the count is above 0.
-        P::ready_when(&self.count, 0, |word, _| word & COUNT > 0, deadline);
+        P::ready_when(&self.count, |word, _| word & COUNT > 0, deadline);
         let Err(mut seen) = self.try_acquire() else {
             return Took::Unit;
         };

@@ -39,7 +39,7 @@ impl Exec {
                 task.pending.op != Op::Join
                     || self.tasks[task.pending.arg as usize].state == State::Finished
             }
-            State::Blocked { .. } => task.guard.is_some_and(|g| g.passes()),
+            State::Blocked { .. } => task.guard.is_some_and(|g| g.passes(self.clock)),
             State::Finished => false,
         }
     }
@@ -130,7 +130,7 @@ impl Exec {
                     // A guarded task is an option while its guard passes; a look that finds
                     // it failing after it passed begins a period in which it is disabled, by
                     // the last write of the word (a race the reduction reverses).
-                    let passes = guard.passes();
+                    let passes = guard.passes(self.clock);
                     if guard.passed && !passes {
                         self.disabled
                             .push((self.schedule.len() as u32, t as u32, obj));
@@ -158,22 +158,19 @@ impl Exec {
         }
         let any_runnable = !options.is_empty();
         if timed && (self.settings.timeouts_race || !any_runnable) {
-            // Racing: any timed wait may time out now. Idle: the earliest deadline fires.
-            let earliest = self
-                .tasks
-                .iter()
-                .filter_map(|t| match t.state {
-                    State::Blocked {
-                        deadline: Some(d), ..
-                    } => Some(d),
-                    _ => None,
-                })
-                .min();
-            for (t, task) in self.tasks.iter().enumerate() {
-                if let State::Blocked {
+            // Racing: any timed wait may time out now. Idle: the earliest deadline fires. (A
+            // guard that passes is no wait: its task goes on as it is, as the operation would
+            // at step granularity.)
+            let clock = self.clock;
+            let waits = |task: &TaskRec| match task.state {
+                State::Blocked {
                     deadline: Some(d), ..
-                } = task.state
-                {
+                } if !task.guard.is_some_and(|g| g.passes(clock)) => Some(d),
+                _ => None,
+            };
+            let earliest = self.tasks.iter().filter_map(waits).min();
+            for (t, task) in self.tasks.iter().enumerate() {
+                if let Some(d) = waits(task) {
                     if self.settings.timeouts_race || Some(d) == earliest {
                         options.push(Choice::Timeout(t as u32));
                     }
@@ -225,7 +222,7 @@ impl Exec {
         self.tasks
             .iter()
             .enumerate()
-            .filter(|(_, task)| task.guard.is_some_and(|g| !g.passes()))
+            .filter(|(_, task)| task.guard.is_some_and(|g| !g.passes(self.clock)))
             .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
 

@@ -125,20 +125,26 @@ pub(crate) struct Guard {
     /// while the task is suspended in that call, which is while the guard is set.
     pub(crate) value: *const std::sync::atomic::AtomicU32,
     pub(crate) ready: fn(u32, u32) -> bool,
-    /// The guard's second argument.
-    pub(crate) arg: u32,
+    /// The word's value when the guard began: `ready`'s second argument.
+    pub(crate) start: u32,
+    /// Once the clock reaches it, the guard passes.
+    pub(crate) deadline: Option<u64>,
     /// The guard passed when it was last looked at (or was just set): a look that finds it
     /// failing then begins a period in which the task is disabled (`Exec::disabled`).
     pub(crate) passed: bool,
 }
 
 impl Guard {
-    /// Whether the word's value passes the guard now.
-    pub(crate) fn passes(&self) -> bool {
+    /// Whether the word's value passes the guard now, or the deadline passed (the clock is at
+    /// `clock`).
+    pub(crate) fn passes(&self, clock: u64) -> bool {
+        if self.deadline.is_some_and(|d| d <= clock) {
+            return true;
+        }
         // SAFETY: see `Guard::value`: the guard is set only while the task that set it is
         // suspended inside `ready_when`, whose `&AtomicU32` keeps the word alive.
         let value = unsafe { &*self.value }.load(std::sync::atomic::Ordering::Relaxed);
-        (self.ready)(value, self.arg)
+        (self.ready)(value, self.start)
     }
 }
 

@@ -212,42 +212,49 @@ pub(crate) fn futex_wait(
 }
 
 /// At `Granularity::Operation`, inside an operation: the rest of the operation can only go on
-/// once `ready` passes the word's value (`value`, of the word `obj` names) and `arg`, or
-/// `deadline` passes. The task is then not scheduled until it can; its next step
+/// once `ready` passes the word's value (`value`, of the word `obj` names) and its value when
+/// the guard began, or `deadline` passes. The task is then not scheduled until it can; its next step
 /// (a read of the word, recorded here) begins an event, so a blocking operation is one step,
 /// taken when it can complete. Called first in an operation it is that scheduling point
 /// whether or not the guard passes; later in one, only where the guard fails (the event
-/// ends there). Elsewhere (step granularity, outside an operation, where kills are configured:
-/// a dead holder's lock is the operation's own business; with the deadline passed) it returns
-/// at once, no step. Returns whether it was a scheduling point.
+/// ends there). A guard whose deadline passed passes. Elsewhere (step granularity, outside an
+/// operation, where kills are configured: a dead holder's lock is the operation's own
+/// business) it returns at once, no step. Returns whether it was a scheduling point.
 pub(crate) fn ready_when(
     obj: &ObjCell,
     value: &std::sync::atomic::AtomicU32,
-    (ready, arg): (fn(u32, u32) -> bool, u32),
+    ready: fn(u32, u32) -> bool,
     deadline: Option<u64>,
     loc: Loc,
 ) -> bool {
     let Some((id, next)) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
-        if !e.settings.coarse
-            || task.operation == 0
-            || e.settings.kills > 0
-            || deadline.is_some_and(|d| d <= e.clock)
-        {
+        if !e.settings.coarse || task.operation == 0 || e.settings.kills > 0 {
             return None;
         }
-        if task.event.is_some() && ready(value.load(Relaxed), arg) {
-            return None;
-        }
+        let event = task.event;
+        let start = value.load(Relaxed);
         let id = obj.id(e);
+        if let Some(d) = event {
+            // The event read the word: whether it goes on or ends here depends on it.
+            if e.wants_footprints {
+                e.effects[d as usize].merge(&Footprint::read(id));
+            }
+            if ready(start, start) {
+                return None;
+            }
+        }
         let task = &mut e.tasks[cur as usize];
         task.event = None;
+        // Whether it passes or not, and whatever the clock says (the same steps either way):
+        // the task waits here until the guard or its deadline lets it go on.
         task.state = State::Blocked { obj: id, deadline };
         task.guard = Some(Guard {
             value,
             ready,
-            arg,
+            start,
+            deadline,
             passed: true,
         });
         task.pending = Pending {
@@ -267,6 +274,12 @@ pub(crate) fn ready_when(
     with_exec(|e| {
         let v = value.load(Relaxed);
         e.record(Op::Load, id, Some(v as u64), None, loc);
+        // Whether the deadline had passed decided whether it could go on: a read of the clock.
+        if let Some(d) = deadline.and(e.tasks[e.current as usize].event) {
+            if e.wants_footprints {
+                e.effects[d as usize].merge(&Footprint::clock_read());
+            }
+        }
     });
     true
 }
