@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use mpcheck::sim::{explore, Config, Failure, FailureKind, Sim, Step};
+use mpcheck::sim::{explore, Config, Failure, FailureKind, Granularity, Sim, Step};
 use mpcheck::{
     pipe, thread, Array, Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, Queue,
     RLock, Semaphore, SimpleQueue, Value,
@@ -371,7 +371,16 @@ fn a_deadlock_names_the_callers_lines() {
     }
     const TASK_A: u32 = line!() - 8;
     const MAIN_B: u32 = TASK_A + 3;
-    let failure = explore(Config::dfs().ignore_env().no_files(), scenario).unwrap_err();
+    // At both granularities: at the operation one, each task waits on its guard (the lock is
+    // not free), not in a futex wait.
+    for granularity in [Granularity::Operation, Granularity::Step] {
+        let config = Config::dfs().granularity(granularity);
+        deadlock_names_the_callers_lines(config, scenario, TASK_A, MAIN_B);
+    }
+}
+
+fn deadlock_names_the_callers_lines(config: Config, scenario: fn(), task_a: u32, main_b: u32) {
+    let failure = explore(config.ignore_env().no_files(), scenario).unwrap_err();
     assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
     let here = |line: u32| format!("{}:{line}:", file!());
     let mut blocked: Vec<_> = failure.blocked().to_vec();
@@ -382,7 +391,7 @@ fn a_deadlock_names_the_callers_lines() {
     // Task 0 waits in `a.lock()` for the lock task 1 took in `a1.lock()`; task 1 in `b1.lock()`
     // for the lock task 0 took in `b.lock()`.
     for (blocked, waits_at, holder, taken_at) in
-        [(main, MAIN_B + 1, 1, TASK_A), (task, TASK_A + 1, 0, MAIN_B)]
+        [(main, main_b + 1, 1, task_a), (task, task_a + 1, 0, main_b)]
     {
         let lock = &blocked.waits_for;
         assert_eq!(

@@ -11,7 +11,7 @@ use mpcheck_properties::suite::{
 
 use mpcheck::loom::Loom;
 use mpcheck::shuttle::Shuttle;
-use mpcheck::sim::{self, Config, Sim};
+use mpcheck::sim::{self, Config, Granularity, Sim};
 use mpcheck::Os;
 use mpcheck_cli::{demo, report};
 
@@ -68,6 +68,12 @@ struct CheckArgs {
     /// Seed of the random and PCT strategies (simulator and shuttle).
     #[arg(long)]
     seed: Option<u64>,
+    /// What one step of the simulator is: every atomic and futex call of a primitive's
+    /// algorithm (step, the default: the suite proves the algorithms), or each operation of a
+    /// primitive taken as its specification says it behaves (operation: the properties as
+    /// programs built on proven primitives).
+    #[arg(long, value_enum, default_value_t = GranularityArg::Step)]
+    granularity: GranularityArg,
     /// Tasks per property (default: 4 on real threads and for sampling strategies; the
     /// property's own exhaustive size for dfs).
     #[arg(long, value_parser = parse_threads)]
@@ -153,6 +159,13 @@ enum Engine {
 }
 
 /// The simulator's strategies.
+/// `mpcheck check --granularity`: see `mpcheck_sim::Granularity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum GranularityArg {
+    Step,
+    Operation,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Strategy {
     /// Exhaustive search with partial-order reduction.
@@ -208,6 +221,10 @@ fn sized(default: Size, args: &CheckArgs) -> Size {
 
 /// The simulator's `config` with the seed and (for dfs) the preemption bound the command asks.
 fn with_seed_and_bound(config: Config, strategy: Strategy, args: &CheckArgs) -> Config {
+    let config = config.granularity(match args.granularity {
+        GranularityArg::Step => Granularity::Step,
+        GranularityArg::Operation => Granularity::Operation,
+    });
     let config = match args.seed {
         Some(seed) => config.seed(seed),
         None => config,

@@ -56,11 +56,37 @@ fn check_rejects_bad_arguments() {
         &["check", "--engine", "nonsense"],
         &["check", "--strategy", "nonsense"],
         &["check", "--iterations", "0"],
+        &["check", "--granularity", "coarse"],
         &["replay"],
     ] {
         let out = mpcheck(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+}
+
+/// `--granularity operation` explores the properties as programs built on the primitives:
+/// the lock's mutual exclusion at 3 x 2 in the orders of its critical sections.
+#[test]
+fn check_at_operation_granularity_runs_the_properties_as_programs() {
+    let args = [
+        "check",
+        "--engine",
+        "sim",
+        "--strategy",
+        "dfs",
+        "--filter",
+        "lock_mutual_exclusion",
+        "--threads",
+        "3",
+        "--ops",
+        "2",
+        "--granularity",
+        "operation",
+    ];
+    let out = mpcheck(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("3x2 complete"), "{text}");
 }
 
 fn failing(_: Size) {

@@ -55,7 +55,7 @@ pub(crate) const WIDE: u32 = u32::MAX - 3;
 
 /// How many distinct objects a [`Footprint`] lists; an event that touches more is
 /// [`Footprint::wide`].
-pub const CAPACITY: usize = 8;
+pub(crate) const CAPACITY: usize = 8;
 
 /// `true` for the futex queue of an object.
 const fn is_queue(obj: u32) -> bool {
@@ -87,7 +87,7 @@ pub struct Access {
 pub struct Footprint {
     /// The task whose event it is (`None` for a value choice).
     pub task: Option<u32>,
-    /// Up to [`CAPACITY`] accesses, each of a distinct object (a read and a write of one
+    /// Up to 8 accesses (`CAPACITY`), each of a distinct object (a read and a write of one
     /// object are one access that writes).
     pub accesses: [Access; CAPACITY],
     /// The event touched more objects than `accesses` can list (an operation run as one step

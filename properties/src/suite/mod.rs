@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mpcheck::platform::Os;
-use mpcheck::sim::{self, Config, Granularity, Sim};
+use mpcheck::sim::{self, Config, Sim};
 use mpcheck::Platform;
 
 pub mod properties;
@@ -163,8 +163,9 @@ pub fn run(property: Property, size: Size, runs: u32, limit: Duration) -> Row {
 }
 
 /// Explores `property` (instantiated for [`Sim`]) at `size` under the simulator as `config`
-/// says. The replay file of a failure is named after the property and the size, so that
-/// `mpcheck replay` can run it again.
+/// says (its granularity too: `mpcheck check` proves the primitives at
+/// `Granularity::Step` unless told otherwise). The replay file of a failure is named after
+/// the property and the size, so that `mpcheck replay` can run it again.
 pub fn explore(
     property: Property,
     size: Size,
@@ -173,10 +174,7 @@ pub fn explore(
     limit: Duration,
 ) -> Row {
     let f = property.run;
-    // The suite proves the primitives' algorithms: every step of them interleaved.
-    let config = config
-        .name(replay_name(property.name, size))
-        .granularity(Granularity::Step);
+    let config = config.name(replay_name(property.name, size));
     run_job(
         format!("{}/{strategy}", Sim::NAME),
         &property,
