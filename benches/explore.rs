@@ -221,6 +221,96 @@ mod on_sim {
     }
 }
 
+/// The programs loom and shuttle share, written against std-shaped names (`Arc`, `Mutex`,
+/// `Condvar`, `thread`, `AtomicU32`) that each module imports from its engine.
+macro_rules! std_shaped_programs {
+    () => {
+        pub fn tickets3() {
+            execution_starts();
+            let left = Arc::new(Mutex::new(TICKETS));
+            let sellers: Vec<_> = (0..SELLERS)
+                .map(|_| {
+                    let left = left.clone();
+                    thread::spawn(move || {
+                        let mut n = left.lock().unwrap();
+                        if *n > 0 {
+                            *n -= 1;
+                        }
+                    })
+                })
+                .collect();
+            for s in sellers {
+                s.join().unwrap();
+            }
+            assert_eq!(*left.lock().unwrap(), 0, "every ticket sold, none twice");
+        }
+
+        pub fn lock3x2() {
+            execution_starts();
+            let counter = Arc::new(Mutex::new(0u64));
+            let threads: Vec<_> = (0..LOCK_THREADS)
+                .map(|_| {
+                    let counter = counter.clone();
+                    thread::spawn(move || {
+                        for _ in 0..LOCK_ROUNDS {
+                            *counter.lock().unwrap() += 1;
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*counter.lock().unwrap(), LOCK_THREADS * LOCK_ROUNDS);
+        }
+
+        /// A counting semaphore from a mutex and a condition variable.
+        struct Semaphore {
+            permits: Mutex<u32>,
+            available: Condvar,
+        }
+
+        impl Semaphore {
+            fn acquire(&self) {
+                let mut permits = self.permits.lock().unwrap();
+                while *permits == 0 {
+                    permits = self.available.wait(permits).unwrap();
+                }
+                *permits -= 1;
+            }
+
+            fn release(&self) {
+                *self.permits.lock().unwrap() += 1;
+                self.available.notify_one();
+            }
+        }
+
+        pub fn sem2x4() {
+            execution_starts();
+            let semaphore = Arc::new(Semaphore {
+                permits: Mutex::new(SEM_PERMITS),
+                available: Condvar::new(),
+            });
+            let inside = Arc::new(AtomicU32::new(0));
+            let threads: Vec<_> = (0..SEM_THREADS)
+                .map(|_| {
+                    let (semaphore, inside) = (semaphore.clone(), inside.clone());
+                    thread::spawn(move || {
+                        semaphore.acquire();
+                        let before = inside.fetch_add(1, SeqCst);
+                        assert!(before < SEM_PERMITS, "{} inside", before + 1);
+                        inside.fetch_sub(1, SeqCst);
+                        semaphore.release();
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+        }
+    };
+}
+
 /// The programs on loom.
 mod on_loom {
     use loom::sync::atomic::AtomicU32;
@@ -232,25 +322,7 @@ mod on_loom {
         execution_starts, LOCK_ROUNDS, LOCK_THREADS, SELLERS, SEM_PERMITS, SEM_THREADS, TICKETS,
     };
 
-    pub fn tickets3() {
-        execution_starts();
-        let left = Arc::new(Mutex::new(TICKETS));
-        let sellers: Vec<_> = (0..SELLERS)
-            .map(|_| {
-                let left = left.clone();
-                thread::spawn(move || {
-                    let mut n = left.lock().unwrap();
-                    if *n > 0 {
-                        *n -= 1;
-                    }
-                })
-            })
-            .collect();
-        for s in sellers {
-            s.join().unwrap();
-        }
-        assert_eq!(*left.lock().unwrap(), 0, "every ticket sold, none twice");
-    }
+    std_shaped_programs!();
 
     /// `lock3x2` with mpcheck's real `Lock` on the `Loom` platform: the same code as
     /// `on_sim::lock3x2_lock` runs on `Sim`, so the two engines explore the same algorithm.
@@ -280,70 +352,6 @@ mod on_loom {
         // SAFETY: the lock is held.
         assert_eq!(unsafe { counter.with(|c| *c) }, LOCK_THREADS * LOCK_ROUNDS);
     }
-
-    pub fn lock3x2() {
-        execution_starts();
-        let counter = Arc::new(Mutex::new(0u64));
-        let threads: Vec<_> = (0..LOCK_THREADS)
-            .map(|_| {
-                let counter = counter.clone();
-                thread::spawn(move || {
-                    for _ in 0..LOCK_ROUNDS {
-                        *counter.lock().unwrap() += 1;
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(*counter.lock().unwrap(), LOCK_THREADS * LOCK_ROUNDS);
-    }
-
-    /// A counting semaphore from a mutex and a condition variable.
-    struct Semaphore {
-        permits: Mutex<u32>,
-        available: Condvar,
-    }
-
-    impl Semaphore {
-        fn acquire(&self) {
-            let mut permits = self.permits.lock().unwrap();
-            while *permits == 0 {
-                permits = self.available.wait(permits).unwrap();
-            }
-            *permits -= 1;
-        }
-
-        fn release(&self) {
-            *self.permits.lock().unwrap() += 1;
-            self.available.notify_one();
-        }
-    }
-
-    pub fn sem2x4() {
-        execution_starts();
-        let semaphore = Arc::new(Semaphore {
-            permits: Mutex::new(SEM_PERMITS),
-            available: Condvar::new(),
-        });
-        let inside = Arc::new(AtomicU32::new(0));
-        let threads: Vec<_> = (0..SEM_THREADS)
-            .map(|_| {
-                let (semaphore, inside) = (semaphore.clone(), inside.clone());
-                thread::spawn(move || {
-                    semaphore.acquire();
-                    let before = inside.fetch_add(1, SeqCst);
-                    assert!(before < SEM_PERMITS, "{} inside", before + 1);
-                    inside.fetch_sub(1, SeqCst);
-                    semaphore.release();
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-    }
 }
 
 /// The programs on shuttle.
@@ -357,89 +365,7 @@ mod on_shuttle {
         execution_starts, LOCK_ROUNDS, LOCK_THREADS, SELLERS, SEM_PERMITS, SEM_THREADS, TICKETS,
     };
 
-    pub fn tickets3() {
-        execution_starts();
-        let left = Arc::new(Mutex::new(TICKETS));
-        let sellers: Vec<_> = (0..SELLERS)
-            .map(|_| {
-                let left = left.clone();
-                thread::spawn(move || {
-                    let mut n = left.lock().unwrap();
-                    if *n > 0 {
-                        *n -= 1;
-                    }
-                })
-            })
-            .collect();
-        for s in sellers {
-            s.join().unwrap();
-        }
-        assert_eq!(*left.lock().unwrap(), 0, "every ticket sold, none twice");
-    }
-
-    pub fn lock3x2() {
-        execution_starts();
-        let counter = Arc::new(Mutex::new(0u64));
-        let threads: Vec<_> = (0..LOCK_THREADS)
-            .map(|_| {
-                let counter = counter.clone();
-                thread::spawn(move || {
-                    for _ in 0..LOCK_ROUNDS {
-                        *counter.lock().unwrap() += 1;
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(*counter.lock().unwrap(), LOCK_THREADS * LOCK_ROUNDS);
-    }
-
-    /// A counting semaphore from a mutex and a condition variable.
-    struct Semaphore {
-        permits: Mutex<u32>,
-        available: Condvar,
-    }
-
-    impl Semaphore {
-        fn acquire(&self) {
-            let mut permits = self.permits.lock().unwrap();
-            while *permits == 0 {
-                permits = self.available.wait(permits).unwrap();
-            }
-            *permits -= 1;
-        }
-
-        fn release(&self) {
-            *self.permits.lock().unwrap() += 1;
-            self.available.notify_one();
-        }
-    }
-
-    pub fn sem2x4() {
-        execution_starts();
-        let semaphore = Arc::new(Semaphore {
-            permits: Mutex::new(SEM_PERMITS),
-            available: Condvar::new(),
-        });
-        let inside = Arc::new(AtomicU32::new(0));
-        let threads: Vec<_> = (0..SEM_THREADS)
-            .map(|_| {
-                let (semaphore, inside) = (semaphore.clone(), inside.clone());
-                thread::spawn(move || {
-                    semaphore.acquire();
-                    let before = inside.fetch_add(1, SeqCst);
-                    assert!(before < SEM_PERMITS, "{} inside", before + 1);
-                    inside.fetch_sub(1, SeqCst);
-                    semaphore.release();
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-    }
+    std_shaped_programs!();
 }
 
 /// What one measurement found.

@@ -48,7 +48,8 @@ struct Node {
     /// Options whose events were explored from an ancestor and are independent of everything
     /// since: exploring them here would repeat an equivalent execution.
     sleep: Vec<(Choice, Footprint)>,
-    /// The tasks waiting here for a guard that fails (`ready_when`): see [`Dfs::reverse`].
+    /// The tasks waiting here for a guard that fails (`ready_when`): see
+    /// [`Dfs::reverse_events`].
     guarded: u64,
 }
 
@@ -67,12 +68,12 @@ impl Node {
     fn mark(&mut self, option: usize) {
         self.backtrack[option] = true;
         let twins = match self.options[option] {
-            Choice::Timeout(t) => [Choice::Spurious(t), Choice::Run(t)],
-            Choice::Spurious(t) => [Choice::Timeout(t), Choice::Run(t)],
-            Choice::Run(t) => [Choice::Timeout(t), Choice::Timeout(t)],
+            Choice::Timeout(t) => [Some(Choice::Spurious(t)), Some(Choice::Run(t))],
+            Choice::Spurious(t) => [Some(Choice::Timeout(t)), Some(Choice::Run(t))],
+            Choice::Run(t) => [Some(Choice::Timeout(t)), None],
             _ => return,
         };
-        for twin in twins {
+        for twin in twins.into_iter().flatten() {
             if let Some(k) = self.options.iter().position(|&o| o == twin) {
                 self.backtrack[k] = true;
             }

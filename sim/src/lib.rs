@@ -364,7 +364,7 @@ impl Config {
             timeouts_race: self.timeouts == Timeouts::Race,
             stack_size: self.stack_size,
             kills: self.kills,
-            coarse: self.granularity == Granularity::Operation,
+            granularity: self.granularity,
         }
     }
 
@@ -551,14 +551,14 @@ pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
 #[track_caller]
 pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
     let path = file.as_ref();
-    let recorded = read_file(path)?;
+    let (recorded, granularity) = read_file(path)?;
     let settings = Settings {
         max_steps: recorded.max_steps,
         spurious_wakeups: recorded.spurious_wakeups,
         timeouts_race: recorded.timeouts != "when-idle",
         stack_size: recorded.stack_size,
         kills: recorded.kills,
-        coarse: recorded.granularity == Granularity::Operation.name(),
+        granularity,
         entry: std::panic::Location::caller(),
     };
     let body: Rc<dyn Fn()> = Rc::new(f);
@@ -617,7 +617,8 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
     Err(failure)
 }
 
-fn read_file(path: &Path) -> Result<FailureFile, Failure> {
+/// The replay file at `path`, and the granularity it was recorded at.
+fn read_file(path: &Path) -> Result<(FailureFile, Granularity), Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid_input(format!("cannot read replay file {}: {e}", path.display())))?;
     let recorded: FailureFile = serde_json::from_str(&text).map_err(|e| {
@@ -633,14 +634,14 @@ fn read_file(path: &Path) -> Result<FailureFile, Failure> {
             recorded.format
         )));
     }
-    if Granularity::from_name(&recorded.granularity).is_none() {
-        return Err(invalid_input(format!(
+    match Granularity::from_name(&recorded.granularity) {
+        Some(granularity) => Ok((recorded, granularity)),
+        None => Err(invalid_input(format!(
             "{} has granularity {:?}, which is neither \"step\" nor \"operation\"",
             path.display(),
             recorded.granularity
-        )));
+        ))),
     }
-    Ok(recorded)
 }
 
 /// What a replay file says about the failure it holds, without running anything.
@@ -660,7 +661,7 @@ pub struct Recorded {
 
 /// Reads a replay file's description ([`FailureKind::InvalidInput`] if it cannot be read).
 pub fn inspect(file: impl AsRef<Path>) -> Result<Recorded, Failure> {
-    let recorded = read_file(file.as_ref())?;
+    let (recorded, _) = read_file(file.as_ref())?;
     Ok(Recorded {
         name: recorded.name,
         kind: recorded.kind,
@@ -902,13 +903,7 @@ fn write_file(config: &Config, settings: &Settings, failure: &Failure) -> Option
         }
         .to_owned(),
         stack_size: settings.stack_size,
-        granularity: if settings.coarse {
-            Granularity::Operation
-        } else {
-            Granularity::Step
-        }
-        .name()
-        .to_owned(),
+        granularity: settings.granularity.name().to_owned(),
         preemptions: failure.0.preemptions,
         steps: failure.0.trace.len(),
         trace_digest: trace_digest.clone(),

@@ -600,7 +600,7 @@ impl Exec {
             }
         }
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
-        if self.settings.coarse {
+        if self.settings.granularity == crate::Granularity::Operation {
             let t = &mut self.tasks[task as usize];
             if decision.is_some() {
                 // A scheduled step inside an operation begins its event; one outside ends any.

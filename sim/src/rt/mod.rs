@@ -186,9 +186,9 @@ pub(crate) struct Settings {
     pub(crate) kills: u32,
     /// Where the exploration was started: the main task's "start" in traces.
     pub(crate) entry: Loc,
-    /// `Granularity::Operation`: a primitive's operation runs as one step up to where it
-    /// blocks (see [`TaskRec::event`]).
-    pub(crate) coarse: bool,
+    /// What one step is: at `Granularity::Operation` a primitive's operation runs as one step
+    /// up to where it blocks (see [`TaskRec::event`]).
+    pub(crate) granularity: crate::Granularity,
 }
 
 /// What is left of an execution once it is over.

@@ -230,7 +230,10 @@ pub(crate) fn ready_when(
     let Some((id, next)) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
-        if !e.settings.coarse || task.operation == 0 || e.settings.kills > 0 {
+        if e.settings.granularity != crate::Granularity::Operation
+            || task.operation == 0
+            || e.settings.kills > 0
+        {
             return None;
         }
         let event = task.event;
