@@ -126,14 +126,7 @@ fn an_operation_touching_more_objects_than_a_footprint_lists_depends_on_everythi
     // The bump before both reads, between them, after both.
     assert_eq!(reduced.0.len(), 3);
     // At step granularity the reads may see half the bumps.
-    let failure = explore(
-        step_level()
-            .no_files()
-            .ignore_env()
-            .granularity(Granularity::Step),
-        wide::<12>,
-    )
-    .unwrap_err();
+    let failure = explore(step_level().no_files().ignore_env(), wide::<12>).unwrap_err();
     assert_eq!(failure.kind(), FailureKind::Panic, "{failure}");
 }
 
