@@ -42,6 +42,9 @@
 //!   `Runner` with `max_time` as the cap (wrapped to learn whether it was exhausted), `Sim`
 //!   `Config::dfs()` capped by `iterations` (calibrated from a short run to take about the cap).
 //!   `dfs-pb2`: the same with a preemption bound of 2 (loom and `Sim`, `sem2x4` only).
+//!   `dfs-1round`: `Sim` in one unbounded round (`Config::rounds(false)`), the proof without
+//!   the bounded rounds (each complete within its bound) that find bugs needing few
+//!   preemptions first.
 //! - `loom-Lock` against `sim-Lock`, `dfs-pb2/3/4`: mpcheck's real `Lock` run by both engines (the
 //!   `Loom` platform and the `Sim` platform), at equal preemption bounds: the same algorithm, so
 //!   the executions each engine needs compare like for like.
@@ -496,12 +499,28 @@ fn sim_dfs_step(program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
     sim_dfs_at(Granularity::Step, program, bound, cap)
 }
 
+/// [`sim_dfs`] in one unbounded round (`Config::rounds(false)`): a proof, without the rounds
+/// of growing preemption bound that find bugs needing few preemptions first.
+fn sim_dfs_one_round(program: fn(), cap: f64) -> Outcome {
+    let config = mpcheck_sim::Config::dfs().rounds(false);
+    sim_dfs_config(config, program, None, cap)
+}
+
 fn sim_dfs_at(granularity: Granularity, program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
     let config = match bound {
         Some(b) => mpcheck_sim::Config::dfs().preemption_bound(b),
         None => mpcheck_sim::Config::dfs(),
     }
     .granularity(granularity);
+    sim_dfs_config(config, program, bound, cap)
+}
+
+fn sim_dfs_config(
+    config: mpcheck_sim::Config,
+    program: fn(),
+    bound: Option<u32>,
+    cap: f64,
+) -> Outcome {
     let mut outcome = calibrated(
         cap,
         |n| sim_run(config.clone(), program, n, bound.is_some()),
@@ -614,6 +633,7 @@ enum Mode {
     DfsBound2,
     DfsBound3,
     DfsBound4,
+    DfsOneRound,
 }
 
 impl Mode {
@@ -624,6 +644,7 @@ impl Mode {
             Mode::DfsBound2 => "dfs-pb2",
             Mode::DfsBound3 => "dfs-pb3",
             Mode::DfsBound4 => "dfs-pb4",
+            Mode::DfsOneRound => "dfs-1round",
         }
     }
 
@@ -681,6 +702,9 @@ fn measurements() -> Vec<Measurement> {
         m("lock3x2", "sim-Lock", Dfs, 35.0, |c| {
             sim_dfs(on_sim::lock3x2_lock, None, c)
         }),
+        m("lock3x2", "sim-Lock", DfsOneRound, 35.0, |c| {
+            sim_dfs_one_round(on_sim::lock3x2_lock, c)
+        }),
         m("lock3x2", "sim-Lock-step", Dfs, 20.0, |c| {
             sim_dfs_step(on_sim::lock3x2_lock, None, c)
         }),
@@ -699,6 +723,9 @@ fn measurements() -> Vec<Measurement> {
         m("sem2x4", "sim-Semaphore", Dfs, 60.0, |c| {
             sim_dfs(on_sim::sem2x4, None, c)
         }),
+        m("sem2x4", "sim-Semaphore", DfsOneRound, 60.0, |c| {
+            sim_dfs_one_round(on_sim::sem2x4, c)
+        }),
         m("sem2x4", "sim-Semaphore-step", Dfs, 30.0, |c| {
             sim_dfs_step(on_sim::sem2x4, None, c)
         }),
@@ -713,6 +740,9 @@ fn measurements() -> Vec<Measurement> {
         }),
         m("tickets3", "sim-tickets", Dfs, 30.0, |c| {
             sim_dfs(on_sim::tickets3, None, c)
+        }),
+        m("tickets3", "sim-tickets", DfsOneRound, 30.0, |c| {
+            sim_dfs_one_round(on_sim::tickets3, c)
         }),
         m("tickets3", "sim-tickets-step", Dfs, 30.0, |c| {
             sim_dfs_step(on_sim::tickets3, None, c)
@@ -871,11 +901,17 @@ fn goals(results: &[(Measurement, Outcome)]) -> String {
         .filter(|o| o.complete == Some(true))
         .map(|o| (o.executions, "loom here"))
         .unwrap_or((ISSUE_LOOM_LOCK3X2_EXECUTIONS, "loom in the issue"));
-    if let Some(s) = find(results, "lock3x2", "sim-Lock", Mode::Dfs) {
+    for mode in [Mode::Dfs, Mode::DfsOneRound] {
+        let Some(s) = find(results, "lock3x2", "sim-Lock", mode) else {
+            continue;
+        };
         let complete = s.complete == Some(true);
         line(
             &mut out,
-            "lock3x2: sim-Lock DFS complete in ≤ 1,000 executions",
+            &format!(
+                "lock3x2: sim-Lock {} complete in ≤ 1,000 executions",
+                mode.name()
+            ),
             format!(
                 "{} after {} executions ({} in {}: {})",
                 if complete { "complete" } else { "not complete" },
@@ -889,11 +925,14 @@ fn goals(results: &[(Measurement, Outcome)]) -> String {
     }
     let exhausted_within =
         |out: &mut String, workload: &str, sim: &str, goal: String, ok: fn(&Outcome) -> bool| {
-            if let Some(s) = find(results, workload, sim, Mode::Dfs) {
+            for mode in [Mode::Dfs, Mode::DfsOneRound] {
+                let Some(s) = find(results, workload, sim, mode) else {
+                    continue;
+                };
                 let complete = s.complete == Some(true);
                 line(
                     out,
-                    &format!("{workload}: {sim} DFS {goal}"),
+                    &format!("{workload}: {sim} {} {goal}", mode.name()),
                     format!(
                         "{} after {} executions, {:.1} s",
                         if complete { "complete" } else { "not complete" },

@@ -14,10 +14,12 @@
 //! **Bounding.** The search runs in rounds with a growing preemption bound (Musuvathi &
 //! Qadeer, PLDI 2007): first 0, then 1, then 2 preemptions, then unbounded (or up to the
 //! configured bound). Early rounds are cheap, so bugs that need few preemptions are found after
-//! few executions however large the whole space is. Reduction inside a bounded round can miss
-//! executions within the bound (Coons, Musuvathi, McKinley, OOPSLA 2013): bounded rounds are a
-//! bug-finding heuristic, and only a round that cut nothing proves the space covered. A round
-//! that cuts nothing ends the search as complete.
+//! few executions however large the whole space is. Each round is complete within its bound
+//! (bounded partial-order reduction: Coons, Musuvathi, McKinley, OOPSLA 2013): a bounded round
+//! asks for every initial of a reversal, also where the racing task's block of events began;
+//! a wake asks for the wait's other ends also where they preempt nobody; and an option whose
+//! subtree the bound cut never sleeps (see docs/sim.md, "Bounding"). A round that cuts nothing
+//! ends the search as complete.
 
 use std::collections::HashMap;
 
@@ -45,6 +47,10 @@ struct Node {
     done: Vec<bool>,
     /// Options cut by the preemption bound of this round.
     cut: Vec<bool>,
+    /// Options whose subtrees had options cut by the bound: they are not asleep in their
+    /// siblings' subtrees (Coons, Musuvathi, McKinley, OOPSLA 2013: an execution equivalent to
+    /// one of the subtree's may fit in the bound where it did not).
+    tainted: Vec<bool>,
     /// Options whose events were explored from an ancestor and are independent of everything
     /// since: exploring them here would repeat an equivalent execution.
     sleep: Vec<(Choice, Footprint)>,
@@ -94,6 +100,26 @@ impl Node {
         offered
     }
 
+    /// Whether task `t`'s wait could end here other than by a wake.
+    fn offers_end_of_wait(&self, t: u32) -> bool {
+        self.options
+            .iter()
+            .any(|&o| matches!(o, Choice::Timeout(u) | Choice::Spurious(u) if u == t))
+    }
+
+    /// Whether ending task `t`'s wait here (a timeout or spurious wake-up) preempts no task.
+    fn ends_wait_freely(&self, t: u32) -> bool {
+        (0..self.options.len()).any(|k| {
+            matches!(self.options[k], Choice::Timeout(u) | Choice::Spurious(u) if u == t)
+                && !self.preempts(k)
+        })
+    }
+
+    /// Whether taking `option` here stays within the preemption `bound`.
+    fn fits(&self, option: usize, bound: Option<u32>) -> bool {
+        bound.is_none_or(|b| self.preemptions + self.preempts(option) as u32 <= b)
+    }
+
     fn asleep(&self, option: usize) -> bool {
         self.sleep.iter().any(|(c, _)| *c == self.options[option])
     }
@@ -116,7 +142,11 @@ impl Node {
             .copied()
             .collect();
         for (i, &done) in self.done.iter().enumerate() {
-            if done && i != self.chosen && keeps(&self.options[i], &self.footprints[i]) {
+            if done
+                && !self.tainted[i]
+                && i != self.chosen
+                && keeps(&self.options[i], &self.footprints[i])
+            {
                 sleep.push((self.options[i], self.footprints[i]));
             }
         }
@@ -161,6 +191,15 @@ impl Dfs {
         }
     }
 
+    /// One round only, at the largest bound: the fewest executions to cover the space (or
+    /// the bound), where the rounds of growing bound find bugs that need few preemptions
+    /// first.
+    pub fn one_round(mut self) -> Self {
+        let last = self.rounds.last().copied().flatten();
+        self.rounds = vec![last];
+        self
+    }
+
     fn bound(&self) -> Option<u32> {
         self.rounds[self.round]
     }
@@ -170,6 +209,8 @@ impl Dfs {
         let bound = self.bound();
         while let Some(node) = self.stack.last_mut() {
             node.done[node.chosen] = true;
+            let mut cut = false;
+            let mut next = None;
             for k in 0..node.options.len() {
                 if !node.backtrack[k] || node.done[k] || node.cut[k] {
                     continue;
@@ -177,17 +218,45 @@ impl Dfs {
                 if self.reduction && node.asleep(k) {
                     continue;
                 }
-                if bound.is_some_and(|b| node.preemptions + node.preempts(k) as u32 > b) {
+                if !node.fits(k, bound) {
                     node.cut[k] = true;
-                    self.cut = true;
+                    cut = true;
                     continue;
                 }
+                next = Some(k);
+                break;
+            }
+            if cut {
+                self.cut = true;
+                let depth = self.stack.len() - 1;
+                for above in &mut self.stack[..depth] {
+                    above.tainted[above.chosen] = true;
+                }
+            }
+            if let Some(k) = next {
+                let node = self.stack.last_mut().expect("the node is on the stack");
                 node.chosen = k;
                 return true;
             }
             self.stack.pop();
         }
         false
+    }
+
+    /// The node where the block of events of node `i`'s task that `i` belongs to began: the
+    /// latest node at or before `i` where that task was not simply going on. `None` if `i`
+    /// is no scheduling choice, or the block began at `i`.
+    fn block_start(&self, i: usize) -> Option<usize> {
+        let q = self.stack[i].options[self.stack[i].chosen].task()?;
+        let mut k = i;
+        while k > 0 {
+            let node = &self.stack[k];
+            if !node.value && node.current != Some(q) {
+                break;
+            }
+            k -= 1;
+        }
+        (k != i).then_some(k)
     }
 
     /// Race analysis of a finished execution (see the module docs).
@@ -217,12 +286,30 @@ impl Dfs {
             let Some(last) = Some(d as usize).filter(|&d| d < self.stack.len()) else {
                 continue;
             };
-            for node in self.stack[..=last].iter_mut().rev() {
-                if node.options[node.chosen] == Choice::Run(t) {
-                    break; // before the wait began
-                }
-                if node.mark_disabled_by_wake(t) {
-                    break;
+            // The nodes that offered them since the wait began, latest first.
+            let offers: Vec<usize> = (0..=last)
+                .rev()
+                .take_while(|&d| {
+                    let node = &self.stack[d];
+                    node.options[node.chosen] != Choice::Run(t)
+                })
+                .filter(|&d| self.stack[d].offers_end_of_wait(t))
+                .collect();
+            let Some(&latest) = offers.first() else {
+                continue;
+            };
+            self.stack[latest].mark_disabled_by_wake(t);
+            // In a bounded round, also where ending the wait costs least: the latest offer
+            // can be a preemption of the waking task where an earlier one (where the waiter
+            // had just blocked) is none (Coons, Musuvathi, McKinley, OOPSLA 2013).
+            if self.bound().is_some() {
+                let cheapest = offers
+                    .iter()
+                    .copied()
+                    .find(|&d| self.stack[d].ends_wait_freely(t))
+                    .or(offers.last().copied());
+                if let Some(d) = cheapest {
+                    self.stack[d].mark_disabled_by_wake(t);
                 }
             }
         }
@@ -269,6 +356,13 @@ impl Dfs {
                     obj: marker(p as u32),
                     write: true,
                 });
+                // A spawn adds a task for later yields to wait for.
+                if let Some(child) = effect.spawn {
+                    accesses.push(Access {
+                        obj: marker(child),
+                        write: true,
+                    });
+                }
                 accesses.extend(
                     (0..tasks)
                         .filter(|&u| u != p as u32 && effect.yields_to & task_bit(u) != 0)
@@ -431,12 +525,41 @@ impl Dfs {
                 initials.push(choice);
             }
         }
+        // In a bounded round, which initial is taken matters: one can fit in the bound where
+        // another does not, or leave fewer preemptions for what follows. So every initial is
+        // asked for, at `i` and where `i`'s task's block of events began, where taking
+        // another task costs no more than at `i` (Coons, Musuvathi, McKinley, "Bounded
+        // partial-order reduction", OOPSLA 2013: the bound makes independent events dependent).
+        if let Some(bound) = self.bound() {
+            let node = &mut self.stack[i];
+            for c in &initials {
+                if let Some(k) = node.options.iter().position(|o| o == c) {
+                    node.mark(k);
+                }
+            }
+            if let Some(start) = self.block_start(i) {
+                let node = &mut self.stack[start];
+                for c in &initials {
+                    // The same choice there, or its task's (a task that did not run since can
+                    // only have been woken or disabled by the block).
+                    let k = node.options.iter().position(|o| o == c).or_else(|| {
+                        let t = c.task();
+                        node.options
+                            .iter()
+                            .position(|o| t.is_some() && o.task() == t)
+                    });
+                    if let Some(k) = k.filter(|&k| node.fits(k, Some(bound))) {
+                        node.mark(k);
+                    }
+                }
+            }
+        }
         let node = &mut self.stack[i];
         let index = |c: &Choice| node.options.iter().position(|o| o == c);
-        if initials
-            .iter()
-            .any(|c| index(c).is_some_and(|ix| node.backtrack[ix]))
-        {
+        // An initial explored already covers the reversal, unless the bound cut its subtree.
+        if initials.iter().any(|c| {
+            index(c).is_some_and(|ix| node.backtrack[ix] && !(node.done[ix] && node.tainted[ix]))
+        }) {
             return;
         }
         let wanted = initials
@@ -573,6 +696,7 @@ impl Strategy for Dfs {
                     .collect(),
                 done: vec![false; n],
                 cut: vec![false; n],
+                tainted: vec![false; n],
                 sleep,
                 guarded: ctx.guarded,
             };

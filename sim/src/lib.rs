@@ -147,6 +147,7 @@ pub struct Config {
     iterations: u64,
     seed: u64,
     preemption_bound: Option<u32>,
+    rounds: bool,
     reduction: bool,
     max_steps: usize,
     spurious_wakeups: u32,
@@ -179,6 +180,9 @@ impl std::fmt::Display for Config {
         if let Some(b) = self.preemption_bound {
             write!(f, ", preemption bound {b}")?;
         }
+        if !self.rounds {
+            f.write_str(", one round")?;
+        }
         if !self.reduction {
             f.write_str(", no reduction")?;
         }
@@ -208,6 +212,7 @@ impl Config {
             iterations,
             seed: 0x6d70_6368_6563_6b21,
             preemption_bound: None,
+            rounds: true,
             reduction: true,
             max_steps: 100_000,
             spurious_wakeups: 0,
@@ -256,6 +261,15 @@ impl Config {
     /// that cut anything.
     pub fn preemption_bound(mut self, bound: u32) -> Self {
         self.preemption_bound = Some(bound);
+        self
+    }
+
+    /// DFS: rounds of growing preemption bound (the default: 0, 1, 2, then unbounded, or up to
+    /// [`Config::preemption_bound`]), each complete within its bound, so that a bug that needs
+    /// `k` preemptions is found in round `k`; or (`false`) one round at the largest bound, the
+    /// fewest executions to cover the space when no bug is expected (a proof).
+    pub fn rounds(mut self, on: bool) -> Self {
+        self.rounds = on;
         self
     }
 
@@ -382,7 +396,10 @@ impl Config {
         match self.kind {
             Kind::Random => Box::new(Random::new(self.seed)),
             Kind::Pct(depth) => Box::new(Pct::new(depth, self.seed)),
-            Kind::Dfs => Box::new(Dfs::new(self.preemption_bound, self.reduction)),
+            Kind::Dfs => {
+                let dfs = Dfs::new(self.preemption_bound, self.reduction);
+                Box::new(if self.rounds { dfs } else { dfs.one_round() })
+            }
         }
     }
 

@@ -590,7 +590,6 @@ fn compare_bounded_many(first: u64, count: u64, kinds: &[Kind], config: Config) 
 }
 
 #[test]
-#[ignore = "bounded rounds are not yet complete within their bound (issue 15, item 3)"]
 fn bounded_rounds_keep_every_outcome_within_their_bound() {
     compare_bounded_many(
         20_000,
@@ -601,8 +600,46 @@ fn bounded_rounds_keep_every_outcome_within_their_bound() {
 }
 
 #[test]
-#[ignore = "bounded rounds are not yet complete within their bound (issue 15, item 3)"]
 fn bounded_rounds_keep_every_outcome_within_their_bound_with_operations_and_guards() {
     let kinds = [Kind::Atomic, Kind::Operation, Kind::Guard];
     compare_bounded_many(21_000, seeds(60), &kinds, Config::dfs());
+}
+
+#[test]
+fn bounded_rounds_keep_every_outcome_of_programs_with_everything() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Futex,
+        Kind::Clock,
+        Kind::Yield,
+        Kind::Spawn,
+    ];
+    compare_bounded_many(22_000, seeds(40), &kinds, Config::dfs().spurious_wakeups(1));
+}
+
+#[test]
+fn bounded_rounds_keep_every_outcome_with_idle_timeouts_and_kills() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Clock];
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare_bounded_many(23_000, seeds(30), &kinds, config);
+}
+
+#[test]
+fn bounded_rounds_keep_every_outcome_of_guards_with_everything() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Futex,
+        Kind::Clock,
+        Kind::Spawn,
+        Kind::Operation,
+        Kind::Guard,
+    ];
+    compare_bounded_many(24_000, seeds(40), &kinds, Config::dfs().spurious_wakeups(1));
+}
+
+#[test]
+fn bounded_rounds_keep_every_outcome_at_step_granularity() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Operation, Kind::Guard];
+    let config = Config::dfs().granularity(Granularity::Step);
+    compare_bounded_many(25_000, seeds(40), &kinds, config);
 }

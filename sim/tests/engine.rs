@@ -316,13 +316,15 @@ fn shrinking_brings_a_random_failure_down_to_one_preemption() {
 
 #[test]
 fn a_one_preemption_bug_in_a_huge_space_is_found_early() {
-    // Eight tasks doing 4 atomic increments each (an enormous space of interleavings), and one
-    // pair racing on a lost update: the rounds of growing preemption bound find it in round 1.
+    // Eight tasks doing 4 atomic increments each, each on a counter of its own (an enormous
+    // space of interleavings, all of them one trace), and one pair racing on a lost update:
+    // the rounds of growing preemption bound find it in round 1. (Were the eight counters one,
+    // every order of the eight tasks would be a trace of its own, and round 0, complete within
+    // its bound, would explore each of the 8! orders first.)
     let failure = explore(Config::dfs().no_files(), || {
-        let busy = Arc::new(AtomicU32::new(0));
         let workers: Vec<_> = (0..8)
             .map(|_| {
-                let busy = busy.clone();
+                let busy = Arc::new(AtomicU32::new(0));
                 spawn(move || {
                     for _ in 0..4 {
                         busy.fetch_add(1, SeqCst);
@@ -337,9 +339,86 @@ fn a_one_preemption_bug_in_a_huge_space_is_found_early() {
     })
     .unwrap_err();
     assert!(failure.message().contains("lost update"));
+    assert_eq!(failure.preemptions(), 1, "{failure}");
     assert!(
-        failure.execution() <= 300,
+        failure.execution() <= 30,
         "found after {} executions",
         failure.execution()
     );
+}
+
+/// Three tasks that each append their number to a log, run whole (no preemption): the last
+/// task to run fails if the order was 2, 1, 0 — one of the six orders of the tasks.
+fn reversed_order_fails() {
+    let log = Arc::new(AtomicU32::new(0));
+    let tasks: Vec<_> = (0..3u32)
+        .map(|t| {
+            let log = log.clone();
+            spawn(move || {
+                // Base-4 digits, the first task to run in the lowest.
+                let seen = log.load(SeqCst);
+                let digits = (0..3).filter(|d| seen >> (2 * d) & 3 != 0).count() as u32;
+                log.store(seen | (t + 1) << (2 * digits), SeqCst);
+                assert_ne!(
+                    seen | (t + 1) << (2 * digits),
+                    3 | 2 << 2 | 1 << 4,
+                    "2, 1, 0"
+                );
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.join();
+    }
+}
+
+#[test]
+fn a_bug_that_needs_no_preemption_is_found_within_bound_0() {
+    // Round 0 covers every order of whole tasks (it used to run one execution).
+    let failure = explore(
+        Config::dfs().preemption_bound(0).no_files().ignore_env(),
+        reversed_order_fails,
+    )
+    .unwrap_err();
+    assert!(failure.message().contains("2, 1, 0"), "{failure}");
+    assert_eq!(failure.preemptions(), 0, "{failure}");
+    // Without reduction too: the plain search within the bound finds it as well.
+    let failure = explore(
+        Config::dfs()
+            .preemption_bound(0)
+            .reduction(false)
+            .no_files()
+            .ignore_env(),
+        reversed_order_fails,
+    )
+    .unwrap_err();
+    assert!(failure.message().contains("2, 1, 0"), "{failure}");
+}
+
+#[test]
+fn one_round_covers_the_space_in_fewer_executions() {
+    let rounds = explore(Config::dfs().no_files().ignore_env(), atomic_increment).unwrap();
+    let one = explore(
+        Config::dfs().rounds(false).no_files().ignore_env(),
+        atomic_increment,
+    )
+    .unwrap();
+    assert!(rounds.complete() && one.complete(), "{rounds}\n{one}");
+    assert!(
+        one.executions() < rounds.executions(),
+        "{} vs {}",
+        one.executions(),
+        rounds.executions()
+    );
+    assert!(Config::dfs()
+        .rounds(false)
+        .to_string()
+        .contains("one round"));
+    // And finds what the rounds find.
+    let failure = explore(
+        Config::dfs().rounds(false).no_files().ignore_env(),
+        racy_increment,
+    )
+    .unwrap_err();
+    assert!(failure.message().contains("lost update"));
 }
