@@ -17,7 +17,7 @@ use mpcheck::facade::{
     AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicPtr, AtomicU16,
     AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Barrier, Condvar, Mutex, Once, RwLock,
 };
-use mpcheck::sim::{explore, Config, Granularity, Sim};
+use mpcheck::sim::{explore, Config, FailureKind, Granularity, Sim};
 use mpcheck::Platform;
 
 /// A panic that the panic hook does not print (the tests' own panics are expected).
@@ -605,7 +605,7 @@ macro_rules! on_every_engine {
         mod shuttle {
             $(
                 mod $property {
-                    use mpcheck::shuttle::{check_pct, check_random, Shuttle};
+                    use mpcheck::shuttle::{check_random, Shuttle};
 
                     #[test]
                     fn random() {
@@ -616,7 +616,7 @@ macro_rules! on_every_engine {
                     $(
                         #[test]
                         fn $pct() {
-                            check_pct(super::super::$property::<Shuttle>, 300, 3);
+                            mpcheck::shuttle::check_pct(super::super::$property::<Shuttle>, 300, 3);
                         }
                     )?
                 }
@@ -647,4 +647,172 @@ fn os_scope_thread_panics() {
     for _ in 0..OS_RUNS {
         scope_thread_panics_os();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programs with real bugs: the simulator finds them, and says where.
+
+/// A counter bumped with a load and a store instead of `fetch_add`: an update is lost in some
+/// interleaving, and the simulator's exhaustive search finds it.
+#[test]
+fn a_lost_update_is_found() {
+    use mpcheck::facade::sim::sync::atomic::{AtomicUsize, Ordering};
+    use mpcheck::facade::sim::sync::Arc;
+    use mpcheck::facade::sim::thread;
+
+    fn program() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let hits = hits.clone();
+                thread::spawn(move || {
+                    let seen = hits.load(Ordering::SeqCst);
+                    hits.store(seen + 1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "an update was lost");
+    }
+    let failure = explore(Config::dfs().ignore_env().no_files(), program)
+        .expect_err("the lost update is found");
+    assert_eq!(failure.kind(), FailureKind::Panic, "{failure}");
+    assert!(
+        failure.message().contains("an update was lost"),
+        "{failure}"
+    );
+    // The trace names the facade's atomic and the lines of this file.
+    let trace = failure.trace_text();
+    assert!(trace.contains("AtomicUsize#"), "{trace}");
+    assert!(trace.contains("facade.rs:"), "{trace}");
+}
+
+/// Two threads take two mutexes in opposite orders: the simulator reports the deadlock, naming
+/// for each blocked thread the facade operation it waits in (`Mutex#1.lock`) and the line of
+/// this file that called it, and the same of the holder — at both granularities.
+#[test]
+fn a_lock_order_deadlock_is_found_and_named() {
+    use mpcheck::facade::sim::sync::{Arc, Mutex};
+    use mpcheck::facade::sim::thread;
+
+    fn program() {
+        let a = Arc::new(Mutex::new(0));
+        let b = Arc::new(Mutex::new(0));
+        let (a1, b1) = (a.clone(), b.clone());
+        let task = thread::spawn(move || {
+            let _a = a1.lock().unwrap();
+            let _b = b1.lock().unwrap();
+        });
+        let _b = b.lock().unwrap();
+        let _a = a.lock().unwrap();
+        drop((_a, _b));
+        task.join().unwrap();
+    }
+    const TASK_A: u32 = line!() - 8;
+    const MAIN_B: u32 = TASK_A + 3;
+    for granularity in [Granularity::Operation, Granularity::Step] {
+        let config = Config::dfs()
+            .granularity(granularity)
+            .ignore_env()
+            .no_files();
+        let failure = explore(config, program).expect_err("the deadlock is found");
+        assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
+        let here = |line: u32| format!("{}:{line}:", file!());
+        let mut blocked = failure.blocked().to_vec();
+        blocked.sort_by_key(|b| b.task);
+        let [main, task] = &blocked[..] else {
+            panic!("two blocked tasks:\n{failure}");
+        };
+        for (blocked, waits_at, holder, taken_at) in
+            [(main, MAIN_B + 1, 1, TASK_A), (task, TASK_A + 1, 0, MAIN_B)]
+        {
+            let mutex = &blocked.waits_for;
+            assert!(mutex.starts_with("Mutex#"), "{failure}");
+            assert_eq!(
+                blocked.at.operation,
+                Some(format!("{mutex}.lock")),
+                "{failure}"
+            );
+            assert!(blocked.at.line.starts_with(&here(waits_at)), "{failure}");
+            let (by, site) = blocked.holder.as_ref().expect("a holder");
+            assert_eq!(*by, holder, "{failure}");
+            assert_eq!(site.operation, Some(format!("{mutex}.lock")), "{failure}");
+            assert!(site.line.starts_with(&here(taken_at)), "{failure}");
+        }
+        assert!(!failure.message().contains("src/facade/"), "{failure}");
+        assert!(!failure.trace_text().contains("src/facade/"), "{failure}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The facade at operation granularity explores as mpcheck's own `Lock` does.
+
+/// `lock3x2` (the explore bench's program): 3 threads × 2 critical sections incrementing a
+/// counter, then the main thread checks it. With mpcheck's `Lock` and a simulated cell (as
+/// `benches/explore.rs` writes it), and with the facade's `Mutex<u64>`; the number of
+/// executions `Config::dfs()` needs to exhaust it at operation granularity.
+fn lock3x2_executions(facade: bool) -> u64 {
+    fn with_lock() {
+        let lock = mpcheck::Lock::<Sim>::new();
+        let counter = Arc::new(mpcheck_sim::Cell::new(0u64));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (lock, counter) = (lock.clone(), counter.clone());
+                mpcheck::thread::spawn::<Sim, _, _>(move || {
+                    for _ in 0..2 {
+                        let _held = lock.lock();
+                        // SAFETY: the lock is held.
+                        unsafe { counter.with_mut(|n| *n += 1) };
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let _held = lock.lock();
+        // SAFETY: the lock is held.
+        assert_eq!(unsafe { counter.with(|n| *n) }, 6);
+    }
+
+    fn with_facade() {
+        use mpcheck::facade::sim::sync::{Arc, Mutex};
+        use mpcheck::facade::sim::thread;
+
+        let counter = Arc::new(Mutex::new(0u64));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let counter = counter.clone();
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        *counter.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*counter.lock().unwrap(), 6);
+    }
+
+    let config = Config::dfs().ignore_env().no_files();
+    let report = if facade {
+        explore(config, with_facade)
+    } else {
+        explore(config, with_lock)
+    }
+    .unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(report.complete(), "{report}");
+    report.executions()
+}
+
+#[test]
+fn facade_lock3x2_explores_as_the_lock_version() {
+    let lock = lock3x2_executions(false);
+    let facade = lock3x2_executions(true);
+    eprintln!("lock3x2 at operation granularity: Lock {lock}, facade Mutex {facade} executions");
+    assert_eq!(facade, lock);
 }

@@ -9,6 +9,7 @@ use std::fmt;
 
 use super::condvar::Condvar;
 use super::mutex::Mutex;
+use super::results::BarrierWaitResult;
 use crate::platform::Platform;
 
 /// The count of arrivals in the current generation, and the generation.
@@ -42,18 +43,6 @@ pub struct Barrier<P: Platform> {
     round: Mutex<P, Round>,
     cvar: Condvar<P>,
     n: usize,
-}
-
-/// What [`Barrier::wait`] returns: whether this thread is the generation's leader (std's
-/// `BarrierWaitResult`, which only std can make).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BarrierWaitResult(bool);
-
-impl BarrierWaitResult {
-    /// `true` for exactly one thread of each generation (the last to arrive).
-    pub fn is_leader(&self) -> bool {
-        self.0
-    }
 }
 
 impl<P: Platform> Barrier<P> {

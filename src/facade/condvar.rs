@@ -20,6 +20,7 @@ use std::sync::{LockResult, PoisonError};
 use std::time::Duration;
 
 use super::mutex::MutexGuard;
+use super::results::WaitTimeoutResult;
 use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, WaitOutcome};
 
 /// A condition variable with the API of [`std::sync::Condvar`], used with the facade's
@@ -42,18 +43,6 @@ use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, Wait
 /// ```
 pub struct Condvar<P: Platform> {
     seq: P::AtomicU32,
-}
-
-/// Whether a timed wait of a [`Condvar`] returned because its time was up (std's
-/// `WaitTimeoutResult`, which only std can make).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WaitTimeoutResult(bool);
-
-impl WaitTimeoutResult {
-    /// `true` if the wait's time was up (std: "the wait is known to have timed out").
-    pub fn timed_out(&self) -> bool {
-        self.0
-    }
 }
 
 impl<P: Platform> Condvar<P> {

@@ -73,6 +73,7 @@ mod condvar;
 mod mutex;
 mod once;
 mod poison;
+mod results;
 mod rwlock;
 pub mod thread;
 
@@ -80,10 +81,11 @@ pub use self::atomic::{
     fence, AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicMut,
     AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
 };
-pub use self::barrier::{Barrier, BarrierWaitResult};
-pub use self::condvar::{Condvar, WaitTimeoutResult};
+pub use self::barrier::Barrier;
+pub use self::condvar::Condvar;
 pub use self::mutex::{Mutex, MutexGuard};
-pub use self::once::{Once, OnceState};
+pub use self::once::Once;
+pub use self::results::{BarrierWaitResult, OnceState, WaitTimeoutResult};
 pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// std's paths for the engine `$engine`: `sync`, `sync::atomic`, `thread`, `hint`, each item an

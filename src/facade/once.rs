@@ -15,6 +15,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
+use super::results::OnceState;
 use crate::platform::{Atomic, Platform};
 
 /// Nobody ran the closure yet.
@@ -42,20 +43,6 @@ const COMPLETE: u32 = 4;
 /// ```
 pub struct Once<P: Platform> {
     word: P::AtomicU32,
-}
-
-/// What [`Once::call_once_force`] tells its closure (std's `OnceState`, which only std can
-/// make).
-#[derive(Debug)]
-pub struct OnceState {
-    poisoned: bool,
-}
-
-impl OnceState {
-    /// Whether an earlier closure panicked.
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned
-    }
 }
 
 impl<P: Platform> Once<P> {
