@@ -574,6 +574,20 @@ macro_rules! on_every_engine {
                         assert!(report.complete(), "{report}");
                     }
 
+                    /// Exhaustive at step granularity (every atomic and futex call of the
+                    /// facade's algorithms), up to 3 preemptions.
+                    #[test]
+                    fn dfs_step_bounded() {
+                        let config = Config::dfs()
+                            .granularity(Granularity::Step)
+                            .preemption_bound(3)
+                            .ignore_env()
+                            .no_files();
+                        let report = explore(config, super::super::$property::<Sim>)
+                            .unwrap_or_else(|failure| panic!("{failure}"));
+                        eprintln!("{}: {report}", stringify!($property));
+                    }
+
                     /// A random walk at step granularity: the facade's own atomics and futex
                     /// calls interleaved.
                     #[test]
@@ -815,4 +829,89 @@ fn facade_lock3x2_explores_as_the_lock_version() {
     let facade = lock3x2_executions(true);
     eprintln!("lock3x2 at operation granularity: Lock {lock}, facade Mutex {facade} executions");
     assert_eq!(facade, lock);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The new futex algorithms (RwLock, Once, the scope's count), exhaustively at step granularity.
+
+/// 2 writers and a reader of an `RwLock`, then 3 callers of a `Once`, each searched without a
+/// bound at step granularity: complete, every assertion holding.
+#[test]
+fn rwlock_and_once_exhaustively_at_step_granularity() {
+    fn rwlock() {
+        let lock = Arc::new(RwLock::<Sim, (u32, u32)>::new((0, 0)));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let lock = lock.clone();
+                spawn::<Sim, _, _>(move || {
+                    let mut pair = lock.write().unwrap();
+                    pair.0 += 1;
+                    pair.1 += 1;
+                })
+            })
+            .collect();
+        let pair = *lock.read().unwrap();
+        assert_eq!(pair.0, pair.1);
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert_eq!(*lock.read().unwrap(), (2, 2));
+    }
+    fn readers() {
+        let lock = Arc::new(RwLock::<Sim, u32>::new(0));
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let lock = lock.clone();
+                spawn::<Sim, _, _>(move || *lock.read().unwrap())
+            })
+            .collect();
+        *lock.write().unwrap() += 1;
+        for other in others {
+            assert!(other.join().unwrap() <= 1);
+        }
+    }
+    // Spurious wake-ups (one per execution) where the search stays small with them.
+    for (name, program, spurious) in [
+        ("rwlock", rwlock as fn(), 0),
+        ("readers", readers, 0),
+        ("once", once_runs_once::<Sim>, 1),
+        ("scope", scope_closure_panics::<Sim>, 1),
+    ] {
+        let config = Config::dfs()
+            .granularity(Granularity::Step)
+            .spurious_wakeups(spurious)
+            .ignore_env()
+            .no_files();
+        let report = explore(config, program).unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete(), "{name}: {report}");
+        eprintln!("{name}: {report}");
+    }
+}
+
+/// Writer preference, as the algorithm has it and as its specification says at operation
+/// granularity too: a thread that holds a read guard and reads again while a writer waits
+/// deadlocks (std warns that it may), at both granularities.
+#[test]
+fn a_second_read_behind_a_waiting_writer_deadlocks_at_both_granularities() {
+    fn program() {
+        let lock = Arc::new(RwLock::<Sim, u32>::new(0));
+        let first = lock.read().unwrap();
+        let writer = {
+            let lock = lock.clone();
+            spawn::<Sim, _, _>(move || *lock.write().unwrap() += 1)
+        };
+        let second = lock.read().unwrap();
+        drop((first, second));
+        writer.join().unwrap();
+    }
+    for granularity in [Granularity::Operation, Granularity::Step] {
+        let config = Config::dfs()
+            .granularity(granularity)
+            .ignore_env()
+            .no_files();
+        let failure = explore(config, program).expect_err("the deadlock is found");
+        assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
+        assert!(failure.message().contains("RwLock#1.read"), "{failure}");
+        assert!(failure.message().contains("RwLock#1.write"), "{failure}");
+    }
 }
