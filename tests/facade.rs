@@ -915,3 +915,51 @@ fn a_second_read_behind_a_waiting_writer_deadlocks_at_both_granularities() {
         assert!(failure.message().contains("RwLock#1.write"), "{failure}");
     }
 }
+
+/// The guide's port with a bug: the workers' condition forgets that the queue closes, so the
+/// last worker waits forever once it is empty. The simulator reports the deadlock, naming the
+/// `wait_while` it waits in and its line.
+#[test]
+fn a_worker_waiting_forever_is_reported() {
+    use mpcheck::facade::sim::sync::{Arc, Condvar, Mutex};
+    use mpcheck::facade::sim::thread;
+
+    fn program() {
+        let queue = Arc::new((Mutex::new((VecDeque::<u32>::new(), false)), Condvar::new()));
+        let worker = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                let (lock, ready) = &*queue;
+                loop {
+                    let mut state = ready
+                        .wait_while(lock.lock().unwrap(), |(items, _closed)| items.is_empty())
+                        .unwrap();
+                    if state.0.pop_front().is_none() {
+                        return;
+                    }
+                }
+            })
+        };
+        let (lock, ready) = &*queue;
+        lock.lock().unwrap().0.push_back(1);
+        ready.notify_one();
+        lock.lock().unwrap().1 = true;
+        ready.notify_all();
+        worker.join().unwrap();
+    }
+    const WAIT: u32 = line!() - 15;
+    let failure = explore(Config::dfs().ignore_env().no_files(), program)
+        .expect_err("the worker waits forever");
+    assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
+    let worker = failure
+        .blocked()
+        .iter()
+        .find(|b| b.task == 1)
+        .unwrap_or_else(|| panic!("the worker is blocked:\n{failure}"));
+    let operation = worker.at.operation.as_deref().unwrap_or_default();
+    assert!(operation.ends_with(".wait_while"), "{failure}");
+    assert!(
+        worker.at.line.starts_with(&format!("{}:{WAIT}:", file!())),
+        "{failure}"
+    );
+}
