@@ -1,5 +1,7 @@
 //! std's atomics over a [`Platform`]: `AtomicBool`, `AtomicU8` … `AtomicU64`, `AtomicUsize`,
-//! `AtomicI8` … `AtomicI64`, `AtomicIsize` and `AtomicPtr<T>`, with std's methods.
+//! `AtomicI8` … `AtomicI64`, `AtomicIsize` and `AtomicPtr<T>`, with std's methods, generic
+//! (`AtomicU8<P>`, ...; the per-engine modules of the [facade](super) give them std's
+//! one-parameter names).
 //!
 //! The platform offers 32- and 64-bit words ([`Platform::AtomicU32`], [`Platform::AtomicU64`]);
 //! each facade atomic keeps its value in one of them, *zero-extended* (an `AtomicI8` holding
@@ -27,7 +29,7 @@
 //! word); `as_ptr` and the unstable methods are left out.
 //!
 //! `AtomicPtr<T>` keeps the address in a 64-bit word: stores expose the pointer's provenance
-//! ([`pointer::expose_provenance`]) and loads take it back
+//! (`<*mut T>::expose_provenance`) and loads take it back
 //! ([`std::ptr::with_exposed_provenance_mut`]), the round trip through an integer that the
 //! exposed-provenance model of Rust (and Miri's permissive mode) makes sound. Pointer arithmetic
 //! on the stored value (std's unstable `fetch_ptr_add`) is not offered.

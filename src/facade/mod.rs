@@ -1,4 +1,4 @@
-//! A std-shaped facade over [`Platform`]: `Mutex<T>`, `RwLock<T>`, `Condvar`, `Barrier`,
+//! A std-shaped facade over [`Platform`](crate::Platform): `Mutex<T>`, `RwLock<T>`, `Condvar`, `Barrier`,
 //! `Once`, std's atomics, `Arc`, and `thread::{spawn, scope, yield_now, sleep}`, so that a
 //! program written against `std::sync` and `std::thread` is checked unchanged but for its
 //! `use` lines, as with loom's and shuttle's facades:
@@ -44,8 +44,8 @@
 //! **Speed and granularity.** On `Os` the facade is the futex algorithms at full speed: `Mutex`
 //! is the futex mutex every mpcheck lock is built on (an uncontended lock + unlock costs what
 //! std's does; `benches/sync.rs`, docs/PERFORMANCE.md). Under the engines, every public
-//! operation but a plain atomic access is a platform operation ([`Platform::operation`]), and
-//! every blocking one states when it can complete ([`Platform::ready_when`]), so the simulator
+//! operation but a plain atomic access is a platform operation ([`Platform::operation`](crate::Platform::operation)), and
+//! every blocking one states when it can complete ([`Platform::ready_when`](crate::Platform::ready_when)), so the simulator
 //! at its default operation granularity runs each as one step, taken when it can complete:
 //! `lock` is one step, enabled when the mutex is free, as loom's and shuttle's `Mutex` are. A
 //! plain atomic access is one step under every engine, as std's is one instruction.
@@ -67,7 +67,7 @@
 //! under the simulator, loom or shuttle fails the execution where it happened rather than
 //! reaching `join` (on `Os`, `join` returns it, as std's).
 
-mod atomic;
+pub mod atomic;
 mod barrier;
 mod condvar;
 mod mutex;
