@@ -30,7 +30,7 @@ fn quiet_panic() -> ! {
 
 /// 3 threads × 2 lock-protected increments: the count is exact.
 fn mutex_counter<P: Platform>() {
-    let counter = Arc::new(Mutex::<P, u64>::new(0));
+    let counter = Arc::new(Mutex::<u64, P>::new(0));
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let counter = counter.clone();
@@ -52,7 +52,7 @@ fn mutex_counter<P: Platform>() {
 /// A guard dropped by a panic poisons the mutex: later locks get `Err` with the guard, and
 /// `clear_poison` ends it. The panicking thread runs alone (the main thread waits in `join`).
 fn mutex_poisoning<P: Platform>() {
-    let mutex = Arc::new(Mutex::<P, Vec<u32>>::new(vec![1]));
+    let mutex = Arc::new(Mutex::<Vec<u32>, P>::new(vec![1]));
     let theirs = mutex.clone();
     spawn::<P, _, _>(move || {
         let caught = catch_unwind(AssertUnwindSafe(|| {
@@ -80,7 +80,7 @@ fn mutex_poisoning<P: Platform>() {
     mutex.lock().unwrap().push(3);
     // A guard taken while panicking (in a drop during unwinding) does not poison.
     let caught = catch_unwind(AssertUnwindSafe(|| {
-        struct LockOnDrop<'a, P: Platform>(&'a Mutex<P, Vec<u32>>);
+        struct LockOnDrop<'a, P: Platform>(&'a Mutex<Vec<u32>, P>);
         impl<P: Platform> Drop for LockOnDrop<'_, P> {
             fn drop(&mut self) {
                 self.0.lock().unwrap().push(4);
@@ -97,7 +97,7 @@ fn mutex_poisoning<P: Platform>() {
 
 /// `try_lock` fails while another task holds the mutex, and succeeds once it is free.
 fn mutex_try_lock<P: Platform>() {
-    let mutex = Arc::new(Mutex::<P, u32>::new(0));
+    let mutex = Arc::new(Mutex::<u32, P>::new(0));
     let held = mutex.lock().unwrap();
     let theirs = mutex.clone();
     let tried =
@@ -118,7 +118,7 @@ fn mutex_try_lock<P: Platform>() {
 /// exclusive, that would deadlock); `try_write` fails while one is out, `try_read` while the
 /// write guard is; writers exclude everyone: readers never see a half-made update.
 fn rwlock_readers_and_writers<P: Platform>() {
-    let lock = Arc::new(RwLock::<P, (u32, u32)>::new((0, 0)));
+    let lock = Arc::new(RwLock::<(u32, u32), P>::new((0, 0)));
     {
         let mine = lock.read().unwrap();
         let theirs = lock.clone();
@@ -169,7 +169,7 @@ fn rwlock_readers_and_writers<P: Platform>() {
 
 /// A write guard dropped by a panic poisons the lock; a read guard does not.
 fn rwlock_poisoning<P: Platform>() {
-    let lock = RwLock::<P, u32>::new(1);
+    let lock = RwLock::<u32, P>::new(1);
     let caught = catch_unwind(AssertUnwindSafe(|| {
         let _reading = lock.read().unwrap();
         quiet_panic();
@@ -190,7 +190,7 @@ fn rwlock_poisoning<P: Platform>() {
 /// consumer waits in a loop, then with `wait_while`: it gets them all, in order.
 fn condvar_producer_consumer<P: Platform>() {
     let shared = Arc::new((
-        Mutex::<P, VecDeque<u32>>::new(VecDeque::new()),
+        Mutex::<VecDeque<u32>, P>::new(VecDeque::new()),
         Condvar::<P>::new(),
     ));
     let producer = {
@@ -222,7 +222,7 @@ fn condvar_producer_consumer<P: Platform>() {
 /// `notify_all` releases every waiter of a `wait_while`; a timed wait whose condition never
 /// changes times out, one whose condition is met does not.
 fn condvar_notify_all_and_timeouts<P: Platform>() {
-    let shared = Arc::new((Mutex::<P, bool>::new(false), Condvar::<P>::new()));
+    let shared = Arc::new((Mutex::<bool, P>::new(false), Condvar::<P>::new()));
     let waiters: Vec<_> = (0..2)
         .map(|_| {
             let shared = shared.clone();
@@ -431,7 +431,7 @@ fn atomics_as_std<P: Platform>() {
 /// `AtomicPtr`: two threads race to install their box with a compare-exchange from null;
 /// exactly one wins, and the pointer loaded is the winner's, still pointing at its value.
 fn atomic_ptr<P: Platform>() {
-    let slot = Arc::new(AtomicPtr::<P, u64>::default());
+    let slot = Arc::new(AtomicPtr::<u64, P>::default());
     assert!(slot.load(SeqCst).is_null());
     let handles: Vec<_> = [10u64, 20]
         .into_iter()
@@ -839,7 +839,7 @@ fn facade_lock3x2_explores_as_the_lock_version() {
 #[test]
 fn rwlock_and_once_exhaustively_at_step_granularity() {
     fn rwlock() {
-        let lock = Arc::new(RwLock::<Sim, (u32, u32)>::new((0, 0)));
+        let lock = Arc::new(RwLock::<(u32, u32), Sim>::new((0, 0)));
         let writers: Vec<_> = (0..2)
             .map(|_| {
                 let lock = lock.clone();
@@ -858,7 +858,7 @@ fn rwlock_and_once_exhaustively_at_step_granularity() {
         assert_eq!(*lock.read().unwrap(), (2, 2));
     }
     fn readers() {
-        let lock = Arc::new(RwLock::<Sim, u32>::new(0));
+        let lock = Arc::new(RwLock::<u32, Sim>::new(0));
         let others: Vec<_> = (0..2)
             .map(|_| {
                 let lock = lock.clone();
@@ -894,7 +894,7 @@ fn rwlock_and_once_exhaustively_at_step_granularity() {
 #[test]
 fn a_second_read_behind_a_waiting_writer_deadlocks_at_both_granularities() {
     fn program() {
-        let lock = Arc::new(RwLock::<Sim, u32>::new(0));
+        let lock = Arc::new(RwLock::<u32, Sim>::new(0));
         let first = lock.read().unwrap();
         let writer = {
             let lock = lock.clone();

@@ -40,6 +40,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 
 use crate::platform::{Atomic, AtomicInt, Platform};
+use crate::Os;
 
 /// The failure ordering std derives for a read-modify-write's compare-exchange loop, and the
 /// ordering of its first load.
@@ -254,7 +255,7 @@ macro_rules! common_impls {
 macro_rules! atomic_int {
     ($(#[$doc:meta])* $name:ident, $t:ty, $u:ty, $atomic:ident, $word:ty) => {
         $(#[$doc])*
-        pub struct $name<P: Platform> {
+        pub struct $name<P: Platform = Os> {
             word: P::$atomic,
             _value: PhantomData<$t>,
         }
@@ -389,7 +390,7 @@ atomic_int!(
 
 /// std's `AtomicBool` on the platform `P` (0 or 1 in a `P::AtomicU32`, so that `fetch_and` and
 /// `fetch_or` are the word's own).
-pub struct AtomicBool<P: Platform> {
+pub struct AtomicBool<P: Platform = Os> {
     word: P::AtomicU32,
     _value: PhantomData<bool>,
 }
@@ -454,13 +455,13 @@ common_impls!(AtomicBool, bool);
 
 /// std's `AtomicPtr<T>` on the platform `P`: the address in a `P::AtomicU64`, its provenance
 /// exposed (see the [module docs](self)).
-pub struct AtomicPtr<P: Platform, T> {
+pub struct AtomicPtr<T, P: Platform = Os> {
     word: P::AtomicU64,
     /// As std's, `Send` and `Sync` whatever `T` is (it holds a pointer, not a `T`).
     _value: PhantomData<fn() -> *mut T>,
 }
 
-impl<P: Platform, T> AtomicPtr<P, T> {
+impl<P: Platform, T> AtomicPtr<T, P> {
     #[inline(always)]
     fn to_word(pointer: *mut T) -> u64 {
         pointer.expose_provenance() as u64
@@ -576,19 +577,19 @@ impl<P: Platform, T> AtomicPtr<P, T> {
     }
 }
 
-impl<P: Platform, T> Default for AtomicPtr<P, T> {
+impl<P: Platform, T> Default for AtomicPtr<T, P> {
     fn default() -> Self {
         AtomicPtr::new(std::ptr::null_mut())
     }
 }
 
-impl<P: Platform, T> From<*mut T> for AtomicPtr<P, T> {
+impl<P: Platform, T> From<*mut T> for AtomicPtr<T, P> {
     fn from(pointer: *mut T) -> Self {
         AtomicPtr::new(pointer)
     }
 }
 
-impl<P: Platform, T> fmt::Debug for AtomicPtr<P, T> {
+impl<P: Platform, T> fmt::Debug for AtomicPtr<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.load(Ordering::Relaxed), f)
     }

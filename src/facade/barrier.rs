@@ -11,6 +11,7 @@ use super::condvar::Condvar;
 use super::mutex::Mutex;
 use super::results::BarrierWaitResult;
 use crate::platform::Platform;
+use crate::Os;
 
 /// The count of arrivals in the current generation, and the generation.
 struct Round {
@@ -39,8 +40,8 @@ struct Round {
 ///     .count();
 /// assert_eq!(leaders, 1);
 /// ```
-pub struct Barrier<P: Platform> {
-    round: Mutex<P, Round>,
+pub struct Barrier<P: Platform = Os> {
+    round: Mutex<Round, P>,
     cvar: Condvar<P>,
     n: usize,
 }

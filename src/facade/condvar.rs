@@ -22,6 +22,7 @@ use std::time::Duration;
 use super::mutex::MutexGuard;
 use super::results::WaitTimeoutResult;
 use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, WaitOutcome};
+use crate::Os;
 
 /// A condition variable with the API of [`std::sync::Condvar`], used with the facade's
 /// [`Mutex`](super::Mutex) on the same platform.
@@ -41,7 +42,7 @@ use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, Wait
 /// let started = cvar.wait_while(started.lock().unwrap(), |s| !*s).unwrap();
 /// assert!(*started);
 /// ```
-pub struct Condvar<P: Platform> {
+pub struct Condvar<P: Platform = Os> {
     seq: P::AtomicU32,
 }
 
@@ -63,8 +64,8 @@ impl<P: Platform> Condvar<P> {
     #[track_caller]
     pub fn wait<'a, T: ?Sized>(
         &self,
-        guard: MutexGuard<'a, P, T>,
-    ) -> LockResult<MutexGuard<'a, P, T>> {
+        guard: MutexGuard<'a, T, P>,
+    ) -> LockResult<MutexGuard<'a, T, P>> {
         let _op = P::operation(|| &self.seq, "Condvar", "wait");
         let (guard, _) = self.wait_until(guard, None);
         guard
@@ -75,9 +76,9 @@ impl<P: Platform> Condvar<P> {
     #[track_caller]
     pub fn wait_while<'a, T: ?Sized, F>(
         &self,
-        mut guard: MutexGuard<'a, P, T>,
+        mut guard: MutexGuard<'a, T, P>,
         mut condition: F,
-    ) -> LockResult<MutexGuard<'a, P, T>>
+    ) -> LockResult<MutexGuard<'a, T, P>>
     where
         F: FnMut(&mut T) -> bool,
     {
@@ -93,9 +94,9 @@ impl<P: Platform> Condvar<P> {
     #[track_caller]
     pub fn wait_timeout<'a, T: ?Sized>(
         &self,
-        guard: MutexGuard<'a, P, T>,
+        guard: MutexGuard<'a, T, P>,
         timeout: Duration,
-    ) -> LockResult<(MutexGuard<'a, P, T>, WaitTimeoutResult)> {
+    ) -> LockResult<(MutexGuard<'a, T, P>, WaitTimeoutResult)> {
         let _op = P::operation(|| &self.seq, "Condvar", "wait_timeout");
         let (guard, timed_out) = self.wait_until(guard, deadline_after::<P>(timeout));
         let result = WaitTimeoutResult(timed_out);
@@ -110,10 +111,10 @@ impl<P: Platform> Condvar<P> {
     #[track_caller]
     pub fn wait_timeout_while<'a, T: ?Sized, F>(
         &self,
-        mut guard: MutexGuard<'a, P, T>,
+        mut guard: MutexGuard<'a, T, P>,
         timeout: Duration,
         mut condition: F,
-    ) -> LockResult<(MutexGuard<'a, P, T>, WaitTimeoutResult)>
+    ) -> LockResult<(MutexGuard<'a, T, P>, WaitTimeoutResult)>
     where
         F: FnMut(&mut T) -> bool,
     {
@@ -160,9 +161,9 @@ impl<P: Platform> Condvar<P> {
     #[track_caller]
     fn wait_until<'a, T: ?Sized>(
         &self,
-        mut guard: MutexGuard<'a, P, T>,
+        mut guard: MutexGuard<'a, T, P>,
         deadline: Option<Instant>,
-    ) -> (LockResult<MutexGuard<'a, P, T>>, bool) {
+    ) -> (LockResult<MutexGuard<'a, T, P>>, bool) {
         let mutex = guard.mutex();
         let seen = self.seq.load(Relaxed);
         // The guard stays alive (its drop would release the mutex again): the mutex is

@@ -15,6 +15,7 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use super::poison::{Flag, Panicking};
 use crate::platform::{Atomic, Platform};
 use crate::sync::raw;
+use crate::Os;
 
 /// A mutual exclusion lock protecting a `T`, with the API of [`std::sync::Mutex`], on the
 /// platform `P` (written once; see the [facade](super) for the one-parameter names of each
@@ -41,7 +42,7 @@ use crate::sync::raw;
 /// }
 /// assert_eq!(*counter.lock().unwrap(), 4);
 /// ```
-pub struct Mutex<P: Platform, T: ?Sized> {
+pub struct Mutex<T: ?Sized, P: Platform = Os> {
     /// The [`raw`] lock word.
     word: P::AtomicU32,
     poison: Flag,
@@ -51,9 +52,9 @@ pub struct Mutex<P: Platform, T: ?Sized> {
 // SAFETY: the data is reached only through a guard, and a guard exists only while its task
 // holds the lock, which excludes every other guard: so sharing the mutex lets one task at a time
 // reach the `T`, which moves it between tasks in effect (hence `T: Send`, as std asks).
-unsafe impl<P: Platform, T: ?Sized + Send> Sync for Mutex<P, T> {}
+unsafe impl<P: Platform, T: ?Sized + Send> Sync for Mutex<T, P> {}
 
-impl<P: Platform, T> Mutex<P, T> {
+impl<P: Platform, T> Mutex<T, P> {
     /// A new, unlocked mutex holding `value`.
     pub fn new(value: T) -> Self {
         Self::labelled(value, "Mutex")
@@ -82,14 +83,14 @@ impl<P: Platform, T> Mutex<P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized> Mutex<P, T> {
+impl<P: Platform, T: ?Sized> Mutex<T, P> {
     /// Waits until the lock is free and takes it; the guard releases it when dropped.
     ///
     /// `Err` (carrying the guard: the lock is held all the same) if the mutex is poisoned.
     /// Locking a mutex the calling task holds waits forever (a deadlock the simulator reports).
     #[inline]
     #[track_caller]
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, P, T>> {
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "Mutex", "lock", site);
         self.lock_word();
@@ -100,7 +101,7 @@ impl<P: Platform, T: ?Sized> Mutex<P, T> {
     /// `Err(Poisoned)` (with the guard) if it was free and is poisoned.
     #[inline]
     #[track_caller]
-    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, P, T>> {
+    pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "Mutex", "try_lock", site);
         if raw::try_lock::<P>(&self.word) {
@@ -166,19 +167,19 @@ impl<P: Platform, T: ?Sized> Mutex<P, T> {
     }
 }
 
-impl<P: Platform, T: Default> Default for Mutex<P, T> {
+impl<P: Platform, T: Default> Default for Mutex<T, P> {
     fn default() -> Self {
         Mutex::new(T::default())
     }
 }
 
-impl<P: Platform, T> From<T> for Mutex<P, T> {
+impl<P: Platform, T> From<T> for Mutex<T, P> {
     fn from(value: T) -> Self {
         Mutex::new(value)
     }
 }
 
-impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for Mutex<P, T> {
+impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Mutex");
         match self.try_lock() {
@@ -195,8 +196,8 @@ impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for Mutex<P, T> {
 /// the mutex if dropped by a panic). As std's, it is not `Send`: it stays with the task that
 /// took the lock.
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct MutexGuard<'a, P: Platform, T: ?Sized> {
-    mutex: &'a Mutex<P, T>,
+pub struct MutexGuard<'a, T: ?Sized, P: Platform = Os> {
+    mutex: &'a Mutex<T, P>,
     /// Whether the task was panicking when it took the lock.
     panicking: Panicking,
     /// Where the guard was made: its release is reported there.
@@ -207,10 +208,10 @@ pub struct MutexGuard<'a, P: Platform, T: ?Sized> {
 
 // SAFETY: a shared guard only gives out `&T`, which is sound to share when `T: Sync` (std's
 // rule for its guard).
-unsafe impl<P: Platform, T: ?Sized + Sync> Sync for MutexGuard<'_, P, T> {}
+unsafe impl<P: Platform, T: ?Sized + Sync> Sync for MutexGuard<'_, T, P> {}
 
-impl<'a, P: Platform, T: ?Sized> MutexGuard<'a, P, T> {
-    fn new(mutex: &'a Mutex<P, T>, site: P::Site) -> Self {
+impl<'a, P: Platform, T: ?Sized> MutexGuard<'a, T, P> {
+    fn new(mutex: &'a Mutex<T, P>, site: P::Site) -> Self {
         MutexGuard {
             mutex,
             panicking: Panicking::now(),
@@ -220,12 +221,12 @@ impl<'a, P: Platform, T: ?Sized> MutexGuard<'a, P, T> {
     }
 
     /// The mutex the guard holds (for a condition variable's wait).
-    pub(crate) fn mutex(&self) -> &'a Mutex<P, T> {
+    pub(crate) fn mutex(&self) -> &'a Mutex<T, P> {
         self.mutex
     }
 }
 
-impl<P: Platform, T: ?Sized> Deref for MutexGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> Deref for MutexGuard<'_, T, P> {
     type Target = T;
 
     #[inline]
@@ -235,7 +236,7 @@ impl<P: Platform, T: ?Sized> Deref for MutexGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized> DerefMut for MutexGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> DerefMut for MutexGuard<'_, T, P> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as above, and the guard is borrowed exclusively.
@@ -243,7 +244,7 @@ impl<P: Platform, T: ?Sized> DerefMut for MutexGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized> Drop for MutexGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> Drop for MutexGuard<'_, T, P> {
     #[inline]
     fn drop(&mut self) {
         // Before any step: whether this task is panicking now.
@@ -254,13 +255,13 @@ impl<P: Platform, T: ?Sized> Drop for MutexGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<P: Platform, T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::results::OnceState;
 use crate::platform::{Atomic, Platform};
+use crate::Os;
 
 /// Nobody ran the closure yet.
 const INCOMPLETE: u32 = 0;
@@ -41,7 +42,7 @@ const COMPLETE: u32 = 4;
 /// assert_eq!(runs, 1);
 /// assert!(once.is_completed());
 /// ```
-pub struct Once<P: Platform> {
+pub struct Once<P: Platform = Os> {
     word: P::AtomicU32,
 }
 

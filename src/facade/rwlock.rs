@@ -40,6 +40,7 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
 use super::poison::{Flag, Panicking};
 use crate::platform::{Atomic, Platform};
+use crate::Os;
 
 /// The readers field's value while a writer holds the lock.
 const WRITE_LOCKED: u32 = (1 << 30) - 1;
@@ -73,7 +74,7 @@ fn readable(state: u32) -> bool {
 /// *lock.write().unwrap() += 1;
 /// assert_eq!(*lock.read().unwrap(), 6);
 /// ```
-pub struct RwLock<P: Platform, T: ?Sized> {
+pub struct RwLock<T: ?Sized, P: Platform = Os> {
     word: P::AtomicU32,
     poison: Flag,
     data: UnsafeCell<T>,
@@ -81,9 +82,9 @@ pub struct RwLock<P: Platform, T: ?Sized> {
 
 // SAFETY: read guards of several tasks share `&T` (so `T: Sync`), and a write guard moves
 // exclusive access between tasks (so `T: Send`): std's bounds.
-unsafe impl<P: Platform, T: ?Sized + Send + Sync> Sync for RwLock<P, T> {}
+unsafe impl<P: Platform, T: ?Sized + Send + Sync> Sync for RwLock<T, P> {}
 
-impl<P: Platform, T> RwLock<P, T> {
+impl<P: Platform, T> RwLock<T, P> {
     /// A new, unlocked lock holding `value`.
     pub fn new(value: T) -> Self {
         let word = P::AtomicU32::new(0);
@@ -107,14 +108,14 @@ impl<P: Platform, T> RwLock<P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized> RwLock<P, T> {
+impl<P: Platform, T: ?Sized> RwLock<T, P> {
     /// Waits until no writer holds or waits for the lock, and takes a read guard. `Err` (with
     /// the guard) if the lock is poisoned.
     ///
     /// # Panics
     /// If 2^30 − 2 read guards are out already.
     #[track_caller]
-    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, P, T>> {
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "RwLock", "read", site);
         P::ready_when(&self.word, |state, _| readable(state), None);
@@ -147,7 +148,7 @@ impl<P: Platform, T: ?Sized> RwLock<P, T> {
     /// Takes a read guard if no writer holds or waits for the lock, without waiting:
     /// `Err(WouldBlock)` otherwise, `Err(Poisoned)` (with the guard) if it is poisoned.
     #[track_caller]
-    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, P, T>> {
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "RwLock", "try_read", site);
         let mut state = self.word.load(Relaxed);
@@ -173,7 +174,7 @@ impl<P: Platform, T: ?Sized> RwLock<P, T> {
     /// Waits until no guard is out and takes the write guard. `Err` (with the guard) if the
     /// lock is poisoned.
     #[track_caller]
-    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, P, T>> {
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "RwLock", "write", site);
         let mut state = self.word.load(Relaxed);
@@ -223,7 +224,7 @@ impl<P: Platform, T: ?Sized> RwLock<P, T> {
     /// Takes the write guard if no guard is out, without waiting: `Err(WouldBlock)` otherwise,
     /// `Err(Poisoned)` (with the guard) if it is poisoned.
     #[track_caller]
-    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, P, T>> {
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T, P>> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "RwLock", "try_write", site);
         let mut state = self.word.load(Relaxed);
@@ -320,19 +321,19 @@ impl<P: Platform, T: ?Sized> RwLock<P, T> {
     }
 }
 
-impl<P: Platform, T: Default> Default for RwLock<P, T> {
+impl<P: Platform, T: Default> Default for RwLock<T, P> {
     fn default() -> Self {
         RwLock::new(T::default())
     }
 }
 
-impl<P: Platform, T> From<T> for RwLock<P, T> {
+impl<P: Platform, T> From<T> for RwLock<T, P> {
     fn from(value: T) -> Self {
         RwLock::new(value)
     }
 }
 
-impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLock<P, T> {
+impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("RwLock");
         match self.try_read() {
@@ -347,16 +348,16 @@ impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLock<P, T> {
 
 /// A read guard of an [`RwLock`]: dereferences to the data; released when dropped.
 #[must_use = "the guard is released as soon as it is dropped"]
-pub struct RwLockReadGuard<'a, P: Platform, T: ?Sized> {
-    lock: &'a RwLock<P, T>,
+pub struct RwLockReadGuard<'a, T: ?Sized, P: Platform = Os> {
+    lock: &'a RwLock<T, P>,
     site: P::Site,
     _not_send: PhantomData<*const ()>,
 }
 
 // SAFETY: it gives out `&T` only: shareable when `T: Sync` (std's rule).
-unsafe impl<P: Platform, T: ?Sized + Sync> Sync for RwLockReadGuard<'_, P, T> {}
+unsafe impl<P: Platform, T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T, P> {}
 
-impl<P: Platform, T: ?Sized> Deref for RwLockReadGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> Deref for RwLockReadGuard<'_, T, P> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -365,7 +366,7 @@ impl<P: Platform, T: ?Sized> Deref for RwLockReadGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized> Drop for RwLockReadGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> Drop for RwLockReadGuard<'_, T, P> {
     fn drop(&mut self) {
         let word = || Some(&self.lock.word);
         let _op = P::operation_at(word, "RwLock", "read_unlock (guard)", self.site);
@@ -373,7 +374,7 @@ impl<P: Platform, T: ?Sized> Drop for RwLockReadGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
@@ -382,17 +383,17 @@ impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, P, 
 /// The write guard of an [`RwLock`]: dereferences (mutably) to the data; released when
 /// dropped, poisoning the lock if dropped by a panic.
 #[must_use = "the guard is released as soon as it is dropped"]
-pub struct RwLockWriteGuard<'a, P: Platform, T: ?Sized> {
-    lock: &'a RwLock<P, T>,
+pub struct RwLockWriteGuard<'a, T: ?Sized, P: Platform = Os> {
+    lock: &'a RwLock<T, P>,
     panicking: Panicking,
     site: P::Site,
     _not_send: PhantomData<*const ()>,
 }
 
 // SAFETY: as the read guard: a shared write guard gives out `&T` only.
-unsafe impl<P: Platform, T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, P, T> {}
+unsafe impl<P: Platform, T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T, P> {}
 
-impl<P: Platform, T: ?Sized> Deref for RwLockWriteGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> Deref for RwLockWriteGuard<'_, T, P> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -401,14 +402,14 @@ impl<P: Platform, T: ?Sized> Deref for RwLockWriteGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized> DerefMut for RwLockWriteGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> DerefMut for RwLockWriteGuard<'_, T, P> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as above, and the guard is borrowed exclusively.
         unsafe { &mut *self.lock.data.get() }
     }
 }
 
-impl<P: Platform, T: ?Sized> Drop for RwLockWriteGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized> Drop for RwLockWriteGuard<'_, T, P> {
     fn drop(&mut self) {
         self.lock.poison.done(self.panicking);
         let word = || Some(&self.lock.word);
@@ -417,7 +418,7 @@ impl<P: Platform, T: ?Sized> Drop for RwLockWriteGuard<'_, P, T> {
     }
 }
 
-impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, P, T> {
+impl<P: Platform, T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }

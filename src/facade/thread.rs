@@ -31,10 +31,11 @@ use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
 use crate::platform::{Atomic, AtomicInt, Platform};
+use crate::Os;
 
 /// Starts a new thread (a task of the platform `P`) running `f`: std's `thread::spawn`.
 #[track_caller]
-pub fn spawn<P, F, T>(f: F) -> JoinHandle<P, T>
+pub fn spawn<P, F, T>(f: F) -> JoinHandle<T, P>
 where
     P: Platform,
     F: FnOnce() -> T + Send + 'static,
@@ -45,11 +46,11 @@ where
 
 /// Owns a thread started by [`spawn`]: std's `JoinHandle<T>`. Dropping it lets the thread run
 /// on, detached.
-pub struct JoinHandle<P: Platform, T: Send + 'static> {
+pub struct JoinHandle<T: Send + 'static, P: Platform = Os> {
     inner: P::JoinHandle<T>,
 }
 
-impl<P: Platform, T: Send + 'static> JoinHandle<P, T> {
+impl<P: Platform, T: Send + 'static> JoinHandle<T, P> {
     /// Waits for the thread to finish: its result, or `Err` with its panic's payload.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
@@ -57,7 +58,7 @@ impl<P: Platform, T: Send + 'static> JoinHandle<P, T> {
     }
 }
 
-impl<P: Platform, T: Send + 'static> std::fmt::Debug for JoinHandle<P, T> {
+impl<P: Platform, T: Send + 'static> std::fmt::Debug for JoinHandle<T, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JoinHandle").finish_non_exhaustive()
     }
@@ -151,7 +152,7 @@ where
 
 /// std's `thread::Scope`: starts threads that may borrow what lives longer than the scope
 /// (`'env`). Made by [`scope`].
-pub struct Scope<'scope, 'env: 'scope, P: Platform> {
+pub struct Scope<'scope, 'env: 'scope, P: Platform = Os> {
     data: Arc<ScopeData<P>>,
     /// Invariant in `'scope` and `'env`, as std's.
     _scope: PhantomData<&'scope mut &'scope ()>,
@@ -162,7 +163,7 @@ impl<'scope, P: Platform> Scope<'scope, '_, P> {
     /// Starts a thread running `f`, which may borrow anything that outlives the scope; the
     /// scope waits for it before it returns.
     #[track_caller]
-    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, P, T>
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T, P>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
@@ -256,7 +257,7 @@ impl<P: Platform> Drop for Finished<P> {
 }
 
 /// std's `ScopedJoinHandle`: owns a thread of a [`Scope`].
-pub struct ScopedJoinHandle<'scope, P: Platform, T> {
+pub struct ScopedJoinHandle<'scope, T, P: Platform = Os> {
     /// The thread's native handle in the scope's list.
     index: usize,
     packet: Arc<Packet<T>>,
@@ -264,7 +265,7 @@ pub struct ScopedJoinHandle<'scope, P: Platform, T> {
     _scope: PhantomData<&'scope ()>,
 }
 
-impl<P: Platform, T> ScopedJoinHandle<'_, P, T> {
+impl<P: Platform, T> ScopedJoinHandle<'_, T, P> {
     /// Waits for the thread to finish: its result, or `Err` with its panic's payload (which
     /// the scope then does not report again).
     #[track_caller]
@@ -288,7 +289,7 @@ impl<P: Platform, T> ScopedJoinHandle<'_, P, T> {
     }
 }
 
-impl<P: Platform, T> std::fmt::Debug for ScopedJoinHandle<'_, P, T> {
+impl<P: Platform, T> std::fmt::Debug for ScopedJoinHandle<'_, T, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScopedJoinHandle").finish_non_exhaustive()
     }
