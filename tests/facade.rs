@@ -608,7 +608,7 @@ macro_rules! on_every_engine {
                 /// Bounded (2 preemptions), with room for the sequential checks' many steps.
                 #[test]
                 fn $property() {
-                    let mut builder = loom::model::Builder::new();
+                    let mut builder = ::loom::model::Builder::new();
                     builder.preemption_bound = Some(2);
                     builder.max_branches = 100_000;
                     builder.check(super::$property::<mpcheck::loom::Loom>);
@@ -961,5 +961,52 @@ fn a_worker_waiting_forever_is_reported() {
     assert!(
         worker.at.line.starts_with(&format!("{}:{WAIT}:", file!())),
         "{failure}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The guide's std program (`examples/std_port/program.rs`), through each engine's std paths.
+
+macro_rules! ported {
+    ($module:ident, $engine:ident) => {
+        mod $module {
+            use mpcheck::facade::$engine::sync::atomic::{AtomicUsize, Ordering};
+            use mpcheck::facade::$engine::sync::{Arc, Condvar, Mutex};
+            use mpcheck::facade::$engine::thread;
+            use std::collections::VecDeque;
+
+            include!("../examples/std_port/program.rs");
+        }
+    };
+}
+
+ported!(ported_os, os);
+ported!(ported_sim, sim);
+ported!(ported_loom, loom);
+ported!(ported_shuttle, shuttle);
+
+/// The program of the guide, unchanged but for its `use` lines, on every engine.
+#[test]
+fn the_std_program_runs_through_every_engines_paths() {
+    const WORDS: [&str; 2] = ["ticket", "lock"];
+    for _ in 0..OS_RUNS {
+        assert_eq!(ported_os::count_letters(&WORDS, 2), 10);
+    }
+    let report = explore(Config::dfs().ignore_env().no_files(), || {
+        assert_eq!(ported_sim::count_letters(&WORDS, 2), 10);
+    })
+    .unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(report.complete(), "{report}");
+    let mut builder = ::loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| assert_eq!(ported_loom::count_letters(&WORDS, 2), 10));
+    mpcheck::shuttle::check_random(
+        || assert_eq!(ported_shuttle::count_letters(&WORDS, 2), 10),
+        300,
+    );
+    mpcheck::shuttle::check_pct(
+        || assert_eq!(ported_shuttle::count_letters(&WORDS, 2), 10),
+        300,
+        3,
     );
 }
