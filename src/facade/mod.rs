@@ -67,7 +67,12 @@
 //! `JoinHandle` has `join` only (no `thread()`, no `is_finished`), and `thread::Builder`,
 //! `park`, `current`, `mpsc`, `OnceLock` and `LazyLock` are not offered. A panic in a thread
 //! under the simulator, loom or shuttle fails the execution where it happened rather than
-//! reaching `join` (on `Os`, `join` returns it, as std's).
+//! reaching `join` (on `Os`, `join` returns it, as std's). Poisoning asks
+//! `std::thread::panicking()`, which is per OS thread: under those engines, whose tasks are
+//! coroutines of one OS thread, a guard dropped by one task while another is suspended in the
+//! middle of unwinding (a panic caught by `catch_unwind` inside a task) is taken for a
+//! panicking one. Facade objects are plain values shared through `Arc`: they serve the threads
+//! of one process (mpcheck's Python-shaped primitives serve processes too).
 
 pub mod atomic;
 mod barrier;
