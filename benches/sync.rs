@@ -9,7 +9,8 @@
 //!
 //! - `uncontended`: one acquire + release of a free lock, one thread. mpcheck `Lock` by
 //!   `acquire`/`release`, by the `lock()` guard and by `try_acquire`/`release`;
-//!   `std::sync::Mutex<()>` and `parking_lot::Mutex<()>` lock + drop of the guard.
+//!   `std::sync::Mutex<()>`, the std-shaped facade's `Mutex<()>` on `Os`
+//!   (`mpcheck::facade::os::sync::Mutex`) and `parking_lot::Mutex<()>` lock + drop of the guard.
 //! - `contended_2_threads`: two threads each run [`OPS_PER_THREAD`] critical sections on one
 //!   lock (the same read-modify-write of a shared counter in each: a Relaxed load and store of
 //!   an `AtomicU64`, which is correct only because the lock excludes the other thread). One
@@ -109,6 +110,16 @@ fn uncontended(c: &mut Criterion) {
     group.bench_function("std_Mutex/lock_drop", |b| {
         b.iter(|| {
             let guard = black_box(&std_mutex).lock().unwrap();
+            black_box(&guard);
+            drop(guard);
+        })
+    });
+
+    // The std-shaped facade's `Mutex<()>` on `Os`: what a program ported from std pays.
+    let facade_mutex = mpcheck::facade::os::sync::Mutex::new(());
+    group.bench_function("facade_Mutex/lock_drop", |b| {
+        b.iter(|| {
+            let guard = black_box(&facade_mutex).lock().unwrap();
             black_box(&guard);
             drop(guard);
         })

@@ -32,6 +32,7 @@
 
 mod codec;
 mod error;
+pub mod facade;
 #[cfg(feature = "loom")]
 pub mod loom;
 pub mod pipe;

@@ -51,6 +51,30 @@ fn every_public_generic_type_defaults_to_os() {
     same::<JoinHandle<u8>, JoinHandle<u8, Os>>();
 }
 
+/// The std-shaped facade's generic types too (the platform last, as in every primitive).
+#[test]
+fn the_facades_generic_types_default_to_os() {
+    use mpcheck::facade::{self, thread};
+    same::<facade::Mutex<u8>, facade::Mutex<u8, Os>>();
+    same::<facade::MutexGuard<'static, u8>, facade::MutexGuard<'static, u8, Os>>();
+    same::<facade::RwLock<u8>, facade::RwLock<u8, Os>>();
+    same::<facade::RwLockReadGuard<'static, u8>, facade::RwLockReadGuard<'static, u8, Os>>();
+    same::<facade::RwLockWriteGuard<'static, u8>, facade::RwLockWriteGuard<'static, u8, Os>>();
+    same::<facade::Condvar, facade::Condvar<Os>>();
+    same::<facade::Barrier, facade::Barrier<Os>>();
+    same::<facade::Once, facade::Once<Os>>();
+    same::<facade::AtomicBool, facade::AtomicBool<Os>>();
+    same::<facade::AtomicU8, facade::AtomicU8<Os>>();
+    same::<facade::AtomicI16, facade::AtomicI16<Os>>();
+    same::<facade::AtomicUsize, facade::AtomicUsize<Os>>();
+    same::<facade::AtomicPtr<u8>, facade::AtomicPtr<u8, Os>>();
+    same::<thread::JoinHandle<u8>, thread::JoinHandle<u8, Os>>();
+    same::<thread::ScopedJoinHandle<'static, u8>, thread::ScopedJoinHandle<'static, u8, Os>>();
+    // The `os` module's one-parameter names are the same types.
+    same::<facade::os::sync::Mutex<u8>, facade::Mutex<u8>>();
+    same::<facade::os::sync::atomic::AtomicU64, facade::AtomicU64>();
+}
+
 #[test]
 fn a_program_on_real_threads_never_names_the_platform() -> Result<(), Error> {
     // `pipe` is a function (no defaults there): the annotation picks `Os`.

@@ -42,6 +42,8 @@ fn example_binary(name: &str) -> PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let sources = [
         root.join("examples").join(format!("{name}.rs")),
+        // An example of several files: `examples/<name>/main.rs` and what it includes.
+        root.join("examples").join(name),
         root.join("src"),
         root.join("sim").join("src"),
     ];
@@ -467,4 +469,17 @@ fn the_daemons_heartbeat_stops_when_the_main_process_ends() {
         .contains(&l.as_str())),
         "{lines:#?}"
     );
+}
+
+/// The std program of `examples/std_port/` gives the same count under std's paths and the
+/// facade's on `Os`, and the simulator explores it completely at operation granularity.
+#[test]
+fn std_port_runs_one_program_under_std_os_and_sim() {
+    let lines = run("std_port", &[]);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0], "std: 24 letters");
+    assert_eq!(lines[1], "facade on Os: 24 letters");
+    let sim = after(&lines, "facade under Sim: ");
+    assert_eq!(sim.len(), 1, "{lines:?}");
+    assert!(sim[0].ends_with("executions, complete: true"), "{lines:?}");
 }

@@ -115,6 +115,9 @@ fn eof_once_every_writer_is_gone_even_for_a_blocked_reader() {
 
 #[test]
 fn sending_to_a_closed_peer_is_a_broken_pipe() {
+    // The close must take effect at once: no child forked by another test may hold a copy of
+    // `rx` meanwhile.
+    let _forks = forks();
     let (rx, tx) = pipe::<Vec<u8>, Os>(false).unwrap();
     rx.close();
     assert_eq!(tx.send(&vec![1, 2, 3]), Err(Error::BrokenPipe));
@@ -143,6 +146,9 @@ fn a_closed_end_refuses_everything() {
 
 #[test]
 fn poll_waits_for_a_message_or_the_end() {
+    // The end of file must be seen at once (a zero timeout): no child forked by another test
+    // may hold a copy of `tx` meanwhile.
+    let _forks = forks();
     let (rx, tx) = pipe::<u8, Os>(false).unwrap();
     assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
     assert_eq!(rx.poll(Some(Duration::from_millis(10))), Ok(false));

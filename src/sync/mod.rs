@@ -10,7 +10,7 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
-mod raw;
+pub(crate) mod raw;
 mod rlock;
 mod semaphore;
 
