@@ -1,6 +1,7 @@
 //! PCT side by side (issue 15 item 4, the measuring half): executions to the first bug, `Sim`'s
 //! PCT (`mpcheck_sim::Config::pct(d, n)`) against shuttle's (`PctScheduler`) at the same depth,
-//! on ports of the SCTBench "CS" programs.
+//! on ports of the SCTBench "CS" programs and on three of the suite's mutants (re-expressed
+//! here over mpcheck's `Platform`, run on the `Sim` and `Shuttle` platforms: see [`mutants`]).
 //!
 //! Run with `cargo bench --bench pct` (a few minutes); the results and how to read them are in
 //! `docs/pct-bench.md`. The quantity is executions to the first failing one, so this is a plain
@@ -34,8 +35,8 @@
 //! Arguments: words filter the programs (each word must occur in the program's name, or be
 //! `d1`/`d2`/`d3` for a depth); `--seeds=N` (default 50), `--cap=N` executions per run (default
 //! 10,000); `--list` lists the programs; `--why` prints the first failure of each engine per
-//! program. Without `--bench` (as `cargo test --benches` runs it): 2 seeds, a cap of 200, a
-//! smoke test.
+//! program. Without `--bench` (as `cargo test --benches` or `cargo test --bench pct` runs it):
+//! 2 seeds, a cap of 200, a smoke test (well under a second).
 
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -366,8 +367,9 @@ mod programs {
     /// run 7 rounds, the sender inserting its round number when `send` is set (then setting
     /// `receive`), the receiver removing an element when `receive` is set and asserting it is
     /// its own round number. A round in which a thread finds nothing to do shifts its count
-    /// against the other's: the bug needs the two threads to alternate unevenly (several
-    /// switches, PCT depth 3 and more).
+    /// against the other's: the receiver idling through a round before the sender's first
+    /// insert, then removing it in a later round, is the bug (the receiver preempted after an
+    /// idle round: PCT depth 2).
     pub fn circular_buffer_bad<E: Engine>() {
         execution_starts();
         const BUFFER_MAX: i32 = 10;
@@ -732,6 +734,185 @@ mod programs {
     }
 }
 
+/// Three of the suite's mutants (`tests/mutants/`), re-expressed here: the mutants are modules
+/// of the `mutants` test crate (with its scenarios and helpers), not importable from a bench,
+/// so their wrong algorithms and scenarios are written again, generic over mpcheck's
+/// `Platform` as the originals are, and run on the `Sim` and `Shuttle` platforms. Unlike the
+/// SCTBench ports they use the platform's own futex `wait`/`wake` (each a scheduling point) and
+/// every atomic access is a scheduling point: what the suite's mutants are.
+mod mutants {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+
+    use mpcheck::platform::{Atomic, AtomicInt};
+    use mpcheck::Platform;
+
+    use super::execution_starts;
+
+    const FREE: u32 = 0;
+    const TAKEN: u32 = 1;
+
+    /// What the scenarios need of a lock or a semaphore.
+    pub trait Gate<P: Platform>: Send + Sync + 'static {
+        fn new(units: u32) -> Self;
+        fn enter(&self);
+        fn leave(&self);
+    }
+
+    /// Counts the tasks inside a critical section; more than `allowed` is the bug.
+    struct Inside<P: Platform> {
+        count: P::AtomicU32,
+        allowed: u32,
+    }
+
+    impl<P: Platform> Inside<P> {
+        fn pass(&self) {
+            let now = self.count.fetch_add(1, SeqCst) + 1;
+            assert!(
+                now <= self.allowed,
+                "BUG mutant: {now} tasks inside a critical section that admits {}",
+                self.allowed
+            );
+            self.count.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// The suite's `mutual_exclusion` scenario: two tasks each pass once through a section
+    /// guarded by the lock `L`; never more than one inside.
+    pub fn mutual_exclusion<P: Platform, L: Gate<P>>() {
+        execution_starts();
+        let lock = Arc::new(L::new(1));
+        let inside = Arc::new(Inside::<P> {
+            count: P::AtomicU32::new(0),
+            allowed: 1,
+        });
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (lock, inside) = (lock.clone(), inside.clone());
+                mpcheck::thread::spawn::<P, _, _>(move || {
+                    lock.enter();
+                    inside.pass();
+                    lock.leave();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.join().expect("a task of the scenario");
+        }
+    }
+
+    /// The suite's `at_most_k_inside` scenario: a semaphore of 2 units, the main task and two
+    /// others each pass once through the section it guards; never more than 2 inside.
+    pub fn at_most_k_inside<P: Platform, S: Gate<P>>() {
+        const K: u32 = 2;
+        execution_starts();
+        let sem = Arc::new(S::new(K));
+        let inside = Arc::new(Inside::<P> {
+            count: P::AtomicU32::new(0),
+            allowed: K,
+        });
+        let pass = move || {
+            sem.enter();
+            inside.pass();
+            sem.leave();
+        };
+        let others: Vec<_> = (0..K)
+            .map(|_| mpcheck::thread::spawn::<P, _, _>(pass.clone()))
+            .collect();
+        pass();
+        for task in others {
+            task.join().expect("a task of the scenario");
+        }
+    }
+
+    /// `lock_load_store` (mutant 1): a lock that loads its word and then stores "taken"
+    /// instead of one compare-and-swap; two tasks both see it free and both enter.
+    pub struct LoadStoreLock<P: Platform> {
+        word: P::AtomicU32,
+    }
+
+    impl<P: Platform> Gate<P> for LoadStoreLock<P> {
+        fn new(_: u32) -> Self {
+            LoadStoreLock {
+                word: P::AtomicU32::new(FREE),
+            }
+        }
+
+        fn enter(&self) {
+            loop {
+                if self.word.load(SeqCst) == FREE {
+                    self.word.store(TAKEN, SeqCst);
+                    return;
+                }
+                P::wait(&self.word, TAKEN, None);
+            }
+        }
+
+        fn leave(&self) {
+            self.word.store(FREE, SeqCst);
+            P::wake(&self.word, 1);
+        }
+    }
+
+    /// `lock_forgets_wake` (mutant 2): a compare-and-swap lock whose release does not wake a
+    /// waiter: a task that went to sleep while the lock was taken sleeps for ever (deadlock).
+    pub struct ForgetfulLock<P: Platform> {
+        word: P::AtomicU32,
+    }
+
+    impl<P: Platform> Gate<P> for ForgetfulLock<P> {
+        fn new(_: u32) -> Self {
+            ForgetfulLock {
+                word: P::AtomicU32::new(FREE),
+            }
+        }
+
+        fn enter(&self) {
+            while self
+                .word
+                .compare_exchange(FREE, TAKEN, SeqCst, SeqCst)
+                .is_err()
+            {
+                P::wait(&self.word, TAKEN, None);
+            }
+        }
+
+        fn leave(&self) {
+            self.word.store(FREE, SeqCst);
+        }
+    }
+
+    /// `semaphore_check_then_decrement` (mutant 3): a semaphore whose acquire checks that the
+    /// count is positive and then decrements it, in two steps: tasks that all saw the last
+    /// unit free all take it.
+    pub struct CheckThenDecrement<P: Platform> {
+        count: P::AtomicU32,
+    }
+
+    impl<P: Platform> Gate<P> for CheckThenDecrement<P> {
+        fn new(units: u32) -> Self {
+            CheckThenDecrement {
+                count: P::AtomicU32::new(units),
+            }
+        }
+
+        fn enter(&self) {
+            loop {
+                if self.count.load(SeqCst) > 0 {
+                    self.count.fetch_sub(1, SeqCst);
+                    return;
+                }
+                P::wait(&self.count, 0, None);
+            }
+        }
+
+        fn leave(&self) {
+            self.count.fetch_add(1, SeqCst);
+            P::wake(&self.count, 1);
+        }
+    }
+}
+
 /// One program, instantiated for both engines.
 struct Program {
     name: &'static str,
@@ -754,12 +935,14 @@ macro_rules! program {
 }
 
 fn all_programs() -> Vec<Program> {
+    use mpcheck::shuttle::Shuttle;
+    use mpcheck::Sim;
     use programs::*;
     vec![
         program!("account_bad", 1, account_bad),
         program!("bluetooth_driver_bad", 2, bluetooth_driver_bad),
         program!("carter01_bad", 2, carter01_bad),
-        program!("circular_buffer_bad", 3, circular_buffer_bad),
+        program!("circular_buffer_bad", 2, circular_buffer_bad),
         program!("deadlock01_bad", 2, deadlock01_bad),
         program!("lazy01_bad", 1, lazy01_bad),
         Program {
@@ -799,6 +982,24 @@ fn all_programs() -> Vec<Program> {
             bug_depth: 2,
             sim: wronglock::<SimEngine, 1, 3>,
             shuttle: wronglock::<ShuttleEngine, 1, 3>,
+        },
+        Program {
+            name: "mutant_lock_load_store",
+            bug_depth: 3,
+            sim: mutants::mutual_exclusion::<Sim, mutants::LoadStoreLock<Sim>>,
+            shuttle: mutants::mutual_exclusion::<Shuttle, mutants::LoadStoreLock<Shuttle>>,
+        },
+        Program {
+            name: "mutant_lock_forgets_wake",
+            bug_depth: 2,
+            sim: mutants::mutual_exclusion::<Sim, mutants::ForgetfulLock<Sim>>,
+            shuttle: mutants::mutual_exclusion::<Shuttle, mutants::ForgetfulLock<Shuttle>>,
+        },
+        Program {
+            name: "mutant_semaphore_check_then_decrement",
+            bug_depth: 4,
+            sim: mutants::at_most_k_inside::<Sim, mutants::CheckThenDecrement<Sim>>,
+            shuttle: mutants::at_most_k_inside::<Shuttle, mutants::CheckThenDecrement<Shuttle>>,
         },
     ]
 }
@@ -875,6 +1076,7 @@ fn shuttle_pct(program: fn(), depth: u32, cap: u64, seed: u64) -> (Option<u64>, 
     EXECUTIONS.store(0, SeqCst);
     let mut config = shuttle::Config::new();
     config.failure_persistence = shuttle::FailurePersistence::None;
+    config.silence_warnings = true;
     let scheduler = PctScheduler::new_from_seed(seed, depth as usize, cap as usize);
     let result = quietly(|| {
         without_stderr(|| {
