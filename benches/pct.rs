@@ -1059,7 +1059,12 @@ fn sim_pct(program: fn(), depth: u32, cap: u64, seed: u64) -> (Option<u64>, Stri
                 counted,
                 "Sim's failing execution is the last one the program started"
             );
-            let message = format!("{:?}: {}", failure.kind(), failure.message());
+            let message = format!(
+                "{:?}: {} [the failing execution made {} choices]",
+                failure.kind(),
+                failure.message(),
+                failure.schedule().len()
+            );
             assert!(
                 matches!(failure.kind(), FailureKind::Panic | FailureKind::Deadlock)
                     && is_the_bug(&message),
@@ -1070,6 +1075,36 @@ fn sim_pct(program: fn(), depth: u32, cap: u64, seed: u64) -> (Option<u64>, Stri
     }
 }
 
+/// A shuttle scheduler that counts, per execution, its scheduling points and those at which
+/// more than one task could run (for `--why`).
+struct Counting<S> {
+    inner: S,
+    counts: std::rc::Rc<std::cell::Cell<(u64, u64)>>,
+}
+
+impl<S: shuttle::scheduler::Scheduler> shuttle::scheduler::Scheduler for Counting<S> {
+    fn new_execution(&mut self) -> Option<shuttle::scheduler::Schedule> {
+        self.counts.set((0, 0));
+        self.inner.new_execution()
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&shuttle::scheduler::Task],
+        current: Option<shuttle::scheduler::TaskId>,
+        is_yielding: bool,
+    ) -> Option<shuttle::scheduler::TaskId> {
+        let (points, choices) = self.counts.get();
+        self.counts
+            .set((points + 1, choices + u64::from(runnable.len() > 1)));
+        self.inner.next_task(runnable, current, is_yielding)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+}
+
 /// shuttle's PCT from `seed`: likewise.
 fn shuttle_pct(program: fn(), depth: u32, cap: u64, seed: u64) -> (Option<u64>, String) {
     use shuttle::scheduler::PctScheduler;
@@ -1077,7 +1112,11 @@ fn shuttle_pct(program: fn(), depth: u32, cap: u64, seed: u64) -> (Option<u64>, 
     let mut config = shuttle::Config::new();
     config.failure_persistence = shuttle::FailurePersistence::None;
     config.silence_warnings = true;
-    let scheduler = PctScheduler::new_from_seed(seed, depth as usize, cap as usize);
+    let counts = std::rc::Rc::new(std::cell::Cell::new((0, 0)));
+    let scheduler = Counting {
+        inner: PctScheduler::new_from_seed(seed, depth as usize, cap as usize),
+        counts: counts.clone(),
+    };
     let result = quietly(|| {
         without_stderr(|| {
             catch_unwind(AssertUnwindSafe(|| {
@@ -1091,7 +1130,12 @@ fn shuttle_pct(program: fn(), depth: u32, cap: u64, seed: u64) -> (Option<u64>, 
             (None, String::new())
         }
         Err(payload) => {
-            let message = payload_text(payload.as_ref());
+            let (points, choices) = counts.get();
+            let message = format!(
+                "{} [the failing execution had {points} scheduling points, {choices} with more \
+                 than one runnable task]",
+                payload_text(payload.as_ref())
+            );
             assert!(
                 is_the_bug(&message),
                 "shuttle failed for another reason than the program's bug: {message}"
