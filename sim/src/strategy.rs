@@ -200,9 +200,12 @@ impl Strategy for Random {
 /// Randomized Scheduler with Probabilistic Guarantees of Finding Bugs", ASPLOS 2010.
 ///
 /// Each task gets a random priority when it first appears; the highest-priority option always
-/// runs; at `depth - 1` random change points (among the first `k` choices, `k` learned as the
-/// longest execution seen so far) the running task's priority drops below every initial one.
-/// A bug of depth `d` is found with probability at least `1 / (n · k^(d-1))` per execution.
+/// runs; at `depth - 1` random change points the running task's priority drops below every
+/// initial one. A bug of depth `d` is found with probability at least `1 / (n · k^(d-1))` per
+/// execution, `k` the number of points a change point is drawn from: here only the choices
+/// where a switch can change the outcome — the running task could go on, another could run
+/// instead, and the running task's next event touches something shared (not a task's start,
+/// end or bookkeeping) — `k` learned as the most such points an execution has had so far.
 /// Timeouts and spurious wake-ups of a task are separate actors with their own priority, so a
 /// high-priority waiter does not always time out at once. Kills (`Config::kills`) come at
 /// random points of their own, drawn as change points are.
@@ -215,6 +218,8 @@ pub struct Pct {
     /// Priority per actor: index `2 * task` for the task, `2 * task + 1` for its timer events.
     priorities: Vec<Option<u64>>,
     change_points: Vec<usize>,
+    /// The points where a change may happen so far in this execution.
+    points: usize,
     longest: usize,
     kills: KillPoints,
 }
@@ -229,7 +234,8 @@ impl Pct {
             rng: rng_for(seed, 0),
             priorities: Vec::new(),
             change_points: Vec::new(),
-            longest: 64,
+            points: 0,
+            longest: 0,
             kills: KillPoints {
                 next: 0,
                 longest: 64,
@@ -273,9 +279,13 @@ impl Strategy for Pct {
         self.rng = rng_for(self.seed, self.execution);
         self.priorities.clear();
         self.change_points.clear();
-        for _ in 1..self.depth {
-            let point = 1 + below(&mut self.rng, self.longest.max(1));
-            self.change_points.push(point);
+        self.points = 0;
+        // The first execution, with none, learns how many points there are.
+        if self.longest > 0 {
+            for _ in 1..self.depth {
+                let point = 1 + below(&mut self.rng, self.longest);
+                self.change_points.push(point);
+            }
         }
         self.kills.begin();
         true
@@ -289,12 +299,22 @@ impl Strategy for Pct {
             return Pick::Take(kill);
         }
         let options = &options[..KillPoints::others(options)];
-        let decision = ctx.decisions + 1;
-        if let Some(i) = self.change_points.iter().position(|&p| p == decision) {
-            if let Some(current) = ctx.current {
-                let actor = 2 * current as usize;
-                self.priority(actor);
-                self.priorities[actor] = Some((self.depth as u64 - 1).saturating_sub(i as u64 + 1));
+        if let Some(current) = ctx.current.filter(|_| options.len() > 1) {
+            // Whether the running task's next event touches anything shared (without
+            // footprints, every point where another task could run counts).
+            let touches = options
+                .iter()
+                .position(|&o| o == Choice::Run(current))
+                .and_then(|k| ctx.footprints.get(k))
+                .is_none_or(|f| f.wide || f.yields_to != 0 || f.accesses().next().is_some());
+            if touches {
+                self.points += 1;
+                if let Some(i) = self.change_points.iter().position(|&p| p == self.points) {
+                    let actor = 2 * current as usize;
+                    self.priority(actor);
+                    self.priorities[actor] =
+                        Some((self.depth as u64 - 1).saturating_sub(i as u64 + 1));
+                }
             }
         }
         let mut best = 0;
@@ -310,8 +330,12 @@ impl Strategy for Pct {
     }
 
     fn end(&mut self, execution: &Execution) {
-        self.longest = self.longest.max(execution.schedule.len());
+        self.longest = self.longest.max(self.points);
         self.kills.end(execution);
+    }
+
+    fn wants_footprints(&self) -> bool {
+        true
     }
 }
 
