@@ -654,10 +654,7 @@ on_every_engine!(
     once_poisoning,
     atomics_as_std + pct,
     atomic_ptr + pct,
-    // An open bug: since the bounded rounds are complete (issue 15 item 3), they reach an
-    // execution of this program, with one preemption, that never ends (the main task spins
-    // in `Scope::wait_all`'s futex wait inside one event); the rounds before reached none.
-    scope_borrows_and_joins + pct ! "hangs: an execution with one preemption never ends (issue 15 notes)",
+    scope_borrows_and_joins + pct,
     scope_closure_panics + pct,
 );
 

@@ -422,3 +422,43 @@ fn one_round_covers_the_space_in_fewer_executions() {
     .unwrap_err();
     assert!(failure.message().contains("lost update"));
 }
+
+/// A destructor that waits until the task it started is gone (as a scope joins its threads)
+/// ends when an execution is torn down early: teardown unwinds the newest tasks first, so the
+/// started task's destructors have run by then (during teardown nobody can block). With the
+/// oldest first, this execution never ended.
+#[test]
+fn teardown_unwinds_the_newest_task_first() {
+    struct WaitsForChild(Arc<AtomicU32>);
+    impl Drop for WaitsForChild {
+        fn drop(&mut self) {
+            while self.0.load(SeqCst) == 0 {
+                futex_wait(&self.0, 0, None);
+            }
+        }
+    }
+    struct Gone(Arc<AtomicU32>);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            self.0.store(1, SeqCst);
+            futex_wake(&self.0, u32::MAX);
+        }
+    }
+    let failure = explore(Config::dfs().no_files().ignore_env(), || {
+        let gone = Arc::new(AtomicU32::new(0));
+        let _waits = WaitsForChild(gone.clone());
+        let never = Arc::new(AtomicU32::new(0));
+        let child = spawn(move || {
+            let _gone = Gone(gone);
+            futex_wait(&never, 0, None);
+        });
+        let failing = spawn(|| panic!("another task fails"));
+        failing.join();
+        child.join();
+    })
+    .unwrap_err();
+    assert!(
+        failure.message().contains("another task fails"),
+        "{failure}"
+    );
+}

@@ -517,14 +517,17 @@ pub(crate) fn run_execution(
     // Teardown: unwind every task still suspended; their destructors run without scheduling.
     // That includes the tasks of killed processes: a killed task never ran again in its
     // execution, and its destructors run only now, when nothing they do can be seen (so
-    // nothing it owned leaks from one execution to the next).
+    // nothing it owned leaks from one execution to the next). Newest first, as nested scopes
+    // unwind: a task's destructors may wait for the tasks it started (a scope joins its
+    // threads) — never the other way round — and during teardown nobody can block, so those
+    // tasks must be gone by then.
     RUNNING.with(|r| r.set(0));
     let overflowed = with_exec(|e| {
         e.teardown = true;
         e.overflowed
     })
     .flatten();
-    for (t, slot) in coroutines.into_iter().enumerate() {
+    for (t, slot) in coroutines.into_iter().enumerate().rev() {
         let Some((mut co, _)) = slot else { continue };
         if overflowed == Some(t as u32) {
             // SAFETY: the task stopped at the end of its stack, where unwinding it could fault
