@@ -119,7 +119,9 @@ fn get_value_reads_a_count_that_never_existed() {
         at_most_k_inside::<Sim, TornValue<Sim>>,
     );
     // The linearizability check does (and the real one passes it).
+    // (Which torn value the search meets first depends on the strategy: a count above or
+    // below every count the semaphore ever had.)
     not_linearizable::<SemaphoreSubject<TornValue<Sim>>, SemaphoreSubject<Semaphore<Sim>>>(
-        "GetValue returned Value(2)",
+        "GetValue returned Value(",
     );
 }
