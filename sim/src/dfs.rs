@@ -88,16 +88,12 @@ impl Node {
 
     /// Asks for the ways task `t`'s wait could have ended here other than by the wake that
     /// ended it: the wake disabled them, so they never race with anything later.
-    /// `true` if the node offered any.
-    fn mark_disabled_by_wake(&mut self, t: u32) -> bool {
-        let mut offered = false;
+    fn mark_disabled_by_wake(&mut self, t: u32) {
         for k in 0..self.options.len() {
             if matches!(self.options[k], Choice::Timeout(u) | Choice::Spurious(u) if u == t) {
                 self.backtrack[k] = true;
-                offered = true;
             }
         }
-        offered
     }
 
     /// Whether task `t`'s wait could end here other than by a wake.
