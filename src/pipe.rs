@@ -478,9 +478,7 @@ impl<T, P: Platform> Connection<T, P> {
         // As `recv` and `poll` do: a closed end sends nothing, even where its platform end
         // could still write (a `close` in progress has let go of its reading direction first,
         // see `PipeEnd::close`, and the peer may already have seen that).
-        if self.inner.closed.load(SeqCst) {
-            return Err(Error::Closed { what: "connection" });
-        }
+        self.refuse_if_closed()?;
         if bytes.len() > MAX_MESSAGE_LEN {
             return Err(Error::TooLarge {
                 what: "message",
@@ -517,9 +515,7 @@ impl<T, P: Platform> Connection<T, P> {
         if !self.inner.readable {
             return Err(Error::WriteOnly);
         }
-        if self.inner.closed.load(SeqCst) {
-            return Err(Error::Closed { what: "connection" });
-        }
+        self.refuse_if_closed()?;
         let _held = self.inner.recv_lock.lock();
         let buffer = &self.inner.read_ahead.buffer;
         loop {
@@ -683,9 +679,7 @@ impl<T, P: Platform> Connection<T, P> {
         if !self.inner.readable {
             return Err(Error::WriteOnly);
         }
-        if self.inner.closed.load(SeqCst) {
-            return Err(Error::Closed { what: "connection" });
-        }
+        self.refuse_if_closed()?;
         // A timeout too far away to be a deadline waits as long as it takes.
         let deadline = timeout.and_then(deadline_after::<P>);
         // Under the receive lock, so that a `recv` moving bytes from the pipe into the buffer
@@ -724,13 +718,30 @@ impl<T, P: Platform> Connection<T, P> {
     /// One step for everyone else: the flag that refuses this end's later operations is set
     /// before the platform end closes, and the platform closes a duplex end so that its peer
     /// never sees half of it (a send refused with `BrokenPipe`, then a `poll` that finds
-    /// nothing and no end of file: see [`PipeEnd::close`]). An operation of this end already
-    /// past its check when `close` begins may still complete, as if it came first.
+    /// nothing and no end of file: see [`PipeEnd::close`]); an operation of this end that finds
+    /// the flag finishes the close before it is refused. An operation of this end already past
+    /// its check when `close` begins may still complete, as if it came first.
     #[track_caller]
     pub fn close(&self) {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "close");
         self.inner.closed.store(true, SeqCst);
         self.inner.end.close();
+    }
+
+    /// `Err(Closed)` once `close` began on this end, returned only once the platform end is
+    /// closed too. The flag is set before the end closes (so that a `recv` with a buffered
+    /// message refuses it from the close's first step on), and the peer sees the close only
+    /// when the end closes: an operation that found the flag and returned at once would be
+    /// refused before the peer could tell, and a send on the peer after it could succeed
+    /// (found by `duplex_pipe::sim_pct`). So it finishes the close itself (`PipeEnd::close` is
+    /// idempotent and returns once the end is closed, whoever began it): a refusal is never
+    /// seen before the peer can see the close.
+    fn refuse_if_closed(&self) -> Result<(), Error> {
+        if self.inner.closed.load(SeqCst) {
+            self.inner.end.close();
+            return Err(Error::Closed { what: "connection" });
+        }
+        Ok(())
     }
 }
 
@@ -746,9 +757,7 @@ impl<T: Serialize + DeserializeOwned, P: Platform> Connection<T, P> {
         }
         // Before encoding, so that a closed end says so whatever the item (`send_bytes` checks
         // again).
-        if self.inner.closed.load(SeqCst) {
-            return Err(Error::Closed { what: "connection" });
-        }
+        self.refuse_if_closed()?;
         let bytes = crate::codec::encode(item)?;
         self.send_bytes(&bytes)
     }

@@ -155,13 +155,11 @@ primitives! {
     simple_queue: P => SimpleQueueSubject<P>;
     joinable_queue: P => QueueSubject<JoinableQueue<u8, P>, 2>;
     duplex_pipe: P => PipeSubject<P, true>,
-        run [sim_dfs, loom, shuttle], ignore [os, processes, sim_pct] =
+        run [sim_pct, sim_dfs, loom, shuttle], ignore [os, processes] =
             "on Os a close takes effect for the peer only once every call in flight on the closed \
              end (a poll waiting up to 10 ms) has returned (src/platform/os_pipe.rs); the pipe's \
              model has no step for that, so a send to the end meanwhile succeeds where the model \
-             says BrokenPipe: found by the Os rows of the linearizability properties. sim_pct: an \
-             open bug the PCT of issue 15 found (Connection::close sets `closed` before closing \
-             the end: a send on the closing end is refused, then a send on its peer succeeds)";
+             says BrokenPipe: found by the Os rows of the linearizability properties";
     one_way_pipe: P => PipeSubject<P, false>,
         run [sim_pct, sim_dfs, loom, shuttle], ignore [os, processes] =
             "on Os a close takes effect for the peer only once every call in flight on the closed \
@@ -260,6 +258,76 @@ fn send_on_a_duplex_end_being_closed_is_refused_once_the_peer_saw_the_close() {
         Workload::new(vec![
             vec![PipeCall::Send(End::A, 1), PipeCall::Send(End::B, 1)],
             vec![PipeCall::Close(End::B)],
+        ]),
+    );
+}
+
+/// Fixed bug (src/pipe.rs, `Connection::close`), a third of the family above, found by
+/// `duplex_pipe::sim_pct` once PCT drew its change points where they matter (issue 15): `close`
+/// sets the connection's flag, then closes the platform end. Task 0's send on the closing end
+/// `A` found the flag and was refused (`Closed`), and then its send on the peer `B` succeeded
+/// (the platform end was not closed yet): the close came before the first send and not before
+/// the second. An operation that finds the flag now finishes the close (idempotent) before it
+/// is refused, so the peer sees the close before anyone is refused. Under loom's pipe too, whose
+/// `close` set its own flag before taking the locks that make it one step for the peer.
+#[test]
+fn a_send_refused_on_a_closing_end_is_followed_by_a_broken_pipe_on_its_peer() {
+    use mpcheck_model::pipe::End;
+    use mpcheck_properties::primitives::PipeCall;
+    let workload = || {
+        Workload::new(vec![
+            vec![PipeCall::Send(End::A, 1), PipeCall::Send(End::B, 1)],
+            vec![PipeCall::Close(End::A)],
+        ])
+    };
+    replay_workload::<PipeSubject<Sim, true>>(
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .timeouts(Timeouts::WhenIdle),
+        workload(),
+    );
+    replay_workload_under_loom::<PipeSubject<Loom, true>>(workload());
+}
+
+/// Fixed bug (src/platform/kernel_pipe.rs, `SteppedPipeEnd::poll`), found while stressing the
+/// fix above with more seeds: a `poll` on `B` waited through both ends' closes (`B`'s, then
+/// `A`'s), gave up at its deadline, saw the peer closing and answered ready, though `B` itself
+/// was closed by then (`Closed`). A `poll` that answers ready because the peer is closing now
+/// looks again at its own end.
+#[test]
+fn poll_through_both_closes_is_refused() {
+    use mpcheck_model::pipe::End;
+    use mpcheck_properties::primitives::{Attempt, PipeCall};
+    replay_workload::<PipeSubject<Sim, true>>(
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .timeouts(Timeouts::WhenIdle),
+        Workload::new(vec![
+            vec![PipeCall::Close(End::B), PipeCall::Close(End::A)],
+            vec![PipeCall::Receive(End::B, Attempt::Try)],
+        ]),
+    );
+}
+
+/// Fixed bug (src/platform/kernel_pipe.rs, `SteppedPipeEnd::write`), found with the one above:
+/// a send on `A` in flight while `A` closed; its peer `B` sent (refused, `BrokenPipe`: `A`'s
+/// close had begun) and closed; then the send on `A` was refused with `BrokenPipe` too — but
+/// `B` closed after `A`, so the send must have met `A` closed (`Closed`). The write looked only
+/// at the direction it writes, whose writer `A`'s close lets go of in its second step; a broken
+/// pipe now looks at the end's own reading direction (its close's first step) before it stands.
+#[test]
+fn a_send_on_a_closing_end_is_not_a_broken_pipe_when_its_peer_closed_later() {
+    use mpcheck_model::pipe::End;
+    use mpcheck_properties::primitives::PipeCall;
+    replay_workload::<PipeSubject<Sim, true>>(
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .preemption_bound(3)
+            .timeouts(Timeouts::WhenIdle),
+        Workload::new(vec![
+            vec![PipeCall::Close(End::A)],
+            vec![PipeCall::Send(End::A, 1)],
+            vec![PipeCall::Send(End::B, 1), PipeCall::Close(End::B)],
         ]),
     );
 }

@@ -280,13 +280,13 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
     }
 
     fn close(&self) {
-        if self.closed.swap(true, SeqCst) {
-            return;
-        }
         // Under the locks of both directions this end touches (taken in the order of their
         // numbers; nobody else holds two), so that a duplex end closes in one step for its
         // peer, whose every look at a direction is under that direction's lock: never a
-        // broken pipe one way and no end of file the other (see `PipeEnd`'s contract).
+        // broken pipe one way and no end of file the other (see `PipeEnd`'s contract). The
+        // flag too, which this end's own operations look at under the same locks: they are
+        // refused from that step on, not before the peer can see it, and a second `close`
+        // returns only once the first is done.
         let mut directions: Vec<(usize, bool)> = [(self.reads, true), (self.writes, false)]
             .into_iter()
             .filter_map(|(d, reading)| Some((d?, reading)))
@@ -296,6 +296,9 @@ impl<P: Platform> PipeEnd for EmulatedPipeEnd<P> {
             .iter()
             .map(|&(d, _)| self.core.locks[d].lock())
             .collect();
+        if self.closed.swap(true, SeqCst) {
+            return;
+        }
         // Everyone waiting on a direction this end touches re-checks: its own tasks see the
         // close, the peer's see end of file or a broken pipe.
         for (d, reading) in directions {
@@ -490,7 +493,7 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
         };
         // Without a deadline there is no timeout: the result is always `Some`.
         let me = P::process_token();
-        self.until_done(d, None, |s| {
+        let written = self.until_done(d, None, |s| {
             if s.writers == 0 {
                 return Step::Fail(closed());
             }
@@ -503,8 +506,16 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
                 0 => Step::Unchanged,
                 n => Step::Moved(n),
             }
-        })
-        .map(|n| n.unwrap_or(0))
+        });
+        match (written, self.reads) {
+            // A duplex end is closed from its close's first step, on the direction it reads
+            // (the one its peer sees), while this write looked at the direction it writes,
+            // closed a step later: a broken pipe found meanwhile may come from a peer that
+            // closed after this end (found by `duplex_pipe` under the simulator's PCT). One
+            // more step, on the direction read, tells: still open now, the broken pipe stands.
+            (Err(Error::BrokenPipe), Some(r)) if self.step(r, |s| s.readers == 0) => Err(closed()),
+            (written, _) => written.map(|n| n.unwrap_or(0)),
+        }
     }
 
     fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error> {
@@ -535,10 +546,23 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
         // two directions are closed only together, so no reader there means exactly that. A
         // look at the direction written, in a step of its own: its reader still there now
         // means the close had not begun a step ago, when the read direction had nothing.
-        Ok(ready
-            || self
-                .writes
-                .is_some_and(|w| self.step(w, |s| s.readers == 0)))
+        if ready {
+            return Ok(true);
+        }
+        if !self
+            .writes
+            .is_some_and(|w| self.step(w, |s| s.readers == 0))
+        {
+            return Ok(false);
+        }
+        // The peer is closing; this end may have been closed too since the read direction was
+        // last looked at (found by `duplex_pipe` under the simulator's PCT: a `poll` waiting
+        // through both ends' closes answered ready). Ready only if it is still open now, when
+        // the peer's close has begun: one more step, on the direction read.
+        if self.step(d, |s| s.readers == 0) {
+            return Err(closed());
+        }
+        Ok(true)
     }
 
     /// Reading direction first, then the writing one: one step each. A duplex peer sees the

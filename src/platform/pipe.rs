@@ -28,8 +28,11 @@ use crate::Error;
 ///   then on), and from that moment on the peer's `poll` is ready (`Ok(true)`), even before
 ///   the direction it writes is closed too: a `read` then returns the bytes still in the
 ///   pipe, then end of file, waiting at most for the `close` to finish. (Without that, a peer
-///   could see its send refused and then a `poll` find nothing: half a close.) A platform
-///   that closes both directions in one step meets this at once.
+///   could see its send refused and then a `poll` find nothing: half a close.) For the end's
+///   own operations too the close takes effect at that first step: from then on they fail
+///   with `Closed` (a write, though its direction is still open, is not a `BrokenPipe` of a
+///   peer that closed later), and a `close` called meanwhile returns only once the end is
+///   closed. A platform that closes both directions in one step meets this at once.
 ///
 /// The direction of an end is the caller's business (a one-way pipe's ends only have one
 /// direction; `Connection` checks before it calls). An end is shared by reference between the
