@@ -90,7 +90,9 @@ struct CheckArgs {
     /// executions maps fresh thread stacks, and the kernel serialises that).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: u32,
-    /// Seconds a property may run (all its runs) before it is reported as hung.
+    /// Seconds a property may run (all its runs) before it is reported as hung. The
+    /// simulator's searches stop themselves a little before it and report what they covered
+    /// ("incomplete (time limit)": no failure in what ran, more executions exist).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     time_limit: u64,
     /// Also run the longest searches, which the default run leaves out to stay within about

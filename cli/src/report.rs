@@ -186,4 +186,17 @@ mod tests {
         assert_eq!(records[1]["replay"], "target/mpcheck/failures/x.json");
         assert_eq!(records[1]["seconds"], 1.5);
     }
+
+    /// A row still running at its limit (on real threads, or an execution that never ends):
+    /// `hang` in JSON, an error in JUnit.
+    #[test]
+    fn a_hung_row_is_hang_in_json_and_an_error_in_junit() {
+        let rows = [row("os", "lock_mutual_exclusion", Verdict::Hang)];
+        let parsed: serde_json::Value = serde_json::from_str(&json(&rows)).unwrap();
+        assert_eq!(parsed[0]["verdict"], "hang");
+        let xml = junit(&rows);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        assert_eq!(doc.root_element().attribute("errors"), Some("1"));
+        assert!(doc.descendants().any(|n| n.has_tag_name("error")));
+    }
 }

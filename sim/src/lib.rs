@@ -58,7 +58,7 @@ pub mod strategy;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use api::{
     choose, current_process, current_task, futex_wait, futex_wake, now, process_alive,
@@ -145,6 +145,7 @@ enum Kind {
 pub struct Config {
     kind: Kind,
     iterations: u64,
+    time_limit: Option<Duration>,
     seed: u64,
     preemption_bound: Option<u32>,
     rounds: bool,
@@ -173,6 +174,9 @@ impl std::fmt::Display for Config {
             Kind::Pct(d) => write!(f, "pct d={d}, {} runs", self.iterations)?,
             Kind::Dfs if self.iterations == u64::MAX => f.write_str("dfs")?,
             Kind::Dfs => write!(f, "dfs, at most {} runs", self.iterations)?,
+        }
+        if let Some(limit) = self.time_limit {
+            write!(f, ", time limit {:.1} s", limit.as_secs_f64())?;
         }
         if self.kind != Kind::Dfs && self.seed != default.seed {
             write!(f, ", seed {}", self.seed)?;
@@ -210,6 +214,7 @@ impl Config {
         Config {
             kind,
             iterations,
+            time_limit: None,
             seed: 0x6d70_6368_6563_6b21,
             preemption_bound: None,
             rounds: true,
@@ -254,6 +259,16 @@ impl Config {
     /// The most executions to run (overridden by `MPCHECK_ITERATIONS`).
     pub fn iterations(mut self, iterations: u64) -> Self {
         self.iterations = iterations;
+        self
+    }
+
+    /// Begins no execution once `limit` has passed since the exploration began (wall-clock;
+    /// none by default): the report says how many ran and, for an exhaustive search, that it
+    /// is not complete ([`Report::timed_out`]). The execution running at the limit finishes
+    /// (its own length is bounded by [`Config::max_steps`]). A budget for a search that might
+    /// not finish in the time a test or a CI job has, which still reports what it covered.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
         self
     }
 
@@ -494,7 +509,15 @@ fn explore_with<F: Fn() + 'static>(
     let mut strategy = config.strategy();
     let start = Instant::now();
     let (mut executions, mut steps, mut abandoned) = (0u64, 0u64, 0u64);
+    let mut timed_out = false;
     while executions < config.iterations && strategy.begin() {
+        if config
+            .time_limit
+            .is_some_and(|limit| start.elapsed() >= limit)
+        {
+            timed_out = true;
+            break;
+        }
         executions += 1;
         let outcome = run_execution(body.clone(), &mut *strategy, &settings);
         steps += outcome.trace.len() as u64;
@@ -537,7 +560,8 @@ fn explore_with<F: Fn() + 'static>(
     Ok(Report {
         executions,
         abandoned,
-        complete: strategy.complete(),
+        complete: !timed_out && strategy.complete(),
+        timed_out,
         steps,
         elapsed: start.elapsed(),
         strategy: config.described(&*strategy),
@@ -598,6 +622,7 @@ pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report,
             executions: 1,
             abandoned: 0,
             complete: false,
+            timed_out: false,
             steps,
             elapsed: start.elapsed(),
             strategy: "replay".to_owned(),

@@ -114,6 +114,7 @@ pub struct Report {
     pub(crate) executions: u64,
     pub(crate) abandoned: u64,
     pub(crate) complete: bool,
+    pub(crate) timed_out: bool,
     pub(crate) steps: u64,
     pub(crate) elapsed: Duration,
     pub(crate) strategy: String,
@@ -189,6 +190,12 @@ impl Report {
         self.complete
     }
 
+    /// `true` if the exploration stopped at its [`Config::time_limit`](crate::Config::time_limit)
+    /// (then it is not complete).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
     /// Steps taken over all executions.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -228,7 +235,13 @@ impl fmt::Display for Report {
             self.abandoned,
             self.steps,
             self.elapsed.as_secs_f64(),
-            if self.complete { "complete" } else { "bounded" }
+            if self.complete {
+                "complete"
+            } else if self.timed_out {
+                "stopped at the time limit"
+            } else {
+                "bounded"
+            }
         )
     }
 }

@@ -66,6 +66,31 @@ fn dfs_covers_a_correct_program_completely() {
     assert!(report.executions() > 1);
 }
 
+/// A time limit stops the search between executions: with none left, not one runs, and the
+/// report says the search stopped there rather than that it was bounded or complete.
+#[test]
+fn a_search_past_its_time_limit_stops_and_says_so() {
+    let report = explore(
+        Config::dfs().ignore_env().time_limit(Duration::ZERO),
+        atomic_increment,
+    )
+    .unwrap();
+    assert_eq!(report.executions(), 0, "{report}");
+    assert!(!report.complete() && report.timed_out(), "{report}");
+    assert!(
+        report.to_string().ends_with("stopped at the time limit"),
+        "{report}"
+    );
+    let report = explore(
+        Config::dfs()
+            .ignore_env()
+            .time_limit(Duration::from_secs(3600)),
+        atomic_increment,
+    )
+    .unwrap();
+    assert!(report.complete() && !report.timed_out(), "{report}");
+}
+
 #[test]
 fn random_and_pct_find_the_lost_update() {
     for config in [Config::random(1000), Config::pct(2, 1000)] {
