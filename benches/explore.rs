@@ -37,6 +37,8 @@
 //! - `random`: executions per second of a random walk, `Sim` `Config::random(n)` and shuttle
 //!   `check_random(f, n)`, `n` calibrated to take about [`RANDOM_SECONDS`]. loom has no random
 //!   mode; its rate is taken from its exhaustive runs.
+//! - `pct`: the same for PCT at depth 3, `Sim` `Config::pct(3, n)` and shuttle
+//!   `check_pct(f, n, 3)` (executions to the first bug are `benches/pct.rs`'s subject).
 //! - `dfs`: exhaustive search until complete or until a cap: loom `model::Builder` (loom's
 //!   defaults, no preemption bound, `max_duration` as the cap), shuttle's `DfsScheduler` under a
 //!   `Runner` with `max_time` as the cap (wrapped to learn whether it was exhausted), `Sim`
@@ -51,7 +53,7 @@
 //!
 //! Arguments: words filter the measurements (each word must occur in the workload, the engine or
 //! the mode: `cargo bench --bench explore -- lock3x2 sim`); `--cap=SECONDS` replaces every cap;
-//! `--random-seconds=SECONDS` sets the length of the random runs; `--list` lists the
+//! `--random-seconds=SECONDS` sets the length of the random and PCT runs; `--list` lists the
 //! measurements. Without `--bench` (as `cargo test --benches` runs it) every cap is 1 s and
 //! every random run 0.1 s: a smoke test.
 
@@ -488,6 +490,18 @@ fn sim_random(program: fn(), seconds: f64) -> Outcome {
     outcome
 }
 
+/// Executions per second of PCT at depth 3 (`Config::pct(3, n)`), `n` calibrated as for the
+/// random walks.
+fn sim_pct(program: fn(), seconds: f64) -> Outcome {
+    let mut outcome = calibrated(
+        seconds,
+        |n| sim_run(mpcheck_sim::Config::pct(3, n).seed(SEED), program, n, false),
+        |_| false,
+    );
+    outcome.complete = None;
+    outcome
+}
+
 /// `Sim` DFS, capped by a number of executions calibrated to take about `cap` seconds (the
 /// search has no time limit of its own).
 fn sim_dfs(program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
@@ -533,10 +547,24 @@ fn sim_dfs_config(
 }
 
 fn shuttle_random(program: fn(), seconds: f64) -> Outcome {
+    shuttle_sampled(program, seconds, |program, n| {
+        shuttle::check_random(program, n)
+    })
+}
+
+/// shuttle's PCT at depth 3, as [`sim_pct`].
+fn shuttle_pct(program: fn(), seconds: f64) -> Outcome {
+    shuttle_sampled(program, seconds, |program, n| {
+        shuttle::check_pct(program, n, 3)
+    })
+}
+
+/// A sampling run of shuttle (`check(program, n)`), `n` calibrated to take about `seconds`.
+fn shuttle_sampled(program: fn(), seconds: f64, check: fn(fn(), usize)) -> Outcome {
     calibrated(
         seconds,
         |n| {
-            let (executions, seconds) = measured(|| shuttle::check_random(program, n as usize));
+            let (executions, seconds) = measured(|| check(program, n as usize));
             assert_eq!(executions, n, "shuttle ran the program once per execution");
             Outcome {
                 executions,
@@ -629,6 +657,7 @@ fn loom_dfs(program: fn(), bound: Option<usize>, cap: f64) -> Outcome {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Random,
+    Pct,
     Dfs,
     DfsBound2,
     DfsBound3,
@@ -640,6 +669,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Random => "random",
+            Mode::Pct => "pct",
             Mode::Dfs => "dfs",
             Mode::DfsBound2 => "dfs-pb2",
             Mode::DfsBound3 => "dfs-pb3",
@@ -692,6 +722,18 @@ fn measurements() -> Vec<Measurement> {
         }),
         m("sem2x4", "shuttle", Random, 0.0, |s| {
             shuttle_random(on_shuttle::sem2x4, s)
+        }),
+        m("lock3x2", "sim-Lock", Pct, 0.0, |s| {
+            sim_pct(on_sim::lock3x2_lock, s)
+        }),
+        m("lock3x2", "shuttle", Pct, 0.0, |s| {
+            shuttle_pct(on_shuttle::lock3x2, s)
+        }),
+        m("sem2x4", "sim-Semaphore", Pct, 0.0, |s| {
+            sim_pct(on_sim::sem2x4, s)
+        }),
+        m("sem2x4", "shuttle", Pct, 0.0, |s| {
+            shuttle_pct(on_shuttle::sem2x4, s)
         }),
         m("lock3x2", "loom", Dfs, 60.0, |c| {
             loom_dfs(on_loom::lock3x2, None, c)
@@ -875,19 +917,22 @@ fn goals(results: &[(Measurement, Outcome)]) -> String {
         let _ = writeln!(out, "| {goal} | {value} | {met} |");
     };
     out.push_str("| goal | measured | met? |\n|---|---|---|\n");
-    for (workload, sim) in [
-        ("lock3x2", "sim-Lock"),
-        ("lock3x2", "sim-futex"),
-        ("sem2x4", "sim-Semaphore"),
+    for (workload, sim, mode) in [
+        ("lock3x2", "sim-Lock", Mode::Random),
+        ("lock3x2", "sim-futex", Mode::Random),
+        ("sem2x4", "sim-Semaphore", Mode::Random),
+        ("lock3x2", "sim-Lock", Mode::Pct),
+        ("sem2x4", "sim-Semaphore", Mode::Pct),
     ] {
         if let (Some(s), Some(sh)) = (
-            find(results, workload, sim, Mode::Random),
-            find(results, workload, "shuttle", Mode::Random),
+            find(results, workload, sim, mode),
+            find(results, workload, "shuttle", mode),
         ) {
             let ratio = s.rate() / sh.rate();
+            let mode = mode.name();
             line(
                 &mut out,
-                &format!("{workload}: {sim} random ≥ 2 × shuttle random (exec/s)"),
+                &format!("{workload}: {sim} {mode} ≥ 2 × shuttle {mode} (exec/s)"),
                 format!(
                     "{ratio:.2}× ({} vs {} exec/s)",
                     thousands(s.rate() as u64),
@@ -994,11 +1039,11 @@ fn main() {
     let started = Instant::now();
     let mut results = Vec::new();
     for mut m in chosen {
-        if m.mode != Mode::Random {
+        if !matches!(m.mode, Mode::Random | Mode::Pct) {
             m.cap = options.cap.unwrap_or(m.cap);
         }
         let length = match m.mode {
-            Mode::Random => options.random_seconds,
+            Mode::Random | Mode::Pct => options.random_seconds,
             _ => m.cap,
         };
         reset_peak_rss();

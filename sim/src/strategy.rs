@@ -31,6 +31,10 @@ pub struct PickContext<'a> {
     /// The tasks waiting for a guard that fails now (`ready_when`; bit `t` for task `t`, bit
     /// 63 for every task from 63 on): they cannot run here whatever is chosen.
     pub guarded: u64,
+    /// What the running task's next event may touch, where it could go on and another option
+    /// exists (only for strategies that ask, see [`Strategy::wants_current_footprint`]; else
+    /// `None`, and [`PickContext::footprints`] has it for those that want every footprint).
+    pub current_footprint: Option<Footprint>,
 }
 
 /// A strategy's answer at a choice point.
@@ -71,6 +75,13 @@ pub trait Strategy {
     fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick;
     /// The execution is over.
     fn end(&mut self, execution: &Execution);
+    /// `true` if [`PickContext::current_footprint`] should be filled in: the running task's
+    /// next footprint only, at far less cost than [`Strategy::wants_footprints`] (no effects
+    /// are kept).
+    fn wants_current_footprint(&self) -> bool {
+        false
+    }
+
     /// `true` if [`PickContext::footprints`] should be filled in (it costs a little).
     fn wants_footprints(&self) -> bool {
         false
@@ -300,12 +311,11 @@ impl Strategy for Pct {
         }
         let options = &options[..KillPoints::others(options)];
         if let Some(current) = ctx.current.filter(|_| options.len() > 1) {
-            // Whether the running task's next event touches anything shared (without
-            // footprints, every point where another task could run counts).
-            let touches = options
-                .iter()
-                .position(|&o| o == Choice::Run(current))
-                .and_then(|k| ctx.footprints.get(k))
+            // Whether the running task's next event touches anything shared (without its
+            // footprint, every point where another task could run counts).
+            let touches = ctx
+                .current_footprint
+                .as_ref()
                 .is_none_or(|f| f.wide || f.yields_to != 0 || f.accesses().next().is_some());
             if touches {
                 self.points += 1;
@@ -334,7 +344,7 @@ impl Strategy for Pct {
         self.kills.end(execution);
     }
 
-    fn wants_footprints(&self) -> bool {
+    fn wants_current_footprint(&self) -> bool {
         true
     }
 }

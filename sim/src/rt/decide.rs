@@ -368,8 +368,11 @@ impl Exec {
                 }
             }));
         }
+        let current_footprint = (self.wants_current_footprint && current_runs && options.len() > 1)
+            .then(|| self.pending_footprint(Choice::Run(cur), cur as usize));
         let ctx = PickContext {
             current: current_runs.then_some(cur),
+            current_footprint,
             decisions: self.schedule.len(),
             footprints: &footprints,
             effects: if self.wants_footprints {
@@ -545,6 +548,7 @@ impl Exec {
         options.extend((0..n).map(Choice::Value));
         let ctx = PickContext {
             current: None,
+            current_footprint: None,
             decisions: self.schedule.len(),
             footprints: &[],
             effects: &[],

@@ -261,6 +261,8 @@ pub(crate) struct Exec {
     /// See [`Ran::disabled`].
     disabled: Vec<(u32, u32, u32)>,
     wants_footprints: bool,
+    /// See [`crate::strategy::Strategy::wants_current_footprint`].
+    wants_current_footprint: bool,
     footprints: Vec<Footprint>,
     abandoned: bool,
     over: bool,
@@ -461,6 +463,7 @@ pub(crate) fn run_execution(
         wakes: spare.wakes,
         disabled: Vec::new(),
         wants_footprints: strategy.wants_footprints(),
+        wants_current_footprint: strategy.wants_current_footprint(),
         footprints: spare.footprints,
         abandoned: false,
         over: false,
