@@ -39,7 +39,9 @@ impl Exec {
                 task.pending.op != Op::Join
                     || self.tasks[task.pending.arg as usize].state == State::Finished
             }
-            State::Blocked { .. } => task.guard.is_some_and(|g| g.passes(self.clock)),
+            State::Blocked { .. } => task
+                .guard
+                .is_some_and(|g| g.passes(self.clock, self.dead.len() as u32)),
             State::Finished => false,
         }
     }
@@ -130,7 +132,7 @@ impl Exec {
                     // A guarded task is an option while its guard passes; a look that finds
                     // it failing after it passed begins a period in which it is disabled, by
                     // the last write of the word (a race the reduction reverses).
-                    let passes = guard.passes(self.clock);
+                    let passes = guard.passes(self.clock, self.dead.len() as u32);
                     if guard.passed && !passes {
                         self.disabled
                             .push((self.schedule.len() as u32, t as u32, obj));
@@ -161,11 +163,11 @@ impl Exec {
             // Racing: any timed wait may time out now. Idle: the earliest deadline fires. (A
             // guard that passes is no wait: its task goes on as it is, as the operation would
             // at step granularity.)
-            let clock = self.clock;
+            let (clock, kills) = (self.clock, self.dead.len() as u32);
             let waits = |task: &TaskRec| match task.state {
                 State::Blocked {
                     deadline: Some(d), ..
-                } if !task.guard.is_some_and(|g| g.passes(clock)) => Some(d),
+                } if !task.guard.is_some_and(|g| g.passes(clock, kills)) => Some(d),
                 _ => None,
             };
             let earliest = self.tasks.iter().filter_map(waits).min();
@@ -222,7 +224,10 @@ impl Exec {
         self.tasks
             .iter()
             .enumerate()
-            .filter(|(_, task)| task.guard.is_some_and(|g| !g.passes(self.clock)))
+            .filter(|(_, task)| {
+                task.guard
+                    .is_some_and(|g| !g.passes(self.clock, self.dead.len() as u32))
+            })
             .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
 
@@ -253,6 +258,10 @@ impl Exec {
                 Op::WaitReturn
             };
             footprint = footprint.for_kills(op, self.tasks[t].process, self.joined_process(t));
+            if self.tasks[t].guard.is_some() {
+                // A kill ends the wait for a guard, as it ends a futex wait.
+                footprint.merge(&Footprint::read(QUEUE_ANY));
+            }
         }
         footprint
     }
@@ -604,6 +613,9 @@ impl Exec {
             }
         }
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
+        if decision.is_some() {
+            self.tasks[task as usize].last_event = decision;
+        }
         if self.settings.granularity == crate::Granularity::Operation {
             let t = &mut self.tasks[task as usize];
             if decision.is_some() {

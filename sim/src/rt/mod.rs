@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::footprint::{task_bit, Footprint};
+use crate::footprint::{task_bit, Footprint, QUEUE_ANY};
 use crate::operation::Caller;
 use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
@@ -113,6 +113,8 @@ pub(crate) struct TaskRec {
     /// steps belong to. Its next steps are no scheduling points (they join that event) until
     /// the operation ends or the task blocks.
     pub(crate) event: Option<u32>,
+    /// The choice that released the task's latest event (its latest scheduled step).
+    pub(crate) last_event: Option<u32>,
     /// At `Granularity::Operation`: the task waits, `Blocked` on the word, until the word's
     /// value passes the guard (`ops::ready_when`); it is an option while it does.
     pub(crate) guard: Option<Guard>,
@@ -136,9 +138,12 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// Whether the word's value passes the guard now, or the deadline passed (the clock is at
-    /// `clock`).
-    pub(crate) fn passes(&self, clock: u64) -> bool {
-        if self.deadline.is_some_and(|d| d <= clock) {
+    /// `clock`), or a process was killed (`kills` so far): from the first kill on, guards are
+    /// off and every operation runs its algorithm, which looks for itself at what the dead
+    /// left behind (a lock's dead holder is the acquire's business), as a kill ends every
+    /// futex wait.
+    pub(crate) fn passes(&self, clock: u64, kills: u32) -> bool {
+        if self.deadline.is_some_and(|d| d <= clock) || kills != 0 {
             return true;
         }
         // SAFETY: see `Guard::value`: the guard is set only while the task that set it is
@@ -170,6 +175,7 @@ impl TaskRec {
             killed: false,
             kills_seen: 0,
             event: None,
+            last_event: None,
             guard: None,
         }
     }

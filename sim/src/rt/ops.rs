@@ -230,15 +230,23 @@ pub(crate) fn ready_when(
     let Some((id, next)) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
-        if e.settings.granularity != crate::Granularity::Operation
-            || task.operation == 0
-            || e.settings.kills > 0
-        {
+        if e.settings.granularity != crate::Granularity::Operation || task.operation == 0 {
             return None;
         }
-        let event = task.event;
+        let (event, last_event) = (task.event, task.last_event);
         let start = value.load(Relaxed);
         let id = obj.id(e);
+        // Guards are off once a process was killed (see `Guard::passes`): whether a kill came
+        // before this point (the end of the task's latest event) decides whether the task
+        // waits here, so that event reads what a kill writes.
+        if e.settings.kills > 0 {
+            if let Some(d) = event.or(last_event).filter(|_| e.wants_footprints) {
+                e.effects[d as usize].merge(&Footprint::read(QUEUE_ANY));
+            }
+            if !e.dead.is_empty() {
+                return None;
+            }
+        }
         if let Some(d) = event {
             // The event read the word: whether it goes on or ends here depends on it.
             if e.wants_footprints {
@@ -281,6 +289,12 @@ pub(crate) fn ready_when(
         if let Some(d) = deadline.and(e.tasks[e.current as usize].event) {
             if e.wants_footprints {
                 e.effects[d as usize].merge(&Footprint::clock_read());
+            }
+        }
+        // And whether a kill had happened since the guard began (see `Guard::kills`).
+        if let Some(d) = e.tasks[e.current as usize].event {
+            if e.wants_footprints && e.settings.kills > 0 {
+                e.effects[d as usize].merge(&Footprint::read(QUEUE_ANY));
             }
         }
     });
