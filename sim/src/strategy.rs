@@ -271,8 +271,16 @@ impl Pct {
         match self.priorities[actor] {
             Some(p) => p,
             None => {
-                // Initial priorities lie above every change-point priority (< depth).
-                let p = self.depth as u64 + (self.rng.next_u64() >> 1);
+                // Initial priorities lie above every change-point priority (< depth). The
+                // first execution, which learns `k`, runs the natural schedule: the older a
+                // task, the higher its priority (each runs until it blocks, in the order they
+                // were made), a schedule many bugs already show; later ones draw at random.
+                let p = self.depth as u64
+                    + if self.execution == 1 {
+                        (u64::MAX >> 1) - actor as u64
+                    } else {
+                        self.rng.next_u64() >> 1
+                    };
                 self.priorities[actor] = Some(p);
                 p
             }
