@@ -193,6 +193,21 @@ fn replay_workload_under_loom<S: Subject<Loom>>(workload: Workload<S::Op>) {
     }
 }
 
+/// A duplex pipe's workload replayed under the simulator's exhaustive search (step
+/// granularity, timeouts when idle) and under loom's search, whose pipe is another
+/// implementation (`EmulatedPipeEnd`, a lock per direction).
+fn replay_pipe_workload_under_sim_and_loom(
+    workload: fn() -> Workload<mpcheck_properties::primitives::PipeCall>,
+) {
+    replay_workload::<PipeSubject<Sim, true>>(
+        Config::dfs()
+            .granularity(mpcheck::sim::Granularity::Step)
+            .timeouts(Timeouts::WhenIdle),
+        workload(),
+    );
+    replay_workload_under_loom::<PipeSubject<Loom, true>>(workload());
+}
+
 /// Fixed bug (src/queue/ring.rs, `Ring::put`): on a queue bounded to 1, two `try_put`s. One
 /// claimed the tail's slot; the other found the claim (`Blocked::Busy`) and, if the first had
 /// filled the queue and moved the tail before it looked again, slept on `not_full` with no
@@ -274,19 +289,12 @@ fn send_on_a_duplex_end_being_closed_is_refused_once_the_peer_saw_the_close() {
 fn a_send_refused_on_a_closing_end_is_followed_by_a_broken_pipe_on_its_peer() {
     use mpcheck_model::pipe::End;
     use mpcheck_properties::primitives::PipeCall;
-    let workload = || {
+    replay_pipe_workload_under_sim_and_loom(|| {
         Workload::new(vec![
             vec![PipeCall::Send(End::A, 1), PipeCall::Send(End::B, 1)],
             vec![PipeCall::Close(End::A)],
         ])
-    };
-    replay_workload::<PipeSubject<Sim, true>>(
-        Config::dfs()
-            .granularity(mpcheck::sim::Granularity::Step)
-            .timeouts(Timeouts::WhenIdle),
-        workload(),
-    );
-    replay_workload_under_loom::<PipeSubject<Loom, true>>(workload());
+    });
 }
 
 /// Fixed bug (src/platform/kernel_pipe.rs, `SteppedPipeEnd::poll`), found while stressing the
@@ -298,15 +306,12 @@ fn a_send_refused_on_a_closing_end_is_followed_by_a_broken_pipe_on_its_peer() {
 fn poll_through_both_closes_is_refused() {
     use mpcheck_model::pipe::End;
     use mpcheck_properties::primitives::{Attempt, PipeCall};
-    replay_workload::<PipeSubject<Sim, true>>(
-        Config::dfs()
-            .granularity(mpcheck::sim::Granularity::Step)
-            .timeouts(Timeouts::WhenIdle),
+    replay_pipe_workload_under_sim_and_loom(|| {
         Workload::new(vec![
             vec![PipeCall::Close(End::B), PipeCall::Close(End::A)],
             vec![PipeCall::Receive(End::B, Attempt::Try)],
-        ]),
-    );
+        ])
+    });
 }
 
 /// Fixed bug (src/platform/kernel_pipe.rs, `SteppedPipeEnd::write`), found with the one above:
@@ -343,7 +348,8 @@ fn a_send_on_a_closing_end_is_not_a_broken_pipe_when_its_peer_closed_later() {
 fn poll_on_the_peer_of_a_duplex_end_being_closed_is_ready_once_its_send_was_refused() {
     use mpcheck_model::pipe::End;
     use mpcheck_properties::primitives::{Attempt, PipeCall};
-    let workload = || {
+    // loom's pipe (`EmulatedPipeEnd`, a lock per direction) closes under both locks.
+    replay_pipe_workload_under_sim_and_loom(|| {
         Workload::new(vec![
             vec![
                 PipeCall::Send(End::A, 1),
@@ -351,13 +357,5 @@ fn poll_on_the_peer_of_a_duplex_end_being_closed_is_ready_once_its_send_was_refu
             ],
             vec![PipeCall::Close(End::B)],
         ])
-    };
-    replay_workload::<PipeSubject<Sim, true>>(
-        Config::dfs()
-            .granularity(mpcheck::sim::Granularity::Step)
-            .timeouts(Timeouts::WhenIdle),
-        workload(),
-    );
-    // loom's pipe (`EmulatedPipeEnd`, a lock per direction) closes under both locks.
-    replay_workload_under_loom::<PipeSubject<Loom, true>>(workload());
+    });
 }
