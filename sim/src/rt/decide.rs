@@ -41,7 +41,7 @@ impl Exec {
             }
             State::Blocked { .. } => task
                 .guard
-                .is_some_and(|g| g.passes(self.clock, self.dead.len() as u32)),
+                .is_some_and(|g| g.passes(self.clock, self.guards_off())),
             State::Finished => false,
         }
     }
@@ -132,7 +132,7 @@ impl Exec {
                     // A guarded task is an option while its guard passes; a look that finds
                     // it failing after it passed begins a period in which it is disabled, by
                     // the last write of the word (a race the reduction reverses).
-                    let passes = guard.passes(self.clock, self.dead.len() as u32);
+                    let passes = guard.passes(self.clock, self.guards_off());
                     if guard.passed && !passes {
                         self.disabled
                             .push((self.schedule.len() as u32, t as u32, obj));
@@ -163,11 +163,11 @@ impl Exec {
             // Racing: any timed wait may time out now. Idle: the earliest deadline fires. (A
             // guard that passes is no wait: its task goes on as it is, as the operation would
             // at step granularity.)
-            let (clock, kills) = (self.clock, self.dead.len() as u32);
+            let (clock, off) = (self.clock, self.guards_off());
             let waits = |task: &TaskRec| match task.state {
                 State::Blocked {
                     deadline: Some(d), ..
-                } if !task.guard.is_some_and(|g| g.passes(clock, kills)) => Some(d),
+                } if !task.guard.is_some_and(|g| g.passes(clock, off)) => Some(d),
                 _ => None,
             };
             let earliest = self.tasks.iter().filter_map(waits).min();
@@ -219,6 +219,13 @@ impl Exec {
         self.options = options;
     }
 
+    /// From the first kill of the execution on, every guard passes: each operation runs its
+    /// algorithm, which looks for itself at what the dead left behind (a lock's dead holder is
+    /// the acquire's business), as a kill ends every futex wait.
+    pub(super) fn guards_off(&self) -> bool {
+        !self.dead.is_empty()
+    }
+
     /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; task 63 on: bit 63).
     fn guarded_mask(&self) -> u64 {
         self.tasks
@@ -226,7 +233,7 @@ impl Exec {
             .enumerate()
             .filter(|(_, task)| {
                 task.guard
-                    .is_some_and(|g| !g.passes(self.clock, self.dead.len() as u32))
+                    .is_some_and(|g| !g.passes(self.clock, self.guards_off()))
             })
             .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
@@ -613,7 +620,8 @@ impl Exec {
             }
         }
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
-        if decision.is_some() {
+        if decision.is_some() && self.settings.kills > 0 {
+            // Only guards with kills ask (`ops::ready_when`).
             self.tasks[task as usize].last_event = decision;
         }
         if self.settings.granularity == crate::Granularity::Operation {

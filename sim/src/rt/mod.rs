@@ -113,7 +113,8 @@ pub(crate) struct TaskRec {
     /// steps belong to. Its next steps are no scheduling points (they join that event) until
     /// the operation ends or the task blocks.
     pub(crate) event: Option<u32>,
-    /// The choice that released the task's latest event (its latest scheduled step).
+    /// The choice that released the task's latest event (its latest scheduled step); kept
+    /// only where kills are configured.
     pub(crate) last_event: Option<u32>,
     /// At `Granularity::Operation`: the task waits, `Blocked` on the word, until the word's
     /// value passes the guard (`ops::ready_when`); it is an option while it does.
@@ -138,12 +139,9 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// Whether the word's value passes the guard now, or the deadline passed (the clock is at
-    /// `clock`), or a process was killed (`kills` so far): from the first kill on, guards are
-    /// off and every operation runs its algorithm, which looks for itself at what the dead
-    /// left behind (a lock's dead holder is the acquire's business), as a kill ends every
-    /// futex wait.
-    pub(crate) fn passes(&self, clock: u64, kills: u32) -> bool {
-        if self.deadline.is_some_and(|d| d <= clock) || kills != 0 {
+    /// `clock`), or guards are `off` (a process was killed: see [`Exec::guards_off`]).
+    pub(crate) fn passes(&self, clock: u64, off: bool) -> bool {
+        if off || self.deadline.is_some_and(|d| d <= clock) {
             return true;
         }
         // SAFETY: see `Guard::value`: the guard is set only while the task that set it is

@@ -236,14 +236,14 @@ pub(crate) fn ready_when(
         let (event, last_event) = (task.event, task.last_event);
         let start = value.load(Relaxed);
         let id = obj.id(e);
-        // Guards are off once a process was killed (see `Guard::passes`): whether a kill came
+        // Guards are off once a process was killed (see `Exec::guards_off`): whether a kill came
         // before this point (the end of the task's latest event) decides whether the task
         // waits here, so that event reads what a kill writes.
         if e.settings.kills > 0 {
             if let Some(d) = event.or(last_event).filter(|_| e.wants_footprints) {
                 e.effects[d as usize].merge(&Footprint::read(QUEUE_ANY));
             }
-            if !e.dead.is_empty() {
+            if e.guards_off() {
                 return None;
             }
         }
