@@ -19,7 +19,8 @@
 //! asks for every initial of a reversal, also where the racing task's block of events began;
 //! a wake asks for the wait's other ends also where they preempt nobody; and an option whose
 //! subtree the bound cut never sleeps (see docs/sim.md, "Bounding"). A round that cuts nothing
-//! ends the search as complete.
+//! ends the search as complete. Before the rounds, a trial runs the last round for a budget of
+//! executions (1,000 by default): a space that small is covered there in the fewest executions.
 
 use std::collections::HashMap;
 
@@ -150,6 +151,9 @@ impl Node {
     }
 }
 
+/// How many executions the trial before the rounds runs at most by default (see [`Dfs::new`]).
+pub(crate) const TRIAL: u64 = 1_000;
+
 /// Exhaustive depth-first search with partial-order reduction and preemption bounding.
 #[derive(Debug)]
 pub struct Dfs {
@@ -161,6 +165,11 @@ pub struct Dfs {
     preemptions: u32,
     /// The bound cut something in this round.
     cut: bool,
+    /// The trial that runs first: the last round, given up after this many executions (see
+    /// [`Dfs::new`]); `None` once it is over or without rounds.
+    trial: Option<u64>,
+    /// Executions of this round.
+    executions: u64,
     started: bool,
     finished: bool,
     complete: bool,
@@ -169,18 +178,31 @@ pub struct Dfs {
 impl Dfs {
     /// Exhaustive search with reduction (`reduction = false`: every interleaving). Rounds with
     /// preemption bounds 0, 1, 2, then unbounded; or 0 ..= `max_bound` if one is given.
-    pub fn new(max_bound: Option<u32>, reduction: bool) -> Self {
-        let rounds = match max_bound {
+    ///
+    /// Before the rounds, a trial runs the last round for at most `trial` executions (none if
+    /// `0`): a small space is covered there in the fewest executions (the rounds would explore
+    /// each of its orders of few preemptions again, round after round), and a big one loses
+    /// only the trial's executions before the rounds begin.
+    pub fn new(max_bound: Option<u32>, reduction: bool, trial: u64) -> Self {
+        let rounds: Vec<Option<u32>> = match max_bound {
             Some(b) => (0..=b).map(Some).collect(),
             None => vec![Some(0), Some(1), Some(2), None],
+        };
+        let last = *rounds.last().expect("at least one round");
+        let (rounds, trial) = if rounds.len() > 1 && trial > 0 {
+            ([last].into_iter().chain(rounds).collect(), Some(trial))
+        } else {
+            (rounds, None)
         };
         Dfs {
             reduction,
             rounds,
+            trial,
             round: 0,
             stack: Vec::new(),
             preemptions: 0,
             cut: false,
+            executions: 0,
             started: false,
             finished: false,
             complete: false,
@@ -193,7 +215,14 @@ impl Dfs {
     pub fn one_round(mut self) -> Self {
         let last = self.rounds.last().copied().flatten();
         self.rounds = vec![last];
+        self.trial = None;
         self
+    }
+
+    fn next_round(&mut self) {
+        self.round += 1;
+        self.cut = false;
+        self.executions = 0;
     }
 
     fn bound(&self) -> Option<u32> {
@@ -626,18 +655,24 @@ impl Strategy for Dfs {
             self.started = true;
             return true;
         }
+        // The trial is over when its budget is: the rounds begin.
+        if self.trial.is_some_and(|budget| self.executions >= budget) {
+            self.trial = None;
+            self.stack.clear();
+            self.next_round();
+            return true;
+        }
         if self.backtrack() {
             return true;
         }
-        // The round is over.
-        if !self.cut {
+        // The round is over; the trial was the last round.
+        if !self.cut || self.trial.is_some() {
             self.finished = true;
-            self.complete = true;
+            self.complete = !self.cut;
             return false;
         }
         if self.round + 1 < self.rounds.len() {
-            self.round += 1;
-            self.cut = false;
+            self.next_round();
             return true;
         }
         self.finished = true;
@@ -714,6 +749,7 @@ impl Strategy for Dfs {
     }
 
     fn end(&mut self, execution: &Execution) {
+        self.executions += 1;
         self.stack.truncate(execution.schedule.len());
         // What each chosen event touched, as it ran: the footprint a sleep set keeps for it
         // once it is explored (the announced one names only an operation's first step).

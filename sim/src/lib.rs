@@ -73,6 +73,7 @@ pub use report::{Blocked, Failure, FailureKind, Replayed, Report, Site};
 pub use rt::{in_execution, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
 
+use dfs::TRIAL;
 use report::{digest, render_trace, FailureFile, FORMAT};
 use rt::{run_execution, Ran, Settings};
 use strategy::{Dfs, Execution, Guided, Pct, Random, Strategy};
@@ -149,6 +150,7 @@ pub struct Config {
     seed: u64,
     preemption_bound: Option<u32>,
     rounds: bool,
+    trial: u64,
     reduction: bool,
     max_steps: usize,
     spurious_wakeups: u32,
@@ -186,6 +188,8 @@ impl std::fmt::Display for Config {
         }
         if !self.rounds {
             f.write_str(", one round")?;
+        } else if self.kind == Kind::Dfs && self.trial != default.trial {
+            write!(f, ", trial of {} runs", self.trial)?;
         }
         if !self.reduction {
             f.write_str(", no reduction")?;
@@ -218,6 +222,7 @@ impl Config {
             seed: 0x6d70_6368_6563_6b21,
             preemption_bound: None,
             rounds: true,
+            trial: TRIAL,
             reduction: true,
             max_steps: 100_000,
             spurious_wakeups: 0,
@@ -285,6 +290,16 @@ impl Config {
     /// fewest executions to cover the space when no bug is expected (a proof).
     pub fn rounds(mut self, on: bool) -> Self {
         self.rounds = on;
+        self
+    }
+
+    /// DFS with rounds: the most executions of the trial that runs the last round before the
+    /// rounds begin (default 1,000; `0`: none). A space that small is covered there in the
+    /// fewest executions, with no round of few preemptions exploring its orders first; a bigger
+    /// one loses the trial's executions. A failure found in the trial is shrunk to its fewest
+    /// preemptions like any other.
+    pub fn trial(mut self, executions: u64) -> Self {
+        self.trial = executions;
         self
     }
 
@@ -412,7 +427,7 @@ impl Config {
             Kind::Random => Box::new(Random::new(self.seed)),
             Kind::Pct(depth) => Box::new(Pct::new(depth, self.seed)),
             Kind::Dfs => {
-                let dfs = Dfs::new(self.preemption_bound, self.reduction);
+                let dfs = Dfs::new(self.preemption_bound, self.reduction, self.trial);
                 Box::new(if self.rounds { dfs } else { dfs.one_round() })
             }
         }
@@ -807,7 +822,7 @@ fn fewer_preemptions(
     kind: FailureKind,
     preemptions: u32,
 ) -> Option<Ran> {
-    let mut search = Dfs::new(Some(preemptions - 1), true);
+    let mut search = Dfs::new(Some(preemptions - 1), true, 0);
     let mut budget = 20_000u32;
     while budget > 0 && search.begin() {
         budget -= 1;

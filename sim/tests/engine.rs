@@ -420,32 +420,66 @@ fn a_bug_that_needs_no_preemption_is_found_within_bound_0() {
     assert!(failure.message().contains("2, 1, 0"), "{failure}");
 }
 
+/// Three tasks (the main one and two spawned) that each add one to a counter: 6 orders.
+fn three_increments() {
+    let n = Arc::new(AtomicU32::new(0));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let m = n.clone();
+            spawn(move || {
+                m.fetch_add(1, SeqCst);
+            })
+        })
+        .collect();
+    n.fetch_add(1, SeqCst);
+    for w in workers {
+        w.join();
+    }
+    assert_eq!(n.load(SeqCst), 3);
+}
+
 #[test]
-fn one_round_covers_the_space_in_fewer_executions() {
-    let rounds = explore(Config::dfs().no_files().ignore_env(), atomic_increment).unwrap();
-    let one = explore(
-        Config::dfs().rounds(false).no_files().ignore_env(),
-        atomic_increment,
-    )
-    .unwrap();
-    assert!(rounds.complete() && one.complete(), "{rounds}\n{one}");
+fn the_trial_covers_a_small_space_in_as_few_executions_as_one_round() {
+    let quiet = || Config::dfs().no_files().ignore_env();
+    let default = explore(quiet(), three_increments).unwrap();
+    let one = explore(quiet().rounds(false), three_increments).unwrap();
+    let rounds = explore(quiet().trial(0), three_increments).unwrap();
     assert!(
-        one.executions() < rounds.executions(),
+        default.complete() && one.complete() && rounds.complete(),
+        "{default}\n{one}\n{rounds}"
+    );
+    // The rounds alone explore the orders of few preemptions in each round again.
+    assert_eq!(default.executions(), one.executions());
+    assert!(
+        one.executions() < rounds.executions() && one.executions() > 2,
         "{} vs {}",
         one.executions(),
         rounds.executions()
     );
-    assert!(Config::dfs()
-        .rounds(false)
-        .to_string()
-        .contains("one round"));
-    // And finds what the rounds find.
-    let failure = explore(
-        Config::dfs().rounds(false).no_files().ignore_env(),
-        racy_increment,
-    )
+    // A space bigger than the trial: the rounds begin after it, from the start, and cover it.
+    let short = explore(quiet().trial(2), three_increments).unwrap();
+    assert!(short.complete(), "{short}");
+    assert_eq!(short.executions(), 2 + rounds.executions());
+    assert!(quiet().rounds(false).to_string().contains("one round"));
+    assert!(quiet().trial(2).to_string().contains("trial of 2 runs"));
+    assert!(!quiet().to_string().contains("trial"));
+    // And one round finds what the rounds find.
+    let failure = explore(quiet().rounds(false), racy_increment).unwrap_err();
+    assert!(failure.message().contains("lost update"));
+}
+
+#[test]
+fn a_bug_the_trial_finds_is_reported_with_its_fewest_preemptions() {
+    // Found in the trial, before the round of bound 1 would: reported as the rounds report
+    // theirs (shrunk to the fewest preemptions it needs, here the one it was found with).
+    let failure = explore(Config::dfs().no_files().ignore_env(), || {
+        racy_increment_reading_twice(true)
+    })
     .unwrap_err();
     assert!(failure.message().contains("lost update"));
+    assert_eq!(failure.preemptions(), 1, "{failure}");
+    // Found in the trial (1,000 executions by default).
+    assert!(failure.execution() <= 1_000, "{failure}");
 }
 
 /// A destructor that waits until the task it started is gone (as a scope joins its threads)
