@@ -562,6 +562,18 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// The identity of the running task.
     fn current_task() -> TaskId;
 
+    /// Whether `word` holds `me`, for a word that every task writes only with its own
+    /// [`TaskId::as_u64`] or 0 (an `RLock`'s owner): the answer depends on the caller's own
+    /// writes alone, never on the order of other tasks' steps, so an engine may read it without
+    /// a scheduling point or a dependence on what other tasks write. The simulator does, so
+    /// that a contended `RLock::acquire` is one step, the guarded wait for the lock, as
+    /// `Lock::acquire` is (with the re-entry check an event of its own before it, the search
+    /// explored 34 executions for two tasks' two acquire-and-release pairs, against `Lock`'s 8).
+    /// By default a `Relaxed` load.
+    fn holds_own_id(word: &Self::AtomicU64, me: u64) -> bool {
+        word.load(Ordering::Relaxed) == me
+    }
+
     /// A number naming the calling process for as long as its family lives (never reused by
     /// another process of it), nonzero and below 2^30, so that a lock word can hold its holder
     /// with two flag bits. By default the process number of [`Platform::current_task`].

@@ -190,6 +190,12 @@ impl Platform for Sim {
         }
     }
 
+    /// Read without a scheduling point or an access: by the contract, no other task's write
+    /// changes the answer.
+    fn holds_own_id(word: &engine::AtomicU64, me: u64) -> bool {
+        word.peek() == me
+    }
+
     #[track_caller]
     fn site() -> &'static Location<'static> {
         Location::caller()

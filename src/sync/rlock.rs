@@ -13,7 +13,8 @@ pub(crate) struct RLockState<P: Platform> {
     /// The futex mutex word (see `raw`).
     word: P::AtomicU32,
     /// `TaskId::as_u64()` of the owner, 0 when free. Written only by the owner (to itself when it
-    /// takes the lock, to 0 before it unlocks), so a task reads its own id here only if it owns.
+    /// takes the lock, to 0 before it unlocks), so a task reads its own id here only if it owns
+    /// (read through `Platform::holds_own_id`, whose contract this is).
     owner: P::AtomicU64,
     /// Recursion depth; touched only by the owner.
     count: P::AtomicU64,
@@ -107,7 +108,7 @@ impl<P: Platform> RLock<P> {
     /// If `me` owns the lock, one more level of recursion.
     #[inline]
     fn reenter(&self, me: TaskId) -> bool {
-        if self.state.owner.load(Relaxed) != me.as_u64() {
+        if !P::holds_own_id(&self.state.owner, me.as_u64()) {
             return false;
         }
         // Only the owner writes `count`; a u64 depth cannot overflow in practice (2^64 acquires).
@@ -193,6 +194,8 @@ impl<P: Platform> RLock<P> {
         self.owned()
     }
 
+    /// A step of its own (unlike the re-entry check): `is_owned` is a query the user sees in a
+    /// trace.
     fn owned(&self) -> bool {
         self.state.owner.load(Relaxed) == P::current_task().as_u64()
     }
