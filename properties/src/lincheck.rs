@@ -555,11 +555,13 @@ where
                 })
                 .collect();
             if let Err(error) = records.put((task, Ok(done))) {
-                // Say why in the report (an operation the model cannot serialize, say),
-                // not only by the exit code.
+                // Say why in the report (an operation the model cannot serialize, say): the
+                // parent fails the run with it (or, if even this cannot be sent, with the
+                // task's operations missing). No panic here: the panic hook takes a lock of
+                // std's that another thread of the parent may have held when it forked (a
+                // test panicking beside this one), and the child would wait for it forever.
                 let why = format!("could not send its operations back: {error}");
-                let _ = records.put((task, Err(why.clone())));
-                panic!("task {task} {why}");
+                let _ = records.put((task, Err(why)));
             }
         });
         if let Err(error) = process.start() {
