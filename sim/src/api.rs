@@ -108,7 +108,9 @@ macro_rules! atomic {
                 self.compare_exchange(current, new, success, failure)
             }
 
-            /// The value, read without a scheduling point (for debugging output only).
+            /// The value, read without a scheduling point or an access: for debugging output,
+            /// and for reads whose answer no other task's step can change (mpcheck's
+            /// `Platform::holds_own_id`).
             pub fn peek(&self) -> $v {
                 self.value.load(Relaxed)
             }
