@@ -14,6 +14,16 @@
 //! stdout and stderr (which a child's exit duties take to flush them), are taken by the
 //! forking thread across the fork, so they are never inherited held.
 //!
+//! So is the panic hook. std's default hook holds a process-wide lock while it prints (the
+//! backtrace lock), and a child forked while another thread was inside it would hang at its
+//! own first panic (seen: a lincheck task process, forked while a test thread beside it was
+//! panicking). The first fork wraps the panic hook then installed in a gate that counts the
+//! calls in progress, and a fork announces itself, waits until no call is in progress (calls
+//! that begin meanwhile wait for the fork) and holds the gate across the fork: no thread of the
+//! parent is inside the hook when it forks (`tests/fork_panic_os.rs`). A hook set later with
+//! `std::panic::set_hook` that does not call the one it replaces drops the gate (and, if it
+//! takes locks of its own, brings the hazard back); one that wraps it keeps it.
+//!
 //! # Watching
 //! The parent opens a pidfd for the child right after the fork. `wait` polls it (it becomes
 //! readable when the child ends) and reaps with `waitid(P_PIDFD)`; signals go through
@@ -28,10 +38,12 @@
 //! of its shares of the arena. The first process (the program) does the same duties at
 //! `exit(3)` (an `atexit` handler, registered when it first starts a process).
 
-use std::io::Write;
+use std::cell::Cell;
+use std::io::{StderrLock, StdoutLock, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -423,8 +435,8 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, (Error, Option<Ta
     // while another thread held one would inherit it held by a thread it does not have, and
     // hang at its first print or in its exit duties' flush. (Taken first: nothing takes them
     // while holding the family record.)
-    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    let (out, err) = (stdout.lock(), stderr.lock());
+    // And no other thread is inside the panic hook (module docs).
+    let quiet = Quiet::take();
     let mut family = match family_for_start() {
         Ok(family) => family,
         Err(error) => return Err((error, Some(target))),
@@ -459,7 +471,7 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, (Error, Option<Ta
         family.children.clear();
         drop(family);
         // Held by this very thread (the child's only one): released as in the parent.
-        drop((out, err));
+        quiet.release_in_child();
         let code = match catch_unwind(AssertUnwindSafe(target)) {
             Ok(()) => 0,
             Err(_) => 1,
@@ -467,10 +479,149 @@ fn fork(spec: &ProcessSpec, target: Target) -> Result<OsChild, (Error, Option<Ta
         end(code)
     }
     shares.in_parent();
+    drop(quiet);
     // The child runs the target: this image's copy goes (what it captured is dropped here, as
     // the parent's copies of what it moved into the child).
     drop(target);
     watch(&mut family, spec, pid as u32, None).map_err(|error| (error, None))
+}
+
+/// Who is inside the panic hook and who waits to fork (see the module docs).
+struct Gate {
+    /// Calls of the panic hook in progress.
+    hooks: usize,
+    /// Threads waiting to fork or forking: a hook that begins meanwhile waits (a while) for
+    /// them, so that a stream of panics cannot keep a fork out.
+    forkers: usize,
+}
+
+static GATE: Mutex<Gate> = Mutex::new(Gate {
+    hooks: 0,
+    forkers: 0,
+});
+
+/// Signalled when the last hook in progress ends and when a fork is done.
+static GATE_CHANGED: Condvar = Condvar::new();
+
+/// How long a hook waits for an announced fork before it goes in all the same: a safety
+/// valve. The fork waits for nothing a panicking thread could hold (it holds the stdio locks
+/// already, and takes only this crate's own locks after, under which no user code runs), so
+/// the wait ends when the fork is made; should something unforeseen hold the fork up, a panic
+/// is delayed, not hung. (A fork that finds a hook running starts over, so going in is safe.)
+const HOOK_PATIENCE: Duration = Duration::from_millis(50);
+
+/// How long a fork, holding the stdio locks, waits for the hooks that run to end before it
+/// lets go of the locks (a hook may wait for one) and tries again.
+const FORK_PATIENCE: Duration = Duration::from_millis(5);
+
+thread_local! {
+    /// This thread is inside the gated panic hook (a fork from there must not wait for itself).
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+fn gate() -> MutexGuard<'static, Gate> {
+    GATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` as a call of the panic hook: counted in [`GATE`], after the forks in progress.
+fn gated(f: impl FnOnce()) {
+    {
+        let begun = std::time::Instant::now();
+        let mut gate = gate();
+        while gate.forkers > 0 {
+            let Some(left) = HOOK_PATIENCE.checked_sub(begun.elapsed()) else {
+                break;
+            };
+            gate = GATE_CHANGED
+                .wait_timeout(gate, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        gate.hooks += 1;
+    }
+    let outer = IN_HOOK.replace(true);
+    f();
+    IN_HOOK.set(outer);
+    let mut gate = gate();
+    gate.hooks -= 1;
+    if gate.hooks == 0 {
+        GATE_CHANGED.notify_all();
+    }
+}
+
+/// Wraps the panic hook installed now in [`gated`], once per process. Not from a thread that
+/// is panicking (std refuses to change the hook there): the next fork does it.
+fn gate_panic_hook() {
+    static INSTALL: Once = Once::new();
+    if std::thread::panicking() {
+        return;
+    }
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| gated(|| previous(info))));
+    });
+}
+
+/// What a fork holds across it: the locks of stdout and stderr, and the [`GATE`] with no hook
+/// inside (`None` when the forking thread is itself inside the hook). Both processes let go of
+/// it after the fork (dropping it).
+struct Quiet {
+    gate: Option<MutexGuard<'static, Gate>>,
+    /// Dropped after the gate (fields drop after `Drop::drop`).
+    _stdio: (StdoutLock<'static>, StderrLock<'static>),
+}
+
+impl Quiet {
+    /// Takes what a fork holds across it: the stdio locks, then (announcing the fork, so that
+    /// hooks that begin now wait for it) the gate once no hook runs. A hook that runs may print
+    /// through `stderr()`'s lock, which this thread holds: if the hooks do not end within
+    /// [`FORK_PATIENCE`], let go of everything and start over.
+    fn take() -> Quiet {
+        gate_panic_hook();
+        let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+        loop {
+            let stdio = (stdout.lock(), stderr.lock());
+            if IN_HOOK.get() {
+                return Quiet {
+                    gate: None,
+                    _stdio: stdio,
+                };
+            }
+            let mut gate = gate();
+            gate.forkers += 1;
+            let (mut gate, _) = GATE_CHANGED
+                .wait_timeout_while(gate, FORK_PATIENCE, |gate| gate.hooks > 0)
+                .unwrap_or_else(PoisonError::into_inner);
+            if gate.hooks == 0 {
+                return Quiet {
+                    gate: Some(gate),
+                    _stdio: stdio,
+                };
+            }
+            gate.forkers -= 1;
+            drop(gate);
+            GATE_CHANGED.notify_all();
+        }
+    }
+
+    /// In the child, whose only thread is the forking one: no hook runs, nobody else forks.
+    fn release_in_child(mut self) {
+        if let Some(gate) = self.gate.as_mut() {
+            gate.hooks = 0;
+            gate.forkers = 1;
+        }
+    }
+}
+
+/// After the fork (or when none was made), in each process: the hooks waiting may begin.
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if let Some(mut gate) = self.gate.take() {
+            gate.forkers -= 1;
+            drop(gate);
+            GATE_CHANGED.notify_all();
+        }
+    }
 }
 
 /// The identity and parent a spawned child of this process takes (its own family record is
