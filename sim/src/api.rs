@@ -130,7 +130,12 @@ macro_rules! atomic_int {
             /// Wrapping add; returns the previous value.
             #[track_caller]
             pub fn fetch_add(&self, value: $v, _order: Ordering) -> $v {
-                rt::step(Op::FetchAdd, &self.obj, Location::caller(), || {
+                let step = if value == 0 {
+                    rt::value_keeping_step
+                } else {
+                    rt::step
+                };
+                step(Op::FetchAdd, &self.obj, Location::caller(), || {
                     let old = self.value.fetch_add(value, Relaxed);
                     (Some(old as u64), Some(old.wrapping_add(value) as u64), old)
                 })
@@ -139,7 +144,12 @@ macro_rules! atomic_int {
             /// Wrapping subtract; returns the previous value.
             #[track_caller]
             pub fn fetch_sub(&self, value: $v, _order: Ordering) -> $v {
-                rt::step(Op::FetchSub, &self.obj, Location::caller(), || {
+                let step = if value == 0 {
+                    rt::value_keeping_step
+                } else {
+                    rt::step
+                };
+                step(Op::FetchSub, &self.obj, Location::caller(), || {
                     let old = self.value.fetch_sub(value, Relaxed);
                     (Some(old as u64), Some(old.wrapping_sub(value) as u64), old)
                 })
@@ -148,7 +158,12 @@ macro_rules! atomic_int {
             /// Bitwise or; returns the previous value.
             #[track_caller]
             pub fn fetch_or(&self, value: $v, _order: Ordering) -> $v {
-                rt::step(Op::FetchOr, &self.obj, Location::caller(), || {
+                let step = if value == 0 {
+                    rt::value_keeping_step
+                } else {
+                    rt::step
+                };
+                step(Op::FetchOr, &self.obj, Location::caller(), || {
                     let old = self.value.fetch_or(value, Relaxed);
                     (Some(old as u64), Some((old | value) as u64), old)
                 })
@@ -157,7 +172,12 @@ macro_rules! atomic_int {
             /// Bitwise and; returns the previous value.
             #[track_caller]
             pub fn fetch_and(&self, value: $v, _order: Ordering) -> $v {
-                rt::step(Op::FetchAnd, &self.obj, Location::caller(), || {
+                let step = if value == !0 {
+                    rt::value_keeping_step
+                } else {
+                    rt::step
+                };
+                step(Op::FetchAnd, &self.obj, Location::caller(), || {
                     let old = self.value.fetch_and(value, Relaxed);
                     (Some(old as u64), Some((old & value) as u64), old)
                 })

@@ -57,6 +57,14 @@ pub(crate) const WIDE: u32 = u32::MAX - 3;
 /// [`Footprint::wide`].
 pub(crate) const CAPACITY: usize = 8;
 
+/// The argument of a read-modify-write step whose operand leaves every value as it is
+/// (`fetch_add(0)`, `fetch_sub(0)`, `fetch_or(0)`, `fetch_and(!0)`): whatever the word holds,
+/// it returns it and leaves it unchanged, so under the simulator's sequential consistency it is
+/// a load, and its footprint a read. (Code uses these to read the latest value under a weaker
+/// memory model; a failed compare-and-swap stays a write: whether it fails depends on the
+/// value, and a reversal may make it succeed.)
+pub(crate) const KEEPS_VALUE: u32 = 1;
+
 /// `true` for the futex queue of an object.
 const fn is_queue(obj: u32) -> bool {
     obj >> 30 == 1
@@ -245,6 +253,12 @@ impl Footprint {
             Choice::Value(_) | Choice::Kill(_) => Footprint::default(),
             Choice::Run(_) => match op {
                 Op::Load | Op::CellRead => Footprint::one(obj, false),
+                // `timed` carries `KEEPS_VALUE` for a read-modify-write that writes nothing.
+                Op::FetchAdd | Op::FetchSub | Op::FetchOr | Op::FetchAnd
+                    if timed == KEEPS_VALUE =>
+                {
+                    Footprint::one(obj, false)
+                }
                 Op::Store
                 | Op::Swap
                 | Op::CompareExchange

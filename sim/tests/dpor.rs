@@ -26,6 +26,8 @@ enum Instr {
     Load(usize),
     Store(usize, u32),
     Add(usize),
+    /// A read-modify-write that changes nothing (`fetch_add(0)`): a read for the reduction.
+    Peek(usize),
     Cas(usize, u32, u32),
     /// One futex wait while the word is 0, until an absolute deadline: whether it slept and was
     /// woken, timed out, or never slept is an outcome.
@@ -106,6 +108,7 @@ impl Gen {
             (Kind::Atomic, 0) => Instr::Load(o),
             (Kind::Atomic, 1) => Instr::Store(o, self.below(3) as u32),
             (Kind::Atomic, 2) => Instr::Add(o),
+            (Kind::Atomic, 3) => Instr::Peek(o),
             (Kind::Atomic, _) => Instr::Cas(o, self.below(2) as u32, 1 + self.below(2) as u32),
             (Kind::Futex, 0) => Instr::WaitUntil(o, 1_000),
             (Kind::Futex, 1) => Instr::WaitFor(o, 1_000 * (1 + self.below(2))),
@@ -147,7 +150,7 @@ impl Kind {
     /// How many instructions the kind has.
     fn instructions(self) -> u64 {
         match self {
-            Kind::Atomic => 4,
+            Kind::Atomic => 5,
             Kind::Futex => 3,
             Kind::Clock => 2,
             Kind::Yield | Kind::Spawn | Kind::Alive => 1,
@@ -175,6 +178,7 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
             Instr::Load(o) => see(objects[o].load(SeqCst) as u64),
             Instr::Store(o, v) => objects[o].store(v, SeqCst),
             Instr::Add(o) => see(objects[o].fetch_add(1, SeqCst) as u64),
+            Instr::Peek(o) => see(objects[o].fetch_add(0, SeqCst) as u64 + 300),
             Instr::Cas(o, a, b) => see(match objects[o].compare_exchange(a, b, SeqCst, SeqCst) {
                 Ok(v) | Err(v) => v as u64 + 100,
             }),
@@ -512,6 +516,26 @@ fn sleeps_and_clock_reads_race() {
     ];
     let (plain, reduced) = compare(0, &code, 1, Config::dfs()).expect("a small program");
     assert!(reduced < plain, "{reduced} vs {plain}");
+}
+
+/// A read-modify-write that changes nothing (`fetch_add(0)`, as the queue's ring uses to read
+/// the latest count) is a read: three tasks that each do two of them on one word commute (one
+/// execution, as loads), where real increments race; a store among them still races with
+/// them, and reduction keeps every outcome.
+#[test]
+fn read_modify_writes_that_change_nothing_are_reads() {
+    let peeks = vec![vec![Instr::Peek(0), Instr::Peek(0)]; 3];
+    let (plain, reduced) = compare(0, &peeks, 1, Config::dfs().rounds(false)).expect("small");
+    assert_eq!(reduced, 1, "{plain} interleavings, all one trace");
+    let adds = vec![vec![Instr::Add(0), Instr::Add(0)]; 3];
+    let (_, reduced) = compare(0, &adds, 1, Config::dfs().rounds(false)).expect("small");
+    assert_eq!(reduced, 90, "the orders of six increments of three tasks");
+    let mixed = vec![
+        vec![Instr::Peek(0), Instr::Peek(0)],
+        vec![Instr::Store(0, 1), Instr::Peek(0)],
+    ];
+    let (_, reduced) = compare(0, &mixed, 1, Config::dfs().rounds(false)).expect("small");
+    assert!(reduced > 1, "a store races with the reads around it");
 }
 
 /// Regression: with timeouts when idle, two tasks time out at the same deadline; if the first to

@@ -948,9 +948,9 @@ pub fn all<P: Platform>() -> Vec<Property> {
         // The queues, on the lock-free slot ring with claims (a put claims the tail's slot
         // before it moves the tail, a get the head's frame: more accesses per operation than
         // before the claims, which multiplied the searches), test build, 1x2: bound 3: 4.9 s;
-        // 4: 42 s (before the claims: 0.58 s at 3, 3.3 s at 4). Sim: 1x2 complete in 108,542
-        // executions (4.8 s release; 147,738 with a `qsize` after each get, 24,950 before the
-        // claims)
+        // 4: 42 s (before the claims: 0.58 s at 3, 3.3 s at 4). Sim: 1x2 complete in 90,550
+        // executions (4.0 s release; 108,542 before `fetch_add(0)` was a read for the
+        // reduction, 147,738 with a `qsize` after each get, 24,950 before the claims)
         "Queue": queue_mpmc_exactly_once @ Size { threads: 1, ops: 2, start_together: false }, loom Some(3);
         // bound 6: 3.3 s; unbounded: 50 s (complete in 1.1 s before the claims)
         "JoinableQueue": joinable_join_waits_for_task_done @ Size { threads: 1, ops: 1, start_together: false }, loom Some(6);

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::footprint::{task_bit, Footprint, QUEUE_ANY};
+use crate::footprint::{task_bit, Footprint, KEEPS_VALUE, QUEUE_ANY};
 use crate::operation::Caller;
 use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
@@ -58,7 +58,7 @@ use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
     leave_operation, now, plain_step, process_alive, process_count, process_of, process_started,
-    processes_started, ready_when, sleep, spawn, step, Joined,
+    processes_started, ready_when, sleep, spawn, step, value_keeping_step, Joined,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};

@@ -93,7 +93,29 @@ pub(crate) fn step<R>(
     loc: Loc,
     perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
 ) -> R {
-    match announce(op, Some(obj), 0, loc) {
+    step_with(op, obj, 0, loc, perform)
+}
+
+/// As [`step`], for a read-modify-write whose operand leaves every value as it is
+/// (`fetch_add(0)`, `fetch_or(0)`, `fetch_and(!0)`): a read of the word for the reduction
+/// ([`KEEPS_VALUE`]).
+pub(crate) fn value_keeping_step<R>(
+    op: Op,
+    obj: &ObjCell,
+    loc: Loc,
+    perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
+) -> R {
+    step_with(op, obj, KEEPS_VALUE, loc, perform)
+}
+
+fn step_with<R>(
+    op: Op,
+    obj: &ObjCell,
+    arg: u32,
+    loc: Loc,
+    perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
+) -> R {
+    match announce(op, Some(obj), arg, loc) {
         None => perform().2,
         Some(id) => {
             let (read, wrote, result) = perform();
