@@ -77,12 +77,17 @@ fn run_processes<P: Platform>(targets: Vec<Box<dyn FnOnce() + Send + 'static>>) 
     join_processes(&run_processes_started::<P>(targets))
 }
 
-/// The harness's view of a critical section guarded by a lock that may be taken over.
+/// The harness's view of a critical section guarded by a lock that may be taken over. Entering
+/// and leaving are one step each (where a process may be killed between any two of its steps,
+/// every step of the observer is one more place to die: a separate mark per process doubled
+/// them).
 struct Section<P: Platform> {
-    /// 1 while someone is inside (a dead holder's 1 stays until the lock is taken over).
+    /// Who is inside: its number + 1, or 0. A holder that dies inside leaves its mark, which
+    /// the next holder finds (and must have taken the lock over to be there).
     inside: P::AtomicU32,
-    /// Per process (the main task last): 1 while it is inside its section.
-    phase: [P::AtomicU32; MAX_PROCESSES + 1],
+    /// Per process (the main task last): 1 once a holder that took the lock over found this
+    /// process's mark (it died inside, or the takeover was wrong).
+    found: [P::AtomicU32; MAX_PROCESSES + 1],
     /// How many acquires took the lock over from a dead holder.
     takeovers: P::AtomicU32,
 }
@@ -98,53 +103,51 @@ impl<P: Platform> Section<P> {
         );
         P::share(Section {
             inside: P::AtomicU32::new(0),
-            phase: std::array::from_fn(|_| P::AtomicU32::new(0)),
+            found: std::array::from_fn(|_| P::AtomicU32::new(0)),
             takeovers: P::AtomicU32::new(0),
         })
     }
 
     /// Process `who` (the main task is `processes`) has the lock, taken over from a dead
-    /// holder if `took_over`: it enters, alone.
+    /// holder if `took_over`: it enters, alone, or in the place of a holder that died inside.
     fn enter(&self, who: usize, took_over: bool) {
+        let before = self.inside.swap(who as u32 + 1, SeqCst);
         if took_over {
-            // The dead holder may have died inside: its mark goes with it.
             self.takeovers.fetch_add(1, SeqCst);
-            self.inside.store(0, SeqCst);
+            if let Some(dead) = (before as usize).checked_sub(1) {
+                self.found[dead].store(1, SeqCst);
+            }
+        } else {
+            assert_eq!(
+                before, 0,
+                "two holders inside the section at once (the one before died inside, and this \
+                 acquire did not report OwnerDied?)"
+            );
         }
-        assert_eq!(
-            self.inside.swap(1, SeqCst),
-            0,
-            "two holders inside the section at once (a live holder's lock was taken over?)"
-        );
-        self.phase[who].store(1, SeqCst);
     }
 
-    /// Process `who` leaves, still holding the lock.
-    fn leave(&self, who: usize) {
-        self.phase[who].store(0, SeqCst);
+    /// The process inside leaves, still holding the lock.
+    fn leave(&self) {
         self.inside.store(0, SeqCst);
     }
 
     /// After every process ended and the main task went through the section last: a
-    /// takeover only after a death, at most one per death, and one at least for every
-    /// process that died inside the section (the next acquirer found its lock held).
+    /// takeover only after a death, at most one per death, and only from a dead holder. (That
+    /// every holder that died inside was taken over, the next holder's `enter` checked: the
+    /// main task holds the lock last.)
     fn judge(&self, codes: &[i32]) {
         let killed = codes.iter().filter(|&&c| c == -9).count() as u32;
-        let died_inside = codes
-            .iter()
-            .enumerate()
-            .filter(|&(i, &c)| c == -9 && self.phase[i].load(SeqCst) == 1)
-            .count() as u32;
         let takeovers = self.takeovers.load(SeqCst);
         assert!(
             takeovers <= killed,
             "{takeovers} takeover(s) (OwnerDied) with {killed} process(es) killed"
         );
-        assert!(
-            takeovers >= died_inside,
-            "{died_inside} process(es) died inside the section, but only {takeovers} acquire(s) \
-             reported OwnerDied"
-        );
+        for (i, &code) in codes.iter().enumerate() {
+            assert!(
+                code == -9 || self.found[i].load(SeqCst) == 0,
+                "process {i}'s section was taken over (OwnerDied) while it lived"
+            );
+        }
     }
 }
 
@@ -163,7 +166,7 @@ pub fn lock_holder_killed<P: Platform>(size: Size) {
                 for _ in 0..size.ops {
                     let took_over = lock.acquire() == Err(Error::OwnerDied);
                     section.enter(who, took_over);
-                    section.leave(who);
+                    section.leave();
                     lock.release().expect("the holder releases");
                 }
             }) as Box<dyn FnOnce() + Send>
@@ -172,7 +175,7 @@ pub fn lock_holder_killed<P: Platform>(size: Size) {
     let codes = run_processes::<P>(targets);
     let took_over = lock.acquire() == Err(Error::OwnerDied);
     section.enter(size.threads, took_over);
-    section.leave(size.threads);
+    section.leave();
     lock.release().expect("the main task holds it");
     assert!(!lock.is_locked());
     section.judge(&codes);
@@ -189,7 +192,7 @@ pub fn semaphore_guard_holder_killed<P: Platform>(size: Size) {
     let pass = |sem: &BoundedSemaphore<P>, section: &Section<P>, who: usize| {
         let unit = sem.guard();
         section.enter(who, unit.owner_died());
-        section.leave(who);
+        section.leave();
     };
     let targets = (0..size.threads)
         .map(|who| {
@@ -224,7 +227,7 @@ pub fn rlock_holder_killed<P: Platform>(size: Size) {
         let took_over = lock.acquire() == Err(Error::OwnerDied);
         lock.acquire().expect("the owner takes it again");
         section.enter(who, took_over);
-        section.leave(who);
+        section.leave();
         lock.release().expect("the owner releases");
         lock.release().expect("the owner releases");
     };
