@@ -601,6 +601,9 @@ impl Quiet {
             gate.forkers -= 1;
             drop(gate);
             GATE_CHANGED.notify_all();
+            drop(stdio);
+            // Let the hook that waits for a stdio lock take it before this thread does again.
+            std::thread::yield_now();
         }
     }
 
