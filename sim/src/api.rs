@@ -130,57 +130,61 @@ macro_rules! atomic_int {
             /// Wrapping add; returns the previous value.
             #[track_caller]
             pub fn fetch_add(&self, value: $v, _order: Ordering) -> $v {
-                let step = if value == 0 {
-                    rt::value_keeping_step
-                } else {
-                    rt::step
-                };
-                step(Op::FetchAdd, &self.obj, Location::caller(), || {
-                    let old = self.value.fetch_add(value, Relaxed);
-                    (Some(old as u64), Some(old.wrapping_add(value) as u64), old)
-                })
+                rt::rmw_step(
+                    Op::FetchAdd,
+                    &self.obj,
+                    value == 0,
+                    Location::caller(),
+                    || {
+                        let old = self.value.fetch_add(value, Relaxed);
+                        (Some(old as u64), Some(old.wrapping_add(value) as u64), old)
+                    },
+                )
             }
 
             /// Wrapping subtract; returns the previous value.
             #[track_caller]
             pub fn fetch_sub(&self, value: $v, _order: Ordering) -> $v {
-                let step = if value == 0 {
-                    rt::value_keeping_step
-                } else {
-                    rt::step
-                };
-                step(Op::FetchSub, &self.obj, Location::caller(), || {
-                    let old = self.value.fetch_sub(value, Relaxed);
-                    (Some(old as u64), Some(old.wrapping_sub(value) as u64), old)
-                })
+                rt::rmw_step(
+                    Op::FetchSub,
+                    &self.obj,
+                    value == 0,
+                    Location::caller(),
+                    || {
+                        let old = self.value.fetch_sub(value, Relaxed);
+                        (Some(old as u64), Some(old.wrapping_sub(value) as u64), old)
+                    },
+                )
             }
 
             /// Bitwise or; returns the previous value.
             #[track_caller]
             pub fn fetch_or(&self, value: $v, _order: Ordering) -> $v {
-                let step = if value == 0 {
-                    rt::value_keeping_step
-                } else {
-                    rt::step
-                };
-                step(Op::FetchOr, &self.obj, Location::caller(), || {
-                    let old = self.value.fetch_or(value, Relaxed);
-                    (Some(old as u64), Some((old | value) as u64), old)
-                })
+                rt::rmw_step(
+                    Op::FetchOr,
+                    &self.obj,
+                    value == 0,
+                    Location::caller(),
+                    || {
+                        let old = self.value.fetch_or(value, Relaxed);
+                        (Some(old as u64), Some((old | value) as u64), old)
+                    },
+                )
             }
 
             /// Bitwise and; returns the previous value.
             #[track_caller]
             pub fn fetch_and(&self, value: $v, _order: Ordering) -> $v {
-                let step = if value == !0 {
-                    rt::value_keeping_step
-                } else {
-                    rt::step
-                };
-                step(Op::FetchAnd, &self.obj, Location::caller(), || {
-                    let old = self.value.fetch_and(value, Relaxed);
-                    (Some(old as u64), Some((old & value) as u64), old)
-                })
+                rt::rmw_step(
+                    Op::FetchAnd,
+                    &self.obj,
+                    value == !0,
+                    Location::caller(),
+                    || {
+                        let old = self.value.fetch_and(value, Relaxed);
+                        (Some(old as u64), Some((old & value) as u64), old)
+                    },
+                )
             }
         }
     };

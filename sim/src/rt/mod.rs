@@ -58,7 +58,7 @@ use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
     leave_operation, now, plain_step, process_alive, process_count, process_of, process_started,
-    processes_started, ready_when, sleep, spawn, step, value_keeping_step, Joined,
+    processes_started, ready_when, rmw_step, sleep, spawn, step, Joined,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};

@@ -96,16 +96,18 @@ pub(crate) fn step<R>(
     step_with(op, obj, 0, loc, perform)
 }
 
-/// As [`step`], for a read-modify-write whose operand leaves every value as it is
-/// (`fetch_add(0)`, `fetch_or(0)`, `fetch_and(!0)`): a read of the word for the reduction
-/// ([`KEEPS_VALUE`]).
-pub(crate) fn value_keeping_step<R>(
+/// As [`step`], for a read-modify-write; `keeps_value` when its operand leaves every value as
+/// it is (`fetch_add(0)`, `fetch_sub(0)`, `fetch_or(0)`, `fetch_and(!0)`): a read of the word
+/// for the reduction ([`KEEPS_VALUE`]).
+pub(crate) fn rmw_step<R>(
     op: Op,
     obj: &ObjCell,
+    keeps_value: bool,
     loc: Loc,
     perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
 ) -> R {
-    step_with(op, obj, KEEPS_VALUE, loc, perform)
+    let arg = if keeps_value { KEEPS_VALUE } else { 0 };
+    step_with(op, obj, arg, loc, perform)
 }
 
 fn step_with<R>(
