@@ -607,10 +607,11 @@ impl Quiet {
         }
     }
 
-    /// In the child, whose only thread is the forking one: no hook runs, nobody else forks.
+    /// In the child, whose only thread is the forking one: nobody else forks (the parent's
+    /// other forkers, counted in the copy, are not here). No hook runs: `take` held the gate
+    /// with none in progress.
     fn release_in_child(mut self) {
         if let Some(gate) = self.gate.as_mut() {
-            gate.hooks = 0;
             gate.forkers = 1;
         }
     }

@@ -117,11 +117,11 @@ impl<P: Platform> Section<P> {
             if let Some(dead) = (before as usize).checked_sub(1) {
                 self.found[dead].store(1, SeqCst);
             }
-        } else {
-            assert_eq!(
-                before, 0,
-                "two holders inside the section at once (the one before died inside, and this \
-                 acquire did not report OwnerDied?)"
+        } else if let Some(other) = (before as usize).checked_sub(1) {
+            panic!(
+                "two holders inside the section at once: process {other} is still marked inside \
+                 (it died there and this acquire did not report OwnerDied, or it lives and the \
+                 lock let a second holder in)"
             );
         }
     }
