@@ -15,11 +15,12 @@
 //!
 //! Kills (`Config::kills`) add three kinds of hidden objects, only while kills are configured:
 //! each process's liveness ([`liveness`]: a kill writes it; every event of the process's tasks,
-//! a `process_alive` of it and a join of one of its tasks read it), every futex queue at once
-//! ([`QUEUE_ANY`]: a kill wakes every sleeper and makes every task's next wait return at once;
-//! every event on a queue reads it) and every cell's view of liveness ([`LIVE_ANY`]: a cell
-//! access may look at any process's liveness; a kill writes it). A kill's end of its tasks is
-//! a happens-before edge to the joins that wait for them (`killed`).
+//! a `process_alive` of it, a join of one of its tasks and a guard on a word it changed read
+//! it), every futex queue at once ([`QUEUE_ANY`]: a kill wakes every sleeper and makes every
+//! task's next wait return at once; every event on a queue reads it) and every cell's view of
+//! liveness ([`LIVE_ANY`]: a cell access may look at any process's liveness; a kill writes it).
+//! A kill's end of its tasks is a happens-before edge to the joins that wait for them
+//! (`killed`).
 
 use crate::rt::Op;
 use crate::schedule::Choice;
@@ -40,13 +41,23 @@ pub(crate) const fn liveness(p: u32) -> u32 {
 }
 
 /// Every futex queue at once: a kill wakes every sleeper, so it writes this, and every event
-/// that touches a futex queue reads it (only while kills are configured).
+/// that touches a futex queue reads it (only while kills are configured). (Not only the
+/// queues of the sleepers at the kill: a footprint that depends on who sleeps when the kill
+/// happens would differ at the earlier points a reversal moves the kill to, where the bounded
+/// rounds judge what it races with; they lost outcomes that way.)
 pub(crate) const QUEUE_ANY: u32 = u32::MAX - 1;
 
 /// The liveness of every process at once: a cell access may look at any process's liveness
 /// (a pipe end looks at its peer's), so it reads this, and a kill writes it (only while kills
-/// are configured).
+/// are configured). A read of the liveness of a process numbered 63 or more reads this too
+/// (see [`process_bit`]).
 pub(crate) const LIVE_ANY: u32 = u32::MAX - 2;
+
+/// Process `p`'s bit in a set of processes (a task's looks, an object's writers, the dead):
+/// bit 63 stands for every process from 63 on.
+pub(crate) const fn process_bit(p: u32) -> u64 {
+    1 << if p < 63 { p } else { 63 }
+}
 
 /// Every object at once: what an event that touched more objects than a [`Footprint`] can list
 /// ([`Footprint::wide`]) writes, and every event reads, in the race analysis (only when an
@@ -164,6 +175,18 @@ impl Footprint {
         Footprint {
             killed,
             ..Self::with(&[write(liveness(p)), write(QUEUE_ANY), write(LIVE_ANY)])
+        }
+    }
+
+    /// Adds a read of the liveness of every process of `processes` (a set of
+    /// [`process_bit`]s).
+    pub(crate) fn read_liveness(&mut self, processes: u64) {
+        let mut rest = processes;
+        while rest != 0 {
+            let bit = rest.trailing_zeros();
+            rest &= rest - 1;
+            let obj = if bit < 63 { liveness(bit) } else { LIVE_ANY };
+            self.add(Access { obj, write: false });
         }
     }
 

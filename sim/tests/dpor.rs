@@ -486,8 +486,8 @@ fn reduction_keeps_every_outcome_of_guards_with_idle_timeouts() {
     );
 }
 
-/// Guards where kills are configured: a kill ends every wait for a guard (the task looks for
-/// itself, and takes a dead holder's lock over), as it ends every futex wait.
+/// Guards where kills are configured: a kill of a process that changed a guard's word ends the
+/// wait for that guard (the task looks for itself, and takes a dead holder's lock over).
 #[test]
 fn reduction_keeps_every_outcome_of_guards_with_kills() {
     let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Guard];

@@ -39,9 +39,7 @@ impl Exec {
                 task.pending.op != Op::Join
                     || self.tasks[task.pending.arg as usize].state == State::Finished
             }
-            State::Blocked { .. } => task
-                .guard
-                .is_some_and(|g| g.passes(self.clock, self.guards_off())),
+            State::Blocked { .. } => task.guard.is_some_and(|g| self.guard_passes(&g)),
             State::Finished => false,
         }
     }
@@ -132,7 +130,7 @@ impl Exec {
                     // A guarded task is an option while its guard passes; a look that finds
                     // it failing after it passed begins a period in which it is disabled, by
                     // the last write of the word (a race the reduction reverses).
-                    let passes = guard.passes(self.clock, self.guards_off());
+                    let passes = self.guard_passes(&guard);
                     if guard.passed && !passes {
                         self.disabled
                             .push((self.schedule.len() as u32, t as u32, obj));
@@ -163,11 +161,10 @@ impl Exec {
             // Racing: any timed wait may time out now. Idle: the earliest deadline fires. (A
             // guard that passes is no wait: its task goes on as it is, as the operation would
             // at step granularity.)
-            let (clock, off) = (self.clock, self.guards_off());
             let waits = |task: &TaskRec| match task.state {
                 State::Blocked {
                     deadline: Some(d), ..
-                } if !task.guard.is_some_and(|g| g.passes(clock, off)) => Some(d),
+                } if !task.guard.is_some_and(|g| self.guard_passes(&g)) => Some(d),
                 _ => None,
             };
             let earliest = self.tasks.iter().filter_map(waits).min();
@@ -219,11 +216,29 @@ impl Exec {
         self.options = options;
     }
 
-    /// From the first kill of the execution on, every guard passes: each operation runs its
-    /// algorithm, which looks for itself at what the dead left behind (a lock's dead holder is
-    /// the acquire's business), as a kill ends every futex wait.
-    pub(super) fn guards_off(&self) -> bool {
-        !self.dead.is_empty()
+    /// Whether a guard on object `obj` is off: a process that changed the word's value was
+    /// killed. The guard then passes, and the operation runs its algorithm, which looks for
+    /// itself at what the dead left behind (a lock's dead holder is the acquire's business).
+    /// A process that never changed the word holds nothing the guard waits for (a lock's
+    /// holder wrote its token there; a semaphore's unit holder took its unit from the count).
+    pub(super) fn guard_off(&self, obj: u32) -> bool {
+        !self.dead.is_empty() && self.objects[obj as usize - 1].writers & self.dead_mask() != 0
+    }
+
+    /// Whether guard `g` passes now (see [`Guard::passes`] and [`Exec::guard_off`]).
+    pub(super) fn guard_passes(&self, g: &Guard) -> bool {
+        g.passes(self.clock, self.guard_off(g.obj))
+    }
+
+    /// The processes killed so far ([`process_bit`]s).
+    pub(super) fn dead_mask(&self) -> u64 {
+        self.dead.iter().fold(0, |m, &p| m | process_bit(p))
+    }
+
+    /// The processes whose liveness a guard on object `obj` reads: those that changed the
+    /// word (where kills are configured).
+    pub(super) fn guard_writers(&self, obj: u32) -> u64 {
+        self.objects[obj as usize - 1].writers
     }
 
     /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; task 63 on: bit 63).
@@ -231,10 +246,7 @@ impl Exec {
         self.tasks
             .iter()
             .enumerate()
-            .filter(|(_, task)| {
-                task.guard
-                    .is_some_and(|g| !g.passes(self.clock, self.guards_off()))
-            })
+            .filter(|(_, task)| task.guard.is_some_and(|g| !self.guard_passes(&g)))
             .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
 
@@ -264,10 +276,11 @@ impl Exec {
             } else {
                 Op::WaitReturn
             };
-            footprint = footprint.for_kills(op, self.tasks[t].process, self.joined_process(t));
-            if self.tasks[t].guard.is_some() {
-                // A kill ends the wait for a guard, as it ends a futex wait.
-                footprint.merge(&Footprint::read(QUEUE_ANY));
+            let task = &self.tasks[t];
+            footprint = footprint.for_kills(op, task.process, self.joined_process(t));
+            if let Some(g) = task.guard {
+                // A kill of a process that wrote the word turns the guard off.
+                footprint.read_liveness(self.guard_writers(g.obj));
             }
         }
         footprint
@@ -280,10 +293,23 @@ impl Exec {
             .then(|| self.tasks[pending.arg as usize].process)
     }
 
+    /// The sleepers a kill wakes: every task asleep in a futex wait (the wake a dead process
+    /// was sent may be lost with it, and a sleeper may wait for what the dead was to do: on
+    /// `Os` every sleeper looks again once a liveness poll interval passed). Not a guarded
+    /// task: its guard is off when a process that changed its word dies.
+    fn woken_by_kill(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.tasks.len() as u32).filter(|&t| {
+            let task = &self.tasks[t as usize];
+            matches!(task.state, State::Blocked { obj, .. } if obj != 0) && task.guard.is_none()
+        })
+    }
+
     /// Kills process `p` (the event of choice `decision`): its tasks stop where they are and
     /// never run again (nothing of theirs runs: a lock they hold stays held), and every task
-    /// asleep in a futex wait wakes, spuriously, so that a waiter looks again at what it
-    /// waits for (the liveness of a lock's holder, say).
+    /// asleep in a futex wait wakes, spuriously, so that it looks again at what it waits for
+    /// (the liveness of a lock's holder, say), and every task's next futex wait returns at
+    /// once (see `ops::futex_wait`). A guard on a word that `p` changed is off from now
+    /// on ([`Exec::guard_off`]).
     fn kill(&mut self, p: u32, decision: u32) {
         self.kills_left -= 1;
         self.dead.push(p);
@@ -320,16 +346,13 @@ impl Exec {
                 decision: Some(decision),
             });
         }
-        for t in 0..self.tasks.len() as u32 {
-            if let State::Blocked { obj, .. } = self.tasks[t as usize].state {
-                if obj != 0 {
-                    self.unblock(t, WaitOutcome::Woken);
-                    let task = &mut self.tasks[t as usize];
-                    task.spurious = true;
-                    task.woken_by = Some(decision);
-                    self.wakes.push((decision, t));
-                }
-            }
+        let woken: Vec<u32> = self.woken_by_kill().collect();
+        for t in woken {
+            self.unblock(t, WaitOutcome::Woken);
+            let task = &mut self.tasks[t as usize];
+            task.spurious = true;
+            task.woken_by = Some(decision);
+            self.wakes.push((decision, t));
         }
     }
 
@@ -618,12 +641,11 @@ impl Exec {
                 (_, Some(0)) => rec.taken_by = None,
                 _ => {}
             }
+            if self.settings.kills > 0 && wrote.is_some_and(|w| read != Some(w)) {
+                rec.writers |= process_bit(self.tasks[task as usize].process);
+            }
         }
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
-        if decision.is_some() && self.settings.kills > 0 {
-            // Only guards with kills ask (`ops::ready_when`).
-            self.tasks[task as usize].last_event = decision;
-        }
         if self.settings.granularity == crate::Granularity::Operation {
             let t = &mut self.tasks[task as usize];
             if decision.is_some() {
@@ -666,7 +688,8 @@ impl Exec {
                 } else {
                     Op::WaitReturn
                 };
-                effect = effect.for_kills(op, self.tasks[task as usize].process, joined);
+                let t = &self.tasks[task as usize];
+                effect = effect.for_kills(op, t.process, joined);
             }
             if op == Op::WaitReturn && choice == Choice::Run(task) {
                 effect.after = self.tasks[task as usize].woken_by.take();

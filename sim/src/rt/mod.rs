@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::footprint::{task_bit, Footprint, KEEPS_VALUE, QUEUE_ANY};
+use crate::footprint::{process_bit, task_bit, Footprint, KEEPS_VALUE};
 use crate::operation::Caller;
 use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
@@ -113,9 +113,6 @@ pub(crate) struct TaskRec {
     /// steps belong to. Its next steps are no scheduling points (they join that event) until
     /// the operation ends or the task blocks.
     pub(crate) event: Option<u32>,
-    /// The choice that released the task's latest event (its latest scheduled step); kept
-    /// only where kills are configured.
-    pub(crate) last_event: Option<u32>,
     /// At `Granularity::Operation`: the task waits, `Blocked` on the word, until the word's
     /// value passes the guard (`ops::ready_when`); it is an option while it does.
     pub(crate) guard: Option<Guard>,
@@ -128,6 +125,8 @@ pub(crate) struct Guard {
     /// while the task is suspended in that call, which is while the guard is set.
     pub(crate) value: *const std::sync::atomic::AtomicU32,
     pub(crate) ready: fn(u32, u32) -> bool,
+    /// The word's object.
+    pub(crate) obj: u32,
     /// The word's value when the guard began: `ready`'s second argument.
     pub(crate) start: u32,
     /// Once the clock reaches it, the guard passes.
@@ -139,7 +138,8 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// Whether the word's value passes the guard now, or the deadline passed (the clock is at
-    /// `clock`), or guards are `off` (a process was killed: see [`Exec::guards_off`]).
+    /// `clock`), or the guard is `off` (a process that wrote the word was killed: see
+    /// [`Exec::guard_off`]).
     pub(crate) fn passes(&self, clock: u64, off: bool) -> bool {
         if off || self.deadline.is_some_and(|d| d <= clock) {
             return true;
@@ -173,7 +173,6 @@ impl TaskRec {
             killed: false,
             kills_seen: 0,
             event: None,
-            last_event: None,
             guard: None,
         }
     }

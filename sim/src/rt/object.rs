@@ -16,6 +16,10 @@ pub(crate) struct ObjRec {
     /// and in which operation.
     /// (The operation as in [`Record::caller`](super::Record).)
     pub(crate) taken_by: Option<(u32, Loc, u32)>,
+    /// The processes that changed the value ([`process_bit`](crate::footprint::process_bit)s;
+    /// kept only where kills are configured): a guard on the word is off once one of them
+    /// was killed (see `Exec::guard_off`).
+    pub(crate) writers: u64,
 }
 
 /// The identity of an object (an atomic, a cell) within the current execution: assigned on first

@@ -169,7 +169,9 @@ pub(crate) fn futex_wait(
         // A kill since this task's last wait: the task may have looked at the killed process's
         // liveness before the kill and be about to sleep for it, where the kill's wake-up can
         // no longer reach it; so the wait returns at once, as a spurious wake-up (which the
-        // futex contract allows), and the task looks again.
+        // futex contract allows), and the task looks again. (Only a look at a process that
+        // was killed would need it, but a process may become one to look at after the look:
+        // a barrier's party that joins the round and dies before it notifies.)
         let kills = e.dead.len() as u32;
         let cur = e.current as usize;
         let killed_since = std::mem::replace(&mut e.tasks[cur].kills_seen, kills) != kills;
@@ -241,9 +243,13 @@ pub(crate) fn futex_wait(
 /// (a read of the word, recorded here) begins an event, so a blocking operation is one step,
 /// taken when it can complete. Called first in an operation it is that scheduling point
 /// whether or not the guard passes; later in one, only where the guard fails (the event
-/// ends there). A guard whose deadline passed passes. Elsewhere (step granularity, outside an
-/// operation, where kills are configured: a dead holder's lock is the operation's own
-/// business) it returns at once, no step. Returns whether it was a scheduling point.
+/// ends there). A guard whose deadline passed passes, and so does one that is off (a process
+/// that changed the word was killed: see `Exec::guard_off`; the operation's algorithm then
+/// looks for itself at what the dead left behind). Elsewhere (step granularity, outside an
+/// operation) it returns at once, no step. Returns whether it was a scheduling point.
+///
+/// Where the guard is off makes no difference to where the scheduling points are, so only the
+/// wait itself reads the liveness of the word's writers, not the events before it.
 pub(crate) fn ready_when(
     obj: &ObjCell,
     value: &std::sync::atomic::AtomicU32,
@@ -251,26 +257,15 @@ pub(crate) fn ready_when(
     deadline: Option<u64>,
     loc: Loc,
 ) -> bool {
-    let Some((id, next)) = with_exec(|e| {
+    let Some((id, start, next)) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
         if e.settings.granularity != crate::Granularity::Operation || task.operation == 0 {
             return None;
         }
-        let (event, last_event) = (task.event, task.last_event);
+        let event = task.event;
         let start = value.load(Relaxed);
         let id = obj.id(e);
-        // Guards are off once a process was killed (see `Exec::guards_off`): whether a kill came
-        // before this point (the end of the task's latest event) decides whether the task
-        // waits here, so that event reads what a kill writes.
-        if e.settings.kills > 0 {
-            if let Some(d) = event.or(last_event).filter(|_| e.wants_footprints) {
-                e.effects[d as usize].merge(&Footprint::read(QUEUE_ANY));
-            }
-            if e.guards_off() {
-                return None;
-            }
-        }
         if let Some(d) = event {
             // The event read the word: whether it goes on or ends here depends on it.
             if e.wants_footprints {
@@ -288,6 +283,7 @@ pub(crate) fn ready_when(
         task.guard = Some(Guard {
             value,
             ready,
+            obj: id,
             start,
             deadline,
             passed: true,
@@ -298,7 +294,7 @@ pub(crate) fn ready_when(
             arg: 0,
             loc,
         };
-        Some((id, e.decide(cur)))
+        Some((id, start, e.decide(cur)))
     })
     .flatten() else {
         return false;
@@ -309,17 +305,21 @@ pub(crate) fn ready_when(
     with_exec(|e| {
         let v = value.load(Relaxed);
         e.record(Op::Load, id, Some(v as u64), None, loc);
+        let Some(d) = e.tasks[e.current as usize]
+            .event
+            .filter(|_| e.wants_footprints)
+        else {
+            return;
+        };
         // Whether the deadline had passed decided whether it could go on: a read of the clock.
-        if let Some(d) = deadline.and(e.tasks[e.current as usize].event) {
-            if e.wants_footprints {
-                e.effects[d as usize].merge(&Footprint::clock_read());
-            }
+        if deadline.is_some() {
+            e.effects[d as usize].merge(&Footprint::clock_read());
         }
-        // And whether a kill had happened since the guard began (see `Guard::kills`).
-        if let Some(d) = e.tasks[e.current as usize].event {
-            if e.wants_footprints && e.settings.kills > 0 {
-                e.effects[d as usize].merge(&Footprint::read(QUEUE_ANY));
-            }
+        // And, unless the word passes, whether a process that changed it had been killed
+        // (the guard is off).
+        if e.settings.kills > 0 && !ready(v, start) {
+            let writers = e.guard_writers(id);
+            e.effects[d as usize].read_liveness(writers);
         }
     });
     true
