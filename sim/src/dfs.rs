@@ -19,8 +19,10 @@
 //! asks for every initial of a reversal, also where the racing task's block of events began;
 //! a wake asks for the wait's other ends also where they preempt nobody; and an option whose
 //! subtree the bound cut never sleeps (see docs/sim.md, "Bounding"). A round that cuts nothing
-//! ends the search as complete. Before the rounds, a trial runs the last round for a budget of
-//! executions (1,000 by default): a space that small is covered there in the fewest executions.
+//! ends the search as complete. Before the rounds, a trial runs the last round alone for a
+//! budget of executions (1,000 by default): a space that small is covered there in the fewest
+//! executions. After the trial the last round goes on in every other execution, while the
+//! rounds of smaller bound run one after the other in the executions between.
 
 use std::collections::HashMap;
 
@@ -151,25 +153,33 @@ impl Node {
     }
 }
 
-/// How many executions the trial before the rounds runs at most by default (see [`Dfs::new`]).
+/// How many executions the trial before the rounds runs alone by default (see [`Dfs::new`]).
 pub(crate) const TRIAL: u64 = 1_000;
 
 /// Exhaustive depth-first search with partial-order reduction and preemption bounding.
 #[derive(Debug)]
 pub struct Dfs {
     reduction: bool,
-    /// The preemption bound of each round; `None` is unbounded.
+    /// The preemption bound of each round, growing; `None` is unbounded.
     rounds: Vec<Option<u32>>,
+    /// The round that runs the current execution.
     round: usize,
+    /// The active round's path.
     stack: Vec<Node>,
     preemptions: u32,
-    /// The bound cut something in this round.
+    /// The bound cut something in the active round.
     cut: bool,
-    /// The trial that runs first: the last round, given up after this many executions (see
-    /// [`Dfs::new`]); `None` once it is over or without rounds.
+    /// Per round, while another one is active: its path (ready for its next execution) and
+    /// whether its bound cut something.
+    parked: Vec<(Vec<Node>, bool)>,
+    /// Per round: it has explored everything within its bound.
+    over: Vec<bool>,
+    /// The trial: the last round runs alone for this many executions, then takes every other
+    /// execution while the rounds of smaller bound run in order (see [`Dfs::new`]); `None`
+    /// without a trial (the rounds run one after the other).
     trial: Option<u64>,
-    /// Executions of this round.
-    executions: u64,
+    /// Executions of the last round.
+    last_runs: u64,
     started: bool,
     finished: bool,
     complete: bool,
@@ -179,30 +189,34 @@ impl Dfs {
     /// Exhaustive search with reduction (`reduction = false`: every interleaving). Rounds with
     /// preemption bounds 0, 1, 2, then unbounded; or 0 ..= `max_bound` if one is given.
     ///
-    /// Before the rounds, a trial runs the last round for at most `trial` executions (none if
-    /// `0`): a small space is covered there in the fewest executions (the rounds would explore
-    /// each of its orders of few preemptions again, round after round), and a big one loses
-    /// only the trial's executions before the rounds begin.
+    /// With a `trial` (nonzero), the last round runs first, alone, for `trial` executions: a
+    /// small space is covered there in the fewest executions (the rounds would explore each of
+    /// its orders of few preemptions again, round after round). After that it goes on, taking
+    /// every other execution, while the rounds of smaller bound run one after the other in
+    /// the executions between: a bug that needs `k` preemptions is still found in round `k`
+    /// (after at most twice the executions the rounds alone would take), and a space the last
+    /// round covers takes at most twice its executions, where rounds run to their end before
+    /// it resumed would take their sum (a bounded round can take more executions than the
+    /// unbounded one: its sleep sets are weaker). Without a trial the rounds run one after the
+    /// other, each to its end.
     pub fn new(max_bound: Option<u32>, reduction: bool, trial: u64) -> Self {
         let rounds: Vec<Option<u32>> = match max_bound {
             Some(b) => (0..=b).map(Some).collect(),
             None => vec![Some(0), Some(1), Some(2), None],
         };
-        let last = *rounds.last().expect("at least one round");
-        let (rounds, trial) = if rounds.len() > 1 && trial > 0 {
-            ([last].into_iter().chain(rounds).collect(), Some(trial))
-        } else {
-            (rounds, None)
-        };
+        let trial = (rounds.len() > 1 && trial > 0).then_some(trial);
+        let n = rounds.len();
         Dfs {
             reduction,
+            round: if trial.is_some() { n - 1 } else { 0 },
             rounds,
             trial,
-            round: 0,
             stack: Vec::new(),
             preemptions: 0,
             cut: false,
-            executions: 0,
+            parked: (0..n).map(|_| (Vec::new(), false)).collect(),
+            over: vec![false; n],
+            last_runs: 0,
             started: false,
             finished: false,
             complete: false,
@@ -215,14 +229,40 @@ impl Dfs {
     pub fn one_round(mut self) -> Self {
         let last = self.rounds.last().copied().flatten();
         self.rounds = vec![last];
+        self.parked.truncate(1);
+        self.over.truncate(1);
+        self.round = 0;
         self.trial = None;
         self
     }
 
-    fn next_round(&mut self) {
-        self.round += 1;
-        self.cut = false;
-        self.executions = 0;
+    /// The round to run next, after the active one ran an execution (and is not over):
+    /// during the trial the last round; after it, the last round every other execution and
+    /// the first round not over between; without a trial, the active round until it is over,
+    /// then the next.
+    fn next_round(&self) -> usize {
+        let last = self.rounds.len() - 1;
+        let first_open = (0..last).find(|&r| !self.over[r]);
+        match (self.trial, first_open) {
+            (Some(budget), Some(r)) if self.last_runs >= budget && self.round == last => r,
+            (Some(_), _) => last,
+            (None, Some(r)) if self.over[self.round] => r,
+            (None, None) if self.over[self.round] => last,
+            (None, _) => self.round,
+        }
+    }
+
+    /// Makes round `r` the active one, parking the active round's state.
+    fn activate(&mut self, r: usize) {
+        if r == self.round {
+            return;
+        }
+        let stack = std::mem::take(&mut self.stack);
+        self.parked[self.round] = (stack, self.cut);
+        let (stack, cut) = std::mem::take(&mut self.parked[r]);
+        self.stack = stack;
+        self.cut = cut;
+        self.round = r;
     }
 
     fn bound(&self) -> Option<u32> {
@@ -655,28 +695,20 @@ impl Strategy for Dfs {
             self.started = true;
             return true;
         }
-        // The trial is over when its budget is: the rounds begin.
-        if self.trial.is_some_and(|budget| self.executions >= budget) {
-            self.trial = None;
-            self.stack.clear();
-            self.next_round();
-            return true;
+        // The round that ran the last execution moves on to its next path.
+        if !self.backtrack() {
+            // Over: a round its bound cut nothing in covered the whole space; the last round
+            // is the largest bound.
+            if !self.cut || self.round == self.rounds.len() - 1 {
+                self.finished = true;
+                self.complete = !self.cut;
+                return false;
+            }
+            self.over[self.round] = true;
         }
-        if self.backtrack() {
-            return true;
-        }
-        // The round is over; the trial was the last round.
-        if !self.cut || self.trial.is_some() {
-            self.finished = true;
-            self.complete = !self.cut;
-            return false;
-        }
-        if self.round + 1 < self.rounds.len() {
-            self.next_round();
-            return true;
-        }
-        self.finished = true;
-        false
+        let next = self.next_round();
+        self.activate(next);
+        true
     }
 
     fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick {
@@ -749,7 +781,9 @@ impl Strategy for Dfs {
     }
 
     fn end(&mut self, execution: &Execution) {
-        self.executions += 1;
+        if self.round == self.rounds.len() - 1 {
+            self.last_runs += 1;
+        }
         self.stack.truncate(execution.schedule.len());
         // What each chosen event touched, as it ran: the footprint a sleep set keeps for it
         // once it is explored (the announced one names only an operation's first step).

@@ -293,11 +293,14 @@ impl Config {
         self
     }
 
-    /// DFS with rounds: the most executions of the trial that runs the last round before the
-    /// rounds begin (default 1,000; `0`: none). A space that small is covered there in the
-    /// fewest executions, with no round of few preemptions exploring its orders first; a bigger
-    /// one loses the trial's executions. A failure found in the trial is shrunk to its fewest
-    /// preemptions like any other.
+    /// DFS with rounds: how many executions the last round runs alone, as a trial, before the
+    /// rounds of smaller bound begin (default 1,000; `0`: none, and the rounds run one after
+    /// the other, each to its end). A space that small is covered in the trial in the fewest
+    /// executions, with no round of few preemptions exploring its orders first. In a bigger
+    /// one the last round goes on after the trial, in every other execution, while the
+    /// rounds of smaller bound run in order in the executions between: the search ends when
+    /// a round covers the space, in at most twice the last round's own executions. A failure
+    /// found in any round is shrunk to its fewest preemptions like any other.
     pub fn trial(mut self, executions: u64) -> Self {
         self.trial = executions;
         self

@@ -456,10 +456,13 @@ fn the_trial_covers_a_small_space_in_as_few_executions_as_one_round() {
         one.executions(),
         rounds.executions()
     );
-    // A space bigger than the trial: the rounds begin after it, from the start, and cover it.
+    // A space bigger than the trial: the rounds begin after it, from the start, while the
+    // trial's round goes on in every other execution; the search ends when either covers it,
+    // in at most twice the executions of one round (and here fewer than the rounds alone).
     let short = explore(quiet().trial(2), three_increments).unwrap();
     assert!(short.complete(), "{short}");
-    assert_eq!(short.executions(), 2 + rounds.executions());
+    assert!(short.executions() <= 2 * one.executions(), "{short}");
+    assert!(short.executions() < 2 + rounds.executions(), "{short}");
     assert!(quiet().rounds(false).to_string().contains("one round"));
     assert!(quiet().trial(2).to_string().contains("trial of 2 runs"));
     assert!(!quiet().to_string().contains("trial"));

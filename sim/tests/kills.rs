@@ -3,13 +3,14 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use mpcheck_sim::{
-    explore, explore_observed, futex_wait, futex_wake, process_alive, replay, spawn, spawn_process,
-    AtomicU32, Config, FailureKind, Op,
+    explore, explore_observed, futex_wait, futex_wake, operation, process_alive, ready_when,
+    replay, spawn, spawn_process, AtomicU32, Config, FailureKind, Granularity, Op,
 };
 
 /// Sets the word to 1 when dropped: a destructor that must not run in a killed task.
@@ -160,4 +161,47 @@ fn the_main_process_is_never_killed() {
     })
     .unwrap_or_else(|f| panic!("{f}"));
     assert!(report.complete());
+}
+
+/// At operation granularity a guard is off once a process that changed its word was killed (the
+/// operation then goes on and looks for itself), and only then: a kill of a process that
+/// never changed the word leaves the guard holding. Process A takes a "lock" word and releases
+/// it; process B only writes a word of its own; the main task waits, guarded, for the lock to
+/// be free, and then reads it.
+#[test]
+fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
+    let seen: Rc<RefCell<BTreeSet<(u32, bool, bool)>>> = Rc::default();
+    let sink = seen.clone();
+    let config = Config::dfs()
+        .kills(1)
+        .granularity(Granularity::Operation)
+        .no_files()
+        .ignore_env();
+    let report = explore(config, move || {
+        let (lock, other) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let l = lock.clone();
+        let a = spawn_process(move || {
+            l.store(1, SeqCst);
+            l.store(0, SeqCst);
+        });
+        let b = spawn_process(move || other.store(1, SeqCst));
+        let seen_free = {
+            let _op = operation(lock.object_number(), "Toy", "wait", Location::caller());
+            ready_when(&lock, |v, _| v == 0, None);
+            lock.load(SeqCst)
+        };
+        let a_killed = a.try_join().is_none();
+        let b_killed = b.try_join().is_none();
+        sink.borrow_mut().insert((seen_free, a_killed, b_killed));
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.complete());
+    let seen = seen.borrow();
+    // The guard let the main task see the lock taken only where A died holding it.
+    assert!(seen.contains(&(1, true, false)), "{seen:?}");
+    assert!(
+        seen.iter().all(|&(v, a_killed, _)| v == 0 || a_killed),
+        "a guard went off for a kill of a process that never changed its word: {seen:?}"
+    );
+    assert!(seen.contains(&(0, false, true)), "{seen:?}");
 }
