@@ -53,7 +53,7 @@ pub(crate) const QUEUE_ANY: u32 = u32::MAX - 1;
 /// (see [`process_bit`]).
 pub(crate) const LIVE_ANY: u32 = u32::MAX - 2;
 
-/// Process `p`'s bit in a set of processes (a task's looks, an object's writers, the dead):
+/// Process `p`'s bit in a set of processes (an object's writers, the dead):
 /// bit 63 stands for every process from 63 on.
 pub(crate) const fn process_bit(p: u32) -> u64 {
     1 << if p < 63 { p } else { 63 }
