@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use mpcheck_sim::{
     explore, explore_observed, futex_wait, futex_wake, operation, process_alive, ready_when,
-    replay, spawn, spawn_process, AtomicU32, Config, FailureKind, Granularity, Op,
+    replay, spawn, spawn_process, AtomicU32, Config, FailureKind, Granularity, Op, WaitOutcome,
 };
 
 /// Sets the word to 1 when dropped: a destructor that must not run in a killed task.
@@ -204,4 +204,52 @@ fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
         "a guard went off for a kill of a process that never changed its word: {seen:?}"
     );
     assert!(seen.contains(&(0, false, true)), "{seen:?}");
+}
+
+/// A kill wakes every sleeper, and a task's next futex wait returns at once if it begins after
+/// a kill (the task may have looked at the victim just before). A sleeper the kill woke is awake
+/// after the kill, so its next wait sleeps as any other: a task looks before every sleep (the
+/// contract the primitives keep), and needs no second wake-up. Here the main task waits twice
+/// for a word a child process sets, the second time with a deadline: when the child dies before
+/// setting it and the kill woke the first wait, the second one times out.
+#[test]
+fn a_sleeper_woken_by_a_kill_sleeps_again_at_its_next_wait() {
+    let seen: Rc<RefCell<BTreeSet<(u8, u8, bool)>>> = Rc::default();
+    let sink = seen.clone();
+    let report = explore(Config::dfs().kills(1).no_files().ignore_env(), move || {
+        let word = Arc::new(AtomicU32::new(0));
+        let w = word.clone();
+        let child = spawn_process(move || {
+            w.store(1, SeqCst);
+            futex_wake(&w, 1);
+        });
+        let first = futex_wait(&word, 0, None);
+        let second = futex_wait(&word, 0, Some(1_000));
+        let killed = child.try_join().is_none();
+        sink.borrow_mut()
+            .insert((code(first), code(second), killed));
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.complete());
+    let seen = seen.borrow();
+    let (woken, timed_out, mismatch) = (
+        code(WaitOutcome::Woken),
+        code(WaitOutcome::TimedOut),
+        code(WaitOutcome::Mismatch),
+    );
+    assert!(seen.contains(&(woken, timed_out, true)), "{seen:?}");
+    assert!(
+        !seen.contains(&(woken, woken, true)),
+        "woken twice by one kill: {seen:?}"
+    );
+    assert!(seen.contains(&(woken, mismatch, false)), "{seen:?}");
+}
+
+/// A wait's outcome as a number: 0 woken, 1 timed out, 2 value mismatch.
+fn code(outcome: WaitOutcome) -> u8 {
+    match outcome {
+        WaitOutcome::Woken => 0,
+        WaitOutcome::TimedOut => 1,
+        WaitOutcome::Mismatch => 2,
+    }
 }

@@ -307,9 +307,9 @@ impl Exec {
     /// Kills process `p` (the event of choice `decision`): its tasks stop where they are and
     /// never run again (nothing of theirs runs: a lock they hold stays held), and every task
     /// asleep in a futex wait wakes, spuriously, so that it looks again at what it waits for
-    /// (the liveness of a lock's holder, say), and every task's next futex wait returns at
-    /// once (see `ops::futex_wait`). A guard on a word that `p` changed is off from now
-    /// on ([`Exec::guard_off`]).
+    /// (the liveness of a lock's holder, say), and the next futex wait of every task it did
+    /// not wake returns at once (see `ops::futex_wait`). A guard on a word that `p` changed
+    /// is off from now on ([`Exec::guard_off`]).
     fn kill(&mut self, p: u32, decision: u32) {
         self.kills_left -= 1;
         self.dead.push(p);
@@ -347,11 +347,15 @@ impl Exec {
             });
         }
         let woken: Vec<u32> = self.woken_by_kill().collect();
+        let kills = self.dead.len() as u32;
         for t in woken {
             self.unblock(t, WaitOutcome::Woken);
             let task = &mut self.tasks[t as usize];
             task.spurious = true;
             task.woken_by = Some(decision);
+            // Woken after the kill, it looks again before it sleeps again: its next wait
+            // need not return at once as well.
+            task.kills_seen = kills;
             self.wakes.push((decision, t));
         }
     }
