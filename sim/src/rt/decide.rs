@@ -39,7 +39,7 @@ impl Exec {
                 task.pending.op != Op::Join
                     || self.tasks[task.pending.arg as usize].state == State::Finished
             }
-            State::Blocked { .. } => task.guard.is_some_and(|g| self.guard_passes(&g)),
+            State::Blocked { .. } => self.guard_passes(task),
             State::Finished => false,
         }
     }
@@ -130,7 +130,7 @@ impl Exec {
                     // A guarded task is an option while its guard passes; a look that finds
                     // it failing after it passed begins a period in which it is disabled, by
                     // the last write of the word (a race the reduction reverses).
-                    let passes = self.guard_passes(&guard);
+                    let passes = self.guard_passes(task);
                     if guard.passed && !passes {
                         self.disabled
                             .push((self.schedule.len() as u32, t as u32, obj));
@@ -164,7 +164,7 @@ impl Exec {
             let waits = |task: &TaskRec| match task.state {
                 State::Blocked {
                     deadline: Some(d), ..
-                } if !task.guard.is_some_and(|g| self.guard_passes(&g)) => Some(d),
+                } if !self.guard_passes(task) => Some(d),
                 _ => None,
             };
             let earliest = self.tasks.iter().filter_map(waits).min();
@@ -225,9 +225,13 @@ impl Exec {
         !self.dead.is_empty() && self.objects[obj as usize - 1].writers & self.dead_mask() != 0
     }
 
-    /// Whether guard `g` passes now (see [`Guard::passes`] and [`Exec::guard_off`]).
-    pub(super) fn guard_passes(&self, g: &Guard) -> bool {
-        g.passes(self.clock, self.guard_off(g.obj))
+    /// Whether `task`'s guard passes now (see [`Guard::passes`] and [`Exec::guard_off`]);
+    /// `false` for a task without one.
+    pub(super) fn guard_passes(&self, task: &TaskRec) -> bool {
+        match (task.guard, task.state) {
+            (Some(g), State::Blocked { obj, .. }) => g.passes(self.clock, self.guard_off(obj)),
+            _ => false,
+        }
     }
 
     /// The processes killed so far ([`process_bit`]s).
@@ -246,7 +250,7 @@ impl Exec {
         self.tasks
             .iter()
             .enumerate()
-            .filter(|(_, task)| task.guard.is_some_and(|g| !self.guard_passes(&g)))
+            .filter(|(_, task)| task.guard.is_some() && !self.guard_passes(task))
             .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
 
@@ -278,9 +282,9 @@ impl Exec {
             };
             let task = &self.tasks[t];
             footprint = footprint.for_kills(op, task.process, self.joined_process(t));
-            if let Some(g) = task.guard {
+            if task.guard.is_some() {
                 // A kill of a process that wrote the word turns the guard off.
-                footprint.read_liveness(self.guard_writers(g.obj));
+                footprint.read_liveness(self.guard_writers(obj));
             }
         }
         footprint

@@ -125,8 +125,6 @@ pub(crate) struct Guard {
     /// while the task is suspended in that call, which is while the guard is set.
     pub(crate) value: *const std::sync::atomic::AtomicU32,
     pub(crate) ready: fn(u32, u32) -> bool,
-    /// The word's object.
-    pub(crate) obj: u32,
     /// The word's value when the guard began: `ready`'s second argument.
     pub(crate) start: u32,
     /// Once the clock reaches it, the guard passes.

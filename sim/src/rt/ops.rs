@@ -283,7 +283,6 @@ pub(crate) fn ready_when(
         task.guard = Some(Guard {
             value,
             ready,
-            obj: id,
             start,
             deadline,
             passed: true,
