@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 
-use crate::footprint::{marker, task_bit, Access, Footprint, WIDE};
+use crate::footprint::{marker, process_bit, task_bit, Access, Footprint, WIDE};
 use crate::schedule::Choice;
 use crate::strategy::{default_pick, Execution, Pick, PickContext, Strategy};
 
@@ -60,6 +60,10 @@ struct Node {
     /// The tasks waiting here for a guard that fails (`ready_when`): see
     /// [`Dfs::reverse_events`].
     guarded: u64,
+    /// The processes whose kill here is left to an earlier node of the path, where it leaves
+    /// the same state ([`PickContext::late_kills`]; only in the unbounded round): never
+    /// explored here, whatever a race asks for.
+    late: u64,
 }
 
 impl Node {
@@ -71,10 +75,25 @@ impl Node {
         })
     }
 
+    /// Whether `option` is a kill left to an earlier node ([`Node::late`]).
+    fn is_late(&self, option: usize) -> bool {
+        matches!(self.options[option], Choice::Kill(p) if self.late & process_bit(p) != 0)
+    }
+
+    /// Asks for every option to be explored (but a late kill).
+    fn mark_all(&mut self) {
+        for k in 0..self.options.len() {
+            self.backtrack[k] = !self.is_late(k);
+        }
+    }
+
     /// Asks for `option` to be explored. A blocked task's timeout and spurious wake-up are two
     /// outcomes of one event (how its wait ends), so asking for one asks for both; so are a
     /// guarded task's going on and its timeout (`ready_when` with a deadline).
     fn mark(&mut self, option: usize) {
+        if self.is_late(option) {
+            return;
+        }
         self.backtrack[option] = true;
         let twins = match self.options[option] {
             Choice::Timeout(t) => [Some(Choice::Spurious(t)), Some(Choice::Run(t))],
@@ -641,7 +660,7 @@ impl Dfs {
                 .and_then(|c| c.task())
                 .is_some_and(|t| node.guarded & task_bit(t) != 0) => {}
             // The initial cannot run from that state (it was blocked there): try everything.
-            None => node.backtrack.iter_mut().for_each(|b| *b = true),
+            None => node.mark_all(),
         }
     }
 }
@@ -743,6 +762,14 @@ impl Strategy for Dfs {
             } else {
                 ctx.footprints.to_vec()
             };
+            // A late kill (see `PickContext::late_kills`) is left to the earlier point, in
+            // the unbounded round: there the earlier kill is tried too, where in a bounded one
+            // it may cost a preemption more than this one.
+            let late = if self.reduction && self.bound().is_none() {
+                ctx.late_kills
+            } else {
+                0
+            };
             let mut node = Node {
                 options: options.to_vec(),
                 footprints,
@@ -755,13 +782,17 @@ impl Strategy for Dfs {
                 // equivalent to one made before).
                 backtrack: options
                     .iter()
-                    .map(|c| !self.reduction || value || matches!(c, Choice::Kill(_)))
+                    .map(|&c| match c {
+                        Choice::Kill(p) => late & process_bit(p) == 0,
+                        _ => !self.reduction || value,
+                    })
                     .collect(),
                 done: vec![false; n],
                 cut: vec![false; n],
                 tainted: vec![false; n],
                 sleep,
                 guarded: ctx.guarded,
+                late,
             };
             let first = default_pick(options, ctx);
             let Some(chosen) = std::iter::once(first)

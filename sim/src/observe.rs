@@ -32,7 +32,9 @@ pub struct Seen {
 /// What every task of an execution saw: one list of [`Seen`] steps per task. Tasks are numbered
 /// by where they were spawned (task 0 first, then the children of each task in the order it
 /// spawned them, depth first), not by when, so executions that differ only in the order of
-/// independent steps have the same outcome.
+/// independent steps have the same outcome. A task whose process was killed shows only its
+/// kill: what it saw died with it, and what it wrote the others saw (so a kill just after a
+/// task's reads and one just before them are one outcome).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Outcome(pub Vec<Vec<Seen>>);
 
@@ -76,7 +78,16 @@ impl<'a> Observed<'a> {
             number[t] = n as u64;
         }
         let mut seen = vec![Vec::new(); tasks];
+        // What a killed task saw died with it (on a real OS its process's memory is gone, and
+        // only what it wrote is left, which the others see): its kill is all it shows.
+        let mut killed = vec![false; tasks];
+        for step in self.steps.iter().filter(|s| s.op == Op::Kill) {
+            killed[step.task as usize] = true;
+        }
         for step in self.steps {
+            if killed[step.task as usize] && step.op != Op::Kill {
+                continue;
+            }
             let wrote = match step.op {
                 Op::Spawn | Op::Join => step.wrote.map(|t| number[t as usize]),
                 _ => step.wrote,

@@ -35,6 +35,13 @@ pub struct PickContext<'a> {
     /// exists (only for strategies that ask, see [`Strategy::wants_current_footprint`]; else
     /// `None`, and [`PickContext::footprints`] has it for those that want every footprint).
     pub current_footprint: Option<Footprint>,
+    /// The processes whose kill among the options leaves the state that a kill of the same
+    /// process at an earlier choice of this execution left (where that kill was an option
+    /// too): since then only that process ran, and what it did does not outlive it (reads,
+    /// writes that put back the value they found). Bit `p` for process `p`
+    /// ([`process_bit`](crate::footprint::process_bit)); only for strategies that ask for
+    /// footprints, else 0.
+    pub late_kills: u64,
 }
 
 /// A strategy's answer at a choice point.

@@ -278,7 +278,11 @@ fn outcomes(config: Config, code: &[Vec<Instr>], objects: usize) -> (Outcomes, R
         let mut all = vec![main.take()];
         for (handle, log) in handles {
             let killed = handle.try_join().is_none();
-            let mut seen = log.take();
+            // What a killed process saw died with it (on a real OS its memory is gone, and
+            // only what it wrote is left for anyone to see): a kill just after its reads and
+            // one just before them are one outcome (the search tries only the earlier,
+            // `PickContext::late_kills`).
+            let mut seen = if killed { Vec::new() } else { log.take() };
             seen.push(killed as u64 + 300);
             all.push(seen);
         }

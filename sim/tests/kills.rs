@@ -253,3 +253,67 @@ fn code(outcome: WaitOutcome) -> u8 {
         WaitOutcome::Mismatch => 2,
     }
 }
+
+/// A kill just after steps of its victim that leave nothing behind (reads, writes that put back
+/// what they found) leaves the state a kill just before them left: the search tries only the
+/// earlier one (in its unbounded round), and reaches every outcome the search without reduction
+/// reaches. Here a child process goes twice in and out of a section (a word 0 → 1 → 0) while
+/// the main task waits for it: a kill right after the second pass is a kill right before it.
+/// Before the first pass it is not: the child became a writer of the word in it, and a guard on
+/// the word would be off after its death. (The main task only waits for the child, so the
+/// child's steps follow each other.)
+#[test]
+fn a_kill_after_steps_that_leave_nothing_is_tried_before_them() {
+    let program = || {
+        let word = Arc::new(AtomicU32::new(0));
+        let w = word.clone();
+        let child = spawn_process(move || {
+            for _ in 0..2 {
+                w.fetch_add(1, SeqCst);
+                w.fetch_sub(1, SeqCst);
+            }
+            // A last step, after which a kill is still possible (a task ends in its last
+            // step).
+            w.load(SeqCst);
+        });
+        let killed = child.try_join().is_none();
+        let left = word.load(SeqCst);
+        assert!(left == 0 || killed);
+    };
+    // Per execution: the child's read-modify-writes before the kill, if it was killed right
+    // after one of them.
+    let run = |reduction: bool| {
+        let outcomes: Rc<RefCell<BTreeSet<mpcheck_sim::Outcome>>> = Rc::default();
+        let kills: Rc<RefCell<BTreeSet<usize>>> = Rc::default();
+        let (o, k) = (outcomes.clone(), kills.clone());
+        let config = Config::dfs()
+            .rounds(false)
+            .reduction(reduction)
+            .kills(1)
+            .no_files()
+            .ignore_env();
+        let report = explore_observed(config, program, move |run| {
+            o.borrow_mut().insert(run.outcome());
+            let steps = run.steps();
+            if let Some(at) = steps.iter().position(|s| s.op == Op::Kill) {
+                let victim = steps[at].task;
+                let rmw = |s: &&mpcheck_sim::Step| s.task == victim && s.obj != 0;
+                if at > 0 && rmw(&&steps[at - 1]) {
+                    k.borrow_mut()
+                        .insert(steps[..at].iter().filter(rmw).count());
+                }
+            }
+        })
+        .unwrap_or_else(|f| panic!("{f}"));
+        assert!(report.complete());
+        (outcomes.take(), kills.take())
+    };
+    let (plain, plain_kills) = run(false);
+    let (reduced, reduced_kills) = run(true);
+    assert_eq!(plain, reduced, "the reduction lost or invented outcomes");
+    assert_eq!(plain_kills, [1, 2, 3, 4].into());
+    // Right after the first pass's way in and its way out; not after the second pass's way in
+    // (the word is 1 again, the child a writer of it already: as after the first way in) nor
+    // after its way out (as after the first pass).
+    assert_eq!(reduced_kills, [1, 2].into());
+}

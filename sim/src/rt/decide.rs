@@ -254,6 +254,18 @@ impl Exec {
             .fold(0, |m, (t, _)| m | task_bit(t as u32))
     }
 
+    /// The processes among the kills of `options` whose kill here leaves the state a kill of
+    /// them at an earlier point of this execution left ([`process_bit`]s; see `tail.rs`).
+    fn late_kills(&self, options: &[Choice]) -> u64 {
+        options
+            .iter()
+            .filter_map(|&c| match c {
+                Choice::Kill(p) if self.tail.changes_nothing(p) => Some(process_bit(p)),
+                _ => None,
+            })
+            .fold(0, |m, b| m | b)
+    }
+
     /// The tasks of process `p` that a kill would stop (bit `t` for task `t`, up to 62).
     fn killed_mask(&self, p: u32) -> u64 {
         self.tasks
@@ -317,6 +329,7 @@ impl Exec {
     fn kill(&mut self, p: u32, decision: u32) {
         self.kills_left -= 1;
         self.dead.push(p);
+        self.tail.reset();
         for t in 0..self.tasks.len() {
             let task = &self.tasks[t];
             if task.process != p || task.state == State::Finished {
@@ -429,6 +442,11 @@ impl Exec {
             },
             guarded: if self.wants_footprints {
                 self.guarded_mask()
+            } else {
+                0
+            },
+            late_kills: if self.wants_footprints {
+                self.late_kills(&options)
             } else {
                 0
             },
@@ -600,6 +618,7 @@ impl Exec {
             footprints: &[],
             effects: &[],
             guarded: 0,
+            late_kills: 0,
         };
         let picked = self.strategy().pick(&options, &ctx);
         self.options = options;
@@ -638,6 +657,10 @@ impl Exec {
         loc: Loc,
     ) {
         let task = self.current;
+        let decision = self.release.get_mut(task as usize).and_then(Option::take);
+        if self.settings.kills > 0 {
+            self.extend_tail(op, obj, read, wrote, decision);
+        }
         if self.yielders > 0 || op == Op::Yield {
             self.yield_bookkeeping(task, op);
         }
@@ -653,7 +676,6 @@ impl Exec {
                 rec.writers |= process_bit(self.tasks[task as usize].process);
             }
         }
-        let decision = self.release.get_mut(task as usize).and_then(Option::take);
         if self.settings.granularity == crate::Granularity::Operation {
             let t = &mut self.tasks[task as usize];
             if decision.is_some() {

@@ -22,11 +22,13 @@
 //! | `object.rs` | objects: their identity in an execution ([`ObjCell`]), labels, records |
 //! | `ops.rs` | the scheduling points a task reaches: atomics and cells, futex, clock, sleep, spawn, join, choices, operations |
 //! | `decide.rs` | the decision at each scheduling point: the options (with fair yields), the strategy's pick, the record of each step and what it touched |
+//! | `tail.rs` | late kills: where a kill leaves the state a kill at an earlier point of the execution left |
 
 mod decide;
 mod object;
 mod ops;
 mod step;
+mod tail;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -274,6 +276,8 @@ pub(crate) struct Exec {
     yielders: u32,
     /// The task stopped at the end of its stack, if any (its coroutine is abandoned).
     overflowed: Option<u32>,
+    /// The last steps, all of one process (see `tail.rs`; only where kills are configured).
+    tail: tail::Tail,
 }
 
 thread_local! {
@@ -473,6 +477,7 @@ pub(crate) fn run_execution(
         options: spare.options,
         yielders: 0,
         overflowed: None,
+        tail: tail::Tail::default(),
     });
     EXEC.with(|e| *e.borrow_mut() = Some(exec));
     IN_SIM.with(|s| s.set(true));

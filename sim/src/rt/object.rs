@@ -20,6 +20,9 @@ pub(crate) struct ObjRec {
     /// kept only where kills are configured): a guard on the word is off once one of them
     /// was killed (see `Exec::guard_off`).
     pub(crate) writers: u64,
+    /// The value last read or written, if a step has shown it (kept only where kills are
+    /// configured; see `tail.rs`).
+    pub(crate) value: Option<u64>,
 }
 
 /// The identity of an object (an atomic, a cell) within the current execution: assigned on first
