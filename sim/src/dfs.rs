@@ -25,6 +25,7 @@
 //! rounds of smaller bound run one after the other in the executions between.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::footprint::{marker, process_bit, task_bit, Access, Footprint, WIDE};
 use crate::schedule::Choice;
@@ -172,6 +173,50 @@ impl Node {
     }
 }
 
+/// The race analysis's working memory, kept from one execution to the next (an exploration
+/// analyzes hundreds of thousands of executions: allocating a clock per event afresh each time
+/// was a tenth of its time).
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Per event: the vector clock after it.
+    event_clock: Vec<Clock>,
+    /// Per task: the clock after its last event, if it had one.
+    task_clock: Vec<Option<Clock>>,
+    /// Per object: the last write, and the reads since (reset, not dropped, per execution).
+    objects: HashMap<u32, (Option<usize>, Vec<usize>), BuildHasherDefault<ObjectHasher>>,
+    /// The accesses of the event being analyzed.
+    accesses: Vec<Access>,
+    /// The events the event being analyzed happens after through a common object.
+    joins: Vec<usize>,
+    /// The events it races with.
+    races: Vec<usize>,
+}
+
+/// The hash of an object number in the race analysis's table: one multiplication (the table
+/// is looked up for every access of every event; std's SipHash, made to resist chosen keys,
+/// was 3 % of an exploration's time, and these keys are the simulator's own numbers).
+#[derive(Debug, Default)]
+struct ObjectHasher(u64);
+
+impl Hasher for ObjectHasher {
+    fn finish(&self) -> u64 {
+        // The table takes the low bits for the bucket: fold the well-mixed high ones in (a
+        // futex queue's number differs from its word's in a high bit only).
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(b as u32);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        // Fibonacci hashing: the high bits of the product mix every bit of the key.
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// How many executions the trial before the rounds runs alone by default (see [`Dfs::new`]).
 pub(crate) const TRIAL: u64 = 1_000;
 
@@ -202,6 +247,7 @@ pub struct Dfs {
     started: bool,
     finished: bool,
     complete: bool,
+    scratch: Scratch,
 }
 
 impl Dfs {
@@ -239,6 +285,7 @@ impl Dfs {
             started: false,
             finished: false,
             complete: false,
+            scratch: Scratch::default(),
         }
     }
 
@@ -358,11 +405,6 @@ impl Dfs {
             Choice::Kill(_) => Some(killer),
             c => c.task().map(|t| t as usize),
         };
-        let mut task_clock: Vec<Option<Clock>> = Vec::new();
-        let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
-        let mut event_clock: Vec<Clock> = vec![Clock::default(); n];
-        // Per object: the last write, and the reads since.
-        let mut objects: HashMap<u32, (Option<usize>, Vec<usize>)> = HashMap::new();
         for &(d, t) in execution.wakes {
             // The other ways the wait could have ended: where they were last offered (with
             // timeouts when idle, that can be before the wake: a task that became runnable
@@ -404,7 +446,22 @@ impl Dfs {
         // a wide event writes: a wide event depends on every event.
         let wide = execution.effects[..n].iter().any(|e| e.wide);
         let tasks = (0..n).filter_map(task).max().map_or(0, |t| t as u32 + 1);
-        let mut races = Vec::new();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let Scratch {
+            event_clock,
+            task_clock,
+            objects,
+            accesses,
+            joins,
+            races,
+        } = &mut scratch;
+        task_clock.clear();
+        event_clock.resize_with(n.max(event_clock.len()), Clock::default);
+        for (last_write, reads) in objects.values_mut() {
+            *last_write = None;
+            reads.clear();
+        }
+        let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
         let mut disabled = execution.disabled.iter().peekable();
         for j in 0..=n {
             // A task whose guard stopped passing before event `j` (or at the end, where an
@@ -426,15 +483,19 @@ impl Dfs {
                     .or_else(|| spawn_clock.get(&p).cloned())
                     .unwrap_or_default();
                 if q != p && !event_clock[i].before(q, &clock) {
-                    self.reverse_to(i, j, p, &clock, schedule, &event_clock, killer);
+                    self.reverse_to(i, j, p, &clock, schedule, event_clock, killer);
                 }
             }
             if j == n {
                 break;
             }
-            let Some(p) = task(j) else { continue };
+            let Some(p) = task(j) else {
+                event_clock[j].0.clear();
+                continue;
+            };
             let effect = execution.effects[j];
-            let mut accesses: Vec<Access> = effect.accesses().collect();
+            accesses.clear();
+            accesses.extend(effect.accesses());
             if yields {
                 accesses.push(Access {
                     obj: marker(p as u32),
@@ -465,18 +526,17 @@ impl Dfs {
             if task_clock.len() <= p {
                 task_clock.resize(p + 1, None);
             }
+            // Its task's clock, written back below (nothing reads it meanwhile: a task joins
+            // no clock of its own, and a kill is an actor's that stops others).
             let mut clock = task_clock[p]
-                .clone()
+                .take()
                 .or_else(|| spawn_clock.get(&p).cloned())
                 .unwrap_or_default();
-            let mut joins = Vec::new();
-            for &access in &accesses {
+            joins.clear();
+            for access in accesses.iter() {
                 let (last_write, reads) = objects.entry(access.obj).or_default();
-                let mut conflicts: Vec<usize> = last_write.iter().copied().collect();
-                if access.write {
-                    conflicts.extend(reads.iter().copied());
-                }
-                for i in conflicts {
+                let readers = if access.write { &reads[..] } else { &[] };
+                for &i in last_write.iter().chain(readers) {
                     let q = task(i).expect("events have tasks");
                     if q != p && !event_clock[i].before(q, &clock) {
                         races.push(i);
@@ -484,22 +544,21 @@ impl Dfs {
                     joins.push(i);
                 }
             }
-            for i in joins {
+            for &i in joins.iter() {
                 clock.join(&event_clock[i]);
             }
             if let Some(d) = effect.after {
                 if let Some(c) = event_clock.get(d as usize) {
-                    clock.join(&c.clone());
+                    clock.join(c);
                 }
             }
             if let Some(t) = effect.join {
                 if let Some(Some(c)) = task_clock.get(t as usize) {
-                    clock.join(&c.clone());
+                    clock.join(c);
                 }
             }
             clock.tick(p);
-            event_clock[j] = clock.clone();
-            task_clock[p] = Some(clock.clone());
+            event_clock[j].0.clone_from(&clock.0);
             // The tasks a kill stopped end there: a join of one happens after the kill.
             let mut killed = effect.killed;
             while killed != 0 {
@@ -516,9 +575,10 @@ impl Dfs {
                 task_clock[t] = Some(c);
             }
             if let Some(child) = effect.spawn {
-                spawn_clock.insert(child as usize, clock);
+                spawn_clock.insert(child as usize, clock.clone());
             }
-            for access in accesses {
+            task_clock[p] = Some(clock);
+            for access in accesses.iter() {
                 let (last_write, reads) = objects.entry(access.obj).or_default();
                 if access.write {
                     *last_write = Some(j);
@@ -528,9 +588,10 @@ impl Dfs {
                 }
             }
             for i in races.drain(..) {
-                self.reverse(i, j, schedule, &event_clock, killer);
+                self.reverse(i, j, schedule, event_clock, killer);
             }
         }
+        self.scratch = scratch;
     }
 
     /// Events `i` and `j` race: make sure the node before `i` will try an initial of
