@@ -62,6 +62,29 @@ macro_rules! recovery_tests {
                 }
 
                 #[test]
+                fn reduction_with_a_kill_keeps_every_outcome_of_operations() {
+                    // As above, with each operation one step taken when it can complete (its
+                    // guard, `Platform::ready_when`, off once a writer of its word died), and
+                    // two child processes (a pipe's property has one; a Condition's, with its
+                    // timed waits, is too big to compare at two).
+                    let primitive = recovery::find::<Sim>(stringify!($name)).unwrap().primitive;
+                    let threads = if primitive == "Condition" { 1 } else { 2 };
+                    let size = Size { threads, ops: 1, start_together: false };
+                    let name = stringify!($name);
+                    if !recovery::find::<Sim>(name).unwrap().cross_checked {
+                        return;
+                    }
+                    let compared = support::compare(
+                        name,
+                        timeouts_for(name, Config::dfs().granularity(mpcheck::sim::Granularity::Operation).kills(1)),
+                        40_000,
+                        move || recovery::$name::<Sim>(size),
+                    )
+                    .unwrap_or_else(|| panic!("{name} is too big to cross-check"));
+                    println!("{name} at {threads}x1 with a kill, operation granularity: {compared}");
+                }
+
+                #[test]
                 fn sim_pct_and_random_with_kills() {
                     let size = sampled(stringify!($name));
                     let name = stringify!($name);

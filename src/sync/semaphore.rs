@@ -418,6 +418,10 @@ impl<P: Platform> SemState<P> {
             // One process: nobody could give the unit back on its behalf (module docs).
             return (None, self.acquire_until(None));
         }
+        // The specification, as for a plain acquire: the guard can be had once the count is
+        // above 0 (where a holder that took a unit died, the engine lets the search for dead
+        // holders below run).
+        P::ready_when(&self.count, |word, _| word & COUNT > 0, None);
         let me = P::process_token();
         let mut gave_back = false;
         let mut look_now = P::LIVENESS_POLL.is_none();
