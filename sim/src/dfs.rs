@@ -32,7 +32,7 @@ use crate::schedule::Choice;
 use crate::strategy::{default_pick, Execution, Pick, PickContext, Strategy};
 
 /// A choice point on the current path.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Node {
     options: Vec<Choice>,
     /// What each option's event may touch (from the announced operations).
@@ -149,17 +149,13 @@ impl Node {
     /// An entry of the chosen event's own task never stays: that task moved on, so its choice
     /// below names its next event, not the one explored (a guarded task's going on and its
     /// timeout are two outcomes of one event, with footprints that need not overlap).
-    fn child_sleep(&self, taken: &Footprint) -> Vec<(Choice, Footprint)> {
+    fn child_sleep(&self, taken: &Footprint, sleep: &mut Vec<(Choice, Footprint)>) {
         let mover = self.options[self.chosen].task();
         let keeps = |c: &Choice, f: &Footprint| {
             (mover.is_none() || c.task() != mover) && !f.dependent(taken)
         };
-        let mut sleep: Vec<_> = self
-            .sleep
-            .iter()
-            .filter(|(c, f)| keeps(c, f))
-            .copied()
-            .collect();
+        sleep.clear();
+        sleep.extend(self.sleep.iter().filter(|(c, f)| keeps(c, f)).copied());
         for (i, &done) in self.done.iter().enumerate() {
             if done
                 && !self.tainted[i]
@@ -169,7 +165,6 @@ impl Node {
                 sleep.push((self.options[i], self.footprints[i]));
             }
         }
-        sleep
     }
 }
 
@@ -248,6 +243,9 @@ pub struct Dfs {
     finished: bool,
     complete: bool,
     scratch: Scratch,
+    /// Nodes popped off a path, whose buffers the next nodes reuse (an exploration makes
+    /// millions of nodes, each with seven vectors).
+    spare: Vec<Node>,
 }
 
 impl Dfs {
@@ -286,6 +284,7 @@ impl Dfs {
             finished: false,
             complete: false,
             scratch: Scratch::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -369,7 +368,9 @@ impl Dfs {
                 node.chosen = k;
                 return true;
             }
-            self.stack.pop();
+            if let Some(node) = self.stack.pop() {
+                self.spare.push(node);
+            }
         }
         false
     }
@@ -809,20 +810,25 @@ impl Strategy for Dfs {
             // none: its options are values, never asleep), filtered by what that choice's
             // event touched, now complete (an event ends where the next scheduling choice is
             // made; at `Granularity::Operation` it may be many steps).
+            let mut node = self.spare.pop().unwrap_or_default();
             let parent = self.stack.iter().rposition(|node| !node.value);
-            let sleep = match parent {
+            match parent {
                 Some(p) if self.reduction && !value => {
-                    let node = &self.stack[p];
-                    let taken = ctx.effects.get(p).unwrap_or(&node.footprints[node.chosen]);
-                    node.child_sleep(taken)
+                    let above = &self.stack[p];
+                    let taken = ctx
+                        .effects
+                        .get(p)
+                        .unwrap_or(&above.footprints[above.chosen]);
+                    above.child_sleep(taken, &mut node.sleep);
                 }
-                _ => Vec::new(),
-            };
-            let footprints = if value || ctx.footprints.len() != n {
-                vec![Footprint::default(); n]
+                _ => node.sleep.clear(),
+            }
+            node.footprints.clear();
+            if value || ctx.footprints.len() != n {
+                node.footprints.resize(n, Footprint::default());
             } else {
-                ctx.footprints.to_vec()
-            };
+                node.footprints.extend_from_slice(ctx.footprints);
+            }
             // A late kill (see `PickContext::late_kills`) is left to the earlier point, in
             // the unbounded round: there the earlier kill is tried too, where in a bounded one
             // it may cost a preemption more than this one.
@@ -831,36 +837,33 @@ impl Strategy for Dfs {
             } else {
                 0
             };
-            let mut node = Node {
-                options: options.to_vec(),
-                footprints,
-                value,
-                current: if value { None } else { ctx.current },
-                preemptions: self.preemptions,
-                chosen: 0,
-                // A kill is an event that need not ever happen: no race asks for it, so it is
-                // tried at every point (where the sleep set lets it: a kill asleep here is
-                // equivalent to one made before).
-                backtrack: options
-                    .iter()
-                    .map(|&c| match c {
-                        Choice::Kill(p) => late & process_bit(p) == 0,
-                        _ => !self.reduction || value,
-                    })
-                    .collect(),
-                done: vec![false; n],
-                cut: vec![false; n],
-                tainted: vec![false; n],
-                sleep,
-                guarded: ctx.guarded,
-                late,
-            };
+            node.options.clear();
+            node.options.extend_from_slice(options);
+            node.value = value;
+            node.current = if value { None } else { ctx.current };
+            node.preemptions = self.preemptions;
+            node.chosen = 0;
+            // A kill is an event that need not ever happen: no race asks for it, so it is
+            // tried at every point (where the sleep set lets it: a kill asleep here is
+            // equivalent to one made before).
+            node.backtrack.clear();
+            node.backtrack.extend(options.iter().map(|&c| match c {
+                Choice::Kill(p) => late & process_bit(p) == 0,
+                _ => !self.reduction || value,
+            }));
+            for flags in [&mut node.done, &mut node.cut, &mut node.tainted] {
+                flags.clear();
+                flags.resize(n, false);
+            }
+            node.guarded = ctx.guarded;
+            node.late = late;
             let first = default_pick(options, ctx);
             let Some(chosen) = std::iter::once(first)
                 .chain(0..n)
                 .find(|&k| !node.asleep(k))
             else {
                 // Every option sleeps: whatever follows is equivalent to something explored.
+                self.spare.push(node);
                 return Pick::Abandon;
             };
             node.chosen = chosen;
@@ -876,7 +879,10 @@ impl Strategy for Dfs {
         if self.round == self.rounds.len() - 1 {
             self.last_runs += 1;
         }
-        self.stack.truncate(execution.schedule.len());
+        let keep = execution.schedule.len();
+        if self.stack.len() > keep {
+            self.spare.extend(self.stack.drain(keep..));
+        }
         // What each chosen event touched, as it ran: the footprint a sleep set keeps for it
         // once it is explored (the announced one names only an operation's first step).
         for (node, effect) in self.stack.iter_mut().zip(execution.effects) {

@@ -68,8 +68,10 @@ impl Tail {
             return false;
         }
         // Going back from the last step: per object written, the value its first write in the
-        // suffix found and the value now.
-        let mut changed: Vec<(u32, u64, u64)> = Vec::new();
+        // suffix found and the value now (asked at every choice: no allocation; a tail that
+        // wrote more objects than this counts as changing something).
+        let mut changed = [(0u32, 0u64, 0u64); 8];
+        let mut n = 0;
         for step in self.steps.iter().rev() {
             if step.marks {
                 // A guard on the word would be off after a kill from here on, and not after
@@ -77,12 +79,16 @@ impl Tail {
                 return false;
             }
             if step.obj != 0 {
-                match changed.iter_mut().find(|(o, ..)| *o == step.obj) {
-                    Some(entry) => entry.1 = step.before,
-                    None => changed.push((step.obj, step.before, step.after)),
+                match changed[..n].iter().position(|&(o, ..)| o == step.obj) {
+                    Some(k) => changed[k].1 = step.before,
+                    None if n == changed.len() => return false,
+                    None => {
+                        changed[n] = (step.obj, step.before, step.after);
+                        n += 1;
+                    }
                 }
             }
-            if step.begins && changed.iter().all(|&(_, before, now)| before == now) {
+            if step.begins && changed[..n].iter().all(|&(_, before, now)| before == now) {
                 return true;
             }
         }
