@@ -38,9 +38,8 @@ pub struct PickContext<'a> {
     /// The processes whose kill among the options leaves the state that a kill of the same
     /// process at an earlier choice of this execution left (where that kill was an option
     /// too): since then only that process ran, and what it did does not outlive it (reads,
-    /// writes that put back the value they found). Bit `p` for process `p`
-    /// ([`process_bit`](crate::footprint::process_bit)); only for strategies that ask for
-    /// footprints, else 0.
+    /// writes that put back the value they found). Bit `p` for process `p` (bit 63 for every
+    /// process from 63 on); only for strategies that ask for footprints, else 0.
     pub late_kills: u64,
 }
 
