@@ -13,7 +13,7 @@
 #[path = "support/reduction.rs"]
 mod support;
 
-use mpcheck::sim::{self, Config, Sim};
+use mpcheck::sim::{self, Config, Granularity, Sim};
 use mpcheck_properties::suite::recovery;
 use mpcheck_properties::suite::Size;
 
@@ -25,6 +25,24 @@ fn timeouts_for(name: &str, config: Config) -> Config {
 /// Randomized runs: the registry's sampled size (3 processes × 2 operations; a pipe: 1 × 2).
 fn sampled(name: &str) -> Size {
     recovery::find::<Sim>(name).unwrap().sampled()
+}
+
+/// Cross-checks the reduction with one kill on the recovery property `name` (`run`) at
+/// `granularity`, with `threads` child processes of one operation each, against plain search.
+fn cross_check(name: &str, granularity: Granularity, threads: usize, run: fn(Size)) {
+    if !recovery::find::<Sim>(name).unwrap().cross_checked {
+        println!("{name}: too big to search without reduction");
+        return;
+    }
+    let size = Size {
+        threads,
+        ops: 1,
+        start_together: false,
+    };
+    let config = Config::dfs().granularity(granularity).kills(1);
+    let compared = support::compare(name, timeouts_for(name, config), 40_000, move || run(size))
+        .unwrap_or_else(|| panic!("{name} is too big to cross-check"));
+    println!("{name} at {threads}x1 with a kill, {granularity:?}: {compared}");
 }
 
 macro_rules! recovery_tests {
@@ -45,43 +63,19 @@ macro_rules! recovery_tests {
 
                 #[test]
                 fn reduction_with_a_kill_keeps_every_outcome() {
-                    let size = Size { threads: 1, ops: 1, start_together: false };
-                    let name = stringify!($name);
-                    if !recovery::find::<Sim>(name).unwrap().cross_checked {
-                        println!("{name}: too big to search without reduction at 1x1");
-                        return;
-                    }
-                    let compared = support::compare(
-                        name,
-                        timeouts_for(name, Config::dfs().granularity(mpcheck::sim::Granularity::Step).kills(1)),
-                        40_000,
-                        move || recovery::$name::<Sim>(size),
-                    )
-                    .unwrap_or_else(|| panic!("{name} is too big to cross-check"));
-                    println!("{name} at 1x1 with a kill: {compared}");
+                    cross_check(stringify!($name), Granularity::Step, 1, recovery::$name::<Sim>);
                 }
 
                 #[test]
                 fn reduction_with_a_kill_keeps_every_outcome_of_operations() {
-                    // As above, with each operation one step taken when it can complete (its
-                    // guard, `Platform::ready_when`, off once a writer of its word died), and
-                    // two child processes (a pipe's property has one; a Condition's, with its
-                    // timed waits, is too big to compare at two).
-                    let primitive = recovery::find::<Sim>(stringify!($name)).unwrap().primitive;
-                    let threads = if primitive == "Condition" { 1 } else { 2 };
-                    let size = Size { threads, ops: 1, start_together: false };
+                    // Each operation one step taken when it can complete (its guard,
+                    // `Platform::ready_when`, off once a writer of its word died), with two
+                    // child processes (a pipe's property has one; a Condition's, with its timed
+                    // waits, is too big to compare at two).
                     let name = stringify!($name);
-                    if !recovery::find::<Sim>(name).unwrap().cross_checked {
-                        return;
-                    }
-                    let compared = support::compare(
-                        name,
-                        timeouts_for(name, Config::dfs().granularity(mpcheck::sim::Granularity::Operation).kills(1)),
-                        40_000,
-                        move || recovery::$name::<Sim>(size),
-                    )
-                    .unwrap_or_else(|| panic!("{name} is too big to cross-check"));
-                    println!("{name} at {threads}x1 with a kill, operation granularity: {compared}");
+                    let primitive = recovery::find::<Sim>(name).unwrap().primitive;
+                    let threads = if primitive == "Condition" { 1 } else { 2 };
+                    cross_check(name, Granularity::Operation, threads, recovery::$name::<Sim>);
                 }
 
                 #[test]
