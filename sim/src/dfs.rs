@@ -497,6 +497,7 @@ impl Dfs {
             let effect = execution.effects[j];
             accesses.clear();
             accesses.extend(effect.accesses());
+            accesses.extend(effect.liveness_accesses());
             if yields {
                 accesses.push(Access {
                     obj: marker(p as u32),

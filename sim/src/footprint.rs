@@ -126,6 +126,12 @@ pub struct Footprint {
     /// For a kill: the tasks it stopped (bit `t` for task `t`, up to task 62), whose ends (and
     /// so the joins that wait for them) happen after it.
     pub killed: u64,
+    /// The processes whose liveness ([`liveness`]) the event reads, as a set ([`process_bit`]):
+    /// not among `accesses`, where an operation that looks at several holders would run out of
+    /// room and become [`Footprint::wide`].
+    pub live_reads: u64,
+    /// For a kill: its process, whose liveness it writes (as a set, [`process_bit`]).
+    pub live_writes: u64,
 }
 
 impl Footprint {
@@ -174,20 +180,40 @@ impl Footprint {
         let write = |obj| Access { obj, write: true };
         Footprint {
             killed,
-            ..Self::with(&[write(liveness(p)), write(QUEUE_ANY), write(LIVE_ANY)])
+            live_writes: process_bit(p),
+            ..Self::with(&[write(QUEUE_ANY), write(LIVE_ANY)])
         }
     }
 
     /// Adds a read of the liveness of every process of `processes` (a set of
     /// [`process_bit`]s).
     pub(crate) fn read_liveness(&mut self, processes: u64) {
-        let mut rest = processes;
-        while rest != 0 {
-            let bit = rest.trailing_zeros();
-            rest &= rest - 1;
-            let obj = if bit < 63 { liveness(bit) } else { LIVE_ANY };
-            self.add(Access { obj, write: false });
-        }
+        self.live_reads |= processes;
+    }
+
+    /// The liveness accesses ([`Footprint::live_reads`], [`Footprint::live_writes`]) as
+    /// accesses of [`liveness`] objects (bit 63, every process from 63 on, as the object of
+    /// process 63), for the race analysis.
+    pub(crate) fn liveness_accesses(&self) -> impl Iterator<Item = Access> + '_ {
+        let mut rest = self.live_reads | self.live_writes;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Access {
+                    obj: liveness(bit),
+                    write: self.live_writes & 1 << bit != 0,
+                }
+            })
+        })
+    }
+
+    /// Whether the event touches anything shared: an object, a liveness, or every object.
+    pub fn touches_anything(&self) -> bool {
+        self.wide
+            || self.yields_to != 0
+            || self.live_reads | self.live_writes != 0
+            || self.accesses().next().is_some()
     }
 
     /// The accesses that only matter while kills are configured, added to the footprint of an
@@ -203,10 +229,10 @@ impl Footprint {
             self.add(read(LIVE_ANY));
         }
         if process != 0 {
-            self.add(read(liveness(process)));
+            self.live_reads |= process_bit(process);
         }
         if let Some(j) = joined {
-            self.add(read(liveness(j)));
+            self.live_reads |= process_bit(j);
         }
         self
     }
@@ -225,6 +251,8 @@ impl Footprint {
             self.add(access);
         }
         self.wide |= other.wide;
+        self.live_reads |= other.live_reads;
+        self.live_writes |= other.live_writes;
     }
 
     /// `true` if the two events must not be reordered: a common object, one write; or one is a
@@ -234,6 +262,8 @@ impl Footprint {
             || other.wide
             || self.waits_for(other)
             || other.waits_for(self)
+            || self.live_reads & other.live_writes != 0
+            || self.live_writes & (other.live_reads | other.live_writes) != 0
             || self.accesses().any(|a| {
                 other
                     .accesses()
@@ -297,7 +327,10 @@ impl Footprint {
                 Op::FutexWake => Footprint::one(queue(obj), true),
                 Op::Now | Op::Sleep => Footprint::one(CLOCK, false),
                 // `timed` carries the process asked about.
-                Op::Alive => Footprint::one(liveness(timed), false),
+                Op::Alive => Footprint {
+                    live_reads: process_bit(timed),
+                    ..Footprint::default()
+                },
                 Op::WaitReturn
                 | Op::Start
                 | Op::Spawn

@@ -330,7 +330,7 @@ impl Strategy for Pct {
             let touches = ctx
                 .current_footprint
                 .as_ref()
-                .is_none_or(|f| f.wide || f.yields_to != 0 || f.accesses().next().is_some());
+                .is_none_or(Footprint::touches_anything);
             if touches {
                 self.points += 1;
                 if let Some(i) = self.change_points.iter().position(|&p| p == self.points) {
