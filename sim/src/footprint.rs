@@ -126,11 +126,11 @@ pub struct Footprint {
     /// For a kill: the tasks it stopped (bit `t` for task `t`, up to task 62), whose ends (and
     /// so the joins that wait for them) happen after it.
     pub killed: u64,
-    /// The processes whose liveness ([`liveness`]) the event reads, as a set ([`process_bit`]):
-    /// not among `accesses`, where an operation that looks at several holders would run out of
-    /// room and become [`Footprint::wide`].
+    /// The processes whose liveness the event reads, as a set (bit `p` for process `p`, bit 63
+    /// for every process from 63 on): not among `accesses`, where an operation that looks at
+    /// several holders would run out of room and become [`Footprint::wide`].
     pub live_reads: u64,
-    /// For a kill: its process, whose liveness it writes (as a set, [`process_bit`]).
+    /// For a kill: its process, whose liveness it writes (as a set, as `live_reads`).
     pub live_writes: u64,
 }
 
