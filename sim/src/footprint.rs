@@ -35,7 +35,9 @@ pub(crate) const CLOCK: u32 = u32::MAX;
 
 /// The liveness of simulated process `p`: a kill of `p` writes it; every event of a task of
 /// `p`, a `process_alive(p)` and a join of a task of `p` read it (only while kills are
-/// configured).
+/// configured). A footprint keeps these as sets of processes ([`Footprint::live_reads`],
+/// [`Footprint::live_writes`]); the race analysis sees them as these objects, process 63
+/// standing for every process from 63 on ([`process_bit`]).
 pub(crate) const fn liveness(p: u32) -> u32 {
     p | 3 << 30
 }
@@ -49,12 +51,11 @@ pub(crate) const QUEUE_ANY: u32 = u32::MAX - 1;
 
 /// The liveness of every process at once: a cell access may look at any process's liveness
 /// (a pipe end looks at its peer's), so it reads this, and a kill writes it (only while kills
-/// are configured). A read of the liveness of a process numbered 63 or more reads this too
-/// (see [`process_bit`]).
+/// are configured).
 pub(crate) const LIVE_ANY: u32 = u32::MAX - 2;
 
-/// Process `p`'s bit in a set of processes (an object's writers, the dead):
-/// bit 63 stands for every process from 63 on.
+/// Process `p`'s bit in a set of processes (an object's writers, the dead, the livenesses a
+/// footprint reads or a kill writes): bit 63 stands for every process from 63 on.
 pub(crate) const fn process_bit(p: u32) -> u64 {
     1 << if p < 63 { p } else { 63 }
 }
