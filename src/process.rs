@@ -58,7 +58,7 @@ pub use crate::platform::{
     active_children, current_process, parent_process, ProcessInfo, StartMethod,
 };
 use crate::platform::{
-    deadline_after, ChildProcess, Image, Launch, Platform, ProcessSpec, Signal, Target,
+    deadline_after, ChildProcess, Image, Instant, Launch, Platform, ProcessSpec, Signal, Target,
 };
 use crate::{Error, Os};
 
@@ -272,29 +272,45 @@ impl<P: Platform> Process<P> {
 
     /// Waits until the process ends; its exit code (see the [module docs](self)).
     /// `Err(NotStarted)` before [`start`](Process::start).
+    #[track_caller]
     pub fn join(&self) -> Result<i32, Error> {
+        let _op = Self::operation("join");
         let code = self.with_child(|child| child.wait(None))?;
         Ok(code.expect("a wait without a deadline returns once the process ended"))
     }
 
     /// Waits until the process ends or `timeout` passes; `Ok(true)` if it ended.
+    #[track_caller]
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        let _op = Self::operation("join_timeout");
         let deadline = deadline_after::<P>(timeout);
         Ok(self.with_child(|child| child.wait(deadline))?.is_some())
     }
 
     /// Whether the process has started and not yet ended.
+    #[track_caller]
     pub fn is_alive(&self) -> bool {
+        let _op = Self::operation("is_alive");
         self.exit_code_now().is_ok_and(|code| code.is_none())
     }
 
+    /// A look at whether the process ended: a wait whose deadline has passed already (the
+    /// clock's origin), so that it reads no clock.
     fn exit_code_now(&self) -> Result<Option<i32>, Error> {
-        let now = Some(P::now());
-        self.with_child(|child| child.wait(now))
+        self.with_child(|child| child.wait(Some(Instant::from_nanos(0))))
+    }
+
+    /// One operation of a process (see [`Platform::operation`]): a join is one step where the
+    /// engine takes operations as steps.
+    #[track_caller]
+    fn operation(name: &'static str) -> P::Operation {
+        P::operation_at(|| None::<&P::AtomicU32>, "Process", name, P::site())
     }
 
     /// The exit code once the process has ended; `None` before it starts and while it runs.
+    #[track_caller]
     pub fn exitcode(&self) -> Option<i32> {
+        let _op = Self::operation("exitcode");
         self.exit_code_now().ok().flatten()
     }
 

@@ -4,18 +4,27 @@
 //! was an event of its own before the guarded wait took 34 executions here against `Lock`'s 8:
 //! see `Platform::holds_own_id`.)
 
-use mpcheck::sim::{explore, Config, Granularity, Sim};
-use mpcheck::{Array, Lock, RLock, Value};
+use mpcheck::sim::{explore, Config, Granularity, Report, Sim};
+use mpcheck::{Array, Lock, Process, RLock, Value};
+
+/// The complete search (one round) at operation granularity.
+fn config() -> Config {
+    Config::dfs()
+        .rounds(false)
+        .granularity(Granularity::Operation)
+        .no_files()
+        .ignore_env()
+}
 
 /// Executions of the complete search (one round) of two tasks that each run `body` twice on
 /// one object `make` built.
 fn executions<T: Clone + Send + 'static>(make: fn() -> T, body: fn(&T)) -> u64 {
-    let config = Config::dfs()
-        .rounds(false)
-        .granularity(Granularity::Operation)
-        .no_files()
-        .ignore_env();
-    let report = explore(config, move || {
+    search(make, body).executions()
+}
+
+/// The report of that search.
+fn search<T: Clone + Send + 'static>(make: fn() -> T, body: fn(&T)) -> Report {
+    let report = explore(config(), move || {
         let shared = make();
         let tasks: Vec<_> = (0..2)
             .map(|_| {
@@ -33,7 +42,51 @@ fn executions<T: Clone + Send + 'static>(make: fn() -> T, body: fn(&T)) -> u64 {
     })
     .expect("no failure");
     assert!(report.complete(), "{report}");
-    report.executions()
+    report
+}
+
+/// The executions of a search that ran to their end: those the reduction did not abandon as
+/// equivalent to one explored before (one per Mazurkiewicz trace of events).
+fn ended(report: &Report) -> u64 {
+    report.executions() - report.abandoned()
+}
+
+/// As [`search`] with a `Lock`, the two parties being child processes that the main task
+/// joins (and then asks for their exit codes), under `config`: the report and whether some
+/// child was killed in one of its executions.
+fn process_search(config: Config) -> (Report, bool) {
+    let killed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = killed.clone();
+    let report = explore(config, move || {
+        let lock = Lock::<Sim>::new();
+        let children: Vec<Process<Sim>> = (0..2)
+            .map(|_| {
+                let lock = lock.clone();
+                Process::new(move || {
+                    for _ in 0..2 {
+                        // A takeover from a dead holder is as good as a free lock here.
+                        let _ = lock.acquire();
+                        lock.release().expect("held");
+                    }
+                })
+            })
+            .collect();
+        for child in &children {
+            child.start().expect("a process starts");
+        }
+        for child in &children {
+            let code = child.join().expect("started");
+            assert!(code == 0 || code == -9, "exit code {code}");
+            assert_eq!(child.exitcode(), Some(code));
+            assert!(!child.is_alive());
+            if code == -9 {
+                seen.set(true);
+            }
+        }
+    })
+    .expect("no failure");
+    assert!(report.complete(), "{report}");
+    (report, killed.get())
 }
 
 #[test]
@@ -74,4 +127,26 @@ fn every_lock_like_primitive_costs_what_a_lock_does() {
     }
     // One operation holding the lock inside: only the 6 orders.
     assert_eq!(value, 6);
+}
+
+/// A child process costs what a task does: joining one is one event, taken once the child has
+/// ended or died (`Platform::ready_when_or_dead` on its exit word), and its end is one event,
+/// so the search runs one execution to its end per order of the critical sections, as with
+/// tasks. (Before, the join's look at the word, its futex wait, and the child's store and wake
+/// were events of their own, racing in three orders per child: 96 executions ran to their end
+/// here, against 6.)
+#[test]
+fn a_process_costs_what_a_task_does() {
+    let tasks = search(Lock::<Sim>::new, |l| {
+        l.acquire().expect("no owner died");
+        l.release().expect("held");
+    });
+    let (processes, killed) = process_search(config());
+    assert!(!killed);
+    assert_eq!(ended(&processes), ended(&tasks), "{processes}");
+    // With a kill: the join of a child killed before it ended returns (-9) rather than wait
+    // for an exit word the child will never write.
+    let (with_kill, killed) = process_search(config().kills(1));
+    assert!(killed, "{with_kill}");
+    assert!(ended(&with_kill) > ended(&processes), "{with_kill}");
 }

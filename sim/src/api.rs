@@ -299,13 +299,43 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
 /// ends the operation's event only if `ready` fails.
 ///
 /// A hint, never a promise: it may return before `ready` passes (at
-/// [`Granularity::Step`](crate::Granularity::Step), outside an operation, after a timeout, and
-/// where kills are configured ([`Config::kills`](crate::Config::kills)) it returns at once),
+/// [`Granularity::Step`](crate::Granularity::Step), outside an operation, and after a timeout
+/// it returns at once, and where kills are configured ([`Config::kills`](crate::Config::kills))
+/// the guard passes once a process that changed the word was killed),
 /// and the operation must check and wait as its algorithm does anyway. Outside an execution it
 /// does nothing.
 #[track_caller]
 pub fn ready_when(word: &AtomicU32, ready: fn(u32, u32) -> bool, deadline: Option<u64>) -> bool {
-    rt::ready_when(&word.obj, &word.value, ready, deadline, Location::caller())
+    rt::ready_when(
+        &word.obj,
+        &word.value,
+        ready,
+        deadline,
+        0,
+        Location::caller(),
+    )
+}
+
+/// As [`ready_when`], for a word that simulated process `process` writes as it ends (a
+/// process's exit word, which a join waits on): the guard also passes once that process was
+/// killed, since a killed process never writes it. (A guard is off anyway once a process that
+/// changed the word was killed; this one names a process that may never have written it.)
+#[track_caller]
+pub fn ready_when_or_dead(
+    word: &AtomicU32,
+    ready: fn(u32, u32) -> bool,
+    deadline: Option<u64>,
+    process: u32,
+) -> bool {
+    let watch = crate::footprint::process_bit(process);
+    rt::ready_when(
+        &word.obj,
+        &word.value,
+        ready,
+        deadline,
+        watch,
+        Location::caller(),
+    )
 }
 
 /// Futex wake: wakes up to `n` tasks waiting on `word`; returns how many.

@@ -485,6 +485,21 @@ pub trait Platform: Sized + Send + Sync + 'static {
         false
     }
 
+    /// As [`Platform::ready_when`], for a word that process `process` (its token, as
+    /// [`Platform::process_alive`] takes it) writes as it ends, unless it dies first: the
+    /// operation can also go on once that process died (a join of a process waits on its exit
+    /// word until it is written or the process is dead). By default nothing, at no cost.
+    #[inline(always)]
+    fn ready_when_or_dead(
+        word: &Self::AtomicU32,
+        ready: fn(u32, u32) -> bool,
+        deadline: Option<Instant>,
+        process: u32,
+    ) -> bool {
+        let _ = (word, ready, deadline, process);
+        false
+    }
+
     /// Futex wake: wakes up to `n` tasks waiting on `word` and returns how many were woken.
     /// `u32::MAX` wakes every waiter.
     fn wake(word: &Self::AtomicU32, n: u32) -> u32;

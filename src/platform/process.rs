@@ -183,6 +183,8 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
         let (handle, pid) = P::spawn_process(move || {
             target();
             let done: &P::AtomicU32 = &theirs.done;
+            // One operation: the end is one event, as a real process's exit.
+            let _op = P::operation(|| done, "Process", "exit");
             done.store(1, Ordering::Release);
             P::wake(done, u32::MAX);
         });
@@ -199,6 +201,10 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
 
     fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, Error> {
         let done: &P::AtomicU32 = &self.state.done;
+        // The specification of a join (for an engine that runs operations as one step): it
+        // can complete once the word says the process is done, or the process died (then it
+        // never will), or the deadline passed.
+        P::ready_when_or_dead(done, |word, _| word == 1, deadline, self.pid);
         loop {
             // The process number is its token. A kill wakes this wait (and a wait begun after
             // a kill returns at once), so the look happens again after a death.

@@ -108,6 +108,18 @@ impl Platform for Sim {
         engine::ready_when(word, ready, deadline.map(Instant::as_nanos))
     }
 
+    /// As `ready_when`, also passing once process `process` was killed (see
+    /// `mpcheck_sim::ready_when_or_dead`).
+    #[track_caller]
+    fn ready_when_or_dead(
+        word: &engine::AtomicU32,
+        ready: fn(u32, u32) -> bool,
+        deadline: Option<Instant>,
+        process: u32,
+    ) -> bool {
+        engine::ready_when_or_dead(word, ready, deadline.map(Instant::as_nanos), process)
+    }
+
     #[track_caller]
     fn wake(word: &engine::AtomicU32, n: u32) -> u32 {
         engine::futex_wake(word, n)

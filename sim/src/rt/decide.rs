@@ -221,15 +221,21 @@ impl Exec {
     /// itself at what the dead left behind (a lock's dead holder is the acquire's business).
     /// A process that never changed the word holds nothing the guard waits for (a lock's
     /// holder wrote its token there; a semaphore's unit holder took its unit from the count).
-    pub(super) fn guard_off(&self, obj: u32) -> bool {
-        !self.dead.is_empty() && self.objects[obj as usize - 1].writers & self.dead_mask() != 0
+    ///
+    /// A guard may also watch processes of its own ([`Guard::watch`]: a process's end word,
+    /// which its process writes only as it ends, unless it dies first): it is off once one of
+    /// them was killed.
+    pub(super) fn guard_off(&self, obj: u32, watch: u64) -> bool {
+        !self.dead.is_empty() && self.guard_processes(obj, watch) & self.dead_mask() != 0
     }
 
     /// Whether `task`'s guard passes now (see [`Guard::passes`] and [`Exec::guard_off`]);
     /// `false` for a task without one.
     pub(super) fn guard_passes(&self, task: &TaskRec) -> bool {
         match (task.guard, task.state) {
-            (Some(g), State::Blocked { obj, .. }) => g.passes(self.clock, self.guard_off(obj)),
+            (Some(g), State::Blocked { obj, .. }) => {
+                g.passes(self.clock, self.guard_off(obj, g.watch))
+            }
             _ => false,
         }
     }
@@ -239,10 +245,10 @@ impl Exec {
         self.dead.iter().fold(0, |m, &p| m | process_bit(p))
     }
 
-    /// The processes whose liveness a guard on object `obj` reads: those that changed the
-    /// word (where kills are configured).
-    pub(super) fn guard_writers(&self, obj: u32) -> u64 {
-        self.objects[obj as usize - 1].writers
+    /// The processes whose liveness a guard on object `obj` that watches `watch` reads: those
+    /// that changed the word (where kills are configured), and those it watches.
+    pub(super) fn guard_processes(&self, obj: u32, watch: u64) -> u64 {
+        self.objects[obj as usize - 1].writers | watch
     }
 
     /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; task 63 on: bit 63).
@@ -294,9 +300,10 @@ impl Exec {
             };
             let task = &self.tasks[t];
             footprint = footprint.for_kills(op, task.process, self.joined_process(t));
-            if task.guard.is_some() {
-                // A kill of a process that wrote the word turns the guard off.
-                footprint.read_liveness(self.guard_writers(obj));
+            if let Some(guard) = task.guard {
+                // A kill of a process that wrote the word, or that the guard watches, turns
+                // the guard off.
+                footprint.read_liveness(self.guard_processes(obj, guard.watch));
             }
         }
         footprint

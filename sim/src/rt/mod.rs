@@ -129,6 +129,9 @@ pub(crate) struct Guard {
     pub(crate) ready: fn(u32, u32) -> bool,
     /// The word's value when the guard began: `ready`'s second argument.
     pub(crate) start: u32,
+    /// Processes ([`process_bit`](crate::footprint::process_bit)s) whose death turns the
+    /// guard off, besides the word's writers (see `Exec::guard_off`): `ready_when_or_dead`.
+    pub(crate) watch: u64,
     /// Once the clock reaches it, the guard passes.
     pub(crate) deadline: Option<u64>,
     /// The guard passed when it was last looked at (or was just set): a look that finds it

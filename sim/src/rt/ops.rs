@@ -248,13 +248,17 @@ pub(crate) fn futex_wait(
 /// looks for itself at what the dead left behind). Elsewhere (step granularity, outside an
 /// operation) it returns at once, no step. Returns whether it was a scheduling point.
 ///
+/// A guard also passes once one of the processes of `watch` (process bits) was killed.
+///
 /// Where the guard is off makes no difference to where the scheduling points are, so only the
-/// wait itself reads the liveness of the word's writers, not the events before it.
+/// wait itself reads the liveness of the word's writers (and of the watched), not the events
+/// before it.
 pub(crate) fn ready_when(
     obj: &ObjCell,
     value: &std::sync::atomic::AtomicU32,
     ready: fn(u32, u32) -> bool,
     deadline: Option<u64>,
+    watch: u64,
     loc: Loc,
 ) -> bool {
     let Some((id, start, next)) = with_exec(|e| {
@@ -285,6 +289,7 @@ pub(crate) fn ready_when(
             ready,
             start,
             deadline,
+            watch,
             passed: true,
         });
         task.pending = Pending {
@@ -317,8 +322,8 @@ pub(crate) fn ready_when(
         // And, unless the word passes, whether a process that changed it had been killed
         // (the guard is off).
         if e.settings.kills > 0 && !ready(v, start) {
-            let writers = e.guard_writers(id);
-            e.effects[d as usize].read_liveness(writers);
+            let processes = e.guard_processes(id, watch);
+            e.effects[d as usize].read_liveness(processes);
         }
     });
     true
