@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use mpcheck_sim::{
     current_process, explore, futex_wait, futex_wake, now, operation, process_alive, ready_when,
-    sleep, spawn, spawn_process, yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
+    ready_when_or_dead, sleep, spawn, spawn_process, yield_now, AtomicU32, Config, Granularity,
+    Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -49,6 +50,9 @@ enum Instr {
     Guarded(usize, u64),
     /// The code under a lock (a word of its own, taken by an operation with a guard).
     Critical(Vec<Instr>),
+    /// As `Guarded`, also passing once process 2 is dead (`ready_when_or_dead`, a join's
+    /// guard), then reads the word (the guard alone reads the liveness).
+    GuardedOrDead(usize, u64),
 }
 
 /// The kinds of instruction a generated program may use.
@@ -64,6 +68,8 @@ enum Kind {
     Operation,
     /// Guarded operations: waits for a word, critical sections under a lock.
     Guard,
+    /// Guarded waits that also end once process 2 died.
+    Watch,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -89,7 +95,11 @@ impl Gen {
             .iter()
             .copied()
             .filter(|&k| {
-                !(nested && matches!(k, Kind::Spawn | Kind::Operation | Kind::Yield | Kind::Guard))
+                !(nested
+                    && matches!(
+                        k,
+                        Kind::Spawn | Kind::Operation | Kind::Yield | Kind::Guard | Kind::Watch
+                    ))
             })
             .collect();
         let total: u64 = kinds.iter().map(|k| k.instructions()).sum();
@@ -126,6 +136,7 @@ impl Gen {
                 )
             }
             (Kind::Guard, 0) => Instr::Guarded(o, 1_000 * (1 + self.below(2))),
+            (Kind::Watch, _) => Instr::GuardedOrDead(o, 1_000 * (1 + self.below(2))),
             (Kind::Guard, _) => {
                 let len = 1 + self.below(2) as usize;
                 Instr::Critical(
@@ -153,7 +164,7 @@ impl Kind {
             Kind::Atomic => 5,
             Kind::Futex => 3,
             Kind::Clock => 2,
-            Kind::Yield | Kind::Spawn | Kind::Alive => 1,
+            Kind::Yield | Kind::Spawn | Kind::Alive | Kind::Watch => 1,
             Kind::Operation | Kind::Guard => 2,
         }
     }
@@ -204,6 +215,16 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                     Location::caller(),
                 );
                 ready_when(&objects[o], |v, _| v != 0, Some(at));
+                see(objects[o].load(SeqCst) as u64 + 400);
+            }
+            Instr::GuardedOrDead(o, at) => {
+                let _op = operation(
+                    objects[o].object_number(),
+                    "Gen",
+                    "join",
+                    Location::caller(),
+                );
+                ready_when_or_dead(&objects[o], |v, _| v != 0, Some(at), 2);
                 see(objects[o].load(SeqCst) as u64 + 400);
             }
             Instr::Critical(ref code) => {
@@ -498,6 +519,20 @@ fn reduction_keeps_every_outcome_of_guards_with_kills() {
     compare_many(17_000, seeds(40), 3, &kinds, Config::dfs().kills(1));
     let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
     compare_many(18_000, seeds(30), 3, &kinds, config);
+}
+
+/// Guards that also end once a process died (a join's, `ready_when_or_dead`): the kill of the
+/// watched process, which may never have written the word, ends the wait. (The first seeds
+/// include 27,287, whose reduction lost an outcome when a guarded task's event did not read
+/// the watched process's liveness.)
+#[test]
+fn reduction_keeps_every_outcome_of_guards_that_watch_a_process() {
+    let kinds = [Kind::Atomic, Kind::Alive, Kind::Guard, Kind::Watch];
+    compare_many(27_280, seeds(40), 3, &kinds, Config::dfs().kills(1));
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare_many(28_000, seeds(30), 3, &kinds, config);
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare_bounded_many(29_000, seeds(30), &kinds, config);
 }
 
 /// At step granularity an operation changes nothing: the outcomes are those of its code
