@@ -48,7 +48,7 @@
 //! daemonic process cannot start processes of its own.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -66,8 +66,10 @@ use crate::{Error, Os};
 enum State<P: Platform> {
     /// Made, not started: the target waits here, with what makes its image for a spawn.
     New(Target, Option<MakeImage>),
-    /// Started: the platform's child.
-    Started(P::Child),
+    /// Started: the platform's child, shared so that no wait holds the state's lock (a second
+    /// joiner would wait for the lock, not for the child: under the simulator, whose tasks
+    /// take turns on one thread, for ever).
+    Started(Arc<P::Child>),
 }
 
 /// Encodes a [`Process::call`]'s arguments for a spawn (called at the start, so that an
@@ -249,7 +251,7 @@ impl<P: Platform> Process<P> {
         };
         match P::Child::start(&self.spec, launch) {
             Ok(child) => {
-                *state = State::Started(child);
+                *state = State::Started(Arc::new(child));
                 Ok(())
             }
             // Nothing started: the process keeps its target and can be started again.
@@ -262,12 +264,14 @@ impl<P: Platform> Process<P> {
         }
     }
 
-    /// The child, for an operation that needs a started process.
+    /// The child, for an operation that needs a started process (called without the state's
+    /// lock held: the child's operations may wait, and several tasks may call them at once).
     fn with_child<R>(&self, f: impl FnOnce(&P::Child) -> Result<R, Error>) -> Result<R, Error> {
-        match &*self.state() {
-            State::New(..) => Err(Error::NotStarted),
-            State::Started(child) => f(child),
-        }
+        let child = match &*self.state() {
+            State::New(..) => return Err(Error::NotStarted),
+            State::Started(child) => Arc::clone(child),
+        };
+        f(&child)
     }
 
     /// Waits until the process ends; its exit code (see the [module docs](self)).

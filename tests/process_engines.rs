@@ -43,6 +43,23 @@ fn parent_and_child<P: Platform>() {
     rlock.release().unwrap();
 }
 
+/// Two tasks wait for one process at once (one looks whether it is alive first): both learn
+/// its exit code. (A join held the `Process`'s own lock while it waited, so the second caller
+/// waited for that lock, not for the child: under the simulator, whose tasks take turns on
+/// one thread, for ever.)
+fn two_joiners<P: Platform>() {
+    let child = std::sync::Arc::new(Process::<P>::new(|| ()));
+    child.start().unwrap();
+    let theirs = child.clone();
+    let other = mpcheck::thread::spawn::<P, _, _>(move || {
+        let _ = theirs.is_alive();
+        theirs.join()
+    });
+    assert_eq!(child.join(), Ok(0));
+    assert_eq!(other.join().unwrap(), Ok(0));
+    assert_eq!(child.exitcode(), Some(0));
+}
+
 /// Under the simulator, a `Process` is a simulated process: its own number, inherited by the
 /// tasks it spawns, and a grandchild gets another.
 fn simulated_numbers() {
@@ -138,14 +155,20 @@ fn sim() {
     use mpcheck::sim::{self, Config, Sim};
     sim::check(Config::dfs(), parent_and_child::<Sim>);
     sim::check(Config::random(100).seed(3), simulated_numbers);
+    for granularity in [sim::Granularity::Operation, sim::Granularity::Step] {
+        let report = sim::check(Config::dfs().granularity(granularity), two_joiners::<Sim>);
+        assert!(report.complete(), "{report}");
+    }
 }
 
 #[test]
 fn loom() {
     mpcheck::loom::model(parent_and_child::<mpcheck::loom::Loom>);
+    mpcheck::loom::model(two_joiners::<mpcheck::loom::Loom>);
 }
 
 #[test]
 fn shuttle() {
     mpcheck::shuttle::check_random(parent_and_child::<mpcheck::shuttle::Shuttle>, 100);
+    mpcheck::shuttle::check_random(two_joiners::<mpcheck::shuttle::Shuttle>, 100);
 }
