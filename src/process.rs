@@ -48,6 +48,7 @@
 //! daemonic process cannot start processes of its own.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,7 +59,8 @@ pub use crate::platform::{
     active_children, current_process, parent_process, ProcessInfo, StartMethod,
 };
 use crate::platform::{
-    deadline_after, ChildProcess, Image, Instant, Launch, Platform, ProcessSpec, Signal, Target,
+    deadline_after, Atomic, ChildProcess, Image, Instant, Launch, Platform, ProcessSpec, Signal,
+    Target,
 };
 use crate::{Error, Os};
 
@@ -101,6 +103,10 @@ fn entry<A: DeserializeOwned>(function: usize, args: &[u8]) -> Result<(), Error>
 pub struct Process<P: Platform = Os> {
     spec: ProcessSpec,
     method: StartMethod,
+    /// 1 from the moment a `start` claimed the process (until a start that failed before a
+    /// child existed gives it back): a word every engine sees, so that two racing starts race
+    /// where the explorers look, and only the claimant touches the state until it is done.
+    claimed: P::AtomicU32,
     state: Mutex<State<P>>,
 }
 
@@ -122,9 +128,12 @@ impl<P: Platform> Process<P> {
     /// A process that will run `target` (not started yet). Its name is `Process-N` (N counts
     /// the processes this process made), and it is daemonic if the calling process is.
     pub fn new(target: impl FnOnce() + Send + 'static) -> Self {
+        let claimed = P::AtomicU32::new(0);
+        Atomic::<u32>::label(&claimed, "Process.start");
         Process {
             spec: P::Child::next_spec(),
             method: StartMethod::Fork,
+            claimed,
             state: Mutex::new(State::New(Box::new(target), None)),
         }
     }
@@ -215,18 +224,33 @@ impl<P: Platform> Process<P> {
     /// `Err(InvalidArgument)` in a daemonic process, or for [`StartMethod::Spawn`] on a
     /// process made by [`Process::new`].
     pub fn start(&self) -> Result<(), Error> {
-        let mut state = self.state();
-        let (target, make_image) =
-            match std::mem::replace(&mut *state, State::New(Box::new(|| ()), None)) {
-                State::New(target, image) => (target, image),
-                started @ State::Started(_) => {
-                    *state = started;
-                    return Err(Error::AlreadyStarted);
-                }
-            };
+        // The caller whose compare-and-swap claims the process starts it; the state's lock is
+        // then never held across the start, where another task may run (and, under the
+        // simulator, whose tasks share one thread, would wait for that lock for ever).
+        if self
+            .claimed
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::AlreadyStarted);
+        }
+        // Nothing started: the process keeps its target and can be started again.
+        let unclaim = |state: State<P>| {
+            *self.state() = state;
+            self.claimed.store(0, Ordering::Release);
+        };
+        let taken = std::mem::replace(&mut *self.state(), State::New(Box::new(|| ()), None));
+        let (target, make_image) = match taken {
+            State::New(target, image) => (target, image),
+            // Claimed once already and started: the claim was never given back.
+            started @ State::Started(_) => {
+                *self.state() = started;
+                return Err(Error::AlreadyStarted);
+            }
+        };
         let image = match (self.method, &make_image) {
             (StartMethod::Spawn, None) => {
-                *state = State::New(target, None);
+                unclaim(State::New(target, None));
                 return Err(Error::InvalidArgument(
                     "the spawn start method runs a function in a fresh image of the program, \
                      and a closure cannot travel there: make the process with Process::call"
@@ -236,9 +260,8 @@ impl<P: Platform> Process<P> {
             (StartMethod::Spawn, Some(make)) => match P::Child::image(make) {
                 Ok(image) => Some(image),
                 Err(error) => {
-                    // Nothing started: the process can be started again (and fails the same
-                    // way while its arguments cannot be encoded).
-                    *state = State::New(target, make_image);
+                    // It fails the same way while its arguments cannot be encoded.
+                    unclaim(State::New(target, make_image));
                     return Err(error);
                 }
             },
@@ -251,15 +274,15 @@ impl<P: Platform> Process<P> {
         };
         match P::Child::start(&self.spec, launch) {
             Ok(child) => {
-                *state = State::Started(Arc::new(child));
+                *self.state() = State::Started(Arc::new(child));
                 Ok(())
             }
-            // Nothing started: the process keeps its target and can be started again.
             Err((error, Some(target))) => {
-                *state = State::New(target, make_image);
+                unclaim(State::New(target, make_image));
                 Err(error)
             }
-            // A child was made but cannot be watched: it is not started again.
+            // A child was made but cannot be watched: it is not started again (the claim
+            // stays), and the process is never started.
             Err((error, None)) => Err(error),
         }
     }

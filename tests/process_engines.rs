@@ -60,6 +60,28 @@ fn two_joiners<P: Platform>() {
     assert_eq!(child.exitcode(), Some(0));
 }
 
+/// Two tasks start one process at once: exactly one starts it, the other is refused
+/// (`AlreadyStarted`), and the process runs once. Returns whether the main task started it.
+/// (A start held the `Process`'s own lock across the start of the child, where the other task
+/// may run: it then waited for that lock for ever under the simulator, loom and shuttle; and,
+/// the lock being invisible to the explorers, the reduction never tried the other task first.)
+fn two_starters<P: Platform>() -> bool {
+    let runs = std::sync::Arc::new(P::AtomicU32::new(0));
+    let theirs = runs.clone();
+    let child = std::sync::Arc::new(Process::<P>::new(move || {
+        theirs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    let other = child.clone();
+    let task = mpcheck::thread::spawn::<P, _, _>(move || other.start());
+    let mine = child.start();
+    let theirs = task.join().unwrap();
+    assert!(mine.is_ok() != theirs.is_ok(), "{mine:?}, {theirs:?}");
+    assert!([&mine, &theirs].contains(&&Err(Error::AlreadyStarted)));
+    assert_eq!(child.join(), Ok(0));
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    mine.is_ok()
+}
+
 /// Under the simulator, a `Process` is a simulated process: its own number, inherited by the
 /// tasks it spawns, and a grandchild gets another.
 fn simulated_numbers() {
@@ -158,6 +180,16 @@ fn sim() {
     for granularity in [sim::Granularity::Operation, sim::Granularity::Step] {
         let report = sim::check(Config::dfs().granularity(granularity), two_joiners::<Sim>);
         assert!(report.complete(), "{report}");
+        // Both tasks win in some execution.
+        let won = std::rc::Rc::new(std::cell::Cell::new([false; 2]));
+        let seen = won.clone();
+        let report = sim::check(Config::dfs().granularity(granularity), move || {
+            let mut w = seen.get();
+            w[two_starters::<Sim>() as usize] = true;
+            seen.set(w);
+        });
+        assert!(report.complete(), "{report}");
+        assert_eq!(won.get(), [true, true], "{report}");
     }
 }
 
@@ -165,10 +197,19 @@ fn sim() {
 fn loom() {
     mpcheck::loom::model(parent_and_child::<mpcheck::loom::Loom>);
     mpcheck::loom::model(two_joiners::<mpcheck::loom::Loom>);
+    mpcheck::loom::model(|| {
+        two_starters::<mpcheck::loom::Loom>();
+    });
 }
 
 #[test]
 fn shuttle() {
     mpcheck::shuttle::check_random(parent_and_child::<mpcheck::shuttle::Shuttle>, 100);
     mpcheck::shuttle::check_random(two_joiners::<mpcheck::shuttle::Shuttle>, 100);
+    mpcheck::shuttle::check_random(
+        || {
+            two_starters::<mpcheck::shuttle::Shuttle>();
+        },
+        100,
+    );
 }
