@@ -6,7 +6,7 @@
 //! while they hold the lock (or ended without releasing it); synchronized by pipes, no sleeps.
 
 use mpcheck::{
-    pipe, Barrier, BoundedSemaphore, Condition, Connection, Error, Lock, Os, Process, RLock,
+    pipe, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Os, Process, RLock,
     Semaphore, StartMethod, Value,
 };
 
@@ -325,5 +325,37 @@ fn a_barrier_party_killed_inside_wait_breaks_the_round_for_the_others() {
         ];
         indices.sort_unstable();
         assert_eq!(indices, [0, 1, 2]);
+    }
+}
+
+/// Processes that take their tokens at the same moment (their first acquire, once a gate
+/// opens) are never taken for dead while they live: no acquire of theirs reports `OwnerDied`.
+/// (A slot of the table of processes was taken by writing the pid, then the start time: a
+/// process that looked between the two writes took the slot too, two processes shared a
+/// token, and a live holder was seen dead. Seen once in `examples/ticket_booking`.)
+#[test]
+fn processes_that_start_together_never_see_a_live_holder_dead() {
+    const CHILDREN: usize = 48;
+    let _forks = forks();
+    let lock = Lock::<Os>::new();
+    let gate = Event::<Os>::new();
+    let children: Vec<Process> = (0..CHILDREN)
+        .map(|_| {
+            let (lock, gate) = (lock.clone(), gate.clone());
+            Process::<Os>::new(move || {
+                gate.wait();
+                for _ in 0..20 {
+                    assert_eq!(lock.acquire(), Ok(()), "a live holder taken for dead");
+                    lock.release().unwrap();
+                }
+            })
+        })
+        .collect();
+    for child in &children {
+        child.start().unwrap();
+    }
+    gate.set();
+    for child in &children {
+        assert_eq!(child.join(), Ok(0), "a child saw a live holder dead");
     }
 }

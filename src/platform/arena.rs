@@ -128,12 +128,12 @@ pub(crate) const PROCESS_SLOTS: usize = 1024;
 /// started, and how many times the slot was taken (see `os_liveness.rs`).
 #[repr(C)]
 pub(crate) struct ProcessSlot {
-    /// The holder's pid; 0 when free.
-    pub(crate) pid: AtomicU32,
+    /// The holder: its start time (in clock ticks after boot, `/proc/<pid>/stat` field 22)
+    /// above its pid's 22 bits, in one word, so that a taking of the slot writes both at once;
+    /// 0 when free.
+    pub(crate) holder: AtomicU64,
     /// Bumped each time a process takes the slot: a token names one taking.
     pub(crate) generation: AtomicU32,
-    /// The holder's start time, in clock ticks after boot (`/proc/<pid>/stat`, field 22).
-    pub(crate) start: AtomicU64,
 }
 
 /// The family's table of processes, in its arena (made if this process has none yet).

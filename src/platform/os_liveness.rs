@@ -6,9 +6,13 @@
 //! the first time it needs a token ([`token`]): a free one, or one whose holder is dead. Its
 //! token is `generation << 10 | slot`, where `generation` counts the takings of the slot (from
 //! 1, 20 bits, never 0 nor all ones, which [`UNTRACKED`] uses): the token names one process
-//! for as long as the family lives, and fits in the 30 bits a lock word keeps for its holder. A slot's taking writes the pid, then the
-//! start time, then the new generation (`Release`); a check reads the generation first
-//! (`Acquire`).
+//! for as long as the family lives, and fits in the 30 bits a lock word keeps for its holder.
+//! A slot's taking writes its holder, the pid and the start time in one word, by one
+//! compare-and-swap, then the new generation (`Release`); a check reads the generation first
+//! (`Acquire`). (The pid and the start time were two words, written one after the other: a
+//! process that looked at the slot between the two writes saw the new pid with the old start
+//! time, took the slot for a dead holder's and took it too, and the two processes shared one
+//! token, which the checks then found dead: a live lock holder was reported `OwnerDied`.)
 //!
 //! # Liveness
 //! [`alive`]`(token)`: the slot's generation is still the token's, and the process with the
@@ -31,7 +35,7 @@
 //! More processes alive at once than the table holds (1024) get the untracked token
 //! [`UNTRACKED`], which every check finds alive: their deaths are not detected (documented).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::arena::{self, ProcessSlot, PROCESS_SLOTS};
 
@@ -45,6 +49,19 @@ const GENERATIONS: u32 = 1 << 20;
 /// child).
 static TOKEN: AtomicU32 = AtomicU32::new(0);
 
+/// The holder word this process wrote into its slot (see [`holder`]), which [`leave`] clears.
+static HOLDER: AtomicU64 = AtomicU64::new(0);
+
+/// Pids fit in 22 bits (the kernel's `PID_MAX_LIMIT` is 2^22).
+const PID_BITS: u32 = 22;
+
+/// A slot's holder word: `start << 22 | pid` (start times in clock ticks fit in the other 42
+/// bits for well over a thousand years of uptime); `None` for a pid that does not fit.
+fn holder(pid: u32, start: u64) -> Option<u64> {
+    (pid < 1 << PID_BITS && start < 1 << (64 - PID_BITS))
+        .then_some(start << PID_BITS | u64::from(pid))
+}
+
 /// This process's token (taking a slot of the family's table the first time).
 #[inline]
 pub(crate) fn token() -> u32 {
@@ -57,6 +74,7 @@ pub(crate) fn token() -> u32 {
 /// Forgets this process's token: a fork child takes a slot of its own.
 pub(crate) fn forget_token() {
     TOKEN.store(0, Ordering::Relaxed);
+    HOLDER.store(0, Ordering::Relaxed);
 }
 
 /// Gives this process's slot back (at its end): its token is then seen dead at once.
@@ -65,11 +83,12 @@ pub(crate) fn leave() {
     if token == 0 || token == UNTRACKED {
         return;
     }
+    let mine = HOLDER.swap(0, Ordering::Relaxed);
     if let Ok(slots) = arena::process_slots() {
         let slot = &slots[(token & 1023) as usize];
         let _ = slot
-            .pid
-            .compare_exchange(pid_now(), 0, Ordering::Release, Ordering::Relaxed);
+            .holder
+            .compare_exchange(mine, 0, Ordering::Release, Ordering::Relaxed);
     }
 }
 
@@ -80,26 +99,29 @@ fn pid_now() -> u32 {
 #[cold]
 fn take_slot() -> u32 {
     let me = pid_now();
-    let token = match (arena::process_slots(), start_time(me)) {
-        (Ok(slots), Some(start)) => claim(slots, me, start).unwrap_or(UNTRACKED),
+    let mine = start_time(me).and_then(|start| holder(me, start));
+    let token = match (arena::process_slots(), mine) {
+        (Ok(slots), Some(mine)) => claim(slots, mine).unwrap_or(UNTRACKED),
         _ => UNTRACKED,
     };
+    if token != UNTRACKED {
+        HOLDER.store(mine.unwrap_or(0), Ordering::Relaxed);
+    }
     TOKEN.store(token, Ordering::Relaxed);
     token
 }
 
-/// Takes a free slot, or one whose holder is dead; its token.
-fn claim(slots: &[ProcessSlot; PROCESS_SLOTS], me: u32, start: u64) -> Option<u32> {
+/// Takes a free slot, or one whose holder is dead, for the holder word `mine`; its token.
+fn claim(slots: &[ProcessSlot; PROCESS_SLOTS], mine: u64) -> Option<u32> {
     for (index, slot) in slots.iter().enumerate() {
-        let holder = slot.pid.load(Ordering::Acquire);
-        let free = holder == 0 || !same_process(holder, slot.start.load(Ordering::Relaxed));
+        let holder = slot.holder.load(Ordering::Acquire);
+        let free = holder == 0 || !holds(holder);
         if free
             && slot
-                .pid
-                .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Relaxed)
+                .holder
+                .compare_exchange(holder, mine, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            slot.start.store(start, Ordering::Relaxed);
             // 1 ..= 2^20 - 2: never 0 (a token is nonzero), and never the generation that
             // would make slot 1023's token `UNTRACKED`.
             let generation = slot.generation.load(Ordering::Relaxed) % (GENERATIONS - 2) + 1;
@@ -122,40 +144,60 @@ pub(crate) fn alive(token: u32) -> bool {
     if slot.generation.load(Ordering::Acquire) != token >> 10 {
         return false;
     }
-    let pid = slot.pid.load(Ordering::Relaxed);
-    let start = slot.start.load(Ordering::Relaxed);
+    let holder = slot.holder.load(Ordering::Relaxed);
     // Taken again since the generation was read: the token's process is dead.
     if slot.generation.load(Ordering::Acquire) != token >> 10 {
         return false;
     }
-    pid != 0 && same_process(pid, start)
+    holder != 0 && holds(holder)
 }
 
-/// Whether process `pid` runs (not a zombie) and started at `start`.
+/// Whether the process of holder word `holder` is alive: its pid runs and started then.
+fn holds(holder: u64) -> bool {
+    let pid = (holder & ((1 << PID_BITS) - 1)) as u32;
+    same_process(pid, holder >> PID_BITS)
+}
+
+/// Whether process `pid` runs (not a zombie) and started at `start`. A look that cannot tell
+/// (`/proc` unreadable for another reason than the process being gone: no file descriptor
+/// left, say) says alive: a waiter looks again later, where a wrong "dead" would hand a live
+/// holder's lock to another.
 fn same_process(pid: u32, start: u64) -> bool {
     match stat(pid) {
-        Some((state, started)) => !matches!(state, 'Z' | 'X' | 'x') && started == start,
-        None => false,
+        Ok(Some((state, started))) => !matches!(state, 'Z' | 'X' | 'x') && started == start,
+        Ok(None) => false,
+        Err(_) => true,
     }
 }
 
 /// The start time of process `pid`, in clock ticks after boot.
 fn start_time(pid: u32) -> Option<u64> {
-    stat(pid).map(|(_, start)| start)
+    stat(pid).ok().flatten().map(|(_, start)| start)
 }
 
-/// The state letter and start time of process `pid`, from `/proc/<pid>/stat`; `None` if it
-/// does not exist.
-fn stat(pid: u32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// The state letter and start time of process `pid`, from `/proc/<pid>/stat`; `Ok(None)` if
+/// it does not exist, `Err` if that cannot be told (the file could not be read or parsed).
+fn stat(pid: u32) -> std::io::Result<Option<(char, u64)>> {
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(text) => text,
+        // Gone (or never there): ENOENT; ESRCH when it went while the file was read.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(3) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let unreadable = || std::io::Error::other(format!("/proc/{pid}/stat: {text:?}"));
     // The command name (field 2) is in parentheses and may hold spaces or parentheses: the
     // fields after it start after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // Fields 3 (state) .. 22 (starttime): 19 more after the state.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    let parse = || {
+        let rest = &text[text.rfind(')')? + 1..];
+        let mut fields = rest.split_ascii_whitespace();
+        let state = fields.next()?.chars().next()?;
+        // Fields 3 (state) .. 22 (starttime): 19 more after the state.
+        let start = fields.nth(18)?.parse().ok()?;
+        Some((state, start))
+    };
+    parse().map(Some).ok_or_else(unreadable)
 }
 
 #[cfg(test)]
@@ -173,6 +215,21 @@ mod tests {
     }
 
     #[test]
+    fn a_holder_word_keeps_the_pid_and_the_start_time() {
+        let word = holder(4_194_303, 123_456_789).unwrap();
+        assert_eq!(word & ((1 << PID_BITS) - 1), 4_194_303);
+        assert_eq!(word >> PID_BITS, 123_456_789);
+        assert_eq!(
+            holder(1 << PID_BITS, 1),
+            None,
+            "a pid beyond the kernel's limit"
+        );
+        let me = pid_now();
+        assert!(holds(holder(me, start_time(me).unwrap()).unwrap()));
+        assert!(!holds(holder(me, start_time(me).unwrap() + 1).unwrap()));
+    }
+
+    #[test]
     fn a_token_of_a_slot_taken_again_is_dead() {
         let token = token();
         // The same slot, a later taking of it.
@@ -183,8 +240,8 @@ mod tests {
     #[test]
     fn a_process_that_does_not_exist_is_dead() {
         assert!(!same_process(u32::MAX >> 1, 0));
-        assert_eq!(stat(u32::MAX >> 1), None);
-        let (state, _) = stat(pid_now()).unwrap();
+        assert!(matches!(stat(u32::MAX >> 1), Ok(None)));
+        let (state, _) = stat(pid_now()).unwrap().unwrap();
         assert!(state.is_ascii_alphabetic());
         assert!(
             !same_process(pid_now(), start_time(pid_now()).unwrap() + 1),
