@@ -207,24 +207,19 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                 let _op = operation(objects[0].object_number(), "Gen", "op", Location::caller());
                 run(objects, code, log);
             }
-            Instr::Guarded(o, at) => {
+            Instr::Guarded(o, at) | Instr::GuardedOrDead(o, at) => {
                 let _op = operation(
                     objects[o].object_number(),
                     "Gen",
                     "wait",
                     Location::caller(),
                 );
-                ready_when(&objects[o], |v, _| v != 0, Some(at));
-                see(objects[o].load(SeqCst) as u64 + 400);
-            }
-            Instr::GuardedOrDead(o, at) => {
-                let _op = operation(
-                    objects[o].object_number(),
-                    "Gen",
-                    "join",
-                    Location::caller(),
-                );
-                ready_when_or_dead(&objects[o], |v, _| v != 0, Some(at), 2);
+                let ready = |v, _| v != 0;
+                if matches!(i, Instr::Guarded(..)) {
+                    ready_when(&objects[o], ready, Some(at));
+                } else {
+                    ready_when_or_dead(&objects[o], ready, Some(at), 2);
+                }
                 see(objects[o].load(SeqCst) as u64 + 400);
             }
             Instr::Critical(ref code) => {
@@ -516,9 +511,15 @@ fn reduction_keeps_every_outcome_of_guards_with_idle_timeouts() {
 #[test]
 fn reduction_keeps_every_outcome_of_guards_with_kills() {
     let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Guard];
-    compare_many(17_000, seeds(40), 3, &kinds, Config::dfs().kills(1));
+    compare_with_a_kill(&kinds, 17_000, 18_000);
+}
+
+/// [`compare_many`] with one kill: 40 programs from seed `racing` with timeouts racing, 30
+/// from seed `idle` with `Timeouts::WhenIdle`.
+fn compare_with_a_kill(kinds: &[Kind], racing: u64, idle: u64) {
+    compare_many(racing, seeds(40), 3, kinds, Config::dfs().kills(1));
     let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
-    compare_many(18_000, seeds(30), 3, &kinds, config);
+    compare_many(idle, seeds(30), 3, kinds, config);
 }
 
 /// Guards that also end once a process died (a join's, `ready_when_or_dead`): the kill of the
@@ -528,9 +529,7 @@ fn reduction_keeps_every_outcome_of_guards_with_kills() {
 #[test]
 fn reduction_keeps_every_outcome_of_guards_that_watch_a_process() {
     let kinds = [Kind::Atomic, Kind::Alive, Kind::Guard, Kind::Watch];
-    compare_many(27_280, seeds(40), 3, &kinds, Config::dfs().kills(1));
-    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
-    compare_many(28_000, seeds(30), 3, &kinds, config);
+    compare_with_a_kill(&kinds, 27_280, 28_000);
     let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
     compare_bounded_many(29_000, seeds(30), &kinds, config);
 }
