@@ -223,7 +223,9 @@ impl<P: Platform> Process<P> {
     /// `Err(AlreadyStarted)` the second time; `Err(Io)` when the system refuses a process;
     /// `Err(InvalidArgument)` in a daemonic process, or for [`StartMethod::Spawn`] on a
     /// process made by [`Process::new`].
+    #[track_caller]
     pub fn start(&self) -> Result<(), Error> {
+        let _op = Self::operation("start");
         // The caller whose compare-and-swap claims the process starts it; the state's lock is
         // then never held across the start, where another task may run (and, under the
         // simulator, whose tasks share one thread, would wait for that lock for ever).
