@@ -230,6 +230,30 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_takes_the_first_slot_not_held_by_a_live_process() {
+        let slots: [ProcessSlot; PROCESS_SLOTS] = std::array::from_fn(|_| ProcessSlot {
+            holder: AtomicU64::new(0),
+            generation: AtomicU32::new(0),
+        });
+        let me = pid_now();
+        let mine = holder(me, start_time(me).unwrap()).unwrap();
+        let first = claim(&slots, mine).unwrap();
+        assert_eq!(first & 1023, 0);
+        assert_eq!(slots[0].holder.load(Ordering::Relaxed), mine);
+        // Slot 0's holder lives: the next claim takes slot 1, with a token of its own.
+        let second = claim(&slots, mine).unwrap();
+        assert_eq!(second & 1023, 1);
+        // A holder that does not run (this pid, but another start time: a process that had
+        // the pid before) leaves its slot to be taken, with the next generation, so that its
+        // token is dead.
+        let gone = holder(me, start_time(me).unwrap() + 1).unwrap();
+        slots[0].holder.store(gone, Ordering::Relaxed);
+        let third = claim(&slots, mine).unwrap();
+        assert_eq!(third & 1023, 0);
+        assert_eq!(third >> 10, (first >> 10) + 1);
+    }
+
+    #[test]
     fn a_token_of_a_slot_taken_again_is_dead() {
         let token = token();
         // The same slot, a later taking of it.
