@@ -244,7 +244,7 @@ impl<P: Platform> Process<P> {
         let taken = std::mem::replace(&mut *self.state(), State::New(Box::new(|| ()), None));
         let (target, make_image) = match taken {
             State::New(target, image) => (target, image),
-            // Claimed once already and started: the claim was never given back.
+            // Not reached (a started process keeps its claim); refused as it would be.
             started @ State::Started(_) => {
                 *self.state() = started;
                 return Err(Error::AlreadyStarted);

@@ -35,7 +35,7 @@
 //! More processes alive at once than the table holds (1024) get the untracked token
 //! [`UNTRACKED`], which every check finds alive: their deaths are not detected (documented).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::arena::{self, ProcessSlot, PROCESS_SLOTS};
 
@@ -49,11 +49,11 @@ const GENERATIONS: u32 = 1 << 20;
 /// child).
 static TOKEN: AtomicU32 = AtomicU32::new(0);
 
-/// The holder word this process wrote into its slot (see [`holder`]), which [`leave`] clears.
-static HOLDER: AtomicU64 = AtomicU64::new(0);
-
 /// Pids fit in 22 bits (the kernel's `PID_MAX_LIMIT` is 2^22).
 const PID_BITS: u32 = 22;
+
+/// The pid's bits of a holder word.
+const PID_MASK: u64 = (1 << PID_BITS) - 1;
 
 /// A slot's holder word: `start << 22 | pid` (start times in clock ticks fit in the other 42
 /// bits for well over a thousand years of uptime); `None` for a pid that does not fit.
@@ -74,7 +74,6 @@ pub(crate) fn token() -> u32 {
 /// Forgets this process's token: a fork child takes a slot of its own.
 pub(crate) fn forget_token() {
     TOKEN.store(0, Ordering::Relaxed);
-    HOLDER.store(0, Ordering::Relaxed);
 }
 
 /// Gives this process's slot back (at its end): its token is then seen dead at once.
@@ -83,12 +82,15 @@ pub(crate) fn leave() {
     if token == 0 || token == UNTRACKED {
         return;
     }
-    let mine = HOLDER.swap(0, Ordering::Relaxed);
     if let Ok(slots) = arena::process_slots() {
+        // The slot still holds this process's word: nobody takes a live holder's slot.
         let slot = &slots[(token & 1023) as usize];
-        let _ = slot
-            .holder
-            .compare_exchange(mine, 0, Ordering::Release, Ordering::Relaxed);
+        let held = slot.holder.load(Ordering::Relaxed);
+        if held & PID_MASK == u64::from(pid_now()) {
+            let _ = slot
+                .holder
+                .compare_exchange(held, 0, Ordering::Release, Ordering::Relaxed);
+        }
     }
 }
 
@@ -104,9 +106,6 @@ fn take_slot() -> u32 {
         (Ok(slots), Some(mine)) => claim(slots, mine).unwrap_or(UNTRACKED),
         _ => UNTRACKED,
     };
-    if token != UNTRACKED {
-        HOLDER.store(mine.unwrap_or(0), Ordering::Relaxed);
-    }
     TOKEN.store(token, Ordering::Relaxed);
     token
 }
@@ -154,7 +153,7 @@ pub(crate) fn alive(token: u32) -> bool {
 
 /// Whether the process of holder word `holder` is alive: its pid runs and started then.
 fn holds(holder: u64) -> bool {
-    let pid = (holder & ((1 << PID_BITS) - 1)) as u32;
+    let pid = (holder & PID_MASK) as u32;
     same_process(pid, holder >> PID_BITS)
 }
 
@@ -217,7 +216,7 @@ mod tests {
     #[test]
     fn a_holder_word_keeps_the_pid_and_the_start_time() {
         let word = holder(4_194_303, 123_456_789).unwrap();
-        assert_eq!(word & ((1 << PID_BITS) - 1), 4_194_303);
+        assert_eq!(word & PID_MASK, 4_194_303);
         assert_eq!(word >> PID_BITS, 123_456_789);
         assert_eq!(
             holder(1 << PID_BITS, 1),
@@ -232,7 +231,7 @@ mod tests {
     #[test]
     fn a_claim_takes_the_first_slot_not_held_by_a_live_process() {
         let slots: [ProcessSlot; PROCESS_SLOTS] = std::array::from_fn(|_| ProcessSlot {
-            holder: AtomicU64::new(0),
+            holder: std::sync::atomic::AtomicU64::new(0),
             generation: AtomicU32::new(0),
         });
         let me = pid_now();
