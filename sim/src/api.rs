@@ -60,8 +60,9 @@ macro_rules! atomic {
             pub fn store(&self, value: $v, _order: Ordering) {
                 let to = $to;
                 rt::step(Op::Store, &self.obj, Location::caller(), || {
-                    self.value.store(value, Relaxed);
-                    (None, Some(to(value)), ())
+                    // The value replaced is for the reduction's log of writes only.
+                    let old = self.value.swap(value, Relaxed);
+                    (Some(to(old)), Some(to(value)), ())
                 })
             }
 
@@ -350,7 +351,10 @@ pub fn now() -> u64 {
     rt::now(Location::caller())
 }
 
-/// Sleeps for `duration` of virtual time (instantly, in real time).
+/// Sleeps for `duration` of virtual time (instantly, in real time). The clock counts
+/// nanoseconds in 64 bits (about 584 years): a sleep, or a timed wait, that would end at the
+/// clock's end or later never ends, as `sleep(Duration::MAX)` does not on a real machine (the
+/// clock does not jump to its end, where no later timeout could fit).
 #[track_caller]
 pub fn sleep(duration: Duration) {
     let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);

@@ -464,6 +464,8 @@ impl Dfs {
         }
         let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
         let mut disabled = execution.disabled.iter().peekable();
+        let mut enablings = execution.enablings.iter().peekable();
+        let bounded = self.bound();
         for j in 0..=n {
             // A task whose guard stopped passing before event `j` (or at the end, where an
             // abandoned execution stopped): the last write of the word disabled it, and races
@@ -534,6 +536,19 @@ impl Dfs {
                 .take()
                 .or_else(|| spawn_clock.get(&p).cloned())
                 .unwrap_or_default();
+            // The event's guard passed only because of a write (see `Execution::enablings`):
+            // that write, the one that made the guard fail before it, and the task's clock
+            // before the event.
+            while enablings.peek().is_some_and(|e| (e.0 as usize) < j) {
+                enablings.next();
+            }
+            let enabled = enablings.next_if(|e| e.0 as usize == j).map(|&(_, i, d)| {
+                (
+                    i as usize,
+                    (d != u32::MAX).then_some(d as usize),
+                    clock.clone(),
+                )
+            });
             joins.clear();
             for access in accesses.iter() {
                 let (last_write, reads) = objects.entry(access.obj).or_default();
@@ -590,7 +605,49 @@ impl Dfs {
                 }
             }
             for i in races.drain(..) {
-                self.reverse(i, j, schedule, event_clock, killer);
+                match &enabled {
+                    // The write that let the guard pass: the event could not have happened
+                    // before it. It races with the write that made the guard fail before, as
+                    // two acquires of a lock do (what `reverse` would try through an execution
+                    // that blocks the task and stops, asleep, is tried at once). Only in the
+                    // unbounded round: in a bounded one, the other initials `reverse` asks for
+                    // at `i` can fit in the bound where the reversal at the disabler does not.
+                    Some((e, disabler, before)) if *e == i && bounded.is_none() => {
+                        if let Some(d) = disabler.filter(|&d| {
+                            let q = task(d).expect("events have tasks");
+                            q != p && !event_clock[d].before(q, before)
+                        }) {
+                            self.reverse_to(d, j, p, before, schedule, event_clock, killer);
+                        }
+                    }
+                    _ => self.reverse(i, j, schedule, event_clock, killer),
+                }
+            }
+        }
+        // The main task ended the program while other tasks could still act (its last event
+        // is wide: see the runtime, where the main task ends): each option of theirs there
+        // races with that end, which stops them. (A task that never ran an event has nothing
+        // else to race with: without this, a task that is never joined would never be tried
+        // before the main task's end.)
+        if let Some(last) = n.checked_sub(1).filter(|&last| {
+            !execution.abandoned && execution.effects[last].wide && task(last) == Some(0)
+        }) {
+            let others: Vec<Choice> = self.stack[last]
+                .options
+                .iter()
+                .copied()
+                .filter(|c| !matches!(c, Choice::Kill(_)) && c.task().is_some_and(|t| t != 0))
+                .collect();
+            for c in others {
+                let t = c.task().expect("a task's option") as usize;
+                let mut clock = task_clock
+                    .get(t)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| spawn_clock.get(&t).cloned())
+                    .unwrap_or_default();
+                clock.tick(t);
+                self.reverse_events(last, n, (c, &clock), schedule, event_clock, killer);
             }
         }
         self.scratch = scratch;

@@ -545,6 +545,7 @@ fn explore_with<F: Fn() + 'static>(
             effects: &outcome.effects,
             wakes: &outcome.wakes,
             disabled: &outcome.disabled,
+            enablings: &outcome.enablings,
             abandoned: outcome.abandoned,
         });
         // An abandoned execution stopped where the reduction saw it was redundant: a run of its
@@ -835,6 +836,7 @@ fn fewer_preemptions(
             effects: &outcome.effects,
             wakes: &outcome.wakes,
             disabled: &outcome.disabled,
+            enablings: &outcome.enablings,
             abandoned: outcome.abandoned,
         });
         if outcome.failure.as_ref().is_some_and(|f| f.0 == kind) {

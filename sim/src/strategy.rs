@@ -67,6 +67,12 @@ pub struct Execution<'a> {
     /// (choice, task, object): before that choice, the task's guard on the object stopped
     /// passing (`ready_when`): the last write of the object disabled the task.
     pub disabled: &'a [(u32, u32, u32)],
+    /// (choice, write, disabler): the event of that choice began with a guard
+    /// (`ready_when`, without a deadline) that passed only because of the write, the event
+    /// of that choice: the value before it failed the guard, so the event could not have
+    /// happened before the write. The disabler is the choice whose write made the guard fail
+    /// last before (`u32::MAX`: it failed since the execution began).
+    pub enablings: &'a [(u32, u32, u32)],
     /// The strategy abandoned it.
     pub abandoned: bool,
 }

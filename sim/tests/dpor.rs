@@ -53,6 +53,9 @@ enum Instr {
     /// As `Guarded`, also passing once process 2 is dead (`ready_when_or_dead`, a join's
     /// guard), then reads the word (the guard alone reads the liveness).
     GuardedOrDead(usize, u64),
+    /// Spawns a task running the code and never joins it: the main task's end stops it
+    /// wherever it is (what it saw is not an outcome; what it wrote is).
+    Detach(Vec<Instr>),
 }
 
 /// The kinds of instruction a generated program may use.
@@ -70,6 +73,8 @@ enum Kind {
     Guard,
     /// Guarded waits that also end once process 2 died.
     Watch,
+    /// Tasks spawned and never joined.
+    Detach,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -98,7 +103,12 @@ impl Gen {
                 !(nested
                     && matches!(
                         k,
-                        Kind::Spawn | Kind::Operation | Kind::Yield | Kind::Guard | Kind::Watch
+                        Kind::Spawn
+                            | Kind::Operation
+                            | Kind::Yield
+                            | Kind::Guard
+                            | Kind::Watch
+                            | Kind::Detach
                     ))
             })
             .collect();
@@ -145,13 +155,16 @@ impl Gen {
                         .collect(),
                 )
             }
-            (Kind::Spawn, _) => {
+            (Kind::Spawn | Kind::Detach, _) => {
                 let len = 1 + self.below(2) as usize;
-                Instr::Spawn(
-                    (0..len)
-                        .map(|_| self.instr(&kinds, objects, true))
-                        .collect(),
-                )
+                let code = (0..len)
+                    .map(|_| self.instr(&kinds, objects, true))
+                    .collect();
+                if kind == Kind::Spawn {
+                    Instr::Spawn(code)
+                } else {
+                    Instr::Detach(code)
+                }
             }
         }
     }
@@ -164,7 +177,7 @@ impl Kind {
             Kind::Atomic => 5,
             Kind::Futex => 3,
             Kind::Clock => 2,
-            Kind::Yield | Kind::Spawn | Kind::Alive | Kind::Watch => 1,
+            Kind::Yield | Kind::Spawn | Kind::Alive | Kind::Watch | Kind::Detach => 1,
             Kind::Operation | Kind::Guard => 2,
         }
     }
@@ -250,6 +263,10 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                 let child: Log = Rc::default();
                 let theirs = child.clone();
                 children.push((spawn(move || run(&objects, &code, &theirs)), child));
+            }
+            Instr::Detach(ref code) => {
+                let (objects, code) = (objects.clone(), code.clone());
+                let _never_joined = spawn(move || run(&objects, &code, &Log::default()));
             }
         }
     }
@@ -419,6 +436,15 @@ fn reduction_keeps_every_outcome_when_timeouts_fire_only_when_idle() {
 fn reduction_keeps_every_outcome_with_spawn_join_and_yields() {
     let kinds = [Kind::Atomic, Kind::Futex, Kind::Yield, Kind::Spawn];
     compare_many(5000, seeds(60), 3, &kinds, Config::dfs());
+}
+
+#[test]
+fn reduction_keeps_every_outcome_with_tasks_never_joined() {
+    // The main task's end stops them: their events race with it, those never run included.
+    let kinds = [Kind::Atomic, Kind::Clock, Kind::Detach];
+    compare_many(40_000, seeds(60), 2, &kinds, Config::dfs());
+    let kinds = [Kind::Atomic, Kind::Guard, Kind::Detach];
+    compare_many(41_000, seeds(60), 2, &kinds, Config::dfs());
 }
 
 #[test]

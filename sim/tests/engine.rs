@@ -210,6 +210,50 @@ fn virtual_time_is_exact_and_instant() {
     assert!(report.elapsed() < Duration::from_secs(60));
 }
 
+/// A sleep that would end past the clock's range never ends (as `Duration::MAX` does not on a
+/// real machine): it neither moves the clock to its end, where no later deadline fits (a
+/// 1 ms wait after it never timed out, and the search reported a deadlock), nor hides a
+/// program that waits for it.
+#[test]
+fn a_sleep_past_the_end_of_the_clock_never_ends() {
+    // A watchdog that sleeps forever and is never joined: the main task's timed wait times
+    // out as it would on a real machine, whichever runs first.
+    for config in [
+        Config::dfs(),
+        Config::dfs().reduction(false),
+        Config::random(200),
+    ] {
+        let report = explore(config.no_files(), || {
+            let _watchdog = spawn(|| sleep(Duration::MAX));
+            let w = AtomicU32::new(0);
+            let deadline = now() + 1_000_000;
+            assert_eq!(futex_wait(&w, 0, Some(deadline)), WaitOutcome::TimedOut);
+            assert_eq!(now(), deadline);
+        })
+        .unwrap();
+        assert!(report.executions() > 0);
+    }
+    // The main task itself sleeping forever hangs: a deadlock that says why.
+    let failure = explore(Config::dfs().no_files(), || sleep(Duration::MAX))
+        .expect_err("a sleep that never ends hangs the program");
+    assert_eq!(failure.kind(), FailureKind::Deadlock);
+    assert!(
+        failure.message().contains("a sleep that never ends"),
+        "{failure}"
+    );
+    // A long sleep that fits still ends, and moves the clock by exactly its length.
+    explore(Config::dfs().no_files(), || {
+        sleep(Duration::from_nanos(u64::MAX / 2));
+        assert_eq!(now(), u64::MAX / 2);
+        // One that would end exactly at the clock's end never does: a watchdog's.
+        let _watchdog = spawn(|| sleep(Duration::from_nanos(u64::MAX / 2 + 1)));
+        let w = AtomicU32::new(0);
+        let deadline = now() + 1_000;
+        assert_eq!(futex_wait(&w, 0, Some(deadline)), WaitOutcome::TimedOut);
+    })
+    .unwrap();
+}
+
 #[test]
 fn a_timed_wait_is_explored_both_woken_and_timed_out() {
     let outcomes = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));

@@ -563,6 +563,12 @@ impl Exec {
         let mut blocked = Vec::new();
         for (t, task) in self.tasks.iter().enumerate() {
             let entry = match task.state {
+                State::Blocked { obj: 0, .. } => Blocked {
+                    task: t as u32,
+                    waits_for: "the end of a sleep that never ends".to_owned(),
+                    at: Site::new(self.caller(task.operation), task.pending.loc),
+                    holder: None,
+                },
                 State::Blocked { obj, .. } => {
                     let rec = &self.objects[obj as usize - 1];
                     Blocked {
@@ -665,6 +671,20 @@ impl Exec {
     ) {
         let task = self.current;
         let decision = self.release.get_mut(task as usize).and_then(Option::take);
+        if self.wants_footprints && obj != 0 && op.writes_value() {
+            // A write for the reduction (not a read-modify-write that keeps the value, which
+            // is a read: see `Footprint::executed`), into the object's log.
+            let t = &self.tasks[task as usize];
+            let keeps = matches!(op, Op::FetchAdd | Op::FetchSub | Op::FetchOr | Op::FetchAnd)
+                && t.pending.arg == KEEPS_VALUE;
+            if !keeps {
+                let event = decision.or(t.event);
+                self.objects[obj as usize - 1].log.push(event, read, wrote);
+            }
+        }
+        // A store's step reports the value it replaced, for the log only: everything else
+        // sees a store as a write that read nothing.
+        let read = if op == Op::Store { None } else { read };
         if self.settings.kills > 0 {
             self.extend_tail(op, obj, read, wrote, decision);
         }

@@ -219,6 +219,9 @@ pub(crate) struct Ran {
     /// (choice, task, object): before that choice, the task's guard on the object stopped
     /// passing (the last write of the object disabled it).
     pub(crate) disabled: Vec<(u32, u32, u32)>,
+    /// (choice, write, disabler): the event of that choice passed a guard at its start that
+    /// only the write let pass (see [`Execution::enablings`](crate::strategy::Execution)).
+    pub(crate) enablings: Vec<(u32, u32, u32)>,
     /// The strategy stopped the execution early (it was redundant).
     pub(crate) abandoned: bool,
 }
@@ -266,6 +269,8 @@ pub(crate) struct Exec {
     wakes: Vec<(u32, u32)>,
     /// See [`Ran::disabled`].
     disabled: Vec<(u32, u32, u32)>,
+    /// See [`Ran::enablings`].
+    pub(crate) enablings: Vec<(u32, u32, u32)>,
     wants_footprints: bool,
     /// See [`crate::strategy::Strategy::wants_current_footprint`].
     wants_current_footprint: bool,
@@ -386,6 +391,15 @@ fn make_coroutine(t: u32, body: Body, stack_size: usize) -> (TaskCoroutine, Trap
                 task.result = Some(value);
                 task.state = State::Finished;
                 if t == 0 {
+                    // The main task's end ends the program and stops every task still
+                    // running, as a process's exit stops its threads: its last event depends
+                    // on every event of theirs, and the reduction tries theirs before it too
+                    // (`Dfs::analyze`).
+                    if e.wants_footprints && e.tasks.iter().any(|t| t.state != State::Finished) {
+                        if let Some(d) = e.schedule.len().checked_sub(1) {
+                            e.effects[d].wide = true;
+                        }
+                    }
                     e.over = true;
                 } else {
                     // Whoever runs next is decided here; the driver resumes it.
@@ -470,6 +484,7 @@ pub(crate) fn run_execution(
         effects: spare.effects,
         wakes: spare.wakes,
         disabled: Vec::new(),
+        enablings: Vec::new(),
         wants_footprints: strategy.wants_footprints(),
         wants_current_footprint: strategy.wants_current_footprint(),
         footprints: spare.footprints,
@@ -581,6 +596,7 @@ pub(crate) fn run_execution(
         effects: exec.effects,
         wakes: exec.wakes,
         disabled: exec.disabled,
+        enablings: exec.enablings,
         abandoned: exec.abandoned,
     }
 }

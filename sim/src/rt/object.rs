@@ -23,6 +23,71 @@ pub(crate) struct ObjRec {
     /// The value last read or written, if a step has shown it (kept only where kills are
     /// configured; see `tail.rs`).
     pub(crate) value: Option<u64>,
+    /// The last writes of the value (kept only for strategies that ask for footprints).
+    pub(crate) log: WriteLog,
+}
+
+/// How many writes a [`WriteLog`] keeps: a lock's word needs two (the release that let a
+/// guard pass, the acquire that made it fail before).
+const LOGGED: usize = 4;
+
+/// The last writes of an object's value, each with the event it belongs to and the values
+/// before and after: from them a guard that passes at the start of an event tells whether the
+/// last write is what let it pass ([`WriteLog::enabling`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WriteLog {
+    /// (event, value before if known, value after if known), oldest first.
+    entries: [(u32, Option<u64>, Option<u64>); LOGGED],
+    len: usize,
+    /// Writes before the oldest entry fell off (or one had no event): what the value was
+    /// before the oldest entry is not known to have held since the execution began.
+    partial: bool,
+}
+
+impl WriteLog {
+    /// A write of event `event` (`None`: a step outside any event, which makes the log
+    /// forget what came before).
+    pub(crate) fn push(&mut self, event: Option<u32>, before: Option<u64>, after: Option<u64>) {
+        let Some(event) = event else {
+            self.len = 0;
+            self.partial = true;
+            return;
+        };
+        if self.len == LOGGED {
+            self.entries.copy_within(1.., 0);
+            self.len -= 1;
+            self.partial = true;
+        }
+        self.entries[self.len] = (event, before, after);
+        self.len += 1;
+    }
+
+    /// For a guard `ready` that passes at the start of event `event`: `Some((i, d))` if the
+    /// last write, by event `i`, let it pass (the value before `i` fails the guard: the event
+    /// could not have happened before `i`), with `d` the write that made the guard fail last
+    /// before `i` (`None`: it failed since the execution began). `None` if the last write
+    /// did not let it pass, is the event's own, or the log cannot tell.
+    pub(crate) fn enabling(
+        &self,
+        ready: fn(u32, u32) -> bool,
+        event: u32,
+    ) -> Option<(u32, Option<u32>)> {
+        // Whether the guard fails on a value (the task arriving there: `start` is the value).
+        let fails = |v: Option<u64>| v.map(|v| !ready(v as u32, v as u32));
+        let entries = &self.entries[..self.len];
+        let (&(i, before, after), earlier) = entries.split_last()?;
+        if i == event || fails(before) != Some(true) || fails(after) != Some(false) {
+            return None;
+        }
+        for &(d, before, _) in earlier.iter().rev() {
+            match fails(before) {
+                Some(true) => {}
+                Some(false) => return Some((i, Some(d))),
+                None => return None,
+            }
+        }
+        (!self.partial).then_some((i, None))
+    }
 }
 
 /// The identity of an object (an atomic, a cell) within the current execution: assigned on first

@@ -156,6 +156,7 @@ pub(crate) fn futex_wait(
     deadline: Option<u64>,
     loc: Loc,
 ) -> WaitOutcome {
+    let deadline = deadline.filter(|&d| d != NEVER);
     let Some(id) = announce(Op::FutexWait, Some(obj), deadline.is_some() as u32, loc) else {
         // Outside an execution nothing can wake us, and during teardown nobody may block.
         return if read() == expected {
@@ -261,6 +262,7 @@ pub(crate) fn ready_when(
     watch: u64,
     loc: Loc,
 ) -> bool {
+    let deadline = deadline.filter(|&d| d != NEVER);
     let Some((id, start, next)) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
@@ -318,6 +320,16 @@ pub(crate) fn ready_when(
         // Whether the deadline had passed decided whether it could go on: a read of the clock.
         if deadline.is_some() {
             e.effects[d as usize].merge(&Footprint::clock_read());
+        } else if e.schedule[d as usize] == Choice::Run(e.current)
+            && ready(v, start)
+            && !e.guard_off(id, watch)
+        {
+            // The event begins with the guard, which passed because of the word alone: if
+            // only the word's last write let it pass, the event could not have happened
+            // before that write (see `Execution::enablings`).
+            if let Some((i, disabler)) = e.objects[id as usize - 1].log.enabling(ready, d) {
+                e.enablings.push((d, i, disabler.unwrap_or(u32::MAX)));
+            }
         }
         // And, unless the word passes, whether a process that changed it had been killed
         // (the guard is off).
@@ -363,6 +375,12 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
     .unwrap_or(0)
 }
 
+/// The end of the virtual clock (`u64::MAX` nanoseconds, about 584 years), as a deadline:
+/// never. A wait or sleep that would end there or later never ends, as `sleep(Duration::MAX)`
+/// does not on a real machine; were the clock moved to its end, no later deadline would fit
+/// and every later timed wait would wait forever.
+const NEVER: u64 = u64::MAX;
+
 /// Sleeps `nanos` of virtual time.
 pub(crate) fn sleep(nanos: u64, loc: Loc) {
     if announce(Op::Sleep, None, 0, loc).is_none() {
@@ -372,9 +390,10 @@ pub(crate) fn sleep(nanos: u64, loc: Loc) {
         e.record(Op::Sleep, 0, None, Some(nanos), loc);
         let cur = e.current;
         let task = &mut e.tasks[cur as usize];
+        // A sleep that would end at or past the clock's end never ends (see `NEVER`).
         task.state = State::Blocked {
             obj: 0,
-            deadline: Some(e.clock.saturating_add(nanos)),
+            deadline: e.clock.checked_add(nanos).filter(|&d| d != NEVER),
         };
         task.pending = Pending {
             op: Op::WaitReturn,
