@@ -966,6 +966,142 @@ fn a_worker_waiting_forever_is_reported() {
     );
 }
 
+/// A thread that is never joined (allowed in std: the program's end stops it) races with the
+/// main task's steps before it ends: the search must try it before them. It once never ran
+/// under the reduced search, whose only execution was "complete" with the bug unseen.
+#[test]
+fn a_thread_never_joined_is_tried_before_the_main_task_ends() {
+    use mpcheck::facade::sim::sync::atomic::{AtomicBool, Ordering};
+    use mpcheck::facade::sim::sync::Arc;
+    use mpcheck::facade::sim::thread;
+    use mpcheck::{Process, Value};
+
+    fn detached_thread() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let theirs = flag.clone();
+        let _never_joined = thread::spawn(move || theirs.store(true, Ordering::SeqCst));
+        assert!(!flag.load(Ordering::SeqCst), "the thread ran first");
+    }
+    fn process_never_joined() {
+        let value = Value::<u32, Sim>::new(0);
+        let theirs = value.clone();
+        let child = Process::<Sim>::new(move || theirs.set(1));
+        child.start().expect("a process starts");
+        assert_eq!(value.get(), 0, "the child ran first");
+    }
+    for program in [detached_thread as fn(), process_never_joined] {
+        for granularity in [Granularity::Operation, Granularity::Step] {
+            for reduction in [true, false] {
+                let config = Config::dfs()
+                    .granularity(granularity)
+                    .reduction(reduction)
+                    .ignore_env()
+                    .no_files();
+                let failure = explore(config, program)
+                    .expect_err("the task that is never joined can run first");
+                assert!(failure.message().contains("ran first"), "{failure}");
+            }
+        }
+    }
+}
+
+/// A watchdog thread that sleeps forever (`Duration::MAX`) beside a timed wait: the wait times
+/// out, as on a real machine. The sleep used to move the virtual clock to its end, where no
+/// later deadline fits, and every later timeout waited forever (a false deadlock).
+#[test]
+fn a_sleep_that_never_ends_leaves_timeouts_working() {
+    use mpcheck::facade::sim::sync::{Condvar, Mutex};
+    use mpcheck::facade::sim::thread;
+
+    fn program() {
+        let _watchdog = thread::spawn(|| thread::sleep(Duration::MAX));
+        let (lock, ready) = (Mutex::new(()), Condvar::new());
+        let (_guard, result) = ready
+            .wait_timeout(lock.lock().unwrap(), Duration::from_millis(1))
+            .unwrap();
+        assert!(result.timed_out());
+    }
+    for config in [
+        Config::dfs(),
+        Config::dfs().reduction(false),
+        Config::random(100),
+        Config::pct(2, 100),
+    ] {
+        let report = explore(config.ignore_env().no_files(), program)
+            .unwrap_or_else(|f| panic!("the wait times out:\n{f}"));
+        assert!(report.executions() > 0);
+    }
+    // A thread sleeping forever first, then a lock's timed acquire by the main task.
+    let after_sleep = || {
+        let _sleeper = thread::spawn(|| thread::sleep(Duration::MAX));
+        let lock = mpcheck::Lock::<Sim>::new();
+        lock.acquire().unwrap();
+        assert!(!lock.acquire_timeout(Duration::from_millis(1)));
+    };
+    explore(Config::dfs().ignore_env().no_files(), after_sleep)
+        .unwrap_or_else(|f| panic!("the acquire times out:\n{f}"));
+}
+
+/// `is_poisoned` and `clear_poison` take no lock, so they race (as in std, where another
+/// thread may clear the poison between a look and a use): the search tries both orders. The
+/// flag was a std atomic that no engine saw, and the search never tried the other order.
+#[test]
+fn is_poisoned_and_clear_poison_race() {
+    use mpcheck::facade::sim::sync::{Arc, Mutex, RwLock};
+    use mpcheck::facade::sim::thread;
+
+    /// Poisons `lock` with `poison` (a guard dropped by a panic), then one thread clears the
+    /// poison while the main task looks at it.
+    fn raced<L: Send + Sync + 'static>(
+        lock: L,
+        poison: fn(&L),
+        is_poisoned: fn(&L) -> bool,
+        clear_poison: fn(&L),
+    ) {
+        let lock = Arc::new(lock);
+        let _ = catch_unwind(AssertUnwindSafe(|| poison(&lock)));
+        let theirs = lock.clone();
+        let clearer = thread::spawn(move || clear_poison(&theirs));
+        let still = is_poisoned(&lock);
+        clearer.join().unwrap();
+        assert!(still, "the other thread cleared the poison first");
+    }
+    fn mutex() {
+        let poison = |m: &Mutex<u32>| {
+            let _guard = m.lock().unwrap();
+            quiet_panic()
+        };
+        raced(
+            Mutex::new(0),
+            poison,
+            Mutex::is_poisoned,
+            Mutex::clear_poison,
+        );
+    }
+    fn rwlock() {
+        let poison = |l: &RwLock<u32>| {
+            let _guard = l.write().unwrap();
+            quiet_panic()
+        };
+        raced(
+            RwLock::new(0),
+            poison,
+            RwLock::is_poisoned,
+            RwLock::clear_poison,
+        );
+    }
+    for program in [mutex as fn(), rwlock] {
+        for reduction in [true, false] {
+            let config = Config::dfs().reduction(reduction).ignore_env().no_files();
+            let failure = explore(config, program).expect_err("clear_poison can run first");
+            assert!(
+                failure.message().contains("cleared the poison"),
+                "{failure}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The guide's std program (`examples/std_port/program.rs`), through each engine's std paths.
 

@@ -3,8 +3,9 @@
 //!
 //! The data lives in a plain [`UnsafeCell`], beside the lock word: only the task holding the
 //! lock reaches it, and the lock's Acquire/Release orders every access, as in std (and as in
-//! loom's and shuttle's own `Mutex<T>`, whose data is no scheduling point either). So is the
-//! poison flag, a std atomic written only with the lock held.
+//! loom's and shuttle's own `Mutex<T>`, whose data is no scheduling point either). The poison
+//! flag is a platform atomic (see `poison.rs`): `is_poisoned` and `clear_poison` take no lock,
+//! and their races are explored.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -45,7 +46,7 @@ use crate::Os;
 pub struct Mutex<T: ?Sized, P: Platform = Os> {
     /// The [`raw`] lock word.
     word: P::AtomicU32,
-    poison: Flag,
+    poison: Flag<P>,
     data: UnsafeCell<T>,
 }
 
@@ -248,9 +249,12 @@ impl<P: Platform, T: ?Sized> Drop for MutexGuard<'_, T, P> {
     #[inline]
     fn drop(&mut self) {
         // Before any step: whether this task is panicking now.
-        self.mutex.poison.done(self.panicking);
+        let poisons = self.panicking.began_since();
         let word = || Some(&self.mutex.word);
         let _op = P::operation_at(word, "Mutex", "unlock (guard)", self.site);
+        if poisons {
+            self.mutex.poison.set();
+        }
         self.mutex.unlock_word();
     }
 }

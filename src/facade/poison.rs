@@ -2,40 +2,44 @@
 //! taken while it already panicked) marks its lock poisoned, and later acquirers are told so
 //! through [`LockResult`]'s `Err`, which still carries their guard.
 //!
-//! The flag is a std atomic, not a platform one: it is written only with the lock held and read
-//! by the next holder, so the lock orders every access that matters, and keeping it out of the
-//! engines' sight keeps it out of the interleavings (a racy read, `is_poisoned`, is a hint in
-//! std too).
+//! The flag is a platform atomic, so that the engines see it: `is_poisoned` and
+//! `clear_poison` need no lock and race with each other and with a poisoning (as in std), and
+//! an exploration must try their orders. Its other accesses are made inside the lock's own
+//! operations (taking the lock, dropping the guard), where they add no scheduling point.
 //!
 //! Whether a task panics is `std::thread::panicking()`, which is per OS thread. Under the
 //! engines that run tasks as coroutines of one OS thread (the simulator, loom, shuttle), a task
 //! that drops a guard while *another* task is suspended in the middle of unwinding (a panic
 //! caught by `catch_unwind` inside a task, whose unwinding reached a scheduling point) would be
-//! taken for panicking too. Poisoning tests keep the unwinding task the only runnable one.
+//! taken for panicking too. Poisoning tests keep the unwinding task the only runnable one. So
+//! a guard's drop asks before any step ([`Panicking::began_since`]).
 
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{LockResult, PoisonError};
 
-/// A lock's poison flag.
-pub(crate) struct Flag(AtomicBool);
+use crate::platform::{Atomic, Platform};
 
-impl Flag {
-    pub(crate) const fn new() -> Self {
-        Flag(AtomicBool::new(false))
+/// A lock's poison flag.
+pub(crate) struct Flag<P: Platform>(P::AtomicU32);
+
+impl<P: Platform> Flag<P> {
+    pub(crate) fn new() -> Self {
+        let word = P::AtomicU32::new(0);
+        word.label("poison");
+        Flag(word)
     }
 
     #[inline]
     pub(crate) fn get(&self) -> bool {
-        self.0.load(Relaxed)
+        self.0.load(Relaxed) != 0
     }
 
     pub(crate) fn set(&self) {
-        self.0.store(true, Relaxed);
+        self.0.store(1, Relaxed);
     }
 
     pub(crate) fn clear(&self) {
-        self.0.store(false, Relaxed);
+        self.0.store(0, Relaxed);
     }
 
     /// `guard`, as `Err` if the lock is poisoned.
@@ -45,15 +49,6 @@ impl Flag {
             Err(PoisonError::new(guard))
         } else {
             Ok(guard)
-        }
-    }
-
-    /// A guard taken when `at_start` was sampled is being dropped: poisons if the task began
-    /// panicking since.
-    #[inline]
-    pub(crate) fn done(&self, at_start: Panicking) {
-        if !at_start.0 && std::thread::panicking() {
-            self.set();
         }
     }
 }
@@ -66,5 +61,12 @@ impl Panicking {
     #[inline]
     pub(crate) fn now() -> Self {
         Panicking(std::thread::panicking())
+    }
+
+    /// Whether the task began panicking since `self` was sampled (its guard poisons the lock
+    /// as it is dropped). Asked before any step of the drop (see the module docs).
+    #[inline]
+    pub(crate) fn began_since(self) -> bool {
+        !self.0 && std::thread::panicking()
     }
 }

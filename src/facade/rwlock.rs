@@ -76,7 +76,7 @@ fn readable(state: u32) -> bool {
 /// ```
 pub struct RwLock<T: ?Sized, P: Platform = Os> {
     word: P::AtomicU32,
-    poison: Flag,
+    poison: Flag<P>,
     data: UnsafeCell<T>,
 }
 
@@ -411,9 +411,13 @@ impl<P: Platform, T: ?Sized> DerefMut for RwLockWriteGuard<'_, T, P> {
 
 impl<P: Platform, T: ?Sized> Drop for RwLockWriteGuard<'_, T, P> {
     fn drop(&mut self) {
-        self.lock.poison.done(self.panicking);
+        // Before any step: whether this task is panicking now.
+        let poisons = self.panicking.began_since();
         let word = || Some(&self.lock.word);
         let _op = P::operation_at(word, "RwLock", "write_unlock (guard)", self.site);
+        if poisons {
+            self.lock.poison.set();
+        }
         self.lock.write_unlock();
     }
 }
