@@ -263,7 +263,7 @@ pub(crate) fn ready_when(
     loc: Loc,
 ) -> bool {
     let deadline = deadline.filter(|&d| d != NEVER);
-    let Some((id, start, next)) = with_exec(|e| {
+    let Some((id, start, arrived, next)) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
         if e.settings.granularity != crate::Granularity::Operation || task.operation == 0 {
@@ -300,7 +300,9 @@ pub(crate) fn ready_when(
             arg: 0,
             loc,
         };
-        Some((id, start, e.decide(cur)))
+        // The index of the choice that lets it go on (or not): where it arrived.
+        let arrived = e.schedule.len() as u32;
+        Some((id, start, arrived, e.decide(cur)))
     })
     .flatten() else {
         return false;
@@ -326,8 +328,14 @@ pub(crate) fn ready_when(
         {
             // The event begins with the guard, which passed because of the word alone: if
             // only the word's last write let it pass, the event could not have happened
-            // before that write (see `Execution::enablings`).
-            if let Some((i, disabler)) = e.objects[id as usize - 1].log.enabling(ready, d) {
+            // before that write (see `Execution::enablings`). Only for a task that arrived
+            // after that write: one that waited through it judges the value before it by the
+            // value it found when it arrived, and is known disabled there anyway.
+            if let Some((i, disabler)) = e.objects[id as usize - 1]
+                .log
+                .enabling(ready, d)
+                .filter(|&(i, _)| i < arrived)
+            {
                 e.enablings.push((d, i, disabler.unwrap_or(u32::MAX)));
             }
         }
