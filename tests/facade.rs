@@ -1005,6 +1005,38 @@ fn a_thread_never_joined_is_tried_before_the_main_task_ends() {
     }
 }
 
+/// As above, with a thread whose sleep ends when the main task's does (`Timeouts::WhenIdle`:
+/// both timeouts are offered only while every task waits, and the main task's, taken first,
+/// lets it run on to its end). The thread that is never joined then takes the lock the main
+/// task wants: a deadlock, which the reduced search missed (one execution, "complete"), since
+/// the thread's timeout was not offered where the main task ended.
+#[test]
+fn a_timeout_that_ties_with_the_main_tasks_is_tried_first() {
+    use mpcheck::Lock;
+    fn program() {
+        let lock = Lock::<Sim>::new();
+        let theirs = lock.clone();
+        let _never_joined = mpcheck::thread::spawn::<Sim, _, _>(move || {
+            Sim::sleep(Duration::from_millis(1));
+            theirs.acquire().unwrap();
+        });
+        Sim::sleep(Duration::from_millis(1));
+        lock.acquire().unwrap();
+    }
+    for granularity in [Granularity::Operation, Granularity::Step] {
+        for reduction in [true, false] {
+            let config = Config::dfs()
+                .timeouts(mpcheck::sim::Timeouts::WhenIdle)
+                .granularity(granularity)
+                .reduction(reduction)
+                .ignore_env()
+                .no_files();
+            let failure = explore(config, program).expect_err("the thread can take the lock first");
+            assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
+        }
+    }
+}
+
 /// A watchdog thread that sleeps forever (`Duration::MAX`) beside a timed wait: the wait times
 /// out, as on a real machine. The sleep used to move the virtual clock to its end, where no
 /// later deadline fits, and every later timeout waited forever (a false deadlock).

@@ -1,5 +1,6 @@
-//! The `Sim` platform's contract where it differs from `Os`: virtual time. What a sleep lasts
-//! under each `Timeouts` mode, as `Platform::sleep` documents it.
+//! The `Sim` platform's contract where it differs from `Os`: virtual time (what a sleep lasts
+//! under each `Timeouts` mode, as `Platform::sleep` documents it), and the specifications of
+//! blocking operations (`Platform::ready_when`), which must keep the primitives' meaning.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -46,4 +47,54 @@ fn a_sleep_lasts_at_least_its_duration_when_timeouts_race() {
     let seen = one_hour_sleeps(Timeouts::Race);
     assert_eq!(seen.first(), Some(&1), "{seen:?}");
     assert!(seen.len() > 1, "never longer than 1 hour: {seen:?}");
+}
+
+/// An `Event` set and cleared at once while a task waits releases the waiter, as documented,
+/// at both granularities. At operation granularity the wait's guard passed (the generation
+/// moved since the wait began), but the algorithm then took the generation it found after the
+/// guard as its start, missed the pulse and slept for good: a false deadlock with
+/// `Timeouts::WhenIdle`, and a timed wait that said `false`.
+#[test]
+fn an_event_pulse_releases_a_waiter_at_both_granularities() {
+    use mpcheck::sim::Granularity;
+    use mpcheck::Event;
+    const MS: Duration = Duration::from_millis(1);
+    for granularity in [Granularity::Operation, Granularity::Step] {
+        for timed in [false, true] {
+            let seen = Arc::new(Mutex::new(BTreeSet::new()));
+            let record = seen.clone();
+            let config = Config::dfs()
+                .granularity(granularity)
+                .timeouts(Timeouts::WhenIdle)
+                .ignore_env()
+                .no_files();
+            let report = sim::explore(config, move || {
+                let event = Event::<Sim>::new();
+                let theirs = event.clone();
+                let record = record.clone();
+                let waiter = mpcheck::thread::spawn::<Sim, _, _>(move || {
+                    let released = if timed {
+                        theirs.wait_timeout(5 * MS)
+                    } else {
+                        theirs.wait();
+                        true
+                    };
+                    record.lock().unwrap().insert(released);
+                });
+                // Ends only once the waiter waits (timeouts fire when every task waits).
+                Sim::sleep(MS);
+                event.set();
+                event.clear();
+                waiter.join().unwrap();
+            })
+            .unwrap_or_else(|f| panic!("{granularity:?}, timed {timed}:\n{f}"));
+            assert!(report.complete(), "{report}");
+            let seen = seen.lock().unwrap();
+            assert_eq!(
+                *seen,
+                BTreeSet::from([true]),
+                "{granularity:?}, timed {timed}"
+            );
+        }
+    }
 }

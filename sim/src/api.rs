@@ -287,8 +287,10 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
 /// on until `ready(value, start)` holds for `word`'s value and its value when the wait began
 /// (`start`), or `deadline` (virtual nanoseconds) passes: the specification of a blocking
 /// operation (`Lock::acquire` is ready when the lock is free; `Event::wait` when the flag is
-/// set or was set since `start`). Returns whether it was a scheduling point (the word may have
-/// changed since the caller last read it). Call it once per operation: a guard whose deadline
+/// set or was set since `start`). Returns `start` if it was a scheduling point (`None` if not):
+/// the word may have changed since the caller last read it, and an operation whose
+/// specification looks at `start` must judge by it (a flag set and cleared again while the
+/// task waited passed an `Event::wait`'s guard). Call it once per operation: a guard whose deadline
 /// passed passes, so a loop around it would not end.
 ///
 /// At [`Granularity::Operation`](crate::Granularity::Operation) the task is then not scheduled
@@ -306,7 +308,11 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
 /// and the operation must check and wait as its algorithm does anyway. Outside an execution it
 /// does nothing.
 #[track_caller]
-pub fn ready_when(word: &AtomicU32, ready: fn(u32, u32) -> bool, deadline: Option<u64>) -> bool {
+pub fn ready_when(
+    word: &AtomicU32,
+    ready: fn(u32, u32) -> bool,
+    deadline: Option<u64>,
+) -> Option<u32> {
     rt::ready_when(
         &word.obj,
         &word.value,
@@ -337,6 +343,7 @@ pub fn ready_when_or_dead(
         watch,
         Location::caller(),
     )
+    .is_some()
 }
 
 /// Futex wake: wakes up to `n` tasks waiting on `word`; returns how many.

@@ -625,20 +625,37 @@ impl Dfs {
             }
         }
         // The main task ended the program while other tasks could still act (its last event
-        // is wide: see the runtime, where the main task ends): each option of theirs there
-        // races with that end, which stops them. (A task that never ran an event has nothing
-        // else to race with: without this, a task that is never joined would never be tried
-        // before the main task's end.)
+        // is wide: see the runtime, where the main task ends): the next event of each of them
+        // races with that end, which stops them. It is tried where it was last offered since
+        // the task last ran: at the main task's last event, or earlier (a timeout that tied
+        // with the main task's own under `Timeouts::WhenIdle` is offered only while every
+        // task waits). A task that never ran that event has nothing else to race with:
+        // without this, a task that is never joined was never tried before the main task's
+        // end.
         if let Some(last) = n.checked_sub(1).filter(|&last| {
             !execution.abandoned && execution.effects[last].wide && task(last) == Some(0)
         }) {
-            let others: Vec<Choice> = self.stack[last]
-                .options
-                .iter()
-                .copied()
-                .filter(|c| !matches!(c, Choice::Kill(_)) && c.task().is_some_and(|t| t != 0))
-                .collect();
-            for c in others {
+            let mut pending: Vec<(usize, Choice)> = Vec::new();
+            let mut done: Vec<u32> = vec![0];
+            let task_of = |c: Choice| c.task().filter(|_| !matches!(c, Choice::Kill(_)));
+            for k in (0..=last).rev() {
+                // A task that ran here or later offered its next event here no more.
+                if let Some(t) = task_of(schedule[k]).filter(|t| !done.contains(t)) {
+                    done.push(t);
+                }
+                for &c in &self.stack[k].options {
+                    let Some(t) = task_of(c).filter(|t| !done.contains(t)) else {
+                        continue;
+                    };
+                    if pending
+                        .iter()
+                        .all(|&(at, o)| at == k || o.task() != Some(t))
+                    {
+                        pending.push((k, c));
+                    }
+                }
+            }
+            for (k, c) in pending {
                 let t = c.task().expect("a task's option") as usize;
                 let mut clock = task_clock
                     .get(t)
@@ -647,7 +664,7 @@ impl Dfs {
                     .or_else(|| spawn_clock.get(&t).cloned())
                     .unwrap_or_default();
                 clock.tick(t);
-                self.reverse_events(last, n, (c, &clock), schedule, event_clock, killer);
+                self.reverse_events(k, k + 1, (c, &clock), schedule, event_clock, killer);
             }
         }
         self.scratch = scratch;

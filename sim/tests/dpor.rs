@@ -445,6 +445,11 @@ fn reduction_keeps_every_outcome_with_tasks_never_joined() {
     compare_many(40_000, seeds(60), 2, &kinds, Config::dfs());
     let kinds = [Kind::Atomic, Kind::Guard, Kind::Detach];
     compare_many(41_000, seeds(60), 2, &kinds, Config::dfs());
+    // A detached task's timeout that ties with the main task's is offered only while every
+    // task waits, and never again once the main task runs on.
+    let kinds = [Kind::Atomic, Kind::Clock, Kind::Detach];
+    let config = Config::dfs().timeouts(Timeouts::WhenIdle);
+    compare_many(43_000, seeds(60), 3, &kinds, config);
 }
 
 #[test]

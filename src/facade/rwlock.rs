@@ -206,7 +206,9 @@ impl<P: Platform, T: ?Sized> RwLock<T, P> {
                 &self.word,
                 |state, _| state & FIELD == 0 || state & WRITER_WAITING == 0,
                 None,
-            ) {
+            )
+            .is_some()
+            {
                 state = self.word.load(Relaxed);
             } else {
                 state = self.sleep(registered, 0);

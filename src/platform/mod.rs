@@ -468,8 +468,10 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// `deadline` passes (`Lock::acquire`: until the lock is free; `Event::wait`: until the
     /// flag is set or was set since `start`). Called once per operation, at its start. Such an engine (the simulator at its operation granularity) does not schedule
     /// the task until then, so that the operation is one step, taken when it can complete,
-    /// rather than an attempt that sleeps and one that completes once woken. Returns whether it
-    /// waited (the word may have changed since the caller last read it).
+    /// rather than an attempt that sleeps and one that completes once woken. Returns the word's
+    /// value when the wait began (`start`) if it waited, `None` if not: the word may have
+    /// changed since, and an operation whose specification looks at `start` (`Event::wait`: a
+    /// flag set and cleared again while the task waited) must go on judging by it.
     ///
     /// A hint, never a promise: it may return at any time, and the operation goes on to check
     /// and wait as its algorithm does. By default (`Os`, loom, shuttle, the simulator at step
@@ -480,9 +482,9 @@ pub trait Platform: Sized + Send + Sync + 'static {
         word: &Self::AtomicU32,
         ready: fn(u32, u32) -> bool,
         deadline: Option<Instant>,
-    ) -> bool {
+    ) -> Option<u32> {
         let _ = (word, ready, deadline);
-        false
+        None
     }
 
     /// As [`Platform::ready_when`], for a word that process `process` (its token, as

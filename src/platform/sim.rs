@@ -104,7 +104,7 @@ impl Platform for Sim {
         word: &engine::AtomicU32,
         ready: fn(u32, u32) -> bool,
         deadline: Option<Instant>,
-    ) -> bool {
+    ) -> Option<u32> {
         engine::ready_when(word, ready, deadline.map(Instant::as_nanos))
     }
 

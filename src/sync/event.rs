@@ -116,13 +116,16 @@ impl<P: Platform> Event<P> {
         let word = &self.state.word;
         // The specification: the wait ends once the flag is set, or was set (and cleared) since
         // the wait began: its generation moved on.
-        P::ready_when(
+        let start = P::ready_when(
             word,
             |now, start| now & SET != 0 || now & !(SET | SLEEPERS) != start & !(SET | SLEEPERS),
             deadline,
         );
         let mut seen = word.load(Acquire);
-        let generation = seen & !(SET | SLEEPERS);
+        // The generation the wait began in: where the engine held the task until the guard
+        // passed, the one it found then (a set and a clear since, which passed the guard, count
+        // as a set), else the one seen now.
+        let generation = start.unwrap_or(seen) & !(SET | SLEEPERS);
         let mut timed_out = false;
         loop {
             if seen & SET != 0 || seen & !(SET | SLEEPERS) != generation {

@@ -247,7 +247,8 @@ pub(crate) fn futex_wait(
 /// ends there). A guard whose deadline passed passes, and so does one that is off (a process
 /// that changed the word was killed: see `Exec::guard_off`; the operation's algorithm then
 /// looks for itself at what the dead left behind). Elsewhere (step granularity, outside an
-/// operation) it returns at once, no step. Returns whether it was a scheduling point.
+/// operation) it returns at once, no step. Returns the word's value when the guard began if
+/// it was a scheduling point (`None` if not).
 ///
 /// A guard also passes once one of the processes of `watch` (process bits) was killed.
 ///
@@ -261,9 +262,9 @@ pub(crate) fn ready_when(
     deadline: Option<u64>,
     watch: u64,
     loc: Loc,
-) -> bool {
+) -> Option<u32> {
     let deadline = deadline.filter(|&d| d != NEVER);
-    let Some((id, start, arrived, next)) = with_exec(|e| {
+    let (id, start, arrived, next) = with_exec(|e| {
         let cur = e.current;
         let task = &e.tasks[cur as usize];
         if e.settings.granularity != crate::Granularity::Operation || task.operation == 0 {
@@ -304,9 +305,7 @@ pub(crate) fn ready_when(
         let arrived = e.schedule.len() as u32;
         Some((id, start, arrived, e.decide(cur)))
     })
-    .flatten() else {
-        return false;
-    };
+    .flatten()?;
     if let Next::Suspend = next {
         suspend();
     }
@@ -346,7 +345,7 @@ pub(crate) fn ready_when(
             e.effects[d as usize].read_liveness(processes);
         }
     });
-    true
+    Some(start)
 }
 
 /// Futex wake of up to `n` waiters on `obj`; returns how many were woken. When more tasks wait
