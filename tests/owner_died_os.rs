@@ -286,6 +286,27 @@ fn wait_at((barrier,): (Barrier,)) {
     let _ = barrier.wait();
 }
 
+/// The last party to arrive, after the only other party died inside `wait`: the round breaks
+/// rather than completes with a dead party (it completed, `Ok(1)`, found by a review).
+#[test]
+fn the_last_arrival_after_a_party_died_inside_wait_breaks_the_round() {
+    let _forks = forks();
+    let barrier = Barrier::<Os>::new(2);
+    let child = Process::<Os>::call(wait_at, (barrier.clone(),));
+    child.start().unwrap();
+    until_waiting(&barrier, 1);
+    child.kill().unwrap();
+    assert_eq!(child.join(), Ok(-9));
+    assert_eq!(barrier.wait(), Err(Error::BrokenBarrier));
+    assert!(barrier.broken());
+    barrier.reset();
+    let theirs = barrier.clone();
+    let other = std::thread::spawn(move || theirs.wait());
+    let mut indices = vec![barrier.wait().unwrap(), other.join().unwrap().unwrap()];
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1], "the barrier works again for live parties");
+}
+
 #[test]
 fn a_barrier_party_killed_inside_wait_breaks_the_round_for_the_others() {
     let _forks = forks();

@@ -340,7 +340,14 @@ impl<P: Platform> Barrier<P> {
         self.count_member(true);
         self.state.count.store(index + 1, Relaxed);
         let result = if index + 1 == parties {
-            self.release_round()
+            // The last arrival completes the round only if no party died inside it: a dead
+            // party's round cannot complete as its parties expect (it breaks, as it would
+            // have for a task still waiting; the last arrival never sleeps, so it looks now).
+            if self.look(false) {
+                Err(Error::BrokenBarrier)
+            } else {
+                self.release_round()
+            }
         } else {
             self.await_round(deadline)
         };
