@@ -256,6 +256,57 @@ fn a_parent_terminates_its_daemons_and_waits_for_its_other_children_when_it_ends
     );
 }
 
+/// Whether `pid` is a zombie: ended, not yet reaped (`/proc/<pid>/stat`'s state `Z`).
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Children started and never joined leave no zombies and no open descriptors behind: a
+/// `start` first reaps the children that have ended, as Python's does. (300 such children
+/// left 300 zombies and 300 open pidfds; found by a review.)
+#[test]
+fn children_never_joined_are_reaped_by_the_next_start() {
+    let _forks = forks();
+    // The pidfds open in this process (other tests' descriptors come and go meanwhile; their
+    // children are started only under `forks`, which this test holds).
+    let fds = || {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().contains("pidfd"))
+            .count()
+    };
+    let before = fds();
+    let pids: Vec<u32> = (0..20)
+        .map(|_| {
+            let child = Process::<Os>::new(|| ());
+            child.start().unwrap();
+            child.pid().unwrap()
+        })
+        .collect();
+    // Every one has ended: a zombie, or reaped already by a later child's start.
+    let gone = |pid: u32| !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    for &pid in &pids {
+        while !zombie(pid) && !gone(pid) {
+            std::thread::yield_now();
+        }
+    }
+    let next = Process::<Os>::new(|| ());
+    next.start().unwrap();
+    for &pid in &pids {
+        assert!(!zombie(pid), "child {pid} was reaped by the next start");
+    }
+    assert_eq!(next.join(), Ok(0));
+    drop(next);
+    assert_eq!(fds(), before, "no pidfd of a child is left open");
+}
+
 #[test]
 fn active_children_lists_the_running_ones() {
     let _forks = forks();

@@ -423,6 +423,12 @@ fn watch(
         launch,
         code: Mutex::new(None),
     });
+    // As Python's `start` does: the children that have ended are reaped and forgotten first,
+    // so that children started and never joined leave neither zombies nor open pidfds (every
+    // later fork copies the pidfds) behind, however many there are.
+    family
+        .children
+        .retain(|child| matches!(child.reap(), Ok(None)));
     family.children.push(watched.clone());
     Ok(OsChild(watched))
 }
