@@ -270,7 +270,7 @@ pub(crate) struct Exec {
     /// See [`Ran::disabled`].
     disabled: Vec<(u32, u32, u32)>,
     /// See [`Ran::enablings`].
-    pub(crate) enablings: Vec<(u32, u32, u32)>,
+    enablings: Vec<(u32, u32, u32)>,
     wants_footprints: bool,
     /// See [`crate::strategy::Strategy::wants_current_footprint`].
     wants_current_footprint: bool,
