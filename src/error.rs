@@ -172,6 +172,13 @@ pub enum Error {
     #[error("the process was not started")]
     NotStarted,
 
+    /// `Process::join` or `join_timeout` called in a process other than the one that started
+    /// the process (a forked child holding its parent's handle): only the parent can wait for
+    /// a process and learn its exit code (Python: `AssertionError`, "can only join a child
+    /// process"). `is_alive`, `terminate` and `kill` work from any process.
+    #[error("only the process that started a process can join it")]
+    NotParent,
+
     /// What the engine cannot do, e.g. signal a process that the engine runs as a thread.
     #[error("not supported: {0}")]
     Unsupported(String),

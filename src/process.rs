@@ -300,7 +300,8 @@ impl<P: Platform> Process<P> {
     }
 
     /// Waits until the process ends; its exit code (see the [module docs](self)).
-    /// `Err(NotStarted)` before [`start`](Process::start).
+    /// `Err(NotStarted)` before [`start`](Process::start); `Err(NotParent)` in a process other
+    /// than the one that started it (a forked child that holds this handle), as Python refuses.
     #[track_caller]
     pub fn join(&self) -> Result<i32, Error> {
         let _op = Self::operation("join");
@@ -308,7 +309,8 @@ impl<P: Platform> Process<P> {
         Ok(code.expect("a wait without a deadline returns once the process ended"))
     }
 
-    /// Waits until the process ends or `timeout` passes; `Ok(true)` if it ended.
+    /// Waits until the process ends or `timeout` passes; `Ok(true)` if it ended. Errors as
+    /// [`join`](Process::join).
     #[track_caller]
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool, Error> {
         let _op = Self::operation("join_timeout");
@@ -316,11 +318,13 @@ impl<P: Platform> Process<P> {
         Ok(self.with_child(|child| child.wait(deadline))?.is_some())
     }
 
-    /// Whether the process has started and not yet ended.
+    /// Whether the process has started and not yet ended (in any process that holds this
+    /// handle).
     #[track_caller]
     pub fn is_alive(&self) -> bool {
         let _op = Self::operation("is_alive");
-        self.exit_code_now().is_ok_and(|code| code.is_none())
+        self.with_child(|child| child.ended())
+            .is_ok_and(|ended| !ended)
     }
 
     /// A look at whether the process ended: a wait whose deadline has passed already (the
@@ -336,7 +340,8 @@ impl<P: Platform> Process<P> {
         P::operation_at(|| None::<&P::AtomicU32>, "Process", name, P::site())
     }
 
-    /// The exit code once the process has ended; `None` before it starts and while it runs.
+    /// The exit code once the process has ended; `None` before it starts and while it runs,
+    /// and in a process other than the one that started it (only the parent learns the code).
     #[track_caller]
     pub fn exitcode(&self) -> Option<i32> {
         let _op = Self::operation("exitcode");

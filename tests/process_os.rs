@@ -182,6 +182,54 @@ fn bad_calls_are_errors() {
     assert_eq!(Error::NotStarted.to_string(), "the process was not started");
 }
 
+/// What a sibling saw of a process its parent started, through a copy of the handle.
+type SiblingView = (bool, Option<String>, Option<String>, Option<i32>, bool);
+
+#[test]
+fn a_handle_in_another_process_tells_liveness_and_signals_but_cannot_join() {
+    let _forks = forks();
+    let (first, _hold) = blocked_child();
+    let first = std::sync::Arc::new(first);
+    let (rx, tx) = pipe::<SiblingView, Os>(false).unwrap();
+    let handle = std::sync::Arc::clone(&first);
+    let sibling = Process::<Os>::new(move || {
+        let alive = handle.is_alive();
+        // (Errors travel as their `Debug` form: `Error` is not a message type.)
+        let join = handle.join().err().map(|e| format!("{e:?}"));
+        let join_timeout = handle
+            .join_timeout(Duration::ZERO)
+            .err()
+            .map(|e| format!("{e:?}"));
+        let code = handle.exitcode();
+        // Signals work from any process, as Python's do (through the pidfd: never a process
+        // that reused the pid). Its end shows through the pidfd, without a join.
+        handle.kill().unwrap();
+        while handle.is_alive() {
+            std::thread::yield_now();
+        }
+        tx.send(&(alive, join, join_timeout, code, handle.kill().is_ok()))
+            .unwrap();
+    });
+    sibling.start().unwrap();
+    let (alive, join, join_timeout, code, killed_again) = rx.recv().unwrap();
+    assert!(alive, "a live process is alive, whoever asks");
+    assert_eq!(join.as_deref(), Some("NotParent"));
+    assert_eq!(join_timeout.as_deref(), Some("NotParent"));
+    assert_eq!(code, None, "only the parent learns the exit code");
+    assert!(killed_again, "signalling an ended process does nothing");
+    assert_eq!(sibling.join(), Ok(0));
+    assert_eq!(
+        first.join(),
+        Ok(-libc::SIGKILL),
+        "the sibling's kill ended it"
+    );
+    assert!(!first.is_alive());
+    assert_eq!(
+        Error::NotParent.to_string(),
+        "only the process that started a process can join it"
+    );
+}
+
 #[test]
 fn a_daemonic_process_cannot_start_processes() {
     let _forks = forks();

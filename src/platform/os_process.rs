@@ -113,6 +113,9 @@ struct Watched {
     launch: Option<OwnedFd>,
     /// The exit code, once `waitid` reaped the child (only ever set once).
     code: Mutex<Option<i32>>,
+    /// The process that started the child: the only one that can reap it (a forked child
+    /// holds a copy of this record, and of the pidfd).
+    parent: u32,
 }
 
 /// [`Os`]'s [`ChildProcess`]: a process started by `fork(2)`, watched through a pidfd. See the
@@ -227,9 +230,31 @@ fn next_spec() -> ProcessSpec {
 }
 
 impl Watched {
+    /// Whether the calling process is the child's parent (see [`Watched::parent`]).
+    fn ours(&self) -> bool {
+        std::process::id() == self.parent
+    }
+
+    /// Whether the child has ended, from any process: its pidfd is readable once it has
+    /// (reaped or not). No exit code: only the parent can reap it.
+    fn ended_from_afar(&self) -> Result<bool, Error> {
+        let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
+        loop {
+            match rustix::event::poll(&mut fds, Some(&Timespec::default())) {
+                Ok(n) => return Ok(n > 0),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(io_error("poll", e)),
+            }
+        }
+    }
+
     /// Reaps the child if it has ended: its exit code, or `None` while it runs.
+    /// `Err(NotParent)` in another process than its parent (see [`Watched::parent`]).
     fn reap(&self) -> Result<Option<i32>, Error> {
         let mut code = self.code.lock().unwrap_or_else(PoisonError::into_inner);
+        if code.is_none() && !self.ours() {
+            return Err(Error::NotParent);
+        }
         if code.is_some() {
             if self
                 .launch
@@ -347,8 +372,18 @@ impl ChildProcess for OsChild {
         code
     }
 
+    fn ended(&self) -> Result<bool, Error> {
+        if self.0.ours() {
+            return Ok(self.0.reap()?.is_some());
+        }
+        self.0.ended_from_afar()
+    }
+
     fn signal(&self, signal: Signal) -> Result<(), Error> {
-        if self.0.reap()?.is_some() {
+        // In the parent, a child that has ended is reaped first, so that its pid is never
+        // signalled once it could be reused. Elsewhere the pidfd alone is safe: it refers to
+        // the child, never to a process that reused its pid.
+        if self.0.ours() && self.0.reap()?.is_some() {
             return Ok(());
         }
         let signal = match signal {
@@ -422,6 +457,7 @@ fn watch(
         pidfd,
         launch,
         code: Mutex::new(None),
+        parent: std::process::id(),
     });
     // As Python's `start` does: the children that have ended are reaped and forgotten first,
     // so that children started and never joined leave neither zombies nor open pidfds (every

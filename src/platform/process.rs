@@ -114,6 +114,13 @@ pub trait ChildProcess: Send + Sync + Sized + 'static {
 
     /// Sends `signal` to the child; nothing (and `Ok`) once it has ended.
     fn signal(&self, signal: Signal) -> Result<(), Error>;
+
+    /// Whether the child has ended, without waiting; from any process that holds the child,
+    /// where [`ChildProcess::wait`] may be the parent's alone. By default, a `wait` whose
+    /// deadline has passed already (the clock's origin, so that it reads no clock).
+    fn ended(&self) -> Result<bool, Error> {
+        Ok(self.wait(Some(Instant::from_nanos(0)))?.is_some())
+    }
 }
 
 /// The state a [`TaskChild`] shares with the task that runs its target.
