@@ -111,6 +111,39 @@ fn operation<P: Platform>(
     P::operation_at(|| words.first(), primitive, name, P::site())
 }
 
+/// Takes `lock` (if there is one) for an access that cannot report a takeover (`get`, `set`):
+/// a lock taken over from a dead holder is noted in the mark, the last of `words` (which a
+/// locked value or array has beside its data), for the next operation that can report it.
+#[track_caller]
+fn lock_noting_takeover<'a, P: Platform>(
+    lock: Option<&'a RLock<P>>,
+    words: &P::Shared<[P::AtomicU64]>,
+) -> Option<RLockGuard<'a, P>> {
+    let held = lock?.lock();
+    if held.owner_died() {
+        if let Some(mark) = words.last() {
+            mark.store(1, Relaxed);
+        }
+    }
+    Some(held)
+}
+
+/// Whether the holder of `held` must report [`Error::OwnerDied`]: it took the lock over, or
+/// an access before it did and noted it (see [`lock_noting_takeover`]). Clears the mark.
+fn reported_takeover<P: Platform>(
+    held: &RLockGuard<'_, P>,
+    words: &P::Shared<[P::AtomicU64]>,
+) -> bool {
+    let noted = words.last().is_some_and(|mark| {
+        let noted = mark.load(Relaxed) != 0;
+        if noted {
+            mark.store(0, Relaxed);
+        }
+        noted
+    });
+    held.owner_died() || noted
+}
+
 /// One `T` in shared memory, guarded by an [`RLock`] unless made with [`Value::raw`]
 /// (Python's `multiprocessing.Value` and `RawValue`).
 ///
@@ -161,7 +194,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
         let made_by = (constructor, P::site());
         Value {
             words: storage::<T, P>(
-                Self::WORDS,
+                Self::WORDS + locked as usize,
                 1,
                 |_| value,
                 Self::NAMES[locked as usize],
@@ -182,19 +215,21 @@ impl<T: Pod, P: Platform> Value<T, P> {
         operation::<P>(&self.words, Self::NAMES[self.lock.is_some() as usize], name)
     }
 
-    /// The value (under the lock, if there is one).
+    /// The value (under the lock, if there is one). A lock taken over from a dead holder is
+    /// remembered, for the next [`update`](Value::update) to report.
     #[track_caller]
     pub fn get(&self) -> T {
         let _op = self.operation("get");
-        let _held = self.lock.as_ref().map(RLock::lock);
+        let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
         read::<T, P>(&self.words, 0)
     }
 
-    /// Replaces the value (under the lock, if there is one).
+    /// Replaces the value (under the lock, if there is one). A lock taken over from a dead
+    /// holder is remembered, for the next [`update`](Value::update) to report.
     #[track_caller]
     pub fn set(&self, value: T) {
         let _op = self.operation("set");
-        let _held = self.lock.as_ref().map(RLock::lock);
+        let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
         write::<T, P>(&self.words, 0, &value);
     }
 
@@ -203,7 +238,9 @@ impl<T: Pod, P: Platform> Value<T, P> {
     ///
     /// [`Error::OwnerDied`] (and nothing changed, the lock released) when the lock was taken
     /// over from a process that died holding it, maybe in the middle of its own update: the
-    /// value may be torn, and the caller decides what to do (the next call goes through).
+    /// value may be torn, and the caller decides what to do (the next call goes through). A
+    /// takeover by [`get`](Value::get) or [`set`](Value::set), which cannot say so, is
+    /// reported here too, once.
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
         let _op = self.operation("update");
@@ -212,7 +249,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
             what: "Value",
         })?;
         let held = lock.lock();
-        if held.owner_died() {
+        if reported_takeover(&held, &self.words) {
             return Err(Error::OwnerDied);
         }
         let mut value = read::<T, P>(&self.words, 0);
@@ -345,8 +382,14 @@ impl<T: Pod, P: Platform> Array<T, P> {
             )));
         };
         Ok(Array {
-            words: storage::<T, P>(words, len, value, Self::NAMES[locked as usize], made_by)
-                .map_err(|e| e.within(array()))?,
+            words: storage::<T, P>(
+                words + locked as usize,
+                len,
+                value,
+                Self::NAMES[locked as usize],
+                made_by,
+            )
+            .map_err(|e| e.within(array()))?,
             len,
             lock: locked.then(RLock::new),
             _element: PhantomData,
@@ -367,27 +410,30 @@ impl<T: Pod, P: Platform> Array<T, P> {
         self.len == 0
     }
 
-    /// Element `index` (under the lock, if there is one).
+    /// Element `index` (under the lock, if there is one). A lock taken over from a dead
+    /// holder is remembered, for the next [`locked`](Array::locked) view to report.
     #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
         let _op = self.operation("get");
-        let _held = self.lock.as_ref().map(RLock::lock);
+        let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
         self.read(index)
     }
 
-    /// Replaces element `index` (under the lock, if there is one).
+    /// Replaces element `index` (under the lock, if there is one); a takeover is remembered
+    /// as by [`get`](Array::get).
     #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
         let _op = self.operation("set");
-        let _held = self.lock.as_ref().map(RLock::lock);
+        let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
         self.write(index, value)
     }
 
-    /// Every element, read under the lock (if there is one) as one consistent snapshot.
+    /// Every element, read under the lock (if there is one) as one consistent snapshot; a
+    /// takeover is remembered as by [`get`](Array::get).
     #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
         let _op = self.operation("to_vec");
-        let _held = self.lock.as_ref().map(RLock::lock);
+        let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
         self.snapshot()
     }
 
@@ -406,9 +452,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
             operation: "Array::locked",
             what: "Array",
         })?;
+        let held = lock.lock_at(site);
         Ok(ArrayGuard {
             array: self,
-            _held: lock.lock_at(site),
+            owner_died: reported_takeover(&held, &self.words),
+            _held: held,
         })
     }
 
@@ -481,16 +529,19 @@ impl<T: Pod + fmt::Debug, P: Platform> fmt::Debug for Array<T, P> {
 /// An [`Array`] with its lock held (from [`Array::locked`]); the lock is released on drop.
 pub struct ArrayGuard<'a, T: Pod, P: Platform = Os> {
     array: &'a Array<T, P>,
+    /// The lock was taken over, by this view or, unreported, by an access since the last view.
+    owner_died: bool,
     _held: RLockGuard<'a, P>,
 }
 
 impl<T: Pod, P: Platform> ArrayGuard<'_, T, P> {
     /// Whether the lock was taken over from a process that died holding it (see
-    /// [`Error::OwnerDied`]): the elements may be half updated.
+    /// [`Error::OwnerDied`]): the elements may be half updated. Also when the takeover was
+    /// made by an [`Array::get`], `set` or `to_vec` since the last view, which could not say so.
     #[track_caller]
     pub fn owner_died(&self) -> bool {
         let _op = operation::<P>(&self.array.words, "Array", "owner_died (guard)");
-        self._held.owner_died()
+        self.owner_died
     }
 
     /// The number of elements.

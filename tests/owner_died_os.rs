@@ -6,8 +6,8 @@
 //! while they hold the lock (or ended without releasing it); synchronized by pipes, no sleeps.
 
 use mpcheck::{
-    pipe, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Os, Process, RLock,
-    Semaphore, StartMethod, Value,
+    pipe, Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Os, Process,
+    RLock, Semaphore, StartMethod, Value,
 };
 
 /// Held by every test that starts processes (see tests/process_os.rs).
@@ -148,6 +148,40 @@ fn a_condition_and_a_value_report_their_dead_holder() {
     assert_eq!(value.get(), 5, "nothing changed by the refused update");
     assert_eq!(value.update(|v| *v += 1), Ok(()));
     assert_eq!(value.get(), 6);
+}
+
+#[test]
+fn a_takeover_by_get_or_set_is_reported_by_the_next_update_or_view() {
+    let _forks = forks();
+    let value = Value::<u64, Os>::new(5);
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let theirs = value.clone();
+    let child = Process::<Os>::new(move || {
+        let _ = theirs.update(|_| say_held_and_wait(&tx));
+    });
+    kill_holder(child, rx);
+    assert_eq!(value.get(), 5, "a get goes through (it cannot report)");
+    value.set(7);
+    assert_eq!(
+        value.update(|v| *v += 1),
+        Err(Error::OwnerDied),
+        "the update after it learns of the dead holder"
+    );
+    assert_eq!(value.update(|v| *v += 1), Ok(()), "once");
+    assert_eq!(value.get(), 8);
+
+    let array = Array::<u32, Os>::from_slice(&[1, 2, 3]).unwrap();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let theirs = array.clone();
+    let child = Process::<Os>::new(move || {
+        let _view = theirs.locked().unwrap();
+        say_held_and_wait(&tx)
+    });
+    kill_holder(child, rx);
+    assert_eq!(array.set(0, 10), Ok(()));
+    assert_eq!(array.to_vec(), [10, 2, 3]);
+    assert!(array.locked().unwrap().owner_died(), "the next view learns");
+    assert!(!array.locked().unwrap().owner_died(), "once");
 }
 
 /// A child that takes `units` guards of `sem` (and one bare unit if `bare`), says so on `tx`,
