@@ -15,6 +15,7 @@
 //! |---|---|
 //! | `queue_1to1` | a child process puts `0..=n` (`u64`) into a `Queue::new()`; the parent gets the first untimed (the child is running), then times `n` gets. Items/s. `queue_1to1_threads`: the same with a thread as the producer |
 //! | `pipe_pingpong` | duplex `pipe::<u64>`; the parent sends `i` and receives it back from a child that echoes, `n` times (the child stops on `u64::MAX`: it holds a copy of the parent's end, so it would never see end of file). Round trips/s. Raw references: the same over a `socketpair` with `libc::fork`, 8-byte `write`/`read`, blocking, and spinning on `recv(MSG_DONTWAIT)` on both sides |
+//! | `pipe_oneway_1mib` | one-way `pipe`; a child sends `n + 1` messages of 1 MiB (`send_bytes`), the parent receives the first untimed, then times `n` `recv_bytes`. No reference: it shows what framing costs per byte |
 //! | `pipe_oneway64` | one-way `pipe`; a child sends `n + 1` messages of 64 bytes (`send_bytes`), the parent receives the first untimed, then times `n` `recv_bytes`. Raw reference: a forked child `write`s 64-byte records to a `socketpair`, the parent `read`s them one record at a time |
 //! | `lock_2proc` | 2 child processes lined up at a `Barrier` each acquire + release one `Lock` `n` times; time from the first start to the last end (`CLOCK_MONOTONIC`, system-wide), rate of both together |
 //! | `value_2proc` | the same with `Value::<u64>::update(\|v\| *v += 1)` (read, add, write under its lock); the final value is checked |
@@ -123,6 +124,26 @@ fn pipe_oneway64(n: u64) -> f64 {
     let t0 = now_ns();
     for _ in 0..n {
         assert_eq!(rx.recv_bytes().unwrap().len(), 64);
+    }
+    let elapsed = now_ns() - t0;
+    join_ok(&writer);
+    rate(n, elapsed)
+}
+
+fn pipe_oneway_1mib(n: u64) -> f64 {
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let payload: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    let len = payload.len();
+    let writer = Process::<Os>::new(move || {
+        for _ in 0..=n {
+            tx.send_bytes(&payload).unwrap();
+        }
+    });
+    writer.start().unwrap();
+    assert_eq!(rx.recv_bytes().unwrap().len(), len);
+    let t0 = now_ns();
+    for _ in 0..n {
+        assert_eq!(rx.recv_bytes().unwrap().len(), len);
     }
     let elapsed = now_ns() - t0;
     join_ok(&writer);
@@ -384,6 +405,13 @@ fn rows() -> Vec<Row> {
             "msg/s",
             300_000,
             raw_oneway64,
+        ),
+        r(
+            "pipe_oneway_1mib",
+            "Pipe one-way, 1 MiB messages",
+            "msg/s",
+            2_000,
+            pipe_oneway_1mib,
         ),
         r(
             "lock_2proc",

@@ -154,12 +154,14 @@ pub enum Error {
     #[error("the lock's holder process died holding it; the caller holds the lock now (what it guarded may be half updated)")]
     OwnerDied,
 
-    /// A queue item was lost: the process putting it was killed inside `put`, after the item
-    /// had its place in the queue and before it was whole. The get that reached its place
-    /// returns this, once (exactly one getter does); the queue goes on, and the next get
+    /// A queue item or pipe message was lost: the process putting (sending) it was killed
+    /// inside `put` (`send`), after the item had its place in the queue (the message had begun
+    /// in the pipe) and before it was whole. The get (receive) that reached its place returns
+    /// this, once (exactly one getter does); the queue (connection) goes on, and the next get
     /// returns the next item. Items put by live processes are never lost (Python: the queue's
-    /// readers hang, or read a torn pickle).
-    #[error("a queue item was lost: the process putting it died inside put; the next get returns the next item")]
+    /// readers hang, or read a torn pickle; a pipe's reader reads the next sender's bytes as
+    /// the rest of the message).
+    #[error("an item was lost: the process putting or sending it died inside put or send; the next get or receive returns the next one")]
     ItemLost,
 
     /// `Process::start` on a process that was already started (Python: `AssertionError`,

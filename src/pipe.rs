@@ -4,11 +4,13 @@
 //! pair or a kernel pipe on [`Os`], an emulated pipe under the explorers). A `Connection` frames
 //! it into messages, written once here for every platform:
 //!
-//! - a message is a 4-byte little-endian length and that many bytes; items are encoded with
-//!   postcard (`send`/`recv`), raw bytes go as they are (`send_bytes`/`recv_bytes`);
+//! - a message goes out as a **frame**: its 4-byte little-endian length and its bytes, stuffed
+//!   (COBS: Cheshire and Baker, 1999) so that no byte of the frame is 0, then a 0 that ends
+//!   it; one byte in 254 more than the message, plus 6. Items are encoded with postcard
+//!   (`send`/`recv`), raw bytes go as they are (`send_bytes`/`recv_bytes`);
 //! - each end has a send lock and a receive lock, so tasks sharing a `Connection` never
 //!   interleave their messages' bytes (CPython leaves that to the user);
-//! - a message goes out in one `write` (header and payload in one buffer) when the platform
+//! - a message goes out in one `write` (its whole frame in one buffer) when the platform
 //!   takes it whole; a receiving end **reads ahead**: one `read` of up to [`READ_AHEAD`] bytes
 //!   brings the next message and whatever follows it, and the bytes past the message wait in a
 //!   buffer for the next `recv`. That buffer is shared state of the end, placed with
@@ -27,7 +29,21 @@
 //!   adapts per end; a platform that does not spin ([`Platform::SPIN_LIMIT`] 0: the
 //!   explorers) neither counts nor watches;
 //! - `recv` at a message boundary with every writer gone is `Error::Eof`; a message cut off by a
-//!   writer that closed or died in the middle of it is `Error::Truncated`, never a partial value;
+//!   writer that closed or died in the middle of it, with no writer left, is
+//!   `Error::Truncated`, never a partial value;
+//! - **a process can die anywhere**, also while it holds an end that live processes share
+//!   (its lock is then taken over). Because a frame's end is a byte no frame holds, the
+//!   stream can always be found again:
+//!
+//!   | who dies | where | what the others see |
+//!   |---|---|---|
+//!   | a sender | in the middle of a frame | the next sender ends the cut frame first (it counts what a frame in progress owes the stream, in shared memory, and writes that many 0s); the receive that reaches it gets `Error::ItemLost`, once, and the next one the next message |
+//!   | a receiver | waiting for bytes | nothing: a receive waits in `poll`, without reading |
+//!   | a receiver | in the middle of a large message, or between a read of the pipe and its record in the shared buffer | the next receive drops the stream up to the next 0 (the message, and what else that read took, went with the dead receiver) and returns `Error::ItemLost`, once; the next one the next message |
+//!
+//!   Every message returned is one a sender sent, whole; never two senders' bytes in one
+//!   (Python's `Connection` has no lock: its readers hang on a dead one's lock in a `Queue`,
+//!   or read the next sender's bytes as the rest of a dead one's message);
 //! - sending to a closed peer is `Error::BrokenPipe` (never a `SIGPIPE` the host did not
 //!   ignore); the wrong direction of a one-way pipe is `Error::ReadOnly` / `Error::WriteOnly`;
 //!   after `close`, `Error::Closed`.
@@ -48,8 +64,127 @@ use crate::{Error, Lock, Os, Platform};
 /// The largest message a connection sends or accepts: 256 MiB.
 pub const MAX_MESSAGE_LEN: usize = 256 << 20;
 
-/// Bytes of a message's length header.
+/// Bytes of a message's length header (little-endian), the first bytes of its frame before
+/// stuffing.
 const HEADER: usize = 4;
+/// The byte that ends every frame, and that no frame holds (see [`stuff`]).
+const DELIMITER: u8 = 0;
+/// The most payload bytes one block of a stuffed frame carries.
+const BLOCK: usize = 254;
+
+/// Appends to `out` the frame of `payload`: its length and its bytes, stuffed so that no byte
+/// of it is [`DELIMITER`] (Consistent Overhead Byte Stuffing, Cheshire and Baker, IEEE/ACM
+/// Transactions on Networking 7(2), 1999: each run of up to 254 non-zero bytes goes out behind
+/// a code byte, its length plus one, and a code below 255 stands for a zero after the run),
+/// then the delimiter. At most one byte in 254 more than the message, plus the delimiter.
+/// Runs are copied whole: a message without zeros costs a copy and a code byte per 254.
+fn stuff(payload: &[u8], out: &mut Vec<u8>) {
+    let header = (payload.len() as u32).to_le_bytes();
+    stuff_parts(&[&header, payload], out);
+}
+
+/// Appends to `out` the bytes of `parts`, one after the other, stuffed (see [`stuff`]), then
+/// the delimiter.
+fn stuff_parts(parts: &[&[u8]], out: &mut Vec<u8>) {
+    let mut code_at = out.len();
+    out.push(0);
+    for &part in parts {
+        let mut rest = part;
+        while !rest.is_empty() {
+            let room = BLOCK - (out.len() - code_at - 1);
+            let run = memchr::memchr(DELIMITER, &rest[..rest.len().min(room)]);
+            let copied = run.unwrap_or(rest.len().min(room));
+            out.extend_from_slice(&rest[..copied]);
+            rest = &rest[copied..];
+            if run.is_some() {
+                // A zero ends the block; it is the code byte's to stand for.
+                rest = &rest[1..];
+            } else if out.len() - code_at - 1 < BLOCK {
+                continue;
+            }
+            // Both below 256: a block holds at most 254 bytes.
+            out[code_at] = (out.len() - code_at) as u8;
+            code_at = out.len();
+            out.push(0);
+        }
+    }
+    out[code_at] = (out.len() - code_at) as u8;
+    out.push(DELIMITER);
+}
+
+/// Undoes [`stuff`] on a frame without its delimiter: `Some` with the payload if the frame is
+/// whole and says so (its blocks end where the frame does and its header tells the payload's
+/// length), `None` for a frame cut off, whose sender died in the middle of it. A header
+/// announcing more than [`MAX_MESSAGE_LEN`] is `Err` with its length. The payload is copied
+/// once, run by run, into an allocation of its length.
+fn unstuff(frame: &[u8]) -> Result<Option<Vec<u8>>, usize> {
+    let mut header = [0; HEADER];
+    let mut have = 0;
+    let mut payload: Option<Vec<u8>> = None;
+    // Takes `bytes` (decoded, in order); `Err` for a header over the limit.
+    let mut take = |bytes: &[u8], payload: &mut Option<Vec<u8>>| -> Result<(), usize> {
+        let mut bytes = bytes;
+        if have < HEADER {
+            let n = bytes.len().min(HEADER - have);
+            header[have..have + n].copy_from_slice(&bytes[..n]);
+            have += n;
+            bytes = &bytes[n..];
+            if have < HEADER {
+                return Ok(());
+            }
+            let len = u32::from_le_bytes(header) as usize;
+            if len > MAX_MESSAGE_LEN {
+                return Err(len);
+            }
+            // No more than the frame can hold: a cut frame's header may promise more.
+            *payload = Some(Vec::with_capacity(len.min(frame.len())));
+        }
+        if let Some(payload) = payload {
+            payload.extend_from_slice(bytes);
+        }
+        Ok(())
+    };
+    let mut at = 0;
+    while at < frame.len() {
+        let code = usize::from(frame[at]);
+        let end = at + code;
+        if code == 0 || end > frame.len() {
+            return Ok(None);
+        }
+        take(&frame[at + 1..end], &mut payload)?;
+        at = end;
+        if code != BLOCK + 1 && at < frame.len() {
+            take(&[0], &mut payload)?;
+        }
+    }
+    let len = u32::from_le_bytes(header) as usize;
+    Ok(payload.filter(|payload| payload.len() == len))
+}
+
+/// What a frame's start (stuffed, no delimiter in it) decodes to, as far as it goes: the
+/// header's length once the header is there, and how many bytes it decodes to in all.
+fn decoded_so_far(start: &[u8]) -> (Option<usize>, usize) {
+    let mut header = [0; HEADER];
+    let mut decoded = 0;
+    let mut byte = |b: u8| {
+        if let Some(slot) = header.get_mut(decoded) {
+            *slot = b;
+        }
+        decoded += 1;
+    };
+    let mut at = 0;
+    while at < start.len() {
+        let code = usize::from(start[at]).max(1);
+        let end = (at + code).min(start.len());
+        start[at + 1..end].iter().for_each(|&b| byte(b));
+        at = end;
+        if code != BLOCK + 1 && at < start.len() {
+            byte(0);
+        }
+    }
+    let len = (decoded >= HEADER).then(|| u32::from_le_bytes(header) as usize);
+    (len, decoded)
+}
 
 /// The size of a receiving end's read-ahead buffer, in bytes: the most one `read` of the pipe
 /// asks for while the message it serves fits in it (a larger message is read into its own
@@ -84,22 +219,35 @@ struct Buffer {
     received: u64,
     /// The last read from the pipe took less than it asked for: it emptied the pipe.
     drained: bool,
+    /// A read of the pipe is in progress whose bytes are not yet recorded here (see
+    /// [`Connection::read_recorded`]). Found set by the next holder, the holder died there,
+    /// and how much of the stream it took is unknown: the stream is [`Buffer::adrift`].
+    reading: bool,
+    /// The stream's front may be inside a frame (a holder died in the middle of a read, or of
+    /// a large message it read into its own allocation): everything up to the next
+    /// [`DELIMITER`] is dropped before the next frame is read.
+    adrift: bool,
     bytes: [u8; READ_AHEAD],
 }
 
-// SAFETY: integers and a byte array, inline: no pointer, no per-process handle.
+// SAFETY: integers, flags and a byte array, inline: no pointer, no per-process handle.
 unsafe impl Shareable for Buffer {}
 
 /// What [`Buffer::take`] found at the front of the buffer.
 enum Front {
     /// A whole message, now taken out of the buffer.
     Message(Vec<u8>),
-    /// A message longer than the buffer: `prefix` holds the payload bytes buffered so far (the
-    /// header and those bytes are taken out; the buffer is empty), `len` is the payload's length.
-    Large { prefix: Vec<u8>, len: usize },
-    /// A header announcing `len` bytes, over [`MAX_MESSAGE_LEN`]: the header is taken out.
+    /// A frame longer than the buffer, no delimiter in it yet: `prefix` holds its bytes so
+    /// far (taken out; the buffer is empty and adrift until the frame is read), and `len` is
+    /// the payload's length once the header is among them.
+    Large { prefix: Vec<u8>, len: Option<usize> },
+    /// A header announcing `len` bytes, over [`MAX_MESSAGE_LEN`]: its frame is dropped (the
+    /// buffer is adrift, if the frame's end is not there yet).
     TooLarge { len: usize },
-    /// No whole message yet: the buffered bytes were moved to the front, and up to `room` more
+    /// A frame whose sender died in the middle of it, or bytes dropped to find the next frame
+    /// after a receiver died in the middle of one: taken out.
+    Lost,
+    /// No whole frame yet: the buffered bytes were moved to the front, and up to `room` more
     /// bytes fit behind them. `idle` when the last read emptied the pipe and took as many bytes
     /// as were counted written by then: `received` ([`Buffer::received`]).
     NeedMore { room: usize, idle: Option<u64> },
@@ -117,10 +265,6 @@ impl Buffer {
         }
     }
 
-    fn len(&self) -> usize {
-        self.range().len()
-    }
-
     fn set(&mut self, range: std::ops::Range<usize>) {
         // Empty: back to the front, so the next read has the whole buffer.
         let range = if range.is_empty() { 0..0 } else { range };
@@ -129,41 +273,75 @@ impl Buffer {
         self.end = range.end as u32;
     }
 
-    /// The length a whole header at the front announces.
-    fn header(&self) -> Option<usize> {
+    /// Where the next delimiter is, in the buffered bytes.
+    fn delimiter(&self) -> Option<usize> {
         let range = self.range();
-        let header = self.bytes.get(range.start..range.start + HEADER)?;
-        (range.len() >= HEADER)
-            .then(|| u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize)
+        memchr::memchr(DELIMITER, &self.bytes[range.clone()]).map(|at| range.start + at)
     }
 
-    /// `true` when a whole message (or a header no message fits behind, which `recv` answers
-    /// at once) is buffered.
+    /// `true` when a `recv` would answer from the buffer at once: a whole frame is buffered
+    /// (or a header no message fits behind), and the stream is not adrift.
     fn ready(&self) -> bool {
-        self.header()
-            .is_some_and(|len| len > READ_AHEAD - HEADER || HEADER + len <= self.len())
+        if self.reading || self.adrift {
+            return false;
+        }
+        self.delimiter().is_some() || self.range().len() == READ_AHEAD
     }
 
     /// Takes the message at the front out of the buffer, if it is whole (see [`Front`]).
+    /// First what a holder that died left: after a read in progress, or inside a large frame,
+    /// the bytes up to the next delimiter are dropped.
     fn take(&mut self) -> Front {
+        if self.reading {
+            self.reading = false;
+            self.adrift = true;
+        }
         let range = self.range();
-        if let Some(len) = self.header() {
-            if len > MAX_MESSAGE_LEN {
-                self.set(range.start + HEADER..range.end);
-                return Front::TooLarge { len };
-            }
-            let body = range.start + HEADER;
-            if body + len <= range.end {
-                let message = self.bytes[body..body + len].to_vec();
-                self.set(body + len..range.end);
-                return Front::Message(message);
-            }
-            if HEADER + len > READ_AHEAD {
-                let mut prefix = Vec::with_capacity(len);
-                prefix.extend_from_slice(&self.bytes[body..range.end]);
+        if self.adrift {
+            let Some(at) = self.delimiter() else {
                 self.set(0..0);
-                return Front::Large { prefix, len };
-            }
+                return Front::NeedMore {
+                    room: READ_AHEAD,
+                    idle: self.drained.then_some(self.received),
+                };
+            };
+            self.adrift = false;
+            self.set(at + 1..range.end);
+            // Dropped: the end of a frame a dead receiver had begun (a message it took),
+            // maybe all of the next one.
+            return Front::Lost;
+        }
+        // Empty frames (a sender's delimiter after a dead one's frame that was whole) end
+        // nothing.
+        let mut range = range;
+        while range.start < range.end && self.bytes[range.start] == DELIMITER {
+            range.start += 1;
+        }
+        self.set(range.clone());
+        let range = self.range();
+        if let Some(at) = self.delimiter() {
+            let decoded = unstuff(&self.bytes[range.start..at]);
+            self.set(at + 1..range.end);
+            return match decoded {
+                Ok(Some(message)) => Front::Message(message),
+                Ok(None) => Front::Lost,
+                Err(len) => Front::TooLarge { len },
+            };
+        }
+        let (len, _) = decoded_so_far(&self.bytes[range.clone()]);
+        if let Some(len) = len.filter(|&len| len > MAX_MESSAGE_LEN) {
+            // Its end is not buffered: dropped when it comes.
+            self.set(0..0);
+            self.adrift = true;
+            return Front::TooLarge { len };
+        }
+        // A frame that cannot fit (its header says so, or it filled the buffer without
+        // ending): read into its own allocation.
+        if len.is_some_and(|len| HEADER + len + 2 > READ_AHEAD) || range.len() == READ_AHEAD {
+            let prefix = self.bytes[range].to_vec();
+            self.set(0..0);
+            self.adrift = true;
+            return Front::Large { prefix, len };
         }
         // Not whole yet: move what there is to the front, to make room behind it.
         self.bytes.copy_within(range.clone(), 0);
@@ -183,20 +361,29 @@ impl Buffer {
 
     /// Empties the buffer (the stream ended): the error its bytes make, a message cut off.
     fn cut_off(&mut self) -> Error {
-        let got = self.len();
-        let error = match self.header() {
-            None if got == 0 => Error::Eof,
-            None => Error::Truncated {
-                got,
-                expected: HEADER,
-            },
-            Some(len) => Error::Truncated {
-                got: got - HEADER,
-                expected: len,
-            },
+        let range = self.range();
+        let error = if range.is_empty() || self.adrift {
+            Error::Eof
+        } else {
+            truncated(&self.bytes[range])
         };
         self.set(0..0);
+        self.adrift = false;
         error
+    }
+}
+
+/// The error for the start of a frame (no delimiter in it) that the stream ended inside.
+fn truncated(start: &[u8]) -> Error {
+    match decoded_so_far(start) {
+        (Some(len), decoded) => Error::Truncated {
+            got: (decoded - HEADER).min(len),
+            expected: len,
+        },
+        (None, got) => Error::Truncated {
+            got,
+            expected: HEADER,
+        },
     }
 }
 
@@ -209,6 +396,13 @@ struct ReadAhead<P: Platform> {
     /// ([`Connection::wait_for_writer`]), never a fact a result depends on. Only used where
     /// the platform spins ([`Platform::SPIN_LIMIT`] above 0).
     written: Padded<P::AtomicU64>,
+    /// Bytes the senders into this end's stream may still owe it: a sender adds its frame's
+    /// length before its first write and sets this back to 0 after its last, under the
+    /// sending end's lock. Found above 0 by a sender, the one before it died in the middle of
+    /// its frame (or failed there), and the stream is owed at most that many bytes: the sender
+    /// writes them as delimiters first (see [`Connection::send_bytes`]). On its own cache
+    /// lines: only senders touch it, while receivers write the buffer beside it.
+    owed: Padded<P::AtomicU64>,
     buffer: P::Cell<Buffer>,
 }
 
@@ -220,11 +414,14 @@ impl<P: Platform> ReadAhead<P> {
     fn new() -> P::Shared<Self> {
         P::share(ReadAhead {
             written: Padded(P::AtomicU64::new(0)),
+            owed: Padded(P::AtomicU64::new(0)),
             buffer: P::Cell::new(Buffer {
                 start: 0,
                 end: 0,
                 received: 0,
                 drained: false,
+                reading: false,
+                adrift: false,
                 bytes: [0; READ_AHEAD],
             }),
         })
@@ -486,13 +683,45 @@ impl<T, P: Platform> Connection<T, P> {
                 max: MAX_MESSAGE_LEN,
             });
         }
-        let mut message = Vec::with_capacity(HEADER + bytes.len());
-        message.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        message.extend_from_slice(bytes);
+        let mut frame = Vec::with_capacity(HEADER + bytes.len() + bytes.len() / BLOCK + 3);
+        stuff(bytes, &mut frame);
         let _held = self.inner.send_lock.lock();
+        // What this frame owes the stream until its last byte is written, on top of what a
+        // sender before it may owe: a sender that dies anywhere from here on leaves at least
+        // what is missing counted.
+        let owed = &self.inner.peer_ahead.owed.0;
+        let debt = owed.fetch_add(frame.len() as u64, Relaxed);
+        if debt > 0 {
+            self.pay(debt)?;
+        }
+        self.write_all(&frame)?;
+        owed.store(0, Relaxed);
+        Ok(())
+    }
+
+    /// Ends the frame a sender that died left cut off, with `debt` delimiters: at least the
+    /// bytes its frame still missed. The first ends the frame, which does not decode (its
+    /// receiver gets `ItemLost`; one that was whole after all decodes whole); the rest are
+    /// empty frames, skipped. So the next frame starts where a receiver looks for one, and a
+    /// receiver reading the cut frame up to the least length its header allows (see
+    /// [`Connection::read_large`]) reads no further than these delimiters.
+    fn pay(&self, debt: u64) -> Result<(), Error> {
+        const DELIMITERS: [u8; READ_AHEAD] = [DELIMITER; READ_AHEAD];
+        let mut left = debt;
+        while left > 0 {
+            // At most `READ_AHEAD`, which fits.
+            let chunk = left.min(READ_AHEAD as u64) as usize;
+            self.write_all(&DELIMITERS[..chunk])?;
+            left -= chunk as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` whole (under the send lock).
+    fn write_all(&self, bytes: &[u8]) -> Result<(), Error> {
         let mut sent = 0;
-        while sent < message.len() {
-            let n = self.inner.end.write(&message[sent..])?;
+        while sent < bytes.len() {
+            let n = self.inner.end.write(&bytes[sent..])?;
             if P::SPIN_LIMIT > 0 {
                 // A hint for a reader waiting on the count (see `wait_for_writer`), which orders
                 // nothing: the bytes themselves travel through the pipe.
@@ -507,8 +736,10 @@ impl<T, P: Platform> Connection<T, P> {
     ///
     /// Errors: `WriteOnly` (the sending end of a one-way pipe), `Eof` (no message left and every
     /// writing end closed), `Truncated` (the writer went away in the middle of a message; its
-    /// bytes are discarded), `TooLarge` (a header announcing more than [`MAX_MESSAGE_LEN`]: not a
-    /// connection's stream), `Closed`.
+    /// bytes are discarded), `ItemLost` (a message lost to a process that died in the middle
+    /// of sending or receiving it, on an end others share: see the [module docs](self)),
+    /// `TooLarge` (a header announcing more than [`MAX_MESSAGE_LEN`]: not a connection's
+    /// stream), `Closed`.
     #[track_caller]
     pub fn recv_bytes(&self) -> Result<Vec<u8>, Error> {
         let _op = P::operation(|| self.inner.send_lock.word(), "Connection", "recv_bytes");
@@ -530,29 +761,8 @@ impl<T, P: Platform> Connection<T, P> {
                         max: MAX_MESSAGE_LEN,
                     })
                 }
-                Front::Large { mut prefix, len } => {
-                    // Read up to the message's last byte, not beyond: nothing is read ahead.
-                    let have = prefix.len();
-                    prefix.resize(len, 0);
-                    let read = self.read_exact(&mut prefix[have..]);
-                    if P::SPIN_LIMIT > 0 {
-                        // Counted for `wait_for_writer` (bytes an error cut short are not: the
-                        // count is a hint); these reads are not known to have emptied the pipe.
-                        let n = *read.as_ref().unwrap_or(&0) as u64;
-                        // SAFETY: as above.
-                        unsafe {
-                            buffer.with_mut(|b| {
-                                b.received = b.received.wrapping_add(n);
-                                b.drained = false;
-                            })
-                        }
-                    }
-                    let got = have + read?;
-                    if got < len {
-                        return Err(Error::Truncated { got, expected: len });
-                    }
-                    return Ok(prefix);
-                }
+                Front::Lost => return Err(Error::ItemLost),
+                Front::Large { prefix, len } => return self.read_large(prefix, len),
                 Front::NeedMore { room, idle } => (room, idle),
             };
             // Read into this process's scratch, outside the cell's access (an explorer's cell
@@ -571,24 +781,152 @@ impl<T, P: Platform> Connection<T, P> {
             if let Some(received) = idle {
                 self.wait_for_writer(received);
             }
-            let n = self.inner.end.read(&mut scratch[..room])?;
-            // SAFETY: as above.
-            unsafe {
-                buffer.with_mut(|b| {
-                    // For `wait_for_writer`: less than asked for means the pipe is empty now.
-                    b.received = b.received.wrapping_add(n as u64);
-                    b.drained = n < room;
-                    match n {
-                        // End of file: whatever is buffered is a message cut off.
-                        0 => Err(b.cut_off()),
-                        n => {
-                            b.append(&scratch[..n]);
-                            Ok(())
-                        }
-                    }
-                })
-            }?;
+            let mut ended = None;
+            self.read_recorded(&mut scratch[..room], |b, bytes| {
+                // For `wait_for_writer`: less than asked for means the pipe is empty now.
+                b.received = b.received.wrapping_add(bytes.len() as u64);
+                b.drained = bytes.len() < room;
+                match bytes.len() {
+                    // End of file: whatever is buffered is a message cut off.
+                    0 => ended = Some(b.cut_off()),
+                    _ => b.append(bytes),
+                }
+            })?;
+            if let Some(error) = ended {
+                return Err(error);
+            }
         }
+    }
+
+    /// Reads the rest of a frame too large for the buffer, whose start is `frame` (the buffer
+    /// is empty and adrift meanwhile: a receiver that dies in here leaves the frame's rest to
+    /// be dropped), into the message's own allocation. Up to the least length a frame of `len`
+    /// payload bytes has, it reads no further (a whole frame is at least that long, and a cut
+    /// one is followed by as many delimiters, see [`Connection::pay`]); past that, a buffer's
+    /// worth at a time until the delimiter, and the bytes after it go back into the buffer.
+    fn read_large(&self, mut frame: Vec<u8>, mut len: Option<usize>) -> Result<Vec<u8>, Error> {
+        // `frame[..got]` is read; the rest of `frame` room for the next read (grown once to
+        // the least length, then a buffer's worth at a time, never zeroed twice).
+        let mut got = frame.len();
+        loop {
+            if len.is_none() {
+                len = decoded_so_far(&frame[..got]).0;
+                if let Some(len) = len.filter(|&len| len > MAX_MESSAGE_LEN) {
+                    return Err(Error::TooLarge {
+                        what: "message",
+                        len,
+                        max: MAX_MESSAGE_LEN,
+                    });
+                }
+            }
+            // A frame has at least one code byte before its header and payload.
+            let least = len.map_or(0, |len| 1 + HEADER + len);
+            let most = len.map_or(usize::MAX, |len| {
+                HEADER + len + (HEADER + len).div_ceil(BLOCK) + 1
+            });
+            if got > most {
+                // No delimiter where one must be: not a connection's stream (the buffer stays
+                // adrift, so the next receive drops up to the next delimiter).
+                return Err(Error::ItemLost);
+            }
+            let have = got;
+            let until = if have < least {
+                least
+            } else {
+                have + READ_AHEAD
+            };
+            if frame.len() < until {
+                frame.resize(until, 0);
+            }
+            let mut ended = false;
+            let n = self.read_recorded(&mut frame[have..until], |b, bytes| {
+                if P::SPIN_LIMIT > 0 {
+                    // Counted for `wait_for_writer`; these reads are not known to have emptied
+                    // the pipe.
+                    b.received = b.received.wrapping_add(bytes.len() as u64);
+                    b.drained = false;
+                }
+                if let Some(at) = memchr::memchr(DELIMITER, bytes) {
+                    // The frame's end: what came after it is the stream's rest, less the empty
+                    // frames at its front. (A read up to the least length ends early only
+                    // inside a cut frame, whose sender's successor wrote delimiters at least as
+                    // far: all of its rest is empty frames. A read past the least length asks
+                    // for a buffer's worth, which the buffer, empty meanwhile, holds.)
+                    let rest = &bytes[at + 1..];
+                    let empty = rest.iter().take_while(|&&b| b == DELIMITER).count();
+                    // (More than the buffer holds only in a stream no connection wrote.)
+                    let rest = &rest[empty..];
+                    b.append(&rest[..rest.len().min(READ_AHEAD)]);
+                    b.adrift = false;
+                    ended = true;
+                } else if bytes.is_empty() {
+                    // End of file inside the frame: nothing more comes.
+                    b.adrift = false;
+                }
+            })?;
+            got += n;
+            if n == 0 {
+                return Err(truncated(&frame[..got]));
+            }
+            if ended {
+                let at = have
+                    + memchr::memchr(DELIMITER, &frame[have..got]).expect("the record found it");
+                return match unstuff(&frame[..at]) {
+                    Ok(Some(message)) => Ok(message),
+                    Ok(None) => Err(Error::ItemLost),
+                    Err(len) => Err(Error::TooLarge {
+                        what: "message",
+                        len,
+                        max: MAX_MESSAGE_LEN,
+                    }),
+                };
+            }
+        }
+    }
+
+    /// One read of the pipe into `buf` (under the receive lock), that `record` accounts for in
+    /// the buffer, in the same access that ends it; its count, 0 at end of file.
+    ///
+    /// A receiver can die at any instruction, and the kernel's pipe takes bytes out before
+    /// the buffer can record them. So the read is marked in the buffer ([`Buffer::reading`])
+    /// from just before it until its record, and the read never waits while marked: it takes
+    /// what is there without waiting ([`PipeEnd::try_read`]); when nothing is, the mark is
+    /// cleared, and the wait for bytes ([`PipeEnd::wait_readable`]) reads nothing. A receiver that dies
+    /// while it waits leaves the stream whole; one that dies from a read to its record is
+    /// found by the next holder of the end, which cannot know how much it took, and drops the
+    /// stream up to the next delimiter ([`Buffer::adrift`]).
+    fn read_recorded(
+        &self,
+        buf: &mut [u8],
+        record: impl FnOnce(&mut Buffer, &[u8]),
+    ) -> Result<usize, Error> {
+        let buffer = &self.inner.read_ahead.buffer;
+        let mark = |reading: bool| {
+            // SAFETY: under the receive lock (see `recv_bytes`).
+            unsafe { buffer.with_mut(|b| b.reading = reading) }
+        };
+        let n = loop {
+            mark(true);
+            match self.inner.end.try_read(buf) {
+                Ok(Some(n)) => break n,
+                Ok(None) => {
+                    mark(false);
+                    self.inner.end.wait_readable()?;
+                }
+                Err(error) => {
+                    mark(false);
+                    return Err(error);
+                }
+            }
+        };
+        // SAFETY: as above.
+        unsafe {
+            buffer.with_mut(|b| {
+                b.reading = false;
+                record(b, &buf[..n]);
+            })
+        };
+        Ok(n)
     }
 
     /// Before a `recv`'s read of the pipe (under the receive lock), when the last read emptied
@@ -652,18 +990,6 @@ impl<T, P: Platform> Connection<T, P> {
         } else {
             inner.wait_rounds.store(rounds / 2, Relaxed);
         }
-    }
-
-    /// Fills `buf` unless end of file comes first; returns the bytes read.
-    fn read_exact(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.inner.end.read(&mut buf[got..])? {
-                0 => break,
-                n => got += n,
-            }
-        }
-        Ok(got)
     }
 
     /// `true` as soon as a `recv` would not wait (a message, or end of file, is there), `false`
@@ -788,6 +1114,58 @@ mod tests {
         (rx, second)
     }
 
+    /// A whole message's frame, as `send_bytes` writes it.
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        stuff(body, &mut frame);
+        frame
+    }
+
+    /// The start of `frame` that decodes to `decoded` bytes (header included): the bytes a
+    /// sender cut off there had written.
+    fn cut(frame: &[u8], decoded: usize) -> &[u8] {
+        let at = (0..frame.len())
+            .find(|&at| decoded_so_far(&frame[..at]).1 == decoded)
+            .expect("a prefix decodes to that many bytes");
+        &frame[..at]
+    }
+
+    /// Stuffing round-trips every message, and no start of a frame cut off by its sender (then
+    /// ended by the next sender's delimiter) decodes to another message: a cut frame is lost,
+    /// never wrong. Around the block size: runs of 253 to 255 non-zero bytes, zeros at each
+    /// end, only zeros.
+    #[test]
+    fn stuffed_frames_round_trip_and_a_cut_one_never_decodes_to_another_message() {
+        let mut bodies: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0; 600], vec![1; 600]];
+        for len in [
+            1, 2, 249, 250, 251, 252, 253, 254, 255, 256, 507, 508, 509, 600,
+        ] {
+            bodies.push((0..len).map(|i| (i % 255 + 1) as u8).collect());
+            bodies.push((0..len).map(|i| (i % 7) as u8).collect());
+            let mut zero_ends = vec![9u8; len];
+            zero_ends[0] = 0;
+            zero_ends[len - 1] = 0;
+            bodies.push(zero_ends);
+        }
+        for body in &bodies {
+            let frame = frame(body);
+            assert_eq!(frame.last(), Some(&DELIMITER));
+            let stuffed = &frame[..frame.len() - 1];
+            assert!(!stuffed.contains(&DELIMITER), "{} bytes", body.len());
+            assert!(
+                stuffed.len() <= HEADER + body.len() + (HEADER + body.len()).div_ceil(BLOCK) + 1
+            );
+            assert_eq!(unstuff(stuffed), Ok(Some(body.clone())));
+            for at in 0..stuffed.len() {
+                match unstuff(&stuffed[..at]) {
+                    Ok(None) => {}
+                    Ok(Some(got)) => assert_eq!(&got, body, "a cut at {at} of {}", body.len()),
+                    Err(len) => panic!("a cut at {at} announced {len}"),
+                }
+            }
+        }
+    }
+
     fn write_all<P: Platform>(end: &P::PipeEnd, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             bytes = &bytes[end.write(bytes).expect("the reader is open")..];
@@ -798,7 +1176,10 @@ mod tests {
     fn cut_off<P: Platform>() {
         // The payload cut off: 2 of 10 bytes.
         let (rx, tx) = raw::<P>();
-        write_all::<P>(&tx, &[10, 0, 0, 0, 1, 2]);
+        write_all::<P>(
+            &tx,
+            cut(&frame(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), HEADER + 2),
+        );
         drop(tx);
         assert_eq!(
             rx.recv_bytes(),
@@ -811,7 +1192,7 @@ mod tests {
 
         // The header cut off.
         let (rx, tx) = raw::<P>();
-        write_all::<P>(&tx, &[1, 0]);
+        write_all::<P>(&tx, cut(&frame(&[1]), 2));
         tx.close();
         assert_eq!(
             rx.recv(),
@@ -823,7 +1204,9 @@ mod tests {
 
         // A header no connection writes: refused, nothing allocated.
         let (rx, tx) = raw::<P>();
-        write_all::<P>(&tx, &u32::MAX.to_le_bytes());
+        let mut foreign = Vec::new();
+        stuff_parts(&[&u32::MAX.to_le_bytes()], &mut foreign);
+        write_all::<P>(&tx, &foreign);
         assert_eq!(
             rx.recv_bytes(),
             Err(Error::TooLarge {
@@ -840,10 +1223,9 @@ mod tests {
         let (rx, tx) = raw::<P>();
         let mut stream = Vec::new();
         for body in [&b"one"[..], b"", b"three"] {
-            stream.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            stream.extend_from_slice(body);
+            stream.extend_from_slice(&frame(body));
         }
-        stream.extend_from_slice(&[5, 0, 0, 0, b'f', b'o']);
+        stream.extend_from_slice(cut(&frame(b"fofof"), HEADER + 2));
         write_all::<P>(&tx, &stream);
         drop(tx);
         assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"one"[..]));
@@ -866,9 +1248,11 @@ mod tests {
     /// so one task could not write it all first there.)
     fn large_cut_off<P: Platform>() {
         let (rx, tx) = raw::<P>();
-        let mut stream = vec![1, 0, 0, 0, 42];
-        stream.extend_from_slice(&(2 * READ_AHEAD as u32).to_le_bytes());
-        stream.extend(std::iter::repeat_n(7, READ_AHEAD + 10));
+        let mut stream = frame(&[42]);
+        stream.extend_from_slice(cut(
+            &frame(&vec![7; 2 * READ_AHEAD]),
+            HEADER + READ_AHEAD + 10,
+        ));
         write_all::<P>(&tx, &stream);
         drop(tx);
         assert_eq!(rx.recv_bytes().as_deref(), Ok(&[42][..]));
@@ -893,10 +1277,10 @@ mod tests {
             let (rx, tx) = raw::<Os>();
             rx.inner.read_ahead.written.0.fetch_add(lie, Relaxed);
             for body in 0..40u8 {
-                write_all::<Os>(&tx, &[1, 0, 0, 0, body]);
+                write_all::<Os>(&tx, &frame(&[body]));
                 assert_eq!(rx.recv_bytes().as_deref(), Ok(&[body][..]));
             }
-            write_all::<Os>(&tx, &[1, 0, 0]);
+            write_all::<Os>(&tx, cut(&frame(&[1]), 3));
             drop(tx);
             assert_eq!(
                 rx.recv_bytes(),
@@ -947,6 +1331,109 @@ mod tests {
                 .granularity(crate::sim::Granularity::Step)
                 .ignore_env(),
             cut_off::<Sim>,
+        )
+        .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete());
+    }
+
+    /// A sender that died after `written` bytes of a message's frame (as a killed process
+    /// would: the frame counted owed), then the next sender's message: the receiver gets
+    /// `ItemLost` once for a frame cut off (in its header or its payload), the message for one
+    /// that was whole after all, nothing for one not begun; then the next message, whole.
+    fn a_dead_senders_frame_is_ended_by_the_next<P: Platform>() {
+        let body = [7u8; 10];
+        let dead = frame(&body);
+        for written in 0..=dead.len() {
+            let (rx, tx) = pipe::<u8, P>(false).expect("a pipe");
+            write_all::<P>(&tx.inner.end, &dead[..written]);
+            tx.inner
+                .peer_ahead
+                .owed
+                .0
+                .fetch_add(dead.len() as u64, Relaxed);
+            tx.send_bytes(b"next").expect("the receiver is open");
+            match written {
+                0 => {}
+                w if w + 1 >= dead.len() => {
+                    assert_eq!(rx.recv_bytes().as_deref(), Ok(&body[..]), "{w}")
+                }
+                w => assert_eq!(rx.recv_bytes(), Err(Error::ItemLost), "{w} bytes"),
+            }
+            assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"next"[..]), "{written}");
+            drop(tx);
+            assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+        }
+    }
+
+    #[test]
+    fn a_dead_senders_frame_is_ended_by_the_next_on_os() {
+        a_dead_senders_frame_is_ended_by_the_next::<Os>();
+    }
+
+    #[test]
+    fn a_dead_senders_frame_is_ended_by_the_next_under_the_simulator() {
+        let report = explore(
+            Config::dfs()
+                .granularity(crate::sim::Granularity::Step)
+                .ignore_env(),
+            a_dead_senders_frame_is_ended_by_the_next::<Sim>,
+        )
+        .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete());
+    }
+
+    /// A receiver that died in the middle of a large frame, after `taken` of its bytes (the
+    /// buffer adrift): the next receive drops the frame's rest (`ItemLost`: the message went
+    /// with the receiver), then returns the next message.
+    #[test]
+    fn the_rest_of_a_dead_receivers_large_frame_is_dropped_on_os() {
+        let large = frame(&vec![3; 3 * READ_AHEAD]);
+        for taken in [
+            1,
+            HEADER + 1,
+            READ_AHEAD,
+            2 * READ_AHEAD + 5,
+            large.len() - 1,
+        ] {
+            let (rx, tx) = raw::<Os>();
+            write_all::<Os>(&tx, &large);
+            write_all::<Os>(&tx, &frame(b"next"));
+            let mut gone = vec![0; taken];
+            let mut got = 0;
+            while got < taken {
+                got += rx.inner.end.read(&mut gone[got..]).expect("open");
+            }
+            // SAFETY: no other access to the buffer (one task).
+            unsafe { rx.inner.read_ahead.buffer.with_mut(|b| b.adrift = true) };
+            assert_eq!(rx.recv_bytes(), Err(Error::ItemLost), "{taken}");
+            assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"next"[..]), "{taken}");
+        }
+    }
+
+    /// A receiver that died between a read and its record: the next receive cannot know where
+    /// the stream is, drops it up to the next delimiter (`ItemLost`), and goes on from there.
+    fn a_receiver_dead_inside_a_read_costs_a_frame<P: Platform>() {
+        let (rx, tx) = raw::<P>();
+        write_all::<P>(&tx, &frame(b"one"));
+        write_all::<P>(&tx, &frame(b"two"));
+        // SAFETY: no other access to the buffer (one task).
+        unsafe { rx.inner.read_ahead.buffer.with_mut(|b| b.reading = true) };
+        assert_eq!(rx.recv_bytes(), Err(Error::ItemLost));
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"two"[..]));
+        drop(tx);
+        assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+    }
+
+    #[test]
+    fn a_receiver_dead_inside_a_read_costs_a_frame_on_os() {
+        a_receiver_dead_inside_a_read_costs_a_frame::<Os>();
+    }
+
+    #[test]
+    fn a_receiver_dead_inside_a_read_costs_a_frame_under_the_simulator() {
+        let report = explore(
+            Config::dfs().ignore_env(),
+            a_receiver_dead_inside_a_read_costs_a_frame::<Sim>,
         )
         .unwrap_or_else(|failure| panic!("{failure}"));
         assert!(report.complete());

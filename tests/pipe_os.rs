@@ -263,12 +263,13 @@ fn messages_around_and_over_the_read_ahead_size_come_out_whole_and_in_order() {
     let _forks = forks();
     // Every message is written before the first is read, so the reads find several at once:
     // a small one followed by the start of one larger than the buffer, one that fills the
-    // buffer exactly with its header, one a byte over, an empty one, and a huge one.
+    // buffer exactly with its header and trailer (5 bytes), one a byte over, an empty one, and
+    // a huge one.
     let lens = [
         10,
         3 * READ_AHEAD,
+        READ_AHEAD - 5,
         READ_AHEAD - 4,
-        READ_AHEAD - 3,
         0,
         1,
         READ_AHEAD / 2,
@@ -483,5 +484,146 @@ fn a_writer_killed_while_the_reader_waits_is_end_of_file() {
         assert_ne!(child.join(), Ok(0));
         assert_eq!(reader.join().unwrap(), (Err(Error::Eof), Err(Error::Eof)));
         drop(hold_tx);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes killed in the middle of a message, on an end they share with live ones.
+
+/// Waits until process `pid` sleeps in the kernel at a place whose name contains `place`
+/// (`/proc/<pid>/wchan`: `pipe_write` for a write into a full pipe, `poll` for a wait for
+/// bytes). A state, not a time: the wait ends as soon as the process is there (the bound only
+/// turns a changed kernel into a failure rather than a hang).
+fn wait_until_blocked_in(pid: u32, place: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        if wchan.contains(place) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "process {pid} never blocked in {place} (last in {wchan:?})"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A process that shares `tx` sends a 1 MiB message and is killed blocked in its write (the
+/// pipe full, nobody reading), in the middle of the message.
+fn kill_a_sender_in_the_middle_of_a_message(tx: &mpcheck::Connection<()>) {
+    let theirs = tx.clone();
+    let dead = Process::<Os>::new(move || {
+        let _ = theirs.send_bytes(&vec![0xAA; 1 << 20]);
+    });
+    dead.start().unwrap();
+    wait_until_blocked_in(dead.pid().unwrap(), "pipe_write");
+    dead.kill().unwrap();
+    assert_eq!(dead.join(), Ok(-9));
+}
+
+/// A sender killed in the middle of a large message, blocked in its write with the pipe full:
+/// the next sender finishes the message with padding, the receiver gets `ItemLost` for it,
+/// once, then every message of the live sender whole and in order. (Before: the receiver got
+/// `Ok` with the live sender's bytes inside the dead one's message, then `TooLarge` for good;
+/// found by a review.)
+#[test]
+fn a_sender_killed_in_the_middle_of_a_message_costs_that_message_only() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    kill_a_sender_in_the_middle_of_a_message(&tx);
+    let sender = spawn::<Os, _, _>(move || {
+        for seq in 0..20 {
+            tx.send_bytes(&message(seq, 4000)).unwrap();
+        }
+    });
+    assert_eq!(rx.recv_bytes(), Err(Error::ItemLost));
+    for seq in 0..20 {
+        assert_eq!(rx.recv_bytes().unwrap(), message(seq, 4000), "#{seq}");
+    }
+    sender.join().unwrap();
+    assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+}
+
+/// A receiver killed in the middle of a large message, waiting for its rest (whose sender was
+/// killed too): the next receiver drops the rest of that message (it went with the receiver:
+/// `ItemLost`, once) and gets the next ones whole. (Before: `TooLarge` for good; found by a
+/// review.)
+#[test]
+fn a_receiver_killed_in_the_middle_of_a_message_takes_only_that_message() {
+    let _forks = forks();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    kill_a_sender_in_the_middle_of_a_message(&tx);
+    let theirs = rx.clone();
+    let dead_receiver = Process::<Os>::new(move || {
+        let _ = theirs.recv_bytes();
+        unreachable!("the message never ends before this process is killed");
+    });
+    dead_receiver.start().unwrap();
+    wait_until_blocked_in(dead_receiver.pid().unwrap(), "poll");
+    dead_receiver.kill().unwrap();
+    assert_eq!(dead_receiver.join(), Ok(-9));
+    let sender = spawn::<Os, _, _>(move || {
+        for seq in 0..20 {
+            tx.send_bytes(&message(seq, 300_000)).unwrap();
+        }
+    });
+    assert_eq!(rx.recv_bytes(), Err(Error::ItemLost));
+    for seq in 0..20 {
+        assert_eq!(rx.recv_bytes().unwrap(), message(seq, 300_000), "#{seq}");
+    }
+    sender.join().unwrap();
+    assert_eq!(rx.recv_bytes(), Err(Error::Eof));
+}
+
+/// A receiver killed wherever it happens to be while it takes large messages from a live
+/// sender (the review's case): the next receiver gets the messages after the ones the dead
+/// one took, whole and in order, after at most one `ItemLost` (the dead one was in the middle
+/// of a message, or of a read): never a wrong message, never a hang.
+#[test]
+fn a_receiver_killed_anywhere_never_makes_a_wrong_message() {
+    let _forks = forks();
+    for round in 0..5 {
+        let (rx, tx) = pipe::<(), Os>(false).unwrap();
+        let (seen_rx, seen_tx) = pipe::<u8, Os>(false).unwrap();
+        let theirs = rx.clone();
+        let dead = Process::<Os>::new(move || {
+            while let Ok(bytes) = theirs.recv_bytes() {
+                seen_tx.send(&bytes[0]).unwrap();
+            }
+        });
+        dead.start().unwrap();
+        let sender = spawn::<Os, _, _>(move || {
+            for seq in 0..40 {
+                if tx.send_bytes(&message(seq, 300_000)).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = seen_rx.recv().unwrap();
+        assert_eq!(first, 0, "round {round}");
+        dead.kill().unwrap();
+        assert_eq!(dead.join(), Ok(-9));
+        let mut next = 1;
+        while let Ok(seq) = seen_rx.recv() {
+            next = seq + 1;
+        }
+        let mut lost = 0;
+        loop {
+            match rx.recv_bytes() {
+                Ok(bytes) => {
+                    let seq = bytes[0];
+                    assert!(seq >= next, "round {round}: #{seq} after #{next}");
+                    assert_eq!(bytes, message(seq, 300_000), "round {round}");
+                    next = seq + 1;
+                }
+                Err(Error::Eof) => break,
+                Err(Error::ItemLost) => lost += 1,
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        assert!(lost <= 1, "round {round}: {lost} losses for one death");
+        assert_eq!(next, 40, "round {round}: the last message arrives");
+        sender.join().unwrap();
     }
 }

@@ -412,6 +412,19 @@ impl<P: Platform> SteppedPipeEnd<P> {
         unsafe { self.core.streams[d].with_mut(f) }
     }
 
+    /// One attempt of a read of `buf` from stream `s`, by the process `me`.
+    fn read_from(s: &mut Stream, buf: &mut [u8], me: u32) -> Step {
+        if s.readers == 0 {
+            return Step::Fail(closed());
+        }
+        s.claim(READER, me);
+        match s.take(buf) {
+            0 if !buf.is_empty() && s.writers > 0 && s.holders[WRITER].alive::<P>() => Step::Wait,
+            0 => Step::Unchanged,
+            n => Step::Moved(n),
+        }
+    }
+
     /// Signals a change of direction `d` to every task waiting on it.
     fn changed(&self, d: usize) {
         self.core.events[d].fetch_add(1, SeqCst);
@@ -467,20 +480,24 @@ impl<P: Platform> PipeEnd for SteppedPipeEnd<P> {
         };
         // Without a deadline there is no timeout: the result is always `Some`.
         let me = P::process_token();
-        self.until_done(d, None, |s| {
-            if s.readers == 0 {
-                return Step::Fail(closed());
+        self.until_done(d, None, |s| Self::read_from(s, buf, me))
+            .map(|n| n.unwrap_or(0))
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let Some(d) = self.reads else {
+            return self.read(buf).map(Some);
+        };
+        let me = P::process_token();
+        match self.step(d, |s| Self::read_from(s, buf, me)) {
+            Step::Moved(n) => {
+                self.changed(d);
+                Ok(Some(n))
             }
-            s.claim(READER, me);
-            match s.take(buf) {
-                0 if !buf.is_empty() && s.writers > 0 && s.holders[WRITER].alive::<P>() => {
-                    Step::Wait
-                }
-                0 => Step::Unchanged,
-                n => Step::Moved(n),
-            }
-        })
-        .map(|n| n.unwrap_or(0))
+            Step::Unchanged => Ok(Some(0)),
+            Step::Fail(e) => Err(e),
+            Step::Wait => Ok(None),
+        }
     }
 
     fn write(&self, buf: &[u8]) -> Result<usize, Error> {

@@ -289,6 +289,72 @@ impl PipeEnd for OsPipeEnd {
         }
     }
 
+    fn try_read(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let fd = self.fd()?;
+        if self.kind == Kind::PipeWriter {
+            // At end of file at once (see `read`).
+            return Ok(Some(0));
+        }
+        loop {
+            let read = match self.kind {
+                Kind::Socket => {
+                    rustix::net::recv(&fd.fd, &mut *buf, RecvFlags::DONTWAIT).map(|(n, _)| n)
+                }
+                // Not `O_NONBLOCK`, which every process holding the pipe shares (see `read`).
+                _ => rustix::io::preadv2(
+                    &fd.fd,
+                    &mut [std::io::IoSliceMut::new(&mut *buf)],
+                    u64::MAX, // the current position: a pipe has no other
+                    rustix::io::ReadWriteFlags::NOWAIT,
+                ),
+            };
+            return match read {
+                Ok(n) => Ok(Some(n)),
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => Ok(None),
+                // End of file, nothing lost (see `read`).
+                Err(Errno::CONNRESET) => Ok(Some(0)),
+                // A kernel without non-blocking reads of pipes: a look, then a read, which the
+                // caller, the only reader meanwhile, makes without waiting after a ready look.
+                Err(Errno::OPNOTSUPP | Errno::INVAL) if self.kind.reads_a_pipe() => {
+                    if self.poll(Some(super::Instant::from_nanos(0)))? {
+                        self.read(buf).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                }
+                Err(e) => Err(io_error("recv", e)),
+            };
+        }
+    }
+
+    /// As `read` spins before it blocks (the same budget, adapted the same way), with looks
+    /// (`poll` without waiting) instead of non-blocking reads, then a `poll` that waits.
+    fn wait_readable(&self) -> Result<(), Error> {
+        let budget = self.spins.load(Relaxed);
+        let budget = if budget == 0 && self.unspun.fetch_add(1, Relaxed) + 1 >= READ_PROBE {
+            self.unspun.store(0, Relaxed);
+            2
+        } else {
+            budget
+        };
+        let now = Some(super::Instant::from_nanos(0));
+        for tries in 0..budget {
+            if self.poll(now)? {
+                self.spins.store((budget + 1).min(READ_SPINS), Relaxed);
+                return Ok(());
+            }
+            for _ in 0..1u32 << tries {
+                std::hint::spin_loop();
+            }
+        }
+        self.poll(None)?;
+        if budget > 0 {
+            self.spins.store(budget / 2, Relaxed);
+        }
+        Ok(())
+    }
+
     fn write(&self, buf: &[u8]) -> Result<usize, Error> {
         let fd = self.fd()?;
         loop {

@@ -42,8 +42,25 @@ pub trait PipeEnd: Send + Sync + Sized + 'static {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Error>;
     /// Writes a non-empty prefix of `buf`, blocking until there is room; returns its length.
     fn write(&self, buf: &[u8]) -> Result<usize, Error>;
+    /// Reads as [`PipeEnd::read`] does, but never waits: `Ok(None)` where `read` would wait.
+    /// For a caller that is this direction's only reader meanwhile (`Connection`'s receive
+    /// lock), which the default relies on: a [`PipeEnd::poll`] whose deadline has passed,
+    /// then a `read` if it found the end ready.
+    fn try_read(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        if self.poll(Some(Instant::from_nanos(0)))? {
+            self.read(buf).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
     /// Waits until a `read` would not block, or until `deadline`.
     fn poll(&self, deadline: Option<Instant>) -> Result<bool, Error>;
+    /// Waits until a `read` would not block, reading nothing: for a caller that tried
+    /// [`PipeEnd::try_read`] and found nothing. By default a `poll` without deadline; a
+    /// platform may first look a few times without waiting in the kernel.
+    fn wait_readable(&self) -> Result<(), Error> {
+        self.poll(None).map(|_| ())
+    }
     /// Closes this end.
     fn close(&self);
 
