@@ -161,6 +161,58 @@ fn unstuff(frame: &[u8]) -> Result<Option<Vec<u8>>, usize> {
     Ok(payload.filter(|payload| payload.len() == len))
 }
 
+/// [`unstuff`] in place, for a frame read into its own allocation (a large message): the
+/// payload is moved to the front of `frame` (every payload byte stands at least a code byte
+/// and the header further on in the frame), which is cut to it. `Ok(false)` for a frame cut
+/// off. No second allocation of the message's size, whose first touch of each page costs
+/// more than the copy.
+fn unstuff_in_place(frame: &mut Vec<u8>) -> Result<bool, usize> {
+    let mut header = [0; HEADER];
+    let mut have = 0;
+    let mut len = None;
+    let mut out = 0;
+    let mut at = 0;
+    let end_of_frame = frame.len();
+    // Counts one decoded header byte; the length once the header is whole.
+    let mut header_byte = |b: u8, len: &mut Option<usize>| -> Result<(), usize> {
+        header[have] = b;
+        have += 1;
+        if have == HEADER {
+            let announced = u32::from_le_bytes(header) as usize;
+            if announced > MAX_MESSAGE_LEN {
+                return Err(announced);
+            }
+            *len = Some(announced);
+        }
+        Ok(())
+    };
+    while at < end_of_frame {
+        let code = usize::from(frame[at]);
+        let end = at + code;
+        if code == 0 || end > end_of_frame {
+            return Ok(false);
+        }
+        let mut from = at + 1;
+        while len.is_none() && from < end {
+            header_byte(frame[from], &mut len)?;
+            from += 1;
+        }
+        frame.copy_within(from..end, out);
+        out += end - from;
+        at = end;
+        if code != BLOCK + 1 && at < end_of_frame {
+            if len.is_none() {
+                header_byte(0, &mut len)?;
+            } else {
+                frame[out] = 0;
+                out += 1;
+            }
+        }
+    }
+    frame.truncate(out);
+    Ok(len == Some(out))
+}
+
 /// What a frame's start (stuffed, no delimiter in it) decodes to, as far as it goes: the
 /// header's length once the header is there, and how many bytes it decodes to in all.
 fn decoded_so_far(start: &[u8]) -> (Option<usize>, usize) {
@@ -871,9 +923,10 @@ impl<T, P: Platform> Connection<T, P> {
             if ended {
                 let at = have
                     + memchr::memchr(DELIMITER, &frame[have..got]).expect("the record found it");
-                return match unstuff(&frame[..at]) {
-                    Ok(Some(message)) => Ok(message),
-                    Ok(None) => Err(Error::ItemLost),
+                frame.truncate(at);
+                return match unstuff_in_place(&mut frame) {
+                    Ok(true) => Ok(frame),
+                    Ok(false) => Err(Error::ItemLost),
                     Err(len) => Err(Error::TooLarge {
                         what: "message",
                         len,
@@ -1156,10 +1209,18 @@ mod tests {
                 stuffed.len() <= HEADER + body.len() + (HEADER + body.len()).div_ceil(BLOCK) + 1
             );
             assert_eq!(unstuff(stuffed), Ok(Some(body.clone())));
+            let mut in_place = stuffed.to_vec();
+            assert_eq!(unstuff_in_place(&mut in_place), Ok(true));
+            assert_eq!(&in_place, body);
             for at in 0..stuffed.len() {
+                let mut in_place = stuffed[..at].to_vec();
+                let whole = unstuff_in_place(&mut in_place);
                 match unstuff(&stuffed[..at]) {
-                    Ok(None) => {}
-                    Ok(Some(got)) => assert_eq!(&got, body, "a cut at {at} of {}", body.len()),
+                    Ok(None) => assert_eq!(whole, Ok(false)),
+                    Ok(Some(got)) => {
+                        assert_eq!(&got, body, "a cut at {at} of {}", body.len());
+                        assert_eq!((whole, &in_place), (Ok(true), body));
+                    }
                     Err(len) => panic!("a cut at {at} announced {len}"),
                 }
             }
