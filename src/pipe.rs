@@ -337,7 +337,12 @@ impl Buffer {
         if self.reading || self.adrift {
             return false;
         }
-        self.delimiter().is_some() || self.range().len() == READ_AHEAD
+        // After the empty frames at the front (0s a sender wrote after a dead one's frame),
+        // which a `recv` skips.
+        let range = self.range();
+        let bytes = &self.bytes[range.clone()];
+        let empty = bytes.iter().take_while(|&&b| b == DELIMITER).count();
+        memchr::memchr(DELIMITER, &bytes[empty..]).is_some() || range.len() == READ_AHEAD
     }
 
     /// Takes the message at the front out of the buffer, if it is whole (see [`Front`]).
@@ -1392,6 +1397,35 @@ mod tests {
                 .granularity(crate::sim::Granularity::Step)
                 .ignore_env(),
             cut_off::<Sim>,
+        )
+        .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete());
+    }
+
+    /// Empty frames (the 0s a sender writes after a dead one's frame) are no message: a
+    /// `poll` that finds only them in the buffer does not say a `recv` would not wait.
+    fn empty_frames_are_not_ready<P: Platform>() {
+        let (rx, tx) = raw::<P>();
+        let mut stream = frame(b"one");
+        stream.extend_from_slice(&[DELIMITER; 3]);
+        write_all::<P>(&tx, &stream);
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"one"[..]));
+        assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
+        write_all::<P>(&tx, &frame(b"two"));
+        assert_eq!(rx.poll(None), Ok(true));
+        assert_eq!(rx.recv_bytes().as_deref(), Ok(&b"two"[..]));
+    }
+
+    #[test]
+    fn empty_frames_are_not_ready_on_os() {
+        empty_frames_are_not_ready::<Os>();
+    }
+
+    #[test]
+    fn empty_frames_are_not_ready_under_the_simulator() {
+        let report = explore(
+            Config::dfs().ignore_env(),
+            empty_frames_are_not_ready::<Sim>,
         )
         .unwrap_or_else(|failure| panic!("{failure}"));
         assert!(report.complete());
