@@ -250,14 +250,15 @@ pub const READ_AHEAD: usize = 4096;
 const WAIT_ROUNDS: u32 = 30;
 /// The longest pause between two reads of the count: `2^PAUSE_SHIFT` spin-loop hints.
 const PAUSE_SHIFT: u32 = 6;
-/// The rounds a new end starts with, and an end that gave waiting up tries again with.
+/// The rounds a new end starts with. (An end that gave waiting up tries again with
+/// [`WAIT_ROUNDS`]: see [`Connection::wait_for_writer`].)
 const WAIT_ROUNDS_START: u32 = 10;
 /// After how many reads without waiting an end that gave waiting up tries it again (a probe),
 /// at first; each probe that fails doubles that, up to [`WAIT_PROBE_MAX`], and a wait that
 /// sees the count move sets it back.
 const WAIT_PROBE: u32 = 32;
 /// The most reads between two probes: a probe that fails costs a whole wait of
-/// [`WAIT_ROUNDS_START`] rounds, which this makes a few nanoseconds per read.
+/// [`WAIT_ROUNDS`] rounds (some 60 µs), which this makes some 60 ns per read.
 const WAIT_PROBE_MAX: u32 = 1024;
 
 /// The bytes a receiving end has read from its pipe and not yet delivered: `bytes[start..end]`,
@@ -997,8 +998,13 @@ impl<T, P: Platform> Connection<T, P> {
     ///
     /// How many rounds it waits adapts, per end and process, as `OsPipeEnd`'s spin does: one
     /// more after a wait that saw the count move, half after one that did not; from none it
-    /// probes again with [`WAIT_ROUNDS_START`] after [`WAIT_PROBE`] reads without waiting, and
-    /// after twice as many (up to [`WAIT_PROBE_MAX`]) each time a probe fails. On a machine
+    /// probes again with [`WAIT_ROUNDS`] after [`WAIT_PROBE`] reads without waiting, and
+    /// after twice as many (up to [`WAIT_PROBE_MAX`]) each time a probe fails. A probe waits
+    /// the longest wait there is: once both ends of a ping-pong have given waiting up, each
+    /// writes only after a wake-up in the kernel (tens of µs here), and a probe of 10 rounds
+    /// (1–2 µs) never saw the count move, so neither end ever came back (measured: 21 bench
+    /// repetitions of 30,000 round trips, each at 20–25 k/s with the count never seen moving,
+    /// or at 235–263 k/s with it seen moving in nearly every wait; see docs/PERFORMANCE.md). On a machine
     /// with more runnable tasks than processors the writer a `recv` waits for is often queued
     /// behind the waiter on its own processor (a woken task is placed near its waker), where
     /// waiting only delays it: there waits fail, and die out. It never yields: on a busy
@@ -1018,7 +1024,7 @@ impl<T, P: Platform> Connection<T, P> {
                 return;
             }
             inner.unwaited.store(0, Relaxed);
-            rounds = WAIT_ROUNDS_START;
+            rounds = WAIT_ROUNDS;
         }
         let written = &inner.read_ahead.written.0;
         let start = written.load(Relaxed);
