@@ -112,60 +112,13 @@ fn stuff_parts(parts: &[&[u8]], out: &mut Vec<u8>) {
     out.push(DELIMITER);
 }
 
-/// Undoes [`stuff`] on a frame without its delimiter: `Some` with the payload if the frame is
-/// whole and says so (its blocks end where the frame does and its header tells the payload's
-/// length), `None` for a frame cut off, whose sender died in the middle of it. A header
-/// announcing more than [`MAX_MESSAGE_LEN`] is `Err` with its length. The payload is copied
-/// once, run by run, into an allocation of its length.
-fn unstuff(frame: &[u8]) -> Result<Option<Vec<u8>>, usize> {
-    let mut header = [0; HEADER];
-    let mut have = 0;
-    let mut payload: Option<Vec<u8>> = None;
-    // Takes `bytes` (decoded, in order); `Err` for a header over the limit.
-    let mut take = |bytes: &[u8], payload: &mut Option<Vec<u8>>| -> Result<(), usize> {
-        let mut bytes = bytes;
-        if have < HEADER {
-            let n = bytes.len().min(HEADER - have);
-            header[have..have + n].copy_from_slice(&bytes[..n]);
-            have += n;
-            bytes = &bytes[n..];
-            if have < HEADER {
-                return Ok(());
-            }
-            let len = u32::from_le_bytes(header) as usize;
-            if len > MAX_MESSAGE_LEN {
-                return Err(len);
-            }
-            // No more than the frame can hold: a cut frame's header may promise more.
-            *payload = Some(Vec::with_capacity(len.min(frame.len())));
-        }
-        if let Some(payload) = payload {
-            payload.extend_from_slice(bytes);
-        }
-        Ok(())
-    };
-    let mut at = 0;
-    while at < frame.len() {
-        let code = usize::from(frame[at]);
-        let end = at + code;
-        if code == 0 || end > frame.len() {
-            return Ok(None);
-        }
-        take(&frame[at + 1..end], &mut payload)?;
-        at = end;
-        if code != BLOCK + 1 && at < frame.len() {
-            take(&[0], &mut payload)?;
-        }
-    }
-    let len = u32::from_le_bytes(header) as usize;
-    Ok(payload.filter(|payload| payload.len() == len))
-}
-
-/// [`unstuff`] in place, for a frame read into its own allocation (a large message): the
-/// payload is moved to the front of `frame` (every payload byte stands at least a code byte
-/// and the header further on in the frame), which is cut to it. `Ok(false)` for a frame cut
-/// off. No second allocation of the message's size, whose first touch of each page costs
-/// more than the copy.
+/// Undoes [`stuff`] on a frame without its delimiter, in place: the payload is moved to the
+/// front of `frame` (every payload byte stands at least a code byte and the header further on
+/// in the frame), which is cut to it. `Ok(true)` if the frame is whole and says so (its blocks
+/// end where the frame does and its header tells the payload's length), `Ok(false)` for a
+/// frame cut off, whose sender died in the middle of it; `Err` with the length a header
+/// announces over [`MAX_MESSAGE_LEN`]. A large message is decoded where it was read, with no
+/// second allocation of its size.
 fn unstuff_in_place(frame: &mut Vec<u8>) -> Result<bool, usize> {
     let mut header = [0; HEADER];
     let mut have = 0;
@@ -378,11 +331,11 @@ impl Buffer {
         self.set(range.clone());
         let range = self.range();
         if let Some(at) = self.delimiter() {
-            let decoded = unstuff(&self.bytes[range.start..at]);
+            let mut message = self.bytes[range.start..at].to_vec();
             self.set(at + 1..range.end);
-            return match decoded {
-                Ok(Some(message)) => Front::Message(message),
-                Ok(None) => Front::Lost,
+            return match unstuff_in_place(&mut message) {
+                Ok(true) => Front::Message(message),
+                Ok(false) => Front::Lost,
                 Err(len) => Front::TooLarge { len },
             };
         }
@@ -1219,19 +1172,14 @@ mod tests {
             assert!(
                 stuffed.len() <= HEADER + body.len() + (HEADER + body.len()).div_ceil(BLOCK) + 1
             );
-            assert_eq!(unstuff(stuffed), Ok(Some(body.clone())));
-            let mut in_place = stuffed.to_vec();
-            assert_eq!(unstuff_in_place(&mut in_place), Ok(true));
-            assert_eq!(&in_place, body);
+            let mut decoded = stuffed.to_vec();
+            assert_eq!(unstuff_in_place(&mut decoded), Ok(true));
+            assert_eq!(&decoded, body);
             for at in 0..stuffed.len() {
-                let mut in_place = stuffed[..at].to_vec();
-                let whole = unstuff_in_place(&mut in_place);
-                match unstuff(&stuffed[..at]) {
-                    Ok(None) => assert_eq!(whole, Ok(false)),
-                    Ok(Some(got)) => {
-                        assert_eq!(&got, body, "a cut at {at} of {}", body.len());
-                        assert_eq!((whole, &in_place), (Ok(true), body));
-                    }
+                let mut cut = stuffed[..at].to_vec();
+                match unstuff_in_place(&mut cut) {
+                    Ok(false) => {}
+                    Ok(true) => assert_eq!(&cut, body, "a cut at {at} of {}", body.len()),
                     Err(len) => panic!("a cut at {at} announced {len}"),
                 }
             }
