@@ -5,7 +5,7 @@
 //! see `Platform::holds_own_id`.)
 
 use mpcheck::sim::{explore, Config, Granularity, Report, Sim};
-use mpcheck::{Array, Lock, Process, RLock, Value};
+use mpcheck::{Array, Lock, Process, Queue, RLock, Value};
 
 /// The complete search (one round) at operation granularity.
 fn config() -> Config {
@@ -184,4 +184,58 @@ fn critical_sections_cost_one_execution_per_order() {
     assert!(report.complete(), "{report}");
     assert_eq!(report.executions(), 90, "{report}");
     assert_eq!(report.abandoned(), 0, "{report}");
+}
+
+/// Runs `producers` tasks that each put `items` items and one task that gets them all, on a
+/// queue of `capacity`, under `config`.
+fn queue_search(config: Config, producers: u32, items: u32, capacity: Option<usize>) -> Report {
+    let report = explore(config, move || {
+        let queue = Queue::<u32, Sim>::with_capacity(capacity, 32).expect("a valid queue");
+        let putters: Vec<_> = (0..producers)
+            .map(|p| {
+                let queue = queue.clone();
+                mpcheck::thread::spawn::<Sim, _, _>(move || {
+                    for i in 0..items {
+                        queue.put(p * 10 + i).expect("open");
+                    }
+                })
+            })
+            .collect();
+        let getter = {
+            let queue = queue.clone();
+            mpcheck::thread::spawn::<Sim, _, _>(move || {
+                for _ in 0..producers * items {
+                    queue.get().expect("open");
+                }
+            })
+        };
+        for task in putters {
+            task.join().expect("the task finishes");
+        }
+        getter.join().expect("the task finishes");
+    })
+    .expect("no failure");
+    assert!(report.complete(), "{report}");
+    report
+}
+
+/// A queue's `get` that waits for a `put`, and a `put` that waits for room, is one event taken
+/// once it can complete (`Platform::ready_if`, a check over the ring's words): a getter is
+/// never woken to look at a ring that is still empty. One producer and one getter of two items
+/// have one order up to equivalence (a put and a get of different slots commute), and the
+/// search runs one execution to its end; two producers of one item each, two (the orders of
+/// the puts). Before the check, a blocked getter slept in the ring's futex wait and woke at
+/// every change, a look that raced with every put.
+#[test]
+fn a_get_that_waits_for_a_put_is_one_event() {
+    for (producers, items, capacity, orders) in
+        [(1, 2, None, 1), (1, 2, Some(1), 1), (2, 1, None, 2)]
+    {
+        let report = queue_search(config(), producers, items, capacity);
+        assert_eq!(
+            ended(&report),
+            orders,
+            "{producers} x {items}, {capacity:?}: {report}"
+        );
+    }
 }

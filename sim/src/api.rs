@@ -346,6 +346,23 @@ pub fn ready_when_or_dead(
     .is_some()
 }
 
+/// As [`ready_when`], for a specification that reads several words (a queue's `get`: a frame
+/// is published at the head, or the queue is drained): the operation cannot go on until
+/// `check` returns `true`, or the virtual clock reaches `deadline`.
+///
+/// `check` must only read: atomics' loads and read-modify-writes that keep the value
+/// (`fetch_add(0)`), and [`process_alive`]; no other step. At
+/// [`Granularity::Operation`](crate::Granularity::Operation) it runs without steps, every
+/// word it reads read as it is, now and again after every change of a word it read last; the
+/// task is not scheduled while it returns `false`, and what it read is part of the event that
+/// goes on. A check that reads more than 8 words is no guard. A hint, never a promise, as
+/// [`ready_when`] is: it also passes once a process that changed a word it read, or whose
+/// liveness it looked at, was killed. Elsewhere it returns at once and `check` does not run.
+#[track_caller]
+pub fn ready_if(check: &dyn Fn() -> bool, deadline: Option<u64>) {
+    rt::ready_if(check, deadline, Location::caller())
+}
+
 /// Futex wake: wakes up to `n` tasks waiting on `word`; returns how many.
 #[track_caller]
 pub fn futex_wake(word: &AtomicU32, n: u32) -> u32 {

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpcheck_sim::{
-    current_process, explore, futex_wait, futex_wake, now, operation, process_alive, ready_when,
-    ready_when_or_dead, sleep, spawn, spawn_process, yield_now, AtomicU32, Config, Granularity,
-    Report, Timeouts,
+    current_process, explore, futex_wait, futex_wake, now, operation, process_alive, ready_if,
+    ready_when, ready_when_or_dead, sleep, spawn, spawn_process, yield_now, AtomicU32, Config,
+    Granularity, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -56,6 +56,14 @@ enum Instr {
     /// Spawns a task running the code and never joins it: the main task's end stops it
     /// wherever it is (what it saw is not an outcome; what it wrote is).
     Detach(Vec<Instr>),
+    /// An operation that waits (`ready_if`) until a check over both words holds (the first
+    /// is not 0 and the second differs from it: which words it reads depends on their
+    /// values, and it can fail again after it held), or until the absolute deadline, then
+    /// swaps 3 into the second.
+    Checked(usize, usize, u64),
+    /// As `Checked`, in the middle of an operation that first adds 1 to the first word, with a
+    /// check that also holds once process 2 is dead, and nothing after it.
+    CheckedLate(usize, usize, u64),
 }
 
 /// The kinds of instruction a generated program may use.
@@ -75,6 +83,8 @@ enum Kind {
     Watch,
     /// Tasks spawned and never joined.
     Detach,
+    /// Operations that wait for a check over several words (`ready_if`).
+    Check,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -109,6 +119,7 @@ impl Gen {
                             | Kind::Guard
                             | Kind::Watch
                             | Kind::Detach
+                            | Kind::Check
                     ))
             })
             .collect();
@@ -155,6 +166,8 @@ impl Gen {
                         .collect(),
                 )
             }
+            (Kind::Check, 0) => Instr::Checked(o, 1 - o, 1_000 * (1 + self.below(2))),
+            (Kind::Check, _) => Instr::CheckedLate(o, 1 - o, 1_000 * (1 + self.below(2))),
             (Kind::Spawn | Kind::Detach, _) => {
                 let len = 1 + self.below(2) as usize;
                 let code = (0..len)
@@ -178,7 +191,7 @@ impl Kind {
             Kind::Futex => 3,
             Kind::Clock => 2,
             Kind::Yield | Kind::Spawn | Kind::Alive | Kind::Watch | Kind::Detach => 1,
-            Kind::Operation | Kind::Guard => 2,
+            Kind::Operation | Kind::Guard | Kind::Check => 2,
         }
     }
 }
@@ -234,6 +247,28 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                     ready_when_or_dead(&objects[o], ready, Some(at), 2);
                 }
                 see(objects[o].load(SeqCst) as u64 + 400);
+            }
+            Instr::Checked(a, b, at) | Instr::CheckedLate(a, b, at) => {
+                let late = matches!(i, Instr::CheckedLate(..));
+                let _op = operation(
+                    objects[a].object_number(),
+                    "Gen",
+                    "check",
+                    Location::caller(),
+                );
+                if late {
+                    objects[a].fetch_add(1, SeqCst);
+                }
+                let check = || {
+                    let x = objects[a].load(SeqCst);
+                    (x != 0 && objects[b].fetch_add(0, SeqCst) != x) || (late && !process_alive(2))
+                };
+                ready_if(&check, Some(at));
+                // Only the check reads the first word (so that the event's dependence on it
+                // is the check's alone).
+                if !late {
+                    see(objects[b].swap(3, SeqCst) as u64 + 500);
+                }
             }
             Instr::Critical(ref code) => {
                 let lock = objects.last().expect("the lock word");
@@ -563,6 +598,42 @@ fn reduction_keeps_every_outcome_of_guards_that_watch_a_process() {
     compare_with_a_kill(&kinds, 27_280, 28_000);
     let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
     compare_bounded_many(29_000, seeds(30), &kinds, config);
+}
+
+/// Guards whose check reads several words (`ready_if`, a queue's `get` and `put`): the check
+/// runs again without steps whenever a word it read changes, and the guarded event reads every
+/// word the check read.
+#[test]
+fn reduction_keeps_every_outcome_of_programs_with_checks() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Check];
+    let (plain, reduced) = compare_many(30_000, seeds(60), 3, &kinds, Config::dfs());
+    eprintln!("checks: {plain} plain executions, {reduced} reduced");
+    assert!(reduced < plain, "{reduced} vs {plain}");
+    let kinds = [
+        Kind::Atomic,
+        Kind::Clock,
+        Kind::Operation,
+        Kind::Guard,
+        Kind::Check,
+    ];
+    let config = Config::dfs().timeouts(Timeouts::WhenIdle);
+    compare_many(31_000, seeds(40), 3, &kinds, config);
+}
+
+/// Checks where kills are configured: a kill of a process that changed a word the check read,
+/// or whose liveness it looked at, ends the wait.
+#[test]
+fn reduction_keeps_every_outcome_of_checks_with_kills() {
+    let kinds = [Kind::Atomic, Kind::Alive, Kind::Guard, Kind::Check];
+    compare_with_a_kill(&kinds, 32_000, 33_000);
+}
+
+#[test]
+fn bounded_rounds_keep_every_outcome_of_checks() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Check];
+    compare_bounded_many(34_000, seeds(40), &kinds, Config::dfs());
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare_bounded_many(35_000, seeds(30), &[Kind::Atomic, Kind::Check], config);
 }
 
 /// At step granularity an operation changes nothing: the outcomes are those of its code

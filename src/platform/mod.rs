@@ -502,6 +502,18 @@ pub trait Platform: Sized + Send + Sync + 'static {
         false
     }
 
+    /// As [`Platform::ready_when`], for a specification that reads several words (a queue's
+    /// `get`: a frame is published at the head's slot, wherever the head is, or the queue is
+    /// drained): the operation cannot go on until `ready()` holds or `deadline` passes.
+    /// `ready` only reads: loads, read-modify-writes that keep the value (`fetch_add(0)`),
+    /// and [`Platform::process_alive`]. An engine that runs each operation as one step may run
+    /// it without steps, as often as it likes, and hold the task while it fails. A hint, never
+    /// a promise, as `ready_when` is. By default nothing, at no cost: `ready` never runs.
+    #[inline(always)]
+    fn ready_if(ready: &dyn Fn() -> bool, deadline: Option<Instant>) {
+        let _ = (ready, deadline);
+    }
+
     /// Futex wake: wakes up to `n` tasks waiting on `word` and returns how many were woken.
     /// `u32::MAX` wakes every waiter.
     fn wake(word: &Self::AtomicU32, n: u32) -> u32;

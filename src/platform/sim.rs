@@ -120,6 +120,12 @@ impl Platform for Sim {
         engine::ready_when_or_dead(word, ready, deadline.map(Instant::as_nanos), process)
     }
 
+    /// As `ready_when`, for a check over several words (see `mpcheck_sim::ready_if`).
+    #[track_caller]
+    fn ready_if(ready: &dyn Fn() -> bool, deadline: Option<Instant>) {
+        engine::ready_if(ready, deadline.map(Instant::as_nanos))
+    }
+
     #[track_caller]
     fn wake(word: &engine::AtomicU32, n: u32) -> u32 {
         engine::futex_wake(word, n)

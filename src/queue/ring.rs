@@ -321,6 +321,15 @@ pub(crate) enum Wait {
 }
 
 impl Wait {
+    /// How long the caller may wait at most: `None` if not at all, `Some(None)` forever.
+    fn limit(self) -> Option<Option<Instant>> {
+        match self {
+            Wait::No => None,
+            Wait::Forever => Some(None),
+            Wait::Until(deadline) => Some(Some(deadline)),
+        }
+    }
+
     /// The deadline to sleep until, or `Err` if the caller must not wait (any more).
     fn deadline<P: Platform>(self) -> Result<Option<Instant>, Refused> {
         match self {
@@ -665,6 +674,11 @@ impl<P: Platform> Ring<P> {
         let m = slots_for(frame.len());
         let (first, rest) = first_word(frame);
         let c = &*self.control;
+        // The specification: a put that waits can complete once its frame fits (or the ring
+        // is closed).
+        if let Some(deadline) = wait.limit() {
+            P::ready_if(&|| self.can_put(m, false, &Cell::new(false)), deadline);
+        }
         let attempt = |room, spare| match self.reserve(m, first, room, spare) {
             Ok(t) => {
                 self.publish(t, m, rest);
@@ -1036,6 +1050,11 @@ impl<P: Platform> Ring<P> {
         // sleep ran out without the head moving, or (where a kill wakes the sleepers) once the
         // check before sleeping saw it dead.
         let mut look_now = false;
+        // The specification: a get that waits can complete once a frame is published at the
+        // head (or the ring is drained).
+        if let Some(deadline) = wait.limit() {
+            P::ready_if(&|| self.can_get(false, &Cell::new(false)), deadline);
+        }
         let (h, m, first) = loop {
             let busy = match self.claim() {
                 Claim::Frame(h, m, first) => break (h, m, first),
@@ -1325,6 +1344,8 @@ impl<P: Platform> Ring<P> {
     pub(crate) fn join(&self) {
         let c = &*self.control;
         let mut look_now = false;
+        // The specification: `join` can complete once every frame put was marked done.
+        P::ready_if(&|| self.unfinished() == 0, None);
         loop {
             let left = self.unfinished();
             if left == 0 {
@@ -1464,6 +1485,9 @@ fn sleep<P: Platform>(
     deadline: Option<Instant>,
     ready: impl Fn() -> bool,
 ) -> bool {
+    // The specification (an engine that runs an operation as one step holds the task until
+    // the check holds, and only then does it sleep: it then returns at once).
+    P::ready_if(&ready, deadline);
     let seen = event.fetch_or(1, Relaxed) | 1;
     P::heavy_fence();
     !ready() && P::wait(event, seen, deadline) == WaitOutcome::TimedOut

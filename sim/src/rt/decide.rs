@@ -132,8 +132,18 @@ impl Exec {
                     // the last write of the word (a race the reduction reverses).
                     let passes = self.guard_passes(task);
                     if guard.passed && !passes {
-                        self.disabled
-                            .push((self.schedule.len() as u32, t as u32, obj));
+                        let at = self.schedule.len() as u32;
+                        match guard.spec {
+                            Spec::Check(check) if check.changed_by != 0 => {
+                                self.disabled.push((at, t as u32, check.changed_by))
+                            }
+                            // A check that failed from the start: any of the words it read
+                            // may be what made it fail.
+                            Spec::Check(check) => self
+                                .disabled
+                                .extend(check.reads().iter().map(|&o| (at, t as u32, o))),
+                            Spec::Word { .. } => self.disabled.push((at, t as u32, obj)),
+                        }
                     }
                     if !guard.passed && passes {
                         // The last event ended the wait, as a wake does: where the wait's
@@ -225,8 +235,8 @@ impl Exec {
     /// A guard may also watch processes of its own ([`Guard::watch`]: a process's end word,
     /// which its process writes only as it ends, unless it dies first): it is off once one of
     /// them was killed.
-    pub(super) fn guard_off(&self, obj: u32, watch: u64) -> bool {
-        !self.dead.is_empty() && self.guard_processes(obj, watch) & self.dead_mask() != 0
+    pub(super) fn guard_off(&self, objects: impl IntoIterator<Item = u32>, watch: u64) -> bool {
+        !self.dead.is_empty() && self.guard_processes(objects, watch) & self.dead_mask() != 0
     }
 
     /// Whether `task`'s guard passes now (see [`Guard::passes`] and [`Exec::guard_off`]);
@@ -234,7 +244,7 @@ impl Exec {
     pub(super) fn guard_passes(&self, task: &TaskRec) -> bool {
         match (task.guard, task.state) {
             (Some(g), State::Blocked { obj, .. }) => {
-                g.passes(self.clock, self.guard_off(obj, g.watch))
+                g.passes(self.clock, self.guard_off(g.objects(obj), g.watch))
             }
             _ => false,
         }
@@ -247,8 +257,14 @@ impl Exec {
 
     /// The processes whose liveness a guard on object `obj` that watches `watch` reads: those
     /// that changed the word (where kills are configured), and those it watches.
-    pub(super) fn guard_processes(&self, obj: u32, watch: u64) -> u64 {
-        self.objects[obj as usize - 1].writers | watch
+    pub(super) fn guard_processes(
+        &self,
+        objects: impl IntoIterator<Item = u32>,
+        watch: u64,
+    ) -> u64 {
+        objects
+            .into_iter()
+            .fold(watch, |m, o| m | self.objects[o as usize - 1].writers)
     }
 
     /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; task 63 on: bit 63).
@@ -303,7 +319,17 @@ impl Exec {
             if let Some(guard) = task.guard {
                 // A kill of a process that wrote the word, or that the guard watches, turns
                 // the guard off.
-                footprint.read_liveness(self.guard_processes(obj, guard.watch));
+                footprint.read_liveness(self.guard_processes(guard.objects(obj), guard.watch));
+            }
+        }
+        if let Some(Guard {
+            spec: Spec::Check(check),
+            ..
+        }) = self.tasks[t].guard
+        {
+            // The check read these words: whether the task may go on depends on them all.
+            for &o in check.reads() {
+                footprint.merge(&Footprint::read(o));
             }
         }
         footprint
@@ -356,7 +382,13 @@ impl Exec {
             }
             task.state = State::Finished;
             task.killed = true;
-            task.guard = None;
+            if let Some(Guard {
+                spec: Spec::Check(_),
+                ..
+            }) = task.guard.take()
+            {
+                self.checks -= 1;
+            }
             let (loc, caller) = (task.pending.loc, task.operation);
             self.trace.push(Record {
                 task: t as u32,
@@ -556,7 +588,13 @@ impl Exec {
         let task = &mut self.tasks[t as usize];
         task.state = State::Runnable;
         task.outcome = outcome;
-        task.guard = None;
+        if let Some(Guard {
+            spec: Spec::Check(_),
+            ..
+        }) = task.guard.take()
+        {
+            self.checks -= 1;
+        }
     }
 
     pub(super) fn report_deadlock(&mut self) {

@@ -60,7 +60,7 @@ use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
     leave_operation, now, plain_step, process_alive, process_count, process_of, process_started,
-    processes_started, ready_when, rmw_step, sleep, spawn, step, Joined,
+    processes_started, ready_if, ready_when, rmw_step, sleep, spawn, step, Joined,
 };
 pub(crate) use step::Record;
 pub use step::{Op, Step, WaitOutcome};
@@ -120,17 +120,14 @@ pub(crate) struct TaskRec {
     pub(crate) guard: Option<Guard>,
 }
 
-/// What a guarded task waits for: its word's value to pass `ready`.
+/// What a guarded task waits for: its word's value to pass `ready` (`ops::ready_when`), or a
+/// check over several words to hold (`ops::ready_if`).
 #[derive(Clone, Copy)]
 pub(crate) struct Guard {
-    /// The word's value. Points into the word the task's `ready_when` call borrows: valid
-    /// while the task is suspended in that call, which is while the guard is set.
-    pub(crate) value: *const std::sync::atomic::AtomicU32,
-    pub(crate) ready: fn(u32, u32) -> bool,
-    /// The word's value when the guard began: `ready`'s second argument.
-    pub(crate) start: u32,
+    pub(crate) spec: Spec,
     /// Processes ([`process_bit`](crate::footprint::process_bit)s) whose death turns the
-    /// guard off, besides the word's writers (see `Exec::guard_off`): `ready_when_or_dead`.
+    /// guard off, besides the word's writers (see `Exec::guard_off`): `ready_when_or_dead`,
+    /// and the processes whose liveness a check looked at.
     pub(crate) watch: u64,
     /// Once the clock reaches it, the guard passes.
     pub(crate) deadline: Option<u64>,
@@ -139,18 +136,83 @@ pub(crate) struct Guard {
     pub(crate) passed: bool,
 }
 
+/// What a guard looks at.
+#[derive(Clone, Copy)]
+pub(crate) enum Spec {
+    /// One word's value.
+    Word {
+        /// The word's value. Points into the word the task's `ready_when` call borrows:
+        /// valid while the task is suspended in that call, which is while the guard is set.
+        value: *const std::sync::atomic::AtomicU32,
+        ready: fn(u32, u32) -> bool,
+        /// The word's value when the guard began: `ready`'s second argument.
+        start: u32,
+    },
+    /// A check over several words, evaluated without steps whenever one of the words it
+    /// read last changes (`ops::recheck`).
+    Check(Check),
+}
+
+/// How many objects a check may read: a check that reads more is no guard (the operation
+/// then waits as its algorithm does).
+pub(crate) const CHECK_READS: usize = 8;
+
+/// A check's closure and what its last evaluation found.
+#[derive(Clone, Copy)]
+pub(crate) struct Check {
+    /// Points at the closure the task's `ready_if` call borrows: valid while the task is
+    /// suspended in that call, which is while the guard is set.
+    pub(crate) ready: *const (dyn Fn() -> bool + 'static),
+    /// What the closure returned when it was last evaluated.
+    pub(crate) holds: bool,
+    /// The objects it read then (`reads[..n]`), in the order it read them.
+    pub(crate) reads: [u32; CHECK_READS],
+    pub(crate) n: u8,
+    /// The object whose write last changed what the check returns (0: none yet): the write
+    /// that disabled the task, for the reduction (`Exec::disabled`).
+    pub(crate) changed_by: u32,
+}
+
+impl Check {
+    /// The objects the check read when it was last evaluated.
+    pub(crate) fn reads(&self) -> &[u32] {
+        &self.reads[..self.n as usize]
+    }
+}
+
 impl Guard {
-    /// Whether the word's value passes the guard now, or the deadline passed (the clock is at
-    /// `clock`), or the guard is `off` (a process that wrote the word was killed: see
-    /// [`Exec::guard_off`]).
+    /// Whether the word's value (or the check) passes the guard now, or the deadline passed
+    /// (the clock is at `clock`), or the guard is `off` (a process that wrote the word was
+    /// killed: see [`Exec::guard_off`]).
     pub(crate) fn passes(&self, clock: u64, off: bool) -> bool {
         if off || self.deadline.is_some_and(|d| d <= clock) {
             return true;
         }
-        // SAFETY: see `Guard::value`: the guard is set only while the task that set it is
-        // suspended inside `ready_when`, whose `&AtomicU32` keeps the word alive.
-        let value = unsafe { &*self.value }.load(std::sync::atomic::Ordering::Relaxed);
-        (self.ready)(value, self.start)
+        match self.spec {
+            Spec::Word {
+                value,
+                ready,
+                start,
+            } => {
+                // SAFETY: see `Spec::Word::value`: the guard is set only while the task that
+                // set it is suspended inside `ready_when`, whose `&AtomicU32` keeps the word
+                // alive.
+                let value = unsafe { &*value }.load(std::sync::atomic::Ordering::Relaxed);
+                ready(value, start)
+            }
+            Spec::Check(check) => check.holds,
+        }
+    }
+
+    /// The objects the guard reads (its word, or what its check read last).
+    pub(crate) fn objects(&self, obj: u32) -> impl Iterator<Item = u32> + '_ {
+        let reads: &[u32] = match &self.spec {
+            Spec::Word { .. } => &[],
+            Spec::Check(check) => check.reads(),
+        };
+        std::iter::once(obj)
+            .filter(move |_| reads.is_empty())
+            .chain(reads.iter().copied())
     }
 }
 
@@ -271,6 +333,9 @@ pub(crate) struct Exec {
     disabled: Vec<(u32, u32, u32)>,
     /// See [`Ran::enablings`].
     enablings: Vec<(u32, u32, u32)>,
+    /// How many tasks wait for a guard's check (`ops::ready_if`): while any does, a write
+    /// evaluates again the checks that read its word.
+    checks: u32,
     wants_footprints: bool,
     /// See [`crate::strategy::Strategy::wants_current_footprint`].
     wants_current_footprint: bool,
@@ -485,6 +550,7 @@ pub(crate) fn run_execution(
         wakes: spare.wakes,
         disabled: Vec::new(),
         enablings: Vec::new(),
+        checks: 0,
         wants_footprints: strategy.wants_footprints(),
         wants_current_footprint: strategy.wants_current_footprint(),
         footprints: spare.footprints,

@@ -117,14 +117,221 @@ fn step_with<R>(
     loc: Loc,
     perform: impl FnOnce() -> (Option<u64>, Option<u64>, R),
 ) -> R {
+    if PEEKING.with(Cell::get) {
+        return peek_step(obj, perform);
+    }
     match announce(op, Some(obj), arg, loc) {
         None => perform().2,
         Some(id) => {
             let (read, wrote, result) = perform();
-            with_exec(|e| e.record(op, id, read, wrote, loc));
+            let changed = with_exec(|e| {
+                e.record(op, id, read, wrote, loc);
+                e.checks > 0 && wrote.is_some_and(|w| read != Some(w))
+            });
+            if changed == Some(true) {
+                recheck(id);
+            }
             result
         }
     }
+}
+
+thread_local! {
+    /// Set while a guard's check runs without steps (see [`peek`]).
+    static PEEKING: Cell<bool> = const { Cell::new(false) };
+    /// What the running check read: objects, and the liveness of processes.
+    static PEEKED: RefCell<(Vec<u32>, u64)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// A step of a check that runs without steps: performed at once, its object noted.
+#[cold]
+fn peek_step<R>(obj: &ObjCell, perform: impl FnOnce() -> (Option<u64>, Option<u64>, R)) -> R {
+    let id = with_exec(|e| obj.id(e)).unwrap_or(0);
+    let (read, wrote, result) = perform();
+    assert!(
+        wrote.is_none_or(|w| read == Some(w)),
+        "a `ready_if` check changed a word: a check may only read"
+    );
+    PEEKED.with(|p| {
+        let reads = &mut p.borrow_mut().0;
+        if id != 0 && !reads.contains(&id) {
+            reads.push(id);
+        }
+    });
+    result
+}
+
+/// What a check found: whether it holds, the objects it read (at most [`CHECK_READS`]; `None`
+/// if it read more) and the processes whose liveness it looked at.
+type Peek = (bool, Option<([u32; CHECK_READS], u8)>, u64);
+
+/// Runs `check` as task `t` (whose process it may ask for), without steps: every atomic it
+/// reads is read as it is, and noted; a look at a process's liveness too.
+fn peek(check: &dyn Fn() -> bool, t: u32) -> Peek {
+    struct Restore(Option<u32>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PEEKING.with(|p| p.set(false));
+            if let Some(current) = self.0 {
+                with_exec(|e| e.current = current);
+            }
+        }
+    }
+    PEEKED.with(|p| {
+        let mut p = p.borrow_mut();
+        p.0.clear();
+        p.1 = 0;
+    });
+    let _restore = Restore(with_exec(|e| std::mem::replace(&mut e.current, t)));
+    PEEKING.with(|p| p.set(true));
+    let holds = check();
+    drop(_restore);
+    PEEKED.with(|p| {
+        let p = p.borrow();
+        let mut reads = [0; CHECK_READS];
+        let found = (p.0.len() <= CHECK_READS).then(|| {
+            reads[..p.0.len()].copy_from_slice(&p.0);
+            (reads, p.0.len() as u8)
+        });
+        (holds, found, p.1)
+    })
+}
+
+/// Object `id` changed: every check that read it is evaluated again (without steps), so that
+/// whether its task may go on is known at the next decision.
+#[cold]
+fn recheck(id: u32) {
+    let tasks = with_exec(|e| e.tasks.len()).unwrap_or(0);
+    for t in 0..tasks {
+        let check = with_exec(|e| match e.tasks[t].guard {
+            Some(Guard {
+                spec: Spec::Check(check),
+                ..
+            }) if check.reads().contains(&id) => Some(check.ready),
+            _ => None,
+        })
+        .flatten();
+        let Some(ready) = check else { continue };
+        // SAFETY: see `Check::ready`: the guard is set, so its task is suspended inside
+        // `ready_if`, whose borrow keeps the closure alive.
+        let (holds, found, lives) = peek(unsafe { &*ready }, t as u32);
+        with_exec(|e| {
+            let Some(guard) = e.tasks[t].guard.as_mut() else {
+                return;
+            };
+            let Spec::Check(check) = &mut guard.spec else {
+                return;
+            };
+            // A check that reads too much now passes: the operation then checks for itself.
+            let holds = holds || found.is_none();
+            if check.holds != holds {
+                check.changed_by = id;
+            }
+            check.holds = holds;
+            if let Some((reads, n)) = found {
+                (check.reads, check.n) = (reads, n);
+            }
+            guard.watch = lives;
+        });
+    }
+}
+
+/// At `Granularity::Operation`, inside an operation: the rest of the operation can only go on
+/// once `check` holds, or `deadline` passes. As [`ready_when`], for a specification that reads
+/// several words: `check` runs without steps (see [`peek`]), now and again whenever a word it
+/// read last changes, and the task is not scheduled while it fails. What it read is the
+/// event's. A check that reads more than [`CHECK_READS`] objects is no guard. Elsewhere it
+/// returns at once, no step.
+pub(crate) fn ready_if(check: &dyn Fn() -> bool, deadline: Option<u64>, loc: Loc) {
+    let deadline = deadline.filter(|&d| d != NEVER);
+    let Some((cur, event)) = with_exec(|e| {
+        let task = &e.tasks[e.current as usize];
+        (e.settings.granularity == crate::Granularity::Operation && task.operation != 0)
+            .then_some((e.current, task.event))
+    })
+    .flatten() else {
+        return;
+    };
+    let (holds, found, lives) = peek(check, cur);
+    let Some((reads, n)) = found.filter(|&(_, n)| n > 0) else {
+        return;
+    };
+    // SAFETY: only the lifetime is erased; the guard that keeps the pointer lives only while
+    // this call is suspended (it is cleared before the task runs again), so `check` outlives
+    // every use.
+    let ready: *const (dyn Fn() -> bool + 'static) = unsafe { std::mem::transmute(check) };
+    let next = with_exec(|e| {
+        if let Some(d) = event {
+            // The event read the words: whether it goes on or ends here depends on them.
+            if e.wants_footprints {
+                for &o in &reads[..n as usize] {
+                    e.effects[d as usize].merge(&Footprint::read(o));
+                }
+                e.effects[d as usize].read_liveness(lives);
+            }
+            if holds {
+                return None;
+            }
+        }
+        let task = &mut e.tasks[cur as usize];
+        task.event = None;
+        task.state = State::Blocked {
+            obj: reads[0],
+            deadline,
+        };
+        task.guard = Some(Guard {
+            spec: Spec::Check(Check {
+                ready,
+                holds,
+                reads,
+                n,
+                changed_by: 0,
+            }),
+            watch: lives,
+            deadline,
+            passed: true,
+        });
+        task.pending = Pending {
+            op: Op::Load,
+            obj: reads[0],
+            arg: 0,
+            loc,
+        };
+        e.checks += 1;
+        Some(e.decide(cur))
+    })
+    .flatten();
+    let Some(next) = next else { return };
+    if let Next::Suspend = next {
+        suspend();
+    }
+    // What the check reads now is what it read when the task was chosen: nobody ran since.
+    let (holds, found, lives) = peek(check, cur);
+    with_exec(|e| {
+        e.record(Op::Load, reads[0], None, None, loc);
+        let Some(d) = e.tasks[e.current as usize]
+            .event
+            .filter(|_| e.wants_footprints)
+        else {
+            return;
+        };
+        let (reads, n) = found.unwrap_or((reads, n));
+        let reads = &reads[..n as usize];
+        for &o in reads {
+            e.effects[d as usize].merge(&Footprint::read(o));
+        }
+        e.effects[d as usize].read_liveness(lives);
+        // Whether the deadline had passed decided whether it could go on: a read of the clock.
+        if deadline.is_some() {
+            e.effects[d as usize].merge(&Footprint::clock_read());
+        }
+        // And, unless the check holds, whether a process that changed a word it read had
+        // been killed (the guard is off).
+        if e.settings.kills > 0 && !holds {
+            let processes = e.guard_processes(reads.iter().copied(), lives);
+            e.effects[d as usize].read_liveness(processes);
+        }
+    });
 }
 
 /// A scheduling point on no object (yield): announce and record.
@@ -288,9 +495,11 @@ pub(crate) fn ready_when(
         // the task waits here until the guard or its deadline lets it go on.
         task.state = State::Blocked { obj: id, deadline };
         task.guard = Some(Guard {
-            value,
-            ready,
-            start,
+            spec: Spec::Word {
+                value,
+                ready,
+                start,
+            },
             deadline,
             watch,
             passed: true,
@@ -323,7 +532,7 @@ pub(crate) fn ready_when(
             e.effects[d as usize].merge(&Footprint::clock_read());
         } else if e.schedule[d as usize] == Choice::Run(e.current)
             && ready(v, start)
-            && !e.guard_off(id, watch)
+            && !e.guard_off([id], watch)
         {
             // The event begins with the guard, which passed because of the word alone: if
             // only the word's last write let it pass, the event could not have happened
@@ -341,7 +550,7 @@ pub(crate) fn ready_when(
         // And, unless the word passes, whether a process that changed it had been killed
         // (the guard is off).
         if e.settings.kills > 0 && !ready(v, start) {
-            let processes = e.guard_processes(id, watch);
+            let processes = e.guard_processes([id], watch);
             e.effects[d as usize].read_liveness(processes);
         }
     });
@@ -490,6 +699,11 @@ pub(crate) fn process_alive(p: u32, loc: Loc) -> bool {
         Some(found) => found,
         None => return true,
     };
+    if PEEKING.with(Cell::get) {
+        // A look by a check (see `peek`): part of the guard's reads, no step.
+        PEEKED.with(|peeked| peeked.borrow_mut().1 |= crate::footprint::process_bit(p));
+        return alive;
+    }
     if kills == 0 || IN_CELL.with(|c| c.get()) {
         return alive;
     }
