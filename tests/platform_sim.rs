@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mpcheck::sim::{self, Config, Sim, Timeouts};
-use mpcheck::Platform;
+use mpcheck::sim::{self, explore, replay, Config, FailureKind, Granularity, Sim, Timeouts};
+use mpcheck::{Platform, Queue};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -97,4 +97,60 @@ fn an_event_pulse_releases_a_waiter_at_both_granularities() {
             );
         }
     }
+}
+
+/// A `get` that no `put` will ever satisfy is a deadlock at both granularities: held by its
+/// check (`Platform::ready_if`) at operation granularity, asleep in the ring's futex wait at
+/// step granularity. The report names the queue.
+#[test]
+fn a_get_that_nothing_will_satisfy_is_a_deadlock_at_both_granularities() {
+    for granularity in [Granularity::Operation, Granularity::Step] {
+        let failure = explore(
+            Config::dfs()
+                .granularity(granularity)
+                .no_files()
+                .ignore_env(),
+            || {
+                let queue = Queue::<u32, Sim>::new();
+                let _ = queue.get();
+            },
+        )
+        .expect_err("a deadlock");
+        assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
+        assert!(failure.to_string().contains("Queue"), "{failure}");
+    }
+}
+
+/// A failure of a program built on a queue, found at operation granularity (where a blocked
+/// `get` waits for its check), replays exactly from its file: the checks run again, without
+/// steps, as they ran.
+#[test]
+fn a_failure_with_a_waiting_get_replays_exactly() {
+    let dir = std::env::temp_dir().join(format!("mpcheck-queue-replay-{}", std::process::id()));
+    let program = || {
+        let queue = Queue::<u32, Sim>::with_capacity(Some(1), 8).expect("a valid queue");
+        let producers: Vec<_> = [1, 2]
+            .map(|item| {
+                let queue = queue.clone();
+                mpcheck::thread::spawn::<Sim, _, _>(move || queue.put(item).expect("open"))
+            })
+            .into_iter()
+            .collect();
+        let first = queue.get().expect("open");
+        assert_eq!(first, 1, "the first producer's item came second");
+        queue.get().expect("open");
+        for p in producers {
+            p.join().expect("the producer finishes");
+        }
+    };
+    let config = Config::dfs()
+        .granularity(Granularity::Operation)
+        .failure_dir(&dir)
+        .ignore_env();
+    let failure = explore(config, program).expect_err("the order is found");
+    assert_eq!(failure.kind(), FailureKind::Panic, "{failure}");
+    let file = failure.file().expect("a replay file").to_owned();
+    let again = replay(&file, program).expect_err("the same failure");
+    assert_eq!(again.trace_text(), failure.trace_text());
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -355,7 +355,7 @@ pub fn ready_when_or_dead(
 /// [`Granularity::Operation`](crate::Granularity::Operation) it runs without steps, every
 /// word it reads read as it is, now and again after every change of a word it read last; the
 /// task is not scheduled while it returns `false`, and what it read is part of the event that
-/// goes on. A check that reads more than 8 words is no guard. A hint, never a promise, as
+/// goes on. A check that reads more than 16 words is no guard. A hint, never a promise, as
 /// [`ready_when`] is: it also passes once a process that changed a word it read, or whose
 /// liveness it looked at, was killed. Elsewhere it returns at once and `check` does not run.
 #[track_caller]

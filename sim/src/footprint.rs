@@ -67,7 +67,7 @@ pub(crate) const WIDE: u32 = u32::MAX - 3;
 
 /// How many distinct objects a [`Footprint`] lists; an event that touches more is
 /// [`Footprint::wide`].
-pub(crate) const CAPACITY: usize = 8;
+pub(crate) const CAPACITY: usize = 16;
 
 /// The argument of a read-modify-write step whose operand leaves every value as it is
 /// (`fetch_add(0)`, `fetch_sub(0)`, `fetch_or(0)`, `fetch_and(!0)`): whatever the word holds,
@@ -107,7 +107,7 @@ pub struct Access {
 pub struct Footprint {
     /// The task whose event it is (`None` for a value choice).
     pub task: Option<u32>,
-    /// Up to 8 accesses (`CAPACITY`), each of a distinct object (a read and a write of one
+    /// Up to 16 accesses (`CAPACITY`), each of a distinct object (a read and a write of one
     /// object are one access that writes).
     pub accesses: [Access; CAPACITY],
     /// The event touched more objects than `accesses` can list (an operation run as one step

@@ -155,7 +155,7 @@ pub(crate) enum Spec {
 
 /// How many objects a check may read: a check that reads more is no guard (the operation
 /// then waits as its algorithm does).
-pub(crate) const CHECK_READS: usize = 8;
+pub(crate) const CHECK_READS: usize = 16;
 
 /// A check's closure and what its last evaluation found.
 #[derive(Clone, Copy)]
