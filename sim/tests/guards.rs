@@ -172,3 +172,29 @@ fn a_check_that_looks_at_a_process_passes_once_it_is_killed() {
     assert!(report.complete());
     assert!(killed.get(), "some execution killed the child");
 }
+
+/// A check may only read: one that takes another step (here a read of the clock) or changes a
+/// word is a bug of the primitive that made it, reported as a failure that says so.
+#[test]
+fn a_check_that_takes_a_step_is_reported() {
+    for writes in [false, true] {
+        let failure = explore(Config::dfs().no_files().ignore_env(), move || {
+            let words: Arc<[AtomicU32; 2]> = Arc::new(Default::default());
+            let theirs = words.clone();
+            let setter = spawn(move || set(&theirs[0], &theirs[1]));
+            let ready = || {
+                if writes {
+                    words[0].fetch_add(1, SeqCst);
+                } else {
+                    mpcheck_sim::now();
+                }
+                words[0].load(SeqCst) == 1
+            };
+            wait_for(&words[1], &ready);
+            setter.join();
+        })
+        .expect_err("a check that steps fails");
+        let text = failure.to_string();
+        assert!(text.contains("a `ready_if` check"), "{text}");
+    }
+}

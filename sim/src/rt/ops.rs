@@ -56,6 +56,22 @@ fn suspend() {
 /// Returns `None` (perform directly, no record) outside an execution or during teardown.
 #[inline]
 fn announce(op: Op, obj: Option<&ObjCell>, arg: u32, loc: Loc) -> Option<u32> {
+    if PEEKING.with(Cell::get) {
+        peek_misuse(op);
+    }
+    announce_step(op, obj, arg, loc)
+}
+
+/// A check (see [`peek`]) took a step other than a read: a bug of the primitive that made it.
+#[cold]
+#[inline(never)]
+fn peek_misuse(op: Op) -> ! {
+    panic!("a `ready_if` check took a step ({op:?}): a check may only read atomics and liveness")
+}
+
+/// [`announce`], for a caller that has looked at [`PEEKING`] already.
+#[inline]
+fn announce_step(op: Op, obj: Option<&ObjCell>, arg: u32, loc: Loc) -> Option<u32> {
     let (id, next) = with_exec(|e| {
         let id = obj.map_or(0, |o| o.id(e));
         let cur = e.current;
@@ -120,7 +136,7 @@ fn step_with<R>(
     if PEEKING.with(Cell::get) {
         return peek_step(obj, perform);
     }
-    match announce(op, Some(obj), arg, loc) {
+    match announce_step(op, Some(obj), arg, loc) {
         None => perform().2,
         Some(id) => {
             let (read, wrote, result) = perform();
