@@ -57,7 +57,11 @@ struct Node {
     tainted: Vec<bool>,
     /// Options whose events were explored from an ancestor and are independent of everything
     /// since: exploring them here would repeat an equivalent execution.
-    sleep: Vec<(Choice, Footprint)>,
+    /// Each with how many objects were numbered where its footprint was taken (see
+    /// [`Footprint::dependent_across`]).
+    sleep: Vec<(Choice, Footprint, u32)>,
+    /// How many objects the execution had numbered here (see [`PickContext::objects`]).
+    objects: u32,
     /// The tasks waiting here for a guard that fails (`ready_when`): see
     /// [`Dfs::reverse_events`].
     guarded: u64,
@@ -140,7 +144,9 @@ impl Node {
     }
 
     fn asleep(&self, option: usize) -> bool {
-        self.sleep.iter().any(|(c, _)| *c == self.options[option])
+        self.sleep
+            .iter()
+            .any(|(c, _, _)| *c == self.options[option])
     }
 
     /// The sleep set of the child reached through the chosen option, whose event touched
@@ -149,20 +155,29 @@ impl Node {
     /// An entry of the chosen event's own task never stays: that task moved on, so its choice
     /// below names its next event, not the one explored (a guarded task's going on and its
     /// timeout are two outcomes of one event, with footprints that need not overlap).
-    fn child_sleep(&self, taken: &Footprint, sleep: &mut Vec<(Choice, Footprint)>) {
+    ///
+    /// The footprints kept were taken in earlier executions, which made the same choices only
+    /// up to the node where each was explored: objects numbered after it may have other
+    /// numbers now ([`Footprint::dependent_across`]).
+    fn child_sleep(&self, taken: &Footprint, sleep: &mut Vec<(Choice, Footprint, u32)>) {
         let mover = self.options[self.chosen].task();
-        let keeps = |c: &Choice, f: &Footprint| {
-            (mover.is_none() || c.task() != mover) && !f.dependent(taken)
+        let keeps = |c: &Choice, f: &Footprint, numbered: u32| {
+            (mover.is_none() || c.task() != mover) && !f.dependent_across(taken, numbered)
         };
         sleep.clear();
-        sleep.extend(self.sleep.iter().filter(|(c, f)| keeps(c, f)).copied());
+        sleep.extend(
+            self.sleep
+                .iter()
+                .filter(|(c, f, n)| keeps(c, f, *n))
+                .copied(),
+        );
         for (i, &done) in self.done.iter().enumerate() {
             if done
                 && !self.tainted[i]
                 && i != self.chosen
-                && keeps(&self.options[i], &self.footprints[i])
+                && keeps(&self.options[i], &self.footprints[i], self.objects)
             {
-                sleep.push((self.options[i], self.footprints[i]));
+                sleep.push((self.options[i], self.footprints[i], self.objects));
             }
         }
     }
@@ -932,6 +947,7 @@ impl Strategy for Dfs {
             }
             node.guarded = ctx.guarded;
             node.late = late;
+            node.objects = ctx.objects;
             let first = default_pick(options, ctx);
             let Some(chosen) = std::iter::once(first)
                 .chain(0..n)

@@ -78,6 +78,18 @@ pub(crate) const CAPACITY: usize = 16;
 pub(crate) const KEEPS_VALUE: u32 = 1;
 
 /// `true` for the futex queue of an object.
+/// For an access's object that stands for an object numbered after the first `numbered` (a
+/// word, or a word's futex queue): its kind (0: the word, 1: its queue). `None` for the
+/// objects numbered before, and for the clock, liveness and the other markers.
+const fn later(obj: u32, numbered: u32) -> Option<u32> {
+    let kind = obj >> 30;
+    if kind <= 1 && obj & ((1 << 30) - 1) > numbered {
+        Some(kind)
+    } else {
+        None
+    }
+}
+
 const fn is_queue(obj: u32) -> bool {
     obj >> 30 == 1
 }
@@ -269,6 +281,25 @@ impl Footprint {
                 other
                     .accesses()
                     .any(|b| a.obj == b.obj && (a.write || b.write))
+            })
+    }
+
+    /// As [`Footprint::dependent`], for `self` taken in another execution that made the same
+    /// choices up to a point where `numbered` objects had numbers: an object numbered later
+    /// (first used after that point) may have another number in each execution (objects are
+    /// numbered in the order of their first use), so any two accesses of objects numbered
+    /// later, of the same kind (a word, a word's futex queue), one of them a write, may be of
+    /// the same object. (Comparing the numbers alone, a sleep set kept an operation asleep
+    /// across a write of a word it read mid-event, which the other execution had numbered
+    /// differently, and the search lost that order.)
+    pub(crate) fn dependent_across(&self, other: &Footprint, numbered: u32) -> bool {
+        self.dependent(other)
+            || self.accesses().any(|a| {
+                later(a.obj, numbered).is_some_and(|kind| {
+                    other
+                        .accesses()
+                        .any(|b| later(b.obj, numbered) == Some(kind) && (a.write || b.write))
+                })
             })
     }
 

@@ -41,6 +41,11 @@ pub struct PickContext<'a> {
     /// writes that put back the value they found). Bit `p` for process `p` (bit 63 for every
     /// process from 63 on); only for strategies that ask for footprints, else 0.
     pub late_kills: u64,
+    /// How many objects the execution has numbered so far (objects are numbered in the order
+    /// of their first use, from 1): every execution that makes the same choices up to here
+    /// numbers the same objects the same way, and an object numbered later may get another
+    /// number in another execution (see `Dfs`'s sleep sets).
+    pub objects: u32,
 }
 
 /// A strategy's answer at a choice point.

@@ -470,6 +470,7 @@ impl Exec {
         let current_footprint = (self.wants_current_footprint && current_runs && options.len() > 1)
             .then(|| self.pending_footprint(Choice::Run(cur), cur as usize));
         let ctx = PickContext {
+            objects: self.objects.len() as u32,
             current: current_runs.then_some(cur),
             current_footprint,
             decisions: self.schedule.len(),
@@ -663,6 +664,7 @@ impl Exec {
         options.clear();
         options.extend((0..n).map(Choice::Value));
         let ctx = PickContext {
+            objects: self.objects.len() as u32,
             current: None,
             current_footprint: None,
             decisions: self.schedule.len(),
