@@ -77,7 +77,6 @@ pub(crate) const CAPACITY: usize = 16;
 /// value, and a reversal may make it succeed.)
 pub(crate) const KEEPS_VALUE: u32 = 1;
 
-/// `true` for the futex queue of an object.
 /// For an access's object that stands for an object numbered after the first `numbered` (a
 /// word, or a word's futex queue): its kind (0: the word, 1: its queue). `None` for the
 /// objects numbered before, and for the clock, liveness and the other markers.
@@ -90,6 +89,7 @@ const fn later(obj: u32, numbered: u32) -> Option<u32> {
     }
 }
 
+/// `true` for the futex queue of an object.
 const fn is_queue(obj: u32) -> bool {
     obj >> 30 == 1
 }
