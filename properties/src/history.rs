@@ -6,6 +6,11 @@
 //! number). Two operations are ordered in real time only when one *returned strictly before*
 //! the other was *called*; equal times count as overlapping.
 //!
+//! Where times cannot be read from one clock (tasks that count their returns on clocks of
+//! their own, so that an explorer need not order them), the real-time order is given
+//! explicitly instead ([`History::with_explicit_order`], [`History::precedes`]): operations are
+//! ordered exactly where the history says so, and the times only lay it out for printing.
+//!
 //! An operation with no return is *pending*: its task called it and the history ended (or the
 //! task died) before it returned. It may or may not have taken effect, with any result the
 //! model allows.
@@ -78,6 +83,8 @@ impl<M: Model> Operation<M> {
 #[derive(Clone, Debug)]
 pub struct History<M: Model> {
     ops: Vec<Operation<M>>,
+    /// With an explicit order: each operation's direct predecessors (by index).
+    preds: Option<Vec<Vec<usize>>>,
 }
 
 impl<M: Model> Default for History<M> {
@@ -89,7 +96,56 @@ impl<M: Model> Default for History<M> {
 impl<M: Model> History<M> {
     /// An empty history.
     pub fn new() -> Self {
-        History { ops: Vec::new() }
+        History {
+            ops: Vec::new(),
+            preds: None,
+        }
+    }
+
+    /// An empty history whose real-time order is explicit: operation `a` is ordered before
+    /// operation `b` only where [`History::precedes`] says so (directly, or through others).
+    /// Times are still given, and must agree with that order (an operation said to precede
+    /// another returned before the other was called); they only lay the history out when it
+    /// is printed.
+    pub fn with_explicit_order() -> Self {
+        History {
+            ops: Vec::new(),
+            preds: Some(Vec::new()),
+        }
+    }
+
+    /// Whether the real-time order is explicit ([`History::with_explicit_order`]).
+    pub fn is_explicit(&self) -> bool {
+        self.preds.is_some()
+    }
+
+    /// In a history with an explicit order, `earlier` returned before `later` was called.
+    ///
+    /// # Panics
+    ///
+    /// If the order is not explicit, if either is not an operation of this history, if
+    /// `earlier` has not returned, or if its return time is not before `later`'s call time.
+    pub fn precedes(&mut self, earlier: OpId, later: OpId) {
+        let (first, second) = (&self.ops[earlier.0], &self.ops[later.0]);
+        let returned = first
+            .ret_time()
+            .expect("only an operation that returned precedes one");
+        assert!(
+            returned < second.call,
+            "{earlier} returned at {returned}, not before {later} was called at {}",
+            second.call
+        );
+        let preds = self
+            .preds
+            .as_mut()
+            .expect("History::precedes: the order is not explicit (History::with_explicit_order)");
+        preds[later.0].push(earlier.0);
+    }
+
+    /// The operations said to precede `id` directly ([`History::precedes`]); `None` where the
+    /// order is the times' (or `id` is not an operation of this history).
+    pub fn predecessors(&self, id: OpId) -> Option<&[usize]> {
+        self.preds.as_ref()?.get(id.0).map(Vec::as_slice)
     }
 
     /// `task` called `op` at time `at`: a pending operation until [`History::ret`].
@@ -103,6 +159,9 @@ impl<M: Model> History<M> {
             call: at,
             ret: None,
         });
+        if let Some(preds) = &mut self.preds {
+            preds.push(Vec::new());
+        }
         OpId(self.ops.len() - 1)
     }
 
@@ -129,6 +188,11 @@ impl<M: Model> History<M> {
         let id = self.call(task, op, call);
         self.ret(id, ret, returned);
         id
+    }
+
+    /// Every operation's direct predecessors, where the order is explicit.
+    pub(crate) fn explicit_order(&self) -> Option<&[Vec<usize>]> {
+        self.preds.as_deref()
     }
 
     /// The operations, by [`OpId`].

@@ -153,7 +153,7 @@ where
 pub fn run<P: Platform, S: Subject<P>>(workload: &Workload<S::Op>, budget: Duration) {
     let (subject, model) = S::create();
     let subject = Arc::new(subject);
-    let recorder = Recorder::<S::Model, P>::new();
+    let recorder = Recorder::<S::Model, P>::with_tasks(workload.tasks.len());
     let handles: Vec<_> = workload
         .tasks
         .iter()

@@ -13,15 +13,19 @@
 //! Athalye's, in Go) use:
 //!
 //! - The next operation to take effect must be *minimal*: no other operation still to be
-//!   placed returned (strictly) before it was called. Only those are tried, earliest return
-//!   first: the one whose return is the deadline for all of them is linearized "just in
-//!   time", the others only ahead of it.
+//!   placed returned (strictly) before it was called (in a history with an explicit order,
+//!   [`History::with_explicit_order`]: every operation said to precede it is placed). Only
+//!   those are tried, earliest return first: the one whose return is the deadline for all of
+//!   them is linearized "just in time", the others only ahead of it. A candidate's step is
+//!   taken only when it is tried.
 //! - Trying one applies [`Model::step`] to the current state with the operation's result; a
 //!   refused step prunes that branch, an accepted one goes deeper. When no minimal operation
 //!   is accepted, the search backtracks.
 //! - The pair (set of operations placed, state) is remembered once reached: the rest of the
 //!   search from there depends on nothing else, so reaching it again prunes. Models are
-//!   `Eq + Hash` for this.
+//!   `Eq + Hash` for this. A search of a few dozen steps (a small workload's history, checked
+//!   after each execution of an exploration) ends before it pays for that: pairs are
+//!   remembered from its 64th step on.
 //!
 //! The search ends when every operation that returned has been placed (a witness), when it
 //! has tried everything (a [`Counterexample`]), or when its time budget is spent.
@@ -71,6 +75,12 @@ use crate::history::{History, OpId};
 
 /// How many search steps pass between two readings of the clock.
 pub const CHECK_EVERY: u64 = 1024;
+
+/// How many search steps pass before the search starts remembering the pairs it reached: a
+/// search that ends sooner (the histories of a small workload, checked once per execution of
+/// an exploration, take a few dozen steps) never pays for hashing and cloning states it will
+/// not meet again; one that goes on is memoized from then on.
+const MEMO_AFTER: u64 = 64;
 
 /// What [`check`] found.
 #[derive(Clone, Debug)]
@@ -140,16 +150,15 @@ pub fn check<M: Model>(initial: &M, history: &History<M>, budget: Duration) -> V
         let Some(top) = stack.last_mut() else {
             return Verdict::NotLinearizable(best.finish(history));
         };
-        let Some((i, ret, after)) = top.choices.get(top.next).cloned() else {
+        let Some((i, ret, after)) = top.next_choice(history) else {
             if let Some((i, _)) = stack.pop().and_then(|frame| frame.via) {
                 search.placed.clear(i);
             }
             continue;
         };
-        top.next += 1;
         let (call_cursor, ret_cursor) = (top.call_cursor, top.ret_cursor);
         search.placed.set(i);
-        if !visited.insert((search.placed.clone(), after.clone())) {
+        if steps > MEMO_AFTER && !visited.insert((search.placed.clone(), after.clone())) {
             search.placed.clear(i);
             continue;
         }
@@ -178,6 +187,10 @@ pub fn check<M: Model>(initial: &M, history: &History<M>, budget: Duration) -> V
 /// `ArrayModel`, key `get(i)` and `set(i, _)` by `i`, and `len()` by any index; `to_vec()`
 /// reads every part, so a history with it cannot be partitioned).
 ///
+/// A history with an explicit order ([`History::with_explicit_order`]) is checked whole, as by
+/// [`check`]: locality holds for the real-time order of intervals, which an explicit order need
+/// not be.
+///
 /// The witness is one order of the whole history (the parts' witnesses merged in an order that
 /// respects real time, which locality guarantees to exist). A counterexample is the first
 /// non-linearizable part's, in key order: its history is that part alone, and its [`OpId`]s
@@ -188,6 +201,11 @@ pub fn check_partitioned<M: Model, K: Ord>(
     key: impl Fn(&M::Op) -> K,
     budget: Duration,
 ) -> Verdict<M> {
+    if history.is_explicit() {
+        // Locality rests on real time being an interval order; an explicit order need not be
+        // one (two operations each before one of two others, and unordered otherwise).
+        return check(initial, history, budget);
+    }
     let start = Instant::now();
     let ops = history.operations();
     let mut parts: BTreeMap<K, Vec<usize>> = BTreeMap::new();
@@ -279,10 +297,13 @@ struct Frame<M: Model> {
     state: M,
     /// The operation placed to get here, with its result (`None` at the root).
     via: Option<(usize, M::Ret)>,
-    /// The minimal operations the model accepts here: (operation, result, state after).
-    choices: Vec<(usize, M::Ret, M)>,
-    /// The next choice to try.
+    /// The minimal operations here, in the order they are tried: by return time, pending
+    /// operations last. Each one's step is taken only when it is tried.
+    candidates: Vec<usize>,
+    /// The next candidate to try.
     next: usize,
+    /// The outcomes of the pending candidate being tried that are still to try, last first.
+    outcomes: Vec<(M::Ret, M)>,
     /// The first unplaced operation in call order.
     call_cursor: usize,
     /// The first unplaced operation that returned, in return order.
@@ -290,6 +311,31 @@ struct Frame<M: Model> {
     /// Its return time: no operation called after it can be placed next. `None`: every
     /// operation that returned is placed.
     deadline: Option<u64>,
+}
+
+impl<M: Model> Frame<M> {
+    /// The next branch to try from here: an operation, its result and the state after it.
+    fn next_choice(&mut self, history: &History<M>) -> Option<(usize, M::Ret, M)> {
+        loop {
+            if let Some((ret, after)) = self.outcomes.pop() {
+                return Some((self.candidates[self.next - 1], ret, after));
+            }
+            let &i = self.candidates.get(self.next)?;
+            self.next += 1;
+            let op = history.get(OpId(i));
+            match op.result() {
+                Some(ret) => {
+                    if let Some(after) = self.state.step(&op.op, ret) {
+                        return Some((i, ret.clone(), after));
+                    }
+                }
+                None => {
+                    self.outcomes = self.state.outcomes(&op.op);
+                    self.outcomes.reverse();
+                }
+            }
+        }
+    }
 }
 
 struct Search<'h, M: Model> {
@@ -358,52 +404,41 @@ impl<'h, M: Model> Search<'h, M> {
             call_cursor += 1;
         }
         let deadline = self.by_ret.get(ret_cursor).map(|&i| self.ret_at[i]);
-        let mut choices = Vec::new();
-        let mut pending = Vec::new();
-        if deadline.is_some() {
-            for i in self.minimal(call_cursor, deadline) {
-                let op = &self.history.operations()[i];
-                match op.result() {
-                    Some(ret) => {
-                        if let Some(after) = state.step(&op.op, ret) {
-                            choices.push((i, ret.clone(), after));
-                        }
-                    }
-                    None => {
-                        let outcomes = state.outcomes(&op.op).into_iter();
-                        pending.extend(outcomes.map(|(ret, after)| (i, ret, after)));
-                    }
-                }
-            }
-        }
+        let mut candidates: Vec<usize> = match deadline {
+            Some(_) => self.minimal(call_cursor, deadline),
+            None => Vec::new(),
+        };
         // Just in time (Lowe): the operation that must take effect first (the earliest to
         // return) is tried first, the others by return time; pending operations last.
-        choices.sort_by_key(|(i, _, _)| self.ret_at[*i]);
-        choices.extend(pending);
+        candidates.sort_by_key(|&i| self.ret_at[i]);
         Frame {
             state,
             via,
-            choices,
+            candidates,
             next: 0,
+            outcomes: Vec::new(),
             call_cursor,
             ret_cursor,
             deadline,
         }
     }
 
-    /// The unplaced operations called no later than `deadline`, from `call_cursor` on.
-    fn minimal(
-        &self,
-        call_cursor: usize,
-        deadline: Option<u64>,
-    ) -> impl Iterator<Item = usize> + '_ {
-        let deadline = deadline.unwrap_or(0);
+    /// The minimal unplaced operations: with an explicit order, those whose predecessors are
+    /// all placed; otherwise those called no later than `deadline`, from `call_cursor` on.
+    fn minimal(&self, call_cursor: usize, deadline: Option<u64>) -> Vec<usize> {
         let ops = self.history.operations();
+        if let Some(preds) = self.history.explicit_order() {
+            return (0..ops.len())
+                .filter(|&i| !self.placed.get(i) && preds[i].iter().all(|&p| self.placed.get(p)))
+                .collect();
+        }
+        let deadline = deadline.unwrap_or(0);
         self.by_call[call_cursor..]
             .iter()
             .copied()
-            .take_while(move |&i| ops[i].call <= deadline)
+            .take_while(|&i| ops[i].call <= deadline)
             .filter(|&i| !self.placed.get(i))
+            .collect()
     }
 
     /// The counterexample if `stack` (whose top matches `placed`) is the deepest path.
@@ -416,6 +451,7 @@ impl<'h, M: Model> Search<'h, M> {
             .collect();
         let stuck = self
             .minimal(top.call_cursor, top.deadline)
+            .into_iter()
             .filter(|&i| self.ret_at[i] != u64::MAX)
             .map(OpId)
             .collect();

@@ -1,12 +1,12 @@
 //! Recording a [`History`] from a real run, on any of mpcheck's engines.
 //!
-//! A [`Recorder`] stamps every operation's call and return from one shared counter of returns
-//! (an atomic of the platform, so that under an explorer each stamp is a step of its own): the
-//! call reads the count just before the operation starts, the return adds one just after it
-//! ends. Operation `x` returned before operation `y` was called exactly when `y`'s call saw
-//! `x`'s return counted: the stamps (`2 × count seen` for a call, `2 × count before` + 1 for a
-//! return) keep the real-time order that linearizability is judged by; operations whose stamps
-//! interleave overlapped (or might have: the check is only ever more permissive there).
+//! A [`Recorder`] stamps every operation's call and return with clocks of returns: atomics of
+//! the platform, so that under an explorer each stamp is a step of its own. The return adds
+//! one to its task's clock just after the operation ends; the call reads the clocks just
+//! before it starts. Operation `x` returned before operation `y` was called exactly when
+//! `y`'s call saw `x`'s return counted, and that is the real-time order linearizability is
+//! judged by; operations neither of which saw the other overlapped (or might have: the check
+//! is only ever more permissive there).
 //!
 //! Only that order matters, not the order of two calls: a call's stamp is a read
 //! (`fetch_add(0)`, the latest count under any memory model, and a read for the simulator's
@@ -14,30 +14,61 @@
 //! every stamp was an increment, an exhaustive search explored every order of calls too:
 //! `condition_linearizable` at 3 tasks × 2 operations did not finish in a minute.)
 //!
+//! [`Recorder::new`] keeps one clock for every task: the stamps are times (`2 × count seen`
+//! for a call, `2 × count before` + 1 for a return) and the history is one of intervals. But
+//! every two returns then race too, and an explorer orders them both ways.
+//! [`Recorder::with_tasks`] gives each task a clock of its own: returns of different tasks
+//! commute, a call reads every clock (under the simulator's operation granularity, as one
+//! event), and the history's order is explicit ([`History::with_explicit_order`]): `x`
+//! precedes `y` where `y`'s call saw the count of `x`'s clock reach `x`'s return. Read one
+//! clock at a time, that order need not be one of intervals; the checker takes any order.
+//!
 //! The operations are kept in the memory of one process: record the tasks (threads) of one
 //! process, on `Os`, the simulator, loom or shuttle.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mpcheck::platform::AtomicInt;
+use mpcheck::platform::{Atomic as _, AtomicInt};
 use mpcheck::Platform;
 use mpcheck_model::Model;
 
-use crate::history::{History, TaskId};
+use crate::history::{History, OpId, TaskId};
 
 /// Records the operations of one object made by the tasks of one process (see the
 /// [module docs](self)). Cloning it shares the recording.
 pub struct Recorder<M: Model, P: Platform> {
-    /// The operations returned so far.
-    clock: P::Shared<P::AtomicU64>,
-    history: Arc<Mutex<History<M>>>,
+    /// The returns counted so far, one clock per group of tasks: task `t` counts on clock
+    /// `t % clocks.len()`.
+    clocks: Arc<Vec<P::Shared<P::AtomicU64>>>,
+    log: Arc<Mutex<Log<M>>>,
+}
+
+/// What a recorder saw, in the order it saw it.
+struct Log<M: Model> {
+    calls: Vec<Call<M>>,
+    /// The next sequence number: the order in which calls and returns were logged.
+    seq: u64,
+}
+
+/// One recorded call: its model operations, in the order they took effect.
+struct Call<M: Model> {
+    task: TaskId,
+    ops: Vec<(M::Op, M::Ret)>,
+    /// The count of each clock the call saw.
+    seen: Vec<u64>,
+    /// The count of the task's clock once its return was counted.
+    count: u64,
+    /// When the call and the return were logged.
+    logged: (u64, u64),
 }
 
 impl<M: Model, P: Platform> Clone for Recorder<M, P> {
     fn clone(&self) -> Self {
         Recorder {
-            clock: self.clock.clone(),
-            history: Arc::clone(&self.history),
+            clocks: Arc::clone(&self.clocks),
+            log: Arc::clone(&self.log),
         }
     }
 }
@@ -49,56 +80,237 @@ impl<M: Model, P: Platform> Default for Recorder<M, P> {
 }
 
 impl<M: Model, P: Platform> Recorder<M, P> {
-    /// An empty recording.
+    /// An empty recording with one clock for all tasks: a history of intervals.
     pub fn new() -> Self {
-        use mpcheck::platform::Atomic as _;
+        Self::with_tasks(1)
+    }
+
+    /// An empty recording with a clock for each of `tasks` tasks (numbered from 0; a task
+    /// numbered `tasks` or more shares clock `task % tasks`): a history with an explicit
+    /// order, whose returns of different tasks an explorer need not order (module docs). Zero
+    /// is taken as one.
+    pub fn with_tasks(tasks: usize) -> Self {
+        let clocks = (0..tasks.max(1))
+            .map(|_| P::share(P::AtomicU64::new(0)))
+            .collect();
         Recorder {
-            clock: P::share(P::AtomicU64::new(0)),
-            history: Arc::new(Mutex::new(History::new())),
+            clocks: Arc::new(clocks),
+            log: Arc::new(Mutex::new(Log {
+                calls: Vec::new(),
+                seq: 0,
+            })),
         }
     }
 
     /// Runs `f`, operation `op` of task `task`, and records it: its call and return stamps and
     /// the model's result that `f` returns next to its own.
     pub fn record<R>(&self, task: TaskId, op: M::Op, f: impl FnOnce() -> (R, M::Ret)) -> R {
-        let call = self.call();
-        let (value, ret) = f();
-        let returned = self.returned();
-        self.lock().op(task, op, ret, call, returned);
-        value
+        self.record_with(task, || {
+            let (value, ret) = f();
+            (value, vec![(op, ret)])
+        })
     }
 
     /// As [`Recorder::record`], for a call that is several operations of the model (a put
     /// that is a reservation then a publication, say): `f` returns them with their results,
-    /// and each gets the call's stamps (the model orders them).
+    /// in the order they took effect. Each gets the call's stamps; with a clock per task each
+    /// is also ordered after the one before it.
     pub fn record_with<R>(&self, task: TaskId, f: impl FnOnce() -> (R, Vec<(M::Op, M::Ret)>)) -> R {
-        let call = self.call();
+        let seen = self.call();
+        let called = self.next_seq();
         let (value, ops) = f();
-        let returned = self.returned();
-        let mut history = self.lock();
-        for (op, ret) in ops {
-            history.op(task, op, ret, call, returned);
-        }
+        let count = self.returned(task);
+        let mut log = self.lock();
+        let returned = log.seq;
+        log.seq += 1;
+        log.calls.push(Call {
+            task,
+            ops,
+            seen,
+            count,
+            logged: (called, returned),
+        });
         value
     }
 
     /// What was recorded so far.
     pub fn history(&self) -> History<M> {
-        self.lock().clone()
+        let log = self.lock();
+        if self.clocks.len() == 1 {
+            intervals(&log.calls)
+        } else {
+            explicit(&log.calls, self.clocks.len())
+        }
     }
 
-    /// A call's stamp: twice the returns counted so far (module docs).
-    fn call(&self) -> u64 {
-        2 * self.clock.fetch_add(0, std::sync::atomic::Ordering::SeqCst)
+    /// A call's stamp: the count of every clock (module docs).
+    fn call(&self) -> Vec<u64> {
+        let clock =
+            |c: &P::Shared<P::AtomicU64>| c.fetch_add(0, std::sync::atomic::Ordering::SeqCst);
+        match self.clocks.as_slice() {
+            [one] => vec![clock(one)],
+            all => {
+                let _op = P::operation(|| &*all[0], "Recorder", "call");
+                all.iter().map(clock).collect()
+            }
+        }
     }
 
-    /// A return's stamp: twice the returns counted before it, plus one; and it is counted.
-    fn returned(&self) -> u64 {
-        2 * self.clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    /// A return's stamp: the count of `task`'s clock once this return is counted.
+    fn returned(&self, task: TaskId) -> u64 {
+        let clock = &self.clocks[task as usize % self.clocks.len()];
+        clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, History<M>> {
-        // Nothing panics while it is held; a poisoned history is still a history.
-        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    fn next_seq(&self) -> u64 {
+        let mut log = self.lock();
+        log.seq += 1;
+        log.seq - 1
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log<M>> {
+        // Nothing panics while it is held; a poisoned log is still a log.
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The history of calls stamped by one clock: intervals (a call at twice the count it saw, a
+/// return at twice the count before it plus one), each call's operations on its interval.
+fn intervals<M: Model>(calls: &[Call<M>]) -> History<M> {
+    let mut history = History::new();
+    for call in calls {
+        for (op, ret) in &call.ops {
+            let (at, back) = (2 * call.seen[0], 2 * (call.count - 1) + 1);
+            history.op(call.task, op.clone(), ret.clone(), at, back);
+        }
+    }
+    history
+}
+
+/// The history of calls stamped by a clock per group of tasks: `x` precedes `y` where `y`'s
+/// call saw `x`'s clock count `x`'s return, and each call's operations follow one another.
+/// Times lay the calls out in an order that agrees with that (the order the recorder logged
+/// them in, where it does).
+fn explicit<M: Model>(calls: &[Call<M>], clocks: usize) -> History<M> {
+    let slot = |c: &Call<M>| c.task as usize % clocks;
+    // The calls on each clock by count, and whether one task alone counts on it (then its
+    // calls follow one another, and the latest one a call saw is its only predecessor there).
+    let mut on: Vec<Vec<usize>> = vec![Vec::new(); clocks];
+    for (i, c) in calls.iter().enumerate() {
+        on[slot(c)].push(i);
+    }
+    for list in &mut on {
+        list.sort_by_key(|&i| calls[i].count);
+    }
+    let alone: Vec<bool> = on
+        .iter()
+        .map(|list| {
+            list.windows(2)
+                .all(|w| calls[w[0]].task == calls[w[1]].task)
+        })
+        .collect();
+    let preds: Vec<Vec<usize>> = calls
+        .iter()
+        .map(|c| {
+            let mut preds = Vec::new();
+            for (s, list) in on.iter().enumerate() {
+                let seen = list.partition_point(|&i| calls[i].count <= c.seen[s]);
+                match alone[s] {
+                    true => preds.extend(seen.checked_sub(1).map(|k| list[k])),
+                    false => preds.extend_from_slice(&list[..seen]),
+                }
+            }
+            preds
+        })
+        .collect();
+    let (call_at, ret_at) = layout(calls, &preds);
+    let width = 2 * calls.iter().map(|c| c.ops.len()).max().unwrap_or(1).max(1) as u64;
+    let mut history = History::with_explicit_order();
+    // Each call's first and last operation.
+    let mut ends: Vec<Option<(OpId, OpId)>> = Vec::with_capacity(calls.len());
+    for (i, c) in calls.iter().enumerate() {
+        let mut first_last: Option<(OpId, OpId)> = None;
+        for (k, (op, ret)) in c.ops.iter().enumerate() {
+            let at = call_at[i] * width + 2 * k as u64;
+            let back = match k + 1 == c.ops.len() {
+                true => ret_at[i] * width,
+                false => at + 1,
+            };
+            let id = history.op(c.task, op.clone(), ret.clone(), at, back);
+            if let Some((_, before)) = first_last {
+                history.precedes(before, id);
+            }
+            first_last = Some((first_last.map_or(id, |(first, _)| first), id));
+        }
+        ends.push(first_last);
+    }
+    // The last operations each call follows: its predecessors' last ones, or, for a
+    // predecessor with none, what that one follows (the order goes on through it). Calls in
+    // the order of their call times, which puts every predecessor first.
+    let mut order: Vec<usize> = (0..calls.len()).collect();
+    order.sort_by_key(|&i| call_at[i]);
+    let mut follows: Vec<Vec<OpId>> = vec![Vec::new(); calls.len()];
+    for &i in &order {
+        let mut after: Vec<OpId> = Vec::new();
+        for &p in &preds[i] {
+            match ends[p] {
+                Some((_, last)) => after.push(last),
+                None => after.extend_from_slice(&follows[p]),
+            }
+        }
+        after.sort_unstable();
+        after.dedup();
+        if let Some((first, _)) = ends[i] {
+            for &p in &after {
+                history.precedes(p, first);
+            }
+        }
+        follows[i] = after;
+    }
+    history
+}
+
+/// Positions for the calls' and returns' of `calls` (each call with its `preds`): an order of
+/// them all in which a call comes before its return and after its predecessors' returns,
+/// otherwise the order they were logged in.
+fn layout<M: Model>(calls: &[Call<M>], preds: &[Vec<usize>]) -> (Vec<u64>, Vec<u64>) {
+    let n = calls.len();
+    // Event 2i: call i's call; 2i + 1: its return.
+    let mut waiting: Vec<usize> = vec![0; 2 * n];
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); 2 * n];
+    for (i, list) in preds.iter().enumerate() {
+        waiting[2 * i] = list.len();
+        waiting[2 * i + 1] = 1;
+        for &p in list {
+            next[2 * p + 1].push(2 * i);
+        }
+        next[2 * i].push(2 * i + 1);
+    }
+    let logged = |e: usize| {
+        let (called, returned) = calls[e / 2].logged;
+        if e % 2 == 0 {
+            called
+        } else {
+            returned
+        }
+    };
+    let mut ready: BinaryHeap<Reverse<(u64, usize)>> = (0..2 * n)
+        .filter(|&e| waiting[e] == 0)
+        .map(|e| Reverse((logged(e), e)))
+        .collect();
+    let mut at = vec![0; 2 * n];
+    let mut position = 0;
+    while let Some(Reverse((_, e))) = ready.pop() {
+        at[e] = position;
+        position += 1;
+        for &f in &next[e] {
+            waiting[f] -= 1;
+            if waiting[f] == 0 {
+                ready.push(Reverse((logged(f), f)));
+            }
+        }
+    }
+    let call_at = (0..n).map(|i| at[2 * i]).collect();
+    let ret_at = (0..n).map(|i| at[2 * i + 1]).collect();
+    (call_at, ret_at)
 }

@@ -50,9 +50,9 @@ fn tried(took: bool) -> (bool, LockRet) {
 }
 
 /// The lock operations a task makes: a blocking acquire and its release, a try, a look.
-fn lock_workload<P: Platform>() {
+fn lock_workload<P: Platform, const CLOCKS: usize>() {
     let lock = Lock::<P>::new();
-    let recorder = Recorder::<LockModel, P>::new();
+    let recorder = Recorder::<LockModel, P>::with_tasks(CLOCKS);
     tasks::<P>(3, {
         let (lock, recorder) = (lock.clone(), recorder.clone());
         move |t| {
@@ -82,9 +82,9 @@ fn lock_workload<P: Platform>() {
 }
 
 /// Semaphore(2): acquires, releases and looks at the value.
-fn semaphore_workload<P: Platform>() {
+fn semaphore_workload<P: Platform, const CLOCKS: usize>() {
     let semaphore = Semaphore::<P>::new(2);
-    let recorder = Recorder::<SemaphoreModel, P>::new();
+    let recorder = Recorder::<SemaphoreModel, P>::with_tasks(CLOCKS);
     tasks::<P>(3, {
         let (semaphore, recorder) = (semaphore.clone(), recorder.clone());
         move |t| {
@@ -106,20 +106,34 @@ fn semaphore_workload<P: Platform>() {
 
 #[test]
 fn lock_histories_are_linearizable_under_the_simulator() {
-    sim::check(Config::pct(3, 500).ignore_env(), lock_workload::<Sim>);
-    sim::check(Config::random(500).ignore_env(), lock_workload::<Sim>);
+    sim::check(Config::pct(3, 500).ignore_env(), lock_workload::<Sim, 1>);
+    sim::check(Config::random(500).ignore_env(), lock_workload::<Sim, 1>);
+    // A clock per task: an explicit order.
+    sim::check(Config::pct(3, 500).ignore_env(), lock_workload::<Sim, 3>);
+    sim::check(Config::random(500).ignore_env(), lock_workload::<Sim, 3>);
 }
 
 #[test]
 fn semaphore_histories_are_linearizable_under_the_simulator() {
-    sim::check(Config::pct(3, 500).ignore_env(), semaphore_workload::<Sim>);
+    sim::check(
+        Config::pct(3, 500).ignore_env(),
+        semaphore_workload::<Sim, 1>,
+    );
+    sim::check(
+        Config::pct(3, 500).ignore_env(),
+        semaphore_workload::<Sim, 3>,
+    );
 }
 
 #[test]
 fn histories_on_real_threads_are_linearizable() {
     for _ in 0..20 {
-        lock_workload::<Os>();
-        semaphore_workload::<Os>();
+        lock_workload::<Os, 1>();
+        semaphore_workload::<Os, 1>();
+        lock_workload::<Os, 3>();
+        semaphore_workload::<Os, 3>();
+        // Two clocks for three tasks: tasks 0 and 2 share one.
+        lock_workload::<Os, 2>();
     }
 }
 
@@ -145,9 +159,9 @@ impl<P: Platform> LoadStoreLock<P> {
     }
 }
 
-fn mutant_workload() {
+fn mutant_workload<const CLOCKS: usize>() {
     let held = Sim::share(<Sim as Platform>::AtomicU32::new(0));
-    let recorder = Recorder::<LockModel, Sim>::new();
+    let recorder = Recorder::<LockModel, Sim>::with_tasks(CLOCKS);
     tasks::<Sim>(2, {
         let recorder = recorder.clone();
         move |t| {
@@ -168,14 +182,13 @@ fn mutant_workload() {
 
 #[test]
 fn a_lock_two_tasks_can_both_take_is_not_linearizable() {
-    let failure = sim::explore(
-        Config::dfs().ignore_env().no_shrink().no_files(),
-        mutant_workload,
-    )
-    .expect_err("the search finds two tasks holding the lock");
-    let message = failure.message();
-    assert!(message.contains("not linearizable"), "{message}");
-    assert!(message.contains("no linearization"), "{message}");
+    for workload in [mutant_workload::<1>, mutant_workload::<2>] {
+        let failure = sim::explore(Config::dfs().ignore_env().no_shrink().no_files(), workload)
+            .expect_err("the search finds two tasks holding the lock");
+        let message = failure.message();
+        assert!(message.contains("not linearizable"), "{message}");
+        assert!(message.contains("no linearization"), "{message}");
+    }
     // The model agrees that a second release of a free lock is an error, not `Released`.
     assert!(LockModel::default()
         .step(
@@ -201,12 +214,12 @@ fn try_get<P: Platform>(queue: &mpcheck::Queue<u32, P>, swap: bool) -> Result<u3
 /// Two producers put, a consumer tries to get (never waiting), and the history is checked
 /// against the queue's model, each put as a reservation then a publication (see
 /// mpcheck-model's queue docs: an `Empty` may come while the head's put is in flight).
-fn queue_workload<P: Platform, const SWAP: bool>() {
+fn queue_workload<P: Platform, const SWAP: bool, const CLOCKS: usize>() {
     use mpcheck::{Error, Queue};
     use mpcheck_model::queue::{QueueOp, QueueRet};
     use mpcheck_model::QueueModel;
     let queue = Queue::<u32, P>::new();
-    let recorder = Recorder::<QueueModel<u32>, P>::new();
+    let recorder = Recorder::<QueueModel<u32>, P>::with_tasks(CLOCKS);
     let consumer = {
         let (queue, recorder) = (queue.clone(), recorder.clone());
         mpcheck::thread::spawn::<P, _, _>(move || {
@@ -244,32 +257,31 @@ fn queue_workload<P: Platform, const SWAP: bool>() {
 /// reservation and a publication the histories are linearizable.
 #[test]
 fn queue_histories_are_linearizable_with_puts_in_flight() {
-    sim::check(
-        Config::pct(3, 3_000).ignore_env(),
-        queue_workload::<Sim, false>,
-    );
-    sim::check(
-        Config::random(3_000).ignore_env(),
-        queue_workload::<Sim, false>,
-    );
+    for workload in [
+        queue_workload::<Sim, false, 1>,
+        queue_workload::<Sim, false, 3>,
+    ] {
+        sim::check(Config::pct(3, 3_000).ignore_env(), workload);
+        sim::check(Config::random(3_000).ignore_env(), workload);
+    }
     for _ in 0..20 {
-        queue_workload::<Os, false>();
+        queue_workload::<Os, false, 1>();
+        queue_workload::<Os, false, 3>();
     }
 }
 
 /// A consumer that can swap two items is caught.
 #[test]
 fn a_queue_that_swaps_two_items_is_not_linearizable() {
-    let failure = sim::explore(
-        Config::pct(3, 3_000).ignore_env().no_files(),
-        queue_workload::<Sim, true>,
-    )
-    .expect_err("PCT finds two items got out of order");
-    assert!(
-        failure.message().contains("not linearizable"),
-        "{}",
-        failure.message()
-    );
+    for workload in [
+        queue_workload::<Sim, true, 1>,
+        queue_workload::<Sim, true, 3>,
+    ] {
+        let failure = sim::explore(Config::pct(3, 3_000).ignore_env().no_files(), workload)
+            .expect_err("PCT finds two items got out of order");
+        let message = failure.message();
+        assert!(message.contains("not linearizable"), "{message}");
+    }
 }
 
 /// Event: a task waits, one sets, one clears, and each looks.
@@ -411,5 +423,71 @@ fn event_value_rlock_and_bounded_semaphore_histories_are_linearizable() {
         value_workload::<Os>();
         rlock_workload::<Os>();
         bounded_semaphore_workload::<Os>();
+    }
+}
+
+/// A "register" each task keeps a copy of: a write changes the writer's copy only. Its
+/// histories are sequentially consistent (each task's reads agree with a sequential order of
+/// its own) but not linearizable: a read called after another task's write returned misses it.
+/// Only real time tells, and no memory the tasks share but the recorder's clocks orders the
+/// two: with a clock per task (returns that commute) as with one, the search finds the order in
+/// which the read is called after the write returned.
+fn cached_register_workload<const CLOCKS: usize>() {
+    use mpcheck_model::shared::{ValueOp, ValueRet};
+    use mpcheck_model::ValueModel;
+    let recorder = Recorder::<ValueModel<u32>, Sim>::with_tasks(CLOCKS);
+    tasks::<Sim>(2, {
+        let recorder = recorder.clone();
+        move |t| {
+            let mut copy = 0;
+            if t == 0 {
+                recorder.record(t, ValueOp::Set(1), || (copy = 1, ValueRet::Done));
+            } else {
+                recorder.record(t, ValueOp::Get, || ((), ValueRet::Value(copy)));
+            }
+        }
+    });
+    assert_linearizable(&ValueModel::new(0), &recorder);
+}
+
+#[test]
+fn a_read_after_a_write_returned_elsewhere_is_ordered_by_real_time() {
+    for workload in [cached_register_workload::<1>, cached_register_workload::<2>] {
+        let failure = sim::explore(Config::dfs().ignore_env().no_shrink().no_files(), workload)
+            .expect_err("the search calls the read after the write returned");
+        let message = failure.message();
+        assert!(message.contains("not linearizable"), "{message}");
+    }
+}
+
+/// One call after another on real threads, the middle one with no model operation (it leaves
+/// no operation in the history): the last follows the first, whether the tasks count on clocks
+/// of their own, share one, or all count on one (then the stamps are times).
+#[test]
+fn calls_in_turn_are_ordered_with_a_call_of_no_operation_between() {
+    use mpcheck_model::shared::{ValueOp, ValueRet};
+    use mpcheck_model::ValueModel;
+    for clocks in [1, 2, 3] {
+        let recorder = Recorder::<ValueModel<u32>, Os>::with_tasks(clocks);
+        for task in 0..3 {
+            let recorder = recorder.clone();
+            let handle = mpcheck::thread::spawn::<Os, _, _>(move || match task {
+                0 => recorder.record(task, ValueOp::Set(1), || ((), ValueRet::Done)),
+                1 => recorder.record_with(task, || ((), Vec::new())),
+                _ => recorder.record(task, ValueOp::Get, || ((), ValueRet::Value(1))),
+            });
+            handle.join().expect("a task returns");
+        }
+        let history = recorder.history();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history.is_explicit(), clocks > 1);
+        match history.predecessors(mpcheck_properties::OpId(1)) {
+            Some(preds) => assert_eq!(preds, [0], "{clocks} clocks"),
+            None => {
+                let (set, get) = (&history.operations()[0], &history.operations()[1]);
+                assert!(set.ret_time().expect("returned") < get.call);
+            }
+        }
+        assert_linearizable(&ValueModel::new(0), &recorder);
     }
 }
