@@ -154,3 +154,21 @@ fn a_failure_with_a_waiting_get_replays_exactly() {
     assert_eq!(again.trace_text(), failure.trace_text());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `Platform::operations_are_events`: inside an execution at operation granularity only (and
+/// never on `Os`).
+#[test]
+fn operations_are_events_at_operation_granularity_only() {
+    for (granularity, expected) in [(Granularity::Operation, true), (Granularity::Step, false)] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let config = Config::dfs().ignore_env().granularity(granularity);
+        explore(config, {
+            let seen = Arc::clone(&seen);
+            move || seen.lock().unwrap().push(Sim::operations_are_events())
+        })
+        .expect("nothing fails");
+        assert_eq!(*seen.lock().unwrap(), [expected], "{granularity:?}");
+    }
+    assert!(!Sim::operations_are_events(), "outside an execution");
+    assert!(!mpcheck::Os::operations_are_events());
+}

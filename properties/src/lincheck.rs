@@ -148,23 +148,20 @@ where
 /// operation recorded; then checks the history against the model and panics, with the
 /// counterexample, if it is not linearizable (or if `budget` ran out before an answer).
 ///
-/// The recorder keeps a clock of returns per task ([`Recorder::with_tasks`]), as
-/// [`Lincheck`] does under [`SimEngine`]. [`Lincheck`] calls it inside each engine's
-/// exploration; call it yourself to replay a workload (see [`replay`]) or to drive an engine
-/// of your own.
+/// Where each operation is one event of the explorer ([`Platform::operations_are_events`]: the
+/// simulator at its operation granularity), the recorder keeps a clock of returns per task
+/// ([`Recorder::with_tasks`]), so that returns of different tasks commute; elsewhere one for
+/// all ([`Recorder::new`]), since each clock a call reads is one more point to explore (loom
+/// ran 4.4 times the executions of a lock's workload with a clock per task) or only a cost.
+/// [`Lincheck`] calls it inside each engine's exploration; call it yourself to replay a
+/// workload (see [`replay`]) or to drive an engine of your own.
 pub fn run<P: Platform, S: Subject<P>>(workload: &Workload<S::Op>, budget: Duration) {
-    run_with_clocks::<P, S>(workload, budget, workload.tasks.len());
-}
-
-/// As [`run`], with `clocks` clocks of returns ([`Recorder::with_tasks`]; one: a history of
-/// intervals, [`Recorder::new`]).
-pub fn run_with_clocks<P: Platform, S: Subject<P>>(
-    workload: &Workload<S::Op>,
-    budget: Duration,
-    clocks: usize,
-) {
     let (subject, model) = S::create();
     let subject = Arc::new(subject);
+    let clocks = match P::operations_are_events() {
+        true => workload.tasks.len(),
+        false => 1,
+    };
     let recorder = Recorder::<S::Model, P>::with_tasks(clocks);
     let handles: Vec<_> = workload
         .tasks
@@ -221,16 +218,6 @@ pub trait Engine {
     /// Explores `program`; the first failing execution's message. `quiet`: while a workload is
     /// being searched for and shrunk (no replay files; the final report runs with `false`).
     fn explore(&self, program: Program, quiet: bool) -> Result<(), Failed>;
-
-    /// How many clocks of returns the recorder keeps for a workload of `tasks` tasks
-    /// ([`Recorder::with_tasks`]). By default one per task: returns of different tasks then
-    /// commute, which the simulator's reduction turns into fewer executions (about a third of
-    /// them at 3 tasks × 2 operations). One, for an engine where each clock a call reads is one
-    /// more point to explore (loom's search of a lock's workload ran 4.4 times the executions
-    /// with a clock per task) or only a cost (random walks, real threads).
-    fn clocks(&self, tasks: usize) -> usize {
-        tasks
-    }
 }
 
 /// The simulator with a [`sim::Config`] (PCT, random walk, or exhaustive search for small
@@ -275,11 +262,6 @@ impl Engine for LoomEngine {
             Some(bound) => format!("loom, preemption bound {bound}"),
             None => "loom".to_owned(),
         }
-    }
-
-    /// One clock for every task (see [`Engine::clocks`]).
-    fn clocks(&self, _tasks: usize) -> usize {
-        1
     }
 
     fn explore(&self, program: Program, _quiet: bool) -> Result<(), Failed> {
@@ -335,11 +317,6 @@ impl Engine for ShuttleEngine {
         }
     }
 
-    /// One clock for every task (see [`Engine::clocks`]).
-    fn clocks(&self, _tasks: usize) -> usize {
-        1
-    }
-
     fn explore(&self, program: Program, _quiet: bool) -> Result<(), Failed> {
         let engine = *self;
         panics_to_failures(move || match engine {
@@ -368,11 +345,6 @@ impl Engine for OsThreads {
 
     fn describe(&self) -> String {
         format!("real threads, {} runs per workload", self.runs)
-    }
-
-    /// One clock for every task (see [`Engine::clocks`]).
-    fn clocks(&self, _tasks: usize) -> usize {
-        1
     }
 
     fn explore(&self, program: Program, _quiet: bool) -> Result<(), Failed> {
@@ -462,8 +434,7 @@ impl Lincheck {
     {
         let budget = self.budget;
         self.drive::<E::Platform, S>(engine.describe(), |workload, quiet| {
-            let clocks = engine.clocks(workload.tasks.len());
-            engine.explore(program::<E::Platform, S>(workload, budget, clocks), quiet)
+            engine.explore(program::<E::Platform, S>(workload, budget), quiet)
         })
     }
 
@@ -663,12 +634,8 @@ fn verdict<M: Model>(model: &M, history: &crate::History<M>, budget: Duration) {
     }
 }
 
-fn program<P: Platform, S: Subject<P>>(
-    workload: Workload<S::Op>,
-    budget: Duration,
-    clocks: usize,
-) -> Program {
-    Arc::new(move || run_with_clocks::<P, S>(&workload, budget, clocks))
+fn program<P: Platform, S: Subject<P>>(workload: Workload<S::Op>, budget: Duration) -> Program {
+    Arc::new(move || run::<P, S>(&workload, budget))
 }
 
 /// A check that passed.

@@ -22,6 +22,10 @@
 //! event), and the history's order is explicit ([`History::with_explicit_order`]): `x`
 //! precedes `y` where `y`'s call saw the count of `x`'s clock reach `x`'s return. Read one
 //! clock at a time, that order need not be one of intervals; the checker takes any order.
+//! That pays where each operation is one event of the explorer
+//! ([`Platform::operations_are_events`]: the simulator at its operation granularity, where the
+//! call's reads are one event too); elsewhere each clock a call reads is one more point to
+//! explore, and one clock is cheaper. [`crate::lincheck::run`] chooses so.
 //!
 //! The operations are kept in the memory of one process: record the tasks (threads) of one
 //! process, on `Os`, the simulator, loom or shuttle.
@@ -270,11 +274,20 @@ fn explicit<M: Model>(calls: &[Call<M>], clocks: usize) -> History<M> {
     history
 }
 
-/// Positions for the calls' and returns' of `calls` (each call with its `preds`): an order of
+/// Positions of the calls and returns of `calls` (each call with its `preds`): an order of
 /// them all in which a call comes before its return and after its predecessors' returns,
 /// otherwise the order they were logged in.
 fn layout<M: Model>(calls: &[Call<M>], preds: &[Vec<usize>]) -> (Vec<u64>, Vec<u64>) {
     let n = calls.len();
+    // Where one task logs at a time (the explorers run one at a time), the logged order is
+    // such an order already.
+    let agrees = preds
+        .iter()
+        .enumerate()
+        .all(|(i, list)| list.iter().all(|&p| calls[p].logged.1 < calls[i].logged.0));
+    if agrees {
+        return calls.iter().map(|c| c.logged).unzip();
+    }
     // Event 2i: call i's call; 2i + 1: its return.
     let mut waiting: Vec<usize> = vec![0; 2 * n];
     let mut next: Vec<Vec<usize>> = vec![Vec::new(); 2 * n];

@@ -82,7 +82,7 @@ impl Model for HitsModel {
 
 fn scenario<P: Platform>(tasks: u32) {
     let hits = Hits::<P>::new();
-    let recorder = Recorder::<HitsModel, P>::with_tasks(tasks as usize);
+    let recorder = Recorder::<HitsModel, P>::new();
     let workers: Vec<_> = (0..tasks)
         .map(|task| {
             let (hits, recorder) = (hits.clone(), recorder.clone());

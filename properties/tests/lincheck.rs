@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mpcheck::platform::{Atomic, AtomicInt, Platform};
-use mpcheck::sim::{Config, Sim};
+use mpcheck::sim::{Config, Granularity, Sim};
 use mpcheck_model::{Caller, Model};
 use mpcheck_properties::lincheck::{self, ModelStep};
 use mpcheck_properties::{
@@ -104,6 +104,31 @@ fn a_correct_counter_passes_under_every_engine() {
         seed: 1,
     });
     lincheck.assert::<Good<_>, _>(&OsThreads { runs: 10 });
+}
+
+/// At operation granularity the recorder keeps a clock of returns per task (its returns
+/// commute): the racy counter is still caught, and its replay file (which keeps the
+/// granularity, and so the clocks) fails the same way.
+#[test]
+fn a_racy_counter_is_caught_at_operation_granularity_and_replays() {
+    let dir = std::env::temp_dir().join(format!("mpcheck-lincheck-op-{}", std::process::id()));
+    let config = Config::dfs()
+        .ignore_env()
+        .granularity(Granularity::Operation)
+        .failure_dir(&dir);
+    let found = Lincheck::new()
+        .cases(20)
+        .tasks(2..=3)
+        .ops(1..=2)
+        .check::<Racy<Sim>, _>(&SimEngine(config))
+        .expect_err("two increments that both read 0");
+    assert!(found.to_string().contains("not linearizable"), "{found}");
+    let file = found.failed.file.clone().expect("a replay file");
+    let replayed =
+        lincheck::replay::<Racy<Sim>>(&file, found.workload.clone(), Duration::from_secs(10))
+            .expect_err("the replay fails the same way");
+    assert!(replayed.message().contains("not linearizable"));
+    std::fs::remove_dir_all(&dir).expect("remove the replay files");
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub use html::escape_markup;
 pub use observe::{Observed, Outcome, Seen};
 pub use operation::{operation, Caller, Operation};
 pub use report::{Blocked, Failure, FailureKind, Replayed, Report, Site};
-pub use rt::{in_execution, Op, Step, WaitOutcome};
+pub use rt::{in_execution, operations_are_events, Op, Step, WaitOutcome};
 pub use schedule::{Choice, Schedule};
 
 use dfs::TRIAL;

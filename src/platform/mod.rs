@@ -502,6 +502,17 @@ pub trait Platform: Sized + Send + Sync + 'static {
         false
     }
 
+    /// Whether each operation ([`Platform::operation`]) runs as one event of an explorer whose
+    /// events commute where they touch different words (the simulator at its operation
+    /// granularity). Code that observes operations from outside can then afford more words to
+    /// keep them apart (a recorder of histories with a clock of returns per task, whose returns
+    /// commute), where elsewhere each word read is one more point to explore. By default
+    /// `false`.
+    #[inline(always)]
+    fn operations_are_events() -> bool {
+        false
+    }
+
     /// As [`Platform::ready_when`], for a specification that reads several words (a queue's
     /// `get`: a frame is published at the head's slot, wherever the head is, or the queue is
     /// drained): the operation cannot go on until `ready()` holds or `deadline` passes.

@@ -120,6 +120,12 @@ impl Platform for Sim {
         engine::ready_when_or_dead(word, ready, deadline.map(Instant::as_nanos), process)
     }
 
+    /// Inside an execution at operation granularity.
+    #[inline]
+    fn operations_are_events() -> bool {
+        engine::operations_are_events()
+    }
+
     /// As `ready_when`, for a check over several words (see `mpcheck_sim::ready_if`).
     #[track_caller]
     fn ready_if(ready: &dyn Fn() -> bool, deadline: Option<Instant>) {

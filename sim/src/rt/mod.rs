@@ -427,6 +427,14 @@ pub fn in_execution() -> bool {
     with_exec(|_| ()).is_some()
 }
 
+/// `true` if the calling code runs inside an execution at
+/// [`Granularity::Operation`](crate::Granularity::Operation): each operation
+/// ([`operation`](crate::operation)) is one event, and events that touch different words
+/// commute.
+pub fn operations_are_events() -> bool {
+    with_exec(|e| e.settings.granularity == crate::Granularity::Operation).unwrap_or(false)
+}
+
 /// What the deciding task does next.
 enum Next {
     /// Keep running: it was chosen.
