@@ -31,7 +31,7 @@
 //! process, on `Os`, the simulator, loom or shuttle.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mpcheck::platform::{Atomic as _, AtomicInt};
@@ -197,34 +197,28 @@ fn intervals<M: Model>(calls: &[Call<M>]) -> History<M> {
 /// them in, where it does).
 fn explicit<M: Model>(calls: &[Call<M>], clocks: usize) -> History<M> {
     let slot = |c: &Call<M>| c.task as usize % clocks;
-    // The calls on each clock by count, and whether one task alone counts on it (then its
-    // calls follow one another, and the latest one a call saw is its only predecessor there).
-    let mut on: Vec<Vec<usize>> = vec![Vec::new(); clocks];
+    // Each task's calls, in its program order (their counts on its clock increase). Of one
+    // task's calls that a call saw counted, the latest is the only predecessor needed: the
+    // earlier ones precede it. (So a predecessor list is as long as the tasks are many, even
+    // where tasks share a clock.)
+    let mut by_task: BTreeMap<TaskId, Vec<usize>> = BTreeMap::new();
     for (i, c) in calls.iter().enumerate() {
-        on[slot(c)].push(i);
+        by_task.entry(c.task).or_default().push(i);
     }
-    for list in &mut on {
+    for list in by_task.values_mut() {
         list.sort_by_key(|&i| calls[i].count);
     }
-    let alone: Vec<bool> = on
-        .iter()
-        .map(|list| {
-            list.windows(2)
-                .all(|w| calls[w[0]].task == calls[w[1]].task)
-        })
-        .collect();
     let preds: Vec<Vec<usize>> = calls
         .iter()
         .map(|c| {
-            let mut preds = Vec::new();
-            for (s, list) in on.iter().enumerate() {
-                let seen = list.partition_point(|&i| calls[i].count <= c.seen[s]);
-                match alone[s] {
-                    true => preds.extend(seen.checked_sub(1).map(|k| list[k])),
-                    false => preds.extend_from_slice(&list[..seen]),
-                }
-            }
-            preds
+            by_task
+                .values()
+                .filter_map(|list| {
+                    let seen = c.seen[slot(&calls[list[0]])];
+                    let n = list.partition_point(|&i| calls[i].count <= seen);
+                    n.checked_sub(1).map(|k| list[k])
+                })
+                .collect()
         })
         .collect();
     let (call_at, ret_at) = layout(calls, &preds);

@@ -491,3 +491,40 @@ fn calls_in_turn_are_ordered_with_a_call_of_no_operation_between() {
         assert_linearizable(&ValueModel::new(0), &recorder);
     }
 }
+
+/// Four tasks on two clocks (tasks 0 and 2 share one, 1 and 3 the other), one after another,
+/// fifty writes each: an operation's predecessors are at most one per task (the latest of each
+/// that it saw returned), however long the history, and they order it as it ran.
+#[test]
+fn shared_clocks_keep_one_predecessor_per_task() {
+    use mpcheck_model::shared::{ValueOp, ValueRet};
+    use mpcheck_model::ValueModel;
+    let recorder = Recorder::<ValueModel<u32>, Os>::with_tasks(2);
+    for task in 0..4u32 {
+        let recorder = recorder.clone();
+        mpcheck::thread::spawn::<Os, _, _>(move || {
+            for k in 0..50 {
+                recorder.record(task, ValueOp::Set(task * 100 + k), || ((), ValueRet::Done));
+            }
+        })
+        .join()
+        .expect("a task returns");
+    }
+    let history = recorder.history();
+    assert_eq!(history.len(), 200);
+    for i in 0..200 {
+        let preds = history
+            .predecessors(mpcheck_properties::OpId(i))
+            .expect("an explicit order");
+        // The operation before it in its task, and the last of each task before.
+        let (task, k) = (i / 50, i % 50);
+        let mut expected: Vec<usize> = (0..task).map(|t| t * 50 + 49).collect();
+        if k > 0 {
+            expected.push(i - 1);
+        }
+        let mut preds = preds.to_vec();
+        preds.sort_unstable();
+        assert_eq!(preds, expected, "#{i}");
+    }
+    assert_linearizable(&ValueModel::new(0), &recorder);
+}
