@@ -83,8 +83,8 @@ impl<M: Model> Operation<M> {
 #[derive(Clone, Debug)]
 pub struct History<M: Model> {
     ops: Vec<Operation<M>>,
-    /// With an explicit order: each operation's direct predecessors (by index).
-    preds: Option<Vec<Vec<usize>>>,
+    /// With an explicit order: each operation's direct predecessors.
+    preds: Option<Vec<Vec<OpId>>>,
 }
 
 impl<M: Model> Default for History<M> {
@@ -139,12 +139,12 @@ impl<M: Model> History<M> {
             .preds
             .as_mut()
             .expect("History::precedes: the order is not explicit (History::with_explicit_order)");
-        preds[later.0].push(earlier.0);
+        preds[later.0].push(earlier);
     }
 
     /// The operations said to precede `id` directly ([`History::precedes`]); `None` where the
     /// order is the times' (or `id` is not an operation of this history).
-    pub fn predecessors(&self, id: OpId) -> Option<&[usize]> {
+    pub fn predecessors(&self, id: OpId) -> Option<&[OpId]> {
         self.preds.as_ref()?.get(id.0).map(Vec::as_slice)
     }
 
@@ -191,7 +191,7 @@ impl<M: Model> History<M> {
     }
 
     /// Every operation's direct predecessors, where the order is explicit.
-    pub(crate) fn explicit_order(&self) -> Option<&[Vec<usize>]> {
+    pub(crate) fn explicit_order(&self) -> Option<&[Vec<OpId>]> {
         self.preds.as_deref()
     }
 

@@ -429,7 +429,7 @@ impl<'h, M: Model> Search<'h, M> {
         let ops = self.history.operations();
         if let Some(preds) = self.history.explicit_order() {
             return (0..ops.len())
-                .filter(|&i| !self.placed.get(i) && preds[i].iter().all(|&p| self.placed.get(p)))
+                .filter(|&i| !self.placed.get(i) && preds[i].iter().all(|p| self.placed.get(p.0)))
                 .collect();
         }
         let deadline = deadline.unwrap_or(0);

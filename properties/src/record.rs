@@ -32,6 +32,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mpcheck::platform::{Atomic as _, AtomicInt};
@@ -46,14 +47,16 @@ pub struct Recorder<M: Model, P: Platform> {
     /// The returns counted so far, one clock per group of tasks: task `t` counts on clock
     /// `t % clocks.len()`.
     clocks: Arc<Vec<P::Shared<P::AtomicU64>>>,
+    /// The next sequence number, with a clock per task: the order in which calls and returns
+    /// were logged (relaxed, so that it orders nothing the tasks do; a hint for laying times
+    /// out, see `layout`).
+    seq: Arc<AtomicU64>,
     log: Arc<Mutex<Log<M>>>,
 }
 
 /// What a recorder saw, in the order it saw it.
 struct Log<M: Model> {
     calls: Vec<Call<M>>,
-    /// The next sequence number: the order in which calls and returns were logged.
-    seq: u64,
 }
 
 /// One recorded call: its model operations, in the order they took effect.
@@ -64,7 +67,7 @@ struct Call<M: Model> {
     seen: Vec<u64>,
     /// The count of the task's clock once its return was counted.
     count: u64,
-    /// When the call and the return were logged.
+    /// When the call and the return were logged (sequence numbers; 0 with one clock).
     logged: (u64, u64),
 }
 
@@ -72,6 +75,7 @@ impl<M: Model, P: Platform> Clone for Recorder<M, P> {
     fn clone(&self) -> Self {
         Recorder {
             clocks: Arc::clone(&self.clocks),
+            seq: Arc::clone(&self.seq),
             log: Arc::clone(&self.log),
         }
     }
@@ -99,10 +103,8 @@ impl<M: Model, P: Platform> Recorder<M, P> {
             .collect();
         Recorder {
             clocks: Arc::new(clocks),
-            log: Arc::new(Mutex::new(Log {
-                calls: Vec::new(),
-                seq: 0,
-            })),
+            seq: Arc::new(AtomicU64::new(0)),
+            log: Arc::new(Mutex::new(Log { calls: Vec::new() })),
         }
     }
 
@@ -125,8 +127,7 @@ impl<M: Model, P: Platform> Recorder<M, P> {
         let (value, ops) = f();
         let count = self.returned(task);
         let mut log = self.lock();
-        let returned = log.seq;
-        log.seq += 1;
+        let returned = self.next_seq();
         log.calls.push(Call {
             task,
             ops,
@@ -166,10 +167,13 @@ impl<M: Model, P: Platform> Recorder<M, P> {
         clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
     }
 
+    /// The next sequence number, where times are laid out from it (a clock per task); 0 with
+    /// one clock, whose stamps are the times.
     fn next_seq(&self) -> u64 {
-        let mut log = self.lock();
-        log.seq += 1;
-        log.seq - 1
+        match self.clocks.len() {
+            1 => 0,
+            _ => self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Log<M>> {

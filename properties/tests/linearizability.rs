@@ -27,8 +27,8 @@ fn assert_witness<M: Model>(initial: &M, history: &History<M>, witness: &[OpId])
         if let Some(preds) = history.predecessors(*id) {
             for p in preds {
                 assert!(
-                    witness[..k].contains(&OpId(*p)),
-                    "{id} placed before #{p}, said to precede it"
+                    witness[..k].contains(p),
+                    "{id} placed before {p}, said to precede it"
                 );
             }
         } else {

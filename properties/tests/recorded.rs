@@ -10,7 +10,7 @@ use mpcheck::{Lock, Os, Semaphore};
 use mpcheck_model::lock::{LockOp, LockRet};
 use mpcheck_model::semaphore::{SemaphoreOp, SemaphoreRet};
 use mpcheck_model::{ErrorKind, LockModel, Model, SemaphoreModel, Wait};
-use mpcheck_properties::{check, Recorder, Verdict};
+use mpcheck_properties::{check, OpId, Recorder, Verdict};
 
 const BUDGET: Duration = Duration::from_secs(10);
 
@@ -481,8 +481,8 @@ fn calls_in_turn_are_ordered_with_a_call_of_no_operation_between() {
         let history = recorder.history();
         assert_eq!(history.len(), 2);
         assert_eq!(history.is_explicit(), clocks > 1);
-        match history.predecessors(mpcheck_properties::OpId(1)) {
-            Some(preds) => assert_eq!(preds, [0], "{clocks} clocks"),
+        match history.predecessors(OpId(1)) {
+            Some(preds) => assert_eq!(preds, [OpId(0)], "{clocks} clocks"),
             None => {
                 let (set, get) = (&history.operations()[0], &history.operations()[1]);
                 assert!(set.ret_time().expect("returned") < get.call);
@@ -513,14 +513,12 @@ fn shared_clocks_keep_one_predecessor_per_task() {
     let history = recorder.history();
     assert_eq!(history.len(), 200);
     for i in 0..200 {
-        let preds = history
-            .predecessors(mpcheck_properties::OpId(i))
-            .expect("an explicit order");
+        let preds = history.predecessors(OpId(i)).expect("an explicit order");
         // The operation before it in its task, and the last of each task before.
         let (task, k) = (i / 50, i % 50);
-        let mut expected: Vec<usize> = (0..task).map(|t| t * 50 + 49).collect();
+        let mut expected: Vec<OpId> = (0..task).map(|t| OpId(t * 50 + 49)).collect();
         if k > 0 {
-            expected.push(i - 1);
+            expected.push(OpId(i - 1));
         }
         let mut preds = preds.to_vec();
         preds.sort_unstable();
