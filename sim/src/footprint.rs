@@ -69,6 +69,9 @@ pub(crate) const WIDE: u32 = u32::MAX - 3;
 /// [`Footprint::wide`].
 pub(crate) const CAPACITY: usize = 16;
 
+// A footprint keeps which of its accesses write as the bits of a `u16`.
+const _: () = assert!(CAPACITY <= 16);
+
 /// The argument of a read-modify-write step whose operand leaves every value as it is
 /// (`fetch_add(0)`, `fetch_sub(0)`, `fetch_or(0)`, `fetch_and(!0)`): whatever the word holds,
 /// it returns it and leaves it unchanged, so under the simulator's sequential consistency it is
@@ -119,9 +122,13 @@ pub struct Access {
 pub struct Footprint {
     /// The task whose event it is (`None` for a value choice).
     pub task: Option<u32>,
-    /// Up to 16 accesses (`CAPACITY`), each of a distinct object (a read and a write of one
-    /// object are one access that writes).
-    pub accesses: [Access; CAPACITY],
+    /// The objects of up to 16 accesses (`CAPACITY`), each distinct (a read and a write of
+    /// one object are one access that writes): the first `len` entries.
+    objects: [u32; CAPACITY],
+    /// Bit `i`: the access of `objects[i]` writes.
+    writes: u16,
+    /// How many entries of `objects` are accesses.
+    len: u8,
     /// The event touched more objects than `accesses` can list (an operation run as one step
     /// at [`Granularity::Operation`](crate::Granularity::Operation)): it counts as dependent
     /// on every event.
@@ -149,12 +156,11 @@ pub struct Footprint {
 
 impl Footprint {
     fn with(list: &[Access]) -> Self {
-        let mut accesses = [Access::default(); CAPACITY];
-        accesses[..list.len()].copy_from_slice(list);
-        Footprint {
-            accesses,
-            ..Footprint::default()
+        let mut footprint = Footprint::default();
+        for &access in list {
+            footprint.add(access);
         }
+        footprint
     }
 
     fn one(obj: u32, write: bool) -> Self {
@@ -168,13 +174,23 @@ impl Footprint {
     /// Adds an access: merged into the one of the same object if there is one, else in the
     /// first free place; the footprint becomes [`Footprint::wide`] when there is none.
     fn add(&mut self, access: Access) {
-        if let Some(slot) = self.accesses.iter_mut().find(|a| a.obj == access.obj) {
-            slot.write |= access.write;
-        } else if let Some(slot) = self.accesses.iter_mut().find(|a| a.obj == 0) {
-            *slot = access;
-        } else {
-            self.wide = true;
+        if access.obj == 0 {
+            return;
         }
+        let len = self.len as usize;
+        let i = match self.objects[..len].iter().position(|&o| o == access.obj) {
+            Some(i) => i,
+            None if len < CAPACITY => {
+                self.objects[len] = access.obj;
+                self.len += 1;
+                len
+            }
+            None => {
+                self.wide = true;
+                return;
+            }
+        };
+        self.writes |= u16::from(access.write) << i;
     }
 
     /// A read of the virtual clock.
@@ -223,10 +239,7 @@ impl Footprint {
 
     /// Whether the event touches anything shared: an object, a liveness, or every object.
     pub fn touches_anything(&self) -> bool {
-        self.wide
-            || self.yields_to != 0
-            || self.live_reads | self.live_writes != 0
-            || self.accesses().next().is_some()
+        self.wide || self.yields_to != 0 || self.live_reads | self.live_writes != 0 || self.len != 0
     }
 
     /// The accesses that only matter while kills are configured, added to the footprint of an
@@ -252,7 +265,13 @@ impl Footprint {
 
     /// The accesses that touch an object.
     pub fn accesses(&self) -> impl Iterator<Item = Access> + '_ {
-        self.accesses.iter().copied().filter(|a| a.obj != 0)
+        self.objects[..self.len as usize]
+            .iter()
+            .enumerate()
+            .map(|(i, &obj)| Access {
+                obj,
+                write: self.writes & 1 << i != 0,
+            })
     }
 
     /// Adds what `other`, a later step of the same event, touched (an operation run as one
@@ -402,5 +421,39 @@ impl Footprint {
             },
             _ => Footprint::pending(choice, op, obj, timed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(obj: u32, write: bool) -> Access {
+        Access { obj, write }
+    }
+
+    #[test]
+    fn accesses_merge_per_object_and_overflow_into_wide() {
+        let mut f = Footprint::with(&[access(3, false), access(0, true), access(3, true)]);
+        assert_eq!(f.accesses().collect::<Vec<_>>(), [access(3, true)]);
+        assert!(f.touches_anything() && !f.wide);
+        for obj in 4..4 + CAPACITY as u32 - 1 {
+            f.add(access(obj, obj % 2 == 0));
+        }
+        assert!(!f.wide);
+        let listed: Vec<_> = f.accesses().collect();
+        assert_eq!(listed.len(), CAPACITY);
+        assert!(listed
+            .iter()
+            .all(|a| a.write == (a.obj == 3 || a.obj % 2 == 0)));
+        f.add(access(100, false));
+        assert!(f.wide, "a seventeenth object makes the footprint wide");
+        assert!(
+            f.dependent(&Footprint::read(7)),
+            "a wide footprint depends on everything"
+        );
+        assert!(!Footprint::default().touches_anything());
+        assert!(!Footprint::read(5).dependent(&Footprint::read(5)));
+        assert!(Footprint::read(5).dependent(&Footprint::one(5, true)));
     }
 }

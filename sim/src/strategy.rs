@@ -31,10 +31,11 @@ pub struct PickContext<'a> {
     /// The tasks waiting for a guard that fails now (`ready_when`; bit `t` for task `t`, bit
     /// 63 for every task from 63 on): they cannot run here whatever is chosen.
     pub guarded: u64,
-    /// What the running task's next event may touch, where it could go on and another option
-    /// exists (only for strategies that ask, see [`Strategy::wants_current_footprint`]; else
-    /// `None`, and [`PickContext::footprints`] has it for those that want every footprint).
-    pub current_footprint: Option<Footprint>,
+    /// Whether the running task's next event may touch anything shared
+    /// ([`Footprint::touches_anything`]), where it could go on and another option exists (only
+    /// for strategies that ask, see [`Strategy::wants_current_touches`]; else `None`, and
+    /// [`PickContext::footprints`] has the whole footprint for those that want every one).
+    pub current_touches: Option<bool>,
     /// The processes whose kill among the options leaves the state that a kill of the same
     /// process at an earlier choice of this execution left (where that kill was an option
     /// too): since then only that process ran, and what it did does not outlive it (reads,
@@ -64,7 +65,8 @@ pub enum Pick {
 pub struct Execution<'a> {
     /// Every choice made.
     pub schedule: &'a [Choice],
-    /// For each choice, what the event it let happen touched (default for value choices).
+    /// For each choice, what the event it let happen touched (default for value choices);
+    /// empty for a strategy that does not want footprints ([`Strategy::wants_footprints`]).
     pub effects: &'a [Footprint],
     /// (choice, task): the event of that choice woke that task from a futex wait (which
     /// disabled the task's timeout and spurious wake-up at that point).
@@ -92,10 +94,10 @@ pub trait Strategy {
     fn pick(&mut self, options: &[Choice], ctx: &PickContext) -> Pick;
     /// The execution is over.
     fn end(&mut self, execution: &Execution);
-    /// `true` if [`PickContext::current_footprint`] should be filled in: the running task's
-    /// next footprint only, at far less cost than [`Strategy::wants_footprints`] (no effects
-    /// are kept).
-    fn wants_current_footprint(&self) -> bool {
+    /// `true` if [`PickContext::current_touches`] should be filled in: one question about
+    /// the running task's next event, at far less cost than [`Strategy::wants_footprints`]
+    /// (no footprint is kept, nor any effect).
+    fn wants_current_touches(&self) -> bool {
         false
     }
 
@@ -338,10 +340,7 @@ impl Strategy for Pct {
         if let Some(current) = ctx.current.filter(|_| options.len() > 1) {
             // Whether the running task's next event touches anything shared (without its
             // footprint, every point where another task could run counts).
-            let touches = ctx
-                .current_footprint
-                .as_ref()
-                .is_none_or(Footprint::touches_anything);
+            let touches = ctx.current_touches.unwrap_or(true);
             if touches {
                 self.points += 1;
                 if let Some(i) = self.change_points.iter().position(|&p| p == self.points) {
@@ -369,7 +368,7 @@ impl Strategy for Pct {
         self.kills.end(execution);
     }
 
-    fn wants_current_footprint(&self) -> bool {
+    fn wants_current_touches(&self) -> bool {
         true
     }
 }

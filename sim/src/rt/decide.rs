@@ -467,12 +467,15 @@ impl Exec {
                 }
             }));
         }
-        let current_footprint = (self.wants_current_footprint && current_runs && options.len() > 1)
-            .then(|| self.pending_footprint(Choice::Run(cur), cur as usize));
+        let current_touches = (self.wants_current_touches && current_runs && options.len() > 1)
+            .then(|| {
+                self.pending_footprint(Choice::Run(cur), cur as usize)
+                    .touches_anything()
+            });
         let ctx = PickContext {
             objects: self.objects.len() as u32,
             current: current_runs.then_some(cur),
-            current_footprint,
+            current_touches,
             decisions: self.schedule.len(),
             footprints: &footprints,
             effects: if self.wants_footprints {
@@ -524,17 +527,16 @@ impl Exec {
         if let Choice::Kill(p) = choice {
             // Not a switch of tasks: no preemption, and nothing for the shrinker to undo.
             self.currents.push(None);
-            let effect = if self.wants_footprints {
-                Footprint::kill(p, self.killed_mask(p))
-            } else {
-                Footprint::default()
-            };
-            self.effects.push(effect);
+            if self.wants_footprints {
+                self.effects.push(Footprint::kill(p, self.killed_mask(p)));
+            }
             self.kill(p, decision);
             return None;
         }
         self.currents.push(current_runs.then_some(cur));
-        self.effects.push(Footprint::default());
+        if self.wants_footprints {
+            self.effects.push(Footprint::default());
+        }
         if current_runs && choice != Choice::Run(cur) {
             self.preemptions += 1;
         }
@@ -666,7 +668,7 @@ impl Exec {
         let ctx = PickContext {
             objects: self.objects.len() as u32,
             current: None,
-            current_footprint: None,
+            current_touches: None,
             decisions: self.schedule.len(),
             footprints: &[],
             effects: &[],
@@ -679,7 +681,9 @@ impl Exec {
             Pick::Take(i) => {
                 self.schedule.push(Choice::Value(i as u32));
                 self.currents.push(None);
-                self.effects.push(Footprint::default());
+                if self.wants_footprints {
+                    self.effects.push(Footprint::default());
+                }
                 i as u32
             }
             Pick::Diverged | Pick::Abandon => {

@@ -337,8 +337,8 @@ pub(crate) struct Exec {
     /// evaluates again the checks that read its word.
     checks: u32,
     wants_footprints: bool,
-    /// See [`crate::strategy::Strategy::wants_current_footprint`].
-    wants_current_footprint: bool,
+    /// See [`crate::strategy::Strategy::wants_current_touches`].
+    wants_current_touches: bool,
     footprints: Vec<Footprint>,
     abandoned: bool,
     over: bool,
@@ -560,7 +560,7 @@ pub(crate) fn run_execution(
         enablings: Vec::new(),
         checks: 0,
         wants_footprints: strategy.wants_footprints(),
-        wants_current_footprint: strategy.wants_current_footprint(),
+        wants_current_touches: strategy.wants_current_touches(),
         footprints: spare.footprints,
         abandoned: false,
         over: false,
