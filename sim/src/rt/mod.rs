@@ -384,6 +384,11 @@ struct Spare {
     wakes: Vec<(u32, u32)>,
     options: Vec<Choice>,
     footprints: Vec<Footprint>,
+    labels: Vec<Option<&'static str>>,
+    disabled: Vec<(u32, u32, u32)>,
+    enablings: Vec<(u32, u32, u32)>,
+    coroutines: Vec<Option<(TaskCoroutine, Trap)>>,
+    new_tasks: Vec<(u32, Body)>,
 }
 
 thread_local! {
@@ -404,6 +409,9 @@ pub(crate) fn recycle(outcome: Ran) {
         s.callers = take(outcome.callers);
         s.effects = take(outcome.effects);
         s.wakes = take(outcome.wakes);
+        s.labels = take(outcome.labels);
+        s.disabled = take(outcome.disabled);
+        s.enablings = take(outcome.enablings);
     });
 }
 
@@ -556,8 +564,8 @@ pub(crate) fn run_execution(
         release: spare.release,
         effects: spare.effects,
         wakes: spare.wakes,
-        disabled: Vec::new(),
-        enablings: Vec::new(),
+        disabled: spare.disabled,
+        enablings: spare.enablings,
         checks: 0,
         wants_footprints: strategy.wants_footprints(),
         wants_current_touches: strategy.wants_current_touches(),
@@ -577,9 +585,10 @@ pub(crate) fn run_execution(
 
     // The coroutines live here, outside the thread-local, so that a running task can borrow
     // the execution state; tasks spawned meanwhile wait in `new_tasks`.
-    let mut coroutines: Vec<Option<(TaskCoroutine, Trap)>> = Vec::new();
+    let mut coroutines = spare.coroutines;
     let mut next = 0u32;
-    let mut new_tasks = vec![(0, main)];
+    let mut new_tasks = spare.new_tasks;
+    new_tasks.push((0, main));
     loop {
         for (t, body) in new_tasks.drain(..) {
             let t = t as usize;
@@ -628,8 +637,10 @@ pub(crate) fn run_execution(
         e.overflowed
     })
     .flatten();
-    for (t, slot) in coroutines.into_iter().enumerate().rev() {
-        let Some((mut co, _)) = slot else { continue };
+    for t in (0..coroutines.len()).rev() {
+        let Some((mut co, _)) = coroutines[t].take() else {
+            continue;
+        };
         if overflowed == Some(t as u32) {
             // SAFETY: the task stopped at the end of its stack, where unwinding it could fault
             // again; its stack is abandoned instead: the values on it are leaked (never
@@ -650,19 +661,25 @@ pub(crate) fn run_execution(
         None => Vec::new(),
     };
     SPARE.with(|s| {
-        let mut s = s.borrow_mut();
+        let s = &mut *s.borrow_mut();
         s.tasks = std::mem::take(&mut exec.tasks);
         s.objects = std::mem::take(&mut exec.objects);
         s.release = std::mem::take(&mut exec.release);
         s.options = std::mem::take(&mut exec.options);
         s.footprints = std::mem::take(&mut exec.footprints);
+        coroutines.clear();
+        s.coroutines = coroutines;
+        new_tasks.clear();
+        s.new_tasks = new_tasks;
+        s.labels.clear();
+        s.labels.extend(s.objects.iter().map(|o| o.label));
     });
     Ran {
         schedule: exec.schedule,
         currents: exec.currents,
         trace: exec.trace,
         callers: exec.callers,
-        labels: SPARE.with(|s| s.borrow().objects.iter().map(|o| o.label).collect()),
+        labels: SPARE.with(|s| std::mem::take(&mut s.borrow_mut().labels)),
         processes,
         failure: exec.failure,
         blocked: exec.blocked,
