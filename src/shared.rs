@@ -215,6 +215,12 @@ impl<T: Pod, P: Platform> Value<T, P> {
         operation::<P>(&self.words, Self::NAMES[self.lock.is_some() as usize], name)
     }
 
+    /// As [`Value::operation`], called from `site`.
+    fn operation_at(&self, name: &'static str, site: P::Site) -> P::Operation {
+        let primitive = Self::NAMES[self.lock.is_some() as usize];
+        P::operation_at(|| self.words.first(), primitive, name, site)
+    }
+
     /// The value (under the lock, if there is one). A lock taken over from a dead holder is
     /// remembered, for the next [`update`](Value::update) to report.
     #[track_caller]
@@ -233,8 +239,10 @@ impl<T: Pod, P: Platform> Value<T, P> {
         write::<T, P>(&self.words, 0, &value);
     }
 
-    /// Reads, changes and writes back the value as one step under its lock, and returns what
-    /// `f` returns: `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value.
+    /// Reads, changes and writes back the value under its lock, and returns what `f` returns:
+    /// `counter.update(|n| *n += 1)`. [`Error::NoLock`] for a raw value. No other operation of
+    /// the value comes between the read and the write; `f` itself is the caller's code, no part
+    /// of the operation (what it does besides changing the value is steps of its own).
     ///
     /// [`Error::OwnerDied`] (and nothing changed, the lock released) when the lock was taken
     /// over from a process that died holding it, maybe in the middle of its own update: the
@@ -244,6 +252,7 @@ impl<T: Pod, P: Platform> Value<T, P> {
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
         let _op = self.operation("update");
+        let site = P::site();
         let lock = self.lock.as_ref().ok_or(Error::NoLock {
             operation: "Value::update",
             what: "Value",
@@ -253,8 +262,14 @@ impl<T: Pod, P: Platform> Value<T, P> {
             return Err(Error::OwnerDied);
         }
         let mut value = read::<T, P>(&self.words, 0);
+        // The caller's closure is no part of the operation (it may touch other shared state,
+        // whose accesses are steps of their own): the update is a read and a write under the
+        // lock, two operations from the caller's line, with `f` between them.
+        drop(_op);
         let result = f(&mut value);
+        let _op = self.operation_at("update", site);
         write::<T, P>(&self.words, 0, &value);
+        drop(held);
         Ok(result)
     }
 

@@ -15,11 +15,14 @@
 //! A load, store, swap, compare-exchange, `fetch_and` and `fetch_or` is one access of the word
 //! (zero-extension keeps them exact), and so are `fetch_add` and `fetch_sub` where the type
 //! fills its word (two's complement makes signed and unsigned addition the same bits). Every
-//! other read-modify-write (`fetch_xor`, `fetch_nand`, `fetch_max`, `fetch_min`,
-//! `fetch_update`, and `fetch_add`/`fetch_sub` of a narrower type, which must wrap at its own
-//! width) is a compare-exchange loop, marked as one operation ([`Platform::operation`]): at the
-//! simulator's operation granularity it is one step, as it is one instruction (or one atomic
-//! operation) with std. Plain accesses are steps of their own, as every engine's atomics are.
+//! other read-modify-write (`fetch_xor`, `fetch_nand`, `fetch_max`, `fetch_min`, and
+//! `fetch_add`/`fetch_sub` of a narrower type, which must wrap at its own width) is a
+//! compare-exchange loop, marked as one operation ([`Platform::operation`]): at the simulator's
+//! operation granularity it is one step, as it is one instruction (or one atomic operation) with
+//! std. `fetch_update` is not: it runs the caller's closure, which is no part of any operation
+//! (it may read and write other shared state, and it runs again when the compare-exchange
+//! fails, as std's may), so it is a load and compare-exchanges, each a step of its own, as std
+//! writes it. Plain accesses are steps of their own, as every engine's atomics are.
 //!
 //! Differences from std, each forced by the platforms: `new` is not `const` (an engine's atomic
 //! is made inside the execution that uses it; loom's are not `const` either), so a `static`
@@ -156,7 +159,8 @@ macro_rules! common_methods {
         }
 
         /// Applies `f` to the value until it stores `f`'s result (`Ok(previous)`) or `f`
-        /// returns `None` (`Err(previous)`): std's `fetch_update`, one operation.
+        /// returns `None` (`Err(previous)`): std's `fetch_update`, a load and compare-exchanges
+        /// with `f` run between them (not one operation: see the module's documentation).
         #[track_caller]
         pub fn fetch_update<F>(
             &self,
@@ -167,7 +171,8 @@ macro_rules! common_methods {
         where
             F: FnMut($t) -> Option<$t>,
         {
-            let _op = P::operation(|| &self.word, stringify!($name), "fetch_update");
+            // A load, then compare-exchanges, each one step; `f` runs between them, outside
+            // any operation (as std's, it may run more than once).
             let mut seen = self.word.load(fetch_order);
             while let Some(next) = f($from(seen)) {
                 match self
@@ -535,7 +540,7 @@ impl<P: Platform, T> AtomicPtr<T, P> {
             .map_err(Self::from_word)
     }
 
-    /// std's `fetch_update`, one operation.
+    /// std's `fetch_update`: a load and compare-exchanges with `f` run between them.
     #[track_caller]
     pub fn fetch_update<F>(
         &self,
@@ -546,7 +551,7 @@ impl<P: Platform, T> AtomicPtr<T, P> {
     where
         F: FnMut(*mut T) -> Option<*mut T>,
     {
-        let _op = P::operation(|| &self.word, "AtomicPtr", "fetch_update");
+        // As the integers' `fetch_update`: `f` runs outside any operation.
         let mut seen = self.word.load(fetch_order);
         while let Some(next) = f(Self::from_word(seen)) {
             match self

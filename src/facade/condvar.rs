@@ -82,8 +82,14 @@ impl<P: Platform> Condvar<P> {
     where
         F: FnMut(&mut T) -> bool,
     {
-        let _op = P::operation(|| &self.seq, "Condvar", "wait_while");
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.seq), "Condvar", "wait_while", site);
+        // The caller's condition is no part of the operation: it runs before and between the
+        // waits as the caller's own code would (it may read what other tasks change without
+        // the mutex), and each wait is an operation of its own, from the caller's line.
+        drop(_op);
         while condition(&mut *guard) {
+            let _op = P::operation_at(|| Some(&self.seq), "Condvar", "wait_while", site);
             guard = self.wait_until(guard, None).0?;
         }
         Ok(guard)
@@ -118,12 +124,16 @@ impl<P: Platform> Condvar<P> {
     where
         F: FnMut(&mut T) -> bool,
     {
-        let _op = P::operation(|| &self.seq, "Condvar", "wait_timeout_while");
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.seq), "Condvar", "wait_timeout_while", site);
         let deadline = deadline_after::<P>(timeout);
+        // The condition is no part of the operation (see `wait_while`).
+        drop(_op);
         loop {
             if !condition(&mut *guard) {
                 return Ok((guard, WaitTimeoutResult(false)));
             }
+            let _op = P::operation_at(|| Some(&self.seq), "Condvar", "wait_timeout_while", site);
             if deadline.is_some_and(|d| P::now() >= d) {
                 return Ok((guard, WaitTimeoutResult(true)));
             }

@@ -168,16 +168,19 @@ impl<P: Platform> Barrier<P> {
     /// that ran an action that panicked (the others get `BrokenBarrier`).
     #[track_caller]
     pub fn wait(&self) -> Result<usize, Error> {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "wait");
-        self.wait_until(None)
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.phase), "Barrier", "wait", site);
+        self.wait_until(None, &mut Open::new(_op, "wait", site))
     }
 
     /// As [`Barrier::wait`], but a wait longer than `timeout` breaks the barrier and returns
     /// [`Error::BrokenBarrier`].
     #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, Error> {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "wait_timeout");
-        self.wait_until(deadline_after::<P>(timeout))
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.phase), "Barrier", "wait_timeout", site);
+        let deadline = deadline_after::<P>(timeout);
+        self.wait_until(deadline, &mut Open::new(_op, "wait_timeout", site))
     }
 
     /// Takes the barrier's lock; from a process that died holding it, after a look.
@@ -321,7 +324,7 @@ impl<P: Platform> Barrier<P> {
         let _ = self.cond.notify_all();
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, Error> {
+    fn wait_until(&self, deadline: Option<Instant>, op: &mut Open<P>) -> Result<usize, Error> {
         let parties = self.state.parties;
         if parties == 0 {
             return Err(Error::InvalidArgument(
@@ -346,7 +349,7 @@ impl<P: Platform> Barrier<P> {
             if self.look(false) {
                 Err(Error::BrokenBarrier)
             } else {
-                self.release_round()
+                self.release_round(op)
             }
         } else {
             self.await_round(deadline)
@@ -363,12 +366,16 @@ impl<P: Platform> Barrier<P> {
     }
 
     /// The last arrival (lock held): runs the action, then releases the round.
-    fn release_round(&self) -> Result<(), Error> {
+    fn release_round(&self, op: &mut Open<P>) -> Result<(), Error> {
         if let Some(action) = &self.action {
             self.set_phase(ACTION);
             // Released and re-taken by hand inside the caller's guard: this task holds the lock.
             let _ = self.cond.release();
+            // The action is the caller's code, no part of the operation: the wait's operation
+            // ends before it and goes on after it, from the caller's line.
+            op.close();
             let outcome = catch_unwind(AssertUnwindSafe(|| action()));
+            op.reopen(|| Some(&self.state.phase), "Barrier");
             // Taken back; from a process that died holding it, after a look (which breaks the
             // round if a party died inside it).
             if self.cond.acquire().is_err() {
@@ -483,5 +490,38 @@ impl<P: Platform> fmt::Debug for Barrier<P> {
             .field("parties", &self.parties())
             .field("has_action", &self.action.is_some())
             .finish()
+    }
+}
+
+/// A public operation that runs the caller's code in its middle (a barrier's action): it is
+/// closed around that code, which is no part of it, and opened again after it, under the same
+/// name and at the same line of the caller's.
+struct Open<P: Platform> {
+    op: Option<P::Operation>,
+    name: &'static str,
+    site: P::Site,
+}
+
+impl<P: Platform> Open<P> {
+    fn new(op: P::Operation, name: &'static str, site: P::Site) -> Self {
+        Open {
+            op: Some(op),
+            name,
+            site,
+        }
+    }
+
+    /// Ends the operation (until [`Open::reopen`]).
+    fn close(&mut self) {
+        self.op = None;
+    }
+
+    /// Opens the operation again, on the word `object` returns.
+    fn reopen<'w, W: Atomic<u32> + 'w>(
+        &mut self,
+        object: impl FnOnce() -> Option<&'w W>,
+        primitive: &'static str,
+    ) {
+        self.op = Some(P::operation_at(object, primitive, self.name, self.site));
     }
 }

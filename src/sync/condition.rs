@@ -215,9 +215,16 @@ impl<P: Platform> Condition<P> {
     /// Always `Ok(true)`; [`Error::NotOwner`] if the caller does not hold the lock.
     #[track_caller]
     pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> Result<bool, Error> {
-        let _op = P::operation(|| &self.state.seq, "Condition", "wait_for");
+        let site = P::site();
+        let _op = P::operation_at(|| Some(&self.state.seq), "Condition", "wait_for", site);
         self.check_owner("Condition::wait_for")?;
+        // The caller's predicate is no part of the operation: it runs before and between the
+        // waits as the caller's own code would (it may look at what others change without the
+        // lock, or call other primitives), and each wait is an operation of its own, from the
+        // caller's line.
+        drop(_op);
         while !predicate() {
+            let _op = P::operation_at(|| Some(&self.state.seq), "Condition", "wait_for", site);
             self.wait_until(None, "Condition::wait_for")?;
         }
         Ok(true)
@@ -231,14 +238,29 @@ impl<P: Platform> Condition<P> {
         mut predicate: impl FnMut() -> bool,
         timeout: Duration,
     ) -> Result<bool, Error> {
-        let _op = P::operation(|| &self.state.seq, "Condition", "wait_for_timeout");
+        let site = P::site();
+        let _op = P::operation_at(
+            || Some(&self.state.seq),
+            "Condition",
+            "wait_for_timeout",
+            site,
+        );
         self.check_owner("Condition::wait_for_timeout")?;
         let deadline = deadline_after::<P>(timeout);
+        // The predicate is no part of the operation (see `wait_for`).
+        drop(_op);
         loop {
             if predicate() {
                 return Ok(true);
             }
+            let _op = P::operation_at(
+                || Some(&self.state.seq),
+                "Condition",
+                "wait_for_timeout",
+                site,
+            );
             if !self.wait_until(deadline, "Condition::wait_for_timeout")? {
+                drop(_op);
                 return Ok(predicate());
             }
         }
