@@ -41,12 +41,36 @@ fn spans(start: usize, len: usize) -> impl Iterator<Item = (usize, std::ops::Ran
     })
 }
 
+/// How the word accesses of one public operation are marked. With a lock, the operation the
+/// public method opened covers them all (`None`). Without one (a raw value or array: Python's
+/// `RawValue` and `RawArray`) each word is one access on the machine, and another task may
+/// write between two of them (a read of an element wider than a word can see half of a write):
+/// the public method closes its own operation, and each word access is an operation of its own,
+/// opened by this, so that at the simulator's operation granularity each word is an event.
+type PerWord<'a, P> = Option<&'a dyn Fn() -> <P as Platform>::Operation>;
+
+/// See [`PerWord`]: `op` and no per-word operations with a lock; without one, `op` closed and
+/// `open` for each word.
+fn per_word<'a, P: Platform>(
+    locked: bool,
+    op: P::Operation,
+    open: &'a dyn Fn() -> P::Operation,
+) -> (Option<P::Operation>, PerWord<'a, P>) {
+    if locked {
+        (Some(op), None)
+    } else {
+        drop(op);
+        (None, Some(open))
+    }
+}
+
 /// Reads element `index`.
-fn read<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize) -> T {
+fn read<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize, per_word: PerWord<P>) -> T {
     let mut value = T::zeroed();
     let bytes = bytemuck::bytes_of_mut(&mut value);
     let size = bytes.len();
     for (w, inside, at) in spans(index * size, size) {
+        let _word = per_word.map(|open| open());
         let word = words[w].load(Relaxed).to_ne_bytes();
         bytes[at..at + inside.len()].copy_from_slice(&word[inside]);
     }
@@ -56,10 +80,16 @@ fn read<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize) -> T {
 /// Writes element `index`. A word the element shares with its neighbours is changed by a
 /// compare-and-swap that keeps their bytes, so a write never disturbs another element, even
 /// in a raw array written by several tasks at once.
-fn write<T: Pod, P: Platform>(words: &[P::AtomicU64], index: usize, value: &T) {
+fn write<T: Pod, P: Platform>(
+    words: &[P::AtomicU64],
+    index: usize,
+    value: &T,
+    per_word: PerWord<P>,
+) {
     let bytes = bytemuck::bytes_of(value);
     let size = bytes.len();
     for (w, inside, at) in spans(index * size, size) {
+        let _word = per_word.map(|open| open());
         let mut new = [0u8; WORD];
         new[inside.clone()].copy_from_slice(&bytes[at..at + inside.len()]);
         let new = u64::from_ne_bytes(new);
@@ -92,7 +122,7 @@ fn storage<T: Pod, P: Platform>(
     let storage = P::share_slice(words, |_| P::AtomicU64::new(0))?;
     let _op = P::operation_at(|| storage.first(), label, made_by.0, made_by.1);
     for i in 0..len {
-        write::<T, P>(&storage, i, &value(i));
+        write::<T, P>(&storage, i, &value(i), None);
     }
     for word in storage.iter() {
         word.label(label);
@@ -181,8 +211,9 @@ impl<T: Pod, P: Platform> Value<T, P> {
         Self::make(value, true, "new")
     }
 
-    /// A value without a lock (Python's `RawValue`): reads and writes are single accesses,
-    /// ordered only by whatever synchronization the program uses around them; `update` and
+    /// A value without a lock (Python's `RawValue`): reads and writes are an access per word
+    /// (so a value wider than 8 bytes can be read half written), ordered only by whatever
+    /// synchronization the program uses around them; `update` and
     /// `get_lock` return [`Error::NoLock`]. Out of memory aborts, as for [`Value::new`].
     #[track_caller]
     pub fn raw(value: T) -> Self {
@@ -226,8 +257,11 @@ impl<T: Pod, P: Platform> Value<T, P> {
     #[track_caller]
     pub fn get(&self) -> T {
         let _op = self.operation("get");
+        let site = P::site();
         let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
-        read::<T, P>(&self.words, 0)
+        let open = || self.operation_at("get", site);
+        let (_op, per_word) = per_word::<P>(self.lock.is_some(), _op, &open);
+        read::<T, P>(&self.words, 0, per_word)
     }
 
     /// Replaces the value (under the lock, if there is one). A lock taken over from a dead
@@ -235,8 +269,11 @@ impl<T: Pod, P: Platform> Value<T, P> {
     #[track_caller]
     pub fn set(&self, value: T) {
         let _op = self.operation("set");
+        let site = P::site();
         let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
-        write::<T, P>(&self.words, 0, &value);
+        let open = || self.operation_at("set", site);
+        let (_op, per_word) = per_word::<P>(self.lock.is_some(), _op, &open);
+        write::<T, P>(&self.words, 0, &value, per_word);
     }
 
     /// Reads, changes and writes back the value under its lock, and returns what `f` returns:
@@ -261,14 +298,14 @@ impl<T: Pod, P: Platform> Value<T, P> {
         if reported_takeover(&held, &self.words) {
             return Err(Error::OwnerDied);
         }
-        let mut value = read::<T, P>(&self.words, 0);
+        let mut value = read::<T, P>(&self.words, 0, None);
         // The caller's closure is no part of the operation (it may touch other shared state,
         // whose accesses are steps of their own): the update is a read and a write under the
         // lock, two operations from the caller's line, with `f` between them.
         drop(_op);
         let result = f(&mut value);
         let _op = self.operation_at("update", site);
-        write::<T, P>(&self.words, 0, &value);
+        write::<T, P>(&self.words, 0, &value, None);
         drop(held);
         Ok(result)
     }
@@ -430,8 +467,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
         let _op = self.operation("get");
+        let site = P::site();
         let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
-        self.read(index)
+        let open = || self.operation_at("get", site);
+        let (_op, per_word) = per_word::<P>(self.lock.is_some(), _op, &open);
+        self.read(index, per_word)
     }
 
     /// Replaces element `index` (under the lock, if there is one); a takeover is remembered
@@ -439,8 +479,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
         let _op = self.operation("set");
+        let site = P::site();
         let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
-        self.write(index, value)
+        let open = || self.operation_at("set", site);
+        let (_op, per_word) = per_word::<P>(self.lock.is_some(), _op, &open);
+        self.write(index, value, per_word)
     }
 
     /// Every element, read under the lock (if there is one) as one consistent snapshot; a
@@ -448,8 +491,11 @@ impl<T: Pod, P: Platform> Array<T, P> {
     #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
         let _op = self.operation("to_vec");
+        let site = P::site();
         let _held = lock_noting_takeover(self.lock.as_ref(), &self.words);
-        self.snapshot()
+        let open = || self.operation_at("to_vec", site);
+        let (_op, per_word) = per_word::<P>(self.lock.is_some(), _op, &open);
+        self.snapshot(per_word)
     }
 
     /// Holds the lock until the returned view is dropped: reads and writes through it are one
@@ -505,19 +551,28 @@ impl<T: Pod, P: Platform> Array<T, P> {
         }
     }
 
-    fn read(&self, index: usize) -> Result<T, Error> {
-        Ok(read::<T, P>(&self.words, self.check(index)?))
+    fn read(&self, index: usize, per_word: PerWord<P>) -> Result<T, Error> {
+        Ok(read::<T, P>(&self.words, self.check(index)?, per_word))
     }
 
-    fn write(&self, index: usize, value: T) -> Result<(), Error> {
-        write::<T, P>(&self.words, self.check(index)?, &value);
+    fn write(&self, index: usize, value: T, per_word: PerWord<P>) -> Result<(), Error> {
+        write::<T, P>(&self.words, self.check(index)?, &value, per_word);
         Ok(())
     }
 
-    fn snapshot(&self) -> Vec<T> {
+    fn snapshot(&self, per_word: PerWord<P>) -> Vec<T> {
         (0..self.len)
-            .map(|i| self.read(i).expect("every index below len is in range"))
+            .map(|i| {
+                self.read(i, per_word)
+                    .expect("every index below len is in range")
+            })
             .collect()
+    }
+
+    /// As [`Value::operation_at`].
+    fn operation_at(&self, name: &'static str, site: P::Site) -> P::Operation {
+        let primitive = Self::NAMES[self.lock.is_some() as usize];
+        P::operation_at(|| self.words.first(), primitive, name, site)
     }
 }
 
@@ -577,20 +632,20 @@ impl<T: Pod, P: Platform> ArrayGuard<'_, T, P> {
     #[track_caller]
     pub fn get(&self, index: usize) -> Result<T, Error> {
         let _op = operation::<P>(&self.array.words, "Array", "get");
-        self.array.read(index)
+        self.array.read(index, None)
     }
 
     /// Replaces element `index`.
     #[track_caller]
     pub fn set(&self, index: usize, value: T) -> Result<(), Error> {
         let _op = operation::<P>(&self.array.words, "Array", "set");
-        self.array.write(index, value)
+        self.array.write(index, value, None)
     }
 
     /// Every element.
     #[track_caller]
     pub fn to_vec(&self) -> Vec<T> {
         let _op = operation::<P>(&self.array.words, "Array", "to_vec");
-        self.array.snapshot()
+        self.array.snapshot(None)
     }
 }
