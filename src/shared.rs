@@ -138,7 +138,17 @@ fn operation<P: Platform>(
     primitive: &'static str,
     name: &'static str,
 ) -> P::Operation {
-    P::operation_at(|| words.first(), primitive, name, P::site())
+    operation_at::<P>(words, primitive, name, P::site())
+}
+
+/// As [`operation`], called from `site`.
+fn operation_at<P: Platform>(
+    words: &P::Shared<[P::AtomicU64]>,
+    primitive: &'static str,
+    name: &'static str,
+    site: P::Site,
+) -> P::Operation {
+    P::operation_at(|| words.first(), primitive, name, site)
 }
 
 /// Takes `lock` (if there is one) for an access that cannot report a takeover (`get`, `set`):
@@ -243,13 +253,17 @@ impl<T: Pod, P: Platform> Value<T, P> {
     /// Opens its operation `name` (see [`Platform::operation`]).
     #[track_caller]
     fn operation(&self, name: &'static str) -> P::Operation {
-        operation::<P>(&self.words, Self::NAMES[self.lock.is_some() as usize], name)
+        self.operation_at(name, P::site())
     }
 
     /// As [`Value::operation`], called from `site`.
     fn operation_at(&self, name: &'static str, site: P::Site) -> P::Operation {
-        let primitive = Self::NAMES[self.lock.is_some() as usize];
-        P::operation_at(|| self.words.first(), primitive, name, site)
+        operation_at::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            name,
+            site,
+        )
     }
 
     /// The value (under the lock, if there is one). A lock taken over from a dead holder is
@@ -410,7 +424,17 @@ impl<T: Pod, P: Platform> Array<T, P> {
     /// Opens its operation `name` (see [`Platform::operation`]).
     #[track_caller]
     fn operation(&self, name: &'static str) -> P::Operation {
-        operation::<P>(&self.words, Self::NAMES[self.lock.is_some() as usize], name)
+        self.operation_at(name, P::site())
+    }
+
+    /// As [`Array::operation`], called from `site`.
+    fn operation_at(&self, name: &'static str, site: P::Site) -> P::Operation {
+        operation_at::<P>(
+            &self.words,
+            Self::NAMES[self.lock.is_some() as usize],
+            name,
+            site,
+        )
     }
 
     #[track_caller]
@@ -567,12 +591,6 @@ impl<T: Pod, P: Platform> Array<T, P> {
                     .expect("every index below len is in range")
             })
             .collect()
-    }
-
-    /// As [`Value::operation_at`].
-    fn operation_at(&self, name: &'static str, site: P::Site) -> P::Operation {
-        let primitive = Self::NAMES[self.lock.is_some() as usize];
-        P::operation_at(|| self.words.first(), primitive, name, site)
     }
 }
 

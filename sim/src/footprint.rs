@@ -129,7 +129,7 @@ pub struct Footprint {
     writes: u16,
     /// How many entries of `objects` are accesses.
     len: u8,
-    /// The event touched more objects than `accesses` can list (an operation run as one step
+    /// The event touched more objects than `objects` can list (an operation run as one step
     /// at [`Granularity::Operation`](crate::Granularity::Operation)): it counts as dependent
     /// on every event.
     pub wide: bool,

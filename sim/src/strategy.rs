@@ -338,8 +338,8 @@ impl Strategy for Pct {
         }
         let options = &options[..KillPoints::others(options)];
         if let Some(current) = ctx.current.filter(|_| options.len() > 1) {
-            // Whether the running task's next event touches anything shared (without its
-            // footprint, every point where another task could run counts).
+            // Whether the running task's next event touches anything shared (without the
+            // answer, every point where another task could run counts).
             let touches = ctx.current_touches.unwrap_or(true);
             if touches {
                 self.points += 1;
