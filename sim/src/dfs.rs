@@ -261,6 +261,9 @@ pub struct Dfs {
     /// Nodes popped off a path, whose buffers the next nodes reuse (an exploration makes
     /// millions of nodes, each with seven vectors).
     spare: Vec<Node>,
+    /// The depth of the first node whose choice the coming execution makes anew: the ones
+    /// above it are followed as before, and their events touch what they touched before.
+    fresh: usize,
 }
 
 impl Dfs {
@@ -300,6 +303,7 @@ impl Dfs {
             complete: false,
             scratch: Scratch::default(),
             spare: Vec::new(),
+            fresh: 0,
         }
     }
 
@@ -879,6 +883,8 @@ impl Strategy for Dfs {
         }
         let next = self.next_round();
         self.activate(next);
+        // The last node's choice is new (a round's first execution has none).
+        self.fresh = self.stack.len().saturating_sub(1);
         true
     }
 
@@ -975,8 +981,10 @@ impl Strategy for Dfs {
             self.spare.extend(self.stack.drain(keep..));
         }
         // What each chosen event touched, as it ran: the footprint a sleep set keeps for it
-        // once it is explored (the announced one names only an operation's first step).
-        for (node, effect) in self.stack.iter_mut().zip(execution.effects) {
+        // once it is explored (the announced one names only an operation's first step). The
+        // nodes above the first new choice ran the same events as before.
+        let fresh = self.fresh;
+        for (node, effect) in self.stack.iter_mut().zip(execution.effects).skip(fresh) {
             if !node.value {
                 node.footprints[node.chosen] = *effect;
             }
@@ -988,6 +996,12 @@ impl Strategy for Dfs {
 
     fn wants_footprints(&self) -> bool {
         self.reduction
+    }
+
+    fn footprints_from(&self) -> usize {
+        // Every node on the stack has its footprints: the coming execution follows them up to
+        // the last one, whose next option it takes.
+        self.stack.len()
     }
 
     fn complete(&self) -> bool {

@@ -167,10 +167,6 @@ impl Footprint {
         Self::with(&[Access { obj, write }])
     }
 
-    fn two(a: Access, b: Access) -> Self {
-        Self::with(&[a, b])
-    }
-
     /// Adds an access: merged into the one of the same object if there is one, else in the
     /// first free place; the footprint becomes [`Footprint::wide`] when there is none.
     fn add(&mut self, access: Access) {
@@ -247,6 +243,12 @@ impl Footprint {
     /// the task), [`QUEUE_ANY`] for an event on a futex queue, [`LIVE_ANY`] for a cell access,
     /// and the liveness of `joined`, the process of the task a join waits for (a kill ends it).
     pub(crate) fn for_kills(mut self, op: Op, process: u32, joined: Option<u32>) -> Footprint {
+        self.add_for_kills(op, process, joined);
+        self
+    }
+
+    /// [`Footprint::for_kills`] in place.
+    pub(crate) fn add_for_kills(&mut self, op: Op, process: u32, joined: Option<u32>) {
         let read = |obj| Access { obj, write: false };
         if self.accesses().any(|a| is_queue(a.obj)) {
             self.add(read(QUEUE_ANY));
@@ -260,7 +262,6 @@ impl Footprint {
         if let Some(j) = joined {
             self.live_reads |= process_bit(j);
         }
-        self
     }
 
     /// The accesses that touch an object.
@@ -335,13 +336,18 @@ impl Footprint {
     /// `timed` is set for a futex wait with a deadline (which reads the clock: whether the
     /// deadline has passed decides if it sleeps).
     pub(crate) fn pending(choice: Choice, op: Op, obj: u32, timed: u32) -> Footprint {
-        Footprint {
+        let mut footprint = Footprint {
             task: choice.task(),
-            ..Self::touched(choice, op, obj, timed)
-        }
+            ..Footprint::default()
+        };
+        footprint.add_touched(choice, op, obj, timed);
+        footprint
     }
 
-    fn touched(choice: Choice, op: Op, obj: u32, timed: u32) -> Footprint {
+    /// Adds what the event of `choice` touches at a step `op` on `obj` (as
+    /// [`Footprint::pending`] judges it), in place: an operation's event gathers the accesses
+    /// of its steps one after the other.
+    pub(crate) fn add_touched(&mut self, choice: Choice, op: Op, obj: u32, timed: u32) {
         let read = |o| Access {
             obj: o,
             write: false,
@@ -350,18 +356,19 @@ impl Footprint {
             obj: o,
             write: true,
         };
-        match choice {
-            Choice::Timeout(_) if obj != 0 => Footprint::two(write(queue(obj)), write(CLOCK)),
-            Choice::Timeout(_) => Footprint::one(CLOCK, true),
-            Choice::Spurious(_) => Footprint::one(queue(obj), true),
-            Choice::Value(_) | Choice::Kill(_) => Footprint::default(),
+        let none = Access::default();
+        let accesses = match choice {
+            Choice::Timeout(_) if obj != 0 => [write(queue(obj)), write(CLOCK), none],
+            Choice::Timeout(_) => [write(CLOCK), none, none],
+            Choice::Spurious(_) => [write(queue(obj)), none, none],
+            Choice::Value(_) | Choice::Kill(_) => return,
             Choice::Run(_) => match op {
-                Op::Load | Op::CellRead => Footprint::one(obj, false),
+                Op::Load | Op::CellRead => [read(obj), none, none],
                 // `timed` carries `KEEPS_VALUE` for a read-modify-write that writes nothing.
                 Op::FetchAdd | Op::FetchSub | Op::FetchOr | Op::FetchAnd
                     if timed == KEEPS_VALUE =>
                 {
-                    Footprint::one(obj, false)
+                    [read(obj), none, none]
                 }
                 Op::Store
                 | Op::Swap
@@ -370,18 +377,16 @@ impl Footprint {
                 | Op::FetchSub
                 | Op::FetchOr
                 | Op::FetchAnd
-                | Op::CellWrite => Footprint::one(obj, true),
-                Op::FutexWait if timed != 0 => {
-                    Footprint::with(&[read(obj), write(queue(obj)), read(CLOCK)])
-                }
-                Op::FutexWait => Footprint::two(read(obj), write(queue(obj))),
-                Op::FutexWake => Footprint::one(queue(obj), true),
-                Op::Now | Op::Sleep => Footprint::one(CLOCK, false),
+                | Op::CellWrite => [write(obj), none, none],
+                Op::FutexWait if timed != 0 => [read(obj), write(queue(obj)), read(CLOCK)],
+                Op::FutexWait => [read(obj), write(queue(obj)), none],
+                Op::FutexWake => [write(queue(obj)), none, none],
+                Op::Now | Op::Sleep => [read(CLOCK), none, none],
                 // `timed` carries the process asked about.
-                Op::Alive => Footprint {
-                    live_reads: process_bit(timed),
-                    ..Footprint::default()
-                },
+                Op::Alive => {
+                    self.live_reads |= process_bit(timed);
+                    return;
+                }
                 Op::WaitReturn
                 | Op::Start
                 | Op::Spawn
@@ -389,8 +394,11 @@ impl Footprint {
                 | Op::Yield
                 | Op::Choose
                 | Op::Finish
-                | Op::Kill => Footprint::default(),
+                | Op::Kill => return,
             },
+        };
+        for access in accesses {
+            self.add(access);
         }
     }
 

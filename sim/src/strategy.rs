@@ -21,7 +21,8 @@ pub struct PickContext<'a> {
     /// How many choices this execution has made so far.
     pub decisions: usize,
     /// What each option's event may touch (only for strategies that ask, see
-    /// [`Strategy::wants_footprints`]; empty otherwise and at value choices).
+    /// [`Strategy::wants_footprints`], from [`Strategy::footprints_from`]; empty otherwise
+    /// and at value choices).
     pub footprints: &'a [Footprint],
     /// For each choice made so far, what its event touched (only for strategies that ask, see
     /// [`Strategy::wants_footprints`]; empty otherwise and at value choices). At a scheduling
@@ -29,7 +30,8 @@ pub struct PickContext<'a> {
     /// [`Granularity::Operation`](crate::Granularity::Operation) an event is many steps).
     pub effects: &'a [Footprint],
     /// The tasks waiting for a guard that fails now (`ready_when`; bit `t` for task `t`, bit
-    /// 63 for every task from 63 on): they cannot run here whatever is chosen.
+    /// 63 for every task from 63 on): they cannot run here whatever is chosen. Only where
+    /// [`PickContext::footprints`] is filled in, else 0.
     pub guarded: u64,
     /// Whether the running task's next event may touch anything shared
     /// ([`Footprint::touches_anything`]), where it could go on and another option exists (only
@@ -40,7 +42,7 @@ pub struct PickContext<'a> {
     /// process at an earlier choice of this execution left (where that kill was an option
     /// too): since then only that process ran, and what it did does not outlive it (reads,
     /// writes that put back the value they found). Bit `p` for process `p` (bit 63 for every
-    /// process from 63 on); only for strategies that ask for footprints, else 0.
+    /// process from 63 on); only where [`PickContext::footprints`] is filled in, else 0.
     pub late_kills: u64,
     /// How many objects the execution has numbered so far (objects are numbered in the order
     /// of their first use, from 1): every execution that makes the same choices up to here
@@ -104,6 +106,15 @@ pub trait Strategy {
     /// `true` if [`PickContext::footprints`] should be filled in (it costs a little).
     fn wants_footprints(&self) -> bool {
         false
+    }
+
+    /// For a strategy that wants footprints: the first choice of the coming execution
+    /// (counted from 0) at which it reads [`PickContext::footprints`],
+    /// [`PickContext::guarded`] and [`PickContext::late_kills`]. Before it the strategy
+    /// follows a path it has explored (a depth-first search re-running its stack), and they
+    /// are left empty. Asked once per execution, after [`Strategy::begin`].
+    fn footprints_from(&self) -> usize {
+        0
     }
     /// `true` once the strategy has covered every execution (exhaustive strategies only).
     fn complete(&self) -> bool {

@@ -458,7 +458,9 @@ impl Exec {
         let options = std::mem::take(&mut self.options);
         let mut footprints = std::mem::take(&mut self.footprints);
         footprints.clear();
-        if self.wants_footprints {
+        // What the strategy reads only at choices it has not made before.
+        let fresh = self.wants_footprints && self.schedule.len() >= self.footprints_from;
+        if fresh {
             footprints.extend(options.iter().map(|&c| match c {
                 Choice::Kill(p) => Footprint::kill(p, self.killed_mask(p)),
                 _ => {
@@ -483,16 +485,8 @@ impl Exec {
             } else {
                 &[]
             },
-            guarded: if self.wants_footprints {
-                self.guarded_mask()
-            } else {
-                0
-            },
-            late_kills: if self.wants_footprints {
-                self.late_kills(&options)
-            } else {
-                0
-            },
+            guarded: if fresh { self.guarded_mask() } else { 0 },
+            late_kills: if fresh { self.late_kills(&options) } else { 0 },
         };
         // SAFETY: as in `Exec::strategy`; the strategy is not part of `self`, so borrowing
         // `self.effects` for the context alongside it is sound.
@@ -754,12 +748,11 @@ impl Exec {
                 t.event = decision.filter(|_| t.operation != 0);
             } else if let Some(d) = t.event.filter(|_| self.wants_footprints) {
                 // A later step of the event: what it touches is the event's.
-                let arg = t.pending.arg;
-                let mut effect = Footprint::executed(Choice::Run(task), op, obj, wrote, arg);
+                let effect = &mut self.effects[d as usize];
+                effect.add_touched(Choice::Run(task), op, obj, t.pending.arg);
                 if self.settings.kills > 0 {
-                    effect = effect.for_kills(op, t.process, None);
+                    effect.add_for_kills(op, t.process, None);
                 }
-                self.effects[d as usize].merge(&effect);
             }
         }
         self.trace.push(Record {
@@ -780,7 +773,7 @@ impl Exec {
             if choice != Choice::Run(task) && op != Op::WaitReturn {
                 // A timeout that ended a guard (`ready_when`): the step it let happen is an
                 // access of its own too.
-                effect.merge(&Footprint::executed(Choice::Run(task), op, obj, wrote, arg));
+                effect.add_touched(Choice::Run(task), op, obj, arg);
             }
             if self.settings.kills > 0 {
                 let joined = (op == Op::Join).then(|| self.tasks[arg as usize].process);

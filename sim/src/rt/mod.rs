@@ -337,6 +337,8 @@ pub(crate) struct Exec {
     /// evaluates again the checks that read its word.
     checks: u32,
     wants_footprints: bool,
+    /// See [`crate::strategy::Strategy::footprints_from`].
+    footprints_from: usize,
     /// See [`crate::strategy::Strategy::wants_current_touches`].
     wants_current_touches: bool,
     footprints: Vec<Footprint>,
@@ -568,6 +570,7 @@ pub(crate) fn run_execution(
         enablings: spare.enablings,
         checks: 0,
         wants_footprints: strategy.wants_footprints(),
+        footprints_from: strategy.footprints_from(),
         wants_current_touches: strategy.wants_current_touches(),
         footprints: spare.footprints,
         abandoned: false,
