@@ -482,6 +482,10 @@ impl Dfs {
             reads.clear();
         }
         let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
+        // The events before the first new choice are the previous execution's of this path,
+        // which asked for their races' reversals already (asking again changes nothing):
+        // they are analyzed only for the clocks and accesses that later events meet.
+        let known = self.fresh;
         let mut disabled = execution.disabled.iter().peekable();
         let mut enablings = execution.enablings.iter().peekable();
         let bounded = self.bound();
@@ -504,7 +508,7 @@ impl Dfs {
                     .flatten()
                     .or_else(|| spawn_clock.get(&p).cloned())
                     .unwrap_or_default();
-                if q != p && !event_clock[i].before(q, &clock) {
+                if j >= known && q != p && !event_clock[i].before(q, &clock) {
                     self.reverse_to(i, j, p, &clock, schedule, event_clock, killer);
                 }
             }
@@ -574,7 +578,7 @@ impl Dfs {
                 let readers = if access.write { &reads[..] } else { &[] };
                 for &i in last_write.iter().chain(readers) {
                     let q = task(i).expect("events have tasks");
-                    if q != p && !event_clock[i].before(q, &clock) {
+                    if j >= known && q != p && !event_clock[i].before(q, &clock) {
                         races.push(i);
                     }
                     joins.push(i);
