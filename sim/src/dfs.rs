@@ -9,7 +9,9 @@
 //! events that do not depend on it (followed by the second event) is added to that node's
 //! backtrack set, unless one is there already. Sleep sets keep an explored branch from being
 //! explored again through an equivalent order. Happens-before is tracked with vector clocks;
-//! spawn and join add their edges.
+//! spawn and join add their edges. An execution re-runs the path of the one before up to its
+//! first new choice: the races among those events asked for their reversals then, so only
+//! races whose later event comes from that choice on ask again.
 //!
 //! **Bounding.** The search runs in rounds with a growing preemption bound (Musuvathi &
 //! Qadeer, PLDI 2007): first 0, then 1, then 2 preemptions, then unbounded (or up to the
