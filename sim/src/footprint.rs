@@ -242,12 +242,6 @@ impl Footprint {
     /// event of a task of `process` doing `op`: the process's liveness (a kill of it stops
     /// the task), [`QUEUE_ANY`] for an event on a futex queue, [`LIVE_ANY`] for a cell access,
     /// and the liveness of `joined`, the process of the task a join waits for (a kill ends it).
-    pub(crate) fn for_kills(mut self, op: Op, process: u32, joined: Option<u32>) -> Footprint {
-        self.add_for_kills(op, process, joined);
-        self
-    }
-
-    /// [`Footprint::for_kills`] in place.
     pub(crate) fn add_for_kills(&mut self, op: Op, process: u32, joined: Option<u32>) {
         let read = |obj| Access { obj, write: false };
         if self.accesses().any(|a| is_queue(a.obj)) {

@@ -315,7 +315,7 @@ impl Exec {
                 Op::WaitReturn
             };
             let task = &self.tasks[t];
-            footprint = footprint.for_kills(op, task.process, self.joined_process(t));
+            footprint.add_for_kills(op, task.process, self.joined_process(t));
             if let Some(guard) = task.guard {
                 // A kill of a process that wrote the word, or that the guard watches, turns
                 // the guard off.
@@ -783,7 +783,7 @@ impl Exec {
                     Op::WaitReturn
                 };
                 let t = &self.tasks[task as usize];
-                effect = effect.for_kills(op, t.process, joined);
+                effect.add_for_kills(op, t.process, joined);
             }
             if op == Op::WaitReturn && choice == Choice::Run(task) {
                 effect.after = self.tasks[task as usize].woken_by.take();
