@@ -856,3 +856,17 @@ fn a_word_first_used_inside_an_operation_keeps_its_races_across_executions() {
     let (plain, reduced) = compare(0, &code, 4, Config::dfs()).expect("a small program");
     assert!(reduced < plain, "{reduced} vs {plain}");
 }
+
+/// Seed 34,439 of `reduction_keeps_every_outcome_of_checks_with_kills` (idle timeouts): a
+/// check over two words that holds only between two writes of other tasks. When the search
+/// explored a node's kill first and then the options races asked for, in the order of the
+/// tasks, before the option that goes on, it lost an outcome with no kill at all: the chain of
+/// reversals that leads to it passes through an execution that the sleep sets end early. The
+/// option that goes on is now explored right after the kill, as it was when kills came last.
+#[test]
+fn the_option_that_goes_on_is_explored_right_after_a_kill() {
+    let kinds = [Kind::Atomic, Kind::Alive, Kind::Guard, Kind::Check];
+    let code = program(34_439, 3, 2, 2, &kinds);
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare(34_439, &code, 2, config).expect("a small program");
+}

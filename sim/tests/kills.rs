@@ -317,3 +317,45 @@ fn a_kill_after_steps_that_leave_nothing_is_tried_before_them() {
     // after its way out (as after the first pass).
     assert_eq!(reduced_kills, [1, 2].into());
 }
+
+/// The search tries a kill before the option that goes on, so in that option's subtree the kill
+/// sleeps until an event that depends on it: the process may then run to its end first, and
+/// the kill after such an event must still be explored. Process A only loads a word; process B
+/// waits on another, with a deadline, which nobody wakes. "A killed after B timed out" needs
+/// A alive until after B's timeout, although nothing orders A's load against B: A's end races
+/// with what the kill of A races with (B's wait), and the search tries B first. Before that
+/// rule, the reduction lost this outcome (found by the generated programs of `dpor.rs`).
+#[test]
+fn a_kill_that_goes_first_is_still_explored_after_what_it_races_with() {
+    for reduction in [true, false] {
+        let seen: Rc<RefCell<BTreeSet<(u8, bool)>>> = Rc::default();
+        let sink = seen.clone();
+        let config = Config::dfs()
+            .kills(1)
+            .reduction(reduction)
+            .no_files()
+            .ignore_env();
+        let report = explore(config, move || {
+            let (a_word, b_word) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+            let a = spawn_process(move || {
+                a_word.load(SeqCst);
+            });
+            let b = spawn_process(move || {
+                let outcome = futex_wait(&b_word, 0, Some(1_000));
+                assert!(outcome != WaitOutcome::Mismatch);
+                code(outcome)
+            });
+            let a_killed = a.try_join().is_none();
+            if let Some(outcome) = b.try_join() {
+                sink.borrow_mut().insert((outcome, a_killed));
+            }
+        })
+        .unwrap_or_else(|f| panic!("{f}"));
+        assert!(report.complete());
+        let seen = seen.borrow();
+        assert!(
+            seen.contains(&(code(WaitOutcome::TimedOut), true)),
+            "reduction {reduction}: {seen:?}"
+        );
+    }
+}

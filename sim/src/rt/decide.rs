@@ -416,6 +416,27 @@ impl Exec {
         }
     }
 
+    /// Task `t` finishes: if it is the last task of a process that could still be killed, its
+    /// last event ends the chance of that kill, and so races with whatever the kill races
+    /// with. The search explores a kill before the option that goes on (`Dfs::pick`), so in
+    /// that option's subtree the kill sleeps until an event that depends on it; were the
+    /// process to end first, the kill after such an event of another task (which needs the
+    /// process still alive then) would never be explored. As a race, the end asks for those
+    /// events to be tried before it, where the kill wakes.
+    pub(super) fn last_of_its_process(&mut self, t: u32) {
+        let p = self.tasks[t as usize].process;
+        if self.kills_left == 0 || !self.wants_footprints || p <= 1 {
+            return;
+        }
+        let last =
+            self.tasks.iter().enumerate().all(|(u, task)| {
+                u == t as usize || task.process != p || task.state == State::Finished
+            });
+        if let (true, Some(d)) = (last, self.schedule.len().checked_sub(1)) {
+            self.effects[d].merge(&Footprint::kill(p, 0));
+        }
+    }
+
     /// `true` unless process `p` was killed.
     pub(super) fn alive(&self, p: u32) -> bool {
         !self.dead.contains(&p)

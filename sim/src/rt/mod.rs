@@ -470,6 +470,7 @@ fn make_coroutine(t: u32, body: Body, stack_size: usize) -> (TaskCoroutine, Trap
         with_exec(|e| match result {
             Ok(value) => {
                 e.record(Op::Finish, 0, None, None, loc);
+                e.last_of_its_process(t);
                 let task = &mut e.tasks[t as usize];
                 task.result = Some(value);
                 task.state = State::Finished;
