@@ -163,3 +163,39 @@ fn queue_producer_killed_alongside_under_pct_and_random_with_kills() {
         recovery::queue_producer_killed_alongside::<mpcheck::Os>(size);
     }
 }
+
+/// The Python program of a notifier that dies: the main task takes the Condition's lock,
+/// starts a child process that notifies under the lock, and waits once. On a real machine a
+/// death wakes no futex waiter: if the child is killed before it notifies, the wait never
+/// ends. The simulator says so, a deadlock, at both granularities (where a kill woke every
+/// sleeper, it said "no failure, complete": the waiter went on as if notified).
+#[test]
+fn a_condition_whose_notifier_died_leaves_its_waiter_asleep() {
+    use mpcheck::{Condition, Process};
+    for granularity in [Granularity::Step, Granularity::Operation] {
+        let config = Config::dfs()
+            .granularity(granularity)
+            .kills(1)
+            .no_files()
+            .ignore_env();
+        let failure = sim::explore(config, || {
+            let cond = Condition::<Sim>::new();
+            cond.acquire().expect("a fresh lock");
+            let theirs = cond.clone();
+            let child = Process::<Sim>::new(move || {
+                theirs
+                    .acquire()
+                    .expect("the main task waits, lock released");
+                theirs.notify(1).expect("held");
+                theirs.release().expect("held");
+            });
+            child.start().expect("a process starts");
+            cond.wait().expect("held");
+            cond.release().expect("held");
+            child.join().expect("a started process can be joined");
+        })
+        .expect_err("the waiter sleeps for ever once the notifier was killed");
+        assert_eq!(failure.kind(), sim::FailureKind::Deadlock, "{failure}");
+        assert!(failure.to_string().contains("KILLED"), "{failure}");
+    }
+}

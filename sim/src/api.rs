@@ -271,7 +271,10 @@ impl<T> fmt::Debug for Cell<T> {
 }
 
 /// Futex wait on `word`: if it holds `expected`, sleeps until a [`futex_wake`], a spurious
-/// wake-up (when the configuration allows them), or `deadline` (virtual nanoseconds).
+/// wake-up (when the configuration allows them), or `deadline` (virtual nanoseconds). No
+/// death wakes it, as on a real OS: a task that waits for what a killed process was to do
+/// sleeps for ever (see [`futex_wait_watching_deaths`] for a task that looks at the liveness
+/// of the process it waits for).
 #[track_caller]
 pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> WaitOutcome {
     rt::futex_wait(
@@ -279,6 +282,30 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) -> Wai
         || word.value.load(Relaxed),
         expected,
         deadline,
+        false,
+        Location::caller(),
+    )
+}
+
+/// As [`futex_wait`], for a task that waits for another process and looks at its liveness
+/// ([`process_alive`]) before it sleeps (a lock's waiter looks at the holder's): a kill
+/// ([`Config::kills`](crate::Config::kills)) wakes it, spuriously, and its next such wait
+/// after a kill it slept through returns at once (it may have looked before the kill, and
+/// would sleep for the dead), so that it looks again. This is what a real waiter's liveness
+/// poll does, without the poll's interval: on a real OS such a waiter sleeps at most a poll
+/// interval between two looks.
+#[track_caller]
+pub fn futex_wait_watching_deaths(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<u64>,
+) -> WaitOutcome {
+    rt::futex_wait(
+        &word.obj,
+        || word.value.load(Relaxed),
+        expected,
+        deadline,
+        true,
         Location::caller(),
     )
 }

@@ -983,12 +983,18 @@ impl Strategy for Dfs {
             // for by no race, and its process may end before such an event comes; so the
             // event that ends a process races with what its kill races with (the runtime adds
             // the kill's footprint to it), and the search tries those events before the end,
-            // where the kill wakes.
-            let chosen = (0..n)
-                .find(|&k| {
-                    matches!(options[k], Choice::Kill(_)) && node.backtrack[k] && !node.asleep(k)
-                })
-                .unwrap_or(goes_on);
+            // where the kill wakes. Only in the unbounded round: in a bounded one, a kill
+            // explored first and asleep after it in the subtree of the option that goes on
+            // wakes at an event whose reversal may cost a preemption more than the bound
+            // allows, where explored after that option it is tried at every node of its
+            // subtree (a bounded round lost an outcome within bound 1 that way).
+            let first_kill = (0..n).find(|&k| {
+                matches!(options[k], Choice::Kill(_)) && node.backtrack[k] && !node.asleep(k)
+            });
+            let chosen = match first_kill {
+                Some(k) if self.bound().is_none() => k,
+                _ => goes_on,
+            };
             node.chosen = chosen;
             node.goes_on = goes_on;
             node.mark(chosen);

@@ -16,9 +16,12 @@
 //! Kills (`Config::kills`) add three kinds of hidden objects, only while kills are configured:
 //! each process's liveness ([`liveness`]: a kill writes it; every event of the process's tasks,
 //! a `process_alive` of it, a join of one of its tasks and a guard on a word it changed read
-//! it), every futex queue at once ([`QUEUE_ANY`]: a kill wakes every sleeper and makes every
-//! task's next wait return at once; every event on a queue reads it) and every cell's view of
-//! liveness ([`LIVE_ANY`]: a cell access may look at any process's liveness; a kill writes it).
+//! it), every futex queue of a wait that watches deaths at once ([`QUEUE_ANY`]: a kill wakes
+//! every such sleeper and makes every task's next such wait return at once; the events of
+//! those waits, and the wakes of queues where such a sleeper sleeps, read it) and every cell's
+//! view of liveness ([`LIVE_ANY`]: a cell access may look at any process's liveness; a kill
+//! writes it). A wake also reads the liveness of the processes of the tasks asleep on its
+//! queue: a kill takes its process's sleepers off their queues.
 //! A kill's end of its tasks is a happens-before edge to the joins that wait for them
 //! (`killed`).
 
@@ -42,8 +45,12 @@ pub(crate) const fn liveness(p: u32) -> u32 {
     p | 3 << 30
 }
 
-/// Every futex queue at once: a kill wakes every sleeper, so it writes this, and every event
-/// that touches a futex queue reads it (only while kills are configured). (Not only the
+/// Every futex queue at once, for the waits that watch deaths (`futex_wait_watching_deaths`):
+/// a kill wakes every such sleeper and makes every task's next such wait return at once, so it
+/// writes this, and the events of such waits (the wait, its timeout, its spurious wake-up)
+/// and the wakes of a queue where such a sleeper sleeps read it (only while kills are
+/// configured; and with `Timeouts::WhenIdle` every timeout and spurious wake-up reads it too:
+/// a task a kill makes runnable takes the idle timeouts away). (Not only the
 /// queues of the sleepers at the kill: a footprint that depends on who sleeps when the kill
 /// happens would differ at the earlier points a reversal moves the kill to, where the bounded
 /// rounds judge what it races with; they lost outcomes that way.)
@@ -92,11 +99,6 @@ const fn later(obj: u32, numbered: u32) -> Option<u32> {
     }
 }
 
-/// `true` for the futex queue of an object.
-const fn is_queue(obj: u32) -> bool {
-    obj >> 30 == 1
-}
-
 /// The marker of task `t`, which every event of `t` writes and a yield that waits for `t` reads
 /// (an object of the race analysis only).
 pub(crate) const fn marker(t: u32) -> u32 {
@@ -107,6 +109,10 @@ pub(crate) const fn marker(t: u32) -> u32 {
 pub(crate) const fn task_bit(t: u32) -> u64 {
     1 << if t < 63 { t } else { 63 }
 }
+
+/// The bit of a futex wait's announced argument that says the wait watches deaths (a kill
+/// wakes it: `futex_wait_watching_deaths`); bit 0 says it has a deadline.
+pub(crate) const WATCHING: u32 = 2;
 
 /// One access: an object (0: none) and whether it is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -240,11 +246,18 @@ impl Footprint {
 
     /// The accesses that only matter while kills are configured, added to the footprint of an
     /// event of a task of `process` doing `op`: the process's liveness (a kill of it stops
-    /// the task), [`QUEUE_ANY`] for an event on a futex queue, [`LIVE_ANY`] for a cell access,
+    /// the task), [`QUEUE_ANY`] where `for_the_dead` (an event of a wait that watches deaths,
+    /// or a wake of a queue where such a sleeper sleeps), [`LIVE_ANY`] for a cell access,
     /// and the liveness of `joined`, the process of the task a join waits for (a kill ends it).
-    pub(crate) fn add_for_kills(&mut self, op: Op, process: u32, joined: Option<u32>) {
+    pub(crate) fn add_for_kills(
+        &mut self,
+        op: Op,
+        process: u32,
+        joined: Option<u32>,
+        for_the_dead: bool,
+    ) {
         let read = |obj| Access { obj, write: false };
-        if self.accesses().any(|a| is_queue(a.obj)) {
+        if for_the_dead {
             self.add(read(QUEUE_ANY));
         }
         if matches!(op, Op::CellRead | Op::CellWrite) {
@@ -327,8 +340,9 @@ impl Footprint {
 
     /// What the event of `choice` may touch, before it runs, judged from the announced
     /// operation (conservatively: a compare-and-swap may write).
-    /// `timed` is set for a futex wait with a deadline (which reads the clock: whether the
-    /// deadline has passed decides if it sleeps).
+    /// `timed` has bit 0 set for a futex wait with a deadline (which reads the clock: whether
+    /// the deadline has passed decides if it sleeps) and [`WATCHING`] for one that watches
+    /// deaths.
     pub(crate) fn pending(choice: Choice, op: Op, obj: u32, timed: u32) -> Footprint {
         let mut footprint = Footprint {
             task: choice.task(),
@@ -372,7 +386,7 @@ impl Footprint {
                 | Op::FetchOr
                 | Op::FetchAnd
                 | Op::CellWrite => [write(obj), none, none],
-                Op::FutexWait if timed != 0 => [read(obj), write(queue(obj)), read(CLOCK)],
+                Op::FutexWait if timed & 1 != 0 => [read(obj), write(queue(obj)), read(CLOCK)],
                 Op::FutexWait => [read(obj), write(queue(obj)), none],
                 Op::FutexWake => [write(queue(obj)), none, none],
                 Op::Now | Op::Sleep => [read(CLOCK), none, none],

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpcheck_sim::{
-    current_process, explore, futex_wait, futex_wake, now, operation, process_alive, ready_if,
-    ready_when, ready_when_or_dead, sleep, spawn, spawn_process, yield_now, AtomicU32, Config,
-    Granularity, Report, Timeouts,
+    current_process, explore, futex_wait, futex_wait_watching_deaths, futex_wake, now, operation,
+    process_alive, ready_if, ready_when, ready_when_or_dead, sleep, spawn, spawn_process,
+    yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -33,7 +33,8 @@ enum Instr {
     /// One futex wait while the word is 0, until an absolute deadline: whether it slept and was
     /// woken, timed out, or never slept is an outcome.
     WaitUntil(usize, u64),
-    /// As `WaitUntil`, with the deadline `d` after a read of the clock.
+    /// As `WaitUntil`, with the deadline `d` after a read of the clock, in a wait that
+    /// watches deaths (`futex_wait_watching_deaths`: a kill wakes it).
     WaitFor(usize, u64),
     Wake(usize),
     Sleep(u64),
@@ -221,8 +222,9 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
             }),
             Instr::WaitUntil(o, at) => see(futex_wait(&objects[o], 0, Some(at)) as u64),
             Instr::WaitFor(o, d) => {
+                // A wait that watches deaths (a kill wakes it), where `WaitUntil`'s does not.
                 let at = now() + d;
-                see(futex_wait(&objects[o], 0, Some(at)) as u64)
+                see(futex_wait_watching_deaths(&objects[o], 0, Some(at)) as u64)
             }
             Instr::Wake(o) => see(futex_wake(&objects[o], 1) as u64),
             Instr::Sleep(d) => sleep(Duration::from_nanos(d)),
@@ -285,7 +287,7 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                                 break;
                             }
                         } else {
-                            futex_wait(lock, holder, None);
+                            futex_wait_watching_deaths(lock, holder, None);
                         }
                     }
                 }
@@ -869,4 +871,32 @@ fn the_option_that_goes_on_is_explored_right_after_a_kill() {
     let code = program(34_439, 3, 2, 2, &kinds);
     let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
     compare(34_439, &code, 2, config).expect("a small program");
+}
+
+/// Seed 19,799 of `reduction_keeps_every_outcome_of_guards_with_kills` (idle timeouts):
+/// `[[Guarded(1, 1000), Add(1)], [Guarded(1, 2000), Guarded(0, 1000)], [WaitFor(1, 1000),
+/// Add(1)]]`. With idle timeouts a kill that turns a guard off, or wakes a sleeper, makes a
+/// task runnable, and so takes the idle timeouts away: every timeout, a guard's included,
+/// depends on a kill there. When only the timeouts of waits that watch deaths did, the
+/// reduction lost two outcomes of this program.
+#[test]
+fn with_idle_timeouts_a_guards_timeout_depends_on_a_kill() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Guard];
+    let code = program(19_799, 3, 2, 2, &kinds);
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare(19_799, &code, 2, config).expect("a small program");
+}
+
+/// Seed 26,743 of `bounded_rounds_keep_every_outcome_of_guards_with_kills`: a bounded round
+/// that explored a node's kill first, before the option that goes on, lost an outcome within
+/// bound 1 (the kill, asleep in that option's subtree, woke at an event whose reversal cost a
+/// preemption more). Kills go first in the unbounded round only.
+#[test]
+fn bounded_rounds_explore_a_kill_after_the_option_that_goes_on() {
+    let kinds = [Kind::Atomic, Kind::Futex, Kind::Alive, Kind::Guard];
+    let code = program(26_743, 3, 2, 2, &kinds);
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    for bound in 0..=2 {
+        compare_bounded(26_743, &code, config.clone(), bound).expect("a small program");
+    }
 }

@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use mpcheck_sim::{
-    explore, explore_observed, futex_wait, futex_wake, operation, process_alive, ready_when,
-    replay, spawn, spawn_process, AtomicU32, Config, FailureKind, Granularity, Op, WaitOutcome,
+    explore, explore_observed, futex_wait, futex_wait_watching_deaths, futex_wake, operation,
+    process_alive, ready_when, replay, spawn, spawn_process, AtomicU32, Config, FailureKind,
+    Granularity, Op, WaitOutcome,
 };
 
 /// Sets the word to 1 when dropped: a destructor that must not run in a killed task.
@@ -48,7 +49,7 @@ fn robust_handoff() -> (bool, bool, u32) {
             took_over = true;
             break;
         }
-        futex_wait(&word, holder, None);
+        futex_wait_watching_deaths(&word, holder, None);
     }
     let killed = child.try_join().is_none();
     assert_eq!(killed, !process_alive(p));
@@ -149,6 +150,48 @@ fn a_deadlock_is_reported_even_where_a_kill_could_wake_it() {
     assert_eq!(failure.kind(), FailureKind::Deadlock);
 }
 
+/// A plain futex wait is woken by no death, as on a real OS: a task that waits for a word a
+/// child process was to set, and does not look at the child's liveness, sleeps for ever once
+/// the child was killed first (a `Condition` waiter whose notifier died). The same wait that
+/// watches deaths, with a look at the child before every sleep, ends in every execution.
+#[test]
+fn a_kill_wakes_no_plain_futex_waiter() {
+    for granularity in [Granularity::Step, Granularity::Operation] {
+        let config = Config::dfs()
+            .kills(1)
+            .granularity(granularity)
+            .no_files()
+            .ignore_env();
+        let failure = explore(config.clone(), || {
+            let word = Arc::new(AtomicU32::new(0));
+            let w = word.clone();
+            let _child = spawn_process(move || {
+                w.store(1, SeqCst);
+                futex_wake(&w, 1);
+            });
+            while word.load(SeqCst) == 0 {
+                futex_wait(&word, 0, None);
+            }
+        })
+        .expect_err("the waiter sleeps for ever once the child was killed");
+        assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
+        assert!(failure.to_string().contains("KILLED"), "{failure}");
+        let report = explore(config, || {
+            let word = Arc::new(AtomicU32::new(0));
+            let w = word.clone();
+            let child = spawn_process(move || {
+                w.store(1, SeqCst);
+                futex_wake(&w, 1);
+            });
+            while word.load(SeqCst) == 0 && process_alive(child.process()) {
+                futex_wait_watching_deaths(&word, 0, None);
+            }
+        })
+        .unwrap_or_else(|f| panic!("a look before every sleep misses no death: {f}"));
+        assert!(report.complete());
+    }
+}
+
 #[test]
 fn the_main_process_is_never_killed() {
     let report = explore(Config::dfs().kills(2).no_files().ignore_env(), || {
@@ -206,8 +249,9 @@ fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
     assert!(seen.contains(&(0, false, true)), "{seen:?}");
 }
 
-/// A kill wakes every sleeper, and a task's next futex wait returns at once if it begins after
-/// a kill (the task may have looked at the victim just before). A sleeper the kill woke is awake
+/// A kill wakes every sleeper in a wait that watches deaths, and a task's next such wait
+/// returns at once if it begins after a kill (the task may have looked at the victim just
+/// before). A sleeper the kill woke is awake
 /// after the kill, so its next wait sleeps as any other: a task looks before every sleep (the
 /// contract the primitives keep), and needs no second wake-up. Here the main task waits twice
 /// for a word a child process sets, the second time with a deadline: when the child dies before
@@ -223,8 +267,8 @@ fn a_sleeper_woken_by_a_kill_sleeps_again_at_its_next_wait() {
             w.store(1, SeqCst);
             futex_wake(&w, 1);
         });
-        let first = futex_wait(&word, 0, None);
-        let second = futex_wait(&word, 0, Some(1_000));
+        let first = futex_wait_watching_deaths(&word, 0, None);
+        let second = futex_wait_watching_deaths(&word, 0, Some(1_000));
         let killed = child.try_join().is_none();
         sink.borrow_mut()
             .insert((code(first), code(second), killed));
@@ -321,7 +365,8 @@ fn a_kill_after_steps_that_leave_nothing_is_tried_before_them() {
 /// The search tries a kill before the option that goes on, so in that option's subtree the kill
 /// sleeps until an event that depends on it: the process may then run to its end first, and
 /// the kill after such an event must still be explored. Process A only loads a word; process B
-/// waits on another, with a deadline, which nobody wakes. "A killed after B timed out" needs
+/// waits on another, with a deadline, which nobody wakes, in a wait that watches deaths (a kill
+/// wakes it). "A killed after B timed out" needs
 /// A alive until after B's timeout, although nothing orders A's load against B: A's end races
 /// with what the kill of A races with (B's wait), and the search tries B first. Before that
 /// rule, the reduction lost this outcome (found by the generated programs of `dpor.rs`).
@@ -341,7 +386,7 @@ fn a_kill_that_goes_first_is_still_explored_after_what_it_races_with() {
                 a_word.load(SeqCst);
             });
             let b = spawn_process(move || {
-                let outcome = futex_wait(&b_word, 0, Some(1_000));
+                let outcome = futex_wait_watching_deaths(&b_word, 0, Some(1_000));
                 assert!(outcome != WaitOutcome::Mismatch);
                 code(outcome)
             });

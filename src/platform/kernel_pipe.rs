@@ -449,8 +449,11 @@ impl<P: Platform> SteppedPipeEnd<P> {
                 Step::Unchanged => return Ok(Some(0)),
                 Step::Fail(e) => return Err(e),
                 Step::Wait => {
-                    if P::wait(&self.core.events[d], seen, deadline) == super::WaitOutcome::TimedOut
-                        && self.core.events[d].load(SeqCst) == seen
+                    // The peer's death ends the wait (its end closes).
+                    let event = &self.core.events[d];
+                    if P::wait_watching_deaths(event, seen, deadline)
+                        == super::WaitOutcome::TimedOut
+                        && event.load(SeqCst) == seen
                     {
                         return Ok(None);
                     }

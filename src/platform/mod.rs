@@ -353,8 +353,9 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// before it looks whether that process is still alive ([`Platform::process_alive`]):
     /// `Some` where a death wakes nobody ([`Os`], whose waiters poll), `None` where processes
     /// never die or the engine wakes the waiters of a process that dies — every task asleep in
-    /// a wait, and a task that looked before the death and waits after it (the simulator: a
-    /// wait begun after a kill the task has not waited through returns at once).
+    /// a [`Platform::wait_watching_deaths`], and a task that looked before the death and waits
+    /// after it (the simulator: such a wait begun after a kill the task has not waited through
+    /// returns at once).
     const LIVENESS_POLL: Option<Duration> = None;
 
     /// A 32-bit atomic word; also the word futex operations act on.
@@ -461,6 +462,23 @@ pub trait Platform: Sized + Send + Sync + 'static {
     ///   was delivered to this waiter (a wake that reached it is reported as `Woken`, so a caller
     ///   that consumes a wake-up never drops it because of a timeout).
     fn wait(word: &Self::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome;
+
+    /// As [`Platform::wait`], for a task that waits for another process and looks at its
+    /// liveness ([`Platform::process_alive`]) before it sleeps, and again when it wakes (a
+    /// lock's waiter looks at the holder, a queue's getter at the putter of the frame it waits
+    /// for, a barrier's party at the others): where a death wakes such waiters (no
+    /// [`Platform::LIVENESS_POLL`]: the simulator), a death wakes this one, spuriously. A plain
+    /// [`Platform::wait`] is woken by no death, as on a real OS (a `Condition` waiter whose
+    /// notifier died sleeps for ever). By default [`Platform::wait`]: where waiters poll,
+    /// the caller's deadline is its next look.
+    #[inline]
+    fn wait_watching_deaths(
+        word: &Self::AtomicU32,
+        expected: u32,
+        deadline: Option<Instant>,
+    ) -> WaitOutcome {
+        Self::wait(word, expected, deadline)
+    }
 
     /// The specification of a blocking operation, for an engine that runs each operation of a
     /// primitive as one step: the operation the caller is in cannot go on until

@@ -240,7 +240,7 @@ impl<P: Platform> ChildProcess for TaskChild<P> {
                     Ok(Ended::With(code)) | Err(code) => code,
                 }));
             }
-            if P::wait(done, 0, deadline) == WaitOutcome::TimedOut
+            if P::wait_watching_deaths(done, 0, deadline) == WaitOutcome::TimedOut
                 && done.load(Ordering::Acquire) == 0
             {
                 return Ok(None);

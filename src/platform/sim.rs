@@ -57,6 +57,15 @@ impl<T: Send> SharedCell<T> for SimCell<T> {
     }
 }
 
+/// The engine's outcome of a futex wait, as the platform's.
+fn outcome(outcome: engine::WaitOutcome) -> WaitOutcome {
+    match outcome {
+        engine::WaitOutcome::Mismatch => WaitOutcome::Mismatch,
+        engine::WaitOutcome::Woken => WaitOutcome::Woken,
+        engine::WaitOutcome::TimedOut => WaitOutcome::TimedOut,
+    }
+}
+
 impl Platform for Sim {
     const NAME: &'static str = "sim";
     const SPIN_LIMIT: u32 = 0;
@@ -90,11 +99,23 @@ impl Platform for Sim {
 
     #[track_caller]
     fn wait(word: &engine::AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
-        match engine::futex_wait(word, expected, deadline.map(Instant::as_nanos)) {
-            engine::WaitOutcome::Mismatch => WaitOutcome::Mismatch,
-            engine::WaitOutcome::Woken => WaitOutcome::Woken,
-            engine::WaitOutcome::TimedOut => WaitOutcome::TimedOut,
-        }
+        outcome(engine::futex_wait(
+            word,
+            expected,
+            deadline.map(Instant::as_nanos),
+        ))
+    }
+
+    /// Woken by a kill, and returns at once after a kill it slept through (see
+    /// `mpcheck_sim::futex_wait_watching_deaths`).
+    #[track_caller]
+    fn wait_watching_deaths(
+        word: &engine::AtomicU32,
+        expected: u32,
+        deadline: Option<Instant>,
+    ) -> WaitOutcome {
+        let deadline = deadline.map(Instant::as_nanos);
+        outcome(engine::futex_wait_watching_deaths(word, expected, deadline))
     }
 
     /// At operation granularity, inside an operation: the task is not scheduled until `ready`
@@ -185,8 +206,9 @@ impl Platform for Sim {
 
     /// `false` once the simulated process was killed ([`crate::sim::Config::kills`]): a step
     /// that reads its liveness while kills are configured (no step otherwise, nor inside a
-    /// cell access). A kill wakes every futex sleeper, and a task's next wait after a kill
-    /// returns at once, so a look before every sleep (no `LIVENESS_POLL`) misses no death.
+    /// cell access). A kill wakes every sleeper in a `wait_watching_deaths`, and a task's next
+    /// such wait after a kill returns at once, so a look before every such sleep (no
+    /// `LIVENESS_POLL`) misses no death.
     #[track_caller]
     fn process_alive(token: u32) -> bool {
         engine::process_alive(token)

@@ -1490,7 +1490,7 @@ fn sleep<P: Platform>(
     P::ready_if(&ready, deadline);
     let seen = event.fetch_or(1, Relaxed) | 1;
     P::heavy_fence();
-    !ready() && P::wait(event, seen, deadline) == WaitOutcome::TimedOut
+    !ready() && P::wait_watching_deaths(event, seen, deadline) == WaitOutcome::TimedOut
 }
 
 /// Until when a task that waits for another process (the putter of the frame at the head, the

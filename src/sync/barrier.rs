@@ -212,7 +212,8 @@ impl<P: Platform> Barrier<P> {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
         };
-        match self.cond.wait_until(until, "Barrier::wait") {
+        // A party looks at the others' liveness: the sleep watches deaths.
+        match self.cond.wait_until_or_death(until, "Barrier::wait", true) {
             Ok(true) => true,
             Ok(false) if deadline.is_some() && until == deadline => false,
             // A poll tick.

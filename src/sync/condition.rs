@@ -182,7 +182,27 @@ impl<P: Platform> Condition<P> {
         deadline: Option<Instant>,
         operation: &'static str,
     ) -> Result<bool, Error> {
+        self.wait_until_or_death(deadline, operation, false)
+    }
+
+    /// As [`Condition::wait_until`]; with `watching`, the sleep watches deaths
+    /// ([`Platform::wait_watching_deaths`]): for a caller that looks at the liveness of the
+    /// processes it waits for before it sleeps and when it wakes (a barrier's party). A plain
+    /// wait, as Python's, is woken by no death: a waiter whose notifier died sleeps on.
+    pub(crate) fn wait_until_or_death(
+        &self,
+        deadline: Option<Instant>,
+        operation: &'static str,
+        watching: bool,
+    ) -> Result<bool, Error> {
         self.check_owner(operation)?;
+        let sleep = |seq: &P::AtomicU32, seen: u32| {
+            if watching {
+                P::wait_watching_deaths(seq, seen, deadline)
+            } else {
+                P::wait(seq, seen, deadline)
+            }
+        };
         let seq = &self.state.seq;
         let waiters = &self.state.waiters;
         // Under the lock, as `notify`'s read of the count: it sees every task counted in.
@@ -194,12 +214,12 @@ impl<P: Platform> Condition<P> {
                     waiters.fetch_sub(1, Relaxed);
                     return Err(e);
                 }
-                let outcome = P::wait(seq, seen, deadline);
+                let outcome = sleep(seq, seen);
                 (outcome, l.acquire())
             }
             ConditionLock::RLock(l) => {
                 let depth = l.release_all();
-                let outcome = P::wait(seq, seen, deadline);
+                let outcome = sleep(seq, seen);
                 (outcome, l.restore(depth))
             }
         };

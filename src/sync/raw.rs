@@ -124,7 +124,7 @@ fn lock_contended<P: Platform>(
             (Some(d), Some(l)) => Some(d.min(l)),
             (d, l) => d.or(l),
         };
-        let outcome = P::wait(word, state, until);
+        let outcome = P::wait_watching_deaths(word, state, until);
         timed_out = outcome == WaitOutcome::TimedOut && deadline.is_some_and(|d| until == Some(d));
         look_now |= outcome == WaitOutcome::TimedOut && until != deadline;
         // Woken: most likely the lock was released to us; the compare-and-swap says.

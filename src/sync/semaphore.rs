@@ -190,7 +190,7 @@ impl<P: Platform> SemState<P> {
         };
         self.waiters.fetch_add(1, Relaxed);
         P::fence(SeqCst);
-        let outcome = P::wait(&self.count, seen, until);
+        let outcome = P::wait_watching_deaths(&self.count, seen, until);
         self.waiters.fetch_sub(1, Relaxed);
         let timed_out = outcome == WaitOutcome::TimedOut;
         let expired = timed_out && deadline.is_some_and(|d| until == Some(d));

@@ -309,13 +309,20 @@ impl Exec {
             footprint.yields_to = self.acting_others(t as u32).fold(0, |m, u| m | task_bit(u));
         }
         if self.settings.kills > 0 {
+            let sleepers = if pending.op == Op::FutexWake {
+                self.sleepers(obj)
+            } else {
+                (0, false)
+            };
+            let for_the_dead = self.for_the_dead(c, t, pending.op, pending.arg, sleepers);
             let op = if c == Choice::Run(t as u32) {
                 pending.op
             } else {
                 Op::WaitReturn
             };
             let task = &self.tasks[t];
-            footprint.add_for_kills(op, task.process, self.joined_process(t));
+            footprint.add_for_kills(op, task.process, self.joined_process(t), for_the_dead);
+            footprint.read_liveness(sleepers.0);
             if let Some(guard) = task.guard {
                 // A kill of a process that wrote the word, or that the guard watches, turns
                 // the guard off.
@@ -342,23 +349,74 @@ impl Exec {
             .then(|| self.tasks[pending.arg as usize].process)
     }
 
-    /// The sleepers a kill wakes: every task asleep in a futex wait (the wake a dead process
-    /// was sent may be lost with it, and a sleeper may wait for what the dead was to do: on
-    /// `Os` every sleeper looks again once a liveness poll interval passed). Not a guarded
-    /// task: its guard is off when a process that changed its word dies.
+    /// The sleepers a kill wakes: every task asleep in a futex wait that watches deaths (the
+    /// wake a dead process was sent may be lost with it, and such a sleeper may wait for what
+    /// the dead was to do: on `Os` it looks again once a liveness poll interval passed). Not
+    /// a task asleep in a plain wait: on `Os` no death wakes it (a `Condition` waiter whose
+    /// notifier died sleeps for ever). Not a guarded task: its guard is off when a process
+    /// that changed its word dies.
     fn woken_by_kill(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.tasks.len() as u32).filter(|&t| {
             let task = &self.tasks[t as usize];
-            matches!(task.state, State::Blocked { obj, .. } if obj != 0) && task.guard.is_none()
+            matches!(task.state, State::Blocked { obj, .. } if obj != 0)
+                && task.guard.is_none()
+                && task.sleeps_for_the_dead
         })
+    }
+
+    /// The tasks asleep on object `obj`'s futex queue: their processes ([`process_bit`]s),
+    /// and whether one of them watches deaths. A wake of the queue reads the liveness of
+    /// those processes (a kill takes its process's sleepers off the queue) and, if one
+    /// watches deaths, [`QUEUE_ANY`](crate::footprint::QUEUE_ANY) (a kill wakes it).
+    pub(super) fn sleepers(&self, obj: u32) -> (u64, bool) {
+        if obj == 0 {
+            return (0, false);
+        }
+        self.objects[obj as usize - 1].waiters.iter().fold(
+            (0, false),
+            |(processes, watching), &w| {
+                let task = &self.tasks[w as usize];
+                (
+                    processes | process_bit(task.process),
+                    watching | task.sleeps_for_the_dead,
+                )
+            },
+        )
+    }
+
+    /// Whether the event of `choice`, task `t`'s step `op` announced with `arg`, depends on
+    /// the wake-ups a kill gives ([`QUEUE_ANY`](crate::footprint::QUEUE_ANY)): a futex wait that watches deaths (it
+    /// returns at once after a kill), the timeout or spurious wake-up of a sleeper in such a
+    /// wait (a kill wakes it first), a wake of a queue where such a sleeper sleeps
+    /// (`sleepers`, as [`Exec::sleepers`] gives them: the kill may have woken it). With
+    /// `Timeouts::WhenIdle`, every timeout and spurious wake-up: it is offered only while no
+    /// task can run, and a kill that wakes a sleeper or turns a guard off makes one runnable.
+    pub(super) fn for_the_dead(
+        &self,
+        choice: Choice,
+        t: usize,
+        op: Op,
+        arg: u32,
+        sleepers: (u64, bool),
+    ) -> bool {
+        match choice {
+            Choice::Timeout(_) | Choice::Spurious(_) => {
+                !self.settings.timeouts_race || self.tasks[t].sleeps_for_the_dead
+            }
+            _ => match op {
+                Op::FutexWait => arg & WATCHING != 0,
+                Op::FutexWake => sleepers.1,
+                _ => false,
+            },
+        }
     }
 
     /// Kills process `p` (the event of choice `decision`): its tasks stop where they are and
     /// never run again (nothing of theirs runs: a lock they hold stays held), and every task
-    /// asleep in a futex wait wakes, spuriously, so that it looks again at what it waits for
-    /// (the liveness of a lock's holder, say), and the next futex wait of every task it did
-    /// not wake returns at once (see `ops::futex_wait`). A guard on a word that `p` changed
-    /// is off from now on ([`Exec::guard_off`]).
+    /// asleep in a futex wait that watches deaths wakes, spuriously, so that it looks again
+    /// at what it waits for (the liveness of a lock's holder, say), and the next such wait of
+    /// every task it did not wake returns at once (see `ops::futex_wait`). A guard on a word
+    /// that `p` changed is off from now on ([`Exec::guard_off`]).
     fn kill(&mut self, p: u32, decision: u32) {
         self.kills_left -= 1;
         self.dead.push(p);
@@ -769,10 +827,20 @@ impl Exec {
                 t.event = decision.filter(|_| t.operation != 0);
             } else if let Some(d) = t.event.filter(|_| self.wants_footprints) {
                 // A later step of the event: what it touches is the event's.
+                let (arg, process) = (t.pending.arg, t.process);
+                let run = Choice::Run(task);
+                let kills = (self.settings.kills > 0).then(|| {
+                    let sleepers = self.wake_sleepers_of(op);
+                    (
+                        self.for_the_dead(run, task as usize, op, arg, sleepers),
+                        sleepers.0,
+                    )
+                });
                 let effect = &mut self.effects[d as usize];
-                effect.add_touched(Choice::Run(task), op, obj, t.pending.arg);
-                if self.settings.kills > 0 {
-                    effect.add_for_kills(op, t.process, None);
+                effect.add_touched(run, op, obj, arg);
+                if let Some((for_the_dead, sleepers)) = kills {
+                    effect.add_for_kills(op, process, None, for_the_dead);
+                    effect.read_liveness(sleepers);
                 }
             }
         }
@@ -798,13 +866,16 @@ impl Exec {
             }
             if self.settings.kills > 0 {
                 let joined = (op == Op::Join).then(|| self.tasks[arg as usize].process);
+                let sleepers = self.wake_sleepers_of(op);
+                let for_the_dead = self.for_the_dead(choice, task as usize, op, arg, sleepers);
                 let op = if choice == Choice::Run(task) {
                     op
                 } else {
                     Op::WaitReturn
                 };
                 let t = &self.tasks[task as usize];
-                effect.add_for_kills(op, t.process, joined);
+                effect.add_for_kills(op, t.process, joined, for_the_dead);
+                effect.read_liveness(sleepers.0);
             }
             if op == Op::WaitReturn && choice == Choice::Run(task) {
                 effect.after = self.tasks[task as usize].woken_by.take();
@@ -816,6 +887,16 @@ impl Exec {
                     .fold(0, |m, &u| m | task_bit(u));
             }
             self.effects[d as usize] = effect;
+        }
+    }
+
+    /// For a futex wake's step, the sleepers it could reach as it began (see
+    /// [`Exec::sleepers`]), taken once; nothing for any other step.
+    fn wake_sleepers_of(&mut self, op: Op) -> (u64, bool) {
+        if op == Op::FutexWake {
+            std::mem::take(&mut self.wake_sleepers)
+        } else {
+            (0, false)
         }
     }
 }

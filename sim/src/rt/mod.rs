@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::footprint::{process_bit, task_bit, Footprint, KEEPS_VALUE};
+use crate::footprint::{process_bit, task_bit, Footprint, KEEPS_VALUE, WATCHING};
 use crate::operation::Caller;
 use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
@@ -82,7 +82,8 @@ pub(crate) struct Pending {
     /// The object the step will touch: what partial-order reduction will compare.
     #[allow(dead_code)]
     pub(crate) obj: u32,
-    /// The task a `Join` waits for; 1 for a `FutexWait` with a deadline.
+    /// The task a `Join` waits for; for a `FutexWait`, bit 0 if it has a deadline and
+    /// `WATCHING` if it watches deaths.
     pub(crate) arg: u32,
     pub(crate) loc: Loc,
 }
@@ -111,6 +112,10 @@ pub(crate) struct TaskRec {
     /// How many kills the execution had made when the task last began a futex wait: a wait
     /// begun after more returns at once (see `ops::futex_wait`).
     kills_seen: u32,
+    /// The task's last futex wait watches deaths (`ops::futex_wait`, `watching`): a kill wakes
+    /// it while it sleeps, and its timeout, spurious wake-up and return depend on kills.
+    /// Cleared once that wait has returned.
+    sleeps_for_the_dead: bool,
     /// At `Granularity::Operation`, inside an operation: the choice whose event the task's
     /// steps belong to. Its next steps are no scheduling points (they join that event) until
     /// the operation ends or the task blocks.
@@ -237,6 +242,7 @@ impl TaskRec {
             process,
             killed: false,
             kills_seen: 0,
+            sleeps_for_the_dead: false,
             event: None,
             guard: None,
         }
@@ -353,6 +359,9 @@ pub(crate) struct Exec {
     overflowed: Option<u32>,
     /// The last steps, all of one process (see `tail.rs`; only where kills are configured).
     tail: tail::Tail,
+    /// For the futex wake being recorded: the processes of the tasks asleep on its queue as
+    /// it began, and whether one of them watches deaths (see `Exec::wake_reads`).
+    wake_sleepers: (u64, bool),
 }
 
 thread_local! {
@@ -582,6 +591,7 @@ pub(crate) fn run_execution(
         yielders: 0,
         overflowed: None,
         tail: tail::Tail::default(),
+        wake_sleepers: (0, false),
     });
     EXEC.with(|e| *e.borrow_mut() = Some(exec));
     IN_SIM.with(|s| s.set(true));

@@ -371,16 +371,20 @@ pub(crate) fn now(loc: Loc) -> u64 {
     .unwrap_or(0)
 }
 
-/// Futex wait on `obj`, whose current value `read` returns.
+/// Futex wait on `obj`, whose current value `read` returns. With `watching`, the wait watches
+/// deaths: a kill wakes it while it sleeps, and it returns at once if a kill happened since
+/// the task's last such wait (see below); without, no death wakes it (as on a real OS).
 pub(crate) fn futex_wait(
     obj: &ObjCell,
     read: impl Fn() -> u32,
     expected: u32,
     deadline: Option<u64>,
+    watching: bool,
     loc: Loc,
 ) -> WaitOutcome {
     let deadline = deadline.filter(|&d| d != NEVER);
-    let Some(id) = announce(Op::FutexWait, Some(obj), deadline.is_some() as u32, loc) else {
+    let arg = deadline.is_some() as u32 | if watching { WATCHING } else { 0 };
+    let Some(id) = announce(Op::FutexWait, Some(obj), arg, loc) else {
         // Outside an execution nothing can wake us, and during teardown nobody may block.
         return if read() == expected {
             WaitOutcome::TimedOut
@@ -390,15 +394,17 @@ pub(crate) fn futex_wait(
     };
     let value = read();
     let blocked = with_exec(|e| {
-        // A kill since this task's last wait: the task may have looked at the killed process's
-        // liveness before the kill and be about to sleep for it, where the kill's wake-up can
-        // no longer reach it; so the wait returns at once, as a spurious wake-up (which the
-        // futex contract allows), and the task looks again. (Only a look at a process that
-        // was killed would need it, but a process may become one to look at after the look:
-        // a barrier's party that joins the round and dies before it notifies.)
+        // A kill since this task's last wait that watches deaths: the task may have looked at
+        // the killed process's liveness before the kill and be about to sleep for it, where
+        // the kill's wake-up can no longer reach it; so the wait returns at once, as a
+        // spurious wake-up (which the futex contract allows), and the task looks again. (Only
+        // a look at a process that was killed would need it, but a process may become one to
+        // look at after the look: a barrier's party that joins the round and dies before it
+        // notifies.) A wait that does not watch deaths sleeps on: a death wakes nobody.
         let kills = e.dead.len() as u32;
         let cur = e.current as usize;
-        let killed_since = std::mem::replace(&mut e.tasks[cur].kills_seen, kills) != kills;
+        let killed_since =
+            watching && std::mem::replace(&mut e.tasks[cur].kills_seen, kills) != kills;
         // wrote: None = mismatch, 1 = goes to sleep, 2 = deadline already passed, 3 = a kill
         // since the last wait (returns at once).
         let expired = deadline.is_some_and(|d| d <= e.clock);
@@ -424,6 +430,7 @@ pub(crate) fn futex_wait(
         e.objects[id as usize - 1].waiters.push(cur);
         let task = &mut e.tasks[cur as usize];
         task.state = State::Blocked { obj: id, deadline };
+        task.sleeps_for_the_dead = watching;
         task.pending = Pending {
             op: Op::WaitReturn,
             obj: id,
@@ -456,7 +463,8 @@ pub(crate) fn futex_wait(
             WaitOutcome::Woken => 1,
             WaitOutcome::TimedOut => 2,
         };
-        e.record(Op::WaitReturn, id, None, Some(code), loc)
+        e.record(Op::WaitReturn, id, None, Some(code), loc);
+        e.tasks[e.current as usize].sleeps_for_the_dead = false;
     });
     outcome
 }
@@ -580,6 +588,8 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
         return 0;
     };
     with_exec(|e| {
+        // Whom the wake may reach, for the reduction (see `Exec::wake_reads`).
+        e.wake_sleepers = e.sleepers(id);
         let mut woken = 0;
         while woken < n {
             let waiting = e.objects[id as usize - 1].waiters.len() as u32;
