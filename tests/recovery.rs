@@ -168,34 +168,44 @@ fn queue_producer_killed_alongside_under_pct_and_random_with_kills() {
 /// starts a child process that notifies under the lock, and waits once. On a real machine a
 /// death wakes no futex waiter: if the child is killed before it notifies, the wait never
 /// ends. The simulator says so, a deadlock, at both granularities (where a kill woke every
-/// sleeper, it said "no failure, complete": the waiter went on as if notified).
+/// sleeper, it said "no failure, complete": the waiter went on as if notified), and its file
+/// replays the deadlock exactly.
 #[test]
 fn a_condition_whose_notifier_died_leaves_its_waiter_asleep() {
     use mpcheck::{Condition, Process};
+    fn program() {
+        let cond = Condition::<Sim>::new();
+        cond.acquire().expect("a fresh lock");
+        let theirs = cond.clone();
+        let child = Process::<Sim>::new(move || {
+            theirs
+                .acquire()
+                .expect("the main task waits, lock released");
+            theirs.notify(1).expect("held");
+            theirs.release().expect("held");
+        });
+        child.start().expect("a process starts");
+        cond.wait().expect("held");
+        cond.release().expect("held");
+        child.join().expect("a started process can be joined");
+    }
     for granularity in [Granularity::Step, Granularity::Operation] {
+        let dir = std::env::temp_dir().join(format!(
+            "mpcheck-notifier-died-{}-{granularity:?}",
+            std::process::id()
+        ));
         let config = Config::dfs()
             .granularity(granularity)
             .kills(1)
-            .no_files()
+            .failure_dir(&dir)
             .ignore_env();
-        let failure = sim::explore(config, || {
-            let cond = Condition::<Sim>::new();
-            cond.acquire().expect("a fresh lock");
-            let theirs = cond.clone();
-            let child = Process::<Sim>::new(move || {
-                theirs
-                    .acquire()
-                    .expect("the main task waits, lock released");
-                theirs.notify(1).expect("held");
-                theirs.release().expect("held");
-            });
-            child.start().expect("a process starts");
-            cond.wait().expect("held");
-            cond.release().expect("held");
-            child.join().expect("a started process can be joined");
-        })
-        .expect_err("the waiter sleeps for ever once the notifier was killed");
+        let failure = sim::explore(config, program)
+            .expect_err("the waiter sleeps for ever once the notifier was killed");
         assert_eq!(failure.kind(), sim::FailureKind::Deadlock, "{failure}");
         assert!(failure.to_string().contains("KILLED"), "{failure}");
+        let file = failure.file().expect("a replay file").to_owned();
+        let again = sim::replay(&file, program).expect_err("the same deadlock");
+        assert_eq!(again.trace_text(), failure.trace_text());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

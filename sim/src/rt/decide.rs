@@ -385,10 +385,11 @@ impl Exec {
     }
 
     /// Whether the event of `choice`, task `t`'s step `op` announced with `arg`, depends on
-    /// the wake-ups a kill gives ([`QUEUE_ANY`](crate::footprint::QUEUE_ANY)): a futex wait that watches deaths (it
-    /// returns at once after a kill), the timeout or spurious wake-up of a sleeper in such a
-    /// wait (a kill wakes it first), a wake of a queue where such a sleeper sleeps
-    /// (`sleepers`, as [`Exec::sleepers`] gives them: the kill may have woken it). With
+    /// the wake-ups a kill gives ([`QUEUE_ANY`](crate::footprint::QUEUE_ANY)): a futex wait
+    /// that watches deaths (it returns at once after a kill), the timeout or spurious wake-up
+    /// of a sleeper in such a wait (a kill wakes it first), a wake of a queue where such a
+    /// sleeper sleeps (`sleepers`, as [`Exec::sleepers`] gives them: the kill may have woken
+    /// it). With
     /// `Timeouts::WhenIdle`, every timeout and spurious wake-up: it is offered only while no
     /// task can run, and a kill that wakes a sleeper or turns a guard off makes one runnable.
     pub(super) fn for_the_dead(
