@@ -588,8 +588,11 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
         return 0;
     };
     with_exec(|e| {
-        // Whom the wake may reach, for the reduction (see `Exec::wake_reads`).
-        e.wake_sleepers = e.sleepers(id);
+        // Whom the wake may reach, for the reduction where kills are configured (see
+        // `Exec::sleepers`).
+        if e.settings.kills > 0 && e.wants_footprints {
+            e.wake_sleepers = e.sleepers(id);
+        }
         let mut woken = 0;
         while woken < n {
             let waiting = e.objects[id as usize - 1].waiters.len() as u32;
