@@ -156,38 +156,37 @@ fn a_deadlock_is_reported_even_where_a_kill_could_wake_it() {
 /// watches deaths, with a look at the child before every sleep, ends in every execution.
 #[test]
 fn a_kill_wakes_no_plain_futex_waiter() {
+    /// A child process sets a word and wakes its waiter; the main task waits for the word:
+    /// once, in a plain wait (as a single `cond.wait()`: a kill that woke it would let it go
+    /// on as if woken), or (`watching`) in a loop of waits that watch deaths, with a look at
+    /// the child before every sleep.
+    fn wait_for_child(watching: bool) {
+        let word = Arc::new(AtomicU32::new(0));
+        let w = word.clone();
+        let child = spawn_process(move || {
+            w.store(1, SeqCst);
+            futex_wake(&w, 1);
+        });
+        if !watching {
+            futex_wait(&word, 0, None);
+            return;
+        }
+        while word.load(SeqCst) == 0 && process_alive(child.process()) {
+            futex_wait_watching_deaths(&word, 0, None);
+        }
+    }
     for granularity in [Granularity::Step, Granularity::Operation] {
         let config = Config::dfs()
             .kills(1)
             .granularity(granularity)
             .no_files()
             .ignore_env();
-        let failure = explore(config.clone(), || {
-            let word = Arc::new(AtomicU32::new(0));
-            let w = word.clone();
-            let _child = spawn_process(move || {
-                w.store(1, SeqCst);
-                futex_wake(&w, 1);
-            });
-            while word.load(SeqCst) == 0 {
-                futex_wait(&word, 0, None);
-            }
-        })
-        .expect_err("the waiter sleeps for ever once the child was killed");
+        let failure = explore(config.clone(), || wait_for_child(false))
+            .expect_err("the waiter sleeps for ever once the child was killed");
         assert_eq!(failure.kind(), FailureKind::Deadlock, "{failure}");
         assert!(failure.to_string().contains("KILLED"), "{failure}");
-        let report = explore(config, || {
-            let word = Arc::new(AtomicU32::new(0));
-            let w = word.clone();
-            let child = spawn_process(move || {
-                w.store(1, SeqCst);
-                futex_wake(&w, 1);
-            });
-            while word.load(SeqCst) == 0 && process_alive(child.process()) {
-                futex_wait_watching_deaths(&word, 0, None);
-            }
-        })
-        .unwrap_or_else(|f| panic!("a look before every sleep misses no death: {f}"));
+        let report = explore(config, || wait_for_child(true))
+            .unwrap_or_else(|f| panic!("a look before every sleep misses no death: {f}"));
         assert!(report.complete());
     }
 }

@@ -360,7 +360,7 @@ pub(crate) struct Exec {
     /// The last steps, all of one process (see `tail.rs`; only where kills are configured).
     tail: tail::Tail,
     /// For the futex wake being recorded: the processes of the tasks asleep on its queue as
-    /// it began, and whether one of them watches deaths (see `Exec::wake_reads`).
+    /// it began, and whether one of them watches deaths (see `Exec::sleepers`).
     wake_sleepers: (u64, bool),
 }
 
