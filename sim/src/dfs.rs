@@ -472,6 +472,11 @@ impl Dfs {
         // a wide event writes: a wide event depends on every event.
         let wide = execution.effects[..n].iter().any(|e| e.wide);
         let tasks = (0..n).filter_map(task).max().map_or(0, |t| t as u32 + 1);
+        // The livenesses some event writes (a kill's, a process end's): the only ones whose
+        // reads can race.
+        let written = execution.effects[..n]
+            .iter()
+            .fold(0, |m, e| m | e.live_writes);
         let mut scratch = std::mem::take(&mut self.scratch);
         let Scratch {
             event_clock,
@@ -528,7 +533,7 @@ impl Dfs {
             let effect = execution.effects[j];
             accesses.clear();
             accesses.extend(effect.accesses());
-            accesses.extend(effect.liveness_accesses());
+            accesses.extend(effect.liveness_accesses(written));
             if yields {
                 accesses.push(Access {
                     obj: marker(p as u32),

@@ -403,3 +403,53 @@ fn a_kill_that_goes_first_is_still_explored_after_what_it_races_with() {
         );
     }
 }
+
+/// A kill of a process writes only that process's liveness, and so does the end of a process
+/// (which carries its kill's footprint, so that what the kill races with is tried before the
+/// end): the ends of two processes that share nothing are independent, as are a kill of one
+/// and the end of the other. Two child processes each write a word of their own and end; the
+/// search with one kill runs one execution without a kill, as the search without kills does
+/// (when kills and ends wrote objects every such event shared, the two ends raced and it ran
+/// two), and reaches every outcome the search without reduction reaches.
+#[test]
+fn the_ends_of_two_processes_that_share_nothing_do_not_race() {
+    let program = || {
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                let word = Arc::new(AtomicU32::new(0));
+                spawn_process(move || word.store(1, SeqCst))
+            })
+            .collect();
+        for child in children {
+            child.try_join();
+        }
+    };
+    let run = |kills: u32, reduction: bool| {
+        let outcomes: Rc<RefCell<BTreeSet<mpcheck_sim::Outcome>>> = Rc::default();
+        let without_kill = Rc::new(RefCell::new(0u32));
+        let (o, w) = (outcomes.clone(), without_kill.clone());
+        let config = Config::dfs()
+            .rounds(false)
+            .reduction(reduction)
+            .kills(kills)
+            .no_files()
+            .ignore_env();
+        let report = explore_observed(config, program, move |run| {
+            o.borrow_mut().insert(run.outcome());
+            if run.steps().iter().all(|s| s.op != Op::Kill) {
+                *w.borrow_mut() += 1;
+            }
+        })
+        .unwrap_or_else(|f| panic!("{f}"));
+        assert!(report.complete());
+        (outcomes.take(), without_kill.take())
+    };
+    assert_eq!(run(0, true).1, 1);
+    let (reduced, without_kill) = run(1, true);
+    assert_eq!(without_kill, 1, "the ends of the two processes raced");
+    assert_eq!(
+        run(1, false).0,
+        reduced,
+        "the reduction lost or invented outcomes"
+    );
+}

@@ -367,7 +367,8 @@ impl Exec {
     /// The tasks asleep on object `obj`'s futex queue: their processes ([`process_bit`]s),
     /// and whether one of them watches deaths. A wake of the queue reads the liveness of
     /// those processes (a kill takes its process's sleepers off the queue) and, if one
-    /// watches deaths, [`QUEUE_ANY`](crate::footprint::QUEUE_ANY) (a kill wakes it).
+    /// watches deaths, every process's ([`EVERY_PROCESS`](crate::footprint::EVERY_PROCESS): a
+    /// kill wakes it).
     pub(super) fn sleepers(&self, obj: u32) -> (u64, bool) {
         if obj == 0 {
             return (0, false);
@@ -385,7 +386,8 @@ impl Exec {
     }
 
     /// Whether the event of `choice`, task `t`'s step `op` announced with `arg`, depends on
-    /// the wake-ups a kill gives ([`QUEUE_ANY`](crate::footprint::QUEUE_ANY)): a futex wait
+    /// the wake-ups a kill gives (it reads every process's liveness,
+    /// [`EVERY_PROCESS`](crate::footprint::EVERY_PROCESS)): a futex wait
     /// that watches deaths (it returns at once after a kill), the timeout or spurious wake-up
     /// of a sleeper in such a wait (a kill wakes it first), a wake of a queue where such a
     /// sleeper sleeps (`sleepers`, as [`Exec::sleepers`] gives them: the kill may have woken

@@ -709,7 +709,7 @@ thread_local! {
 
 /// Runs `f`, a cell access's closure, marked as such: a [`process_alive`] inside it is part
 /// of the access's step (every cell access is ordered with every kill, see
-/// `footprint::LIVE_ANY`), not a step of its own.
+/// `footprint::EVERY_PROCESS`), not a step of its own.
 pub(crate) fn in_cell<R>(f: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
