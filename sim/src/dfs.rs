@@ -69,7 +69,7 @@ struct Node {
     guarded: u64,
     /// The processes whose kill here is left to an earlier node of the path, where it leaves
     /// the same state ([`PickContext::late_kills`]; only in the unbounded round): never
-    /// explored here, whatever a race asks for.
+    /// explored here, whatever a race asks for, and asleep below as if explored here.
     late: u64,
     /// The option that goes on (the default pick): explored right after a kill explored
     /// first here, before the options races asked for, as it would be without the kill.
@@ -155,7 +155,8 @@ impl Node {
     }
 
     /// The sleep set of the child reached through the chosen option, whose event touched
-    /// `taken`: what slept here or was explored here before, and is independent of it.
+    /// `taken`: what slept here, was explored here before, or is a kill left to an earlier
+    /// node ([`Node::late`]), and is independent of it.
     ///
     /// An entry of the chosen event's own task never stays: that task moved on, so its choice
     /// below names its next event, not the one explored (a guarded task's going on and its
@@ -183,6 +184,19 @@ impl Node {
                 && keeps(&self.options[i], &self.footprints[i], self.objects)
             {
                 sleep.push((self.options[i], self.footprints[i], self.objects));
+            }
+        }
+        // A late kill (left to an earlier node of the path, where it leaves the same state)
+        // sleeps as one explored here does: after an event independent of it, a kill leaves
+        // the state the kill here and then that event leave, which is the state the earlier
+        // node's kill and then that event leave.
+        for (i, option) in self.options.iter().enumerate() {
+            if self.is_late(i)
+                && i != self.chosen
+                && keeps(option, &self.footprints[i], self.objects)
+                && !sleep.iter().any(|(c, _, _)| c == option)
+            {
+                sleep.push((*option, self.footprints[i], self.objects));
             }
         }
     }
