@@ -106,7 +106,8 @@
 //! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform with a
 //! [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads `/proc`) a
 //! waiter sleeps at most that long and looks once a sleep ran out (the interval, or its own
-//! timeout: a `get_timeout` looks before it says `Empty`) without its cursor moving; without
+//! timeout: a `get_timeout` looks before it says `Empty`, also one whose deadline passed
+//! before it ever slept) without its cursor moving; without
 //! one (the explorers, where a kill wakes every sleeper) its check before every sleep looks
 //! too, at the stamps it reads anyway, and only at what it could clear (else it would wake for
 //! good). A `try_get` or `try_put` on `Os` looks only when it waits for a claim. A look asks
@@ -1071,14 +1072,32 @@ impl<P: Platform> Ring<P> {
             if self.drained(h) {
                 return Err(Refused::Closed);
             }
+            // A look at the head's holder: its frame taken over, or its item reported lost.
+            let look = |h| match self.recover_at_head(h)? {
+                Recovered::Frame(m, first) => Some(Ok((h, m, first))),
+                Recovered::Lost => Some(Err(Refused::Lost)),
+            };
             if look_now {
-                match self.recover_at_head(h) {
-                    Some(Recovered::Frame(m, first)) => break (h, m, first),
-                    Some(Recovered::Lost) => return Err(Refused::Lost),
-                    None => {}
+                if let Some(found) = look(h) {
+                    break found?;
                 }
             }
-            let deadline = if busy { None } else { wait.deadline::<P>()? };
+            let deadline = if busy {
+                None
+            } else {
+                match wait.deadline::<P>() {
+                    // Out of time before any look: a timed get looks once before it says so
+                    // (however short its timeout, or late it ran), so that a dead putter's
+                    // item is reported, not left to the next get.
+                    Err(refused) if !look_now && matches!(wait, Wait::Until(_)) => {
+                        if let Some(found) = look(h) {
+                            break found?;
+                        }
+                        return Err(refused);
+                    }
+                    deadline => deadline?,
+                }
+            };
             backoff = Backoff(0);
             let until = poll_deadline::<P>(deadline);
             let dead = Cell::new(false);
