@@ -393,3 +393,22 @@ fn a_short_get_timeout_reports_the_lost_item() {
     let short = std::time::Duration::from_millis(1);
     assert_eq!(queue.get_timeout(short), Err(Error::Empty));
 }
+
+/// A `put_timeout` whose deadline passed before it ever looked still looks once at the tail
+/// before it says `Full`: the slot a dead getter held is freed, and the item goes in.
+#[test]
+fn a_put_out_of_time_frees_a_dead_getters_slot() {
+    let _forks = forks();
+    // One slot: the second item needs the slot the first one's getter holds.
+    let queue = Queue::<u32, Os>::with_capacity(Some(4), 8).unwrap();
+    queue.put(0).unwrap();
+    let q = queue.clone();
+    let (consumer, stopped) = start_victim(StopPoint::Claimed, 1, move || {
+        let _ = q.get();
+        unreachable!("killed inside get");
+    });
+    assert!(kill_when_stopped(&stopped, &consumer));
+    assert_eq!(consumer.join(), Ok(-9));
+    assert_eq!(queue.put_timeout(1, std::time::Duration::ZERO), Ok(()));
+    assert_eq!(queue.get(), Ok(1));
+}

@@ -106,11 +106,11 @@
 //! When to look: as for a lock's dead holder (src/sync/raw.rs), on a platform with a
 //! [`Platform::LIVENESS_POLL`] (`Os`, where a death wakes nobody and a look reads `/proc`) a
 //! waiter sleeps at most that long and looks once a sleep ran out (the interval, or its own
-//! timeout: a `get_timeout` looks before it says `Empty`, also one whose deadline passed
-//! before it ever slept) without its cursor moving; without
-//! one (the explorers, where a kill wakes every sleeper) its check before every sleep looks
-//! too, at the stamps it reads anyway, and only at what it could clear (else it would wake for
-//! good). A `try_get` or `try_put` on `Os` looks only when it waits for a claim. A look asks
+//! timeout: a `get_timeout` looks before it says `Empty`, a `put_timeout` before it says
+//! `Full`, also one whose deadline passed before it ever slept) without its cursor moving;
+//! without one (the explorers, where a kill wakes every sleeper) its check before every sleep
+//! looks too, at the stamps it reads anyway, and only at what it could clear (else it would
+//! wake for good). A `try_get` or `try_put` on `Os` looks only when it waits for a claim. A look asks
 //! about liveness only for a stamp owned by another process.
 //!
 //! A putter holds no ticket while it waits (it takes one under its claim, once the slots are
@@ -729,7 +729,19 @@ impl<P: Platform> Ring<P> {
             let deadline = if blocked == Blocked::Busy {
                 None
             } else {
-                wait.deadline::<P>()?
+                match wait.deadline::<P>() {
+                    // Out of time before any look: a timed put looks once before it says so
+                    // (however short its timeout, or late it ran), so that the slots a dead
+                    // getter held, or a dead putter's claim, do not keep the ring full.
+                    Err(refused) if !look_now && matches!(wait, Wait::Until(_)) => {
+                        look_now = true;
+                        if self.recover_at_tail(t, m) {
+                            continue;
+                        }
+                        return Err(refused);
+                    }
+                    deadline => deadline?,
+                }
             };
             let until = poll_deadline::<P>(deadline);
             let dead = Cell::new(false);
