@@ -505,6 +505,23 @@ pub trait Platform: Sized + Send + Sync + 'static {
         None
     }
 
+    /// As [`Platform::ready_when`], for a word that names the one process holding what the
+    /// operation waits for: `holder(value)` is its token ([`Platform::process_token`]; 0:
+    /// nobody), as a lock's word holds its holder's. An engine that kills processes (the
+    /// simulator) lets the operation go on, to look for itself, once *that* process died (a
+    /// lock's holder), where after `ready_when` it does once any process that changed the word
+    /// died (a semaphore's count, which names nobody). By default `ready_when`.
+    #[inline(always)]
+    fn ready_when_held(
+        word: &Self::AtomicU32,
+        ready: fn(u32, u32) -> bool,
+        deadline: Option<Instant>,
+        holder: fn(u32) -> u32,
+    ) -> Option<u32> {
+        let _ = holder;
+        Self::ready_when(word, ready, deadline)
+    }
+
     /// As [`Platform::ready_when`], for a word that process `process` (its token, as
     /// [`Platform::process_alive`] takes it) writes as it ends, unless it dies first: the
     /// operation can also go on once that process died (a join of a process waits on its exit
@@ -562,6 +579,11 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// By default both halves are `fence(SeqCst)`, which is how every explorer models the pair.
     /// [`Os`] makes the light half a compiler fence only, and the heavy half a
     /// `membarrier(2)` that orders every running thread at once (where the kernel offers it).
+    ///
+    /// There the pairing is the kernel's promise, which a virtual machine of our CI once broke
+    /// (one round of tests/platform_os.rs's litmus test, among many millions). So a primitive
+    /// stakes only latency on it, never a wake-up for good: the queue's sleeps, the pair's
+    /// one user, end at least every [`Platform::LIVENESS_POLL`] and check again.
     #[inline]
     fn light_fence() {
         Self::fence(Ordering::SeqCst)
