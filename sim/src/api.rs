@@ -340,14 +340,44 @@ pub fn ready_when(
     ready: fn(u32, u32) -> bool,
     deadline: Option<u64>,
 ) -> Option<u32> {
+    guard(word, ready, deadline, 0, None)
+}
+
+/// The guard of [`ready_when`] and its variants: `watch` (process bits) and `holder` as
+/// `rt::ready_when` takes them.
+#[track_caller]
+fn guard(
+    word: &AtomicU32,
+    ready: fn(u32, u32) -> bool,
+    deadline: Option<u64>,
+    watch: u64,
+    holder: Option<fn(u32) -> u32>,
+) -> Option<u32> {
     rt::ready_when(
         &word.obj,
         &word.value,
         ready,
         deadline,
-        0,
+        watch,
+        holder,
         Location::caller(),
     )
+}
+
+/// As [`ready_when`], for a word that names the one process holding what the operation waits
+/// for (a lock's word holds its holder's token): `holder(value)` is that process's number
+/// (0: none). Where kills are configured, the guard then passes once *that* process was
+/// killed, not once any process that changed the word was (a past holder's death leaves the
+/// waiter waiting: its algorithm would find the lock held by a living process and wait
+/// again), and the wait reads only the holder's liveness.
+#[track_caller]
+pub fn ready_when_held(
+    word: &AtomicU32,
+    ready: fn(u32, u32) -> bool,
+    deadline: Option<u64>,
+    holder: fn(u32) -> u32,
+) -> Option<u32> {
+    guard(word, ready, deadline, 0, Some(holder))
 }
 
 /// As [`ready_when`], for a word that simulated process `process` writes as it ends (a
@@ -362,15 +392,7 @@ pub fn ready_when_or_dead(
     process: u32,
 ) -> bool {
     let watch = crate::footprint::process_bit(process);
-    rt::ready_when(
-        &word.obj,
-        &word.value,
-        ready,
-        deadline,
-        watch,
-        Location::caller(),
-    )
-    .is_some()
+    guard(word, ready, deadline, watch, None).is_some()
 }
 
 /// As [`ready_when`], for a specification that reads several words (a queue's `get`: a frame

@@ -63,8 +63,8 @@ use std::time::{Duration, Instant};
 pub use api::{
     choose, current_process, current_task, futex_wait, futex_wait_watching_deaths, futex_wake, now,
     process_alive, process_count, process_started, processes_started, ready_if, ready_when,
-    ready_when_or_dead, sleep, spawn, spawn_process, yield_now, AtomicBool, AtomicU32, AtomicU64,
-    Cell, JoinHandle,
+    ready_when_held, ready_when_or_dead, sleep, spawn, spawn_process, yield_now, AtomicBool,
+    AtomicU32, AtomicU64, Cell, JoinHandle,
 };
 pub use footprint::{Access, Footprint};
 pub use html::escape_markup;

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use mpcheck_sim::{
     current_process, explore, futex_wait, futex_wait_watching_deaths, futex_wake, now, operation,
-    process_alive, ready_if, ready_when, ready_when_or_dead, sleep, spawn, spawn_process,
-    yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
+    process_alive, ready_if, ready_when, ready_when_held, ready_when_or_dead, sleep, spawn,
+    spawn_process, yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -49,7 +49,8 @@ enum Instr {
     /// An operation that waits (`ready_when`) until the word is not 0, or until the absolute
     /// deadline, then reads it.
     Guarded(usize, u64),
-    /// The code under a lock (a word of its own, taken by an operation with a guard).
+    /// The code under a lock (a word of its own, taken by an operation with a guard that names
+    /// the holder: `ready_when_held`).
     Critical(Vec<Instr>),
     /// As `Guarded`, also passing once process 2 is dead (`ready_when_or_dead`, a join's
     /// guard), then reads the word (the guard alone reads the liveness).
@@ -277,7 +278,8 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                 let lock = objects.last().expect("the lock word");
                 {
                     let _op = operation(lock.object_number(), "Gen", "acquire", Location::caller());
-                    ready_when(lock, |v, _| v == 0, None);
+                    // Off only once the holder the word names died, as mpcheck's `Lock`'s.
+                    ready_when_held(lock, |v, _| v == 0, None, |v| v);
                     // The holder's process in the word, taken over from a dead one (as
                     // mpcheck's `Lock` does), so that a kill of the holder is no deadlock.
                     let me = current_process().unwrap_or(1);

@@ -9,9 +9,9 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use mpcheck_sim::{
-    explore, explore_observed, futex_wait, futex_wait_watching_deaths, futex_wake, operation,
-    process_alive, ready_when, replay, spawn, spawn_process, AtomicU32, Config, FailureKind,
-    Granularity, Op, WaitOutcome,
+    current_process, explore, explore_observed, futex_wait, futex_wait_watching_deaths, futex_wake,
+    operation, process_alive, ready_when, ready_when_held, replay, spawn, spawn_process, AtomicU32,
+    Config, FailureKind, Granularity, Op, WaitOutcome,
 };
 
 /// Sets the word to 1 when dropped: a destructor that must not run in a killed task.
@@ -205,14 +205,10 @@ fn the_main_process_is_never_killed() {
     assert!(report.complete());
 }
 
-/// At operation granularity a guard is off once a process that changed its word was killed (the
-/// operation then goes on and looks for itself), and only then: a kill of a process that
-/// never changed the word leaves the guard holding. Process A takes a "lock" word and releases
-/// it; process B only writes a word of its own; the main task waits, guarded, for the lock to
-/// be free, and then reads it.
-#[test]
-fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
-    let seen: Rc<RefCell<BTreeSet<(u32, bool, bool)>>> = Rc::default();
+/// What `program` returned in each execution of an exhaustive search at operation granularity
+/// with one kill.
+fn outcomes_at_operations<T: Ord + 'static>(program: impl Fn() -> T + 'static) -> BTreeSet<T> {
+    let seen: Rc<RefCell<BTreeSet<T>>> = Rc::default();
     let sink = seen.clone();
     let config = Config::dfs()
         .kills(1)
@@ -220,6 +216,22 @@ fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
         .no_files()
         .ignore_env();
     let report = explore(config, move || {
+        let outcome = program();
+        sink.borrow_mut().insert(outcome);
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.complete());
+    seen.take()
+}
+
+/// At operation granularity a guard is off once a process that changed its word was killed (the
+/// operation then goes on and looks for itself), and only then: a kill of a process that
+/// never changed the word leaves the guard holding. Process A takes a "lock" word and releases
+/// it; process B only writes a word of its own; the main task waits, guarded, for the lock to
+/// be free, and then reads it.
+#[test]
+fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
+    let seen = outcomes_at_operations(|| {
         let (lock, other) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
         let l = lock.clone();
         let a = spawn_process(move || {
@@ -234,11 +246,8 @@ fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
         };
         let a_killed = a.try_join().is_none();
         let b_killed = b.try_join().is_none();
-        sink.borrow_mut().insert((seen_free, a_killed, b_killed));
-    })
-    .unwrap_or_else(|f| panic!("{f}"));
-    assert!(report.complete());
-    let seen = seen.borrow();
+        (seen_free, a_killed, b_killed)
+    });
     // The guard let the main task see the lock taken only where A died holding it.
     assert!(seen.contains(&(1, true, false)), "{seen:?}");
     assert!(
@@ -246,6 +255,67 @@ fn a_guard_is_off_only_once_a_process_that_changed_its_word_was_killed() {
         "a guard went off for a kill of a process that never changed its word: {seen:?}"
     );
     assert!(seen.contains(&(0, false, true)), "{seen:?}");
+}
+
+/// A guard on a word that names its holder (`ready_when_held`, a lock's guard) is off once
+/// the holder it names was killed, and only then: the death of a past holder leaves the waiter
+/// waiting for the living one (a plain `ready_when` lets it go on, its word's writer dead).
+/// Processes A and B each try once to take a "lock" word (their process number in it) and
+/// release it, and A then reads another word (so that it can be killed after its release); the
+/// main task waits, guarded, for the lock to be free, and reads it. The outcomes: the value
+/// the main task saw, A's and B's numbers, and which of them was killed.
+#[test]
+fn a_holder_guard_is_off_only_once_the_holder_it_names_was_killed() {
+    type Seen = BTreeSet<(u32, u32, u32, bool, bool)>;
+    let explore_with = |held: bool| -> Seen {
+        outcomes_at_operations(move || {
+            let (lock, other) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+            let take = |lock: Arc<AtomicU32>, other: Arc<AtomicU32>| {
+                move || {
+                    let me = current_process().unwrap();
+                    if lock.compare_exchange(0, me, SeqCst, SeqCst).is_ok() {
+                        lock.store(0, SeqCst);
+                    }
+                    other.load(SeqCst);
+                }
+            };
+            let a = spawn_process(take(lock.clone(), other.clone()));
+            let b = spawn_process(take(lock.clone(), other));
+            let (pa, pb) = (a.process(), b.process());
+            let seen_free = {
+                let _op = operation(lock.object_number(), "Toy", "wait", Location::caller());
+                if held {
+                    ready_when_held(&lock, |v, _| v == 0, None, |v| v);
+                } else {
+                    ready_when(&lock, |v, _| v == 0, None);
+                }
+                lock.load(SeqCst)
+            };
+            let a_killed = a.try_join().is_none();
+            let b_killed = b.try_join().is_none();
+            (seen_free, pa, pb, a_killed, b_killed)
+        })
+    };
+    let living_holder_seen = |seen: &Seen| {
+        seen.iter()
+            .any(|&(v, a, b, a_killed, b_killed)| (v == a && !a_killed) || (v == b && !b_killed))
+    };
+    let held = explore_with(true);
+    assert!(!living_holder_seen(&held), "{held:?}");
+    // Where the holder died holding it, the waiter goes on and sees it taken.
+    assert!(
+        held.iter()
+            .any(|&(v, a, _, a_killed, _)| v == a && a_killed),
+        "{held:?}"
+    );
+    assert!(
+        held.iter()
+            .any(|&(v, _, b, _, b_killed)| v == b && b_killed),
+        "{held:?}"
+    );
+    // The plain guard goes off for the death of a past holder too.
+    let plain = explore_with(false);
+    assert!(living_holder_seen(&plain), "{plain:?}");
 }
 
 /// A kill wakes every sleeper in a wait that watches deaths, and a task's next such wait

@@ -129,6 +129,17 @@ impl Platform for Sim {
         engine::ready_when(word, ready, deadline.map(Instant::as_nanos))
     }
 
+    /// As `ready_when`, for a word that names its holder (see `mpcheck_sim::ready_when_held`).
+    #[track_caller]
+    fn ready_when_held(
+        word: &engine::AtomicU32,
+        ready: fn(u32, u32) -> bool,
+        deadline: Option<Instant>,
+        holder: fn(u32) -> u32,
+    ) -> Option<u32> {
+        engine::ready_when_held(word, ready, deadline.map(Instant::as_nanos), holder)
+    }
+
     /// As `ready_when`, also passing once process `process` was killed (see
     /// `mpcheck_sim::ready_when_or_dead`).
     #[track_caller]

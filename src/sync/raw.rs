@@ -62,8 +62,14 @@ pub(crate) fn try_lock<P: Platform>(word: &P::AtomicU32) -> bool {
 /// Takes the lock, waiting until `deadline` at most (`None`: forever).
 #[inline]
 pub(crate) fn lock<P: Platform>(word: &P::AtomicU32, deadline: Option<Instant>) -> Acquired {
-    // The specification: the acquire can complete once the lock is free.
-    P::ready_when(word, |word, _| word == UNLOCKED, deadline);
+    // The specification: the acquire can complete once the lock is free (or, where processes
+    // die, once the holder the word names is dead: it then takes the lock over).
+    P::ready_when_held(
+        word,
+        |word, _| word == UNLOCKED,
+        deadline,
+        |word| word & HOLDER,
+    );
     let me = P::process_token();
     match word.compare_exchange(UNLOCKED, me, Acquire, Relaxed) {
         Ok(_) => Acquired::Taken,

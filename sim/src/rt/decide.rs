@@ -226,17 +226,20 @@ impl Exec {
         self.options = options;
     }
 
-    /// Whether a guard on object `obj` is off: a process that changed the word's value was
-    /// killed. The guard then passes, and the operation runs its algorithm, which looks for
-    /// itself at what the dead left behind (a lock's dead holder is the acquire's business).
-    /// A process that never changed the word holds nothing the guard waits for (a lock's
-    /// holder wrote its token there; a semaphore's unit holder took its unit from the count).
+    /// Whether a guard is off, given the processes whose death turns it off (a guard's
+    /// [`Exec::guard_readers`]): one of them was killed. The guard then passes, and the
+    /// operation runs its algorithm, which looks for itself at what the dead left behind (a
+    /// lock's dead holder is the acquire's business).
     ///
-    /// A guard may also watch processes of its own ([`Guard::watch`]: a process's end word,
-    /// which its process writes only as it ends, unless it dies first): it is off once one of
-    /// them was killed.
-    pub(super) fn guard_off(&self, objects: impl IntoIterator<Item = u32>, watch: u64) -> bool {
-        !self.dead.is_empty() && self.guard_processes(objects, watch) & self.dead_mask() != 0
+    /// Those processes: where the word names the one process that holds what the guard waits
+    /// for (a lock's holder, whose token is in the word: `Spec::Word::holder`), that process
+    /// alone; otherwise every process that changed the word's value (a semaphore's unit
+    /// holder took its unit from the count; a process that never changed the word holds
+    /// nothing the guard waits for). A guard may also watch processes of its own
+    /// ([`Guard::watch`]: a process's end word, which its process writes only as it ends,
+    /// unless it dies first): it is off once one of them was killed.
+    pub(super) fn guard_off(&self, processes: u64) -> bool {
+        !self.dead.is_empty() && processes & self.dead_mask() != 0
     }
 
     /// Whether `task`'s guard passes now (see [`Guard::passes`] and [`Exec::guard_off`]);
@@ -244,10 +247,55 @@ impl Exec {
     pub(super) fn guard_passes(&self, task: &TaskRec) -> bool {
         match (task.guard, task.state) {
             (Some(g), State::Blocked { obj, .. }) => {
-                g.passes(self.clock, self.guard_off(g.objects(obj), g.watch))
+                g.passes(self.clock, self.guard_off(self.guard_readers(&g, obj)))
             }
             _ => false,
         }
+    }
+
+    /// The processes whose liveness guard `g`, on object `obj`, reads: whose death turns it
+    /// off ([`Exec::guard_off`]).
+    pub(super) fn guard_readers(&self, g: &Guard, obj: u32) -> u64 {
+        match g.spec {
+            Spec::Word {
+                value,
+                holder: Some(holder),
+                ..
+            } => {
+                // SAFETY: as in `Guard::passes`: the word outlives the guard.
+                let value = unsafe { &*value }.load(std::sync::atomic::Ordering::Relaxed);
+                self.word_guard_processes(obj, g.watch, Some(holder), value)
+            }
+            _ => self.guard_processes(g.objects(obj), g.watch),
+        }
+    }
+
+    /// [`Exec::guard_readers`] of a guard on word `obj` whose value is `value`.
+    pub(super) fn word_guard_processes(
+        &self,
+        obj: u32,
+        watch: u64,
+        holder: Option<fn(u32) -> u32>,
+        value: u32,
+    ) -> u64 {
+        match holder {
+            Some(holder) => match holder(value) {
+                0 => watch,
+                p => watch | process_bit(p),
+            },
+            None => self.guard_processes([obj], watch),
+        }
+    }
+
+    /// [`Exec::guard_off`] for a guard on word `obj` whose value is `value`.
+    pub(super) fn word_guard_off(
+        &self,
+        obj: u32,
+        watch: u64,
+        holder: Option<fn(u32) -> u32>,
+        value: u32,
+    ) -> bool {
+        self.guard_off(self.word_guard_processes(obj, watch, holder, value))
     }
 
     /// The processes killed so far ([`process_bit`]s).
@@ -255,8 +303,9 @@ impl Exec {
         self.dead.iter().fold(0, |m, &p| m | process_bit(p))
     }
 
-    /// The processes whose liveness a guard on object `obj` that watches `watch` reads: those
-    /// that changed the word (where kills are configured), and those it watches.
+    /// The processes whose liveness a guard on the objects `objects` that watches `watch` and
+    /// names no holder reads: those that changed a word (where kills are configured), and
+    /// those it watches.
     pub(super) fn guard_processes(
         &self,
         objects: impl IntoIterator<Item = u32>,
@@ -326,7 +375,7 @@ impl Exec {
             if let Some(guard) = task.guard {
                 // A kill of a process that wrote the word, or that the guard watches, turns
                 // the guard off.
-                footprint.read_liveness(self.guard_processes(guard.objects(obj), guard.watch));
+                footprint.read_liveness(self.guard_readers(&guard, obj));
             }
         }
         if let Some(Guard {

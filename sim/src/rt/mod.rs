@@ -131,8 +131,8 @@ pub(crate) struct TaskRec {
 pub(crate) struct Guard {
     pub(crate) spec: Spec,
     /// Processes ([`process_bit`](crate::footprint::process_bit)s) whose death turns the
-    /// guard off, besides the word's writers (see `Exec::guard_off`): `ready_when_or_dead`,
-    /// and the processes whose liveness a check looked at.
+    /// guard off, besides the word's writers or holder (see `Exec::guard_off`):
+    /// `ready_when_or_dead`, and the processes whose liveness a check looked at.
     pub(crate) watch: u64,
     /// Once the clock reaches it, the guard passes.
     pub(crate) deadline: Option<u64>,
@@ -152,6 +152,10 @@ pub(crate) enum Spec {
         ready: fn(u32, u32) -> bool,
         /// The word's value when the guard began: `ready`'s second argument.
         start: u32,
+        /// Where the word names the one process whose death turns the guard off (a lock's
+        /// holder, whose token is in the word): that process's token in a value (0: none).
+        /// `None`: every process that changed the word counts (see `Exec::guard_off`).
+        holder: Option<fn(u32) -> u32>,
     },
     /// A check over several words, evaluated without steps whenever one of the words it
     /// read last changes (`ops::recheck`).
@@ -198,6 +202,7 @@ impl Guard {
                 value,
                 ready,
                 start,
+                ..
             } => {
                 // SAFETY: see `Spec::Word::value`: the guard is set only while the task that
                 // set it is suspended inside `ready_when`, whose `&AtomicU32` keeps the word

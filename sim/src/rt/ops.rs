@@ -492,6 +492,7 @@ pub(crate) fn ready_when(
     ready: fn(u32, u32) -> bool,
     deadline: Option<u64>,
     watch: u64,
+    holder: Option<fn(u32) -> u32>,
     loc: Loc,
 ) -> Option<u32> {
     let deadline = deadline.filter(|&d| d != NEVER);
@@ -523,6 +524,7 @@ pub(crate) fn ready_when(
                 value,
                 ready,
                 start,
+                holder,
             },
             deadline,
             watch,
@@ -556,7 +558,7 @@ pub(crate) fn ready_when(
             e.effects[d as usize].merge(&Footprint::clock_read());
         } else if e.schedule[d as usize] == Choice::Run(e.current)
             && ready(v, start)
-            && !e.guard_off([id], watch)
+            && !e.word_guard_off(id, watch, holder, v)
         {
             // The event begins with the guard, which passed because of the word alone: if
             // only the word's last write let it pass, the event could not have happened
@@ -574,7 +576,7 @@ pub(crate) fn ready_when(
         // And, unless the word passes, whether a process that changed it had been killed
         // (the guard is off).
         if e.settings.kills > 0 && !ready(v, start) {
-            let processes = e.guard_processes([id], watch);
+            let processes = e.word_guard_processes(id, watch, holder, v);
             e.effects[d as usize].read_liveness(processes);
         }
     });

@@ -24,7 +24,9 @@
 //! Nor a write that makes the process a writer of its word for the first time
 //! (`ObjRec::writers`): a guard on the word is off once a writer died (`Exec::guard_off`), so
 //! a kill after that write and one before it differ even where the word is as it was (a
-//! guarded wait passes at once after the one, waits after the other).
+//! guarded wait passes at once after the one, waits after the other). For a guard that names
+//! its holder (`ready_when_held`, a lock's) that is more than needed, since such a guard looks
+//! at the holder the word's value names: kept, as it costs only late kills not taken.
 //!
 //! What the dead saw before it died is not part of an outcome: on a real OS its memory is gone
 //! (`Observed::outcome` shows a killed task as its kill alone).
