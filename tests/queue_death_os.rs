@@ -238,13 +238,10 @@ fn the_getter_at_a_dead_producers_item_gets_item_lost_once() {
     assert!(Error::ItemLost.to_string().contains("died inside put"));
 }
 
-/// A consumer killed between claiming an item and freeing its slot, in a full ring: the
-/// producer that needs the slot frees it; the dead consumer's item is gone, no one else gets
-/// it; a `JoinableQueue` counts it done (nobody can), so `join` returns.
-#[test]
-fn a_dead_consumers_slot_is_freed_by_the_producer_that_needs_it() {
-    let _forks = forks();
-    // One slot: the second item needs the slot the first one's getter holds.
+/// A queue of one slot holding one item, and a consumer process (started) that will stop
+/// inside `get` holding that slot, with the end that hears it stopped: the next item needs the
+/// slot it holds.
+fn a_consumer_stopped_holding_the_only_slot() -> (JoinableQueue<u32, Os>, Process, Connection<()>) {
     let queue = JoinableQueue::<u32, Os>::with_capacity(Some(4), 8).unwrap();
     queue.put(0).unwrap();
     let q = queue.clone();
@@ -252,6 +249,16 @@ fn a_dead_consumers_slot_is_freed_by_the_producer_that_needs_it() {
         let _ = q.get();
         unreachable!("killed inside get");
     });
+    (queue, consumer, stopped)
+}
+
+/// A consumer killed between claiming an item and freeing its slot, in a full ring: the
+/// producer that needs the slot frees it; the dead consumer's item is gone, no one else gets
+/// it; a `JoinableQueue` counts it done (nobody can), so `join` returns.
+#[test]
+fn a_dead_consumers_slot_is_freed_by_the_producer_that_needs_it() {
+    let _forks = forks();
+    let (queue, consumer, stopped) = a_consumer_stopped_holding_the_only_slot();
     stopped.recv().unwrap();
     let q = queue.clone();
     let producer = std::thread::spawn(move || q.put(1));
@@ -399,14 +406,7 @@ fn a_short_get_timeout_reports_the_lost_item() {
 #[test]
 fn a_put_out_of_time_frees_a_dead_getters_slot() {
     let _forks = forks();
-    // One slot: the second item needs the slot the first one's getter holds.
-    let queue = Queue::<u32, Os>::with_capacity(Some(4), 8).unwrap();
-    queue.put(0).unwrap();
-    let q = queue.clone();
-    let (consumer, stopped) = start_victim(StopPoint::Claimed, 1, move || {
-        let _ = q.get();
-        unreachable!("killed inside get");
-    });
+    let (queue, consumer, stopped) = a_consumer_stopped_holding_the_only_slot();
     assert!(kill_when_stopped(&stopped, &consumer));
     assert_eq!(consumer.join(), Ok(-9));
     assert_eq!(queue.put_timeout(1, std::time::Duration::ZERO), Ok(()));
