@@ -110,8 +110,8 @@
 //! `Full`, also one whose deadline passed before it ever slept) without its cursor moving;
 //! without one (the explorers, where a kill wakes every sleeper) its check before every sleep
 //! looks too, at the stamps it reads anyway, and only at what it could clear (else it would
-//! wake for good). A `try_get` or `try_put` on `Os` looks only when it waits for a claim. A look asks
-//! about liveness only for a stamp owned by another process.
+//! wake for good). A `try_get` or `try_put` on `Os` looks only when it waits for a claim. A
+//! look asks about liveness only for a stamp owned by another process.
 //!
 //! A putter holds no ticket while it waits (it takes one under its claim, once the slots are
 //! free), so one killed while it waits holds no room. What remains: a getter killed after
