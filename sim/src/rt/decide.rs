@@ -287,17 +287,6 @@ impl Exec {
         }
     }
 
-    /// [`Exec::guard_off`] for a guard on word `obj` whose value is `value`.
-    pub(super) fn word_guard_off(
-        &self,
-        obj: u32,
-        watch: u64,
-        holder: Option<fn(u32) -> u32>,
-        value: u32,
-    ) -> bool {
-        self.guard_off(self.word_guard_processes(obj, watch, holder, value))
-    }
-
     /// The processes killed so far ([`process_bit`]s).
     pub(super) fn dead_mask(&self) -> u64 {
         self.dead.iter().fold(0, |m, &p| m | process_bit(p))
