@@ -248,32 +248,51 @@ pub fn rlock_holder_killed<P: Platform>(size: Size) {
     section.judge(&codes);
 }
 
+/// What a party of a [`Condition`] handshake does once it holds the lock
+/// (`condition_party`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    /// Waits for the flag for as long as it takes: its notifier never dies, so a wait that
+    /// never ends is a lost wake-up, which the simulator reports as a deadlock.
+    Wait,
+    /// Waits for the flag at most a second: its notifier may die before it notifies (then it
+    /// never will).
+    WaitAtMost,
+    /// Sets the flag and notifies every waiter.
+    Notify,
+}
+
 /// One party of a [`Condition`] (on its RLock) handshake: takes the lock (counting a takeover
-/// from a dead holder in `told`), then, as the waiter, waits for the flag with a timeout (a
-/// notifier that dies before notifying never will), or, as the notifier, sets the flag and
-/// notifies; then releases. A waiter that says the flag is set saw it set; a party that finds
-/// the lock taken over from a dead holder is told (`OwnerDied`), holding it.
+/// from a dead holder in `told`), then does its `part`; then releases. A waiter that says the
+/// flag is set saw it set; a party that finds the lock taken over from a dead holder is told
+/// (`OwnerDied`), holding it.
 fn condition_party<P: Platform>(
     cond: &Condition<P>,
     flag: &P::AtomicU32,
     told: &P::AtomicU32,
-    waiter: bool,
+    part: Part,
 ) {
     if cond.acquire() == Err(Error::OwnerDied) {
         told.fetch_add(1, SeqCst);
     }
-    if waiter {
-        match cond.wait_for_timeout(|| flag.load(SeqCst) == 1, Duration::from_secs(1)) {
-            Ok(true) => assert_eq!(flag.load(SeqCst), 1),
-            Ok(false) => {}
-            Err(Error::OwnerDied) => {
-                told.fetch_add(1, SeqCst);
-            }
-            Err(e) => panic!("wait_for_timeout: {e}"),
+    let set = || flag.load(SeqCst) == 1;
+    let waited = match part {
+        Part::Wait => Some(cond.wait_for(set)),
+        Part::WaitAtMost => Some(cond.wait_for_timeout(set, Duration::from_secs(1))),
+        Part::Notify => {
+            flag.store(1, SeqCst);
+            cond.notify_all().expect("the notifier holds the lock");
+            None
         }
-    } else {
-        flag.store(1, SeqCst);
-        cond.notify_all().expect("the notifier holds the lock");
+    };
+    match waited {
+        Some(Ok(true)) => assert_eq!(flag.load(SeqCst), 1),
+        Some(Ok(false)) => assert_eq!(part, Part::WaitAtMost, "an untimed wait said false"),
+        Some(Err(Error::OwnerDied)) => {
+            told.fetch_add(1, SeqCst);
+        }
+        Some(Err(e)) => panic!("wait: {e}"),
+        None => {}
     }
     cond.release().expect("the party holds the lock");
 }
@@ -281,24 +300,32 @@ fn condition_party<P: Platform>(
 /// `size.threads` child processes wait on a [`Condition`] (or, with `waiters` false, notify
 /// it) while the main task does the other part, `size.ops` times each; either may die
 /// anywhere. Nobody hangs, a party learns of a takeover (`OwnerDied`) only after a death, and
-/// afterwards the main task can take the lock and notify.
+/// afterwards the main task can take the lock and notify. The main task (whom nobody kills)
+/// waits at most a second for a notifier that may die; the children wait for the main task
+/// without a timeout, so that a wake-up a dead waiter made the others miss is a hang, not a
+/// timeout that the property would have to accept.
 fn condition_killed<P: Platform>(size: Size, waiters: bool) {
     let cond = Condition::<P>::new();
     // a: the flag; b: how many parties were told of a takeover.
     let shared = counts::<P>();
+    let (children_part, main_part) = if waiters {
+        (Part::Wait, Part::Notify)
+    } else {
+        (Part::Notify, Part::WaitAtMost)
+    };
     let targets = (0..size.threads)
         .map(|_| {
             let (cond, shared) = (cond.clone(), shared.clone());
             Box::new(move || {
                 for _ in 0..size.ops {
-                    condition_party(&cond, &shared.a, &shared.b, waiters);
+                    condition_party(&cond, &shared.a, &shared.b, children_part);
                 }
             }) as Box<dyn FnOnce() + Send>
         })
         .collect();
     let children: Vec<Process<P>> = run_processes_started::<P>(targets);
     for _ in 0..size.ops {
-        condition_party(&cond, &shared.a, &shared.b, !waiters);
+        condition_party(&cond, &shared.a, &shared.b, main_part);
     }
     let codes = join_processes(&children);
     if cond.acquire() == Err(Error::OwnerDied) {
