@@ -112,6 +112,24 @@ pub(crate) const fn task_bit(t: u32) -> u64 {
     1 << if t < 63 { t } else { 63 }
 }
 
+/// The set ([`process_bit`]s or [`task_bit`]s: the two number the same way) of the members
+/// that `has` says are in it, of `members` (each a number and whether it is in), for a set
+/// that lets the search leave something out (a kill left to an earlier node, a task whose
+/// guard fails): bit 63 stands for every member from 63 on, so it is set only if each of them
+/// is in. (Set for any of them, it left out a kill of another that changed what the execution
+/// saw, and a search said complete without an outcome plain search found.)
+pub(crate) fn every_member(members: impl IntoIterator<Item = (u32, bool)>) -> u64 {
+    let (mut is, mut is_not) = (0, 0);
+    for (member, has) in members {
+        if has {
+            is |= process_bit(member);
+        } else {
+            is_not |= process_bit(member);
+        }
+    }
+    is & !is_not
+}
+
 /// The bit of a futex wait's announced argument that says the wait watches deaths (a kill
 /// wakes it: `futex_wait_watching_deaths`); bit 0 says it has a deadline.
 pub(crate) const WATCHING: u32 = 2;

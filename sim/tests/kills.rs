@@ -553,3 +553,62 @@ fn a_kill_left_to_an_earlier_node_sleeps_past_independent_steps() {
     assert_eq!(plain, reduced, "the reduction lost or invented outcomes");
     assert_eq!(counts[0], 4);
 }
+
+/// Process sets keep one bit per process, process 63 standing for every process from 63 on:
+/// a set that lets the search leave a kill out (a kill left to an earlier node) must not
+/// speak for a process it does not know about. Here processes A and B come after 61 others
+/// (B is process 63, A 64): A looks at B's liveness twice while B writes a word twice. "B
+/// alive, then dead" needs B's kill between A's two looks; A's kill there is left to an
+/// earlier node (A only read since), and the two kills shared bit 63, so the search left
+/// B's out too and said complete without that outcome.
+#[test]
+fn a_kill_left_out_speaks_only_for_its_own_process_from_process_63_on() {
+    // What A saw of B's liveness in each execution, with and without reduction.
+    let looks = |reduction: bool| {
+        let seen: Rc<RefCell<BTreeSet<(bool, bool)>>> = Rc::default();
+        let s = seen.clone();
+        let config = Config::dfs()
+            .rounds(false)
+            .reduction(reduction)
+            .kills(1)
+            .no_files()
+            .ignore_env();
+        let report = explore(config, move || {
+            for _ in 0..61 {
+                let _ = spawn_process(|| ()).try_join();
+            }
+            let word = Arc::new(AtomicU32::new(0));
+            let w = word.clone();
+            let b = spawn_process(move || {
+                w.store(1, SeqCst);
+                w.store(2, SeqCst);
+            });
+            let pb = b.process();
+            let looked = Rc::new(RefCell::new(None));
+            let l = looked.clone();
+            let a = spawn_process(move || {
+                *l.borrow_mut() = Some((process_alive(pb), process_alive(pb)));
+            });
+            let pa = a.process();
+            let _ = a.try_join();
+            let _ = b.try_join();
+            assert!(pb >= 63 && pa > pb, "B is process {pb}, A {pa}");
+            if let Some(pair) = looked.take() {
+                s.borrow_mut().insert(pair);
+            }
+        })
+        .unwrap_or_else(|f| panic!("{f}"));
+        assert!(report.complete());
+        seen.take()
+    };
+    let plain = looks(false);
+    assert!(
+        plain.contains(&(true, false)),
+        "B alive, then dead: {plain:?}"
+    );
+    assert_eq!(
+        looks(true),
+        plain,
+        "the reduction lost or invented outcomes"
+    );
+}

@@ -305,25 +305,25 @@ impl Exec {
             .fold(watch, |m, o| m | self.objects[o as usize - 1].writers)
     }
 
-    /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; task 63 on: bit 63).
+    /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; bit 63 only if every
+    /// task from 63 on has one: see [`every_member`]).
     fn guarded_mask(&self) -> u64 {
-        self.tasks
-            .iter()
-            .enumerate()
-            .filter(|(_, task)| task.guard.is_some() && !self.guard_passes(task))
-            .fold(0, |m, (t, _)| m | task_bit(t as u32))
+        every_member(
+            self.tasks
+                .iter()
+                .enumerate()
+                .map(|(t, task)| (t as u32, task.guard.is_some() && !self.guard_passes(task))),
+        )
     }
 
     /// The processes among the kills of `options` whose kill here leaves the state a kill of
-    /// them at an earlier point of this execution left ([`process_bit`]s; see `tail.rs`).
+    /// them at an earlier point of this execution left ([`process_bit`]s, bit 63 only if that
+    /// holds for every such process from 63 on: see [`every_member`]; see `tail.rs`).
     fn late_kills(&self, options: &[Choice]) -> u64 {
-        options
-            .iter()
-            .filter_map(|&c| match c {
-                Choice::Kill(p) if self.tail.changes_nothing(p) => Some(process_bit(p)),
-                _ => None,
-            })
-            .fold(0, |m, b| m | b)
+        every_member(options.iter().filter_map(|&c| match c {
+            Choice::Kill(p) => Some((p, self.tail.changes_nothing(p))),
+            _ => None,
+        }))
     }
 
     /// The tasks of process `p` that a kill would stop (bit `t` for task `t`, up to 62).

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::footprint::{process_bit, task_bit, Footprint, KEEPS_VALUE, WATCHING};
+use crate::footprint::{every_member, process_bit, task_bit, Footprint, KEEPS_VALUE, WATCHING};
 use crate::operation::Caller;
 use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
