@@ -440,8 +440,10 @@ pub fn yield_now() {
     rt::plain_step(Op::Yield, Location::caller())
 }
 
-/// A nondeterministic choice of a value in `0..n` (`n ≥ 1`): every strategy treats it like a
-/// scheduling choice, so exhaustive search tries every value. 0 outside an execution.
+/// A nondeterministic choice of a value in `0..n` (`n ≥ 1`; a choice among more than 65,536
+/// values fails the execution as [`FailureKind::InvalidInput`](crate::FailureKind)): every
+/// strategy treats it like a scheduling choice, so exhaustive search tries every value. 0
+/// outside an execution.
 #[track_caller]
 pub fn choose(n: u32) -> u32 {
     rt::choose(n.max(1), Location::caller())

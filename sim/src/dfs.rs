@@ -76,6 +76,12 @@ struct Node {
     goes_on: usize,
 }
 
+/// How many rounds of growing preemption bound a search runs at most: with a larger bound
+/// `b` ([`Config::preemption_bound`](crate::Config::preemption_bound)), rounds 0 to 63, then
+/// one at bound `b` (each round keeps state: one per possible preemption up to `u32::MAX`
+/// took 32 GiB).
+const MAX_ROUNDS: u32 = 64;
+
 impl Node {
     fn preempts(&self, option: usize) -> bool {
         // A kill is no switch of tasks.
@@ -301,7 +307,8 @@ impl Dfs {
     /// other, each to its end.
     pub fn new(max_bound: Option<u32>, reduction: bool, trial: u64) -> Self {
         let rounds: Vec<Option<u32>> = match max_bound {
-            Some(b) => (0..=b).map(Some).collect(),
+            Some(b) if b < MAX_ROUNDS => (0..=b).map(Some).collect(),
+            Some(b) => (0..MAX_ROUNDS).map(Some).chain([Some(b)]).collect(),
             None => vec![Some(0), Some(1), Some(2), None],
         };
         let trial = (rounds.len() > 1 && trial > 0).then_some(trial);

@@ -245,7 +245,9 @@ impl Config {
         Self::with(Kind::Random, iterations)
     }
 
-    /// `iterations` executions of PCT for bugs of depth `depth` (see [`strategy::Pct`]).
+    /// `iterations` executions of PCT for bugs of depth `depth` (see [`strategy::Pct`]; a depth
+    /// of 0 runs as 1; above 65,536, no execution gets more change points than it has points
+    /// where a switch can matter).
     pub fn pct(depth: u32, iterations: u64) -> Self {
         Self::with(Kind::Pct(depth.max(1)), iterations)
     }
@@ -279,7 +281,8 @@ impl Config {
     }
 
     /// DFS: explore at most this many preemptions per execution; the report says bounded if
-    /// that cut anything.
+    /// that cut anything. (With rounds, a bound above 63 runs rounds 0 to 63 and then one at
+    /// the bound.)
     pub fn preemption_bound(mut self, bound: u32) -> Self {
         self.preemption_bound = Some(bound);
         self
@@ -383,7 +386,8 @@ impl Config {
     }
 
     /// The stack size of every task (default 8 MiB, as a program's main thread; at least
-    /// 128 KiB). Stacks are mapped lazily: only the pages a task touches take memory. A task
+    /// 128 KiB; more than 1 GiB, or more than the system maps, is a
+    /// [`FailureKind::InvalidInput`] of the exploration). Stacks are mapped lazily: only the pages a task touches take memory. A task
     /// that runs out of stack fails the execution as a [`FailureKind::StackOverflow`], with
     /// its trace and replay file (which records the size).
     pub fn stack_size(mut self, bytes: usize) -> Self {
@@ -518,6 +522,8 @@ fn explore_with<F: Fn() + 'static>(
     mut observe: Option<&mut dyn FnMut(Observed<'_>)>,
 ) -> Result<Report, Failure> {
     let config = config.with_env()?;
+    stack::check(config.stack_size)
+        .map_err(|e| invalid_input(format!("Config::stack_size asks for {e}")))?;
     if config.use_env {
         if let Some(file) = std::env::var_os("MPCHECK_REPLAY") {
             return replay(file, f);
@@ -613,10 +619,12 @@ pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
 pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
     let path = file.as_ref();
     let (recorded, granularity) = read_file(path)?;
+    stack::check(recorded.stack_size)
+        .map_err(|e| invalid_input(format!("{} asks for {e}", path.display())))?;
     let settings = Settings {
         max_steps: recorded.max_steps,
         spurious_wakeups: recorded.spurious_wakeups,
-        timeouts_race: recorded.timeouts != "when-idle",
+        timeouts_race: recorded.timeouts == "race",
         stack_size: recorded.stack_size,
         kills: recorded.kills,
         granularity,
@@ -694,6 +702,13 @@ fn read_file(path: &Path) -> Result<(FailureFile, Granularity), Failure> {
             "{} has format {}, this engine reads formats 1 to {FORMAT}",
             path.display(),
             recorded.format
+        )));
+    }
+    if !["race", "when-idle"].contains(&recorded.timeouts.as_str()) {
+        return Err(invalid_input(format!(
+            "{} has timeouts {:?}, which are neither \"race\" nor \"when-idle\"",
+            path.display(),
+            recorded.timeouts
         )));
     }
     match Granularity::from_name(&recorded.granularity) {

@@ -50,6 +50,28 @@ thread_local! {
     static TRAP: Cell<Option<Trap>> = const { Cell::new(None) };
 }
 
+/// The largest stack a task can have (1 GiB: 128 times the default).
+pub(crate) const MAX_SIZE: usize = 1 << 30;
+
+/// `Ok` if tasks can have stacks of `size` bytes: from [`MIN_SIZE`] to [`MAX_SIZE`], and the
+/// system maps one (which then waits in the pool for the first task); else what was asked for
+/// and why it cannot be had.
+pub(crate) fn check(size: usize) -> Result<(), String> {
+    if !(MIN_SIZE..=MAX_SIZE).contains(&size) {
+        return Err(format!(
+            "a task stack of {size} bytes, outside {MIN_SIZE} to {MAX_SIZE} bytes (1 GiB)"
+        ));
+    }
+    let stack = match POOL.with(|p| p.borrow().iter().any(|(s, _)| *s == size)) {
+        true => return Ok(()),
+        false => DefaultStack::new(size).map_err(|e| {
+            format!("a task stack of {size} bytes, which the system cannot map: {e}")
+        })?,
+    };
+    give_back(size, stack);
+    Ok(())
+}
+
 /// A stack of `size` bytes: from the pool if one of that size is there.
 pub(crate) fn take(size: usize) -> DefaultStack {
     let pooled = POOL.with(|p| {

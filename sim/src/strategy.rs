@@ -329,9 +329,12 @@ impl Strategy for Pct {
         self.priorities.clear();
         self.change_points.clear();
         self.points = 0;
-        // The first execution, with none, learns how many points there are.
+        // The first execution, with none, learns how many points there are. A depth of more
+        // than 65,536 draws no more change points than there are points (it drew four billion
+        // per execution at `u32::MAX`); smaller ones draw as they always did.
         if self.longest > 0 {
-            for _ in 1..self.depth {
+            let points = u32::try_from(self.longest).unwrap_or(u32::MAX);
+            for _ in 1..self.depth.min(points.saturating_add(1).max(1 << 16)) {
                 let point = 1 + below(&mut self.rng, self.longest);
                 self.change_points.push(point);
             }

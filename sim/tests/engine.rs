@@ -568,3 +568,35 @@ fn teardown_unwinds_the_newest_task_first() {
         "{failure}"
     );
 }
+
+/// The largest settings are answers, not allocations that abort the process: a preemption
+/// bound of `u32::MAX` (one round per bound took 32 GiB), PCT of depth `u32::MAX` (four billion
+/// change points per execution), and a choice among `u32::MAX` values (listed as options).
+#[test]
+fn the_largest_bound_depth_and_choice_end_with_an_answer() {
+    let config = Config::dfs().preemption_bound(u32::MAX).ignore_env();
+    let failure = explore(config, racy_increment).unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Panic, "{failure}");
+    let config = Config::dfs().preemption_bound(u32::MAX).ignore_env();
+    assert!(explore(config, atomic_increment).unwrap().complete());
+    let report = explore(Config::pct(u32::MAX, 10).ignore_env(), atomic_increment).unwrap();
+    assert_eq!(report.executions(), 10);
+    for config in [Config::dfs(), Config::random(3), Config::pct(3, 3)] {
+        let refused = explore(config.no_files().ignore_env(), || {
+            mpcheck_sim::choose(u32::MAX);
+        })
+        .unwrap_err();
+        assert_eq!(refused.kind(), FailureKind::InvalidInput, "{refused}");
+        assert!(
+            refused
+                .message()
+                .contains("choose(4294967295): a choice is among at most 65536 values"),
+            "{refused}"
+        );
+    }
+    let report = explore(Config::random(2).ignore_env(), || {
+        assert!(mpcheck_sim::choose(1 << 16) < 1 << 16);
+    })
+    .unwrap();
+    assert_eq!(report.executions(), 2);
+}

@@ -128,3 +128,73 @@ fn a_small_stack_is_recorded_and_replayed_at_its_size() {
     // the default size.
     explore(Config::dfs().ignore_env(), scenario).expect("the default size again");
 }
+
+#[test]
+fn a_stack_larger_than_a_gibibyte_is_invalid_input() {
+    let program = || {
+        AtomicU32::new(0).load(SeqCst);
+    };
+    for size in [(1 << 30) + 1, 1 << 40, usize::MAX] {
+        let config = Config::dfs().stack_size(size).no_files().ignore_env();
+        let refused = explore(config, program).unwrap_err();
+        assert_eq!(refused.kind(), FailureKind::InvalidInput, "{refused}");
+        assert!(
+            refused.message().contains(&format!(
+                "Config::stack_size asks for a task stack of {size} bytes"
+            )),
+            "{refused}"
+        );
+    }
+    let config = Config::dfs().stack_size(1 << 30).no_files().ignore_env();
+    assert!(
+        explore(config, program).unwrap().complete(),
+        "1 GiB is allowed"
+    );
+}
+
+#[test]
+fn a_replay_file_that_asks_for_an_impossible_stack_or_unknown_timeouts_is_invalid_input() {
+    let scratch = Scratch::new("bad-file");
+    let scenario = || {
+        let word = AtomicU32::new(0);
+        deep_with_steps(&word, 400);
+    };
+    let config = Config::dfs()
+        .stack_size(128 * 1024)
+        .failure_dir(&scratch.0)
+        .ignore_env();
+    let failure = explore(config, scenario).unwrap_err();
+    let file = failure.file().expect("a replay file").to_owned();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = |from: &str, to: &str| {
+        assert!(text.contains(from), "{text}");
+        let path = scratch.0.join("edited.json");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+        path
+    };
+    // A stack of a few bytes used to run the tasks on it (a segmentation fault); one of
+    // usize::MAX bytes, to overflow computing its size (a panic).
+    for size in [0, 4096, usize::MAX] {
+        let path = edited("\"stack_size\": 131072", &format!("\"stack_size\": {size}"));
+        let refused = mpcheck_sim::replay(&path, scenario).unwrap_err();
+        assert_eq!(refused.kind(), FailureKind::InvalidInput, "{refused}");
+        assert!(
+            refused
+                .message()
+                .contains(&format!("asks for a task stack of {size} bytes")),
+            "{refused}"
+        );
+    }
+    // Timeouts the engine does not know used to replay as `race`.
+    let path = edited("\"timeouts\": \"race\"", "\"timeouts\": \"sometimes\"");
+    for refused in [
+        mpcheck_sim::replay(&path, scenario).unwrap_err(),
+        mpcheck_sim::inspect(&path).unwrap_err(),
+    ] {
+        assert_eq!(refused.kind(), FailureKind::InvalidInput, "{refused}");
+        assert!(
+            refused.message().contains("has timeouts \"sometimes\""),
+            "{refused}"
+        );
+    }
+}

@@ -776,6 +776,13 @@ impl Exec {
         if n <= 1 {
             return 0;
         }
+        if n > MAX_VALUES {
+            self.fail(
+                FailureKind::InvalidInput,
+                format!("choose({n}): a choice is among at most {MAX_VALUES} values"),
+            );
+            return 0;
+        }
         let mut options = std::mem::take(&mut self.options);
         options.clear();
         options.extend((0..n).map(Choice::Value));

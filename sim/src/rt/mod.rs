@@ -162,6 +162,11 @@ pub(crate) enum Spec {
     Check(Check),
 }
 
+/// How many values a nondeterministic choice (`choose`) may be among: each is an option of
+/// the scheduler, listed at the choice; a choice among more fails the execution
+/// ([`FailureKind::InvalidInput`]).
+pub(crate) const MAX_VALUES: u32 = 1 << 16;
+
 /// How many objects a check may read: a check that reads more is no guard (the operation
 /// then waits as its algorithm does).
 pub(crate) const CHECK_READS: usize = 16;
