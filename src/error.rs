@@ -103,7 +103,10 @@ pub enum Error {
 
     /// An item or message larger than the queue or pipe can ever carry; refused at once, never
     /// a hang (Python: a queue hangs or its feeder thread fails silently).
-    #[error("{what} of {len} bytes is larger than the {max} bytes this {what} can hold")]
+    #[error(
+        "{what} of {len} bytes is larger than the {max} bytes this {} can carry",
+        if *.what == "message" { "pipe" } else { "queue" }
+    )]
     TooLarge {
         /// `"item"` or `"message"`.
         what: &'static str,

@@ -222,13 +222,20 @@ fn a_message_over_the_limit_is_refused_before_anything_is_sent() {
     let (rx, tx) = pipe::<(), Os>(false).unwrap();
     // Zeroed memory: the pages are not touched, the refusal comes first.
     let huge = vec![0u8; MAX_MESSAGE_LEN + 1];
+    let refused = tx.send_bytes(&huge);
     assert_eq!(
-        tx.send_bytes(&huge),
+        refused,
         Err(Error::TooLarge {
             what: "message",
             len: MAX_MESSAGE_LEN + 1,
             max: MAX_MESSAGE_LEN
         })
+    );
+    assert!(
+        refused.unwrap_err().to_string().ends_with(&format!(
+            "than the {MAX_MESSAGE_LEN} bytes this pipe can carry"
+        )),
+        "the message names the pipe"
     );
     assert_eq!(rx.poll(Some(Duration::ZERO)), Ok(false));
 }

@@ -121,6 +121,10 @@ fn an_item_too_large_is_refused_at_once_not_hung() {
         }
     );
     assert!(error.to_string().contains("64 bytes"), "{error}");
+    assert!(
+        error.to_string().ends_with("bytes this queue can carry"),
+        "{error}"
+    );
     assert!(q.empty());
 }
 

@@ -486,17 +486,31 @@ fn condition_held_by_another_task_is_not_owned() {
     );
 }
 
+/// The error names the Condition, not the lock under it (it used to say `RLock::release`, or
+/// `Lock released too many times`; found by a probe as a new user).
 #[test]
 fn condition_release_without_the_lock_is_an_error() {
     let cond = Condition::<Os>::new();
+    let err = cond.release().unwrap_err();
     assert_eq!(
-        cond.release(),
-        Err(Error::NotOwner {
-            operation: "RLock::release"
-        })
+        err,
+        Error::NotOwner {
+            operation: "Condition::release"
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "Condition::release called by a task that does not hold the lock"
     );
     cond.acquire().unwrap();
     assert_eq!(cond.release(), Ok(()));
+    let on_a_lock = Condition::<Os>::with_lock(Lock::<Os>::new());
+    assert_eq!(
+        on_a_lock.release(),
+        Err(Error::ReleasedTooManyTimes {
+            primitive: "Condition"
+        })
+    );
 }
 
 #[test]
@@ -570,7 +584,7 @@ fn condition_wait_restores_every_recursion_level() {
     assert_eq!(
         cond.release(),
         Err(Error::NotOwner {
-            operation: "RLock::release"
+            operation: "Condition::release"
         })
     );
 }

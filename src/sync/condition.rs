@@ -117,14 +117,26 @@ impl<P: Platform> Condition<P> {
         }
     }
 
-    /// Releases the underlying lock (its errors: [`Lock::release`], [`RLock::release`]).
+    /// Releases the underlying lock; its errors ([`Lock::release`], [`RLock::release`]) name
+    /// the Condition: `NotOwner { operation: "Condition::release" }`,
+    /// `ReleasedTooManyTimes { primitive: "Condition" }`.
     #[track_caller]
     pub fn release(&self) -> Result<(), Error> {
         let _op = P::operation(|| &self.state.seq, "Condition", "release");
-        match &self.lock {
+        let released = match &self.lock {
             ConditionLock::Lock(l) => l.release(),
             ConditionLock::RLock(l) => l.release(),
-        }
+        };
+        // The caller called the Condition's release, not its lock's: the error says so.
+        released.map_err(|e| match e {
+            Error::NotOwner { .. } => Error::NotOwner {
+                operation: "Condition::release",
+            },
+            Error::ReleasedTooManyTimes { .. } => Error::ReleasedTooManyTimes {
+                primitive: "Condition",
+            },
+            e => e,
+        })
     }
 
     /// Acquires the underlying lock and returns a guard that releases it when dropped.
