@@ -822,7 +822,7 @@ impl Exec {
     }
 
     /// The operation numbered `index` as in [`Record::caller`].
-    fn caller(&self, index: u32) -> Option<Caller> {
+    pub(super) fn caller(&self, index: u32) -> Option<Caller> {
         index.checked_sub(1).map(|i| self.callers[i as usize])
     }
 

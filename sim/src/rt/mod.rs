@@ -451,6 +451,15 @@ fn with_exec<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
     })
 }
 
+/// Runs `f` on the current execution while it is being torn down (its suspended tasks
+/// unwound, outside the schedule); `None` otherwise.
+fn with_teardown<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
+    EXEC.with(|e| match e.borrow_mut().as_mut() {
+        Some(exec) if exec.teardown => Some(f(exec)),
+        _ => None,
+    })
+}
+
 /// `true` if the calling code runs inside an execution (and not in its teardown).
 pub fn in_execution() -> bool {
     with_exec(|_| ()).is_some()
@@ -525,6 +534,76 @@ fn make_coroutine(t: u32, body: Body, stack_size: usize) -> (TaskCoroutine, Trap
     });
     let trap = Trap::new(co.trap_handler(), limit);
     (co, trap)
+}
+
+/// The tasks whose destructors cannot finish during a teardown (`stuck`: each with where it
+/// waits forever, for what a task that will never run again holds; or `None`, at the end of
+/// its stack). Their stacks are abandoned halfway through their unwinding: the values left on
+/// them are leaked, and so is each stack (something may still point into it); and the
+/// execution fails, saying so (it hung, or crashed, before). The unwinding under way is never
+/// finished, so this thread stays marked as panicking (`std::thread::panicking`): the failure
+/// ends the exploration.
+#[cold]
+fn abandon_stuck(
+    coroutines: &mut [Option<(TaskCoroutine, Trap)>],
+    stuck: &[(usize, Option<ops::StuckAt>)],
+) {
+    for &(t, at) in stuck {
+        if let Some((co, _)) = coroutines[t].take() {
+            std::mem::forget(co);
+        }
+        let Some((caller, loc)) = at else {
+            overflowed_in_teardown(t);
+            continue;
+        };
+        let place = match caller {
+            Some(c) => format!(
+                "in {}::{} at {}:{}",
+                c.primitive,
+                c.operation,
+                c.loc.file(),
+                c.loc.line()
+            ),
+            None => format!("at {}:{}", loc.file(), loc.line()),
+        };
+        fail_in_teardown(
+            FailureKind::Deadlock,
+            format!(
+                "the destructors of task {t} wait forever {place}, for what a task that will \
+                 never run again holds"
+            ),
+        );
+    }
+}
+
+/// Task `t` overflowed its stack in its destructors during a teardown.
+#[cold]
+fn overflowed_in_teardown(t: usize) {
+    fail_in_teardown(
+        FailureKind::StackOverflow,
+        format!("the destructors of task {t} overflowed its stack"),
+    );
+}
+
+/// A failure found during a teardown: the execution's, or a note added to the failure it has.
+fn fail_in_teardown(kind: FailureKind, what: String) {
+    let note = format!(
+        "when the execution ended, the destructors of its suspended tasks ran (a task left \
+         blocked, killed, or cut short by the search is unwound then, outside the schedule), \
+         and {what}"
+    );
+    EXEC.with(|e| {
+        if let Some(exec) = e.borrow_mut().as_mut() {
+            match &mut exec.failure {
+                Some((_, message)) => {
+                    message.push_str("\n(then, ");
+                    message.push_str(&note);
+                    message.push(')');
+                }
+                None => exec.failure = Some((kind, note)),
+            }
+        }
+    });
 }
 
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -653,29 +732,77 @@ pub(crate) fn run_execution(
     // execution, and its destructors run only now, when nothing they do can be seen (so
     // nothing it owned leaks from one execution to the next). Newest first, as nested scopes
     // unwind: a task's destructors may wait for the tasks it started (a scope joins its
-    // threads) — never the other way round — and during teardown nobody can block, so those
-    // tasks must be gone by then.
+    // threads) — never the other way round. A destructor that would sleep in a wait without a
+    // deadline suspends its task (`ops::wait_unscheduled`): the others are unwound first,
+    // and it is resumed to look again while unwinding them changed something.
     RUNNING.with(|r| r.set(0));
-    let overflowed = with_exec(|e| {
+    let (overflowed, callers) = with_exec(|e| {
         e.teardown = true;
-        e.overflowed
+        (e.overflowed, e.callers.len())
     })
-    .flatten();
-    for t in (0..coroutines.len()).rev() {
-        let Some((mut co, _)) = coroutines[t].take() else {
-            continue;
-        };
-        if overflowed == Some(t as u32) {
-            // SAFETY: the task stopped at the end of its stack, where unwinding it could fault
-            // again; its stack is abandoned instead: the values on it are leaked (never
-            // dropped, never used again). Nothing else points into that stack: the runtime's
-            // pointer to its yielder dies with this execution.
-            unsafe { co.force_reset() };
-        } else {
-            co.force_unwind();
+    .unwrap_or_default();
+    let mut left: Vec<usize> = (0..coroutines.len())
+        .rev()
+        .filter(|&t| coroutines[t].is_some())
+        .collect();
+    // (Nothing to allocate in an execution that ran every task to its end.)
+    let mut unwinding = vec![false; if left.is_empty() { 0 } else { coroutines.len() }];
+    let mut stuck: Vec<(usize, Option<ops::StuckAt>)> = Vec::new();
+    while !left.is_empty() {
+        let changes = ops::UNSCHEDULED_CHANGES.with(Cell::get);
+        let before = left.len();
+        stuck.clear();
+        for &t in &left {
+            let Some((mut co, trap)) = coroutines[t].take() else {
+                continue;
+            };
+            if overflowed == Some(t as u32) {
+                // SAFETY: the task stopped at the end of its stack, where unwinding it could
+                // fault again; its stack is abandoned instead: the values on it are leaked
+                // (never dropped, never used again). Nothing else points into that stack: the
+                // runtime's pointer to its yielder dies with this execution.
+                unsafe { co.force_reset() };
+            } else if !co.started() {
+                // Never ran: only its closure to drop.
+                co.force_unwind();
+            } else {
+                with_teardown(|e| e.current = t as u32);
+                ops::UNWIND.with(|u| u.set(!std::mem::replace(&mut unwinding[t], true)));
+                stack::running(Some(trap));
+                let result = co.resume(());
+                stack::running(None);
+                match result {
+                    CoroutineResult::Yield(()) => {
+                        // Suspended by a wait that would sleep (`STUCK_AT`), or at the end of
+                        // its stack (`ops::stack_exhausted`: none).
+                        let at = ops::STUCK_AT.with(Cell::take);
+                        coroutines[t] = Some((co, trap));
+                        stuck.push((t, at));
+                        continue;
+                    }
+                    CoroutineResult::Return(TaskEnd::Overflow) => {
+                        // Its guard page: the trap ended it halfway through its unwinding.
+                        std::mem::forget(co);
+                        overflowed_in_teardown(t);
+                        continue;
+                    }
+                    CoroutineResult::Return(TaskEnd::Done) => {}
+                }
+            }
+            stack::give_back(settings.stack_size, co.into_stack());
         }
-        stack::give_back(settings.stack_size, co.into_stack());
+        left.clear();
+        left.extend(stuck.iter().map(|&(t, _)| t));
+        let moved = ops::UNSCHEDULED_CHANGES.with(Cell::get) != changes;
+        if left.len() == before && !moved {
+            break;
+        }
     }
+    if !stuck.is_empty() {
+        abandon_stuck(&mut coroutines, &stuck);
+    }
+    // The operations the destructors opened are no part of the execution's record.
+    with_teardown(|e| e.callers.truncate(callers));
     IN_SIM.with(|s| s.set(false));
     let mut exec = EXEC
         .with(|e| e.borrow_mut().take())

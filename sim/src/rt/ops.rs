@@ -8,24 +8,30 @@ use super::*;
 /// Opens `caller` as the running task's operation unless one is open already; `true` if it
 /// did (the caller then closes it with [`leave_operation`]). Not a step.
 pub(crate) fn enter_operation(caller: Caller) -> bool {
-    with_exec(|e| {
+    let enter = |e: &mut Exec| {
         if e.tasks[e.current as usize].operation != 0 {
             return false;
         }
         e.callers.push(caller);
         e.tasks[e.current as usize].operation = e.callers.len() as u32;
         true
-    })
-    .unwrap_or(false)
+    };
+    // During a teardown too: a destructor that waits forever is reported by its operation.
+    with_exec(enter)
+        .or_else(|| with_teardown(enter))
+        .unwrap_or(false)
 }
 
 /// Closes the running task's operation (and its event, at `Granularity::Operation`).
 pub(crate) fn leave_operation() {
-    with_exec(|e| {
+    let leave = |e: &mut Exec| {
         let task = &mut e.tasks[e.current as usize];
         task.operation = 0;
         task.event = None;
-    });
+    };
+    if with_exec(leave).is_none() {
+        with_teardown(leave);
+    }
 }
 
 /// The running task reached the end of its stack (less than [`stack::MARGIN`] left): the
@@ -40,7 +46,8 @@ pub(super) fn stack_exhausted() -> ! {
     }
 }
 
-/// Suspends the running task to the driver loop.
+/// Suspends the running task to the driver loop. Resumed by the teardown to be unwound (see
+/// [`UNWIND`]), it unwinds from here.
 fn suspend() {
     let yielder = EXEC.with(|e| {
         let e = e.borrow();
@@ -50,6 +57,60 @@ fn suspend() {
     // SAFETY: the pointer was stored by this task's coroutine body from the `&Yielder` it was
     // given, and that body is still running (we are inside it), so the yielder is alive.
     unsafe { (*yielder).suspend(()) }
+    if UNWIND.with(|u| u.replace(false)) {
+        std::panic::resume_unwind(Box::new(TornDown));
+    }
+}
+
+thread_local! {
+    /// Set by the teardown (`run_execution`) as it resumes a suspended task to unwind it: the
+    /// task's return from [`suspend`] unwinds its stack, running its destructors.
+    pub(super) static UNWIND: Cell<bool> = const { Cell::new(false) };
+    /// How many writes outside the schedule changed a value (during a teardown, what the
+    /// destructors did): how the teardown tells that unwinding a task may have freed what
+    /// another's destructor waits for.
+    pub(super) static UNSCHEDULED_CHANGES: Cell<u64> = const { Cell::new(0) };
+    /// Where the last wait that would sleep during a teardown was (see [`wait_unscheduled`]):
+    /// the operation the user's code called, or else the wait itself.
+    pub(super) static STUCK_AT: Cell<Option<StuckAt>> = const { Cell::new(None) };
+}
+
+/// Where a wait during a teardown would sleep for good: the operation the user's code called
+/// (if any), and the wait itself.
+pub(super) type StuckAt = (Option<Caller>, Loc);
+
+/// The payload of the unwinding that tears a suspended task down (never a failure).
+pub(super) struct TornDown;
+
+/// A futex wait whose value matches, outside the schedule: it would sleep, but nothing
+/// scheduled will ever wake it.
+/// - During a teardown (a destructor of a task being unwound): a wait with a deadline lets
+///   that time pass (the clock moves to the deadline) and times out; one without suspends its
+///   task to the teardown, which unwinds the other tasks first (their destructors may release
+///   what it waits for) and then resumes it, to return as a spurious wake-up.
+/// - Outside an execution: nothing could ever wake it, which a panic says.
+#[cold]
+fn wait_unscheduled(deadline: Option<u64>, loc: Loc) -> WaitOutcome {
+    let untimed = with_teardown(|e| match deadline {
+        Some(d) => {
+            e.clock = e.clock.max(d);
+            None
+        }
+        None => Some(e.caller(e.tasks[e.current as usize].operation)),
+    });
+    match untimed {
+        Some(Some(caller)) => {
+            STUCK_AT.with(|s| s.set(Some((caller, loc))));
+            suspend();
+            WaitOutcome::TimedOut
+        }
+        Some(None) => WaitOutcome::TimedOut,
+        None => panic!(
+            "mpcheck-sim: a wait at {loc} would sleep forever: it runs outside an execution, \
+             where nothing can wake it (`Sim` primitives run under `sim::check`, `sim::explore` \
+             and `sim::replay`)"
+        ),
+    }
 }
 
 /// A scheduling point: task announces `op` on `obj`; returns when it may perform it.
@@ -137,7 +198,13 @@ fn step_with<R>(
         return peek_step(obj, perform);
     }
     match announce_step(op, Some(obj), arg, loc) {
-        None => perform().2,
+        None => {
+            let (read, wrote, result) = perform();
+            if wrote.is_some_and(|w| read != Some(w)) {
+                UNSCHEDULED_CHANGES.with(|c| c.set(c.get() + 1));
+            }
+            result
+        }
         Some(id) => {
             let (read, wrote, result) = perform();
             let changed = with_exec(|e| {
@@ -361,7 +428,8 @@ pub(crate) fn plain_step(op: Op, loc: Loc) {
 /// execution).
 pub(crate) fn now(loc: Loc) -> u64 {
     if announce(Op::Now, None, 0, loc).is_none() {
-        return 0;
+        // During a teardown, the clock that its timed waits moved.
+        return with_teardown(|e| e.clock).unwrap_or(0);
     }
     with_exec(|e| {
         let clock = e.clock;
@@ -385,9 +453,8 @@ pub(crate) fn futex_wait(
     let deadline = deadline.filter(|&d| d != NEVER);
     let arg = deadline.is_some() as u32 | if watching { WATCHING } else { 0 };
     let Some(id) = announce(Op::FutexWait, Some(obj), arg, loc) else {
-        // Outside an execution nothing can wake us, and during teardown nobody may block.
         return if read() == expected {
-            WaitOutcome::TimedOut
+            wait_unscheduled(deadline, loc)
         } else {
             WaitOutcome::Mismatch
         };
@@ -728,7 +795,13 @@ pub(crate) fn in_cell<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn process_alive(p: u32, loc: Loc) -> bool {
     let (kills, alive) = match with_exec(|e| (e.settings.kills, e.alive(p))) {
         Some(found) => found,
-        None => return true,
+        // During a teardown, every other process is as good as dead: none of its tasks will
+        // run again, so a destructor takes over a lock one of them holds (as it would a dead
+        // holder's) rather than wait for it for ever.
+        None => {
+            return with_teardown(|e| e.alive(p) && e.tasks[e.current as usize].process == p)
+                .unwrap_or(true)
+        }
     };
     if PEEKING.with(Cell::get) {
         // A look by a check (see `peek`): part of the guard's reads, no step.
