@@ -62,12 +62,11 @@ pub(crate) fn check(size: usize) -> Result<(), String> {
             "a task stack of {size} bytes, outside {MIN_SIZE} to {MAX_SIZE} bytes (1 GiB)"
         ));
     }
-    let stack = match POOL.with(|p| p.borrow().iter().any(|(s, _)| *s == size)) {
-        true => return Ok(()),
-        false => DefaultStack::new(size).map_err(|e| {
-            format!("a task stack of {size} bytes, which the system cannot map: {e}")
-        })?,
-    };
+    if POOL.with(|p| p.borrow().iter().any(|(s, _)| *s == size)) {
+        return Ok(());
+    }
+    let stack = DefaultStack::new(size)
+        .map_err(|e| format!("a task stack of {size} bytes, which the system cannot map: {e}"))?;
     give_back(size, stack);
     Ok(())
 }
