@@ -317,7 +317,8 @@ impl Config {
         self
     }
 
-    /// The most steps one execution may take before it fails as a livelock (default 100,000).
+    /// The most steps one execution may take before it fails as a livelock (default 100,000;
+    /// at least 1).
     pub fn max_steps(mut self, steps: usize) -> Self {
         self.max_steps = steps.max(1);
         self
@@ -477,6 +478,19 @@ fn env_number(name: &str) -> Result<Option<u64>, Failure> {
     }
 }
 
+/// `InvalidInput` if `what` (an exploration or a replay) is called from inside an execution
+/// (its tasks, or their destructors): one thread runs one execution at a time (the outer one
+/// used to panic with an internal message once the inner one ended).
+fn nested(what: &str) -> Result<(), Failure> {
+    if rt::execution_installed() {
+        return Err(invalid_input(format!(
+            "sim::{what} was called inside an execution: explorations do not nest (run it \
+             from the test's own code, or on another thread)"
+        )));
+    }
+    Ok(())
+}
+
 fn invalid_input(message: String) -> Failure {
     Failure(Box::new(report::FailureInner {
         kind: FailureKind::InvalidInput,
@@ -521,6 +535,7 @@ fn explore_with<F: Fn() + 'static>(
     f: F,
     mut observe: Option<&mut dyn FnMut(Observed<'_>)>,
 ) -> Result<Report, Failure> {
+    nested("explore")?;
     let config = config.with_env()?;
     stack::check(config.stack_size)
         .map_err(|e| invalid_input(format!("Config::stack_size asks for {e}")))?;
@@ -617,6 +632,7 @@ pub fn check<F: Fn() + 'static>(config: Config, f: F) -> Report {
 /// - `Err` of kind [`FailureKind::InvalidInput`] if the file cannot be read.
 #[track_caller]
 pub fn replay<F: Fn() + 'static>(file: impl AsRef<Path>, f: F) -> Result<Report, Failure> {
+    nested("replay")?;
     let path = file.as_ref();
     let (recorded, granularity) = read_file(path)?;
     stack::check(recorded.stack_size)

@@ -333,6 +333,23 @@ fn step_bound_catches_a_livelock() {
     })
     .unwrap_err();
     assert_eq!(failure.kind(), FailureKind::StepBound);
+    assert!(
+        failure.message().contains(
+            "took more than 1000 steps (a livelock, or a program longer than the bound: \
+             `Config::max_steps` sets it)"
+        ),
+        "{failure}"
+    );
+    // A bound of 0 is one of 1, and the message says "step".
+    let failure = explore(Config::random(1).max_steps(0).no_files(), || {
+        let w = AtomicU32::new(0);
+        while w.load(SeqCst) == 0 {}
+    })
+    .unwrap_err();
+    assert!(
+        failure.message().contains("more than 1 step ("),
+        "{failure}"
+    );
 }
 
 #[test]
@@ -599,4 +616,31 @@ fn the_largest_bound_depth_and_choice_end_with_an_answer() {
     })
     .unwrap();
     assert_eq!(report.executions(), 2);
+}
+
+/// An exploration or a replay called from inside an execution is an `InvalidInput` error for
+/// that call; the outer exploration goes on (it used to run the inner one and then panic with
+/// an internal message).
+#[test]
+fn an_exploration_inside_an_execution_is_invalid_input() {
+    let report = explore(Config::dfs().ignore_env(), || {
+        let inner = explore(Config::dfs().ignore_env(), atomic_increment).unwrap_err();
+        assert_eq!(inner.kind(), FailureKind::InvalidInput, "{inner}");
+        assert!(
+            inner
+                .message()
+                .contains("sim::explore was called inside an execution"),
+            "{inner}"
+        );
+        let replayed = mpcheck_sim::replay("no-such-file.json", atomic_increment).unwrap_err();
+        assert!(
+            replayed
+                .message()
+                .contains("sim::replay was called inside an execution"),
+            "{replayed}"
+        );
+        atomic_increment();
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.complete());
 }

@@ -551,7 +551,11 @@ impl Exec {
             let max = self.settings.max_steps;
             self.fail(
                 FailureKind::StepBound,
-                format!("the execution took more than {max} steps (a livelock?)"),
+                format!(
+                    "the execution took more than {max} step{} (a livelock, or a program \
+                     longer than the bound: `Config::max_steps` sets it)",
+                    if max == 1 { "" } else { "s" }
+                ),
             );
             return Next::Suspend;
         }

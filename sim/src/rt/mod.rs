@@ -460,6 +460,11 @@ fn with_teardown<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
     })
 }
 
+/// `true` if an execution runs on this thread, in its teardown too: no other can begin here.
+pub(crate) fn execution_installed() -> bool {
+    EXEC.with(|e| e.borrow().is_some())
+}
+
 /// `true` if the calling code runs inside an execution (and not in its teardown).
 pub fn in_execution() -> bool {
     with_exec(|_| ()).is_some()
