@@ -414,3 +414,31 @@ fn processes_that_start_together_never_see_a_live_holder_dead() {
         assert_eq!(child.join(), Ok(0), "a child saw a live holder dead");
     }
 }
+
+/// An acquire whose time is up before it ever looked at the holder (a zero timeout) looks
+/// once: a dead holder's lock is taken over, as a waiting acquire's would be. (It said
+/// `false` for good, so a loop of zero-timeout acquires never got the lock; found by a probe
+/// as a new user.)
+#[test]
+fn a_zero_timeout_acquire_takes_a_dead_holders_lock_over() {
+    let _forks = forks();
+    let lock = Lock::<Os>::new();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    kill_holder(holding_child(lock.clone(), tx), rx);
+    assert!(
+        lock.acquire_timeout(std::time::Duration::ZERO),
+        "taken over"
+    );
+    lock.release().unwrap();
+    let rlock = RLock::<Os>::new();
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    let child = Process::<Os>::call(hold_rlock_twice, (rlock.clone(), tx));
+    kill_holder(child, rx);
+    assert!(
+        rlock.acquire_timeout(std::time::Duration::ZERO),
+        "taken over"
+    );
+    assert!(rlock.is_owned());
+    rlock.release().unwrap();
+    assert!(!rlock.is_locked());
+}

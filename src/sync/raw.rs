@@ -122,7 +122,15 @@ fn lock_contended<P: Platform>(
             }
         }
         if timed_out {
-            return Acquired::TimedOut;
+            if look_now {
+                return Acquired::TimedOut;
+            }
+            // Out of time before it ever looked at the holder (a zero timeout): one look, as
+            // a waiting acquire makes, so that a dead holder's lock is taken over (a loop of
+            // zero-timeout acquires got `false` for good).
+            look_now = true;
+            state = word.load(Relaxed);
+            continue;
         }
         // Sleep until woken, the deadline, or the next look at the holder's liveness.
         let look = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
