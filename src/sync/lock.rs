@@ -76,8 +76,8 @@ impl<P: Platform> Lock<P> {
     }
 
     /// Waits at most `timeout` for the lock. `true` if it was taken, `false` on timeout. A
-    /// lock whose holder process died is taken over and counts as taken (only
-    /// [`Lock::acquire`] and [`Lock::lock`] say so).
+    /// lock whose holder process died is taken over and counts as taken, even with a zero
+    /// timeout (only [`Lock::acquire`] and [`Lock::lock`] say so).
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         let _op = P::operation(|| &self.state.word, "Lock", "acquire_timeout");

@@ -85,8 +85,8 @@ impl<P: Platform> RLock<P> {
     }
 
     /// Waits at most `timeout` for the lock. `true` if acquired (or re-entered); a lock whose
-    /// holder process died is taken over and counts as acquired (only [`RLock::acquire`] and
-    /// [`RLock::lock`] say so).
+    /// holder process died is taken over and counts as acquired, even with a zero timeout
+    /// (only [`RLock::acquire`] and [`RLock::lock`] say so).
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         let _op = P::operation(|| &self.state.word, "RLock", "acquire_timeout");
