@@ -416,11 +416,12 @@ fn processes_that_start_together_never_see_a_live_holder_dead() {
 }
 
 /// An acquire whose time is up before it ever looked at the holder (a zero timeout) looks
-/// once: a dead holder's lock is taken over, as a waiting acquire's would be. (It said
+/// once: a dead holder's lock is taken over, and a dead guard holder's semaphore units come
+/// back, as for a waiting acquire. (It said
 /// `false` for good, so a loop of zero-timeout acquires never got the lock; found by a probe
 /// as a new user.)
 #[test]
-fn a_zero_timeout_acquire_takes_a_dead_holders_lock_over() {
+fn a_zero_timeout_acquire_takes_over_what_a_dead_holder_held() {
     let _forks = forks();
     let lock = Lock::<Os>::new();
     let (rx, tx) = pipe::<(), Os>(false).unwrap();
@@ -441,4 +442,11 @@ fn a_zero_timeout_acquire_takes_a_dead_holders_lock_over() {
     assert!(rlock.is_owned());
     rlock.release().unwrap();
     assert!(!rlock.is_locked());
+    // And a semaphore's units that a dead process held through guards come back.
+    let sem = Semaphore::<Os>::new(1);
+    let (rx, tx) = pipe::<(), Os>(false).unwrap();
+    kill_holder(semaphore_holder(sem.clone(), 1, false, tx), rx);
+    assert!(sem.acquire_timeout(std::time::Duration::ZERO), "given back");
+    assert_eq!(sem.get_value(), 0);
+    sem.release().unwrap();
 }

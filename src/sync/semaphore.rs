@@ -208,7 +208,9 @@ impl<P: Platform> SemState<P> {
         };
         let mut gave_back = false;
         let mut look_now = P::LIVENESS_POLL.is_none();
+        let mut looked = false;
         loop {
+            looked |= look_now;
             if look_now && self.give_back_dead() {
                 gave_back = true;
                 // The count changed: take a unit before sleeping.
@@ -227,7 +229,13 @@ impl<P: Platform> SemState<P> {
                 Err(now) => seen = now,
             }
             if expired {
-                return Took::TimedOut;
+                if looked {
+                    return Took::TimedOut;
+                }
+                // Out of time before it ever looked at the holders (a zero timeout): one
+                // look, as a waiting acquire makes, so that a dead holder's units come back
+                // (a loop of zero-timeout acquires got `false` for good).
+                look_now = true;
             }
         }
     }
@@ -520,8 +528,8 @@ macro_rules! semaphore {
             }
 
             /// Waits at most `timeout` for a positive count and decrements it. `false` on timeout.
-            /// Units of a dead guard holder are given back on the way, silently (only
-            /// [`Self::acquire`] and [`Self::guard`] say so).
+            /// Units of a dead guard holder are given back on the way, even with a zero
+            /// timeout, silently (only [`Self::acquire`] and [`Self::guard`] say so).
             #[track_caller]
             pub fn acquire_timeout(&self, timeout: Duration) -> bool {
                 let _op = P::operation(|| &self.state.count, stringify!($name), "acquire_timeout");
