@@ -538,19 +538,25 @@ where
     S: Subject<mpcheck::Os>,
     ModelStep<S::Model>: Serialize + DeserializeOwned,
 {
-    use mpcheck::{Os, Process, Queue};
+    use mpcheck::{Barrier, Os, Process, Queue};
     let (subject, model) = S::create();
     let subject = Arc::new(subject);
     let clock = Os::share(<Os as Platform>::AtomicU64::new(0));
     let records = Queue::<ProcessRecord<S::Model>, Os>::new();
+    // No process ends before every task's operations are done: a process that ends holding a
+    // lock is a dead holder, whose lock the next timed acquire takes over, which the model
+    // (a lock without deaths) does not allow. (A party that never arrives holds the others
+    // a minute at most.)
+    let all_done = Barrier::<Os>::new(workload.tasks.len().max(1));
     let mut processes = Vec::new();
     let mut failures = Vec::new();
     for (t, ops) in workload.tasks.iter().enumerate() {
-        let (subject, clock, records, ops) = (
+        let (subject, clock, records, ops, all_done) = (
             Arc::clone(&subject),
             clock.clone(),
             records.clone(),
             ops.clone(),
+            all_done.clone(),
         );
         let task = u32::try_from(t).expect("fewer than 2^32 tasks");
         let process = Process::<Os>::new(move || {
@@ -563,6 +569,7 @@ where
                     (call, tick(), steps)
                 })
                 .collect();
+            let _ = all_done.wait_timeout(Duration::from_secs(60));
             if let Err(error) = records.put((task, Ok(done))) {
                 // Say why in the report (an operation the model cannot serialize, say): the
                 // parent fails the run with it (or, if even this cannot be sent, with the
