@@ -327,12 +327,16 @@ fn many_tasks() {
 
 #[test]
 fn step_bound_catches_a_livelock() {
-    let failure = explore(Config::random(1).max_steps(1000).no_files(), || {
-        let w = AtomicU32::new(0);
-        while w.load(SeqCst) == 0 {}
-    })
-    .unwrap_err();
-    assert_eq!(failure.kind(), FailureKind::StepBound);
+    let spin_at = |bound: usize| {
+        let failure = explore(Config::random(1).max_steps(bound).no_files(), || {
+            let w = AtomicU32::new(0);
+            while w.load(SeqCst) == 0 {}
+        })
+        .unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::StepBound, "{failure}");
+        failure
+    };
+    let failure = spin_at(1000);
     assert!(
         failure.message().contains(
             "took more than 1000 steps (a livelock, or a program longer than the bound: \
@@ -341,11 +345,7 @@ fn step_bound_catches_a_livelock() {
         "{failure}"
     );
     // A bound of 0 is one of 1, and the message says "step".
-    let failure = explore(Config::random(1).max_steps(0).no_files(), || {
-        let w = AtomicU32::new(0);
-        while w.load(SeqCst) == 0 {}
-    })
-    .unwrap_err();
+    let failure = spin_at(0);
     assert!(
         failure.message().contains("more than 1 step ("),
         "{failure}"
