@@ -525,23 +525,40 @@ impl Dfs {
             // A task whose guard stopped passing before event `j` (or at the end, where an
             // abandoned execution stopped): the last write of the word disabled it, and races
             // with the operation it waits to run (see `reverse_to`).
-            while let Some(&&(at, p, obj)) = disabled.peek() {
-                if at as usize > j {
-                    break;
+            while let Some(&&first) = disabled.peek().filter(|d| d.at as usize <= j) {
+                // One look at one task's guard: the words whose last writes may have made it
+                // fail, and the others its check read.
+                let mut look = Vec::new();
+                while let Some(&d) = disabled.next_if(|d| (d.at, d.task) == (first.at, first.task))
+                {
+                    look.push(d);
                 }
-                disabled.next();
-                let Some(&(Some(i), _)) = objects.get(&obj) else {
-                    continue;
-                };
-                let (p, q) = (p as usize, task(i).expect("events have tasks"));
-                let clock = task_clock
+                let p = first.task as usize;
+                let own = task_clock
                     .get(p)
                     .cloned()
                     .flatten()
                     .or_else(|| spawn_clock.get(&p).cloned())
                     .unwrap_or_default();
-                if j >= known && q != p && !event_clock[i].before(q, &clock) {
-                    self.reverse_to(i, j, p, &clock, schedule, event_clock, killer);
+                for cause in look.iter().filter(|d| d.cause) {
+                    let Some(&(Some(i), _)) = objects.get(&cause.obj) else {
+                        continue;
+                    };
+                    let q = task(i).expect("events have tasks");
+                    // The operation, run before `i`, would read every other word as it is
+                    // now: after its last write (a check that failed because a word was 0
+                    // passes before `i` only after the write that set it).
+                    let mut clock = own.clone();
+                    for other in look.iter().filter(|d| d.obj != cause.obj) {
+                        if let Some(&(Some(w), _)) = objects.get(&other.obj) {
+                            if w != i {
+                                clock.join(&event_clock[w]);
+                            }
+                        }
+                    }
+                    if j >= known && q != p && !event_clock[i].before(q, &clock) {
+                        self.reverse_to(i, j, p, &clock, schedule, event_clock, killer);
+                    }
                 }
             }
             if j == n {

@@ -62,6 +62,22 @@ pub enum Pick {
     Abandon,
 }
 
+/// Before choice `at`, task `task`'s guard was seen failing (`ready_when`, `ready_if`): where
+/// `cause`, the last write of `obj` may be what made it fail, and races with the operation the
+/// task waits to run; otherwise `obj` is another word a failing check read, whose last write
+/// that operation reads too (so a reversal of a cause puts the operation after it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disabled {
+    /// The choice before which the guard was seen failing.
+    pub at: u32,
+    /// The task.
+    pub task: u32,
+    /// The word.
+    pub obj: u32,
+    /// Whether the word's last write is a cause of the failure (or only what the check read).
+    pub cause: bool,
+}
+
 /// An execution as the strategy sees it once it is over.
 #[derive(Clone, Copy, Debug)]
 pub struct Execution<'a> {
@@ -73,9 +89,8 @@ pub struct Execution<'a> {
     /// (choice, task): the event of that choice woke that task from a futex wait (which
     /// disabled the task's timeout and spurious wake-up at that point).
     pub wakes: &'a [(u32, u32)],
-    /// (choice, task, object): before that choice, the task's guard on the object stopped
-    /// passing (`ready_when`): the last write of the object disabled the task.
-    pub disabled: &'a [(u32, u32, u32)],
+    /// Tasks seen disabled by a guard that fails, in the order of their choices.
+    pub disabled: &'a [Disabled],
     /// (choice, write, disabler): the event of that choice began with a guard
     /// (`ready_when`, without a deadline) that passed only because of the write, the event
     /// of that choice: the value before it failed the guard, so the event could not have

@@ -66,6 +66,11 @@ enum Instr {
     /// As `Checked`, in the middle of an operation that first adds 1 to the first word, with a
     /// check that also holds once process 2 is dead, and nothing after it.
     CheckedLate(usize, usize, u64),
+    /// A guarded instruction (`Guarded`, `GuardedOrDead`, `Checked`, `CheckedLate`) whose
+    /// operation first reads the clock and waits until its deadline *after* that reading (a
+    /// timed operation computing its deadline: `join_timeout`, `acquire_timeout`); the reading
+    /// is seen.
+    Relative(Box<Instr>),
 }
 
 /// The kinds of instruction a generated program may use.
@@ -87,6 +92,9 @@ enum Kind {
     Detach,
     /// Operations that wait for a check over several words (`ready_if`).
     Check,
+    /// Guarded waits and checks (of every kind above) whose deadline their operation reads
+    /// from the clock first.
+    Relative,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -122,6 +130,7 @@ impl Gen {
                             | Kind::Watch
                             | Kind::Detach
                             | Kind::Check
+                            | Kind::Relative
                     ))
             })
             .collect();
@@ -170,6 +179,15 @@ impl Gen {
             }
             (Kind::Check, 0) => Instr::Checked(o, 1 - o, 1_000 * (1 + self.below(2))),
             (Kind::Check, _) => Instr::CheckedLate(o, 1 - o, 1_000 * (1 + self.below(2))),
+            (Kind::Relative, k) => {
+                let d = 1_000 * (1 + self.below(2));
+                Instr::Relative(Box::new(match k {
+                    0 => Instr::Guarded(o, d),
+                    1 => Instr::GuardedOrDead(o, d),
+                    2 => Instr::Checked(o, 1 - o, d),
+                    _ => Instr::CheckedLate(o, 1 - o, d),
+                }))
+            }
             (Kind::Spawn | Kind::Detach, _) => {
                 let len = 1 + self.below(2) as usize;
                 let code = (0..len)
@@ -194,6 +212,7 @@ impl Kind {
             Kind::Clock => 2,
             Kind::Yield | Kind::Spawn | Kind::Alive | Kind::Watch | Kind::Detach => 1,
             Kind::Operation | Kind::Guard | Kind::Check => 2,
+            Kind::Relative => 4,
         }
     }
 }
@@ -237,43 +256,11 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
                 let _op = operation(0, "Gen", "op", Location::caller());
                 run(objects, code, log);
             }
-            Instr::Guarded(o, at) | Instr::GuardedOrDead(o, at) => {
-                let _op = operation(
-                    objects[o].object_number(),
-                    "Gen",
-                    "wait",
-                    Location::caller(),
-                );
-                let ready = |v, _| v != 0;
-                if matches!(i, Instr::Guarded(..)) {
-                    ready_when(&objects[o], ready, Some(at));
-                } else {
-                    ready_when_or_dead(&objects[o], ready, Some(at), 2);
-                }
-                see(objects[o].load(SeqCst) as u64 + 400);
-            }
-            Instr::Checked(a, b, at) | Instr::CheckedLate(a, b, at) => {
-                let late = matches!(i, Instr::CheckedLate(..));
-                let _op = operation(
-                    objects[a].object_number(),
-                    "Gen",
-                    "check",
-                    Location::caller(),
-                );
-                if late {
-                    objects[a].fetch_add(1, SeqCst);
-                }
-                let check = || {
-                    let x = objects[a].load(SeqCst);
-                    (x != 0 && objects[b].fetch_add(0, SeqCst) != x) || (late && !process_alive(2))
-                };
-                ready_if(&check, Some(at));
-                // Only the check reads the first word (so that the event's dependence on it
-                // is the check's alone).
-                if !late {
-                    see(objects[b].swap(3, SeqCst) as u64 + 500);
-                }
-            }
+            Instr::Guarded(..)
+            | Instr::GuardedOrDead(..)
+            | Instr::Checked(..)
+            | Instr::CheckedLate(..) => guarded(objects, i, false, log),
+            Instr::Relative(ref i) => guarded(objects, i, true, log),
             Instr::Critical(ref code) => {
                 let lock = objects.last().expect("the lock word");
                 {
@@ -314,6 +301,63 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
         handle.join();
         see(u64::MAX);
         log.borrow_mut().extend(child.borrow().iter().copied());
+    }
+}
+
+/// A guarded instruction (see [`Instr::Relative`]): with `relative`, its operation reads the
+/// clock first (seen) and its deadline counts from that reading.
+fn guarded(objects: &Arc<Vec<AtomicU32>>, i: &Instr, relative: bool, log: &Log) {
+    let see = |v: u64| log.borrow_mut().push(v);
+    let (word, at) = match *i {
+        Instr::Guarded(o, at) | Instr::GuardedOrDead(o, at) => (o, at),
+        Instr::Checked(a, _, at) | Instr::CheckedLate(a, _, at) => (a, at),
+        _ => unreachable!("not a guarded instruction: {i:?}"),
+    };
+    let name = if matches!(i, Instr::Checked(..) | Instr::CheckedLate(..)) {
+        "check"
+    } else {
+        "wait"
+    };
+    let _op = operation(
+        objects[word].object_number(),
+        "Gen",
+        name,
+        Location::caller(),
+    );
+    let at = if relative {
+        let t = now();
+        see(t);
+        t + at
+    } else {
+        at
+    };
+    match *i {
+        Instr::Guarded(o, _) | Instr::GuardedOrDead(o, _) => {
+            let ready = |v, _| v != 0;
+            if matches!(i, Instr::Guarded(..)) {
+                ready_when(&objects[o], ready, Some(at));
+            } else {
+                ready_when_or_dead(&objects[o], ready, Some(at), 2);
+            }
+            see(objects[o].load(SeqCst) as u64 + 400);
+        }
+        Instr::Checked(a, b, _) | Instr::CheckedLate(a, b, _) => {
+            let late = matches!(i, Instr::CheckedLate(..));
+            if late {
+                objects[a].fetch_add(1, SeqCst);
+            }
+            let check = || {
+                let x = objects[a].load(SeqCst);
+                (x != 0 && objects[b].fetch_add(0, SeqCst) != x) || (late && !process_alive(2))
+            };
+            ready_if(&check, Some(at));
+            // Only the check reads the first word (so that the event's dependence on it is
+            // the check's alone).
+            if !late {
+                see(objects[b].swap(3, SeqCst) as u64 + 500);
+            }
+        }
+        _ => unreachable!(),
     }
 }
 
@@ -605,6 +649,23 @@ fn reduction_keeps_every_outcome_of_guards_that_watch_a_process() {
     compare_bounded_many(29_000, seeds(30), &kinds, config);
 }
 
+/// Guarded waits and checks whose operation reads the clock first, for its deadline (as
+/// `Process::join_timeout` and `Lock::acquire_timeout` do): the event that only read the clock
+/// ends at the guard, and the wait is an event of its own, which begins where the guard passes
+/// (before, the event that read the clock went on through a guard that passed, and ended at one
+/// that failed: the same operation was one event or two depending on the word).
+#[test]
+fn reduction_keeps_every_outcome_of_guards_whose_deadline_is_read_from_the_clock() {
+    let kinds = [Kind::Atomic, Kind::Clock, Kind::Guard, Kind::Relative];
+    compare_many(36_000, seeds(40), 3, &kinds, Config::dfs());
+    let config = Config::dfs().timeouts(Timeouts::WhenIdle);
+    compare_many(37_000, seeds(40), 3, &kinds, config);
+    let kinds = [Kind::Atomic, Kind::Alive, Kind::Watch, Kind::Relative];
+    compare_with_a_kill(&kinds, 38_000, 39_000);
+    let config = Config::dfs().kills(1).timeouts(Timeouts::WhenIdle);
+    compare_bounded_many(39_500, seeds(30), &kinds, config);
+}
+
 /// Guards whose check reads several words (`ready_if`, a queue's `get` and `put`): the check
 /// runs again without steps whenever a word it read changes, and the guarded event reads every
 /// word the check read.
@@ -623,6 +684,33 @@ fn reduction_keeps_every_outcome_of_programs_with_checks() {
     ];
     let config = Config::dfs().timeouts(Timeouts::WhenIdle);
     compare_many(31_000, seeds(40), 3, &kinds, config);
+}
+
+/// Regression: a check (`w0 != 0 && w1 != w0`) fails from its start because of the first word,
+/// then, once another task set it, because of the second (written meanwhile by a third task).
+/// The search lost the outcome where the check passes with the second word still 0: no write
+/// was seen to disable the task (the check failed all along), and the reversal that puts the
+/// operation before the second word's write did not put the first word's write before it.
+#[test]
+fn a_check_that_fails_again_for_another_word_races_with_that_word() {
+    use Instr::*;
+    let program = vec![
+        vec![Checked(0, 1, u64::MAX)],
+        vec![Add(1), Store(1, 2)],
+        vec![Add(0)],
+    ];
+    for config in [Config::dfs(), Config::dfs().timeouts(Timeouts::WhenIdle)] {
+        compare(0, &program, 2, config).expect("a small program");
+    }
+    // With a deadline, a peek after it and a guard of the third task (seed 37,065 of
+    // `reduction_keeps_every_outcome_of_guards_whose_deadline_is_read_from_the_clock`, cut
+    // down): lost 9 outcomes with timeouts when idle.
+    let program = vec![
+        vec![Checked(0, 1, 2_000), Peek(1)],
+        vec![Add(1), Store(1, 2)],
+        vec![Add(0), Guarded(1, u64::MAX)],
+    ];
+    compare(1, &program, 2, Config::dfs().timeouts(Timeouts::WhenIdle)).expect("a small program");
 }
 
 /// Checks where kills are configured: a kill of a process that changed a word the check read,

@@ -132,17 +132,16 @@ impl Exec {
                     // the last write of the word (a race the reduction reverses).
                     let passes = self.guard_passes(task);
                     if guard.passed && !passes {
-                        let at = self.schedule.len() as u32;
                         match guard.spec {
-                            Spec::Check(check) if check.changed_by != 0 => {
-                                self.disabled.push((at, t as u32, check.changed_by))
+                            Spec::Check(check) => {
+                                self.check_disabled(t as u32, &check, check.changed_by)
                             }
-                            // A check that failed from the start: any of the words it read
-                            // may be what made it fail.
-                            Spec::Check(check) => self
-                                .disabled
-                                .extend(check.reads().iter().map(|&o| (at, t as u32, o))),
-                            Spec::Word { .. } => self.disabled.push((at, t as u32, obj)),
+                            Spec::Word { .. } => self.disabled.push(Disabled {
+                                at: self.schedule.len() as u32,
+                                task: t as u32,
+                                obj,
+                                cause: true,
+                            }),
                         }
                     }
                     if !guard.passed && passes {
@@ -224,6 +223,22 @@ impl Exec {
             options.truncate(k);
         }
         self.options = options;
+    }
+
+    /// Task `t`'s `check` fails (it has just stopped holding, or it failed from its start, or
+    /// it was evaluated again and still fails): the last write of `changed_by` (the word whose
+    /// write made it stop holding) is what disabled the task, or, for 0, any of the words it
+    /// read may be. Every other word it read is context: the operation the task waits to run
+    /// reads it too, after its last write (see [`Disabled`]).
+    pub(super) fn check_disabled(&mut self, t: u32, check: &Check, changed_by: u32) {
+        let at = self.schedule.len() as u32;
+        self.disabled
+            .extend(check.reads().iter().map(|&obj| Disabled {
+                at,
+                task: t,
+                obj,
+                cause: changed_by == 0 || obj == changed_by,
+            }));
     }
 
     /// Whether a guard is off, given the processes whose death turns it off (a guard's
@@ -877,7 +892,13 @@ impl Exec {
             if decision.is_some() {
                 // A scheduled step inside an operation begins its event; one outside ends any.
                 t.event = decision.filter(|_| t.operation != 0);
-            } else if let Some(d) = t.event.filter(|_| self.wants_footprints) {
+                t.event_reads_clock_only = op == Op::Now;
+            } else if t.event.is_some() {
+                t.event_reads_clock_only &= op == Op::Now;
+            }
+            let event = self.tasks[task as usize].event;
+            if let Some(d) = event.filter(|_| decision.is_none() && self.wants_footprints) {
+                let t = &self.tasks[task as usize];
                 // A later step of the event: what it touches is the event's.
                 let (arg, process) = (t.pending.arg, t.process);
                 let run = Choice::Run(task);

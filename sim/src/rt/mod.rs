@@ -44,7 +44,7 @@ use crate::operation::Caller;
 use crate::report::{Blocked, FailureKind, Site};
 use crate::schedule::Choice;
 use crate::stack::{self, TaskEnd, Trap};
-use crate::strategy::{Pick, PickContext, Strategy};
+use crate::strategy::{Disabled, Pick, PickContext, Strategy};
 
 /// A source location, from `#[track_caller]`.
 pub(crate) type Loc = &'static Location<'static>;
@@ -120,6 +120,10 @@ pub(crate) struct TaskRec {
     /// steps belong to. Its next steps are no scheduling points (they join that event) until
     /// the operation ends or the task blocks.
     pub(crate) event: Option<u32>,
+    /// The steps of [`TaskRec::event`] so far have only read the clock (a timed operation
+    /// computing its deadline): a guard met next begins the event that waits (see
+    /// `ops::ready_when`).
+    pub(crate) event_reads_clock_only: bool,
     /// At `Granularity::Operation`: the task waits, `Blocked` on the word, until the word's
     /// value passes the guard (`ops::ready_when`); it is an option while it does.
     pub(crate) guard: Option<Guard>,
@@ -254,6 +258,7 @@ impl TaskRec {
             kills_seen: 0,
             sleeps_for_the_dead: false,
             event: None,
+            event_reads_clock_only: false,
             guard: None,
         }
     }
@@ -294,9 +299,9 @@ pub(crate) struct Ran {
     pub(crate) effects: Vec<Footprint>,
     /// (choice, task): the event of that choice woke that task.
     pub(crate) wakes: Vec<(u32, u32)>,
-    /// (choice, task, object): before that choice, the task's guard on the object stopped
-    /// passing (the last write of the object disabled it).
-    pub(crate) disabled: Vec<(u32, u32, u32)>,
+    /// Tasks seen disabled by a guard that fails (see
+    /// [`Execution::disabled`](crate::strategy::Execution)).
+    pub(crate) disabled: Vec<Disabled>,
     /// (choice, write, disabler): the event of that choice passed a guard at its start that
     /// only the write let pass (see [`Execution::enablings`](crate::strategy::Execution)).
     pub(crate) enablings: Vec<(u32, u32, u32)>,
@@ -346,7 +351,7 @@ pub(crate) struct Exec {
     /// (choice, task): the event of that choice woke that task from a futex wait.
     wakes: Vec<(u32, u32)>,
     /// See [`Ran::disabled`].
-    disabled: Vec<(u32, u32, u32)>,
+    disabled: Vec<Disabled>,
     /// See [`Ran::enablings`].
     enablings: Vec<(u32, u32, u32)>,
     /// How many tasks wait for a guard's check (`ops::ready_if`): while any does, a write
@@ -406,7 +411,7 @@ struct Spare {
     options: Vec<Choice>,
     footprints: Vec<Footprint>,
     labels: Vec<Option<&'static str>>,
-    disabled: Vec<(u32, u32, u32)>,
+    disabled: Vec<Disabled>,
     enablings: Vec<(u32, u32, u32)>,
     coroutines: Vec<Option<(TaskCoroutine, Trap)>>,
     new_tasks: Vec<(u32, Body)>,

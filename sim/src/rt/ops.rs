@@ -307,6 +307,7 @@ fn recheck(id: u32) {
             };
             // A check that reads too much now passes: the operation then checks for itself.
             let holds = holds || found.is_none();
+            let still_fails = !check.holds && !holds;
             if check.holds != holds {
                 check.changed_by = id;
             }
@@ -315,6 +316,12 @@ fn recheck(id: u32) {
                 (check.reads, check.n) = (reads, n);
             }
             guard.watch = lives;
+            // It fails again, maybe for another reason: a word it did not read before, or
+            // another value, may be what keeps the task waiting now.
+            if still_fails && e.wants_footprints {
+                let check = *check;
+                e.check_disabled(t as u32, &check, 0);
+            }
         });
     }
 }
@@ -329,8 +336,13 @@ pub(crate) fn ready_if(check: &dyn Fn() -> bool, deadline: Option<u64>, loc: Loc
     let deadline = deadline.filter(|&d| d != NEVER);
     let Some((cur, event)) = with_exec(|e| {
         let task = &e.tasks[e.current as usize];
-        (e.settings.granularity == crate::Granularity::Operation && task.operation != 0)
-            .then_some((e.current, task.event))
+        // As in `ready_when`: an event that only read the clock so far ends at the check.
+        (e.settings.granularity == crate::Granularity::Operation && task.operation != 0).then_some(
+            (
+                e.current,
+                task.event.filter(|_| !task.event_reads_clock_only),
+            ),
+        )
     })
     .flatten() else {
         return;
@@ -569,7 +581,10 @@ pub(crate) fn ready_when(
         if e.settings.granularity != crate::Granularity::Operation || task.operation == 0 {
             return None;
         }
-        let event = task.event;
+        // An event that only read the clock so far (a timed operation, for its deadline) ends
+        // here as one that begins with the guard would: the wait is an event of its own, which
+        // begins where the guard passes.
+        let event = task.event.filter(|_| !task.event_reads_clock_only);
         let start = value.load(Relaxed);
         let id = obj.id(e);
         if let Some(d) = event {
