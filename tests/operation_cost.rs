@@ -153,6 +153,47 @@ fn a_process_costs_what_a_task_does() {
     assert!(ended(&with_kill) > ended(&processes), "{with_kill}");
 }
 
+/// Three child processes and a task of the main process meet at a `Barrier`, and the main task
+/// joins the children, with timeouts that fire only when every task waits: a `join_timeout`
+/// costs what a `join` does, the orders of the barrier's critical sections (4! arrivals × 3!
+/// departures = 144). Its clock reading for the deadline began the join's event, so the look at
+/// the child's exit word was part of an event that could run before the child's end, and both
+/// orders of every join and its child's end were explored (1,272 executions for the timed
+/// joins until 2026-12-07).
+#[test]
+fn a_timed_join_costs_what_a_join_does() {
+    let search = |timed: bool| {
+        let config = config().timeouts(mpcheck::sim::Timeouts::WhenIdle);
+        explore(config, move || {
+            let barrier = mpcheck::Barrier::<Sim>::new(4);
+            let children: Vec<_> = (0..3)
+                .map(|_| {
+                    let barrier = barrier.clone();
+                    let child = Process::<Sim>::new(move || {
+                        barrier.wait().expect("nobody breaks it");
+                    });
+                    child.start().expect("it starts");
+                    child
+                })
+                .collect();
+            barrier.wait().expect("nobody breaks it");
+            for child in &children {
+                if timed {
+                    let hour = std::time::Duration::from_secs(3600);
+                    while !child.join_timeout(hour).expect("started") {}
+                } else {
+                    child.join().expect("started");
+                }
+            }
+        })
+        .expect("no failure")
+    };
+    let (untimed, timed) = (search(false), search(true));
+    assert!(untimed.complete() && timed.complete(), "{untimed} {timed}");
+    assert_eq!(untimed.executions(), 144, "{untimed}");
+    assert_eq!(timed.executions(), untimed.executions(), "{timed}");
+}
+
 /// Three tasks that each increment a counter under a lock twice (the issue's `lock3x2`): the
 /// search runs one execution per order of the six critical sections, 6! / (2! · 2! · 2!) = 90,
 /// and abandons none. An acquire that passed only once the lock was released used to be tried

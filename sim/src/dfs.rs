@@ -31,7 +31,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::footprint::{marker, process_bit, task_bit, Access, Footprint, WIDE};
 use crate::schedule::Choice;
-use crate::strategy::{default_pick, Execution, Pick, PickContext, Strategy};
+use crate::strategy::{default_pick, Disabled, Execution, Pick, PickContext, Strategy};
 
 /// A choice point on the current path.
 #[derive(Debug, Default)]
@@ -225,6 +225,8 @@ struct Scratch {
     joins: Vec<usize>,
     /// The events it races with.
     races: Vec<usize>,
+    /// One look at a task's guard that failed (see [`Execution::disabled`]).
+    look: Vec<Disabled>,
 }
 
 /// The hash of an object number in the race analysis's table: one multiplication (the table
@@ -506,6 +508,7 @@ impl Dfs {
             accesses,
             joins,
             races,
+            look,
         } = &mut scratch;
         task_clock.clear();
         event_clock.resize_with(n.max(event_clock.len()), Clock::default);
@@ -528,7 +531,7 @@ impl Dfs {
             while let Some(&&first) = disabled.peek().filter(|d| d.at as usize <= j) {
                 // One look at one task's guard: the words whose last writes may have made it
                 // fail, and the others its check read.
-                let mut look = Vec::new();
+                look.clear();
                 while let Some(&d) = disabled.next_if(|d| (d.at, d.task) == (first.at, first.task))
                 {
                     look.push(d);

@@ -636,7 +636,13 @@ pub(crate) fn ready_when(
             return;
         };
         // Whether the deadline had passed decided whether it could go on: a read of the clock.
-        if deadline.is_some() {
+        // Not with timeouts when idle, for a guard that passed before its deadline: the clock
+        // moves only while no task can run, so at no point before this event could the
+        // deadline have let the guard pass, and the guard is untimed for this event (its
+        // timeout is an event of its own, where every task waits, explored from the wake that
+        // ended the wait as any timeout is: see `Dfs::analyze`).
+        let timed = deadline.is_some_and(|d| e.settings.timeouts_race || e.clock >= d);
+        if timed {
             e.effects[d as usize].merge(&Footprint::clock_read());
         } else if e.schedule[d as usize] == Choice::Run(e.current)
             && ready(v, start)
