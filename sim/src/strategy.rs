@@ -92,7 +92,8 @@ pub struct Execution<'a> {
     /// Tasks seen disabled by a guard that fails, in the order of their choices.
     pub disabled: &'a [Disabled],
     /// (choice, write, disabler): the event of that choice began with a guard
-    /// (`ready_when`, without a deadline) that passed only because of the write, the event
+    /// (`ready_when`, without a deadline, or, with timeouts when idle, one that passed before
+    /// its deadline) that passed only because of the write, the event
     /// of that choice: the value before it failed the guard, so the event could not have
     /// happened before the write. The disabler is the choice whose write made the guard fail
     /// last before (`u32::MAX`: it failed since the execution began).
