@@ -499,6 +499,9 @@ macro_rules! semaphore {
             pub const MAX: u32 = COUNT;
 
             #[doc = concat!("A new ", stringify!($name), " whose count starts at `value`.")]
+            ///
+            /// A `value` above [`Self::MAX`] (2³¹ − 1) is taken as `MAX`: bit 31 of the count
+            /// word belongs to the holder table.
             pub fn new($value: u32) -> Self {
                 $name {
                     state: SemState::<P>::new($value, $max, stringify!($name)),
