@@ -1,6 +1,7 @@
 //! `Process` under the explorers: one generic scenario, run by the simulator (where a process
 //! is a simulated process with a number of its own), loom and shuttle (where it is a task of
-//! the parent's process). Real processes are tested in tests/process_os.rs.
+//! the parent's process). Real processes are tested in tests/process_os.rs (and here, the
+//! barrier's released round, which every engine runs).
 
 use std::time::Duration;
 
@@ -144,6 +145,45 @@ fn barrier_across_processes<P: Platform>() {
     let index = barrier.wait().unwrap();
     assert!(index < 2);
     assert_eq!(child.join(), Ok(0));
+}
+
+/// A released round stays released: the parent, released with the child (in either order of
+/// arrival), aborts the barrier at once; the child, whether it has run since the release or
+/// not, passes (a CPython party still leaving its round gets `BrokenBarrierError` here).
+fn a_released_round_stays_released<P: Platform>() {
+    let barrier = Barrier::<P>::new(2);
+    let theirs = barrier.clone();
+    let child = Process::<P>::new(move || {
+        theirs.wait().expect("a released round stays released");
+    });
+    child.start().unwrap();
+    barrier.wait().expect("released");
+    barrier.abort();
+    assert_eq!(child.join(), Ok(0), "the child passed");
+    assert!(barrier.broken());
+    assert_eq!(
+        barrier.wait(),
+        Err(Error::BrokenBarrier),
+        "later rounds are broken"
+    );
+}
+
+#[test]
+fn a_released_round_stays_released_on_every_engine() {
+    use mpcheck::sim::{self, Config, Granularity, Sim};
+    for granularity in [Granularity::Step, Granularity::Operation] {
+        let config = Config::dfs().granularity(granularity);
+        let report = sim::explore(config, a_released_round_stays_released::<Sim>)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        assert!(report.complete(), "{report}");
+    }
+    // (A process is a task under loom; unbounded, its search takes two minutes.)
+    mpcheck::loom::model_bounded(2, a_released_round_stays_released::<mpcheck::loom::Loom>);
+    mpcheck::shuttle::check_random(
+        a_released_round_stays_released::<mpcheck::shuttle::Shuttle>,
+        200,
+    );
+    a_released_round_stays_released::<mpcheck::Os>();
 }
 
 #[test]

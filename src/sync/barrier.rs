@@ -1,55 +1,75 @@
 //! [`Barrier`]: `parties` tasks wait for each other (Python's `multiprocessing.Barrier`).
 //!
-//! Built on a [`Lock`] and a [`Condition`], with CPython's round structure: a round *fills*
-//! while tasks arrive; the last arrival runs the action and starts the *draining* phase, in which
-//! the round's tasks leave; a new round starts filling only when the last of them has left. So a
-//! task that arrives early for the next round can never be confused with the current one. A
-//! timeout or `abort` *breaks* the barrier; `reset` breaks the current round and, once its tasks
-//! have left, starts afresh.
+//! A [`Lock`] guards the round's state; the parties wait outside it, on one word, the *round*
+//! word: the round's generation and its phase. A round *fills* while tasks arrive, each under
+//! the lock with the next arrival index. The last arrival runs the action (if any, with the
+//! lock released: the *action* phase) and releases the round with one store that moves the
+//! generation on; the round's parties, asleep on the round word, see their generation gone and
+//! return without taking the lock again, and the next round can fill at once. (CPython's
+//! barrier has its parties leave one at a time, each taking the lock, and holds the next round
+//! back until they have: a released party that an `abort` overtakes there gets
+//! `BrokenBarrierError`. Here a released round is released: its parties return `Ok`, one of
+//! CPython's outcomes.) A timeout or `abort` *breaks* the barrier; `reset` breaks the current
+//! round and, once its tasks have left, starts afresh. The parties of a broken round leave
+//! under the lock, and the barrier starts no round until they have, so a party that finds its
+//! generation unchanged knows its round was not released.
 //!
 //! **A party whose process dies.** The barrier records, by process, how many parties are inside
 //! `wait` (`members`, up to [`MEMBERS`] processes; parties of further processes are counted in
 //! `unrecorded` and not watched). A party waiting in the barrier looks at the other members'
 //! liveness (on `Os` once a liveness poll interval passed asleep, under explorers before every
-//! sleep, a kill waking every sleeper) and when one died inside: while the round fills (or its
-//! action runs) the barrier breaks, so the others get [`Error::BrokenBarrier`] instead of
-//! waiting for a round that cannot complete as they expect; while the round drains, the dead
-//! party is counted out, so the next round can start. A party that dies holding the barrier's
-//! lock is found the same way by whoever takes the lock over. Every change of the state is one
-//! store under the lock, and the count of parties inside is recomputed from `members` after a
-//! death and after every takeover of the lock (the dead holder may have been leaving: its record
-//! gone, the count not yet lowered), so a party that died halfway through an update leaves
-//! nothing inconsistent. A party
-//! that dies *before* it arrives cannot be told from a slow one (as in Python): use
-//! `wait_timeout`, or watch the processes (`Process::join`).
+//! sleep, a kill waking every sleeper) and when one died inside, takes the lock and looks under
+//! it: while the round fills (or its action runs) the barrier breaks, so the others get
+//! [`Error::BrokenBarrier`] instead of waiting for a round that cannot complete as they
+//! expect. A released round's parties are no longer members (the release clears the records),
+//! so a death among them breaks nothing. A party that dies holding the barrier's lock is found
+//! by whoever takes the lock over. Every change of the state is one store under the lock; the
+//! count of parties inside is recomputed from `members` after a death and after every takeover
+//! of the lock (the dead holder may have been arriving or leaving: its record written, the
+//! count not yet), and a release is one store that commits it (the generation moves on with the
+//! phase *releasing*), finished by whoever takes the lock over from a releaser that died
+//! before it cleared the records. So a party that died halfway through an update leaves
+//! nothing inconsistent. A party that dies *before* it arrives cannot be told from a slow one
+//! (as in Python): use `wait_timeout`, or watch the processes (`Process::join`).
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, Shareable};
-use crate::{Condition, Error, Lock, Os};
+use crate::platform::{
+    deadline_after, Atomic, AtomicInt, Instant, Platform, Shareable, WaitOutcome,
+};
+use crate::sync::lock::LockGuard;
+use crate::{Error, Lock, Os};
 
 /// Tasks are arriving.
 const FILLING: u32 = 0;
 /// Everyone arrived; the last arrival runs the action with the lock released.
 const ACTION: u32 = 1;
-/// The round is over; its tasks are leaving.
-const DRAINING: u32 = 2;
 /// `reset` broke the round; its tasks are leaving with an error.
-const RESETTING: u32 = 3;
-/// Broken by a timeout, `abort` or a panicking action, until `reset`.
-const BROKEN: u32 = 4;
+const RESETTING: u32 = 2;
+/// Broken by a timeout, `abort`, a panicking action or a dead party, until `reset`.
+const BROKEN: u32 = 3;
+/// The round was released (its generation is gone), and its records are being cleared: seen
+/// only by a task that took the lock over from a releaser that died in the middle.
+const RELEASING: u32 = 4;
+/// The phase's bits in the round word; the generation is in the bits above them.
+const PHASE: u32 = 0b111;
+/// One generation in the round word.
+const GENERATION: u32 = PHASE + 1;
 
 /// Processes whose parties inside `wait` a barrier records.
 pub(crate) const MEMBERS: usize = 16;
 
 pub(crate) struct BarrierState<P: Platform> {
-    /// One of the phase constants; read and written with the lock held.
-    phase: P::AtomicU32,
-    /// Tasks inside `wait` (arrived and not yet left); read and written with the lock held.
+    /// The generation (bits 3..32, wrapping) and the phase (bits 0..3) of the current round;
+    /// written with the lock held, every change waking its sleepers; the parties of a round
+    /// sleep on it without the lock.
+    round: P::AtomicU32,
+    /// Tasks inside `wait` in the current round (arrived, not released nor left); read and
+    /// written with the lock held.
     count: P::AtomicU64,
     /// Immutable.
     parties: u64,
@@ -97,7 +117,9 @@ fn no_action<'de, D: serde::Deserializer<'de>>(
 /// break the barrier: waiting tasks get [`Error::BrokenBarrier`], and so do later calls until
 /// `reset`. So does the death of a party's process inside `wait` while the round fills: the
 /// others are released with `BrokenBarrier` rather than left waiting (see the module docs; a
-/// party that dies before it arrives cannot be told from a slow one: use `wait_timeout`).
+/// party that dies before it arrives cannot be told from a slow one: use `wait_timeout`). A
+/// round once released stays released: its parties return `Ok` even if the barrier is broken
+/// before they run again.
 ///
 /// ```
 /// use mpcheck::{Barrier, Os};
@@ -113,7 +135,7 @@ fn no_action<'de, D: serde::Deserializer<'de>>(
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Barrier<P: Platform = Os> {
-    cond: Condition<P>,
+    lock: Lock<P>,
     #[serde(
         serialize_with = "crate::platform::wire::ser::<P, _, _>",
         deserialize_with = "crate::platform::wire::de::<P, _, _>"
@@ -126,19 +148,30 @@ pub struct Barrier<P: Platform = Os> {
     action: Option<Action>,
 }
 
+/// Why [`Barrier::await_change`] returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Woken {
+    /// The round word reached what the caller waits for.
+    Changed,
+    /// A member of the round is dead: the caller looks under the lock.
+    Death,
+    /// The caller's deadline passed.
+    TimedOut,
+}
+
 impl<P: Platform> Barrier<P> {
     /// A barrier for `parties` tasks. `wait` on a barrier for 0 parties is
     /// [`Error::InvalidArgument`].
     pub fn new(parties: usize) -> Self {
         let state: P::Shared<BarrierState<P>> = P::share(BarrierState {
-            phase: P::AtomicU32::new(FILLING),
+            round: P::AtomicU32::new(FILLING),
             count: P::AtomicU64::new(0),
             parties: parties as u64,
             members: std::array::from_fn(|_| P::AtomicU64::new(0)),
             occupied: P::AtomicU32::new(0),
             unrecorded: P::AtomicU64::new(0),
         });
-        state.phase.label("Barrier.phase");
+        state.round.label("Barrier.round");
         state.count.label("Barrier.count");
         for member in &state.members {
             member.label("Barrier.member");
@@ -146,7 +179,7 @@ impl<P: Platform> Barrier<P> {
         state.occupied.label("Barrier.occupied");
         state.unrecorded.label("Barrier.unrecorded");
         Barrier {
-            cond: Condition::with_lock(Lock::new()),
+            lock: Lock::new(),
             state,
             action: None,
         }
@@ -169,7 +202,7 @@ impl<P: Platform> Barrier<P> {
     #[track_caller]
     pub fn wait(&self) -> Result<usize, Error> {
         let site = P::site();
-        let _op = P::operation_at(|| Some(&self.state.phase), "Barrier", "wait", site);
+        let _op = P::operation_at(|| Some(&self.state.round), "Barrier", "wait", site);
         self.wait_until(None, &mut Open::new(_op, "wait", site))
     }
 
@@ -178,14 +211,14 @@ impl<P: Platform> Barrier<P> {
     #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, Error> {
         let site = P::site();
-        let _op = P::operation_at(|| Some(&self.state.phase), "Barrier", "wait_timeout", site);
+        let _op = P::operation_at(|| Some(&self.state.round), "Barrier", "wait_timeout", site);
         let deadline = deadline_after::<P>(timeout);
         self.wait_until(deadline, &mut Open::new(_op, "wait_timeout", site))
     }
 
     /// Takes the barrier's lock; from a process that died holding it, after a look.
-    fn lock(&self) -> crate::sync::condition::ConditionGuard<'_, P> {
-        let held = self.cond.lock();
+    fn lock(&self) -> LockGuard<'_, P> {
+        let held = self.lock.lock();
         if held.owner_died() {
             self.look(true);
         }
@@ -193,51 +226,96 @@ impl<P: Platform> Barrier<P> {
     }
 
     fn phase(&self) -> u32 {
-        self.state.phase.load(Relaxed)
+        self.state.round.load(Relaxed) & PHASE
     }
 
+    /// With the lock held: the round word becomes `round`, and its sleepers are woken.
+    fn set_round(&self, round: u32) {
+        self.state.round.store(round, Release);
+        P::wake(&self.state.round, u32::MAX);
+    }
+
+    /// With the lock held: the round's phase becomes `phase` (same generation).
     fn set_phase(&self, phase: u32) {
-        self.state.phase.store(phase, Relaxed);
+        let round = self.state.round.load(Relaxed);
+        self.set_round(round & !PHASE | phase);
     }
 
-    /// With the lock held: waits on the condition; `false` if the deadline passed. Looks for
-    /// dead parties before sleeping (explorers) or once a liveness poll interval passed (`Os`);
-    /// `true` without sleeping when the look changed the state.
-    fn sleep(&self, deadline: Option<Instant>) -> bool {
-        if P::LIVENESS_POLL.is_none() && self.look(false) {
-            return true;
+    /// Without the lock: whether a process recorded as a member of the round (not this one)
+    /// is dead. Reads only; a hint for a party that then looks under the lock. Nothing to read
+    /// while no other process can have used the barrier.
+    fn member_died(&self) -> bool {
+        if !P::multiprocess() {
+            return false;
         }
-        let tick = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
-        let until = match (deadline, tick) {
-            (Some(d), Some(t)) => Some(d.min(t)),
-            (d, t) => d.or(t),
-        };
-        // A party looks at the others' liveness: the sleep watches deaths.
-        match self.cond.wait_until_or_death(until, "Barrier::wait", true) {
-            Ok(true) => true,
-            Ok(false) if deadline.is_some() && until == deadline => false,
-            // A poll tick.
-            Ok(false) => {
-                self.look(false);
-                true
+        let me = P::process_token();
+        let mask = self.state.occupied.load(Relaxed);
+        (0..MEMBERS).filter(|i| mask & (1 << i) != 0).any(|i| {
+            let token = (self.state.members[i].load(Relaxed) >> 32) as u32;
+            token != 0 && token != me && !P::process_alive(token)
+        })
+    }
+
+    /// Without the lock: waits until `ended(round word)` holds, a member of the round died, or
+    /// `deadline` passed. The sleep watches deaths, and ends at least every liveness poll
+    /// interval (on `Os`) to look at the members.
+    fn await_change(
+        &self,
+        ended: fn(u32, u32) -> bool,
+        seen: u32,
+        deadline: Option<Instant>,
+    ) -> Woken {
+        let round = &self.state.round;
+        P::ready_if(
+            &|| ended(round.load(Acquire), seen) || self.member_died(),
+            deadline,
+        );
+        let mut timed_out = false;
+        loop {
+            let now = round.load(Acquire);
+            if ended(now, seen) {
+                return Woken::Changed;
             }
-            // The lock taken back from a process that died holding it (the only error: this
-            // task holds the lock).
-            Err(_) => {
-                self.look(true);
-                true
+            if self.member_died() {
+                return Woken::Death;
             }
+            if timed_out {
+                return Woken::TimedOut;
+            }
+            let tick = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
+            let until = match (deadline, tick) {
+                (Some(d), Some(t)) => Some(d.min(t)),
+                (d, t) => d.or(t),
+            };
+            let outcome = P::wait_watching_deaths(round, now, until);
+            timed_out = outcome == WaitOutcome::TimedOut && deadline.is_some() && until == deadline;
         }
+    }
+
+    /// With the lock held: releases it, waits for the round word to change from what it is (or
+    /// a member's death), and takes the lock back.
+    fn sleep<'a>(&'a self, held: LockGuard<'a, P>) -> LockGuard<'a, P> {
+        let seen = self.state.round.load(Relaxed);
+        drop(held);
+        if self.await_change(|now, seen| now != seen, seen, None) == Woken::Death {
+            let held = self.lock();
+            self.look(false);
+            return held;
+        }
+        self.lock()
     }
 
     /// With the lock held: counts out the parties of dead processes; breaks the round if it
-    /// was filling (or running its action), lets the next one start if it was draining.
+    /// was filling (or running its action), lets the next one start if it was resetting.
     /// `true` if a dead party was found. `took_over`: the lock was just taken over from a
-    /// process that died holding it, in the middle of an update perhaps; then the count is
-    /// recomputed even if no dead party is recorded (the dead holder may have been leaving:
-    /// its record already gone, the count not yet lowered, which would keep a draining round
-    /// from ever ending).
+    /// process that died holding it, in the middle of an update perhaps; then a release it
+    /// began is finished, and the count is recomputed even if no dead party is recorded (the
+    /// dead holder may have been arriving or leaving: its record written, the count not yet).
     fn look(&self, took_over: bool) -> bool {
+        if took_over && self.phase() == RELEASING {
+            self.clear_round();
+            self.set_phase(FILLING);
+        }
         let me = P::process_token();
         let mask = self.state.occupied.load(Relaxed);
         let mut found = false;
@@ -264,11 +342,8 @@ impl<P: Platform> Barrier<P> {
         match self.phase() {
             // A dead holder that was no party of the round (arriving, not yet recorded) cannot
             // be told from a slow one: only a dead party breaks it.
-            FILLING | ACTION if found => self.break_barrier(),
-            DRAINING | RESETTING if inside == 0 => {
-                self.set_phase(FILLING);
-                self.wake_all();
-            }
+            FILLING | ACTION if found => self.set_phase(BROKEN),
+            RESETTING if inside == 0 => self.set_phase(FILLING),
             _ => {}
         }
         found
@@ -319,10 +394,26 @@ impl<P: Platform> Barrier<P> {
         }
     }
 
-    /// With the lock held: wakes every task sleeping on the condition.
-    fn wake_all(&self) {
-        // Only NotOwner can come back, and this task holds the lock.
-        let _ = self.cond.notify_all();
+    /// With the lock held: the round's records are cleared (its parties were released).
+    fn clear_round(&self) {
+        let mask = self.state.occupied.load(Relaxed);
+        for i in (0..MEMBERS).filter(|i| mask & (1 << i) != 0) {
+            self.state.members[i].store(0, Relaxed);
+        }
+        self.state.occupied.store(0, Relaxed);
+        self.state.unrecorded.store(0, Relaxed);
+        self.state.count.store(0, Relaxed);
+    }
+
+    /// With the lock held: this task, a party of the current round, leaves it without passing
+    /// (its round broke or is reset); the last to leave a resetting round lets the next start.
+    fn leave(&self) {
+        self.count_member(false);
+        let inside = self.state.count.load(Relaxed).saturating_sub(1);
+        self.state.count.store(inside, Relaxed);
+        if inside == 0 && self.phase() == RESETTING {
+            self.set_phase(FILLING);
+        }
     }
 
     fn wait_until(&self, deadline: Option<Instant>, op: &mut Open<P>) -> Result<usize, Error> {
@@ -332,10 +423,16 @@ impl<P: Platform> Barrier<P> {
                 "a Barrier needs at least one party".to_owned(),
             ));
         }
-        let held = self.lock();
-        // A new round starts only when the previous one has drained or been reset.
-        while matches!(self.phase(), ACTION | DRAINING | RESETTING) {
-            self.sleep(None);
+        // A broken barrier refuses without its lock: the phase is one word, and only `reset`
+        // (under the lock) leaves it. So refusals commute with each other.
+        if self.state.round.load(Acquire) & PHASE == BROKEN {
+            return Err(Error::BrokenBarrier);
+        }
+        let mut held = self.lock();
+        // A new round starts only once the full one has run its action, or the reset one has
+        // been left.
+        while matches!(self.phase(), ACTION | RESETTING) {
+            held = self.sleep(held);
         }
         if self.phase() == BROKEN {
             return Err(Error::BrokenBarrier);
@@ -348,116 +445,140 @@ impl<P: Platform> Barrier<P> {
             // party's round cannot complete as its parties expect (it breaks, as it would
             // have for a task still waiting; the last arrival never sleeps, so it looks now).
             if self.look(false) {
+                self.leave();
                 Err(Error::BrokenBarrier)
             } else {
-                self.release_round(op)
+                self.release_round(held, op)
             }
         } else {
-            self.await_round(deadline)
+            self.await_round(held, deadline)
         };
-        self.count_member(false);
-        let inside = self.state.count.load(Relaxed) - 1;
-        self.state.count.store(inside, Relaxed);
-        if inside == 0 && matches!(self.phase(), DRAINING | RESETTING) {
-            self.set_phase(FILLING);
-            self.wake_all();
-        }
-        drop(held);
         result.map(|()| index as usize)
     }
 
     /// The last arrival (lock held): runs the action, then releases the round.
-    fn release_round(&self, op: &mut Open<P>) -> Result<(), Error> {
-        if let Some(action) = &self.action {
-            self.set_phase(ACTION);
-            // Released and re-taken by hand inside the caller's guard: this task holds the lock.
-            let _ = self.cond.release();
-            // The action is the caller's code, no part of the operation: the wait's operation
-            // ends before it and goes on after it, from the caller's line.
-            op.close();
-            let outcome = catch_unwind(AssertUnwindSafe(|| action()));
-            op.reopen(|| Some(&self.state.phase), "Barrier");
-            // Taken back; from a process that died holding it, after a look (which breaks the
-            // round if a party died inside it).
-            if self.cond.acquire().is_err() {
-                self.look(true);
+    fn release_round<'a>(&'a self, held: LockGuard<'a, P>, op: &mut Open<P>) -> Result<(), Error> {
+        let held = match &self.action {
+            None => held,
+            Some(action) => {
+                // Nobody waits for this phase: no wake-up.
+                let round = self.state.round.load(Relaxed);
+                self.state.round.store(round & !PHASE | ACTION, Relaxed);
+                drop(held);
+                // The action is the caller's code, no part of the operation: the wait's
+                // operation ends before it and goes on after it, from the caller's line.
+                op.close();
+                let outcome = catch_unwind(AssertUnwindSafe(|| action()));
+                op.reopen(|| Some(&self.state.round), "Barrier");
+                // Taken back; from a process that died holding it, after a look (which breaks
+                // the round if a party died inside it).
+                let held = self.lock();
+                if let Err(payload) = outcome {
+                    self.set_phase(BROKEN);
+                    self.leave();
+                    return Err(Error::from_panic(&*payload));
+                }
+                if self.phase() != ACTION {
+                    // Aborted or reset while the action ran.
+                    self.leave();
+                    return Err(Error::BrokenBarrier);
+                }
+                held
             }
-            if let Err(payload) = outcome {
-                self.break_barrier();
-                return Err(Error::from_panic(&*payload));
-            }
-            if self.phase() != ACTION {
-                // Aborted or reset while the action ran.
-                return Err(Error::BrokenBarrier);
-            }
-        }
-        self.set_phase(DRAINING);
-        self.wake_all();
+        };
+        // One store releases the round: its parties see their generation gone. The records
+        // are cleared after it, so a releaser that dies in between leaves the phase saying so
+        // to whoever takes the lock over.
+        let round = self.state.round.load(Relaxed);
+        let next = (round & !PHASE).wrapping_add(GENERATION);
+        self.set_round(next | RELEASING);
+        self.clear_round();
+        // Release as well: a party that reads this store rather than the first learns of the
+        // action's effects from it.
+        self.state.round.store(next | FILLING, Release);
+        drop(held);
         Ok(())
     }
 
-    /// An early arrival (lock held): waits for the round to be released or broken.
-    fn await_round(&self, deadline: Option<Instant>) -> Result<(), Error> {
-        let mut timed_out = false;
+    /// An early arrival (lock held): waits, without the lock, for its round to be released or
+    /// broken.
+    fn await_round<'a>(
+        &'a self,
+        held: LockGuard<'a, P>,
+        mut deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let mine = self.state.round.load(Relaxed);
+        drop(held);
+        // Ended: the generation moved on (released), or the round broke or is being reset.
+        // (A generation comes back after 2^29 rounds: a party asleep through all of them
+        // would wait for the next.)
+        let ended = |now: u32, mine: u32| {
+            now & !PHASE != mine & !PHASE || matches!(now & PHASE, BROKEN | RESETTING)
+        };
         loop {
-            match self.phase() {
-                FILLING if timed_out => {
-                    self.break_barrier();
+            let woken = self.await_change(ended, mine, deadline);
+            let now = self.state.round.load(Acquire);
+            if woken == Woken::Changed && now & !PHASE != mine & !PHASE {
+                return Ok(());
+            }
+            let _held = self.lock();
+            if woken == Woken::Death {
+                self.look(false);
+            }
+            let now = self.state.round.load(Relaxed);
+            if now & !PHASE != mine & !PHASE {
+                return Ok(());
+            }
+            match now & PHASE {
+                FILLING if woken == Woken::TimedOut => {
+                    self.set_phase(BROKEN);
+                    self.leave();
                     return Err(Error::BrokenBarrier);
                 }
-                FILLING => timed_out = !self.sleep(deadline),
+                FILLING => {}
                 // Everyone has arrived: the round no longer times out, the action decides.
-                ACTION => {
-                    self.sleep(None);
+                ACTION => deadline = None,
+                _ => {
+                    self.leave();
+                    return Err(Error::BrokenBarrier);
                 }
-                DRAINING => return Ok(()),
-                _ => return Err(Error::BrokenBarrier),
             }
         }
-    }
-
-    /// With the lock held: breaks the barrier and wakes everyone.
-    fn break_barrier(&self) {
-        self.set_phase(BROKEN);
-        self.wake_all();
     }
 
     /// Breaks the barrier: tasks waiting now, and every later `wait` until [`Barrier::reset`],
     /// get [`Error::BrokenBarrier`].
     #[track_caller]
     pub fn abort(&self) {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "abort");
+        let _op = P::operation(|| &self.state.round, "Barrier", "abort");
         let _held = self.lock();
-        self.break_barrier();
+        self.set_phase(BROKEN);
     }
 
     /// Returns the barrier to its initial state. Tasks waiting now get
     /// [`Error::BrokenBarrier`]; new arrivals start a fresh round once they have left.
     #[track_caller]
     pub fn reset(&self) {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "reset");
+        let _op = P::operation(|| &self.state.round, "Barrier", "reset");
         let _held = self.lock();
         if self.state.count.load(Relaxed) > 0 {
-            if matches!(self.phase(), FILLING | ACTION | BROKEN) {
-                self.set_phase(RESETTING);
-            }
+            self.set_phase(RESETTING);
         } else {
             self.set_phase(FILLING);
         }
-        self.wake_all();
     }
 
     /// The number of tasks the barrier waits for.
     #[track_caller]
     pub fn parties(&self) -> usize {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "parties");
+        let _op = P::operation(|| &self.state.round, "Barrier", "parties");
         self.state.parties as usize
     }
 
     /// The number of tasks waiting in the current round.
     #[track_caller]
     pub fn n_waiting(&self) -> usize {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "n_waiting");
+        let _op = P::operation(|| &self.state.round, "Barrier", "n_waiting");
         let _held = self.lock();
         if self.phase() == FILLING {
             self.state.count.load(Relaxed) as usize
@@ -469,7 +590,7 @@ impl<P: Platform> Barrier<P> {
     /// `true` if the barrier is broken.
     #[track_caller]
     pub fn broken(&self) -> bool {
-        let _op = P::operation(|| &self.state.phase, "Barrier", "broken");
+        let _op = P::operation(|| &self.state.round, "Barrier", "broken");
         let _held = self.lock();
         self.phase() == BROKEN
     }
@@ -478,7 +599,7 @@ impl<P: Platform> Barrier<P> {
 impl<P: Platform> Clone for Barrier<P> {
     fn clone(&self) -> Self {
         Barrier {
-            cond: self.cond.clone(),
+            lock: self.lock.clone(),
             state: self.state.clone(),
             action: self.action.clone(),
         }

@@ -505,9 +505,9 @@ const BROKEN: u32 = u32::MAX;
 ///   waiting — so the main task, when every task left is blocked (a timed wait of its own
 ///   times out: run it with timeouts that fire only then, the simulator's
 ///   `Timeouts::WhenIdle`), checks that the round counts no dead party (`n_waiting` is the
-///   number of live parties inside `wait`: a dead party still counted, or a round that cannot
-///   end its draining, is one the barrier failed to count out), then `abort`s the barrier to
-///   release them;
+///   number of live parties inside `wait`: a dead party still counted, or a reset round that
+///   cannot end because a dead party is never counted out of it, is one the barrier failed to
+///   count out), then `abort`s the barrier to release them;
 /// - within a round the live parties all get `Ok`, with distinct indices, or all
 ///   `BrokenBarrier`, and after a `BrokenBarrier` every later round is broken too;
 /// - without a death every party gets `Ok` in every round, indices `0..parties` each round.
@@ -585,8 +585,9 @@ pub fn barrier_party_killed<P: Platform>(size: Size) {
                 continue;
             }
             // Every live task is blocked (and was when the wait timed out, with no death since).
-            // `n_waiting` is 0 unless the round is filling: a round that cannot end its
-            // draining (a dead party counted in it) fails here as well.
+            // `n_waiting` is 0 unless the round is filling: live parties held back by a phase
+            // that cannot end (a reset round with a dead party counted in it) fail here as
+            // well.
             assert_eq!(
                 waiting, inside,
                 "every live task is blocked, and the round's count is not the number of live \
