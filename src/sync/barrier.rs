@@ -331,12 +331,14 @@ impl<P: Platform> Barrier<P> {
         if !found && !took_over {
             return false;
         }
+        // Only the slots in use: a slot is marked in use before it is written, and written 0
+        // before it is unmarked, so every other slot holds 0. (Reading all sixteen made the
+        // look touch more words than an explorer's event lists, and so depend on everything.)
+        let mask = self.state.occupied.load(Relaxed);
         let inside = self.state.unrecorded.load(Relaxed)
-            + self
-                .state
-                .members
-                .iter()
-                .map(|m| m.load(Relaxed) & u64::from(u32::MAX))
+            + (0..MEMBERS)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| self.state.members[i].load(Relaxed) & u64::from(u32::MAX))
                 .sum::<u64>();
         self.state.count.store(inside, Relaxed);
         match self.phase() {

@@ -284,8 +284,12 @@ impl<P: Platform> SemState<P> {
     fn repair(&self) {
         let word = self.count.load(Acquire);
         let happened = word & PENDING != 0;
-        for (i, slot) in self.slots.iter().enumerate() {
-            let s = Slot::unpack(slot.load(Relaxed));
+        // Only the slots that may be in use: a slot is marked before it is claimed, and
+        // unmarked only once free, so every other slot is free. (Reading all sixteen made the
+        // repair touch more words than an explorer's event lists, and so depend on everything.)
+        let occupied = self.occupied.load(Relaxed);
+        for i in (0..SLOTS).filter(|i| occupied & (1 << i) != 0) {
+            let s = Slot::unpack(self.slots[i].load(Relaxed));
             if s.in_flight != InFlight::None {
                 let units = if happened { s.done() } else { s.units };
                 self.store_slot(
@@ -407,7 +411,9 @@ impl<P: Platform> SemState<P> {
         }
         self.lock_table();
         let mut gave = false;
-        for i in 0..SLOTS {
+        // The slots that may be in use, as `repair` reads them.
+        let mask = self.occupied.load(Relaxed);
+        for i in (0..SLOTS).filter(|i| mask & (1 << i) != 0) {
             let s = Slot::unpack(self.slots[i].load(Relaxed));
             if s.units > 0 && dead(s) {
                 // A give-back never finds the count at 0 unacceptable.
