@@ -25,11 +25,25 @@ macro_rules! atomic {
         }
 
         impl $name {
-            /// A new atomic holding `value`.
-            pub const fn new(value: $v) -> Self {
+            /// A new atomic holding `value`. Made within an execution, it is numbered here
+            /// (see [`const_new`](Self::const_new)).
+            #[inline]
+            pub fn new(value: $v) -> Self {
                 $name {
                     value: <$std>::new(value),
                     obj: ObjCell::new(),
+                }
+            }
+
+            /// As [`new`](Self::new), in a constant (a `static`): the atomic is numbered at
+            /// its first use in each execution, not where it is made. The search tells less
+            /// well which events of two schedules touch it (a number handed out after the
+            /// schedules part may stand for different objects in each), so it may run more
+            /// executions.
+            pub const fn const_new(value: $v) -> Self {
+                $name {
+                    value: <$std>::new(value),
+                    obj: ObjCell::unnumbered(),
                 }
             }
 
@@ -227,8 +241,9 @@ pub struct Cell<T> {
 unsafe impl<T: Send> Sync for Cell<T> {}
 
 impl<T> Cell<T> {
-    /// A new cell.
-    pub const fn new(value: T) -> Self {
+    /// A new cell (numbered here if made within an execution, as an atomic's `new`).
+    #[inline]
+    pub fn new(value: T) -> Self {
         Cell {
             value: UnsafeCell::new(value),
             obj: ObjCell::new(),

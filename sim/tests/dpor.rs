@@ -229,6 +229,10 @@ fn program(seed: u64, tasks: usize, len: usize, objects: usize, kinds: &[Kind]) 
 /// it was killed counts too): every value read, how each wait ended, every clock reading,
 /// and the logs of the tasks it spawned.
 fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
+    // An object made here, never used, takes the next number: which objects the words
+    // numbered at first use are numbered after depends on the schedule, and the search must
+    // not take two objects for one (or one for two) across executions.
+    let _made = AtomicU32::new(0);
     let see = |v: u64| log.borrow_mut().push(v);
     let mut children = Vec::new();
     for i in code {
@@ -372,9 +376,20 @@ fn outcomes(config: Config, code: &[Vec<Instr>], objects: usize) -> (Outcomes, R
     let code: Arc<Vec<Vec<Instr>>> = Arc::new(code.to_vec());
     let processes = config.to_string().contains("kill");
     let report = explore(config.no_files().ignore_env(), move || {
-        // The generated words, and the lock word of `Instr::Critical`.
-        let objs: Arc<Vec<AtomicU32>> =
-            Arc::new((0..=objects).map(|_| AtomicU32::new(0)).collect());
+        // The generated words, and the lock word of `Instr::Critical`: every other one
+        // numbered at its first use rather than here (as a `static` is), so that the search
+        // meets both ways of numbering (see `run`).
+        let objs: Arc<Vec<AtomicU32>> = Arc::new(
+            (0..=objects)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        AtomicU32::new(0)
+                    } else {
+                        AtomicU32::const_new(0)
+                    }
+                })
+                .collect(),
+        );
         let handles: Vec<_> = code[1..]
             .iter()
             .map(|c| {
@@ -989,4 +1004,85 @@ fn bounded_rounds_explore_a_kill_after_the_option_that_goes_on() {
     for bound in 0..=2 {
         compare_bounded(26_743, &code, config.clone(), bound).expect("a small program");
     }
+}
+
+/// Found by a search over small programs of operations (every word made by the main task):
+/// numbered at its first use, a word that an operation uses first after the schedules part
+/// has a number that may stand for another word in the other schedule, so an option asleep
+/// there wakes at any event that writes such a word, and the search runs executions that
+/// are orders of independent events it ran already (16). Numbered where they are made, the
+/// words keep their numbers in every schedule (6). Both keep every outcome of plain search.
+#[test]
+fn words_numbered_where_they_are_made_keep_options_asleep() {
+    use mpcheck_sim::Observed;
+    // Each task's events: one step each, or several as one operation. (word, 0 load, 1 store,
+    // 2 add)
+    type Code = [&'static [&'static [(usize, u8)]]; 3];
+    const CODE: Code = [
+        &[&[(1, 2), (2, 2)], &[(2, 2)]],
+        &[&[(4, 2)], &[(0, 0), (0, 0)]],
+        &[&[(0, 1), (3, 2)], &[(2, 2), (5, 1)]],
+    ];
+    let run = |config: Config, at_birth: bool| {
+        let seen: Rc<RefCell<BTreeSet<mpcheck_sim::Outcome>>> = Rc::default();
+        let sink = seen.clone();
+        let report = mpcheck_sim::explore_observed(
+            config.no_files().ignore_env(),
+            move || {
+                let words: Arc<Vec<AtomicU32>> = Arc::new(
+                    (0..6)
+                        .map(|_| {
+                            if at_birth {
+                                AtomicU32::new(0)
+                            } else {
+                                AtomicU32::const_new(0)
+                            }
+                        })
+                        .collect(),
+                );
+                let tasks: Vec<_> = CODE
+                    .iter()
+                    .map(|&events| {
+                        let words = words.clone();
+                        spawn(move || {
+                            for &event in events {
+                                let _op = (event.len() > 1)
+                                    .then(|| operation(0, "Gen", "op", Location::caller()));
+                                for &(w, kind) in event {
+                                    match kind {
+                                        0 => {
+                                            words[w].load(SeqCst);
+                                        }
+                                        1 => words[w].store(1, SeqCst),
+                                        _ => {
+                                            words[w].fetch_add(1, SeqCst);
+                                        }
+                                    }
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.join();
+                }
+            },
+            move |o: Observed<'_>| {
+                sink.borrow_mut().insert(o.outcome());
+            },
+        )
+        .expect("the program does not fail");
+        assert!(report.complete());
+        let seen = seen.borrow().clone();
+        (seen, report.executions())
+    };
+    let (plain, _) = run(Config::dfs().reduction(false), true);
+    let (at_birth, fewer) = run(Config::dfs(), true);
+    let (at_first_use, more) = run(Config::dfs(), false);
+    assert_eq!(at_birth, plain);
+    assert_eq!(at_first_use, plain);
+    assert!(
+        fewer < more,
+        "{fewer} executions at birth, {more} at first use"
+    );
 }

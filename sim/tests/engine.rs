@@ -644,3 +644,56 @@ fn an_exploration_inside_an_execution_is_invalid_input() {
     .unwrap_or_else(|f| panic!("{f}"));
     assert!(report.complete());
 }
+
+/// Objects are numbered where they are made (for the search), but traces and reports show
+/// them in the order of their first use: a thousand words made and never touched before the
+/// gate leave it `Gate#1`, as does a gate made after another word it is used before.
+#[test]
+fn traces_number_objects_in_the_order_of_their_first_use() {
+    let failure = explore(Config::dfs().no_files(), || {
+        let unused: Vec<AtomicU32> = (0..1000).map(AtomicU32::new).collect();
+        let late = AtomicU32::new(0);
+        let w = AtomicU32::new(0);
+        w.label("Gate");
+        late.label("Late");
+        assert_eq!(w.object_number(), 1);
+        futex_wake(&late, 1);
+        assert_eq!(late.object_number(), 2);
+        drop(unused);
+        futex_wait(&w, 0, None);
+    })
+    .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Deadlock);
+    assert!(failure.message().contains("Gate#1"), "{failure}");
+    assert!(failure.trace_text().contains("Late#2"), "{failure}");
+}
+
+/// A `static` word (`const_new`) outlives every execution: it is numbered at its first use
+/// in each, and the search explores the program as it does with a word made in the
+/// execution.
+#[test]
+fn a_static_word_is_numbered_in_each_execution_it_is_used_in() {
+    static SHARED: AtomicU32 = AtomicU32::const_new(0);
+    fn program<W: std::ops::Deref<Target = AtomicU32> + Clone + 'static>(word: W) {
+        word.store(0, SeqCst);
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let word = word.clone();
+                spawn(move || {
+                    word.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.join();
+        }
+        assert_eq!(word.load(SeqCst), 2);
+    }
+    let with_static = explore(Config::dfs().no_files(), || program(&SHARED)).unwrap();
+    let with_made = explore(Config::dfs().no_files(), || {
+        program(Arc::new(AtomicU32::new(0)))
+    })
+    .unwrap();
+    assert!(with_static.complete() && with_made.complete());
+    assert_eq!(with_static.executions(), with_made.executions());
+}

@@ -37,6 +37,10 @@ use std::time::Duration;
 macro_rules! forward_atomic {
     ($atomic:ty, $v:ty, #[$attr:meta] $(, label = $label:ident, number = $number:ident)?) => {
         impl $crate::platform::Atomic<$v> for $atomic {
+            // Inlined on every engine too (a queue makes thousands at once, each best written in
+            // place), which makes `$attr` a second `#[inline]` for `Os`.
+            #[inline]
+            #[allow(unused_attributes)]
             #[$attr]
             fn new(value: $v) -> Self {
                 <$atomic>::new(value)

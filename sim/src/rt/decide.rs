@@ -317,7 +317,7 @@ impl Exec {
     ) -> u64 {
         objects
             .into_iter()
-            .fold(watch, |m, o| m | self.objects[o as usize - 1].writers)
+            .fold(watch, |m, o| m | self.objects[o].writers)
     }
 
     /// The tasks whose guard fails now (bit `t` for task `t`, up to 62; bit 63 only if every
@@ -426,16 +426,16 @@ impl Exec {
         if obj == 0 {
             return (0, false);
         }
-        self.objects[obj as usize - 1].waiters.iter().fold(
-            (0, false),
-            |(processes, watching), &w| {
+        self.objects[obj]
+            .waiters
+            .iter()
+            .fold((0, false), |(processes, watching), &w| {
                 let task = &self.tasks[w as usize];
                 (
                     processes | process_bit(task.process),
                     watching | task.sleeps_for_the_dead,
                 )
-            },
-        )
+            })
     }
 
     /// Whether the event of `choice`, task `t`'s step `op` announced with `arg`, depends on
@@ -484,9 +484,7 @@ impl Exec {
             }
             if let State::Blocked { obj, .. } = task.state {
                 if obj != 0 {
-                    self.objects[obj as usize - 1]
-                        .waiters
-                        .retain(|&w| w != t as u32);
+                    self.objects[obj].waiters.retain(|&w| w != t as u32);
                 }
             }
             let task = &mut self.tasks[t];
@@ -614,7 +612,7 @@ impl Exec {
                     .touches_anything()
             });
         let ctx = PickContext {
-            objects: self.objects.len() as u32,
+            objects: self.objects.numbered(),
             current: current_runs.then_some(cur),
             current_touches,
             decisions: self.schedule.len(),
@@ -717,7 +715,7 @@ impl Exec {
     pub(super) fn unblock(&mut self, t: u32, outcome: WaitOutcome) {
         if let State::Blocked { obj, .. } = self.tasks[t as usize].state {
             if obj != 0 {
-                let waiters = &mut self.objects[obj as usize - 1].waiters;
+                let waiters = &mut self.objects[obj].waiters;
                 waiters.retain(|&w| w != t);
             }
         }
@@ -744,7 +742,7 @@ impl Exec {
                     holder: None,
                 },
                 State::Blocked { obj, .. } => {
-                    let rec = &self.objects[obj as usize - 1];
+                    let rec = &self.objects[obj];
                     Blocked {
                         task: t as u32,
                         waits_for: self.object_name(obj),
@@ -784,10 +782,7 @@ impl Exec {
     }
 
     pub(crate) fn object_name(&self, obj: u32) -> String {
-        object_name(
-            obj,
-            self.objects.get(obj as usize - 1).and_then(|o| o.label),
-        )
+        self.objects.name(obj)
     }
 
     /// A value choice among `n` (n ≥ 1), recorded in the schedule.
@@ -806,7 +801,7 @@ impl Exec {
         options.clear();
         options.extend((0..n).map(Choice::Value));
         let ctx = PickContext {
-            objects: self.objects.len() as u32,
+            objects: self.objects.numbered(),
             current: None,
             current_touches: None,
             decisions: self.schedule.len(),
@@ -863,7 +858,7 @@ impl Exec {
                 && t.pending.arg == KEEPS_VALUE;
             if !keeps {
                 let event = decision.or(t.event);
-                self.objects[obj as usize - 1].log.push(event, read, wrote);
+                self.objects[obj].log.push(event, read, wrote);
             }
         }
         // A store's step reports the value it replaced, for the log only: everything else
@@ -877,7 +872,7 @@ impl Exec {
         }
         let caller = self.tasks[task as usize].operation;
         if obj != 0 && op.writes_value() {
-            let rec = &mut self.objects[obj as usize - 1];
+            let rec = &mut self.objects[obj];
             match (read, wrote) {
                 (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc, caller)),
                 (_, Some(0)) => rec.taken_by = None,
@@ -920,7 +915,7 @@ impl Exec {
         self.trace.push(Record {
             task,
             op,
-            obj,
+            obj: self.objects.shown(obj),
             caller,
             read,
             wrote,

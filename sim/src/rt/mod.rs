@@ -55,7 +55,7 @@ pub(crate) type Body = Box<dyn FnOnce() -> Box<dyn Any>>;
 type TaskCoroutine = Coroutine<(), (), TaskEnd, DefaultStack>;
 
 pub use object::ObjCell;
-pub(crate) use object::{object_name, ObjRec};
+pub(crate) use object::{object_name, Objects};
 use ops::stack_exhausted;
 pub(crate) use ops::{
     choose, current_process, current_task, enter_operation, futex_wait, futex_wake, in_cell, join,
@@ -327,7 +327,7 @@ pub(crate) struct Exec {
     current: u32,
     next: u32,
     pub(crate) clock: u64,
-    pub(crate) objects: Vec<ObjRec>,
+    pub(crate) objects: Objects,
     schedule: Vec<Choice>,
     currents: Vec<Option<u32>>,
     trace: Vec<Record>,
@@ -400,7 +400,7 @@ thread_local! {
 #[derive(Default)]
 struct Spare {
     tasks: Vec<TaskRec>,
-    objects: Vec<ObjRec>,
+    objects: Objects,
     schedule: Vec<Choice>,
     currents: Vec<Option<u32>>,
     trace: Vec<Record>,
@@ -642,7 +642,7 @@ pub(crate) fn run_execution(
     let here = settings.entry;
     let mut spare = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
     spare.tasks.clear();
-    spare.objects.clear();
+    spare.objects.start(serial);
     spare.release.clear();
     spare.release.push(None);
     spare.tasks.push(TaskRec::new(here, 1));
@@ -746,6 +746,7 @@ pub(crate) fn run_execution(
     // deadline suspends its task (`ops::wait_unscheduled`): the others are unwound first,
     // and it is resumed to look again while unwinding them changed something.
     RUNNING.with(|r| r.set(0));
+    Objects::stop_numbering();
     let (overflowed, callers) = with_exec(|e| {
         e.teardown = true;
         (e.overflowed, e.callers.len())
@@ -833,7 +834,7 @@ pub(crate) fn run_execution(
         new_tasks.clear();
         s.new_tasks = new_tasks;
         s.labels.clear();
-        s.labels.extend(s.objects.iter().map(|o| o.label));
+        s.labels.extend(s.objects.labels());
     });
     Ran {
         schedule: exec.schedule,

@@ -1,11 +1,131 @@
 //! Objects: the identity of each atomic and cell within an execution ([`ObjCell`]), its label,
 //! and what the runtime keeps about it ([`ObjRec`]).
 
+use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use std::cell::Cell;
 
 use super::{with_exec, Exec, Loc, RUNNING};
+use crate::report::FailureKind;
+
+/// The largest object number: a footprint keeps an object's kind in the two bits above it
+/// (see `footprint.rs`).
+const MAX_NUMBER: u32 = (1 << 30) - 1;
+
+/// How many objects an execution numbers where they are made; it numbers those made after at
+/// their first use (a number costs its execution 4 bytes, and a few programs make millions of
+/// objects they never touch).
+const NUMBERED_AT_BIRTH: u32 = 1 << 24;
+
+/// In an [`ObjCell`]'s `meta`, the bit that says the object has its [`ObjRec`] in the
+/// execution the serial names (beside its number in the bits below).
+const RECORDED: u64 = 1 << 31;
+
+thread_local! {
+    /// The serial of the execution running on this thread (the top 32 bits; 0: none, or its
+    /// teardown) and how many object numbers it handed out (the low 32; see [`Objects`]). Here
+    /// rather than in the execution, and as one word, so that making an object (a queue makes
+    /// thousands) costs one look at a thread-local: an [`ObjCell`] numbered with the next
+    /// number holds this word plus one.
+    static NUMBERING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The objects of an execution: the numbers handed out, and the records of those used.
+///
+/// An object is numbered where it is made, in the order objects are made (so two executions
+/// that share a schedule's prefix agree on the number of every object made within it: the
+/// search relies on that to tell that two of their events touch different objects, see
+/// `Footprint::dependent_across`). Objects made outside the execution (a `static`), in its
+/// teardown, or after the first [`NUMBERED_AT_BIRTH`], are numbered at their first use, which
+/// is as deterministic. Only a used object gets a record: a queue makes thousands of slot
+/// words it may never touch.
+#[derive(Default)]
+pub(crate) struct Objects {
+    /// The records of the objects used so far, in the order of their first use.
+    records: Vec<ObjRec>,
+    /// For each object used (number `n` at `n - 1`), where its record is in `records` plus one
+    /// (0: not used yet; numbers past the end are not used yet either).
+    index: Vec<u32>,
+}
+
+impl Objects {
+    /// Empties the table for execution `serial`, which hands out numbers from 1 (from now
+    /// until [`Objects::stop_numbering`]).
+    pub(crate) fn start(&mut self, serial: u32) {
+        self.records.clear();
+        self.index.clear();
+        NUMBERING.with(|n| n.set((serial as u64) << 32));
+    }
+
+    /// Objects made from now on (in the execution's teardown, or after it) are made outside
+    /// it.
+    pub(crate) fn stop_numbering() {
+        NUMBERING.with(|n| n.set(0));
+    }
+
+    /// How many numbers the running execution handed out: an object numbered above was made
+    /// (or first used) later.
+    pub(crate) fn numbered(&self) -> u32 {
+        NUMBERING.with(Cell::get) as u32
+    }
+
+    /// The next number's `meta` word (serial and number), if an execution runs and has
+    /// numbers left below `limit`.
+    #[inline]
+    fn assign(limit: u32) -> Option<u64> {
+        NUMBERING.with(|n| {
+            let word = n.get();
+            (word >> 32 != 0 && (word as u32) < limit).then(|| {
+                n.set(word + 1);
+                word + 1
+            })
+        })
+    }
+
+    /// The record of object `obj`, if it was used in this execution.
+    pub(crate) fn get(&self, obj: u32) -> Option<&ObjRec> {
+        let at = *self.index.get((obj as usize).checked_sub(1)?)?;
+        self.records.get((at as usize).checked_sub(1)?)
+    }
+
+    /// The number traces show for object `obj` (a number this execution handed out; 0 for
+    /// none, or one not used yet): its place in the order of first use, which keeps traces
+    /// short (a queue made first would otherwise push every later object's number past its
+    /// thousands of slots).
+    pub(crate) fn shown(&self, obj: u32) -> u32 {
+        (obj as usize)
+            .checked_sub(1)
+            .and_then(|i| self.index.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The labels of the objects used, by the number traces show (at `shown - 1`).
+    pub(crate) fn labels(&self) -> impl Iterator<Item = Option<&'static str>> + '_ {
+        self.records.iter().map(|r| r.label)
+    }
+
+    /// `Lock#3` for object `obj` (a number this execution handed out), as traces show it.
+    pub(crate) fn name(&self, obj: u32) -> String {
+        object_name(self.shown(obj), self.get(obj).and_then(|r| r.label))
+    }
+}
+
+impl Index<u32> for Objects {
+    type Output = ObjRec;
+
+    /// The record of object `obj`, which a step has used.
+    fn index(&self, obj: u32) -> &ObjRec {
+        &self.records[self.index[obj as usize - 1] as usize - 1]
+    }
+}
+
+impl IndexMut<u32> for Objects {
+    fn index_mut(&mut self, obj: u32) -> &mut ObjRec {
+        &mut self.records[self.index[obj as usize - 1] as usize - 1]
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct ObjRec {
@@ -90,12 +210,14 @@ impl WriteLog {
     }
 }
 
-/// The identity of an object (an atomic, a cell) within the current execution: assigned on first
-/// use, in the order of first use, so it is the same in every execution that follows the same
-/// schedule. And its label, kept here until the object is first used (labelling is not a use:
-/// a queue labels thousands of slot words it may never touch).
-#[derive(Debug, Default)]
+/// The identity of an object (an atomic, a cell) within the current execution: its number,
+/// assigned where it is made (see [`Objects`]), so it is the same in every execution that
+/// follows the same schedule. And its label, kept here until the object is first used
+/// (labelling is not a use: a queue labels thousands of slot words it may never touch).
+#[derive(Debug)]
 pub struct ObjCell {
+    /// The serial of the execution that numbered it (the top 32 bits), [`RECORDED`], and its
+    /// number there (the low 30).
     meta: AtomicU64,
     /// The label, packed into one word (see [`pack`]; 0: none).
     label: AtomicU64,
@@ -123,54 +245,100 @@ fn unpack(word: u64) -> Option<&'static str> {
     Some(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(address, len)) })
 }
 
+impl Default for ObjCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ObjCell {
-    /// An object with no identity yet.
-    pub const fn new() -> Self {
+    /// An object to be numbered at its first use in each execution.
+    #[inline]
+    pub const fn unnumbered() -> Self {
         ObjCell {
             meta: AtomicU64::new(0),
             label: AtomicU64::new(0),
         }
     }
 
+    /// A new object: numbered now if an execution runs (see [`Objects`]).
+    #[inline]
+    pub fn new() -> Self {
+        let cell = Self::unnumbered();
+        if let Some(meta) = Objects::assign(NUMBERED_AT_BIRTH) {
+            cell.meta.store(meta, Relaxed);
+        }
+        cell
+    }
+
+    /// The object's number in `exec`, which has its record from now on.
     pub(super) fn id(&self, exec: &mut Exec) -> u32 {
         let meta = self.meta.load(Relaxed);
-        if (meta >> 32) as u32 == exec.serial {
-            return meta as u32;
+        if meta >> 31 == (exec.serial as u64) << 1 | 1 {
+            return meta as u32 & MAX_NUMBER;
         }
-        exec.objects.push(ObjRec {
-            label: unpack(self.label.load(Relaxed)),
-            ..ObjRec::default()
-        });
-        let id = exec.objects.len() as u32;
-        self.meta
-            .store(((exec.serial as u64) << 32) | id as u64, Relaxed);
-        id
+        let number = if (meta >> 32) as u32 == exec.serial {
+            meta as u32 & MAX_NUMBER
+        } else if let Some(meta) = Objects::assign(MAX_NUMBER) {
+            meta as u32
+        } else {
+            // Out of numbers: the execution fails, and until it stops, this object shares the
+            // last number (and its record) with any others in the same case.
+            exec.fail(
+                FailureKind::InvalidInput,
+                format!("an execution used more than {MAX_NUMBER} objects (atomics and cells)"),
+            );
+            MAX_NUMBER
+        };
+        let objects = &mut exec.objects;
+        if objects.index.len() < number as usize {
+            objects.index.resize(number as usize, 0);
+        }
+        if objects.index[number as usize - 1] == 0 {
+            objects.records.push(ObjRec {
+                label: unpack(self.label.load(Relaxed)),
+                ..ObjRec::default()
+            });
+            objects.index[number as usize - 1] = objects.records.len() as u32;
+        }
+        self.meta.store(
+            (exec.serial as u64) << 32 | RECORDED | number as u64,
+            Relaxed,
+        );
+        number
     }
 
     /// Gives the object a name for traces and deadlock reports ("Lock", "Semaphore"...). Not a
-    /// use: the object gets its number when it is first used (a queue labels thousands of slot
+    /// use: the object gets its record when it is first used (a queue labels thousands of slot
     /// words it may never touch).
     pub fn label(&self, name: &'static str) {
         let packed = pack(name);
         self.label.store(packed, Relaxed);
-        if packed == 0 || self.meta.load(Relaxed) != 0 {
-            // Numbered already, or a label that does not pack: into its record now.
+        if packed == 0 || self.recorded() {
+            // Used already, or a label that does not pack: into its record now.
             with_exec(|e| {
                 let id = self.id(e);
-                e.objects[id as usize - 1].label = Some(name);
+                e.objects[id].label = Some(name);
             });
         }
     }
 
-    /// The object's number in the current execution (assigned now if it has none yet; 0
-    /// outside an execution). Not a step.
-    pub fn number(&self) -> u32 {
-        // Numbered in the running execution already (the usual case): no need to look at it.
+    /// `true` if the object has its record in the running execution.
+    #[inline]
+    fn recorded(&self) -> bool {
         let meta = self.meta.load(Relaxed);
-        if (meta >> 32) as u32 == RUNNING.with(Cell::get) {
-            return meta as u32;
-        }
-        with_exec(|e| self.id(e)).unwrap_or(0)
+        // (A made object has no record: no need to look at the thread-local.)
+        meta & RECORDED != 0 && meta >> 31 == (RUNNING.with(Cell::get) as u64) << 1 | 1
+    }
+
+    /// The object's number in the current execution as traces show it (see
+    /// [`Objects::shown`]; it is used from now on; 0 outside an execution). Not a step.
+    pub fn number(&self) -> u32 {
+        with_exec(|e| {
+            let id = self.id(e);
+            e.objects.shown(id)
+        })
+        .unwrap_or(0)
     }
 }
 

@@ -506,7 +506,7 @@ pub(crate) fn futex_wait(
             return Some(Err(WaitOutcome::TimedOut));
         }
         let cur = e.current;
-        e.objects[id as usize - 1].waiters.push(cur);
+        e.objects[id].waiters.push(cur);
         let task = &mut e.tasks[cur as usize];
         task.state = State::Blocked { obj: id, deadline };
         task.sleeps_for_the_dead = watching;
@@ -653,7 +653,7 @@ pub(crate) fn ready_when(
             // before that write (see `Execution::enablings`). Only for a task that arrived
             // after that write: one that waited through it judges the value before it by the
             // value it found when it arrived, and is known disabled there anyway.
-            if let Some((i, disabler)) = e.objects[id as usize - 1]
+            if let Some((i, disabler)) = e.objects[id]
                 .log
                 .enabling(ready, d)
                 .filter(|&(i, _)| i < arrived)
@@ -685,7 +685,7 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
         }
         let mut woken = 0;
         while woken < n {
-            let waiting = e.objects[id as usize - 1].waiters.len() as u32;
+            let waiting = e.objects[id].waiters.len() as u32;
             if waiting == 0 {
                 break;
             }
@@ -694,7 +694,7 @@ pub(crate) fn futex_wake(obj: &ObjCell, n: u32, loc: Loc) -> u32 {
             } else {
                 0
             };
-            let t = e.objects[id as usize - 1].waiters[index as usize];
+            let t = e.objects[id].waiters[index as usize];
             e.unblock(t, WaitOutcome::Woken);
             let cur = e.current as usize;
             let by = e.release[cur].or(e.tasks[cur].event);

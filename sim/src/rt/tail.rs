@@ -119,7 +119,7 @@ impl Exec {
         let begins = decision.is_some();
         let released_by_run =
             decision.is_none_or(|d| self.schedule[d as usize] == Choice::Run(task));
-        let rec = (obj != 0).then(|| &self.objects[obj as usize - 1]);
+        let rec = (obj != 0).then(|| &self.objects[obj]);
         let last = rec.and_then(|r| r.value);
         // As `Exec::record` marks writers: a write that changed the value.
         let marks = rec.is_some_and(|r| {
@@ -163,7 +163,7 @@ impl Exec {
                 None
             };
             if value.is_some() {
-                self.objects[obj as usize - 1].value = value;
+                self.objects[obj].value = value;
             }
         }
     }
