@@ -766,6 +766,16 @@ pub(crate) fn out_of_memory(error: crate::Error) -> ! {
     std::process::abort()
 }
 
+/// Until when a task that waits on another process (a lock's holder, a queue's putter, a
+/// barrier's parties) sleeps: its `deadline`, or sooner its next look at that process's
+/// liveness, a [`Platform::LIVENESS_POLL`] from now where one is set.
+pub(crate) fn poll_deadline<P: Platform>(deadline: Option<Instant>) -> Option<Instant> {
+    match P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll)) {
+        Some(look) if deadline.is_none_or(|deadline| look < deadline) => Some(look),
+        _ => deadline,
+    }
+}
+
 /// The absolute deadline `timeout` from now, or `None` (no deadline) when it is too far away to
 /// be represented, which primitives treat as "wait forever".
 pub(crate) fn deadline_after<P: Platform>(timeout: Duration) -> Option<Instant> {

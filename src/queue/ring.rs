@@ -126,7 +126,9 @@ use std::cell::Cell;
 use std::hint::spin_loop;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
-use crate::platform::{Atomic, AtomicInt, Instant, Padded, Platform, Shareable, WaitOutcome};
+use crate::platform::{
+    poll_deadline, Atomic, AtomicInt, Instant, Padded, Platform, Shareable, WaitOutcome,
+};
 use crate::Error;
 
 /// Bytes of data per slot.
@@ -1522,16 +1524,6 @@ fn sleep<P: Platform>(
     let seen = event.fetch_or(1, Relaxed) | 1;
     P::heavy_fence();
     !ready() && P::wait_watching_deaths(event, seen, deadline) == WaitOutcome::TimedOut
-}
-
-/// Until when a task that waits for another process (the putter of the frame at the head, the
-/// getter holding a slot) sleeps: its `deadline`, or sooner its next look at that process's
-/// liveness, a [`Platform::LIVENESS_POLL`] from now where one is set.
-fn poll_deadline<P: Platform>(deadline: Option<Instant>) -> Option<Instant> {
-    match P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll)) {
-        Some(look) if deadline.is_none_or(|deadline| look < deadline) => Some(look),
-        _ => deadline,
-    }
 }
 
 #[cfg(test)]

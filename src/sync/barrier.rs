@@ -39,9 +39,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::platform::{
-    deadline_after, Atomic, AtomicInt, Instant, Platform, Shareable, WaitOutcome,
+    deadline_after, poll_deadline, Atomic, AtomicInt, Instant, Platform, Shareable, WaitOutcome,
 };
 use crate::sync::lock::LockGuard;
+use crate::sync::slots_in_use;
 use crate::{Error, Lock, Os};
 
 /// Tasks are arriving.
@@ -250,7 +251,7 @@ impl<P: Platform> Barrier<P> {
         }
         let me = P::process_token();
         let mask = self.state.occupied.load(Relaxed);
-        (0..MEMBERS).filter(|i| mask & (1 << i) != 0).any(|i| {
+        slots_in_use(mask, MEMBERS).any(|i| {
             let token = (self.state.members[i].load(Relaxed) >> 32) as u32;
             token != 0 && token != me && !P::process_alive(token)
         })
@@ -282,11 +283,7 @@ impl<P: Platform> Barrier<P> {
             if timed_out {
                 return Woken::TimedOut;
             }
-            let tick = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
-            let until = match (deadline, tick) {
-                (Some(d), Some(t)) => Some(d.min(t)),
-                (d, t) => d.or(t),
-            };
+            let until = poll_deadline::<P>(deadline);
             let outcome = P::wait_watching_deaths(round, now, until);
             timed_out = outcome == WaitOutcome::TimedOut && deadline.is_some() && until == deadline;
         }
@@ -319,7 +316,7 @@ impl<P: Platform> Barrier<P> {
         let me = P::process_token();
         let mask = self.state.occupied.load(Relaxed);
         let mut found = false;
-        for i in (0..MEMBERS).filter(|i| mask & (1 << i) != 0) {
+        for i in slots_in_use(mask, MEMBERS) {
             let word = self.state.members[i].load(Relaxed);
             let token = (word >> 32) as u32;
             if token != 0 && token != me && !P::process_alive(token) {
@@ -336,8 +333,7 @@ impl<P: Platform> Barrier<P> {
         // look touch more words than an explorer's event lists, and so depend on everything.)
         let mask = self.state.occupied.load(Relaxed);
         let inside = self.state.unrecorded.load(Relaxed)
-            + (0..MEMBERS)
-                .filter(|i| mask & (1 << i) != 0)
+            + slots_in_use(mask, MEMBERS)
                 .map(|i| self.state.members[i].load(Relaxed) & u64::from(u32::MAX))
                 .sum::<u64>();
         self.state.count.store(inside, Relaxed);
@@ -399,7 +395,7 @@ impl<P: Platform> Barrier<P> {
     /// With the lock held: the round's records are cleared (its parties were released).
     fn clear_round(&self) {
         let mask = self.state.occupied.load(Relaxed);
-        for i in (0..MEMBERS).filter(|i| mask & (1 << i) != 0) {
+        for i in slots_in_use(mask, MEMBERS) {
             self.state.members[i].store(0, Relaxed);
         }
         self.state.occupied.store(0, Relaxed);

@@ -23,7 +23,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::platform::{Atomic, Instant, Platform, WaitOutcome};
+use crate::platform::{poll_deadline, Atomic, Instant, Platform, WaitOutcome};
 
 pub(crate) const UNLOCKED: u32 = 0;
 /// Someone may sleep on the word: the unlock must wake one.
@@ -133,11 +133,7 @@ fn lock_contended<P: Platform>(
             continue;
         }
         // Sleep until woken, the deadline, or the next look at the holder's liveness.
-        let look = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
-        let until = match (deadline, look) {
-            (Some(d), Some(l)) => Some(d.min(l)),
-            (d, l) => d.or(l),
-        };
+        let until = poll_deadline::<P>(deadline);
         let outcome = P::wait_watching_deaths(word, state, until);
         timed_out = outcome == WaitOutcome::TimedOut && deadline.is_some_and(|d| until == Some(d));
         look_now |= outcome == WaitOutcome::TimedOut && until != deadline;

@@ -45,9 +45,11 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Duration;
 
-use super::raw;
+use super::{raw, slots_in_use};
 use crate::platform::WaitOutcome;
-use crate::platform::{deadline_after, Atomic, AtomicInt, Instant, Platform, Shareable};
+use crate::platform::{
+    deadline_after, poll_deadline, Atomic, AtomicInt, Instant, Platform, Shareable,
+};
 use crate::{Error, Os};
 
 /// Guard holders a semaphore records (processes holding units through guards at once).
@@ -183,11 +185,7 @@ impl<P: Platform> SemState<P> {
     /// the next look at the holders' liveness. Returns whether the deadline passed and
     /// whether it is time to look.
     fn sleep(&self, seen: u32, deadline: Option<Instant>) -> (bool, bool) {
-        let look = P::LIVENESS_POLL.and_then(|poll| P::now().checked_add(poll));
-        let until = match (deadline, look) {
-            (Some(d), Some(l)) => Some(d.min(l)),
-            (d, l) => d.or(l),
-        };
+        let until = poll_deadline::<P>(deadline);
         self.waiters.fetch_add(1, Relaxed);
         P::fence(SeqCst);
         let outcome = P::wait_watching_deaths(&self.count, seen, until);
@@ -288,7 +286,7 @@ impl<P: Platform> SemState<P> {
         // unmarked only once free, so every other slot is free. (Reading all sixteen made the
         // repair touch more words than an explorer's event lists, and so depend on everything.)
         let occupied = self.occupied.load(Relaxed);
-        for i in (0..SLOTS).filter(|i| occupied & (1 << i) != 0) {
+        for i in slots_in_use(occupied, SLOTS) {
             let s = Slot::unpack(self.slots[i].load(Relaxed));
             if s.in_flight != InFlight::None {
                 let units = if happened { s.done() } else { s.units };
