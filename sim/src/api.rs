@@ -52,9 +52,10 @@ macro_rules! atomic {
                 self.obj.label(name)
             }
 
-            /// The object's number in the current execution, as traces show it (`Lock#2`):
-            /// assigned now if it has none yet; 0 outside an execution. Not a step. For
-            /// [`operation`](crate::operation()).
+            /// The object's number in the current execution: assigned now if it has none
+            /// yet; 0 outside an execution. Not a step. For [`operation`](crate::operation()),
+            /// whose [`Caller::object`](crate::Caller::object) is the number traces show
+            /// (`Lock#2`: the object's place in the order of first use).
             pub fn object_number(&self) -> u32 {
                 self.obj.number()
             }

@@ -332,8 +332,9 @@ impl Footprint {
 
     /// As [`Footprint::dependent`], for `self` taken in another execution that made the same
     /// choices up to a point where `numbered` objects had numbers: an object numbered later
-    /// (first used after that point) may have another number in each execution (objects are
-    /// numbered in the order of their first use), so any two accesses of objects numbered
+    /// (made, or first used, after that point) may have another number in each execution
+    /// (objects are numbered in the order they are made, some at first use), so any two
+    /// accesses of objects numbered
     /// later, of the same kind (a word, a word's futex queue), one of them a write, may be of
     /// the same object. (Comparing the numbers alone, a sleep set kept an operation asleep
     /// across a write of a word it read mid-event, which the other execution had numbered

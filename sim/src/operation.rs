@@ -23,7 +23,8 @@ pub struct Caller {
     /// The primitive's name ("Lock", "Queue").
     pub primitive: &'static str,
     /// The object that stands for the primitive in this execution (its main word; 0: none), as
-    /// in [`Step::obj`](crate::Step::obj).
+    /// in [`Step::obj`](crate::Step::obj): the number traces show (the one [`operation`] was
+    /// given, once the operation is open).
     pub object: u32,
     /// The operation ("acquire", "put").
     pub operation: &'static str,

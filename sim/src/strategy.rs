@@ -45,9 +45,9 @@ pub struct PickContext<'a> {
     /// process from 63 on); only where [`PickContext::footprints`] is filled in, else 0.
     pub late_kills: u64,
     /// How many objects the execution has numbered so far (objects are numbered in the order
-    /// of their first use, from 1): every execution that makes the same choices up to here
-    /// numbers the same objects the same way, and an object numbered later may get another
-    /// number in another execution (see `Dfs`'s sleep sets).
+    /// they are made, from 1; some at their first use): every execution that makes the same
+    /// choices up to here numbers the same objects the same way, and an object numbered later
+    /// may get another number in another execution (see `Dfs`'s sleep sets).
     pub objects: u32,
 }
 

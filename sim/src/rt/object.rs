@@ -14,8 +14,8 @@ use crate::report::FailureKind;
 const MAX_NUMBER: u32 = (1 << 30) - 1;
 
 /// How many objects an execution numbers where they are made; it numbers those made after at
-/// their first use (a number costs its execution 4 bytes, and a few programs make millions of
-/// objects they never touch).
+/// their first use, so that a program that makes more objects than there are numbers (a huge
+/// queue, say, whose slot words it never all touches) still has numbers for those it uses.
 const NUMBERED_AT_BIRTH: u32 = 1 << 24;
 
 /// In an [`ObjCell`]'s `meta`, the bit that says the object has its [`ObjRec`] in the
@@ -31,6 +31,9 @@ thread_local! {
     static NUMBERING: Cell<u64> = const { Cell::new(0) };
 }
 
+/// How many numbers a page of [`Objects`]' index covers.
+const PAGE: usize = 1024;
+
 /// The objects of an execution: the numbers handed out, and the records of those used.
 ///
 /// An object is numbered where it is made, in the order objects are made (so two executions
@@ -44,18 +47,56 @@ thread_local! {
 pub(crate) struct Objects {
     /// The records of the objects used so far, in the order of their first use.
     records: Vec<ObjRec>,
-    /// For each object used (number `n` at `n - 1`), where its record is in `records` plus one
-    /// (0: not used yet; numbers past the end are not used yet either).
-    index: Vec<u32>,
+    /// Their numbers, in the same order.
+    used: Vec<u32>,
+    /// For each object used (number `n` at `n - 1`, in pages of [`PAGE`] made as numbers are
+    /// used and kept from one execution to the next), where its record is in `records` plus
+    /// one (0: not used yet, as is any number no page covers). Paged, so that what an
+    /// execution allocates follows the objects it uses, not the numbers it handed out.
+    index: Vec<Option<Box<[u32; PAGE]>>>,
 }
 
 impl Objects {
     /// Empties the table for execution `serial`, which hands out numbers from 1 (from now
     /// until [`Objects::stop_numbering`]).
     pub(crate) fn start(&mut self, serial: u32) {
+        for &number in &self.used {
+            let i = number as usize - 1;
+            if let Some(page) = &mut self.index[i / PAGE] {
+                page[i % PAGE] = 0;
+            }
+        }
+        self.used.clear();
         self.records.clear();
-        self.index.clear();
         NUMBERING.with(|n| n.set((serial as u64) << 32));
+    }
+
+    /// Where the record of object `obj` is in `records`, plus one (0: none).
+    #[inline]
+    fn at(&self, obj: u32) -> u32 {
+        let i = (obj as usize).wrapping_sub(1);
+        match self.index.get(i / PAGE) {
+            Some(Some(page)) => page[i % PAGE],
+            _ => 0,
+        }
+    }
+
+    /// Object `obj`'s record (new, with `label`), unless it has one.
+    fn record(&mut self, obj: u32, label: Option<&'static str>) {
+        if self.at(obj) != 0 {
+            return;
+        }
+        let i = obj as usize - 1;
+        if self.index.len() <= i / PAGE {
+            self.index.resize_with(i / PAGE + 1, || None);
+        }
+        self.records.push(ObjRec {
+            label,
+            ..ObjRec::default()
+        });
+        self.used.push(obj);
+        let page = self.index[i / PAGE].get_or_insert_with(|| Box::new([0; PAGE]));
+        page[i % PAGE] = self.records.len() as u32;
     }
 
     /// Objects made from now on (in the execution's teardown, or after it) are made outside
@@ -85,8 +126,7 @@ impl Objects {
 
     /// The record of object `obj`, if it was used in this execution.
     pub(crate) fn get(&self, obj: u32) -> Option<&ObjRec> {
-        let at = *self.index.get((obj as usize).checked_sub(1)?)?;
-        self.records.get((at as usize).checked_sub(1)?)
+        self.records.get((self.at(obj) as usize).checked_sub(1)?)
     }
 
     /// The number traces show for object `obj` (a number this execution handed out; 0 for
@@ -94,11 +134,7 @@ impl Objects {
     /// short (a queue made first would otherwise push every later object's number past its
     /// thousands of slots).
     pub(crate) fn shown(&self, obj: u32) -> u32 {
-        (obj as usize)
-            .checked_sub(1)
-            .and_then(|i| self.index.get(i))
-            .copied()
-            .unwrap_or(0)
+        self.at(obj)
     }
 
     /// The labels of the objects used, by the number traces show (at `shown - 1`).
@@ -117,13 +153,14 @@ impl Index<u32> for Objects {
 
     /// The record of object `obj`, which a step has used.
     fn index(&self, obj: u32) -> &ObjRec {
-        &self.records[self.index[obj as usize - 1] as usize - 1]
+        &self.records[self.at(obj) as usize - 1]
     }
 }
 
 impl IndexMut<u32> for Objects {
     fn index_mut(&mut self, obj: u32) -> &mut ObjRec {
-        &mut self.records[self.index[obj as usize - 1] as usize - 1]
+        let at = self.at(obj) as usize;
+        &mut self.records[at - 1]
     }
 }
 
@@ -272,11 +309,19 @@ impl ObjCell {
     }
 
     /// The object's number in `exec`, which has its record from now on.
+    #[inline]
     pub(super) fn id(&self, exec: &mut Exec) -> u32 {
         let meta = self.meta.load(Relaxed);
         if meta >> 31 == (exec.serial as u64) << 1 | 1 {
             return meta as u32 & MAX_NUMBER;
         }
+        self.first_use(exec, meta)
+    }
+
+    /// [`ObjCell::id`] at the object's first use in `exec` (`meta`: the cell's word).
+    #[cold]
+    #[inline(never)]
+    fn first_use(&self, exec: &mut Exec, meta: u64) -> u32 {
         let number = if (meta >> 32) as u32 == exec.serial {
             meta as u32 & MAX_NUMBER
         } else if let Some(meta) = Objects::assign(MAX_NUMBER) {
@@ -290,17 +335,8 @@ impl ObjCell {
             );
             MAX_NUMBER
         };
-        let objects = &mut exec.objects;
-        if objects.index.len() < number as usize {
-            objects.index.resize(number as usize, 0);
-        }
-        if objects.index[number as usize - 1] == 0 {
-            objects.records.push(ObjRec {
-                label: unpack(self.label.load(Relaxed)),
-                ..ObjRec::default()
-            });
-            objects.index[number as usize - 1] = objects.records.len() as u32;
-        }
+        exec.objects
+            .record(number, unpack(self.label.load(Relaxed)));
         self.meta.store(
             (exec.serial as u64) << 32 | RECORDED | number as u64,
             Relaxed,
@@ -331,18 +367,62 @@ impl ObjCell {
         meta & RECORDED != 0 && meta >> 31 == (RUNNING.with(Cell::get) as u64) << 1 | 1
     }
 
-    /// The object's number in the current execution as traces show it (see
-    /// [`Objects::shown`]; it is used from now on; 0 outside an execution). Not a step.
+    /// The object's number in the current execution (it is used from now on; 0 outside an
+    /// execution). Not a step. Traces show another: its place in the order of first use
+    /// ([`Objects::shown`]), which an operation opened on this number shows too.
     pub fn number(&self) -> u32 {
-        with_exec(|e| {
-            let id = self.id(e);
-            e.objects.shown(id)
-        })
-        .unwrap_or(0)
+        // Used in the running execution already (the usual case): no need to look at it.
+        if self.recorded() {
+            return self.meta.load(Relaxed) as u32 & MAX_NUMBER;
+        }
+        with_exec(|e| self.id(e)).unwrap_or(0)
     }
 }
 
 /// `Lock#3`, or `object#3` without a label.
 pub(crate) fn object_name(obj: u32, label: Option<&'static str>) -> String {
     format!("{}#{obj}", label.unwrap_or("object"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cell, NUMBERED_AT_BIRTH, NUMBERING};
+    use crate::{explore, AtomicU32, Config, FailureKind};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// Moves the running execution's count of numbers handed out to `count`.
+    fn pretend_handed_out(count: u32) {
+        NUMBERING.with(|n| n.set(n.get() >> 32 << 32 | count as u64));
+    }
+
+    /// Past the first `NUMBERED_AT_BIRTH` objects of an execution, an object is numbered at
+    /// its first use, and works as any other.
+    #[test]
+    fn objects_made_past_the_numbered_ones_are_numbered_at_first_use() {
+        let report = explore(Config::dfs().no_files(), || {
+            pretend_handed_out(NUMBERED_AT_BIRTH);
+            let late = AtomicU32::new(0);
+            assert_eq!(NUMBERING.with(Cell::get) as u32, NUMBERED_AT_BIRTH);
+            late.store(1, SeqCst);
+            assert_eq!(NUMBERING.with(Cell::get) as u32, NUMBERED_AT_BIRTH + 1);
+            assert_eq!(late.load(SeqCst), 1);
+        })
+        .unwrap();
+        assert!(report.complete());
+    }
+
+    /// An execution that runs out of object numbers fails with a typed error, not a panic.
+    #[test]
+    fn an_execution_out_of_object_numbers_fails_with_invalid_input() {
+        let failure = explore(Config::dfs().no_files(), || {
+            let first = AtomicU32::new(0);
+            first.store(1, SeqCst);
+            pretend_handed_out(super::MAX_NUMBER);
+            let late = AtomicU32::new(0);
+            late.store(2, SeqCst);
+        })
+        .unwrap_err();
+        assert_eq!(failure.kind(), FailureKind::InvalidInput, "{failure}");
+        assert!(failure.message().contains("objects"), "{failure}");
+    }
 }

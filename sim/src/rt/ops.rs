@@ -12,7 +12,12 @@ pub(crate) fn enter_operation(caller: Caller) -> bool {
         if e.tasks[e.current as usize].operation != 0 {
             return false;
         }
-        e.callers.push(caller);
+        // The object as traces show it, as a step's (`Step::obj`).
+        let shown = e.objects.shown(caller.object);
+        e.callers.push(Caller {
+            object: shown,
+            ..caller
+        });
         e.tasks[e.current as usize].operation = e.callers.len() as u32;
         true
     };

@@ -119,7 +119,8 @@ pub struct Step {
     pub task: u32,
     /// What it did.
     pub op: Op,
-    /// The object it touched (0: none).
+    /// The object it touched (0: none), by its place in the order the execution first used
+    /// its objects (as traces show it: `Lock#2`).
     pub obj: u32,
     /// The value read, if any.
     pub read: Option<u64>,
