@@ -411,7 +411,7 @@ impl<P: Platform> SemState<P> {
         let mut gave = false;
         // The slots that may be in use, as `repair` reads them.
         let mask = self.occupied.load(Relaxed);
-        for i in (0..SLOTS).filter(|i| mask & (1 << i) != 0) {
+        for i in slots_in_use(mask, SLOTS) {
             let s = Slot::unpack(self.slots[i].load(Relaxed));
             if s.units > 0 && dead(s) {
                 // A give-back never finds the count at 0 unacceptable.

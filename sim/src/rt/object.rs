@@ -71,19 +71,9 @@ impl Objects {
         NUMBERING.with(|n| n.set((serial as u64) << 32));
     }
 
-    /// Where the record of object `obj` is in `records`, plus one (0: none).
-    #[inline]
-    fn at(&self, obj: u32) -> u32 {
-        let i = (obj as usize).wrapping_sub(1);
-        match self.index.get(i / PAGE) {
-            Some(Some(page)) => page[i % PAGE],
-            _ => 0,
-        }
-    }
-
     /// Object `obj`'s record (new, with `label`), unless it has one.
     fn record(&mut self, obj: u32, label: Option<&'static str>) {
-        if self.at(obj) != 0 {
+        if self.shown(obj) != 0 {
             return;
         }
         let i = obj as usize - 1;
@@ -126,15 +116,20 @@ impl Objects {
 
     /// The record of object `obj`, if it was used in this execution.
     pub(crate) fn get(&self, obj: u32) -> Option<&ObjRec> {
-        self.records.get((self.at(obj) as usize).checked_sub(1)?)
+        self.records.get((self.shown(obj) as usize).checked_sub(1)?)
     }
 
     /// The number traces show for object `obj` (a number this execution handed out; 0 for
     /// none, or one not used yet): its place in the order of first use, which keeps traces
     /// short (a queue made first would otherwise push every later object's number past its
-    /// thousands of slots).
+    /// thousands of slots). It is also where its record is in `records`, plus one.
+    #[inline]
     pub(crate) fn shown(&self, obj: u32) -> u32 {
-        self.at(obj)
+        let i = (obj as usize).wrapping_sub(1);
+        match self.index.get(i / PAGE) {
+            Some(Some(page)) => page[i % PAGE],
+            _ => 0,
+        }
     }
 
     /// The labels of the objects used, by the number traces show (at `shown - 1`).
@@ -153,13 +148,13 @@ impl Index<u32> for Objects {
 
     /// The record of object `obj`, which a step has used.
     fn index(&self, obj: u32) -> &ObjRec {
-        &self.records[self.at(obj) as usize - 1]
+        &self.records[self.shown(obj) as usize - 1]
     }
 }
 
 impl IndexMut<u32> for Objects {
     fn index_mut(&mut self, obj: u32) -> &mut ObjRec {
-        let at = self.at(obj) as usize;
+        let at = self.shown(obj) as usize;
         &mut self.records[at - 1]
     }
 }
