@@ -19,7 +19,7 @@ use std::time::Duration;
 use mpcheck_sim::{
     current_process, explore, futex_wait, futex_wait_watching_deaths, futex_wake, now, operation,
     process_alive, ready_if, ready_when, ready_when_held, ready_when_or_dead, sleep, spawn,
-    spawn_process, yield_now, AtomicU32, Config, Granularity, Report, Timeouts,
+    spawn_process, yield_now, AtomicU32, Config, FailureKind, Granularity, Report, Timeouts,
 };
 
 #[derive(Clone, Debug)]
@@ -50,8 +50,8 @@ enum Instr {
     /// deadline, then reads it.
     Guarded(usize, u64),
     /// The code under a lock (a word of its own, taken by an operation with a guard that names
-    /// the holder: `ready_when_held`).
-    Critical(Vec<Instr>),
+    /// the holder: `ready_when_held`): lock 0 or lock 1.
+    Critical(usize, Vec<Instr>),
     /// As `Guarded`, also passing once process 2 is dead (`ready_when_or_dead`, a join's
     /// guard), then reads the word (the guard alone reads the liveness).
     GuardedOrDead(usize, u64),
@@ -95,6 +95,9 @@ enum Kind {
     /// Guarded waits and checks (of every kind above) whose deadline their operation reads
     /// from the clock first.
     Relative,
+    /// Critical sections under either of two locks, and sections under lock 0 that take lock 1
+    /// inside (always in that order: nothing deadlocks).
+    Locks,
 }
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
@@ -131,6 +134,7 @@ impl Gen {
                             | Kind::Detach
                             | Kind::Check
                             | Kind::Relative
+                            | Kind::Locks
                     ))
             })
             .collect();
@@ -172,6 +176,7 @@ impl Gen {
             (Kind::Guard, _) => {
                 let len = 1 + self.below(2) as usize;
                 Instr::Critical(
+                    0,
                     (0..len)
                         .map(|_| self.instr(&kinds, objects, true))
                         .collect(),
@@ -187,6 +192,23 @@ impl Gen {
                     2 => Instr::Checked(o, 1 - o, d),
                     _ => Instr::CheckedLate(o, 1 - o, d),
                 }))
+            }
+            (Kind::Locks, nested) => {
+                let lock = if nested == 0 {
+                    self.below(2) as usize
+                } else {
+                    0
+                };
+                let len = 1 + self.below(2) as usize;
+                let mut code: Vec<Instr> = (0..len)
+                    .map(|_| self.instr(&kinds, objects, true))
+                    .collect();
+                if nested == 1 {
+                    let inner = self.instr(&kinds, objects, true);
+                    let at = self.below(len as u64 + 1) as usize;
+                    code.insert(at, Instr::Critical(1, vec![inner]));
+                }
+                Instr::Critical(lock, code)
             }
             (Kind::Spawn | Kind::Detach, _) => {
                 let len = 1 + self.below(2) as usize;
@@ -211,7 +233,7 @@ impl Kind {
             Kind::Futex => 3,
             Kind::Clock => 2,
             Kind::Yield | Kind::Spawn | Kind::Alive | Kind::Watch | Kind::Detach => 1,
-            Kind::Operation | Kind::Guard | Kind::Check => 2,
+            Kind::Operation | Kind::Guard | Kind::Check | Kind::Locks => 2,
             Kind::Relative => 4,
         }
     }
@@ -265,8 +287,9 @@ fn run(objects: &Arc<Vec<AtomicU32>>, code: &[Instr], log: &Log) {
             | Instr::Checked(..)
             | Instr::CheckedLate(..) => guarded(objects, i, false, log),
             Instr::Relative(ref i) => guarded(objects, i, true, log),
-            Instr::Critical(ref code) => {
-                let lock = objects.last().expect("the lock word");
+            Instr::Critical(l, ref code) => {
+                // The two lock words are the last two.
+                let lock = &objects[objects.len() - 2 + l];
                 {
                     let _op = operation(lock.object_number(), "Gen", "acquire", Location::caller());
                     // Off only once the holder the word names died, as mpcheck's `Lock`'s.
@@ -376,11 +399,11 @@ fn outcomes(config: Config, code: &[Vec<Instr>], objects: usize) -> (Outcomes, R
     let code: Arc<Vec<Vec<Instr>>> = Arc::new(code.to_vec());
     let processes = config.to_string().contains("kill");
     let report = explore(config.no_files().ignore_env(), move || {
-        // The generated words, and the lock word of `Instr::Critical`: every other one
+        // The generated words, and the lock words of `Instr::Critical`: every other one
         // numbered at its first use rather than here (as a `static` is), so that the search
         // meets both ways of numbering (see `run`).
         let objs: Arc<Vec<AtomicU32>> = Arc::new(
-            (0..=objects)
+            (0..objects + 2)
                 .map(|i| {
                     if i % 2 == 0 {
                         AtomicU32::new(0)
@@ -1085,4 +1108,106 @@ fn words_numbered_where_they_are_made_keep_options_asleep() {
         fewer < more,
         "{fewer} executions at birth, {more} at first use"
     );
+}
+
+/// Critical sections under either of two locks, some under lock 0 taking lock 1 inside.
+#[test]
+fn reduction_keeps_every_outcome_of_critical_sections() {
+    let kinds = [Kind::Atomic, Kind::Locks];
+    let (plain, reduced) = compare_many(40_000, seeds(80), 3, &kinds, Config::dfs());
+    eprintln!("critical sections: {plain} plain executions, {reduced} reduced");
+    assert!(reduced < plain, "{reduced} vs {plain}");
+}
+
+/// As above, in programs with every other kind of step inside and around the sections.
+#[test]
+fn reduction_keeps_every_outcome_of_critical_sections_with_everything() {
+    let kinds = [
+        Kind::Atomic,
+        Kind::Futex,
+        Kind::Clock,
+        Kind::Spawn,
+        Kind::Yield,
+        Kind::Operation,
+        Kind::Guard,
+        Kind::Detach,
+        Kind::Locks,
+    ];
+    compare_many(
+        41_000,
+        seeds(40),
+        2,
+        &kinds,
+        Config::dfs().spurious_wakeups(1),
+    );
+    let config = Config::dfs().timeouts(Timeouts::WhenIdle);
+    compare_many(42_000, seeds(40), 2, &kinds, config);
+}
+
+/// Critical sections under two locks, in the bounded rounds.
+#[test]
+fn bounded_rounds_keep_every_outcome_of_critical_sections() {
+    compare_bounded_many(
+        43_000,
+        seeds(30),
+        &[Kind::Atomic, Kind::Locks],
+        Config::dfs(),
+    );
+}
+
+/// Takes the lock word as `Instr::Critical` does, without the takeover of a dead holder.
+fn lock(word: &AtomicU32) {
+    let _op = operation(word.object_number(), "Test", "acquire", Location::caller());
+    ready_when_held(word, |v, _| v == 0, None, |v| v);
+    assert!(word.compare_exchange(0, 1, SeqCst, SeqCst).is_ok());
+}
+
+fn unlock(word: &AtomicU32) {
+    let _op = operation(word.object_number(), "Test", "release", Location::caller());
+    word.store(0, SeqCst);
+}
+
+/// Two locks taken in opposite orders deadlock although no data races: the search finds it,
+/// with rounds and without. (A reduction that lets critical sections commute must keep the
+/// edges of a section that takes another lock.)
+#[test]
+fn sections_that_take_another_lock_still_deadlock() {
+    for config in [Config::dfs(), Config::dfs().rounds(false)] {
+        let failure = explore(config.no_files().ignore_env(), || {
+            let locks: Arc<[AtomicU32; 2]> = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+            let theirs = locks.clone();
+            let other = spawn(move || {
+                lock(&theirs[1]);
+                lock(&theirs[0]);
+                unlock(&theirs[0]);
+                unlock(&theirs[1]);
+            });
+            lock(&locks[0]);
+            lock(&locks[1]);
+            unlock(&locks[1]);
+            unlock(&locks[0]);
+            other.join();
+        })
+        .expect_err("the two orders deadlock");
+        assert_eq!(failure.kind(), FailureKind::Deadlock);
+    }
+}
+
+/// Holding a lock while joining a task that takes it deadlocks in one order of the two
+/// sections only: the search finds it. (A section that waits must keep its lock's edges.)
+#[test]
+fn a_section_that_waits_still_deadlocks() {
+    let failure = explore(Config::dfs().rounds(false).no_files().ignore_env(), || {
+        let word = Arc::new(AtomicU32::new(0));
+        let theirs = word.clone();
+        let other = spawn(move || {
+            lock(&theirs);
+            unlock(&theirs);
+        });
+        lock(&word);
+        other.join();
+        unlock(&word);
+    })
+    .expect_err("joining under the lock deadlocks");
+    assert_eq!(failure.kind(), FailureKind::Deadlock);
 }
