@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::footprint::{marker, process_bit, task_bit, Access, Footprint, WIDE};
+use crate::footprint::{marker, process_bit, task_bit, Access, Footprint, Held, WIDE};
 use crate::schedule::Choice;
 use crate::strategy::{default_pick, Disabled, Execution, Pick, PickContext, Strategy};
 
@@ -291,6 +291,241 @@ pub struct Dfs {
     /// The depth of the first node whose choice the coming execution makes anew: the ones
     /// above it are followed as before, and their events touch what they touched before.
     fresh: usize,
+    /// The locks of the execution being analyzed whose critical sections commute where what
+    /// they touch does (see [`Dfs::find_lazy`]).
+    lazy: Lazy,
+    /// Critical sections that touch different objects commute (see [`Dfs::find_lazy`]).
+    commute: bool,
+}
+
+/// The locks of an execution whose critical sections the race analysis lets commute (lazy
+/// happens-before: Thomson, Donaldson, Betts, "The lazy happens-before relation: better
+/// partial-order reduction for systematic concurrency testing", PPoPP 2015): their words
+/// carry no happens-before edge and race with nothing, so two sections are ordered only by
+/// what their events touch.
+#[derive(Debug, Default)]
+struct Lazy {
+    /// The locks' words, sorted.
+    words: Vec<u32>,
+    /// Their critical sections.
+    sections: Vec<Section>,
+    /// Per event: the lock among them it acquires (0: none).
+    acquires: Vec<u32>,
+    /// Per event: the lock among them it releases (0: none).
+    releases: Vec<u32>,
+    /// Per event that acquires one of them: the event that releases it.
+    closes: Vec<usize>,
+}
+
+/// Where [`Dfs::reverse_events`] asks for a reversal, with locks whose sections commute.
+enum Plan {
+    /// At the racing event: these events after it, then the target, can run before it.
+    Here(Vec<usize>),
+    /// Where these sections began: at the racing event a lock they hold keeps the target
+    /// waiting.
+    Move(Vec<usize>),
+    /// Nowhere: no execution runs the target before the racing event with what the target
+    /// read (another race asks for what it reads otherwise).
+    Never,
+}
+
+/// Who holds a lock in [`Lazy::plan`]'s run of a reversal.
+#[derive(Clone, Copy)]
+enum Holder {
+    /// The section that holds it at the racing event.
+    Before(Section),
+    /// The section whose acquire is this event of the reversal.
+    Here(usize),
+}
+
+impl Lazy {
+    fn clear(&mut self) {
+        self.words.clear();
+        self.sections.clear();
+        self.acquires.clear();
+        self.releases.clear();
+        self.closes.clear();
+    }
+
+    /// For each event that acquires one of the locks: the sections under that lock before it
+    /// (their acquire and release) that events of its section depend on through what they
+    /// touch (with `clocks` computed without the locks' edges), latest first. Such a section
+    /// must run before it (an edge), and its acquire races with this one (the two sections
+    /// in the other order are another execution); the others commute with it.
+    fn induced(
+        &self,
+        n: usize,
+        task: &impl Fn(usize) -> Option<usize>,
+        clocks: &[Clock],
+    ) -> Vec<Vec<(usize, usize)>> {
+        let mut induced = vec![Vec::new(); n];
+        for (x, b) in self.sections.iter().enumerate() {
+            let tb = task(b.acquire);
+            // The sections are in the order of their releases: the earlier ones under the
+            // same lock, latest first.
+            for a in self.sections[..x].iter().rev() {
+                let ta = task(a.acquire).expect("events have tasks");
+                if a.word == b.word
+                    && Some(ta) != tb
+                    && clocks[a.acquire].before(ta, &clocks[b.release])
+                {
+                    induced[b.acquire].push((a.acquire, a.release));
+                }
+            }
+        }
+        induced
+    }
+
+    /// Where the reversal of the race between event `i` and `target` (its choice, clock and
+    /// index if it ran, before `end`; `guarded`: it did not run, and its task waits at `i`)
+    /// can be asked for. Without the locks' edges, the events after `i` that do not depend on
+    /// it may not run before it as a sequence: two of them may take one lock, the first
+    /// keeping it over `i`. So the reversal runs only what the target needs (the events that
+    /// happen before it), and with it the rest of every section they leave open, up to its
+    /// release, where that release does not depend on `i`. Run in the execution's order from
+    /// `i`, a lock that one of them takes may be held:
+    /// - by a section that holds it at `i` and releases it after `i`: no order of the
+    ///   events from `i` on runs the target before `i`, and the reversal is asked for where
+    ///   that section began (where the lock was free);
+    /// - by a section the reversal opened whose release depends on `i`: the later section can
+    ///   run first only if it ends and does not depend on the earlier one; else the target
+    ///   cannot run before `i` with what it read.
+    fn plan(
+        &self,
+        i: usize,
+        end: usize,
+        target: (Choice, &Clock, Option<usize>),
+        guarded: bool,
+        task: &impl Fn(usize) -> Option<usize>,
+        clocks: &[Clock],
+    ) -> Plan {
+        let q = task(i).expect("events have tasks");
+        let after_i = |k: usize| clocks[i].before(q, &clocks[k]);
+        let before = |k: usize, c: &Clock| task(k).is_some_and(|t| clocks[k].before(t, c));
+        let holding: Vec<Section> = self
+            .sections
+            .iter()
+            .filter(|s| s.acquire < i && i <= s.release)
+            .copied()
+            .collect();
+        if guarded {
+            let starts: Vec<usize> = holding
+                .iter()
+                .filter(|s| after_i(s.release))
+                .map(|s| s.acquire)
+                .collect();
+            if !starts.is_empty() {
+                return Plan::Move(starts);
+            }
+        }
+        let at = |k: usize| k - i - 1;
+        let mut chosen = vec![false; end.saturating_sub(i + 1)];
+        // Adds the events up to `r` that happen before it (and not after `i`).
+        let add = |chosen: &mut Vec<bool>, r: usize, c: &Clock| {
+            for k in i + 1..=r.min(end - 1) {
+                if !chosen[at(k)] && !after_i(k) && before(k, c) {
+                    chosen[at(k)] = true;
+                }
+            }
+        };
+        if end > i + 1 {
+            add(&mut chosen, end - 1, target.1);
+        }
+        // A release the reversal can include: between `i` and `end`, not after `i`, not
+        // included yet.
+        let can_close =
+            |chosen: &Vec<bool>, r: usize| i < r && r < end && !chosen[at(r)] && !after_i(r);
+        'run: loop {
+            let mut held: Vec<(u32, Holder)> = holding
+                .iter()
+                .map(|s| (s.word, Holder::Before(*s)))
+                .collect();
+            let run: Vec<usize> = (i + 1..end)
+                .filter(|&k| chosen[at(k)])
+                .chain(target.2)
+                .collect();
+            for &k in &run {
+                let w = self.acquires.get(k).copied().unwrap_or(0);
+                if w != 0 {
+                    match held.iter().position(|h| h.0 == w) {
+                        None => held.push((w, Holder::Here(k))),
+                        Some(x) => match held[x].1 {
+                            Holder::Before(s) if can_close(&chosen, s.release) => {
+                                add(&mut chosen, s.release, &clocks[s.release]);
+                                continue 'run;
+                            }
+                            Holder::Before(s) => return Plan::Move(vec![s.acquire]),
+                            Holder::Here(k1) => {
+                                let r1 = self.closes[k1];
+                                if can_close(&chosen, r1) {
+                                    add(&mut chosen, r1, &clocks[r1]);
+                                    continue 'run;
+                                }
+                                // The section of `k` must run whole before `k1`'s.
+                                let r = self.closes[k];
+                                if can_close(&chosen, r) {
+                                    add(&mut chosen, r, &clocks[r]);
+                                    continue 'run;
+                                }
+                                let t1 = task(k1).expect("events have tasks");
+                                if r >= end || !chosen[at(r)] || clocks[k1].before(t1, &clocks[r]) {
+                                    return Plan::Never;
+                                }
+                            }
+                        },
+                    }
+                }
+                let w = self.releases.get(k).copied().unwrap_or(0);
+                if w != 0 {
+                    held.retain(|h| match h.1 {
+                        Holder::Here(a) => !(h.0 == w && task(a) == task(k)),
+                        Holder::Before(s) => s.release != k,
+                    });
+                }
+            }
+            return Plan::Here((i + 1..end).filter(|&k| chosen[at(k)]).collect());
+        }
+    }
+
+    /// Whether `obj` is one of the words, or its futex queue.
+    fn covers(&self, obj: u32) -> bool {
+        obj >> 30 <= 1 && self.words.binary_search(&(obj & ((1 << 30) - 1))).is_ok()
+    }
+}
+
+/// A critical section: a lock's word, the event that acquired it and the one that released it
+/// (by the same task).
+#[derive(Clone, Copy, Debug)]
+struct Section {
+    word: u32,
+    acquire: usize,
+    release: usize,
+}
+
+/// Where a lock's word stands in [`Dfs::find_lazy`]'s pass over an execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holding {
+    Free,
+    /// Held by the task since the event.
+    By(usize, usize),
+    /// Not a lock whose sections may commute in this execution.
+    No,
+}
+
+/// An event that may run inside a critical section that commutes: it touches words only (no
+/// futex queue, clock or liveness), waits for nothing (no guard, join, wake's return or yield)
+/// and makes no task and no other lock's move.
+fn plain(effect: &Footprint) -> bool {
+    !effect.guarded
+        && !effect.wide
+        && effect.held == Held::None
+        && effect.join.is_none()
+        && effect.spawn.is_none()
+        && effect.after.is_none()
+        && effect.yields_to == 0
+        && effect.killed == 0
+        && effect.live_reads | effect.live_writes == 0
+        && effect.accesses().all(|a| a.obj >> 30 == 0)
 }
 
 impl Dfs {
@@ -332,7 +567,17 @@ impl Dfs {
             scratch: Scratch::default(),
             spare: Vec::new(),
             fresh: 0,
+            lazy: Lazy::default(),
+            commute: false,
         }
+    }
+
+    /// Critical sections under one lock that touch different objects commute
+    /// ([`Config::sections_commute`](crate::Config::sections_commute); docs/sim.md, "Critical
+    /// sections that commute").
+    pub fn sections_commute(mut self, on: bool) -> Self {
+        self.commute = on;
+        self
     }
 
     /// One round only, at the largest bound: the fewest executions to cover the space (or
@@ -439,6 +684,143 @@ impl Dfs {
         (k != i).then_some(k)
     }
 
+    /// The locks of `execution`'s first `n` events whose critical sections may commute, into
+    /// `self.lazy` (only with [`Dfs::sections_commute`]): in the unbounded round, in an
+    /// execution that ran to its end without kills or events too wide to list (but the last,
+    /// where the main task ends the program), a word that only untimed acquires of a free lock
+    /// ([`Held::Acquire`]) and releases by the same task ([`Held::Release`]) touch, each
+    /// section ended, each made of [`plain`] events only, and every task that waited for it
+    /// took it. Two such sections, run in the other
+    /// order, leave the lock as they found it and every other object as their events do; a
+    /// section that waits, or takes another lock, could deadlock in the other order, and so
+    /// keeps the lock's edges.
+    fn find_lazy(&mut self, execution: &Execution, n: usize) {
+        let bounded = self.bound().is_some();
+        let lazy = &mut self.lazy;
+        lazy.clear();
+        if !self.commute {
+            return;
+        }
+        let effects = &execution.effects[..n];
+        let candidates = effects.iter().any(|e| matches!(e.held, Held::Acquire(_)));
+        if !candidates
+            || bounded
+            || execution.abandoned
+            || n != execution.schedule.len()
+            || effects[..n.saturating_sub(1)].iter().any(|e| e.wide)
+            || execution
+                .schedule
+                .iter()
+                .any(|c| matches!(c, Choice::Kill(_)))
+        {
+            return;
+        }
+        let mut words: HashMap<u32, Holding, BuildHasherDefault<ObjectHasher>> = HashMap::default();
+        for e in effects {
+            if let Held::Acquire(w) = e.held {
+                words.insert(w, Holding::Free);
+            }
+        }
+        // The words each task holds.
+        let mut held: Vec<Vec<u32>> = Vec::new();
+        for (j, effect) in effects.iter().enumerate() {
+            let Some(p) = execution.schedule[j].task().map(|t| t as usize) else {
+                continue;
+            };
+            if held.len() <= p {
+                held.resize_with(p + 1, Vec::new);
+            }
+            // The words the task holds, if the event runs inside their sections.
+            if !held[p].is_empty() && !plain(effect) {
+                for w in &held[p] {
+                    if effect.held != Held::Release(*w) {
+                        words.insert(*w, Holding::No);
+                    }
+                }
+            }
+            for access in effect.accesses() {
+                if access.obj >> 30 > 1 {
+                    continue;
+                }
+                let w = access.obj & ((1 << 30) - 1);
+                let Some(&state) = words.get(&w) else {
+                    continue;
+                };
+                let next = match (effect.held, state) {
+                    (_, Holding::No) => Holding::No,
+                    // The event's other access of the word (its queue, say).
+                    (Held::Acquire(o), Holding::By(t, a)) if o == w && (t, a) == (p, j) => state,
+                    (Held::Acquire(o), Holding::Free) if o == w => {
+                        held[p].push(w);
+                        Holding::By(p, j)
+                    }
+                    (Held::Release(o), Holding::By(t, a)) if o == w && t == p && a != j => {
+                        held[p].retain(|&h| h != w);
+                        lazy.sections.push(Section {
+                            word: w,
+                            acquire: a,
+                            release: j,
+                        });
+                        Holding::Free
+                    }
+                    (Held::Release(o), Holding::Free) if o == w => {
+                        // The same event's other access, after its release.
+                        if lazy
+                            .sections
+                            .last()
+                            .is_some_and(|s| s.release == j && s.word == w)
+                        {
+                            Holding::Free
+                        } else {
+                            Holding::No
+                        }
+                    }
+                    _ => Holding::No,
+                };
+                words.insert(w, next);
+            }
+        }
+        // A task that waited for one of the locks and never took it (the program ended
+        // first): its section, never run, may touch anything, and the lock keeps its edges.
+        for d in execution.disabled {
+            if words.get(&d.obj).is_some_and(|&state| state != Holding::No) {
+                let task = Some(d.task);
+                let takes = (d.at as usize..n).any(|k| {
+                    execution.schedule[k].task() == task && effects[k].held == Held::Acquire(d.obj)
+                });
+                if !takes {
+                    words.insert(d.obj, Holding::No);
+                }
+            }
+        }
+        lazy.words.extend(
+            words
+                .iter()
+                .filter(|&(_, &state)| state == Holding::Free)
+                .map(|(&w, _)| w),
+        );
+        if lazy.words.is_empty() {
+            lazy.sections.clear();
+            return;
+        }
+        lazy.words.sort_unstable();
+        let words = &lazy.words;
+        lazy.sections
+            .retain(|s| words.binary_search(&s.word).is_ok());
+        lazy.acquires.extend(effects.iter().map(|e| match e.held {
+            Held::Acquire(w) if words.binary_search(&w).is_ok() => w,
+            _ => 0,
+        }));
+        lazy.releases.extend(effects.iter().map(|e| match e.held {
+            Held::Release(w) if words.binary_search(&w).is_ok() => w,
+            _ => 0,
+        }));
+        lazy.closes.resize(n, usize::MAX);
+        for s in &lazy.sections {
+            lazy.closes[s.acquire] = s.release;
+        }
+    }
+
     /// Race analysis of a finished execution (see the module docs).
     fn analyze(&mut self, execution: &Execution) {
         let schedule = execution.schedule;
@@ -494,6 +876,8 @@ impl Dfs {
         // With an event too wide to list its objects, every event also reads one object that
         // a wide event writes: a wide event depends on every event.
         let wide = execution.effects[..n].iter().any(|e| e.wide);
+        self.find_lazy(execution, n);
+        let lazy = !self.lazy.words.is_empty();
         let tasks = (0..n).filter_map(task).max().map_or(0, |t| t as u32 + 1);
         // The livenesses some event writes (a kill's, a process end's): the only ones whose
         // reads can race.
@@ -510,192 +894,225 @@ impl Dfs {
             races,
             look,
         } = &mut scratch;
-        task_clock.clear();
-        event_clock.resize_with(n.max(event_clock.len()), Clock::default);
-        for (last_write, reads) in objects.values_mut() {
-            *last_write = None;
-            reads.clear();
-        }
         let mut spawn_clock: HashMap<usize, Clock> = HashMap::new();
-        // The events before the first new choice are the previous execution's of this path,
-        // which asked for their races' reversals already (asking again changes nothing):
-        // they are analyzed only for the clocks and accesses that later events meet.
-        let known = self.fresh;
-        let mut disabled = execution.disabled.iter().peekable();
-        let mut enablings = execution.enablings.iter().peekable();
         let bounded = self.bound();
-        for j in 0..=n {
-            // A task whose guard stopped passing before event `j` (or at the end, where an
-            // abandoned execution stopped): the last write of the word disabled it, and races
-            // with the operation it waits to run (see `reverse_to`).
-            while let Some(&&first) = disabled.peek().filter(|d| d.at as usize <= j) {
-                // One look at one task's guard: the words whose last writes may have made it
-                // fail, and the others its check read.
-                look.clear();
-                while let Some(&d) = disabled.next_if(|d| (d.at, d.task) == (first.at, first.task))
-                {
-                    look.push(d);
-                }
-                let p = first.task as usize;
-                let own = task_clock
-                    .get(p)
-                    .cloned()
-                    .flatten()
-                    .or_else(|| spawn_clock.get(&p).cloned())
-                    .unwrap_or_default();
-                for cause in look.iter().filter(|d| d.cause) {
-                    let Some(&(Some(i), _)) = objects.get(&cause.obj) else {
-                        continue;
-                    };
-                    let q = task(i).expect("events have tasks");
-                    // The operation, run before `i`, would read every other word as it is
-                    // now: after its last write (a check that failed because a word was 0
-                    // passes before `i` only after the write that set it).
-                    let mut clock = own.clone();
-                    for other in look.iter().filter(|d| d.obj != cause.obj) {
-                        if let Some(&(Some(w), _)) = objects.get(&other.obj) {
-                            if w != i {
-                                clock.join(&event_clock[w]);
+        // With locks whose sections commute, a first pass finds which sections depend on
+        // which (see `Lazy`), and the second reports the races.
+        let passes = if lazy { 2 } else { 1 };
+        let mut induced: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut lock_races: Vec<usize> = Vec::new();
+        for pass in 0..passes {
+            let report = pass + 1 == passes;
+            if pass == 1 {
+                induced = self.lazy.induced(n, &task, event_clock);
+            }
+            task_clock.clear();
+            event_clock.resize_with(n.max(event_clock.len()), Clock::default);
+            for (last_write, reads) in objects.values_mut() {
+                *last_write = None;
+                reads.clear();
+            }
+            spawn_clock.clear();
+            // The events before the first new choice are the previous execution's of this path,
+            // which asked for their races' reversals already (asking again changes nothing):
+            // they are analyzed only for the clocks and accesses that later events meet.
+            let known = self.fresh;
+            let mut disabled = execution.disabled.iter().peekable();
+            let mut enablings = execution.enablings.iter().peekable();
+            for j in 0..=n {
+                // A task whose guard stopped passing before event `j` (or at the end, where an
+                // abandoned execution stopped): the last write of the word disabled it, and races
+                // with the operation it waits to run (see `reverse_to`).
+                while let Some(&&first) = disabled.peek().filter(|d| d.at as usize <= j) {
+                    // One look at one task's guard: the words whose last writes may have made it
+                    // fail, and the others its check read.
+                    look.clear();
+                    while let Some(&d) =
+                        disabled.next_if(|d| (d.at, d.task) == (first.at, first.task))
+                    {
+                        look.push(d);
+                    }
+                    let p = first.task as usize;
+                    let own = task_clock
+                        .get(p)
+                        .cloned()
+                        .flatten()
+                        .or_else(|| spawn_clock.get(&p).cloned())
+                        .unwrap_or_default();
+                    // A lock whose sections commute orders nothing (see `Lazy`).
+                    if lazy {
+                        look.retain(|d| !self.lazy.covers(d.obj));
+                    }
+                    for cause in look.iter().filter(|d| d.cause) {
+                        let Some(&(Some(i), _)) = objects.get(&cause.obj) else {
+                            continue;
+                        };
+                        let q = task(i).expect("events have tasks");
+                        // The operation, run before `i`, would read every other word as it is
+                        // now: after its last write (a check that failed because a word was 0
+                        // passes before `i` only after the write that set it).
+                        let mut clock = own.clone();
+                        for other in look.iter().filter(|d| d.obj != cause.obj) {
+                            if let Some(&(Some(w), _)) = objects.get(&other.obj) {
+                                if w != i {
+                                    clock.join(&event_clock[w]);
+                                }
                             }
                         }
-                    }
-                    if j >= known && q != p && !event_clock[i].before(q, &clock) {
-                        self.reverse_to(i, j, p, &clock, schedule, event_clock, killer);
-                    }
-                }
-            }
-            if j == n {
-                break;
-            }
-            let Some(p) = task(j) else {
-                event_clock[j].0.clear();
-                continue;
-            };
-            let effect = execution.effects[j];
-            accesses.clear();
-            accesses.extend(effect.accesses());
-            accesses.extend(effect.liveness_accesses(written));
-            if yields {
-                accesses.push(Access {
-                    obj: marker(p as u32),
-                    write: true,
-                });
-                // A spawn adds a task for later yields to wait for.
-                if let Some(child) = effect.spawn {
-                    accesses.push(Access {
-                        obj: marker(child),
-                        write: true,
-                    });
-                }
-                accesses.extend(
-                    (0..tasks)
-                        .filter(|&u| u != p as u32 && effect.yields_to & task_bit(u) != 0)
-                        .map(|u| Access {
-                            obj: marker(u),
-                            write: false,
-                        }),
-                );
-            }
-            if wide {
-                accesses.push(Access {
-                    obj: WIDE,
-                    write: effect.wide,
-                });
-            }
-            if task_clock.len() <= p {
-                task_clock.resize(p + 1, None);
-            }
-            // Its task's clock, written back below (nothing reads it meanwhile: a task joins
-            // no clock of its own, and a kill is an actor's that stops others).
-            let mut clock = task_clock[p]
-                .take()
-                .or_else(|| spawn_clock.get(&p).cloned())
-                .unwrap_or_default();
-            // The event's guard passed only because of a write (see `Execution::enablings`):
-            // that write, the one that made the guard fail before it, and the task's clock
-            // before the event.
-            while enablings.peek().is_some_and(|e| (e.0 as usize) < j) {
-                enablings.next();
-            }
-            let enabled = enablings.next_if(|e| e.0 as usize == j).map(|&(_, i, d)| {
-                (
-                    i as usize,
-                    (d != u32::MAX).then_some(d as usize),
-                    clock.clone(),
-                )
-            });
-            joins.clear();
-            for access in accesses.iter() {
-                let (last_write, reads) = objects.entry(access.obj).or_default();
-                let readers = if access.write { &reads[..] } else { &[] };
-                for &i in last_write.iter().chain(readers) {
-                    let q = task(i).expect("events have tasks");
-                    if j >= known && q != p && !event_clock[i].before(q, &clock) {
-                        races.push(i);
-                    }
-                    joins.push(i);
-                }
-            }
-            for &i in joins.iter() {
-                clock.join(&event_clock[i]);
-            }
-            if let Some(d) = effect.after {
-                if let Some(c) = event_clock.get(d as usize) {
-                    clock.join(c);
-                }
-            }
-            if let Some(t) = effect.join {
-                if let Some(Some(c)) = task_clock.get(t as usize) {
-                    clock.join(c);
-                }
-            }
-            clock.tick(p);
-            event_clock[j].0.clone_from(&clock.0);
-            // The tasks a kill stopped end there: a join of one happens after the kill.
-            let mut killed = effect.killed;
-            while killed != 0 {
-                let t = killed.trailing_zeros() as usize;
-                killed &= killed - 1;
-                if task_clock.len() <= t {
-                    task_clock.resize(t + 1, None);
-                }
-                let mut c = task_clock[t]
-                    .clone()
-                    .or_else(|| spawn_clock.get(&t).cloned())
-                    .unwrap_or_default();
-                c.join(&clock);
-                task_clock[t] = Some(c);
-            }
-            if let Some(child) = effect.spawn {
-                spawn_clock.insert(child as usize, clock.clone());
-            }
-            task_clock[p] = Some(clock);
-            for access in accesses.iter() {
-                let (last_write, reads) = objects.entry(access.obj).or_default();
-                if access.write {
-                    *last_write = Some(j);
-                    reads.clear();
-                } else {
-                    reads.push(j);
-                }
-            }
-            for i in races.drain(..) {
-                match &enabled {
-                    // The write that let the guard pass: the event could not have happened
-                    // before it. It races with the write that made the guard fail before, as
-                    // two acquires of a lock do (what `reverse` would try through an execution
-                    // that blocks the task and stops, asleep, is tried at once). Only in the
-                    // unbounded round: in a bounded one, the other initials `reverse` asks for
-                    // at `i` can fit in the bound where the reversal at the disabler does not.
-                    Some((e, disabler, before)) if *e == i && bounded.is_none() => {
-                        if let Some(d) = disabler.filter(|&d| {
-                            let q = task(d).expect("events have tasks");
-                            q != p && !event_clock[d].before(q, before)
-                        }) {
-                            self.reverse_to(d, j, p, before, schedule, event_clock, killer);
+                        if report && j >= known && q != p && !event_clock[i].before(q, &clock) {
+                            self.reverse_to(i, j, p, &clock, schedule, event_clock, killer);
                         }
                     }
-                    _ => self.reverse(i, j, schedule, event_clock, killer),
+                }
+                if j == n {
+                    break;
+                }
+                let Some(p) = task(j) else {
+                    event_clock[j].0.clear();
+                    continue;
+                };
+                let effect = execution.effects[j];
+                accesses.clear();
+                accesses.extend(effect.accesses());
+                if lazy {
+                    accesses.retain(|a| !self.lazy.covers(a.obj));
+                }
+                accesses.extend(effect.liveness_accesses(written));
+                if yields {
+                    accesses.push(Access {
+                        obj: marker(p as u32),
+                        write: true,
+                    });
+                    // A spawn adds a task for later yields to wait for.
+                    if let Some(child) = effect.spawn {
+                        accesses.push(Access {
+                            obj: marker(child),
+                            write: true,
+                        });
+                    }
+                    accesses.extend(
+                        (0..tasks)
+                            .filter(|&u| u != p as u32 && effect.yields_to & task_bit(u) != 0)
+                            .map(|u| Access {
+                                obj: marker(u),
+                                write: false,
+                            }),
+                    );
+                }
+                if wide {
+                    accesses.push(Access {
+                        obj: WIDE,
+                        write: effect.wide,
+                    });
+                }
+                if task_clock.len() <= p {
+                    task_clock.resize(p + 1, None);
+                }
+                // Its task's clock, written back below (nothing reads it meanwhile: a task joins
+                // no clock of its own, and a kill is an actor's that stops others).
+                let mut clock = task_clock[p]
+                    .take()
+                    .or_else(|| spawn_clock.get(&p).cloned())
+                    .unwrap_or_default();
+                // The event's guard passed only because of a write (see `Execution::enablings`):
+                // that write, the one that made the guard fail before it, and the task's clock
+                // before the event.
+                while enablings.peek().is_some_and(|e| (e.0 as usize) < j) {
+                    enablings.next();
+                }
+                let enabled = enablings.next_if(|e| e.0 as usize == j).map(|&(_, i, d)| {
+                    (
+                        i as usize,
+                        (d != u32::MAX).then_some(d as usize),
+                        clock.clone(),
+                    )
+                });
+                joins.clear();
+                for access in accesses.iter() {
+                    let (last_write, reads) = objects.entry(access.obj).or_default();
+                    let readers = if access.write { &reads[..] } else { &[] };
+                    for &i in last_write.iter().chain(readers) {
+                        let q = task(i).expect("events have tasks");
+                        if report && j >= known && q != p && !event_clock[i].before(q, &clock) {
+                            races.push(i);
+                        }
+                        joins.push(i);
+                    }
+                }
+                for &i in joins.iter() {
+                    clock.join(&event_clock[i]);
+                }
+                if let Some(d) = effect.after {
+                    if let Some(c) = event_clock.get(d as usize) {
+                        clock.join(c);
+                    }
+                }
+                if let Some(t) = effect.join {
+                    if let Some(Some(c)) = task_clock.get(t as usize) {
+                        clock.join(c);
+                    }
+                }
+                // A section whose events depend on an earlier section's under the same lock (see
+                // `Lazy`) runs after it: the lock's edge, and the race of the two acquires.
+                lock_races.clear();
+                for &(a, r) in induced.get(j).map_or(&[][..], |v| &v[..]) {
+                    let t = task(a).expect("events have tasks");
+                    if report && j >= known && !event_clock[a].before(t, &clock) {
+                        lock_races.push(a);
+                    }
+                    clock.join(&event_clock[r]);
+                }
+                clock.tick(p);
+                event_clock[j].0.clone_from(&clock.0);
+                // The tasks a kill stopped end there: a join of one happens after the kill.
+                let mut killed = effect.killed;
+                while killed != 0 {
+                    let t = killed.trailing_zeros() as usize;
+                    killed &= killed - 1;
+                    if task_clock.len() <= t {
+                        task_clock.resize(t + 1, None);
+                    }
+                    let mut c = task_clock[t]
+                        .clone()
+                        .or_else(|| spawn_clock.get(&t).cloned())
+                        .unwrap_or_default();
+                    c.join(&clock);
+                    task_clock[t] = Some(c);
+                }
+                if let Some(child) = effect.spawn {
+                    spawn_clock.insert(child as usize, clock.clone());
+                }
+                task_clock[p] = Some(clock);
+                for access in accesses.iter() {
+                    let (last_write, reads) = objects.entry(access.obj).or_default();
+                    if access.write {
+                        *last_write = Some(j);
+                        reads.clear();
+                    } else {
+                        reads.push(j);
+                    }
+                }
+                for &a in lock_races.iter() {
+                    self.reverse(a, j, schedule, event_clock, killer);
+                }
+                for i in races.drain(..) {
+                    match &enabled {
+                        // The write that let the guard pass: the event could not have happened
+                        // before it. It races with the write that made the guard fail before, as
+                        // two acquires of a lock do (what `reverse` would try through an execution
+                        // that blocks the task and stops, asleep, is tried at once). Only in the
+                        // unbounded round: in a bounded one, the other initials `reverse` asks for
+                        // at `i` can fit in the bound where the reversal at the disabler does not.
+                        Some((e, disabler, before)) if *e == i && bounded.is_none() => {
+                            if let Some(d) = disabler.filter(|&d| {
+                                let q = task(d).expect("events have tasks");
+                                q != p && !event_clock[d].before(q, before)
+                            }) {
+                                self.reverse_to(d, j, p, before, schedule, event_clock, killer);
+                            }
+                        }
+                        _ => self.reverse(i, j, schedule, event_clock, killer),
+                    }
                 }
             }
         }
@@ -739,7 +1156,8 @@ impl Dfs {
                     .or_else(|| spawn_clock.get(&t).cloned())
                     .unwrap_or_default();
                 clock.tick(t);
-                self.reverse_events(k, k + 1, (c, &clock), schedule, event_clock, killer);
+                let target = (c, &clock, None);
+                self.reverse_events(k, k + 1, target, schedule, event_clock, killer);
             }
         }
         self.scratch = scratch;
@@ -755,7 +1173,7 @@ impl Dfs {
         clocks: &[Clock],
         killer: usize,
     ) {
-        let target = (schedule[j], &clocks[j]);
+        let target = (schedule[j], &clocks[j], Some(j));
         self.reverse_events(i, j, target, schedule, clocks, killer);
     }
 
@@ -777,17 +1195,18 @@ impl Dfs {
     ) {
         let mut clock = clock.clone();
         clock.tick(p);
-        let target = (Choice::Run(p as u32), &clock);
+        let target = (Choice::Run(p as u32), &clock, None);
         self.reverse_events(i, k, target, schedule, clocks, killer);
     }
 
     /// The common part of [`Dfs::reverse`] and [`Dfs::reverse_to`]: `target` is the event
-    /// that races with `i` (its choice and clock), after the events before `end`.
+    /// that races with `i` (its choice, its clock, and its index if it ran), after the events
+    /// before `end`.
     fn reverse_events(
         &mut self,
         i: usize,
         end: usize,
-        target: (Choice, &Clock),
+        target: (Choice, &Clock, Option<usize>),
         schedule: &[Choice],
         clocks: &[Clock],
         killer: usize,
@@ -802,13 +1221,39 @@ impl Dfs {
             Choice::Kill(_) => killer,
             c => c.task().expect("events have tasks") as usize,
         };
-        // (task, choice, clock) of the events after `i` that do not depend on it, then of
-        // the target.
-        let v: Vec<(usize, Choice, &Clock)> = (i + 1..end)
-            .filter(|&k| task(k).is_some() && !after_i(k))
-            .map(|k| (task(k).expect("events have tasks"), schedule[k], &clocks[k]))
-            .chain([(target_task, target.0, target.1)])
-            .collect();
+        // With a lock whose sections commute in the execution, the events after `i` to run
+        // before it are those the target needs (see `Lazy::plan`), or the reversal is asked
+        // for elsewhere; else those that do not depend on `i`.
+        let needed = if self.lazy.words.is_empty() {
+            None
+        } else {
+            let guarded =
+                target.2.is_none() && self.stack[i].guarded & task_bit(target_task as u32) != 0;
+            match self.lazy.plan(i, end, target, guarded, &task, clocks) {
+                Plan::Here(events) => Some(events),
+                Plan::Move(starts) => {
+                    for a in starts {
+                        self.reverse_events(a, end, target, schedule, clocks, killer);
+                    }
+                    return;
+                }
+                Plan::Never => return,
+            }
+        };
+        let event = |k: usize| (task(k).expect("events have tasks"), schedule[k], &clocks[k]);
+        // (task, choice, clock) of those events, then of the target.
+        let v: Vec<(usize, Choice, &Clock)> = match needed {
+            None => (i + 1..end)
+                .filter(|&k| task(k).is_some() && !after_i(k))
+                .map(event)
+                .chain([(target_task, target.0, target.1)])
+                .collect(),
+            Some(events) => events
+                .into_iter()
+                .map(event)
+                .chain([(target_task, target.0, target.1)])
+                .collect(),
+        };
         let mut initials = Vec::new();
         let mut seen = Vec::new();
         for (x, &(r, choice, clock)) in v.iter().enumerate() {
@@ -870,7 +1315,18 @@ impl Dfs {
             // made (`reverse_to`).
             None if wanted
                 .and_then(|c| c.task())
-                .is_some_and(|t| node.guarded & task_bit(t) != 0) => {}
+                .is_some_and(|t| node.guarded & task_bit(t) != 0) =>
+            {
+                // Unless a lock whose sections commute keeps it waiting, which orders
+                // nothing: another initial that can run there, if any.
+                if !self.lazy.words.is_empty() {
+                    let runs =
+                        |c: &&Choice| c.task().is_none_or(|t| node.guarded & task_bit(t) == 0);
+                    if let Some(ix) = initials.iter().filter(runs).find_map(index) {
+                        node.mark(ix);
+                    }
+                }
+            }
             // The initial cannot run from that state (it was blocked there): try everything.
             None => node.mark_all(),
         }

@@ -178,6 +178,30 @@ pub struct Footprint {
     pub live_reads: u64,
     /// For a kill: its process, whose liveness it writes (as a set, as `live_reads`).
     pub live_writes: u64,
+    /// What the event did to a word that names its holder (a lock's): see [`Held`].
+    pub(crate) held: Held,
+    /// The event began with a guard (`ready_when`, `ready_if`): the task may have waited
+    /// there.
+    pub(crate) guarded: bool,
+}
+
+/// What an event did to a word that names its holder (a lock's word: a guard on it was
+/// `ready_when_held`), for the reduction that lets critical sections commute (see the race
+/// analysis, `dfs.rs`). Kept only at operation granularity, without kills.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Nothing of the kind.
+    #[default]
+    None,
+    /// The event began with an untimed guard on that word that passed because the word named
+    /// no holder (the lock was free); it has not written the word yet.
+    Guard(u32),
+    /// It then took the word: from naming no holder to naming one (the lock's acquire).
+    Acquire(u32),
+    /// Without a guard, it wrote the word from naming a holder to naming none (a release).
+    Release(u32),
+    /// Anything else with such a word: another write, two words, a takeover.
+    Other,
 }
 
 impl Footprint {
@@ -288,6 +312,23 @@ impl Footprint {
         if let Some(j) = joined {
             self.live_reads |= process_bit(j);
         }
+    }
+
+    /// The event wrote word `obj`, whose holder `holder` names, from `before` to `after`
+    /// (`None`: not known): what it did to the holder (see [`Held`]).
+    pub(crate) fn held_write(
+        &mut self,
+        obj: u32,
+        holder: fn(u32) -> u32,
+        before: Option<u64>,
+        after: Option<u64>,
+    ) {
+        let names = |v: Option<u64>| v.map(|v| holder(v as u32) != 0);
+        self.held = match (self.held, names(before), names(after)) {
+            (Held::Guard(o), Some(false), Some(true)) if o == obj => Held::Acquire(obj),
+            (Held::None, Some(true), Some(false)) => Held::Release(obj),
+            _ => Held::Other,
+        };
     }
 
     /// The accesses that touch an object.

@@ -153,6 +153,7 @@ pub struct Config {
     rounds: bool,
     trial: u64,
     reduction: bool,
+    sections_commute: bool,
     max_steps: usize,
     spurious_wakeups: u32,
     kills: u32,
@@ -194,6 +195,8 @@ impl std::fmt::Display for Config {
         }
         if !self.reduction {
             f.write_str(", no reduction")?;
+        } else if self.sections_commute {
+            f.write_str(", sections commute")?;
         }
         if self.spurious_wakeups != 0 {
             write!(f, ", {} spurious wake-up(s)", self.spurious_wakeups)?;
@@ -225,6 +228,7 @@ impl Config {
             rounds: true,
             trial: TRIAL,
             reduction: true,
+            sections_commute: false,
             max_steps: 100_000,
             spurious_wakeups: 0,
             kills: 0,
@@ -314,6 +318,26 @@ impl Config {
     /// depth-first search explores them).
     pub fn reduction(mut self, on: bool) -> Self {
         self.reduction = on;
+        self
+    }
+
+    /// DFS with reduction: critical sections under one lock that touch different objects
+    /// commute (default off). A lock's critical sections are then ordered only where an
+    /// event of one depends on an event of another through the objects they touch (lazy
+    /// happens-before: see docs/sim.md, "Critical sections that commute"): `n` tasks that
+    /// each take one lock to update an object of their own explore one execution where every
+    /// order of their sections was one before.
+    ///
+    /// Sound only where the simulator sees everything a section touches: atomics, cells and
+    /// what mpcheck's primitives keep (`Value`, `Array`, the std-shaped facade's `Mutex`,
+    /// whose data counts as one object written by every lock of it). Data in plain memory
+    /// that a lock guards (a `static mut`, an `UnsafeCell` of the program's own) is invisible
+    /// to the search, and two sections that both touch it would be taken to commute. Only
+    /// the locks whose word names its holder (`ready_when_held`), taken without a timeout and
+    /// released by their holder, whose sections neither wait nor take another lock, and only
+    /// in the unbounded round and without kills; everything else keeps its edges.
+    pub fn sections_commute(mut self, on: bool) -> Self {
+        self.sections_commute = on;
         self
     }
 
@@ -436,7 +460,8 @@ impl Config {
             Kind::Random => Box::new(Random::new(self.seed)),
             Kind::Pct(depth) => Box::new(Pct::new(depth, self.seed)),
             Kind::Dfs => {
-                let dfs = Dfs::new(self.preemption_bound, self.reduction, self.trial);
+                let dfs = Dfs::new(self.preemption_bound, self.reduction, self.trial)
+                    .sections_commute(self.sections_commute);
                 Box::new(if self.rounds { dfs } else { dfs.one_round() })
             }
         }

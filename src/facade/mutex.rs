@@ -95,6 +95,7 @@ impl<P: Platform, T: ?Sized> Mutex<T, P> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "Mutex", "lock", site);
         self.lock_word();
+        self.poison.stand_for_data();
         self.poison.map(MutexGuard::new(self, site))
     }
 
@@ -106,6 +107,7 @@ impl<P: Platform, T: ?Sized> Mutex<T, P> {
         let site = P::site();
         let _op = P::operation_at(|| Some(&self.word), "Mutex", "try_lock", site);
         if raw::try_lock::<P>(&self.word) {
+            self.poison.stand_for_data();
             self.poison
                 .map(MutexGuard::new(self, site))
                 .map_err(TryLockError::from)

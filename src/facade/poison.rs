@@ -42,6 +42,19 @@ impl<P: Platform> Flag<P> {
         self.0.store(0, Relaxed);
     }
 
+    /// Where each operation is one event of an explorer (the simulator at operation
+    /// granularity, [`Platform::operations_are_events`]): a write of the flag that keeps its
+    /// value, in the lock's operation. It stands for the data the lock guards, which lives in
+    /// plain memory the explorer does not see: every two critical sections of the lock then
+    /// write a common object, and do not commute (`Config::sections_commute` of the
+    /// simulator). Nothing elsewhere.
+    #[inline]
+    pub(crate) fn stand_for_data(&self) {
+        if P::operations_are_events() {
+            self.0.store(self.0.load(Relaxed), Relaxed);
+        }
+    }
+
     /// `guard`, as `Err` if the lock is poisoned.
     #[inline]
     pub(crate) fn map<G>(&self, guard: G) -> LockResult<G> {

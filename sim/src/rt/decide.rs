@@ -861,6 +861,7 @@ impl Exec {
                 self.objects[obj].log.push(event, read, wrote);
             }
         }
+        let replaced = read;
         // A store's step reports the value it replaced, for the log only: everything else
         // sees a store as a write that read nothing.
         let read = if op == Op::Store { None } else { read };
@@ -871,8 +872,11 @@ impl Exec {
             self.yield_bookkeeping(task, op);
         }
         let caller = self.tasks[task as usize].operation;
+        // A word that names its holder (a lock's), written: see below.
+        let mut holder = None;
         if obj != 0 && op.writes_value() {
             let rec = &mut self.objects[obj];
+            holder = rec.holder;
             match (read, wrote) {
                 (Some(0), Some(w)) if w != 0 => rec.taken_by = Some((task, loc, caller)),
                 (_, Some(0)) => rec.taken_by = None,
@@ -955,6 +959,14 @@ impl Exec {
                     .fold(0, |m, &u| m | task_bit(u));
             }
             self.effects[d as usize] = effect;
+        }
+        // A write of a word that names its holder: what the event did to the holder (kept
+        // only for strategies that ask for footprints).
+        if let Some(holder) = holder {
+            let event = decision.or(self.tasks[task as usize].event);
+            if let Some(d) = event {
+                self.effects[d as usize].held_write(obj, holder, replaced, wrote);
+            }
         }
     }
 

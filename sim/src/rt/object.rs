@@ -177,6 +177,9 @@ pub(crate) struct ObjRec {
     pub(crate) value: Option<u64>,
     /// The last writes of the value (kept only for strategies that ask for footprints).
     pub(crate) log: WriteLog,
+    /// Where a guard named the word's holder (`ready_when_held`, a lock's word): who that is
+    /// in a value (kept only for strategies that ask for footprints; see `Held`).
+    pub(crate) holder: Option<fn(u32) -> u32>,
 }
 
 /// How many writes a [`WriteLog`] keeps: a lock's word needs two (the release that let a

@@ -4,6 +4,7 @@
 //! end of the stack.
 
 use super::*;
+use crate::footprint::Held;
 
 /// Opens `caller` as the running task's operation unless one is open already; `true` if it
 /// did (the caller then closes it with [`leave_operation`]). Not a step.
@@ -415,6 +416,7 @@ pub(crate) fn ready_if(check: &dyn Fn() -> bool, deadline: Option<u64>, loc: Loc
         else {
             return;
         };
+        e.effects[d as usize].guarded = true;
         let (reads, n) = found.unwrap_or((reads, n));
         let reads = &reads[..n as usize];
         for &o in reads {
@@ -592,6 +594,9 @@ pub(crate) fn ready_when(
         let event = task.event.filter(|_| !task.event_reads_clock_only);
         let start = value.load(Relaxed);
         let id = obj.id(e);
+        if holder.is_some() && e.wants_footprints && e.settings.kills == 0 {
+            e.objects[id].holder = holder;
+        }
         if let Some(d) = event {
             // The event read the word: whether it goes on or ends here depends on it.
             if e.wants_footprints {
@@ -647,6 +652,19 @@ pub(crate) fn ready_when(
         // timeout is an event of its own, where every task waits, explored from the wake that
         // ended the wait as any timeout is: see `Dfs::analyze`).
         let timed = deadline.is_some_and(|d| e.settings.timeouts_race || e.clock >= d);
+        let effect = &mut e.effects[d as usize];
+        effect.guarded = true;
+        // An untimed guard on a word that names its holder, passing because it names none
+        // (a lock's acquire of a free lock): the event may take it (see `Held`).
+        if e.objects[id].holder.is_some()
+            && deadline.is_none()
+            && effect.held == Held::None
+            && e.schedule[d as usize] == Choice::Run(e.current)
+            && ready(v, start)
+            && holder.is_some_and(|h| h(v) == 0)
+        {
+            effect.held = Held::Guard(id);
+        }
         if timed {
             e.effects[d as usize].merge(&Footprint::clock_read());
         } else if e.schedule[d as usize] == Choice::Run(e.current)
