@@ -22,6 +22,9 @@
 //!   looks whether a ticket is left and takes it; the main thread joins them and checks that 2
 //!   were sold. `Sim` uses mpcheck's `Lock<Sim>` and a `Value<i64, Sim>`; loom and shuttle a
 //!   `Mutex<i64>`.
+//! - `slots3x2`: as `lock3x2`, but each thread increments a counter of its own (an atomic of
+//!   the engine, loaded and stored) under the one lock: critical sections that touch different
+//!   data. `Sim` uses mpcheck's `Lock<Sim>`; loom and shuttle a `Mutex<()>`.
 //!
 //! `Sim` runs mpcheck's primitives at both granularities (`mpcheck_sim::Granularity`): the
 //! engines named `sim-Lock`, `sim-Semaphore`, `sim-tickets` run at operation granularity (the
@@ -46,7 +49,8 @@
 //!   `dfs-pb2`: the same with a preemption bound of 2 (loom and `Sim`, `sem2x4` only).
 //!   `dfs-1round`: `Sim` in one unbounded round (`Config::rounds(false)`), the proof without
 //!   the bounded rounds (each complete within its bound) that find bugs needing few
-//!   preemptions first.
+//!   preemptions first. `dfs-commute`: `Sim` with critical sections that commute
+//!   (`Config::sections_commute(true)`).
 //! - `loom-Lock` against `sim-Lock`, `dfs-pb2/3/4`: mpcheck's real `Lock` run by both engines (the
 //!   `Loom` platform and the `Sim` platform), at equal preemption bounds: the same algorithm, so
 //!   the executions each engine needs compare like for like.
@@ -122,6 +126,32 @@ mod on_sim {
             s.join().unwrap();
         }
         assert_eq!(left.get(), 0, "every ticket sold, none twice");
+    }
+
+    /// `slots3x2` with mpcheck's `Lock<Sim>`; the counters are simulated atomics.
+    pub fn slots3x2() {
+        execution_starts();
+        let lock = Lock::<Sim>::new();
+        let slots: Arc<Vec<AtomicU32>> =
+            Arc::new((0..LOCK_THREADS).map(|_| AtomicU32::new(0)).collect());
+        let threads: Vec<_> = (0..LOCK_THREADS as usize)
+            .map(|t| {
+                let (lock, slots) = (lock.clone(), slots.clone());
+                mpcheck::thread::spawn::<Sim, _, _>(move || {
+                    for _ in 0..LOCK_ROUNDS {
+                        let _held = lock.lock();
+                        let n = slots[t].load(SeqCst);
+                        slots[t].store(n + 1, SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        for slot in slots.iter() {
+            assert_eq!(u64::from(slot.load(SeqCst)), LOCK_ROUNDS);
+        }
     }
 
     /// `lock3x2` with mpcheck's `Lock<Sim>`; the counter is a simulated cell.
@@ -230,6 +260,31 @@ mod on_sim {
 /// `Condvar`, `thread`, `AtomicU32`) that each module imports from its engine.
 macro_rules! std_shaped_programs {
     () => {
+        pub fn slots3x2() {
+            execution_starts();
+            let lock = Arc::new(Mutex::new(()));
+            let slots: Arc<Vec<AtomicU32>> =
+                Arc::new((0..LOCK_THREADS).map(|_| AtomicU32::new(0)).collect());
+            let threads: Vec<_> = (0..LOCK_THREADS as usize)
+                .map(|t| {
+                    let (lock, slots) = (lock.clone(), slots.clone());
+                    thread::spawn(move || {
+                        for _ in 0..LOCK_ROUNDS {
+                            let _held = lock.lock().unwrap();
+                            let n = slots[t].load(SeqCst);
+                            slots[t].store(n + 1, SeqCst);
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            for slot in slots.iter() {
+                assert_eq!(u64::from(slot.load(SeqCst)), LOCK_ROUNDS);
+            }
+        }
+
         pub fn tickets3() {
             execution_starts();
             let left = Arc::new(Mutex::new(TICKETS));
@@ -520,6 +575,15 @@ fn sim_dfs_one_round(program: fn(), cap: f64) -> Outcome {
     sim_dfs_config(config, program, None, cap)
 }
 
+/// [`sim_dfs`] in one unbounded round with critical sections that commute
+/// (`Config::sections_commute(true)`).
+fn sim_dfs_commute(program: fn(), cap: f64) -> Outcome {
+    let config = mpcheck_sim::Config::dfs()
+        .rounds(false)
+        .sections_commute(true);
+    sim_dfs_config(config, program, None, cap)
+}
+
 fn sim_dfs_at(granularity: Granularity, program: fn(), bound: Option<u32>, cap: f64) -> Outcome {
     let config = match bound {
         Some(b) => mpcheck_sim::Config::dfs().preemption_bound(b),
@@ -663,6 +727,7 @@ enum Mode {
     DfsBound3,
     DfsBound4,
     DfsOneRound,
+    DfsCommute,
 }
 
 impl Mode {
@@ -675,6 +740,7 @@ impl Mode {
             Mode::DfsBound3 => "dfs-pb3",
             Mode::DfsBound4 => "dfs-pb4",
             Mode::DfsOneRound => "dfs-1round",
+            Mode::DfsCommute => "dfs-commute",
         }
     }
 
@@ -752,6 +818,18 @@ fn measurements() -> Vec<Measurement> {
         }),
         m("lock3x2", "sim-futex", Dfs, 35.0, |c| {
             sim_dfs(on_sim::lock3x2_futex, None, c)
+        }),
+        m("slots3x2", "loom", Dfs, 30.0, |c| {
+            loom_dfs(on_loom::slots3x2, None, c)
+        }),
+        m("slots3x2", "shuttle", Dfs, 30.0, |c| {
+            shuttle_dfs(on_shuttle::slots3x2, c)
+        }),
+        m("slots3x2", "sim-Lock", DfsOneRound, 30.0, |c| {
+            sim_dfs_one_round(on_sim::slots3x2, c)
+        }),
+        m("slots3x2", "sim-Lock", DfsCommute, 30.0, |c| {
+            sim_dfs_commute(on_sim::slots3x2, c)
         }),
         m("sem2x4", "loom", Dfs, 30.0, |c| {
             loom_dfs(on_loom::sem2x4, None, c)
