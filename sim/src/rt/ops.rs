@@ -656,7 +656,7 @@ pub(crate) fn ready_when(
         effect.guarded = true;
         // An untimed guard on a word that names its holder, passing because it names none
         // (a lock's acquire of a free lock): the event may take it (see `Held`).
-        if e.objects[id].holder.is_some()
+        if e.settings.kills == 0
             && deadline.is_none()
             && effect.held == Held::None
             && e.schedule[d as usize] == Choice::Run(e.current)
