@@ -195,7 +195,7 @@ impl std::fmt::Display for Config {
         }
         if !self.reduction {
             f.write_str(", no reduction")?;
-        } else if self.sections_commute {
+        } else if self.sections_commute && self.kind == Kind::Dfs {
             f.write_str(", sections commute")?;
         }
         if self.spurious_wakeups != 0 {

@@ -527,6 +527,14 @@ fn the_trial_covers_a_small_space_in_as_few_executions_as_one_round() {
     assert!(quiet().rounds(false).to_string().contains("one round"));
     assert!(quiet().trial(2).to_string().contains("trial of 2 runs"));
     assert!(!quiet().to_string().contains("trial"));
+    assert!(quiet()
+        .sections_commute(true)
+        .to_string()
+        .contains("sections commute"));
+    assert!(!Config::pct(3, 10)
+        .sections_commute(true)
+        .to_string()
+        .contains("commute"));
     // And one round finds what the rounds find.
     let failure = explore(quiet().rounds(false), racy_increment).unwrap_err();
     assert!(failure.message().contains("lost update"));
