@@ -250,8 +250,8 @@ impl Config {
     }
 
     /// `iterations` executions of PCT for bugs of depth `depth` (see [`strategy::Pct`]; a depth
-    /// of 0 runs as 1; above 65,536, no execution gets more change points than it has points
-    /// where a switch can matter).
+    /// of 0 runs as 1; no execution gets more change points than it has points where a switch
+    /// can matter).
     pub fn pct(depth: u32, iterations: u64) -> Self {
         Self::with(Kind::Pct(depth.max(1)), iterations)
     }

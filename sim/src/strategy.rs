@@ -257,12 +257,13 @@ impl Strategy for Random {
 /// Randomized Scheduler with Probabilistic Guarantees of Finding Bugs", ASPLOS 2010.
 ///
 /// Each task gets a random priority when it first appears; the highest-priority option always
-/// runs; at `depth - 1` random change points the running task's priority drops below every
-/// initial one. A bug of depth `d` is found with probability at least `1 / (n · k^(d-1))` per
-/// execution, `k` the number of points a change point is drawn from: here only the choices
-/// where a switch can change the outcome — the running task could go on, another could run
-/// instead, and the running task's next event touches something shared (not a task's start,
-/// end or bookkeeping) — `k` learned as the most such points an execution has had so far.
+/// runs; at `depth - 1` distinct random change points the running task's priority drops below
+/// every initial one. A bug of depth `d` is found with probability at least `1 / (n ·
+/// k^(d-1))` per execution, `k` the number of points a change point is drawn from: here only
+/// the choices where a switch can change the outcome — the running task could go on, another
+/// could run instead, and the running task's next event touches something shared (not a
+/// task's start, end or bookkeeping) — `k` learned as the most such points an execution has
+/// had so far, less the first (a change there only repeats what the initial priorities draw).
 /// Timeouts and spurious wake-ups of a task are separate actors with their own priority, so a
 /// high-priority waiter does not always time out at once. Kills (`Config::kills`) come at
 /// random points of their own, drawn as change points are.
@@ -274,7 +275,11 @@ pub struct Pct {
     rng: Xoshiro256PlusPlus,
     /// Priority per actor: index `2 * task` for the task, `2 * task + 1` for its timer events.
     priorities: Vec<Option<u64>>,
-    change_points: Vec<usize>,
+    /// This execution's change points in the order they come: the point, and the priority
+    /// the running task drops to there.
+    change_points: Vec<(usize, u64)>,
+    /// How many of them have passed.
+    changed: usize,
     /// The points where a change may happen so far in this execution.
     points: usize,
     longest: usize,
@@ -291,6 +296,7 @@ impl Pct {
             rng: rng_for(seed, 0),
             priorities: Vec::new(),
             change_points: Vec::new(),
+            changed: 0,
             points: 0,
             longest: 0,
             kills: KillPoints {
@@ -344,16 +350,38 @@ impl Strategy for Pct {
         self.rng = rng_for(self.seed, self.execution);
         self.priorities.clear();
         self.change_points.clear();
+        self.changed = 0;
         self.points = 0;
-        // The first execution, with none, learns how many points there are. A depth of more
-        // than 65,536 draws no more change points than there are points (it drew four billion
-        // per execution at `u32::MAX`); smaller ones draw as they always did.
-        if self.longest > 0 {
-            let points = u32::try_from(self.longest).unwrap_or(u32::MAX);
-            for _ in 1..self.depth.min(points.saturating_add(1).max(1 << 16)) {
-                let point = 1 + below(&mut self.rng, self.longest);
-                self.change_points.push(point);
+        // The first execution, with none, learns how many points there are. Later ones draw
+        // `depth - 1` distinct points (all there are, if fewer) among the second to the last
+        // seen: a change at the first would only lower the task that runs first below all,
+        // which the random initial priorities already do (exactly so at depth 2), and a point
+        // drawn twice would be a change lost. The i-th drawn lowers its task to `depth - 2 -
+        // i`, below every initial priority and in random order, as in PCT.
+        if self.longest > 1 && self.depth > 1 {
+            let candidates = self.longest - 1;
+            let wanted = (self.depth as usize - 1).min(candidates);
+            let lowest = self.depth as u64 - 2;
+            if wanted <= 16 {
+                // Drawing again on a repeat keeps every order of distinct points equally
+                // likely, and allocates nothing (one execution is a few microseconds).
+                while self.change_points.len() < wanted {
+                    let point = 2 + below(&mut self.rng, candidates);
+                    if self.change_points.iter().all(|&(p, _)| p != point) {
+                        let i = self.change_points.len() as u64;
+                        self.change_points.push((point, lowest - i));
+                    }
+                }
+            } else {
+                let drawn = rand::seq::index::sample(&mut self.rng, candidates, wanted);
+                self.change_points.extend(
+                    drawn
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (2 + p, lowest - i as u64)),
+                );
             }
+            self.change_points.sort_unstable();
         }
         self.kills.begin();
         true
@@ -373,11 +401,15 @@ impl Strategy for Pct {
             let touches = ctx.current_touches.unwrap_or(true);
             if touches {
                 self.points += 1;
-                if let Some(i) = self.change_points.iter().position(|&p| p == self.points) {
+                if let Some(&(_, lowered)) = self
+                    .change_points
+                    .get(self.changed)
+                    .filter(|&&(p, _)| p == self.points)
+                {
+                    self.changed += 1;
                     let actor = 2 * current as usize;
                     self.priority(actor);
-                    self.priorities[actor] =
-                        Some((self.depth as u64 - 1).saturating_sub(i as u64 + 1));
+                    self.priorities[actor] = Some(lowered);
                 }
             }
         }
@@ -495,4 +527,50 @@ impl Strategy for Guided {
     }
 
     fn end(&mut self, _execution: &Execution) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After the first execution, PCT draws `depth - 1` change points (every point there is,
+    /// if fewer), distinct, never the first point, each lowering its task to a priority of
+    /// its own below every initial one; and every point but the first is drawn.
+    #[test]
+    fn pct_draws_distinct_change_points_past_the_first() {
+        for depth in [1, 2, 3, 5, 40] {
+            for longest in [0, 1, 2, 3, 10, 1000] {
+                let mut pct = Pct::new(depth, 7);
+                assert!(pct.begin());
+                assert!(pct.change_points.is_empty(), "the first execution learns");
+                pct.longest = longest;
+                let mut seen = vec![false; longest + 1];
+                for _ in 0..200 {
+                    assert!(pct.begin());
+                    let points: Vec<usize> = pct.change_points.iter().map(|c| c.0).collect();
+                    let wanted = match longest {
+                        0 | 1 => 0,
+                        _ => (depth as usize - 1).min(longest - 1),
+                    };
+                    assert_eq!(points.len(), wanted, "depth {depth}, {longest} points");
+                    assert!(points.windows(2).all(|w| w[0] < w[1]), "{points:?}");
+                    assert!(
+                        points.iter().all(|p| (2..=longest).contains(p)),
+                        "{points:?}"
+                    );
+                    let mut lowered: Vec<u64> = pct.change_points.iter().map(|c| c.1).collect();
+                    lowered.sort_unstable();
+                    lowered.dedup();
+                    assert_eq!(lowered.len(), wanted);
+                    assert!(lowered.iter().all(|&p| p + 1 < u64::from(depth)));
+                    for p in points {
+                        seen[p] = true;
+                    }
+                }
+                if depth > 1 && longest <= 10 {
+                    assert!(seen.iter().skip(2).all(|&s| s), "depth {depth}: {seen:?}");
+                }
+            }
+        }
+    }
 }
