@@ -417,6 +417,23 @@ impl Footprint {
     /// [`Footprint::pending`] judges it), in place: an operation's event gathers the accesses
     /// of its steps one after the other.
     pub(crate) fn add_touched(&mut self, choice: Choice, op: Op, obj: u32, timed: u32) {
+        let (accesses, live_reads) = Footprint::touched(choice, op, obj, timed);
+        self.live_reads |= live_reads;
+        for access in accesses {
+            self.add(access);
+        }
+    }
+
+    /// Whether [`Footprint::pending`] of the same arguments touches anything
+    /// ([`Footprint::touches_anything`]), without building it.
+    pub(crate) fn pending_touches(choice: Choice, op: Op, obj: u32, timed: u32) -> bool {
+        let (accesses, live_reads) = Footprint::touched(choice, op, obj, timed);
+        live_reads != 0 || accesses.iter().any(|a| a.obj != 0)
+    }
+
+    /// What a step `op` on `obj` of the event of `choice` touches: up to three accesses (one
+    /// of object 0 is none) and the processes whose liveness it reads.
+    fn touched(choice: Choice, op: Op, obj: u32, timed: u32) -> ([Access; 3], u64) {
         let read = |o| Access {
             obj: o,
             write: false,
@@ -426,11 +443,12 @@ impl Footprint {
             write: true,
         };
         let none = Access::default();
+        let nothing = ([none; 3], 0);
         let accesses = match choice {
             Choice::Timeout(_) if obj != 0 => [write(queue(obj)), write(CLOCK), none],
             Choice::Timeout(_) => [write(CLOCK), none, none],
             Choice::Spurious(_) => [write(queue(obj)), none, none],
-            Choice::Value(_) | Choice::Kill(_) => return,
+            Choice::Value(_) | Choice::Kill(_) => return nothing,
             Choice::Run(_) => match op {
                 Op::Load | Op::CellRead => [read(obj), none, none],
                 // `timed` carries `KEEPS_VALUE` for a read-modify-write that writes nothing.
@@ -452,10 +470,7 @@ impl Footprint {
                 Op::FutexWake => [write(queue(obj)), none, none],
                 Op::Now | Op::Sleep => [read(CLOCK), none, none],
                 // `timed` carries the process asked about.
-                Op::Alive => {
-                    self.live_reads |= process_bit(timed);
-                    return;
-                }
+                Op::Alive => return ([none; 3], process_bit(timed)),
                 Op::WaitReturn
                 | Op::Start
                 | Op::Spawn
@@ -463,12 +478,10 @@ impl Footprint {
                 | Op::Yield
                 | Op::Choose
                 | Op::Finish
-                | Op::Kill => return,
+                | Op::Kill => return nothing,
             },
         };
-        for access in accesses {
-            self.add(access);
-        }
+        (accesses, 0)
     }
 
     /// What the event of `choice` touched, from the step it ran: the same conservative

@@ -395,6 +395,34 @@ impl Exec {
         footprint
     }
 
+    /// Whether task `t`'s next event touches anything shared
+    /// ([`Footprint::touches_anything`] of its [`Exec::pending_footprint`]), without building
+    /// that footprint where kills are not configured: PCT asks at every choice.
+    fn pending_touches(&self, t: usize) -> bool {
+        if self.settings.kills > 0 {
+            return self
+                .pending_footprint(Choice::Run(t as u32), t)
+                .touches_anything();
+        }
+        let task = &self.tasks[t];
+        let pending = task.pending;
+        let obj = match task.state {
+            State::Blocked { obj, .. } => obj,
+            _ => pending.obj,
+        };
+        let touches =
+            Footprint::pending_touches(Choice::Run(t as u32), pending.op, obj, pending.arg)
+                || (pending.op == Op::Yield && self.acting_others(t as u32).next().is_some())
+                || matches!(task.guard, Some(Guard { spec: Spec::Check(check), .. })
+                if check.reads().iter().any(|&o| o != 0));
+        debug_assert_eq!(
+            touches,
+            self.pending_footprint(Choice::Run(t as u32), t)
+                .touches_anything()
+        );
+        touches
+    }
+
     /// The process of the task that task `t`'s pending join waits for.
     fn joined_process(&self, t: usize) -> Option<u32> {
         let pending = self.tasks[t].pending;
@@ -607,10 +635,7 @@ impl Exec {
             }));
         }
         let current_touches = (self.wants_current_touches && current_runs && options.len() > 1)
-            .then(|| {
-                self.pending_footprint(Choice::Run(cur), cur as usize)
-                    .touches_anything()
-            });
+            .then(|| self.pending_touches(cur as usize));
         let ctx = PickContext {
             objects: self.objects.numbered(),
             current: current_runs.then_some(cur),
