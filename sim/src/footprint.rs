@@ -546,4 +546,57 @@ mod tests {
         assert!(!Footprint::read(5).dependent(&Footprint::read(5)));
         assert!(Footprint::read(5).dependent(&Footprint::one(5, true)));
     }
+
+    /// `pending_touches` says what `pending(..).touches_anything()` says, for every operation,
+    /// every kind of choice, object 0 or another, and every flag `timed` carries.
+    #[test]
+    fn pending_touches_agrees_with_the_pending_footprint() {
+        use Op::*;
+        let ops = [
+            Start,
+            Load,
+            Store,
+            Swap,
+            CompareExchange,
+            FetchAdd,
+            FetchSub,
+            FetchOr,
+            FetchAnd,
+            CellRead,
+            CellWrite,
+            FutexWait,
+            WaitReturn,
+            FutexWake,
+            Spawn,
+            Join,
+            Now,
+            Sleep,
+            Yield,
+            Choose,
+            Finish,
+            Alive,
+            Kill,
+        ];
+        let choices = [
+            Choice::Run(1),
+            Choice::Timeout(1),
+            Choice::Spurious(1),
+            Choice::Value(0),
+            Choice::Kill(1),
+        ];
+        for op in ops {
+            for choice in choices {
+                for obj in [0, 7] {
+                    for timed in [0, 1, KEEPS_VALUE, WATCHING, WATCHING | 1, 5] {
+                        let footprint = Footprint::pending(choice, op, obj, timed);
+                        assert_eq!(
+                            Footprint::pending_touches(choice, op, obj, timed),
+                            footprint.touches_anything(),
+                            "{choice:?} {op:?} on {obj}, timed {timed}: {footprint:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
