@@ -263,7 +263,7 @@ impl Strategy for Random {
 /// the choices where a switch can change the outcome — the running task could go on, another
 /// could run instead, and the running task's next event touches something shared (not a
 /// task's start, end or bookkeeping) — `k` learned as the most such points an execution has
-/// had so far, less the first (a change there only repeats what the initial priorities draw).
+/// had so far, less the first (a change there mostly repeats what the initial priorities draw).
 /// Timeouts and spurious wake-ups of a task are separate actors with their own priority, so a
 /// high-priority waiter does not always time out at once. Kills (`Config::kills`) come at
 /// random points of their own, drawn as change points are.
@@ -355,7 +355,7 @@ impl Strategy for Pct {
         // The first execution, with none, learns how many points there are. Later ones draw
         // `depth - 1` distinct points (all there are, if fewer) among the second to the last
         // seen: a change at the first would only lower the task that runs first below all,
-        // which the random initial priorities already do (exactly so at depth 2), and a point
+        // much as the random initial priorities already do (1 in n rank it last), and a point
         // drawn twice would be a change lost. The i-th drawn lowers its task to `depth - 2 -
         // i`, below every initial priority and in random order, as in PCT.
         if self.longest > 1 && self.depth > 1 {
