@@ -253,8 +253,10 @@ impl Exec {
     /// nothing the guard waits for). A guard may also watch processes of its own
     /// ([`Guard::watch`]: a process's end word, which its process writes only as it ends,
     /// unless it dies first): it is off once one of them was killed.
-    pub(super) fn guard_off(&self, processes: u64) -> bool {
-        !self.dead.is_empty() && processes & self.dead_mask() != 0
+    /// `processes` is asked only once a process died (every guard is on before: the
+    /// question costs a look at the word and more, at every choice).
+    pub(super) fn guard_off(&self, processes: impl FnOnce() -> u64) -> bool {
+        !self.dead.is_empty() && processes() & self.dead_mask() != 0
     }
 
     /// Whether `task`'s guard passes now (see [`Guard::passes`] and [`Exec::guard_off`]);
@@ -262,7 +264,7 @@ impl Exec {
     pub(super) fn guard_passes(&self, task: &TaskRec) -> bool {
         match (task.guard, task.state) {
             (Some(g), State::Blocked { obj, .. }) => {
-                g.passes(self.clock, self.guard_off(self.guard_readers(&g, obj)))
+                g.passes(self.clock, self.guard_off(|| self.guard_readers(&g, obj)))
             }
             _ => false,
         }

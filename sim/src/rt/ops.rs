@@ -669,7 +669,7 @@ pub(crate) fn ready_when(
             e.effects[d as usize].merge(&Footprint::clock_read());
         } else if e.schedule[d as usize] == Choice::Run(e.current)
             && ready(v, start)
-            && !e.guard_off(e.word_guard_processes(id, watch, holder, v))
+            && !e.guard_off(|| e.word_guard_processes(id, watch, holder, v))
         {
             // The event begins with the guard, which passed because of the word alone: if
             // only the word's last write let it pass, the event could not have happened
